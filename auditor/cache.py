@@ -1,0 +1,77 @@
+"""On-disk cache of layer indexes, keyed by diff_id.
+
+A layer's diff_id names its uncompressed content, so an index computed once is valid
+for every image that shares the layer, whichever transport delivered it. The key also
+carries the index format and the capture-policy fingerprint, so a newer imgaudit that
+captures more never reads a stale index. Writes are atomic (temp file + rename), so
+parallel scans sharing a cache never see half a file; an unreadable entry is a miss.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from auditor.capture import CapturePolicy
+from auditor.layers import INDEX_FORMAT, LayerIndex
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("IMGAUDIT_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "imgaudit"
+
+
+class LayerCache:
+    def __init__(self, root: Path, policy: CapturePolicy) -> None:
+        self.dir = root / "layers" / f"v{INDEX_FORMAT}-{policy.fingerprint}"
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, diff_id: str) -> Path:
+        algo, _, hexpart = diff_id.partition(":")
+        if not algo.isalnum() or not hexpart.isalnum():
+            raise ValueError(f"bad diff_id {diff_id!r}")
+        return self.dir / f"{algo}-{hexpart}.json.gz"
+
+    def get(self, diff_id: str) -> LayerIndex | None:
+        try:
+            path = self._path(diff_id)
+            with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:
+                index = LayerIndex.from_json(json.load(fh))
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            self.misses += 1
+            return None
+        if index.diff_id != diff_id:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return index
+
+    def put(self, index: LayerIndex) -> None:
+        try:
+            path = self._path(index.diff_id)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json.gz")
+            try:
+                with (
+                    os.fdopen(fd, "wb") as raw,
+                    gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as gz,
+                ):
+                    gz.write(
+                        json.dumps(index.to_json(), separators=(",", ":")).encode(
+                            "utf-8", "surrogateescape"
+                        )
+                    )
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except (OSError, ValueError):
+            pass  # a cache that cannot be written only costs speed

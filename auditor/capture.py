@@ -1,0 +1,142 @@
+"""Which file contents the layer reader keeps, declared up front in one place.
+
+Layers are read once, as streams, so every fact that needs file *content* must say so
+before the read: a glob, and how many bytes (the whole file up to a limit, or only its
+head). Everything else is metadata from tar headers. ELF files are recognised by their
+magic and reduced to link facts (auditor/elf.py), never kept whole.
+
+The policy's fingerprint is part of the layer-cache key: changing this list re-reads
+layers once, instead of serving indexes that lack the new content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Keep the content of files matching `glob`: up to `limit` bytes; `head` keeps a prefix
+    of longer files instead of dropping them."""
+
+    glob: str
+    limit: int = 1 << 20
+    head: bool = False
+
+
+# Globs: `*` matches within one path component, `**/` any number of directories.
+# Paths are image-relative without a leading slash.
+CAPTURES: tuple[Capture, ...] = (
+    # distro identity and users
+    Capture("etc/os-release"),
+    Capture("usr/lib/os-release"),
+    Capture("etc/debian_version"),
+    Capture("etc/alpine-release"),
+    Capture("etc/redhat-release"),
+    Capture("etc/system-release"),
+    Capture("etc/lsb-release"),
+    Capture("etc/passwd"),
+    Capture("etc/group"),
+    Capture("etc/sudoers", limit=256 << 10),
+    Capture("etc/sudoers.d/*", limit=256 << 10),
+    # dynamic loader configuration
+    Capture("etc/ld.so.conf"),
+    Capture("etc/ld.so.conf.d/*"),
+    Capture("etc/ld-musl-*.path"),
+    # package databases
+    Capture("var/lib/dpkg/status", limit=64 << 20),
+    Capture("var/lib/dpkg/status.d/*", limit=4 << 20),
+    Capture("var/lib/dpkg/info/*.list", limit=8 << 20),
+    Capture("lib/apk/db/installed", limit=64 << 20),
+    Capture("var/lib/apt/lists/*Release", limit=1 << 20, head=True),
+    # Python
+    Capture("**/pyvenv.cfg", limit=64 << 10),
+    Capture("**/*.dist-info/METADATA", limit=64 << 10, head=True),
+    Capture("**/*.dist-info/WHEEL", limit=64 << 10),
+    Capture("**/*.dist-info/INSTALLER", limit=4 << 10),
+    Capture("**/*.dist-info/RECORD", limit=32 << 20),
+    Capture("**/*.dist-info/direct_url.json", limit=64 << 10),
+    Capture("**/*.dist-info/top_level.txt", limit=64 << 10),
+    Capture("**/*.dist-info/entry_points.txt", limit=256 << 10),
+    Capture("**/*.egg-info/PKG-INFO", limit=64 << 10, head=True),
+    Capture("**/*.egg-info/top_level.txt", limit=64 << 10),
+    Capture("**/*.egg-info/installed-files.txt", limit=4 << 20),
+    Capture("**/*.egg-link", limit=4 << 10),
+    Capture("**/__editable__*", limit=64 << 10, head=True),
+    Capture("**/*.pth", limit=64 << 10),
+    Capture("**/_sysconfigdata_*.py", limit=1 << 20, head=True),
+    Capture("**/__pycache__/*.pyc", limit=16, head=True),
+    Capture("**/bin/*", limit=512, head=True),
+    Capture("**/sbin/*", limit=512, head=True),
+    # secrets: small files whose names suggest credentials (SEC008)
+    Capture("**/.netrc", limit=64 << 10),
+    Capture("**/.pypirc", limit=64 << 10),
+    Capture("**/pip.conf", limit=64 << 10),
+    Capture("**/pip.ini", limit=64 << 10),
+    Capture("**/.env", limit=64 << 10),
+    Capture("**/*.env", limit=64 << 10),
+    Capture("**/.aws/credentials", limit=64 << 10),
+    Capture("**/.docker/config.json", limit=64 << 10),
+    Capture("**/.git-credentials", limit=64 << 10),
+    Capture("**/.npmrc", limit=64 << 10),
+    Capture("**/*.pem", limit=64 << 10),
+    Capture("**/*.key", limit=64 << 10),
+    Capture("**/id_rsa", limit=64 << 10),
+    Capture("**/id_dsa", limit=64 << 10),
+    Capture("**/id_ecdsa", limit=64 << 10),
+    Capture("**/id_ed25519", limit=64 << 10),
+    Capture("**/.config/gcloud/*.json", limit=64 << 10),
+    Capture("**/requirements*.txt", limit=256 << 10),
+)
+
+
+def glob_to_regex(glob: str) -> str:
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class CapturePolicy:
+    captures: tuple[Capture, ...] = CAPTURES
+    elf: bool = True
+
+    @cached_property
+    def _regex(self) -> re.Pattern[str]:
+        alternatives = "|".join(
+            f"(?P<c{i}>{glob_to_regex(c.glob)})" for i, c in enumerate(self.captures)
+        )
+        return re.compile(f"(?:{alternatives})\\Z")
+
+    def match(self, path: str) -> Capture | None:
+        """The first capture rule for `path`, or None."""
+        m = self._regex.match(path)
+        if m is None or m.lastgroup is None:
+            return None
+        # Each alternative is one named group; the one that matched is `lastgroup`.
+        return self.captures[int(m.lastgroup[1:])]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        text = json.dumps([[c.glob, c.limit, c.head] for c in self.captures] + [self.elf])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+DEFAULT_POLICY = CapturePolicy()

@@ -1,0 +1,51 @@
+"""The `imgaudit` command line.
+
+Exit codes: 0 fine, 1 findings at or above the failure threshold, 2 usage or input
+errors (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from auditor import __version__
+from auditor.commands import scan
+from auditor.errors import InputError
+
+COMMANDS = (scan,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imgaudit",
+        description="Audit finished container images for Python applications.",
+    )
+    parser.add_argument("--version", action="version", version=f"imgaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.configure_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "execute", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.execute(args))
+    except InputError as exc:
+        print(f"imgaudit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imgaudit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands: one module each, with `configure_parser()` and `execute()` (auditwheel style)."""

@@ -1,0 +1,60 @@
+"""`imgaudit scan IMAGE`: read an image and report on it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from auditor.report import json_format, table
+from auditor.report.model import build_report
+from auditor.scan import ScanOptions, load_image
+from auditor.sources import SourceOptions
+from auditor.sources.platform import Platform
+
+FORMATS = {"table": table.render, "json": json_format.render}
+
+
+def configure_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scan", help="audit an image", description=__doc__)
+    p.add_argument(
+        "image",
+        help="image reference: docker-archive:PATH, oci-archive:PATH[:tag], "
+        "oci:DIR[:tag], docker-daemon:REF, docker://REF, a path, or REF",
+    )
+    p.add_argument("--format", "-f", choices=sorted(FORMATS), default="table")
+    p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-arch index")
+    p.add_argument("--no-cache", action="store_true", help="read every layer, ignore the cache")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=0,
+        help="worker processes for layer reads (default: one per core)",
+    )
+    p.add_argument(
+        "--max-ratio",
+        type=int,
+        default=None,
+        help="decompression ratio limit per layer (default 1000)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.set_defaults(execute=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    platform = Platform.parse(args.platform) if args.platform else None
+    options = ScanOptions(
+        source=SourceOptions(platform=platform, quiet=args.quiet),
+        cache_dir=Path(os.environ["IMGAUDIT_CACHE_DIR"])
+        if os.environ.get("IMGAUDIT_CACHE_DIR")
+        else None,
+        use_cache=not args.no_cache,
+        jobs=args.jobs,
+        **({"max_ratio": args.max_ratio} if args.max_ratio else {}),
+    )
+    loaded = load_image(args.image, options)
+    report = build_report(loaded)
+    sys.stdout.write(FORMATS[args.format](report))
+    return 0

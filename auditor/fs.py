@@ -1,0 +1,275 @@
+"""The merged filesystem: layer indexes applied in order, as a container runtime would.
+
+Whiteouts (`.wh.NAME`) delete a path and everything below it from lower layers; an
+opaque marker (`.wh..wh..opq`) hides all lower content of its directory. Every
+surviving path remembers the layer that last wrote it and the sizes that earlier
+layers wrote there; every file version that does not survive is waste.
+
+Waste counts only the copies that do NOT survive (dive also counts the surviving copy,
+which overstates what a rebuild can reclaim). Efficiency = 1 - wasted / written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
+
+MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
+
+
+@dataclass
+class Node:
+    entry: Entry
+    layer: int  # index of the layer that last wrote this path
+    implicit: bool = False  # a directory no layer listed, only implied by its children
+    earlier: list[tuple[int, int]] = field(default_factory=list)  # (layer, bytes) overwritten
+
+
+@dataclass(frozen=True)
+class WastedFile:
+    path: str
+    wasted_bytes: int
+    layers: tuple[int, ...]  # layers whose copy of this path did not survive
+
+
+class FileSystem:
+    """The final view of the image's root filesystem, with provenance."""
+
+    def __init__(self, indexes: list[LayerIndex]) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._children: dict[str, set[str]] = {"": set()}
+        self._content_layer: dict[str, int] = {}
+        self._indexes = indexes
+        self._waste: dict[str, list[tuple[int, int]]] = {}
+        self.written_bytes = 0
+        self.skipped: list[tuple[int, str]] = []
+        for i, index in enumerate(indexes):
+            self._apply(i, index)
+
+    # ---- merging -------------------------------------------------------------------
+
+    def _apply(self, layer: int, index: LayerIndex) -> None:
+        for d in index.opaque_dirs:
+            for child in list(self._children.get(d, ())):
+                self._remove(posixpath.join(d, child) if d else child)
+        for path in index.whiteouts:
+            self._remove(path)
+        for entry in index.entries:
+            self._add(layer, entry)
+        self.skipped.extend((layer, s) for s in index.skipped)
+
+    def _waste_version(self, path: str, node: Node) -> None:
+        size = self._file_bytes(node)
+        if size:
+            self._waste.setdefault(path, []).append((node.layer, size))
+
+    @staticmethod
+    def _file_bytes(node: Node) -> int:
+        return node.entry.size if node.entry.kind == FILE else 0
+
+    def _remove(self, path: str) -> None:
+        node = self.nodes.pop(path, None)
+        if node is None:
+            return
+        self._waste_version(path, node)
+        self._content_layer.pop(path, None)
+        for child in list(self._children.pop(path, ())):
+            self._remove(posixpath.join(path, child))
+        parent, name = _split(path)
+        self._children.get(parent, set()).discard(name)
+
+    def _ensure_parent(self, layer: int, path: str) -> None:
+        parent, name = _split(path)
+        if parent and parent not in self.nodes:
+            self._ensure_parent(layer, parent)
+            self.nodes[parent] = Node(Entry(parent, DIR, 0o755, 0, 0, 0, 0, ""), layer, True)
+            self._children.setdefault(parent, set())
+        elif parent and self.nodes[parent].entry.kind != DIR:
+            # A layer writes below what a lower layer had as a file or link: the
+            # runtime replaces it with a directory.
+            self._remove(parent)
+            self._ensure_parent(layer, path)
+            return
+        self._children.setdefault(parent, set()).add(name)
+
+    def _add(self, layer: int, entry: Entry) -> None:
+        path = entry.path
+        self.written_bytes += entry.size if entry.kind == FILE else 0
+        old = self.nodes.get(path)
+        earlier: list[tuple[int, int]] = []
+        if old is not None:
+            if old.entry.kind == DIR and entry.kind == DIR:
+                # Directory metadata changes; its content stays.
+                self.nodes[path] = Node(entry, layer, False, old.earlier)
+                return
+            if old.entry.kind == DIR:
+                self._remove(path)
+            else:
+                self._waste_version(path, old)
+                earlier = [*old.earlier, (old.layer, self._file_bytes(old))]
+        self._ensure_parent(layer, path)
+        if entry.kind == HARDLINK:
+            entry = self._link_target_entry(entry)
+        self.nodes[path] = Node(entry, layer, False, earlier)
+        if entry.kind == DIR:
+            self._children.setdefault(path, set())
+        self._content_layer[path] = layer
+
+    def _link_target_entry(self, entry: Entry) -> Entry:
+        """A hard link shares its target's inode: same type, size and mode; it adds no
+        bytes (the size stays 0 so content is not counted twice)."""
+        target = self.nodes.get(entry.link)
+        if target is None or target.entry.kind != FILE:
+            return entry
+        t = target.entry
+        return Entry(entry.path, HARDLINK, t.mode, t.uid, t.gid, 0, t.mtime, entry.link)
+
+    # ---- queries -------------------------------------------------------------------
+
+    def __contains__(self, path: str) -> bool:
+        return _norm(path) in self.nodes
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(_norm(path))
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(self._children.get(_norm(path), ()))
+
+    def walk_files(self) -> Iterator[tuple[str, Node]]:
+        """Every non-directory path, sorted."""
+        for path in sorted(self.nodes):
+            node = self.nodes[path]
+            if node.entry.kind != DIR:
+                yield path, node
+
+    def resolve(self, path: str, follow_last: bool = True) -> str | None:
+        """The real path of `path` inside the image, following symlinks as the kernel
+        does but never leaving the image root; None when it does not exist or loops."""
+        parts = [p for p in _norm(path).split("/") if p]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            name = parts.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            current = "/".join([*resolved, name])
+            node = self.nodes.get(current)
+            if node is None:
+                return None
+            if node.entry.kind == SYMLINK and (parts or follow_last):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    return None
+                target = node.entry.link
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            resolved.append(name)
+        return "/".join(resolved)
+
+    def read(self, path: str) -> bytes | None:
+        """Captured content of `path` (after following links), if the capture policy kept it."""
+        real = self.resolve(path)
+        if real is None:
+            return None
+        return self._content_of(real, 0)
+
+    def _content_of(self, path: str, depth: int) -> bytes | None:
+        node = self.nodes.get(path)
+        if node is None or depth > 8:
+            return None
+        layer = self._indexes[node.layer]
+        data = layer.contents.get(path)
+        if data is None and node.entry.kind == HARDLINK:
+            data = layer.contents.get(node.entry.link)
+            if data is None:
+                return self._content_of(node.entry.link, depth + 1)
+        return data
+
+    def elf(self, path: str) -> dict[str, Any] | None:
+        """ELF link facts of `path` (after following links), if it is an ELF file."""
+        real = self.resolve(path)
+        if real is None:
+            return None
+        node = self.nodes.get(real)
+        if node is None:
+            return None
+        layer = self._indexes[node.layer]
+        facts = layer.elf.get(real)
+        if facts is None and node.entry.kind == HARDLINK:
+            facts = layer.elf.get(node.entry.link)
+        return facts
+
+    def elf_files(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every surviving ELF file, sorted by path."""
+        for path in sorted(self.nodes):
+            node = self.nodes[path]
+            if node.entry.kind in (FILE, HARDLINK):
+                facts = self.elf(path)
+                if facts is not None:
+                    yield path, facts
+
+    def captured(self, predicate: Any = None) -> Iterator[tuple[str, bytes]]:
+        """Every surviving path with captured content, sorted."""
+        for path in sorted(self.nodes):
+            if predicate is not None and not predicate(path):
+                continue
+            data = self._content_of(path, 0)
+            if data is not None:
+                yield path, data
+
+    # ---- sizes and waste -----------------------------------------------------------
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of regular-file content in the final view."""
+        return sum(n.entry.size for n in self.nodes.values() if n.entry.kind == FILE)
+
+    def waste(self) -> list[WastedFile]:
+        """Files whose bytes were written and did not survive, largest first."""
+        out = [
+            WastedFile(path, sum(s for _, s in versions), tuple(sorted({ly for ly, _ in versions})))
+            for path, versions in self._waste.items()
+        ]
+        out.sort(key=lambda w: (-w.wasted_bytes, w.path))
+        return out
+
+    @property
+    def wasted_bytes(self) -> int:
+        return sum(s for versions in self._waste.values() for _, s in versions)
+
+    @property
+    def efficiency(self) -> float:
+        if self.written_bytes == 0:
+            return 1.0
+        return 1.0 - self.wasted_bytes / self.written_bytes
+
+    def directory_sizes(self, max_depth: int = 3) -> dict[str, int]:
+        """Recursive content size of every directory down to `max_depth` components."""
+        sizes: dict[str, int] = {}
+        for path, node in self.nodes.items():
+            if node.entry.kind != FILE or not node.entry.size:
+                continue
+            parts = path.split("/")[:-1]
+            for depth in range(1, min(len(parts), max_depth) + 1):
+                d = "/".join(parts[:depth])
+                sizes[d] = sizes.get(d, 0) + node.entry.size
+        return sizes
+
+
+def _norm(path: str) -> str:
+    return path.strip("/")
+
+
+def _split(path: str) -> tuple[str, str]:
+    parent, _, name = path.rpartition("/")
+    return parent, name

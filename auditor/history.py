@@ -1,0 +1,42 @@
+"""The image config's build history, matched to layers.
+
+History entries marked `empty_layer` (ENV, CMD, ...) made no layer; the others map,
+in order, onto the layers. A history that does not match the layer count (hand-made
+or damaged configs) leaves the unmatched layers without a `created_by`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str | None]:
+    history = config.get("history")
+    out: list[str | None] = [None] * layer_count
+    if not isinstance(history, list):
+        return out
+    steps = [h for h in history if isinstance(h, dict) and not h.get("empty_layer")]
+    if len(steps) != layer_count:
+        return out
+    for i, step in enumerate(steps):
+        text = step.get("created_by")
+        out[i] = clean_step(text) if isinstance(text, str) else None
+    return out
+
+
+def clean_step(text: str) -> str:
+    """Docker's `/bin/sh -c #(nop) COPY ...` becomes `COPY ...`; BuildKit's `RUN /bin/sh -c x`
+    becomes `RUN x`: the Dockerfile line as written."""
+    text = text.strip()
+    for prefix in ("/bin/sh -c #(nop) ", "|"):
+        if text.startswith(prefix):
+            if prefix == "|":
+                # legacy builder with build args: "|2 A=1 B=2 /bin/sh -c cmd"
+                _, _, rest = text.partition(" /bin/sh -c ")
+                return ("RUN " + rest.strip()) if rest else text
+            return text[len(prefix) :].strip()
+    if text.startswith("/bin/sh -c "):
+        return "RUN " + text[len("/bin/sh -c ") :].strip()
+    if text.startswith("RUN /bin/sh -c "):
+        return "RUN " + text[len("RUN /bin/sh -c ") :].strip()
+    return text

@@ -1,0 +1,420 @@
+"""Read each layer once, as a stream, into a `LayerIndex`: pure, serialisable data.
+
+A layer blob is decompressed (gzip, zstd or none, told by magic bytes, never by the
+media type), hashed twice on the way (blob digest and diff_id), and its tar headers
+are iterated. For every entry the index records path, type, mode, owner, size, mtime
+and link target; content is kept only for paths the capture policy names, and ELF
+files are reduced to their link facts. Nothing is written to the host filesystem
+except ELF spill files in a private temporary directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import IO, Any, NamedTuple
+
+import zstandard
+
+from auditor.capture import DEFAULT_POLICY, CapturePolicy
+from auditor.elf import ELF_MAGIC, parse_elf_stream
+from auditor.errors import CorruptInput
+from auditor.sources.interface import Layer
+
+INDEX_FORMAT = 1
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+DEFAULT_MAX_RATIO = 1000  # decompression-bomb guard: uncompressed / compressed bytes
+_RATIO_GRACE = 64 << 20  # small blobs may exceed the ratio (a tar of empty files does)
+
+# Entry kinds
+FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
+_KIND = {
+    tarfile.REGTYPE: FILE,
+    tarfile.AREGTYPE: FILE,
+    tarfile.CONTTYPE: FILE,
+    tarfile.GNUTYPE_SPARSE: FILE,
+    tarfile.DIRTYPE: DIR,
+    tarfile.SYMTYPE: SYMLINK,
+    tarfile.LNKTYPE: HARDLINK,
+    tarfile.CHRTYPE: CHAR,
+    tarfile.BLKTYPE: BLOCK,
+    tarfile.FIFOTYPE: FIFO,
+}
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+class Entry(NamedTuple):
+    """One tar entry (a tuple: compact in memory and as JSON)."""
+
+    path: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime: int
+    link: str  # symlink target as written, or hard-link target path; "" otherwise
+
+
+@dataclass
+class LayerIndex:
+    """Everything later steps need from one layer, without its bytes."""
+
+    diff_id: str
+    entries: list[Entry] = field(default_factory=list)
+    whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
+    opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
+    contents: dict[str, bytes] = field(default_factory=dict)  # captured file contents
+    elf: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> ELF link facts
+    skipped: list[str] = field(default_factory=list)  # entries not indexed, with the reason
+    tar_size: int = 0  # bytes of the uncompressed tar stream
+
+    @property
+    def size(self) -> int:
+        """Bytes of regular-file content the layer writes (what `docker history` shows)."""
+        return sum(e.size for e in self.entries if e.kind == FILE)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": INDEX_FORMAT,
+            "diff_id": self.diff_id,
+            "entries": [list(e) for e in self.entries],
+            "whiteouts": self.whiteouts,
+            "opaque_dirs": self.opaque_dirs,
+            "contents": {k: v.decode("latin-1") for k, v in self.contents.items()},
+            "elf": self.elf,
+            "skipped": self.skipped,
+            "tar_size": self.tar_size,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LayerIndex:
+        if data.get("format") != INDEX_FORMAT:
+            raise ValueError("index format changed")
+        return cls(
+            diff_id=data["diff_id"],
+            entries=[Entry(*e) for e in data["entries"]],
+            whiteouts=list(data["whiteouts"]),
+            opaque_dirs=list(data["opaque_dirs"]),
+            contents={k: v.encode("latin-1") for k, v in data["contents"].items()},
+            elf=dict(data["elf"]),
+            skipped=list(data["skipped"]),
+            tar_size=int(data["tar_size"]),
+        )
+
+
+class _HashingRaw:
+    """The stored blob bytes, hashed and counted as they pass (the blob digest)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.count += len(data)
+        self.hash.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+class _DigestingReader:
+    """Decompresses a blob on the fly, hashing the stored and the uncompressed bytes.
+
+    Compression is told by magic bytes. gzip members are decoded one after another
+    (estargz and `pigz --independent` write many); zstd frames likewise. Output per
+    step is bounded, so memory stays flat whatever the ratio, and a ratio guard stops
+    decompression bombs early.
+    """
+
+    def __init__(self, raw: IO[bytes], what: str, max_ratio: int) -> None:
+        self._raw = _HashingRaw(raw)
+        self._what = what
+        self._max_ratio = max_ratio
+        self.diff_hash = hashlib.sha256()
+        self.produced = 0
+        self._buffer = bytearray()
+        self._eof = False
+        self._pending = self._raw.read(CHUNK)
+        if self._pending.startswith(GZIP_MAGIC):
+            self.compression = "gzip"
+        elif self._pending.startswith(ZSTD_MAGIC):
+            self.compression = "zstd"
+        else:
+            self.compression = "none"
+        self._gz: Any = None
+        self._zstd: Any = None
+        if self.compression == "zstd":
+            self._zstd = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(
+                _Prefixed(self._pending, self._raw),  # type: ignore[arg-type]
+                read_across_frames=True,
+            )
+            self._pending = b""
+
+    @property
+    def blob_digest(self) -> str:
+        return "sha256:" + self._raw.hash.hexdigest()
+
+    @property
+    def stored(self) -> int:
+        return self._raw.count
+
+    def _fill(self) -> None:
+        try:
+            if self.compression == "none":
+                out = self._pending or self._raw.read(CHUNK)
+                self._pending = b""
+            elif self.compression == "gzip":
+                out = self._gunzip_step()
+            else:
+                out = self._zstd.read(CHUNK)
+        except (zlib.error, zstandard.ZstdError) as exc:
+            raise CorruptInput(f"{self._what}: corrupt {self.compression} data ({exc})") from None
+        if not out:
+            if self.compression == "gzip" and self._gz is not None:
+                raise CorruptInput(f"{self._what}: truncated gzip stream")
+            self._eof = True
+            return
+        self.produced += len(out)
+        if (
+            self.compression != "none"
+            and self.produced > _RATIO_GRACE
+            and self.produced > self._max_ratio * max(self.stored, 1)
+        ):
+            raise CorruptInput(
+                f"{self._what}: decompresses to over {self._max_ratio}x its size "
+                "(a decompression bomb?); raise --max-ratio to read it"
+            )
+        self.diff_hash.update(out)
+        self._buffer += out
+
+    def _gunzip_step(self) -> bytes:
+        """At most 4 MiB of output; leftover input waits in `_pending`. b"" at the end."""
+        while True:
+            raw = self._pending or self._raw.read(CHUNK)
+            self._pending = b""
+            if not raw:
+                return b""
+            if self._gz is None:  # at a member boundary
+                if not GZIP_MAGIC.startswith(raw[:2]):
+                    if raw.strip(b"\0") or self._raw.read(CHUNK).strip(b"\0"):
+                        raise zlib.error("trailing garbage after the gzip stream")
+                    continue
+                self._gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out = self._gz.decompress(raw, 4 * CHUNK)
+            if self._gz.eof:
+                self._pending = self._gz.unused_data
+                self._gz = None
+            else:
+                self._pending = self._gz.unconsumed_tail
+            if out:
+                return out
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            while not self._eof:
+                self._fill()
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            return data
+        while len(self._buffer) < n and not self._eof:
+            self._fill()
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    def drain(self) -> None:
+        """Read to the end (tar padding included) so both digests cover every byte."""
+        while not self._eof:
+            self._fill()
+            self._buffer.clear()
+
+
+class _Prefixed:
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, prefix: bytes, rest: _HashingRaw) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._prefix:
+            if n < 0:
+                data, self._prefix = self._prefix, b""
+                return data + self._rest.read()
+            if n >= len(self._prefix):
+                data, self._prefix = self._prefix, b""
+                return data + (self._rest.read(n - len(data)) if n > len(data) else b"")
+            data, self._prefix = self._prefix[:n], self._prefix[n:]
+            return data
+        return self._rest.read(n)
+
+
+def _clean_path(name: str, what: str) -> str:
+    """Image-relative path of a tar entry; unsafe names are errors, never joined anywhere."""
+    if "\x00" in name:
+        raise CorruptInput(f"{what}: entry name contains NUL: {name!r}")
+    if name.startswith("/"):
+        raise CorruptInput(f"{what}: absolute path in layer: {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise CorruptInput(f"{what}: path with '..' in layer: {name!r}")
+    return "/".join(parts)
+
+
+def index_layer(
+    layer: Layer,
+    policy: CapturePolicy = DEFAULT_POLICY,
+    max_ratio: int = DEFAULT_MAX_RATIO,
+) -> LayerIndex:
+    """Stream one layer blob into its index, verifying digest and diff_id."""
+    what = f"layer {layer.index} ({layer.locator.describe()})"
+    index = LayerIndex(diff_id=layer.diff_id)
+    try:
+        raw = layer.locator.open()
+    except OSError as exc:
+        raise CorruptInput(f"{what}: cannot open ({exc.strerror or exc})") from None
+    with raw, tempfile.TemporaryDirectory(prefix="imgaudit-elf-") as spill:
+        reader = _DigestingReader(raw, what, max_ratio)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
+                for info in tar:
+                    _index_entry(tar, info, index, policy, what, spill)
+            reader.drain()
+        except CorruptInput:
+            raise
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            raise CorruptInput(f"{what}: not a readable tar stream ({exc})") from None
+    index.tar_size = reader.produced
+    _verify(reader, layer, what)
+    return index
+
+
+def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
+    diff_id = "sha256:" + reader.diff_hash.hexdigest()
+    if layer.diff_id.startswith("sha256:") and diff_id != layer.diff_id:
+        raise CorruptInput(
+            f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {diff_id})"
+        )
+    blob = reader.blob_digest
+    if layer.digest.startswith("sha256:") and blob != layer.digest:
+        raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
+
+
+def _index_entry(
+    tar: tarfile.TarFile,
+    info: tarfile.TarInfo,
+    index: LayerIndex,
+    policy: CapturePolicy,
+    what: str,
+    spill: str,
+) -> None:
+    path = _clean_path(info.name, what)
+    if not path:
+        return  # the root directory itself
+    base = posixpath.basename(path)
+    if base.startswith(WHITEOUT_PREFIX):
+        parent = posixpath.dirname(path)
+        if base == OPAQUE_MARKER:
+            index.opaque_dirs.append(parent)
+        else:
+            target = base[len(WHITEOUT_PREFIX) :]
+            if target in ("", ".", ".."):
+                index.skipped.append(f"{path}: malformed whiteout")
+                return
+            index.whiteouts.append(posixpath.join(parent, target) if parent else target)
+        return
+    kind = _KIND.get(info.type)
+    if kind is None:
+        index.skipped.append(f"{path}: unsupported tar entry type {info.type!r}")
+        return
+    link = ""
+    if kind == SYMLINK:
+        link = info.linkname
+    elif kind == HARDLINK:
+        link = _clean_path(info.linkname, what)
+    size = info.size if kind == FILE else 0
+    index.entries.append(
+        Entry(path, kind, info.mode & 0o7777, info.uid, info.gid, size, int(info.mtime), link)
+    )
+    if kind != FILE or size == 0:
+        return
+    capture = policy.match(path)
+    if not policy.elf and capture is None:
+        return
+    fh = tar.extractfile(info)
+    if fh is None:
+        return
+    head = fh.read(min(4, size))
+    if policy.elf and head == ELF_MAGIC:
+        index.elf[path] = parse_elf_stream(fh, head, spill)
+        index.contents.pop(path, None)
+        return
+    if capture is None:
+        return
+    if size > capture.limit and not capture.head:
+        index.skipped.append(f"{path}: {size} bytes, over the capture limit of {capture.limit}")
+        return
+    index.contents[path] = head + fh.read(max(0, min(size, capture.limit) - len(head)))
+
+
+def index_layers(
+    layers: tuple[Layer, ...],
+    cache: Any = None,
+    jobs: int = 0,
+    policy: CapturePolicy = DEFAULT_POLICY,
+    max_ratio: int = DEFAULT_MAX_RATIO,
+) -> list[LayerIndex]:
+    """Indexes for `layers`, in order: from the cache where present, the rest read once
+    each, in parallel worker processes when more than one layer needs reading.
+
+    A layer that appears twice in one image (same diff_id) is read once.
+    """
+    import concurrent.futures
+    import multiprocessing
+    import os
+
+    found: dict[str, LayerIndex] = {}
+    todo: dict[str, Layer] = {}
+    for layer in layers:
+        if layer.diff_id in found or layer.diff_id in todo:
+            continue
+        cached = cache.get(layer.diff_id) if cache is not None else None
+        if cached is not None:
+            found[layer.diff_id] = cached
+        else:
+            todo[layer.diff_id] = layer
+    workers = min(len(todo), jobs or os.cpu_count() or 1)
+    if workers > 1:
+        ctx = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            # Largest first: the long poles start early.
+            ordered = sorted(todo.values(), key=lambda ly: -(ly.size or 0))
+            futures = {pool.submit(index_layer, ly, policy, max_ratio): ly for ly in ordered}
+            try:
+                for fut in concurrent.futures.as_completed(futures):
+                    index = fut.result()
+                    found[index.diff_id] = index
+                    if cache is not None:
+                        cache.put(index)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    else:
+        for layer in todo.values():
+            index = index_layer(layer, policy, max_ratio)
+            found[index.diff_id] = index
+            if cache is not None:
+                cache.put(index)
+    return [found[layer.diff_id] for layer in layers]

@@ -1,0 +1,91 @@
+"""The report object: the JSON contract of design.md (schema_version 1).
+
+Every output format renders this one dict; none recomputes anything. Output is
+deterministic: sorted lists, no timestamps of our own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor import __version__
+from auditor.scan import LoadedImage
+
+SCHEMA_VERSION = 1
+MAX_WASTE_FILES = 1000
+TOP_DIRECTORIES = 15
+
+
+def image_section(loaded: LoadedImage) -> dict[str, Any]:
+    image = loaded.image
+    raw_cfg = image.config.get("config")
+    cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
+    layers = []
+    for layer, index, created_by in zip(image.layers, loaded.indexes, loaded.created_by):
+        layers.append(
+            {
+                "index": layer.index,
+                "digest": layer.digest,
+                "diff_id": layer.diff_id,
+                "media_type": layer.media_type,
+                "size": index.size,
+                "compressed_size": layer.size,
+                "files": sum(1 for e in index.entries if e.kind != "d"),
+                "created_by": created_by,
+                "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
+            }
+        )
+    compressed = [ly.size for ly in image.layers]
+    return {
+        "reference": image.reference,
+        "digest": image.config_digest,
+        "os": image.os,
+        "architecture": image.architecture,
+        "created": image.config.get("created"),
+        "user": cfg.get("User") or "",
+        "entrypoint": cfg.get("Entrypoint"),
+        "cmd": cfg.get("Cmd"),
+        "workdir": cfg.get("WorkingDir") or "",
+        "env": list(cfg.get("Env") or []),
+        "labels": dict(sorted((cfg.get("Labels") or {}).items())),
+        "size": sum(ly["size"] for ly in layers),
+        "final_size": loaded.fs.total_bytes,
+        "compressed_size": None if None in compressed else sum(c or 0 for c in compressed),
+        "layers": layers,
+    }
+
+
+def waste_section(loaded: LoadedImage) -> dict[str, Any]:
+    fs = loaded.fs
+    files = fs.waste()
+    return {
+        "wasted_bytes": fs.wasted_bytes,
+        "written_bytes": fs.written_bytes,
+        "efficiency": round(fs.efficiency, 6),
+        "files_total": len(files),
+        "files": [
+            {"path": "/" + w.path, "wasted_bytes": w.wasted_bytes, "layers": list(w.layers)}
+            for w in files[:MAX_WASTE_FILES]
+        ],
+    }
+
+
+def sizes_section(loaded: LoadedImage) -> dict[str, Any]:
+    dirs = loaded.fs.directory_sizes()
+    top = sorted(dirs.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DIRECTORIES]
+    return {"directories": [{"path": "/" + p, "bytes": b} for p, b in top]}
+
+
+def build_report(loaded: LoadedImage, **sections: Any) -> dict[str, Any]:
+    """The whole report; later steps (facts, results, findings, scores) pass their parts."""
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "imgaudit", "version": __version__},
+        "source": loaded.image.source.to_json(),
+        "image": image_section(loaded),
+        "waste": waste_section(loaded),
+        "sizes": sizes_section(loaded),
+        "skipped": [{"layer": ly, "entry": s} for ly, s in loaded.fs.skipped],
+    }
+    report.update(sections)
+    return report

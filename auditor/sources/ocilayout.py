@@ -1,0 +1,288 @@
+"""The OCI image layout (index.json + blobs/), shared by `oci:`, `oci-archive:` and
+Docker >= 25 `docker save` output.
+
+Resolution: index.json -> (nested indexes) -> the manifest for the requested tag and
+platform -> config + layers. Every JSON document is verified against its digest.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from typing import Any
+
+from auditor.errors import CorruptInput, InputError
+from auditor.sources.interface import (
+    BlobLocator,
+    Image,
+    Layer,
+    SourceInfo,
+    diff_ids_of,
+    parse_json,
+    require_dict,
+    verify_digest,
+)
+from auditor.sources.platform import Platform
+
+MAX_INDEX_DEPTH = 8
+MAX_LAYERS = 1000
+
+INDEX_TYPES = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+MANIFEST_TYPES = {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+}
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+class BlobStore(abc.ABC):
+    """Content-addressed blobs of one layout, wherever they are stored."""
+
+    display: str
+
+    @abc.abstractmethod
+    def read_file(self, name: str) -> bytes:
+        """A top-level file of the layout (index.json, oci-layout)."""
+
+    @abc.abstractmethod
+    def has_file(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def locate(self, digest: str) -> BlobLocator:
+        """Where blob `digest` is; CorruptInput naming the blob when it is missing."""
+
+    @abc.abstractmethod
+    def read_blob(self, digest: str) -> bytes: ...
+
+    def read_verified(self, digest: str, what: str) -> Any:
+        data = self.read_blob(digest)
+        verify_digest(data, digest, f"{self.display}: {what} {digest}")
+        return parse_json(data, f"{self.display}: {what} {digest}")
+
+
+def blob_path(digest: str) -> str:
+    algo, sep, hexpart = digest.partition(":")
+    if not sep or not algo.isalnum() or not hexpart.isalnum():
+        raise CorruptInput(f"bad digest {digest!r}")
+    return f"blobs/{algo}/{hexpart}"
+
+
+def load_image(
+    store: BlobStore,
+    tag: str | None,
+    platform: Platform | None,
+    source: SourceInfo,
+) -> Image:
+    """Resolve a tag (or the only image) and platform in an OCI layout into an Image."""
+    if not store.has_file("index.json"):
+        raise CorruptInput(f"{store.display}: not an OCI layout (no index.json)")
+    index = require_dict(
+        parse_json(store.read_file("index.json"), f"{store.display}: index.json"),
+        f"{store.display}: index.json",
+    )
+    top = _descriptors(index, f"{store.display}: index.json")
+    if tag is not None:
+        top = [d for d in top if _matches_tag(d, tag)]
+        if not top:
+            raise InputError(f"{store.display}: no image tagged {tag!r} (tags: {_tags(index)})")
+    manifest_desc = _pick(store, top, platform, depth=0)
+    reference = _name_of(manifest_desc) or (_name_of(top[0]) if len(top) == 1 else "") or ""
+    manifest_digest = _digest_of(manifest_desc, store.display)
+    manifest = require_dict(store.read_verified(manifest_digest, "manifest"), "manifest")
+    return image_from_manifest(store, manifest, manifest_digest, reference, platform, source)
+
+
+def image_from_manifest(
+    store: BlobStore,
+    manifest: dict[str, Any],
+    manifest_digest: str,
+    reference: str,
+    platform: Platform | None,
+    source: SourceInfo,
+) -> Image:
+    what = f"{store.display}: manifest {manifest_digest}"
+    config_desc = manifest.get("config")
+    if not isinstance(config_desc, dict):
+        raise CorruptInput(f"{what}: no config descriptor")
+    config_digest = _digest_of(config_desc, what)
+    config = require_dict(store.read_verified(config_digest, "config"), f"{what}: config")
+    layer_descs = manifest.get("layers")
+    if not isinstance(layer_descs, list):
+        raise CorruptInput(f"{what}: no layers list")
+    if len(layer_descs) > MAX_LAYERS:
+        raise CorruptInput(f"{what}: {len(layer_descs)} layers, over the limit of {MAX_LAYERS}")
+    diff_ids = diff_ids_of(config, what)
+    if len(diff_ids) != len(layer_descs):
+        raise CorruptInput(
+            f"{what}: manifest lists {len(layer_descs)} layers "
+            f"but config has {len(diff_ids)} diff_ids"
+        )
+    if platform is not None and not platform.matches(
+        config.get("os"), config.get("architecture"), config.get("variant")
+    ):
+        raise InputError(
+            f"{store.display}: image is {config.get('os')}/{config.get('architecture')}, "
+            f"not {platform}"
+        )
+    layers = []
+    for i, (desc, diff_id) in enumerate(zip(layer_descs, diff_ids)):
+        if not isinstance(desc, dict):
+            raise CorruptInput(f"{what}: layer {i} is not a descriptor")
+        digest = _digest_of(desc, what)
+        size = desc.get("size")
+        layers.append(
+            Layer(
+                index=i,
+                diff_id=diff_id,
+                digest=digest,
+                media_type=str(desc.get("mediaType", "")),
+                size=size if isinstance(size, int) else None,
+                locator=store.locate(digest),
+            )
+        )
+    annotations = manifest.get("annotations")
+    source = SourceInfo(source.transport, source.reference, source.path, manifest_digest)
+    return Image(
+        reference=reference,
+        config=config,
+        config_digest=config_digest,
+        layers=tuple(layers),
+        source=source,
+        annotations=dict(annotations) if isinstance(annotations, dict) else {},
+    )
+
+
+def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    manifests = index.get("manifests")
+    if not isinstance(manifests, list) or not manifests:
+        raise CorruptInput(f"{what}: no manifests listed")
+    if not all(isinstance(m, dict) for m in manifests):
+        raise CorruptInput(f"{what}: manifests must be descriptors")
+    return manifests
+
+
+def _digest_of(desc: dict[str, Any], what: str) -> str:
+    digest = desc.get("digest")
+    if not isinstance(digest, str) or ":" not in digest:
+        raise CorruptInput(f"{what}: descriptor without a valid digest")
+    blob_path(digest)
+    return digest
+
+
+def _pick(
+    store: BlobStore, descs: list[dict[str, Any]], platform: Platform | None, depth: int
+) -> dict[str, Any]:
+    """Walk (nested) indexes down to one image manifest descriptor for `platform`."""
+    if depth > MAX_INDEX_DEPTH:
+        raise CorruptInput(f"{store.display}: indexes nested deeper than {MAX_INDEX_DEPTH}")
+    candidates: list[dict[str, Any]] = []
+    for desc in descs:
+        media = desc.get("mediaType")
+        if media in INDEX_TYPES:
+            nested = require_dict(
+                store.read_verified(_digest_of(desc, store.display), "index"), "index"
+            )
+            try:
+                found = _pick(store, _descriptors(nested, store.display), platform, depth + 1)
+            except InputError as exc:
+                if "not in" in str(exc):
+                    continue
+                raise
+            merged = dict(found)
+            if _name_of(desc) and not _name_of(found):
+                merged.setdefault("annotations", {})
+                merged["annotations"] = {**(found.get("annotations") or {}), **desc["annotations"]}
+            candidates.append(merged)
+        elif media in MANIFEST_TYPES or media is None:
+            if _is_attestation(desc):
+                continue
+            candidates.append(desc)
+    if not candidates:
+        raise InputError(
+            f"{store.display}: platform {platform or Platform.host()} not in the image index"
+        )
+    if len(candidates) == 1:
+        return candidates[0]
+    wanted = platform or Platform.host()
+    for desc in candidates:
+        plat = desc.get("platform")
+        if isinstance(plat, dict) and wanted.matches(
+            plat.get("os"), plat.get("architecture"), plat.get("variant")
+        ):
+            return desc
+    if platform is None:
+        for desc in candidates:
+            if not isinstance(desc.get("platform"), dict):
+                return desc
+    available = sorted(
+        "/".join(
+            str(p)
+            for p in (
+                d["platform"].get("os"),
+                d["platform"].get("architecture"),
+                d["platform"].get("variant"),
+            )
+            if p
+        )
+        for d in candidates
+        if isinstance(d.get("platform"), dict)
+    )
+    raise InputError(
+        f"{store.display}: platform {wanted} not in the image index (has: {', '.join(available)})"
+    )
+
+
+def _is_attestation(desc: dict[str, Any]) -> bool:
+    ann = desc.get("annotations") or {}
+    plat = desc.get("platform") or {}
+    return (isinstance(ann, dict) and "vnd.docker.reference.type" in ann) or (
+        isinstance(plat, dict) and plat.get("os") == "unknown"
+    )
+
+
+def _name_of(desc: dict[str, Any]) -> str | None:
+    ann = desc.get("annotations")
+    if not isinstance(ann, dict):
+        return None
+    name = ann.get(CONTAINERD_NAME) or ann.get(REF_NAME)
+    return str(name) if name else None
+
+
+def _tags(index: dict[str, Any]) -> str:
+    names = []
+    for desc in index.get("manifests") or []:
+        if isinstance(desc, dict):
+            ann = desc.get("annotations") or {}
+            for key in (REF_NAME, CONTAINERD_NAME):
+                if isinstance(ann, dict) and ann.get(key):
+                    names.append(str(ann[key]))
+    return ", ".join(sorted(set(names))) or "none"
+
+
+def _matches_tag(desc: dict[str, Any], tag: str) -> bool:
+    ann = desc.get("annotations")
+    if not isinstance(ann, dict):
+        return False
+    names = [str(ann[k]) for k in (REF_NAME, CONTAINERD_NAME) if ann.get(k)]
+    return any(n == tag or n.endswith(":" + tag) or n.endswith("/" + tag) for n in names) or any(
+        _strip_registry(n) == _strip_registry(tag) for n in names
+    )
+
+
+def _strip_registry(name: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def iter_tags(store: BlobStore) -> Iterator[str]:
+    index = parse_json(store.read_file("index.json"), "index.json")
+    for desc in index.get("manifests") or []:
+        name = _name_of(desc) if isinstance(desc, dict) else None
+        if name:
+            yield name

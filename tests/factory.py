@@ -1,0 +1,381 @@
+"""A small image factory: real tar layers and real image layouts from a short spec.
+
+Unit tests describe an image in a few lines (files, dirs, links, whiteouts, owners,
+modes, config) and get a real docker-archive (Docker <= 24 legacy layout or Docker >= 25
+OCI layout inside), OCI archive or OCI layout directory: the same bytes an engine would
+write. Real ELF binaries come from the test host (`host_file`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import zstandard
+
+MTIME = 1_700_000_000
+Compression = Literal["none", "gzip", "zstd"]
+
+LAYER_MEDIA = {
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    data: bytes = b""
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    mtime: int = MTIME
+
+
+@dataclass(frozen=True)
+class Dir:
+    path: str
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+    mtime: int = MTIME
+
+
+@dataclass(frozen=True)
+class Symlink:
+    path: str
+    target: str
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class Hardlink:
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Whiteout:
+    """Deletes `path` (and everything below it) from lower layers."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """Hides everything lower layers put in directory `path`."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Special:
+    path: str
+    kind: Literal["fifo", "char", "block"] = "fifo"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A tar entry written exactly as given (for hostile-input tests)."""
+
+    info: tarfile.TarInfo
+    data: bytes = b""
+
+
+Item = File | Dir | Symlink | Hardlink | Whiteout | Opaque | Special | Raw
+
+
+@dataclass
+class Layer:
+    items: list[Item]
+    created_by: str = "COPY . /"
+    compression: Compression = "gzip"
+    auto_parents: bool = True
+
+
+@dataclass
+class ImageSpec:
+    layers: list[Layer]
+    name: str = "example.org/test/image:1.0"
+    config: dict[str, Any] = field(default_factory=dict)  # the config's "config" part
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str | None = None
+    created: str = "2026-11-01T00:00:00Z"
+    empty_steps: list[str] = field(default_factory=list)  # history entries with no layer
+
+
+def host_file(path: str | os.PathLike[str], image_path: str, mode: int | None = None) -> File:
+    """A real file from the test host (an ELF binary, a library) placed in the image."""
+    real = os.path.realpath(path)
+    data = Path(real).read_bytes()
+    return File(
+        image_path.lstrip("/"), data, mode if mode is not None else (os.stat(real).st_mode & 0o7777)
+    )
+
+
+# ---- layers ------------------------------------------------------------------------
+
+
+def _tarinfo(
+    name: str, kind: bytes, mode: int, uid: int = 0, gid: int = 0, mtime: int = MTIME
+) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = mode
+    info.uid, info.gid = uid, gid
+    info.uname = info.gname = ""
+    info.mtime = mtime
+    return info
+
+
+def layer_tar(layer: Layer) -> bytes:
+    """The uncompressed tar bytes of a layer (PAX format: long names are PAX headers)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        written: set[str] = set()
+
+        def parents(path: str) -> None:
+            if not layer.auto_parents:
+                return
+            parts = path.strip("/").split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in written:
+                    written.add(d)
+                    tar.addfile(_tarinfo(d + "/", tarfile.DIRTYPE, 0o755))
+
+        for item in layer.items:
+            if isinstance(item, Raw):
+                tar.addfile(item.info, io.BytesIO(item.data) if item.data else None)
+                continue
+            path = item.path.strip("/")
+            parents(path)
+            if isinstance(item, File):
+                info = _tarinfo(path, tarfile.REGTYPE, item.mode, item.uid, item.gid, item.mtime)
+                info.size = len(item.data)
+                tar.addfile(info, io.BytesIO(item.data))
+            elif isinstance(item, Dir):
+                written.add(path)
+                tar.addfile(
+                    _tarinfo(path + "/", tarfile.DIRTYPE, item.mode, item.uid, item.gid, item.mtime)
+                )
+            elif isinstance(item, Symlink):
+                info = _tarinfo(path, tarfile.SYMTYPE, 0o777, item.uid, item.gid)
+                info.linkname = item.target
+                tar.addfile(info)
+            elif isinstance(item, Hardlink):
+                info = _tarinfo(path, tarfile.LNKTYPE, 0o644)
+                info.linkname = item.target.strip("/")
+                tar.addfile(info)
+            elif isinstance(item, Whiteout):
+                d, _, base = path.rpartition("/")
+                wh = f"{d}/.wh.{base}" if d else f".wh.{base}"
+                tar.addfile(_tarinfo(wh, tarfile.REGTYPE, 0o644))
+            elif isinstance(item, Opaque):
+                tar.addfile(_tarinfo(f"{path}/.wh..wh..opq", tarfile.REGTYPE, 0o644))
+            elif isinstance(item, Special):
+                kind = {
+                    "fifo": tarfile.FIFOTYPE,
+                    "char": tarfile.CHRTYPE,
+                    "block": tarfile.BLKTYPE,
+                }[item.kind]
+                tar.addfile(_tarinfo(path, kind, 0o644))
+    return buf.getvalue()
+
+
+def compress(data: bytes, compression: Compression) -> bytes:
+    if compression == "gzip":
+        return gzip.compress(data, compresslevel=6, mtime=0)
+    if compression == "zstd":
+        return zstandard.ZstdCompressor(level=3).compress(data)
+    return data
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class BuiltImage:
+    """The blobs of an image, ready to be written in any layout."""
+
+    spec: ImageSpec
+    diffs: list[bytes]  # uncompressed layer tars
+    blobs: list[bytes]  # stored layer blobs (compressed per layer spec)
+    config: bytes
+    manifest: bytes
+
+    @property
+    def config_digest(self) -> str:
+        return sha256(self.config)
+
+    @property
+    def manifest_digest(self) -> str:
+        return sha256(self.manifest)
+
+
+def build(spec: ImageSpec) -> BuiltImage:
+    diffs = [layer_tar(layer) for layer in spec.layers]
+    blobs = [compress(d, layer.compression) for d, layer in zip(diffs, spec.layers)]
+    history = [
+        {"created": spec.created, "created_by": step, "empty_layer": True}
+        for step in spec.empty_steps
+    ]
+    history += [{"created": spec.created, "created_by": layer.created_by} for layer in spec.layers]
+    config: dict[str, Any] = {
+        "architecture": spec.architecture,
+        "os": spec.os,
+        "created": spec.created,
+        "config": spec.config,
+        "rootfs": {"type": "layers", "diff_ids": [sha256(d) for d in diffs]},
+        "history": history,
+    }
+    if spec.variant:
+        config["variant"] = spec.variant
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256(config_bytes),
+            "size": len(config_bytes),
+        },
+        "layers": [
+            {"mediaType": LAYER_MEDIA[layer.compression], "digest": sha256(b), "size": len(b)}
+            for b, layer in zip(blobs, spec.layers)
+        ],
+    }
+    return BuiltImage(
+        spec, diffs, blobs, config_bytes, json.dumps(manifest, sort_keys=True).encode()
+    )
+
+
+# ---- layouts -------------------------------------------------------------------------
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = _tarinfo(name, tarfile.REGTYPE, 0o644)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _oci_files(
+    images: list[BuiltImage], index_extra: list[dict[str, Any]] | None = None
+) -> dict[str, bytes]:
+    files: dict[str, bytes] = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}'}
+    manifests = []
+    for img in images:
+        for blob in [*img.blobs, img.config, img.manifest]:
+            files["blobs/sha256/" + sha256(blob).split(":")[1]] = blob
+        name = img.spec.name
+        manifests.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": img.manifest_digest,
+                "size": len(img.manifest),
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": name,
+                },
+                "platform": {
+                    "os": img.spec.os,
+                    "architecture": img.spec.architecture,
+                    **({"variant": img.spec.variant} if img.spec.variant else {}),
+                },
+            }
+        )
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests + (index_extra or []),
+    }
+    files["index.json"] = json.dumps(index, sort_keys=True).encode()
+    return files
+
+
+def write_oci_dir(images: BuiltImage | list[BuiltImage], path: str | os.PathLike[str]) -> Path:
+    root = Path(path)
+    for name, data in _oci_files(images if isinstance(images, list) else [images]).items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+def write_oci_archive(images: BuiltImage | list[BuiltImage], path: str | os.PathLike[str]) -> Path:
+    files = _oci_files(images if isinstance(images, list) else [images])
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            _add_bytes(tar, name, data)
+    return Path(path)
+
+
+def write_docker_archive(
+    images: BuiltImage | list[BuiltImage],
+    path: str | os.PathLike[str],
+    layout: Literal["legacy", "oci"] = "legacy",
+) -> Path:
+    """`docker save` output. `legacy`: Docker <= 24 (`<id>/layer.tar`, uncompressed, as the
+    engine writes it); `oci`: Docker >= 25 (OCI layout plus manifest.json into blobs/)."""
+    imgs = images if isinstance(images, list) else [images]
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        entries = []
+        if layout == "oci":
+            for name, data in _oci_files(imgs).items():
+                _add_bytes(tar, name, data)
+            for img in imgs:
+                entries.append(
+                    {
+                        "Config": "blobs/sha256/" + img.config_digest.split(":")[1],
+                        "RepoTags": [img.spec.name] if img.spec.name else None,
+                        "Layers": ["blobs/sha256/" + sha256(b).split(":")[1] for b in img.blobs],
+                    }
+                )
+        else:
+            written: set[str] = set()
+            for img in imgs:
+                cfg_name = img.config_digest.split(":")[1] + ".json"
+                _add_bytes(tar, cfg_name, img.config)
+                layer_paths = []
+                for diff in img.diffs:
+                    layer_id = hashlib.sha256(b"id" + diff).hexdigest()
+                    lp = f"{layer_id}/layer.tar"
+                    if lp not in written:
+                        written.add(lp)
+                        _add_bytes(tar, f"{layer_id}/VERSION", b"1.0")
+                        _add_bytes(tar, lp, diff)
+                    layer_paths.append(lp)
+                entries.append(
+                    {
+                        "Config": cfg_name,
+                        "RepoTags": [img.spec.name] if img.spec.name else None,
+                        "Layers": layer_paths,
+                    }
+                )
+        _add_bytes(tar, "manifest.json", json.dumps(entries).encode())
+    return Path(path)
+
+
+def uncompressed(spec: ImageSpec) -> ImageSpec:
+    """The same image with every layer stored uncompressed (as docker save stores them)."""
+    return ImageSpec(
+        layers=[Layer(ly.items, ly.created_by, "none", ly.auto_parents) for ly in spec.layers],
+        name=spec.name,
+        config=spec.config,
+        os=spec.os,
+        architecture=spec.architecture,
+        variant=spec.variant,
+        created=spec.created,
+        empty_steps=spec.empty_steps,
+    )
