@@ -7,11 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from auditor.facts import Facts
 from auditor.report import json_format, table
 from auditor.report.model import build_report
+from auditor.runner import run_checks
 from auditor.scan import ScanOptions, load_image
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
+from checks import ALL_CHECKS
 
 FORMATS = {"table": table.render, "json": json_format.render}
 
@@ -55,6 +58,13 @@ def execute(args: argparse.Namespace) -> int:
         **({"max_ratio": args.max_ratio} if args.max_ratio else {}),
     )
     loaded = load_image(args.image, options)
-    report = build_report(loaded)
+    facts = Facts(loaded)
+    outcome = run_checks(ALL_CHECKS, facts)
+    report = build_report(
+        loaded,
+        facts=facts.to_json(),
+        results=[r.to_json() for r in outcome.results],
+        findings=[f.to_json() for f in outcome.findings],
+    )
     sys.stdout.write(FORMATS[args.format](report))
     return 0

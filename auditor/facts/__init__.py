@@ -1,0 +1,59 @@
+"""Derived knowledge about an image, computed lazily, once per scan, shared by checks.
+
+`Facts` is the only door checks have to the image: each property delegates to one
+module of this package and is cached. Checks never read layers or the FileSystem
+directly for things a fact already knows.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from auditor.facts import osinfo
+from auditor.facts import users as userdb
+from auditor.fs import FileSystem
+from auditor.scan import LoadedImage
+
+
+class Facts:
+    def __init__(self, loaded: LoadedImage) -> None:
+        self.loaded = loaded
+
+    @property
+    def fs(self) -> FileSystem:
+        return self.loaded.fs
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The image config's `config` part (User, Env, Entrypoint, Labels, ...)."""
+        cfg = self.loaded.image.config.get("config")
+        return cfg if isinstance(cfg, dict) else {}
+
+    @cached_property
+    def env(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in self.config.get("Env") or []:
+            if isinstance(item, str) and "=" in item:
+                key, _, value = item.partition("=")
+                out[key] = value
+        return out
+
+    @cached_property
+    def os(self) -> osinfo.OsInfo:
+        return osinfo.detect(self.fs)
+
+    @cached_property
+    def users(self) -> userdb.UserDb:
+        return userdb.load(self.fs)
+
+    @cached_property
+    def runtime_user(self) -> userdb.RuntimeUser:
+        return userdb.runtime_user(str(self.config.get("User") or ""), self.users)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report's `facts` section."""
+        return {
+            "os": self.os.to_json(),
+            "users": {"runtime": self.runtime_user.to_json()},
+        }
