@@ -91,6 +91,9 @@ CAPTURES: tuple[Capture, ...] = (
     Capture("**/id_ed25519", limit=64 << 10),
     Capture("**/.config/gcloud/*.json", limit=64 << 10),
     Capture("**/requirements*.txt", limit=256 << 10),
+    # ---- more captures for base OS and security checks ----
+    # ---- more captures for Python facts ----
+    # ---- more captures for ELF and compiler facts ----
 )
 
 

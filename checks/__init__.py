@@ -7,13 +7,33 @@ stable (shared criteria).
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from auditor.runner import Check
 
-_MODULES: list[object] = [
-    # Add check modules here, grouped by criterion, in ID order.
-]
+# ---- Base OS, security, size, build structure ------------------------------------------
+# (modules imported here, e.g. `from checks import os001_base_os_unknown`)
 
-ALL_CHECKS: tuple[Check, ...] = tuple(Check.from_module(m) for m in _MODULES)  # type: ignore[arg-type]
+_OS_SECURITY_SIZE_BUILD: list[ModuleType] = []
+
+
+# ---- Python installation, packages, venv permissions ----------------------------------
+# (modules imported here)
+
+_PYTHON: list[ModuleType] = []
+
+
+# ---- ELF linkage, wheels' libraries, compilers -----------------------------------------
+# (modules imported here)
+
+_ELF_COMPILERS: list[ModuleType] = []
+
+
+ALL_CHECKS: tuple[Check, ...] = tuple(
+    Check.from_module(m)
+    for m in sorted([*_OS_SECURITY_SIZE_BUILD, *_PYTHON, *_ELF_COMPILERS],
+                    key=lambda m: m.INFO.id)
+)
 
 
 def by_id(check_id: str) -> Check | None:

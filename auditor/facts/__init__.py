@@ -51,6 +51,15 @@ class Facts:
     def runtime_user(self) -> userdb.RuntimeUser:
         return userdb.runtime_user(str(self.config.get("User") or ""), self.users)
 
+    # ---- base OS, dpkg, provenance (checks framework) ---------------------------------
+
+
+    # ---- Python: interpreters, venvs, distributions, permissions -----------------------
+
+
+    # ---- ELF graph and compilers --------------------------------------------------------
+
+
     def to_json(self) -> dict[str, Any]:
         """The report's `facts` section."""
         return {
