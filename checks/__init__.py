@@ -18,9 +18,35 @@ _OS_SECURITY_SIZE_BUILD: list[ModuleType] = []
 
 
 # ---- Python installation, packages, venv permissions ----------------------------------
-# (modules imported here)
+from checks import (  # noqa: E402
+    pk001_built_from_sdist,
+    pk004_editable_install,
+    py001_system_python,
+    py002_stdlib_incomplete,
+    py003_python_eol,
+    py004_version_family,
+    py005_stdlib_tests,
+    py006_bytecode,
+    py007_broken_venv,
+    sec003_writable_venv,
+    sec004_writable_app,
+    sec005_pip_writable,
+)
 
-_PYTHON: list[ModuleType] = []
+_PYTHON: list[ModuleType] = [
+    py001_system_python,
+    py002_stdlib_incomplete,
+    py003_python_eol,
+    py004_version_family,
+    py005_stdlib_tests,
+    py006_bytecode,
+    py007_broken_venv,
+    pk001_built_from_sdist,
+    pk004_editable_install,
+    sec003_writable_venv,
+    sec004_writable_app,
+    sec005_pip_writable,
+]
 
 
 # ---- ELF linkage, wheels' libraries, compilers -----------------------------------------
@@ -31,8 +57,7 @@ _ELF_COMPILERS: list[ModuleType] = []
 
 ALL_CHECKS: tuple[Check, ...] = tuple(
     Check.from_module(m)
-    for m in sorted([*_OS_SECURITY_SIZE_BUILD, *_PYTHON, *_ELF_COMPILERS],
-                    key=lambda m: m.INFO.id)
+    for m in sorted([*_OS_SECURITY_SIZE_BUILD, *_PYTHON, *_ELF_COMPILERS], key=lambda m: m.INFO.id)
 )
 
 
