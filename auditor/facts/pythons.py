@@ -17,8 +17,8 @@ taken as distro (apk/rpm own it).
 
 Standard-library completeness, per expected piece (auditor/data/stdlib.json): an
 extension is *shared* when `lib-dynload/<name>.*.so` exists, *builtin* when the
-interpreter's `_sysconfigdata_*.py` lists it in MODBUILT_NAMES (read as a Python
-literal, never imported), *builtin-assumed* when no sysconfigdata is there, the
+interpreter's `_sysconfigdata_*.py` lists it in MODBUILT_NAMES and not in
+MODSHARED_NAMES (read as Python literals, never imported), *builtin-assumed* when no sysconfigdata is there, the
 interpreter is distro-packaged and the module is one distros link in (zlib, pyexpat,
 _json, _decimal), otherwise *missing*. A package (venv, ensurepip) is present when its
 `__init__.py` is; ensurepip also needs its wheels in `ensurepip/_bundled/` or, for
@@ -211,25 +211,34 @@ def _full_version(prefix: str, version: str, env: dict[str, str], origin: str) -
 
 
 def modbuilt_names(source: bytes) -> set[str] | None:
-    """Names in a _sysconfigdata file's MODBUILT_NAMES, or None when it has none.
+    """Modules built into the interpreter per a _sysconfigdata file, or None when it
+    does not say: MODBUILT_NAMES minus MODSHARED_NAMES (Debian's Makefile lists its
+    shared Setup modules in both).
 
-    Read as a literal (ast), never executed; a truncated capture falls back to a regex
-    over the adjacent string literals that pprint splits the value into."""
+    Read as literals (ast), never executed; a truncated capture falls back to a regex
+    over the adjacent string literals that pprint splits each value into."""
     text = source.decode("utf-8", "replace")
+    values: dict[str, str] = {}
     try:
         tree = ast.parse(text)
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
                 for k, v in zip(node.keys, node.values):
-                    if isinstance(k, ast.Constant) and k.value == "MODBUILT_NAMES":
-                        value = ast.literal_eval(v)
-                        return set(str(value).split())
-        return None
+                    if isinstance(k, ast.Constant) and k.value in _MOD_KEYS:
+                        values[str(k.value)] = str(ast.literal_eval(v))
     except (SyntaxError, ValueError):
-        m = re.search(r"'MODBUILT_NAMES':\s*((?:'[^']*'\s*)+)", text)
-        if not m:
-            return None
-        return set(" ".join(re.findall(r"'([^']*)'", m.group(1))).split())
+        for key in _MOD_KEYS:
+            m = re.search(rf"'{key}':\s*((?:'[^']*'\s*)+)", text)
+            if m:
+                values[key] = " ".join(re.findall(r"'([^']*)'", m.group(1)))
+        if "MODSHARED_NAMES" not in values:
+            return None  # cut before it: cannot tell built-in from shared
+    if "MODBUILT_NAMES" not in values:
+        return None
+    return set(values["MODBUILT_NAMES"].split()) - set(values.get("MODSHARED_NAMES", "").split())
+
+
+_MOD_KEYS = ("MODBUILT_NAMES", "MODSHARED_NAMES")
 
 
 def _modules(fs: FileSystem, interp: Interpreter) -> list[ModuleState]:
