@@ -18,11 +18,12 @@ taken as distro (apk/rpm own it).
 Standard-library completeness, per expected piece (auditor/data/stdlib.json): an
 extension is *shared* when `lib-dynload/<name>.*.so` exists, *builtin* when the
 interpreter's `_sysconfigdata_*.py` lists it in MODBUILT_NAMES and not in
-MODSHARED_NAMES (read as Python literals, never imported), *builtin-assumed* when no sysconfigdata is there, the
-interpreter is distro-packaged and the module is one distros link in (zlib, pyexpat,
-_json, _decimal), otherwise *missing*. A package (venv, ensurepip) is present when its
-`__init__.py` is; ensurepip also needs its wheels in `ensurepip/_bundled/` or, for
-Debian's patched ensurepip, `/usr/share/python-wheels/`.
+MODSHARED_NAMES (read as Python literals, never imported), *builtin-assumed* when no
+sysconfigdata is there, the interpreter is distro-packaged and the module is one
+distros link in (zlib, pyexpat, _json, _decimal), otherwise *missing*. A package
+(venv, ensurepip) is present when its `__init__.py` is; ensurepip also needs its
+wheels in `ensurepip/_bundled/` or, for Debian's patched ensurepip,
+`/usr/share/python-wheels/`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from checks import (
     py003_python_eol,
     py005_stdlib_tests,
 )
-from tests.factory import Dir, ImageSpec, Layer, Whiteout
+from tests.factory import Dir, ImageSpec, Item, Layer, Whiteout
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -173,7 +173,8 @@ def test_stdlib_tests_removed_passes(scan: Scan) -> None:
         for p in (pyimage.HOST_STDLIB / "lib-dynload").glob("*.so")
         if p.name.startswith(py005_stdlib_tests.TEST_MODULE_PREFIXES)
     ]
-    clean = Layer([Whiteout(f"{dyn}/{n}") for n in names] + [Dir("tmp")])
+    items: list[Item] = [Whiteout(f"{dyn}/{n}") for n in names]
+    clean = Layer([*items, Dir("tmp")])
     facts = scan(ImageSpec([pyimage.cpython_layer(), clean]))
     assert status(py005_stdlib_tests, facts) == "passed"
 
