@@ -96,5 +96,8 @@ def app_dirs(fs: FileSystem, config: dict[str, Any], exclude: tuple[str, ...]) -
             continue
         if any(real == e or real.startswith(e + "/") for e in exclude):
             continue
+        children = fs.listdir(real)
+        if children and all(f"{real}/{c}" in exclude for c in children):
+            continue  # e.g. /opt/acme holding only python/ and venv/
         found.add(real)
     return sorted(found)
