@@ -119,14 +119,14 @@ def _family_table(rows: list[version_family.Row], findings: list[Finding]) -> st
     for repo in sorted({r.repository for r in rows}):
         members = [r for r in rows if r.repository == repo]
         table = [
-            ["image", *[r.reference for r in members]],
             ["python", *[r.python or "-" for r in members]],
             ["origin", *[r.origin or "-" for r in members]],
             ["end of life", *[r.eol or "-" for r in members]],
             ["status", *[r.state for r in members]],
         ]
         out.append(f"Version family {repo}")
-        out.append(tabulate(table, tablefmt="simple"))
+        headers = ["", *[r.reference for r in members]]
+        out.append(tabulate(table, headers=headers, tablefmt="simple"))
         out.append("")
     for f in findings:
         out.append(f"{f.check_id} {f.name} [{f.severity}] {f.message}")
