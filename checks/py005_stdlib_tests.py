@@ -6,8 +6,9 @@ test packages of unittest, ctypes, sqlite3 and distutils. None of it is used at 
 time; it is pure size. The _test* extension modules in lib-dynload (~1 MB) are left
 alone: the official images keep them and test helpers import them.
 
-Flagged per interpreter with the bytes at stake. Files owned by a dpkg package are
-skipped (the distro ships its tests in separate packages) unless `--strict`.
+Flagged per interpreter with the bytes at stake. Files owned by a dpkg package, and
+the pycs compiled from them at install time, are skipped (the distro ships its test
+suite in a separate package) unless `--strict`.
 
 Example: `./configure && make install` into /usr/local, copied whole to the final stage.
 
@@ -77,6 +78,15 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         )
 
 
+def source_of(path: str) -> str:
+    """The .py a `__pycache__/NAME.TAG.pyc` was compiled from (Debian's py3compile writes
+    pycs at install time: the package owns the source, not the pyc); else `path`."""
+    d, _, name = path.rpartition("/")
+    if d.endswith("/__pycache__") and name.endswith(".pyc"):
+        return f"{d[: -len('/__pycache__')]}/{name.split('.', 1)[0]}.py"
+    return path
+
+
 def _size(ctx: CheckContext, root: str) -> int:
     fs = ctx.facts.fs
     dpkg = ctx.facts.dpkg_files
@@ -90,7 +100,7 @@ def _size(ctx: CheckContext, root: str) -> int:
         if node.entry.kind == DIR:
             stack.extend(f"{path}/{c}" for c in fs.listdir(path))
         elif node.entry.kind == FILE:
-            if not ctx.strict and dpkg.owner.get(path) is not None:
+            if not ctx.strict and dpkg.owner.get(source_of(path)) is not None:
                 continue
             total += node.entry.size
     return total
