@@ -11,7 +11,7 @@ are recorded, and lookups also try the path with symlinks resolved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auditor.fs import FileSystem
 
@@ -22,6 +22,7 @@ INFO_DIR = "var/lib/dpkg/info"
 class DpkgFiles:
     owner: dict[str, str]  # path -> package name (without :arch)
     has_database: bool
+    versions: dict[str, str] = field(default_factory=dict)  # package -> Version (status)
 
     def package_of(self, fs: FileSystem, path: str) -> str | None:
         path = path.strip("/")
@@ -47,4 +48,24 @@ def owners(fs: FileSystem) -> DpkgFiles:
                 owner.setdefault("usr/" + p, name)
             elif p.startswith(("usr/bin/", "usr/sbin/", "usr/lib/", "usr/lib64/")):
                 owner.setdefault(p[4:], name)
-    return DpkgFiles(owner, has_db)
+    return DpkgFiles(owner, has_db, _versions(fs.read("var/lib/dpkg/status") or b""))
+
+
+def _versions(status: bytes) -> dict[str, str]:
+    """Package -> Version of installed packages in a dpkg status file."""
+    out: dict[str, str] = {}
+    for stanza in status.decode("utf-8", "replace").split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line[:1].isspace():
+                fields[key.strip().lower()] = value.strip()
+        if "package" in fields and "version" in fields and "installed" in fields.get("status", ""):
+            out[fields["package"]] = fields["version"]
+    return out
+
+
+def upstream_version(version: str) -> str:
+    """`1:3.11.2-6+deb12u6` -> `3.11.2` (no epoch, no Debian revision)."""
+    version = version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version

@@ -5,7 +5,7 @@ Discovery: a stdlib directory `<prefix>/lib/pythonX.Y/os.py`, an executable
 `<prefix>/bin/pythonX.Y` (not a link into another prefix, not inside a venv) or a
 `libpythonX.Y.so*` makes an interpreter at `<prefix>`. The version is the X.Y of those
 names; the patch version comes from the prefix (pyenv `versions/3.11.7`), the config's
-`PYTHON_VERSION` (official images) or the owning dpkg package's version.
+`PYTHON_VERSION` (official images) or the owning dpkg package's version (status file).
 
 Origin, most specific first: conda (`<prefix>/conda-meta`), pyenv / python-build
 (`.pyenv/versions/`), distro (owned by a dpkg package, prefix /usr, the distro's
@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.facts.dpkg_files import DpkgFiles
+from auditor.facts.dpkg_files import DpkgFiles, upstream_version
 from auditor.facts.stdlib_data import StdlibPiece, stdlib_table
 from auditor.fs import FileSystem
 from auditor.layers import DIR, SYMLINK
@@ -168,6 +168,9 @@ def _interpreter(
         )
     )
     full = _full_version(prefix, version, env, origin)
+    if full is None and package is not None and package in dpkg.versions:
+        upstream = upstream_version(dpkg.versions[package])
+        full = upstream if upstream.startswith(version.rstrip("t") + ".") else None
     interp = Interpreter(
         prefix, version, exe, stdlib, tuple(sorted(libs)), origin, package, full, sysconfig
     )

@@ -221,6 +221,7 @@ def test_system_python_image(
     assert (interp.executable, interp.origin, interp.package) == (
         "usr/bin/python3.11", "distro", "python3.11-minimal",
     )  # fmt: skip
+    assert interp.full_version is not None and interp.full_version.startswith("3.11.")
     states = {m.name: m.state for m in interp.modules}
     assert states["zlib"] == states["pyexpat"] == "builtin" and states["_ssl"] == "shared"
     timestamp = found[-1][2].split(": ", 1)[1].split()[0]
