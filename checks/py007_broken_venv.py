@@ -8,8 +8,9 @@ that created it. Copy a venv from a builder stage whose Python lived elsewhere (
 delete that Python in a later layer) and every `python`, `gunicorn` or `celery` in
 it fails with "No such file or directory" at container start.
 
-Flagged: `home` without a python in it, a dangling `bin/python`, and console scripts
-whose shebang interpreter does not exist (all resolved inside the image).
+Flagged: `home` without a python in it (or with a python of another X.Y than the
+venv's `version`), a dangling `bin/python`, and console scripts whose shebang
+interpreter does not exist (all resolved inside the image).
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
@@ -44,7 +45,15 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         raise Skip("no virtual environment in the image")
     for v in venvs:
         root = "/" + v.path
-        if v.home is not None and v.home_python is None:
+        if v.home_other_version is not None:
+            yield INFO.finding(
+                f"venv /{v.path}: made by Python {v.version}, but home {v.home} now has "
+                f"/{v.home_other_version}",
+                REMEDY,
+                path=f"{v.path}/pyvenv.cfg",
+                evidence={"venv": root, "home": v.home, "found": "/" + v.home_other_version},
+            )
+        elif v.home is not None and v.home_python is None:
             yield INFO.finding(
                 f"venv {root}: home {v.home} has no python in the image",
                 REMEDY,

@@ -1,5 +1,6 @@
 """Installed Python distributions: every *.dist-info / *.egg-info in every site-packages
-or dist-packages directory of the image, with what pip and the wheel left behind.
+or dist-packages directory of the image (and any other directory holding a
+*.dist-info, as `pip install --target` makes), with what pip and the wheel left behind.
 
 Name and version come from METADATA / PKG-INFO (the directory name as fallback), the
 name normalised per PEP 503. `wheel_tags` are the WHEEL file's `Tag:` lines: a
@@ -62,11 +63,18 @@ def normalise(name: str) -> str:
 
 
 def site_dirs(fs: FileSystem) -> list[str]:
-    return sorted(
-        p
-        for p, n in fs.nodes.items()
-        if n.entry.kind == DIR and p.rsplit("/", 1)[-1] in _SITE_NAMES
-    )
+    """site-packages and dist-packages directories, and any other directory holding a
+    *.dist-info (`pip install --target /app/deps`, vendored trees)."""
+    out = set()
+    for p, n in fs.nodes.items():
+        if n.entry.kind != DIR:
+            continue
+        name = p.rsplit("/", 1)[-1]
+        if name in _SITE_NAMES:
+            out.add(p)
+        elif name.endswith(".dist-info") and "/" in p:
+            out.add(p.rsplit("/", 1)[0])
+    return sorted(out)
 
 
 def _headers(data: bytes | None) -> dict[str, str]:

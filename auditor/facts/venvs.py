@@ -6,6 +6,9 @@ whose interpreter lived elsewhere, so `home`, the `bin/python` link, or the sheb
 console scripts point at paths the final image does not have. All paths are resolved
 inside the image (symlinks followed, never leaving the root).
 
+A `home` whose python resolves to another X.Y than the cfg's `version` is as broken
+as a missing one (the base image's Python was upgraded under the venv).
+
 The cfg is parsed leniently (CRLF, missing `home`, `key=value` without spaces, unknown
 keys), as CPython's own site.py does.
 """
@@ -41,6 +44,7 @@ class Venv:
     site_packages: tuple[str, ...]
     has_pip: bool
     broken_scripts: tuple[BrokenScript, ...]
+    home_other_version: str | None = None  # a python of another X.Y found under `home`
 
     @property
     def interpreter_ok(self) -> bool:
@@ -99,6 +103,13 @@ def _exists(fs: FileSystem, path: str) -> str | None:
     return real if node is not None and node.entry.kind != DIR else None
 
 
+def _same_version(real_python: str, major_minor: str) -> bool:
+    """False only when the resolved interpreter's name says another X.Y: the venv's
+    lib/pythonX.Y/site-packages is invisible to it."""
+    m = re.search(r"python(\d\.\d+)t?$", real_python)
+    return m is None or m.group(1) == major_minor
+
+
 def find(fs: FileSystem) -> list[Venv]:
     out = []
     for cfg_path, data in fs.captured(lambda p: p == "pyvenv.cfg" or p.endswith("/pyvenv.cfg")):
@@ -111,15 +122,19 @@ def _venv(fs: FileSystem, root: str, cfg: dict[str, str]) -> Venv:
     home = cfg.get("home")
     version = cfg.get("version_info") or cfg.get("version")
     home_python = None
+    mm = ".".join(version.split(".")[:2]) if version else None
+    other_version = None
     if home:
         h = home.rstrip("/")
         names = ["python3", "python"]
-        if version:
-            mm = ".".join(version.split(".")[:2])
+        if mm:
             names.insert(0, f"python{mm}")
         for name in names:
             if home_python := _exists(fs, f"{h}/{name}"):
                 break
+        if home_python and mm and not _same_version(home_python, mm):
+            other_version = home_python  # the base image moved from 3.11 to 3.12 under it
+            home_python = None
     link = join("bin/python")
     link_node = fs.get(link)
     python_link = _exists(fs, link) if link_node is not None else None
@@ -154,4 +169,5 @@ def _venv(fs: FileSystem, root: str, cfg: dict[str, str]) -> Venv:
         site_packages=site,
         has_pip=has_pip,
         broken_scripts=tuple(broken),
+        home_other_version=other_version,
     )

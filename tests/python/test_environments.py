@@ -16,7 +16,7 @@ from checks import (
     sec004_writable_app,
     sec005_pip_writable,
 )
-from tests.factory import Dir, File, ImageSpec, Layer
+from tests.factory import Dir, File, ImageSpec, Layer, Symlink
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -253,3 +253,29 @@ def test_bytecode_timestamp_is_info_and_stale_is_missing(scan: Scan) -> None:
     facts = scan(image(venv_with(dist("six"), pyc="timestamp"), touched))
     [f] = findings(py006_bytecode, facts)
     assert (f.severity.name, f.evidence["stale"], f.evidence["sources"]) == ("WARNING", 1, 1)
+
+
+def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
+    """A venv made by 3.12 whose home now holds the host's 3.11 (base image changed)."""
+    cfg = b"home = /opt/acme/python/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n"
+    layer = Layer(
+        [
+            File(f"{VENV}/pyvenv.cfg", cfg),
+            Symlink(f"{VENV}/bin/python", "/opt/acme/python/bin/python3"),
+            Dir(f"{VENV}/lib/python3.12/site-packages"),
+        ]
+    )
+    facts = scan(image(layer))
+    [f] = findings(py007_broken_venv, facts)
+    assert f.message == (
+        f"venv /{VENV}: made by Python 3.12.1, but home /opt/acme/python/bin now has "
+        f"/opt/acme/python/bin/python{V}"
+    )
+
+
+def test_pip_install_target_dir_is_found(scan: Scan) -> None:
+    """`pip install --target /app/deps`: distributions outside any site-packages."""
+    layer = Layer([*USERS, *pyimage.dist_items("app/deps", dist("six"))])
+    facts = scan(image(layer))
+    [d] = facts.distributions
+    assert (d.name, d.location) == ("six", "app/deps")
