@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from auditor.facts import Facts
-from auditor.report import json_format, table
+from auditor.report import output
+from auditor.report.catalog import checks_section
 from auditor.report.model import build_report
 from auditor.runner import run_checks
 from auditor.scan import ScanOptions, load_image
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 from checks import ALL_CHECKS
-
-FORMATS = {"table": table.render, "json": json_format.render}
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +24,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
         help="image reference: docker-archive:PATH, oci-archive:PATH[:tag], "
         "oci:DIR[:tag], docker-daemon:REF, docker://REF, a path, or REF",
     )
-    p.add_argument("--format", "-f", choices=sorted(FORMATS), default="table")
+    output.add_arguments(p)
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-arch index")
     p.add_argument("--no-cache", action="store_true", help="read every layer, ignore the cache")
     p.add_argument(
@@ -47,6 +45,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    output.destinations(args)  # a bad -o fails before the scan, not after
     platform = Platform.parse(args.platform) if args.platform else None
     options = ScanOptions(
         source=SourceOptions(platform=platform, quiet=args.quiet),
@@ -65,6 +64,7 @@ def execute(args: argparse.Namespace) -> int:
         facts=facts.to_json(),
         results=[r.to_json() for r in outcome.results],
         findings=[f.to_json() for f in outcome.findings],
+        checks=checks_section(ALL_CHECKS),
     )
-    sys.stdout.write(FORMATS[args.format](report))
+    output.emit(report, args)
     return 0
