@@ -1,8 +1,11 @@
 """`--format html`: one self-contained page a person would rather look at than read.
 
 No network and no external assets: CSS and the small findings filter are inline, the
-charts are SVG generated in Python. Everything that comes from the image (paths,
-messages, labels, history steps, evidence) is untrusted and goes through
+charts are SVG generated in Python. The findings filter can be preset from the URL
+fragment (`report.html#sev=error&dim=secure&q=pip`), so a filtered view can be linked.
+
+Everything that comes from the image (paths, messages, labels, history steps,
+evidence) is untrusted and goes through
 `html.escape`; the page also carries a Content-Security-Policy that allows no
 network at all and only our own script (by its hash), so an injection that slipped
 through escaping could still not run.
@@ -103,6 +106,10 @@ SCRIPT = """
     }
     count.textContent = shown + " of " + items.length + " shown";
   }
+  var preset = new URLSearchParams(window.location.hash.slice(1));
+  sev.value = preset.get("sev") || "";
+  dim.value = preset.get("dim") || "";
+  q.value = preset.get("q") || "";
   sev.addEventListener("change", apply);
   dim.addEventListener("change", apply);
   q.addEventListener("input", apply);

@@ -27,7 +27,7 @@ from auditor.report.units import human_bytes, short_digest, shorten
 WIDTH = 80
 COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2"}
 GRADE_COLORS = {"A": "32", "B": "32", "C": "33", "D": "31", "E": "31", "F": "31"}
-MESSAGE_WIDTH = WIDTH - 20  # severity (7) + check ID (7) + table gaps
+MESSAGE_WIDTH = WIDTH - 18  # severity (8), check ID (7) and gaps
 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
@@ -87,9 +87,9 @@ def findings_table(report: dict[str, Any], *, color: bool = False) -> list[str]:
     counts = severity_counts(findings)
     status = status_counts(results or [])
     lines = [
-        f"Findings: {count_text(counts)}"
-        f"   (checks: {status['passed']} passed, {status['failed']} failed, "
-        f"{status['skipped']} skipped, {status['error']} error)"
+        f"Findings: {count_text(counts)}",
+        f"Checks:   {status['passed']} passed, {status['failed']} failed, "
+        f"{status['skipped']} skipped, {status['error']} error",
     ]
     for result in results or []:
         if result["status"] == "error":
@@ -99,18 +99,14 @@ def findings_table(report: dict[str, Any], *, color: bool = False) -> list[str]:
             )
     metas = catalog(report)
     for dimension, items in grouped(findings, metas):
-        rows = []
-        for f in items:
-            rows.append(
-                (
-                    _paint(f["severity"].upper().ljust(7), COLORS.get(f["severity"]), color),
-                    f["check_id"],
-                    _finding_text(f),
-                )
-            )
         lines.append("")
         lines.append(_paint(dimension.upper(), COLORS["bold"], color))
-        lines.append(tabulate(rows, tablefmt="plain", disable_numparse=True))
+        for f in items:
+            sev = _paint(f["severity"].upper(), COLORS.get(f["severity"]), color)
+            pad = " " * (8 - len(f["severity"]))
+            first, *rest = _finding_text(f).split("\n")
+            lines.append(f"{sev}{pad} {f['check_id']:<7} {first}")
+            lines += [" " * 17 + more for more in rest]
     return lines
 
 
