@@ -92,6 +92,7 @@ SCRIPT = """
   var dim = document.getElementById("f-dim");
   var q = document.getElementById("f-q");
   var count = document.getElementById("f-count");
+  if (!sev || !dim || !q || !count) { return; }  // no findings section: nothing to filter
   var items = document.querySelectorAll(".finding");
   function apply() {
     var text = q.value.toLowerCase();
