@@ -102,6 +102,9 @@ def emit(
     for dest in destinations(args):
         color = dest.path is None and use_color(stdout)
         rendered.append((dest, dest.format.renderer(color=color)(report)))
+    for dest, _ in rendered:  # refuse before writing anything: all outputs or none
+        if dest.path is not None:
+            check_writable(dest.path)
     for dest, text in rendered:
         if dest.path is None:
             stdout.write(text)
@@ -132,13 +135,20 @@ def summary_line(report: dict[str, Any], written: list[str] | None = None) -> st
     return line
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory + rename."""
-    directory = path.parent if str(path.parent) else Path(".")
+def check_writable(path: Path) -> None:
+    directory = path.parent
     if not directory.is_dir():
         raise InputError(f"cannot write {path}: directory {directory} does not exist")
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a directory")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"cannot write {path}: directory {directory} is not writable")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory + rename."""
+    check_writable(path)
+    directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

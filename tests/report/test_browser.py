@@ -56,9 +56,7 @@ def test_shows_grade_and_findings_and_script_ran(
     assert '<span class="meta" id="f-count">5 of 5 shown</span>' in dom
 
 
-def test_filter_by_severity_dimension_and_text(
-    bad_report: dict[str, Any], tmp_path: Path
-) -> None:
+def test_filter_by_severity_dimension_and_text(bad_report: dict[str, Any], tmp_path: Path) -> None:
     page = _write(bad_report, tmp_path)
     for fragment, shown in (
         ("#sev=error", 1),

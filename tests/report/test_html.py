@@ -53,9 +53,7 @@ def test_one_script_pinned_by_the_csp(any_report: dict[str, Any]) -> None:
     assert [t for t, _ in parsed.tags].count("script") == 1
     (script,) = parsed.scripts
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    (csp,) = [
-        a["content"] for t, a in parsed.tags if t == "meta" and a.get("http-equiv")
-    ]
+    (csp,) = [a["content"] for t, a in parsed.tags if t == "meta" and a.get("http-equiv")]
     assert csp is not None
     assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
 
