@@ -52,7 +52,7 @@ padding:18px 20px;margin:16px 0;box-shadow:0 1px 2px rgba(16,24,40,.05)}
 .grade{width:96px;height:96px;border-radius:50%;display:flex;align-items:center;
 justify-content:center;font-size:48px;font-weight:700;color:#fff;flex:none}
 .g-A,.g-B{background:var(--ok)} .g-C{background:#eaaa08} .g-D,.g-E,.g-F{background:var(--err)}
-.g-none{background:#98a2b3;font-size:15px;text-align:center}
+.g-none{background:#98a2b3;font-size:13px;line-height:1.15;padding:10px;text-align:center}
 .meta{color:var(--mute)} .meta code{color:var(--ink)}
 .scores{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;margin-top:8px}
 .score b{font-size:22px;display:block}
@@ -283,7 +283,7 @@ def _layers(report: dict[str, Any]) -> str:
         )
         for ly in layers
     ]
-    chart = bar_chart(bars, title="Layer sizes", width=1100, label_width=560, label_chars=90)
+    chart = bar_chart(bars, title="Layer sizes", width=1100, label_width=440, label_chars=70)
     return f'<section class="card" id="layers"><h2>Layer sizes</h2>{chart}</section>'
 
 

@@ -136,7 +136,7 @@ def _sizes(report: dict[str, Any]) -> list[str]:
             ly["index"],
             human_bytes(ly["size"]),
             short_digest(ly["diff_id"]),
-            shorten(ly["created_by"] or "", 48),
+            shorten(ly["created_by"] or "", 42),
         )
         for ly in image["layers"]
     ]

@@ -95,7 +95,8 @@ def bad_spec(big: int = 6000) -> ImageSpec:
                     File(f"{site}/numpy-1.26.4.dist-info/METADATA", b"Name: numpy\n"),
                     Symlink("usr/local/bin/python", "python3"),
                 ],
-                created_by="RUN pip install requests numpy # <b>bold</b>",
+                created_by="RUN pip install --no-cache-dir --require-hashes -r requirements.txt"
+                " requests numpy # <b>bold</b>",
             ),
             Layer(
                 [
