@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from auditor.report import json_format
+from auditor.report import json_format, model
 from auditor.report.schema import schema, validate
+from auditor.scan import ScanOptions, load_image
+from tests.factory import build, write_docker_archive
+from tests.report.support import demo_scores, good_spec
 
 
 def test_schema_is_a_valid_draft_2020_12_schema() -> None:
@@ -51,3 +55,13 @@ def test_schema_rejects_broken_reports(bad_report: dict[str, Any], mutate: Any, 
     mutate(broken)
     with pytest.raises(jsonschema.ValidationError):
         validate(broken)
+
+
+def test_suite_hook_validates_every_built_report(tmp_path: Path) -> None:
+    """tests/conftest.py wraps build_report: a report breaking the contract fails the test."""
+    archive = write_docker_archive(build(good_spec()), tmp_path / "good.tar")
+    loaded = load_image(f"docker-archive:{archive}", ScanOptions(cache_dir=tmp_path, jobs=1))
+    scores = demo_scores([])
+    model.build_report(loaded, scores=scores)  # fine
+    with pytest.raises(jsonschema.ValidationError, match="101"):
+        model.build_report(loaded, scores={**scores, "overall": 101})
