@@ -22,6 +22,7 @@ from typing import Any
 from auditor.report.catalog import (
     DIMENSIONS,
     SEVERITIES,
+    CheckMeta,
     catalog,
     dimension_of,
     fmt_score,
@@ -69,7 +70,8 @@ border-radius:8px;background:#fff}
 .finding{border-top:1px solid var(--line);padding:10px 0}
 .finding h3{font-size:14px;margin:0 0 4px;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
 .finding .dim{color:var(--mute);font-weight:400}
-.finding p{margin:4px 0}
+.finding p{margin:4px 0} a{color:var(--info)}
+tr:target{background:#eef4ff}
 .path{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:13px;
 background:#f2f4f7;padding:1px 6px;border-radius:4px;word-break:break-all}
 details pre{background:#f8f9fb;border:1px solid var(--line);border-radius:6px;padding:8px;
@@ -226,7 +228,7 @@ def _dim_order(d: str) -> tuple[int, str]:
     return (DIMENSIONS.index(d) if d in DIMENSIONS else len(DIMENSIONS), d)
 
 
-def _finding(f: dict[str, Any], metas: dict[str, Any]) -> str:
+def _finding(f: dict[str, Any], metas: dict[str, CheckMeta]) -> str:
     dimension = dimension_of(f, metas)
     meta = metas.get(f["check_id"])
     text = " ".join(
@@ -263,10 +265,7 @@ def _finding(f: dict[str, Any], metas: dict[str, Any]) -> str:
         evidence = json.dumps(f["evidence"], indent=2, sort_keys=True, ensure_ascii=False)
         parts.append(f"<details><summary>Evidence</summary><pre>{e(evidence)}</pre></details>")
     if meta is not None and meta.help:
-        parts.append(
-            f"<details><summary>About {e(f['check_id'])}</summary><pre>{e(meta.help)}</pre>"
-            "</details>"
-        )
+        parts.append(f'<p><a href="#check-{e(f["check_id"])}">About {e(f["check_id"])}</a></p>')
     parts.append("</article>")
     return "".join(parts)
 
@@ -344,13 +343,22 @@ def _waste(report: dict[str, Any]) -> str:
     )
 
 
+def _check_doc(meta: CheckMeta | None) -> str:
+    """The check's documentation, once per check (findings link here)."""
+    if meta is None or not meta.help:
+        return ""
+    return f"<details><summary>{e(meta.title)}</summary><pre>{e(meta.help)}</pre></details>"
+
+
 def _checks(report: dict[str, Any]) -> str:
     results = report.get("results") or []
     if not results:
         return ""
     counts = status_counts(results)
+    metas = catalog(report)
     rows = "".join(
-        f"<tr><td>{e(r['check_id'])}</td><td>{e(r.get('name'))}</td>"
+        f'<tr id="check-{e(r["check_id"])}"><td>{e(r["check_id"])}</td>'
+        f"<td>{e(r.get('name'))}{_check_doc(metas.get(r['check_id']))}</td>"
         f'<td class="st-{e(r["status"])}">{e(r["status"])}</td><td>{e(r.get("reason") or "")}'
         "</td></tr>"
         for r in results

@@ -40,8 +40,9 @@ def _parse(report: dict[str, Any]) -> _Tags:
 def test_self_contained(any_report: dict[str, Any]) -> None:
     parsed = _parse(any_report)
     for tag, attrs in parsed.tags:
-        for name in ("src", "href", "action", "srcset", "poster", "data"):
+        for name in ("src", "action", "srcset", "poster", "data", "xlink:href"):
             assert name not in attrs, (tag, attrs)
+        assert (attrs.get("href") or "#").startswith("#"), attrs  # in-page links only
         assert tag not in ("link", "iframe", "object", "embed", "img", "base")
     text = html_format.render(any_report)
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text)
@@ -79,6 +80,9 @@ def test_grade_scores_findings_charts_waste(bad_report: dict[str, Any]) -> None:
     assert "<title>Biggest Python packages</title>" in text and "numpy 1.26.4" in text
     assert "/tmp/build-cache.bin" in text
     assert "&quot;size&quot;: 20000" in text  # evidence, escaped JSON
+    assert text.count('<a href="#check-TST002">About TST002</a>') == 3
+    assert text.count("Why it matters: every byte ships") == 1  # each doc once
+    assert '<tr id="check-TST002">' in text
 
 
 def test_not_scored(unscored_report: dict[str, Any], bare_report: dict[str, Any]) -> None:
