@@ -90,6 +90,13 @@ footer{color:var(--mute);text-align:center;padding:12px}
 
 SCRIPT = """
 (function () {
+  function openTarget() {  // "About CHECK" links open that check's documentation
+    var row = document.getElementById(window.location.hash.slice(1));
+    var doc = row && row.id.indexOf("check-") === 0 ? row.querySelector("details") : null;
+    if (doc) { doc.open = true; }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
   var sev = document.getElementById("f-sev");
   var dim = document.getElementById("f-dim");
   var q = document.getElementById("f-q");

@@ -71,6 +71,13 @@ def test_filter_by_severity_dimension_and_text(bad_report: dict[str, Any], tmp_p
         assert sum(1 for tag in visible if " hidden" not in tag) == shown
 
 
+def test_about_link_opens_the_check_doc(bad_report: dict[str, Any], tmp_path: Path) -> None:
+    result = chromium.dump_dom(_write(bad_report, tmp_path), "#check-TST002")
+    assert result.console == []
+    assert re.search(r'<tr id="check-TST002">.*?<details open="">', result.dom)
+    assert not re.search(r'<tr id="check-TST001">(?:(?!</tr>).)*<details open', result.dom)
+
+
 def test_script_named_files_cannot_inject(bad_report: dict[str, Any], tmp_path: Path) -> None:
     dom = chromium.dump_dom(_write(bad_report, tmp_path))
     assert dom.console == []
