@@ -10,8 +10,12 @@ are uncompressed tars, the registry holds gzip blobs.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import pty
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,6 +119,7 @@ def test_engine_registry_and_archive_reports_match(
         monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(tmp_path / f"cache-{name}"))
         code, report, err = scan_json(capsys, ref)
         assert code == 0, err
+        assert err == ""  # --quiet, and stderr is no terminal anyway
         assert report is not None
         reports[name] = report
 
@@ -380,3 +385,56 @@ def test_registry_with_credentials(
     assert report is not None
     assert len(report["image"]["layers"]) == 3
     assert private.password not in err
+
+
+def test_docker_context_selects_the_engine(
+    app_image: str,
+    docker_engine: DockerEngine,
+    engine_env: None,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config_dir = tmp_path / "docker-config"
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(b"imgaudit-test").hexdigest()
+    meta.mkdir(parents=True)
+    endpoint = {"docker": {"Host": docker_engine.host, "SkipTLSVerify": False}}
+    (meta / "meta.json").write_text(json.dumps({"Name": "imgaudit-test", "Endpoints": endpoint}))
+    (config_dir / "config.json").write_text(json.dumps({"currentContext": "imgaudit-test"}))
+    monkeypatch.delenv("DOCKER_HOST")
+    code, report, err = scan_json(capsys, f"docker-daemon:{app_image}")
+    assert code == 0, err
+    assert err == ""
+    assert report is not None and report["image"]["reference"] == app_image
+
+
+def test_progress_on_a_terminal_only(app_image: str, engine_env: None, tmp_path: Path) -> None:
+    """stderr a terminal: a status line per download; stderr a pipe: nothing."""
+    argv = [sys.executable, "-m", "auditor", "scan", "--format", "json", f"docker://{app_image}"]
+    root = str(Path(__file__).resolve().parents[2])
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            argv, cwd=root, stdout=subprocess.PIPE, stderr=slave, timeout=300, check=False
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    shown = b"".join(chunks).decode()
+    assert "\r\x1b[Kpulling " in shown
+    assert "MB" in shown or "kB" in shown
+    json.loads(done.stdout)
+    # Same scan, stderr a pipe (and the cache now warm): not one byte on stderr.
+    piped = subprocess.run(argv, cwd=root, capture_output=True, timeout=300, check=False)
+    assert piped.returncode == 0
+    assert piped.stderr == b""
