@@ -421,8 +421,9 @@ class RegistryClient:
     def _refused_message(self) -> str:
         if self.credentials() is None:
             return (
-                f"{self.display}: the registry requires authentication "
-                "(no credentials for it in the docker config; docker login?)"
+                f"{self.display}: access denied: the image does not exist or the registry "
+                f"requires authentication (no credentials for {self.registry} in the docker "
+                "config; docker login?)"
             )
         return f"{self.display}: authentication refused by the registry (check your credentials)"
 

@@ -371,7 +371,7 @@ def test_registry_with_credentials(
 
     code, _, err = scan_json(capsys, ref)  # no credentials at all
     assert code == 2
-    assert err.count("\n") == 1 and "requires authentication" in err
+    assert err.count("\n") == 1 and "requires authentication (no credentials for" in err
 
     _write_docker_config(config_dir, private.host, private.username, "wrong-" + private.password)
     code, _, err = scan_json(capsys, ref)
