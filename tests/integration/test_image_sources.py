@@ -279,12 +279,30 @@ def test_bare_reference_prefers_engine_then_registry(
     assert code == 0, err
     assert report is not None
     assert report["source"]["transport"] == "docker-daemon"
-    # An engine that is not running: the registry answers instead.
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/imgaudit-test.sock")
-    code, report, err = scan_json(capsys, app_image)
+    image_id = report["image"]["digest"]
+    reply = requests.head(
+        f"{registry.url}/v2/{REPO}/manifests/{VERSION}",
+        headers={"Accept": registry_module.ACCEPT},
+        timeout=30,
+    )
+    by_digest = f"{registry.host}/{REPO}@{reply.headers['Docker-Content-Digest']}"
+    code, report, err = scan_json(capsys, by_digest)  # the engine knows the push digest
     assert code == 0, err
     assert report is not None
-    assert report["source"]["transport"] == "docker"
+    assert report["source"]["transport"] == "docker-daemon"
+    assert (report["image"]["digest"], report["image"]["reference"]) == (image_id, by_digest)
+    # An engine that is not running: the registry answers instead.
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/imgaudit-test.sock")
+    for ref in (app_image, by_digest):
+        code, report, err = scan_json(capsys, ref)
+        assert code == 0, err
+        assert report is not None
+        assert report["source"]["transport"] == "docker"
+        assert (report["image"]["digest"], report["image"]["reference"]) == (image_id, ref)
+    # An image neither has: the registry's answer.
+    code, _, err = scan_json(capsys, f"{registry.host}/imgaudit-test/absent:1")
+    assert code == 2
+    assert err.count("\n") == 1 and "not found in the registry" in err
 
 
 def test_engine_pulls_missing_image_from_registry(
