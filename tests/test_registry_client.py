@@ -46,11 +46,18 @@ class Server:
             def do_GET(self) -> None:
                 outer.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 status, headers, body = handle(self.path, self.headers)
+                truncate = headers.pop("X-Test-Truncate", None)
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if truncate:  # promise the whole body, send half, hang up
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.wfile.write(body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -109,6 +116,7 @@ class FakeRegistry:
         self.manifests[sha256(self.index)] = self.index
         self.fail_next = 0  # answer this many requests with 503 first
         self.tamper = False
+        self.truncate_once: set[str] = set()
         self.storage = Server(self.serve_storage)
         self.server = Server(self.serve)
         self.host = self.server.host
@@ -121,7 +129,16 @@ class FakeRegistry:
         digest = path.split("?", 1)[0].rsplit("/", 1)[1]
         if digest not in self.blobs:
             return 404, {}, b""
-        return 200, {"Content-Type": "application/octet-stream"}, self.blobs[digest]
+        data = self.blobs[digest]
+        wanted = headers.get("Range", "")
+        if wanted.startswith("bytes=") and wanted.endswith("-"):
+            start = int(wanted[6:-1])
+            end = len(data) - 1
+            return 206, {"Content-Range": f"bytes {start}-{end}/{len(data)}"}, data[start:]
+        if digest in self.truncate_once:
+            self.truncate_once.discard(digest)
+            return 200, {"X-Test-Truncate": "1"}, data
+        return 200, {"Content-Type": "application/octet-stream"}, data
 
     def serve(self, path: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
         if self.fail_next > 0:
@@ -321,6 +338,19 @@ def test_retries_on_503(fake: FakeRegistry) -> None:
     assert str(info.value) == (
         f"{fake.host}/team/app:1: registry answered HTTP 503 after {reg.RETRIES + 1} attempts"
     )
+
+
+def test_interrupted_download_resumes_with_range(fake: FakeRegistry, tmp_path: Path) -> None:
+    arm = fake.images["arm64"]
+    big = arm.blobs[0]
+    fake.truncate_once.add(sha256(big))
+    image = open_image(
+        f"docker://{fake.host}/team/app:1", SourceOptions(platform=Platform.parse("linux/arm64"))
+    )
+    loaded = load_layers(image, ScanOptions(cache_dir=tmp_path / "cache", jobs=1))
+    assert loaded.fs.read("etc/os-release") == b"ID=arm64test\n"  # digests verified
+    ranges = [h.get("range") for p, h in fake.storage.requests if sha256(big) in p]
+    assert ranges == [None, f"bytes={len(big) // 2}-"]
 
 
 def test_manifest_digest_is_verified(fake: FakeRegistry) -> None:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import requests
+import urllib3
 
 from auditor.errors import CorruptInput, InputError, UnsupportedInput
 from auditor.sources import progress
@@ -433,6 +434,10 @@ class RegistryClient:
         while True:
             try:
                 response = self._follow(url, headers)
+            except requests.exceptions.SSLError as exc:
+                raise InputError(
+                    f"{self.display}: TLS error talking to {self.endpoint} ({_short_error(exc)})"
+                ) from None
             except requests.exceptions.RequestException as exc:
                 if attempt >= RETRIES:
                     raise InputError(
@@ -690,7 +695,8 @@ class _BlobStream:
         while True:
             try:
                 data = self._response.raw.read(None if n < 0 else n, decode_content=False)
-            except Exception as exc:  # urllib3/OS errors mid-stream: resume
+            except (OSError, urllib3.exceptions.HTTPError, requests.RequestException) as exc:
+                # The connection dropped mid-stream: resume where it stopped.
                 self._resume(exc)
                 continue
             self._offset += len(data)
