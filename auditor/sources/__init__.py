@@ -111,7 +111,7 @@ def open_image(reference: str, opts: SourceOptions | None = None) -> Image:
     if not reference:
         raise InputError("empty image reference")
     transport, sep, rest = reference.partition(":")
-    if sep and transport in TRANSPORTS and not os.path.exists(reference):
+    if sep and transport in TRANSPORTS and transport != "bare" and not os.path.exists(reference):
         if transport == "docker" and rest.startswith("//"):
             rest = rest[2:]
         return TRANSPORTS[transport](rest, opts)
