@@ -26,6 +26,19 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     )
     output.add_arguments(p)
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-arch index")
+    p.add_argument(
+        "--pull",
+        choices=("always", "missing", "never"),
+        default="missing",
+        help="when the docker engine pulls the image (default: missing)",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow plain HTTP to this registry (repeatable; loopback is always allowed)",
+    )
     p.add_argument("--no-cache", action="store_true", help="read every layer, ignore the cache")
     p.add_argument(
         "--jobs",
@@ -48,7 +61,12 @@ def execute(args: argparse.Namespace) -> int:
     output.destinations(args)  # a bad -o fails before the scan, not after
     platform = Platform.parse(args.platform) if args.platform else None
     options = ScanOptions(
-        source=SourceOptions(platform=platform, quiet=args.quiet),
+        source=SourceOptions(
+            platform=platform,
+            pull=args.pull,
+            insecure_registries=tuple(args.insecure_registry),
+            quiet=args.quiet,
+        ),
         cache_dir=Path(os.environ["IMGAUDIT_CACHE_DIR"])
         if os.environ.get("IMGAUDIT_CACHE_DIR")
         else None,
