@@ -1,0 +1,61 @@
+"""The scan history store on a real PostgreSQL server (private cluster, stopped by PID).
+
+The same concurrent-writer test as on SQLite: N processes, each opening the store,
+recording and closing, all starting together on an empty database (schema creation
+races too); every record must land intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+
+from auditor.errors import InputError
+from auditor.history_store import open_store
+from tests.history_writers import assert_all_landed, report, write_concurrently
+from tests.support.postgres import PostgresServer
+from tests.support.services import ServiceUnavailable
+
+REQUIRE_ENV = "IMGAUDIT_REQUIRE_INTEGRATION"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg not installed (pip install 'psycopg[binary]')")
+    try:
+        server = PostgresServer.start()
+    except ServiceUnavailable as exc:
+        _unavailable(exc.reason)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} (and {REQUIRE_ENV}=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+def test_concurrent_writers_lose_nothing(postgres):
+    assert write_concurrently(postgres.url) == []
+    assert_all_landed(postgres.url)
+    with open_store(postgres.url) as store:
+        last = store.last("ci/app-1")
+        assert last is not None and last[1] == report(int(last[0].tag[1]), int(last[0].tag[3:]))
+
+
+def test_wrong_password_is_one_clear_error(postgres):
+    bad = postgres.url.replace(postgres.password, "wrong")
+    with (
+        pytest.raises(InputError, match="cannot connect to the history database"),
+        open_store(bad) as store,
+    ):
+        store.count()
