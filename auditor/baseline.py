@@ -115,6 +115,7 @@ def check_options(
 ) -> dict[str, dict[str, Any]]:
     """Options for SZ005: the baseline (if any) and the thresholds from the command line."""
     sz005: dict[str, Any] = {}
+    options: dict[str, dict[str, Any]] = {}
     if args.size_regression_percent is not None:
         sz005["percent"] = args.size_regression_percent
     if args.size_regression_bytes is not None:
@@ -128,6 +129,9 @@ def check_options(
             sz005["baseline"] = report_for(base)
             sz005["baseline_fs"] = base.fs
             sz005["baseline_label"] = base.image.reference or args.baseline
+            # BL003 (reproducibility) may compare two builds of the same source:
+            # auditor.diff.unreproducible_differences(baseline_fs, facts.fs)
+            options["BL003"] = {"baseline_fs": base.fs}
     else:
         url = store_url(args)
         if url is not None:
@@ -142,7 +146,8 @@ def check_options(
                     f"the last recorded scan of {record.repository}{tag} "
                     f"({short_digest(record.digest)})"
                 )
-    return {"SZ005": sz005}
+    options["SZ005"] = sz005
+    return options
 
 
 def record(args: argparse.Namespace, loaded: LoadedImage, report: dict[str, Any]) -> None:
