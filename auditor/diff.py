@@ -258,7 +258,7 @@ class Unreproducible:
     """A difference between two builds of the same source that carries no intent."""
 
     path: str  # absolute image path
-    category: str  # mtime | pyc | log | cache
+    category: str  # mtime | pyc | log | cache | metadata
     detail: str
 
     def to_json(self) -> dict[str, Any]:
@@ -286,7 +286,12 @@ def unreproducible_differences(old_fs: FileSystem, new_fs: FileSystem) -> list[U
       (build time leaked into the layer: SOURCE_DATE_EPOCH / --rewrite-timestamp fix it);
     - `pyc`: compiled files that differ at all (timestamp-based pycs embed the source
       mtime; `--invalidation-mode checked-hash` makes them stable);
-    - `log`, `cache`: package-manager logs and caches that appeared, vanished or changed.
+    - `log`, `cache`: package-manager logs and caches that appeared, vanished or changed;
+    - `metadata`: the image config's `created` time.
+
+    Only tar metadata is compared (layers are indexed without content hashes), so two
+    files of equal size and mtime but different bytes are not seen here; the layer
+    diff_ids in the diff's `layers` part still show that such a layer differs.
 
     Content changes of other files are intended changes and are not listed. Sorted by
     path, so two runs agree byte for byte.
@@ -311,7 +316,7 @@ def unreproducible_differences(old_fs: FileSystem, new_fs: FileSystem) -> list[U
             out.append(Unreproducible("/" + path, category, _describe(a, b)))
         elif category == "pyc" and (not same_meta or a.mtime != b.mtime):
             out.append(Unreproducible("/" + path, "pyc", _describe(a, b)))
-        elif same_meta and a.mtime != b.mtime and a.kind != "d":
+        elif same_meta and a.mtime != b.mtime:
             out.append(Unreproducible("/" + path, "mtime", f"mtime {a.mtime} -> {b.mtime}"))
     return out
 
@@ -328,8 +333,10 @@ def _describe(a: Any, b: Any) -> str:
 
 
 def _paired_entries(old_fs: FileSystem, new_fs: FileSystem) -> Iterator[tuple[str, Any, Any]]:
-    old = {p: n.entry for p, n in old_fs.walk_files()}
-    new = {p: n.entry for p, n in new_fs.walk_files()}
+    """Every path either build wrote (directories too: their mtimes leak as well);
+    directories no layer listed (implied by their children) carry no metadata."""
+    old = {p: n.entry for p, n in old_fs.nodes.items() if not n.implicit}
+    new = {p: n.entry for p, n in new_fs.nodes.items() if not n.implicit}
     for path in sorted(old.keys() | new.keys()):
         yield path, old.get(path), new.get(path)
 
@@ -400,13 +407,28 @@ def diff(
                 and (new.get("facts") or {}).get("packages") is not None
             ),
         },
+        "waste": _waste(old, new),
         "findings": compare_findings(old, new),
         "scores": compare_scores(old, new),
     }
     if old_fs is not None and new_fs is not None:
         out["paths"] = _changes_json(compare_sizes(file_sizes(old_fs), file_sizes(new_fs)))
-        out["reproducibility"] = reproducibility_summary(unreproducible_differences(old_fs, new_fs))
+        items = unreproducible_differences(old_fs, new_fs)
+        old_created = (old.get("image") or {}).get("created")
+        new_created = (new.get("image") or {}).get("created")
+        if old_created != new_created:
+            detail = f"config created {old_created} -> {new_created}"
+            items.insert(0, Unreproducible("(image config)", "metadata", detail))
+        out["reproducibility"] = reproducibility_summary(items)
     return out
+
+
+def _waste(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    a = (old.get("waste") or {}).get("wasted_bytes")
+    b = (new.get("waste") or {}).get("wasted_bytes")
+    if a is None or b is None:
+        return None
+    return {"old": a, "new": b, "delta": b - a}
 
 
 def _identity(report: dict[str, Any]) -> dict[str, Any]:

@@ -165,7 +165,8 @@ class HistoryStore:
             try:
                 self._conn = psycopg.connect(self._target, connect_timeout=15)
             except psycopg.Error as exc:
-                raise InputError(f"cannot connect to the history database: {exc}") from None
+                detail = " ".join(str(exc).split())  # libpq's messages span lines
+                raise InputError(f"cannot connect to the history database: {detail}") from None
         self._ensure_schema()
         return self._conn
 

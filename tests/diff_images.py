@@ -10,6 +10,8 @@ differs in ways whose exact outcome the tests assert:
     /var/log/apt/history.log    grew          +50
     /app/config.ini             mtime only (unreproducible)
     /app/__pycache__/main.cpython-311.pyc   mtime only, a pyc (unreproducible)
+    /app (the directory)        mtime only (unreproducible)
+    config `created`            another build time (unreproducible)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.factory import MTIME, File, ImageSpec, Layer, build, host_file, write_docker_archive
+from tests.factory import MTIME, Dir, File, ImageSpec, Layer, build, host_file, write_docker_archive
 
 STDLIB = Path(os.__file__).parent
 
@@ -56,10 +58,12 @@ def old_spec() -> ImageSpec:
 def new_spec() -> ImageSpec:
     return ImageSpec(
         name="example.org/shop/app:2",
+        created="2026-11-02T00:00:00Z",
         layers=[
             base_layer(),
             Layer(
                 [
+                    Dir("app", mtime=MTIME + 60),
                     File("app/main.py", b"m" * 1500),
                     File("app/data.bin", b"x" * 2000),
                     File("app/big.bin", b"b" * 200_000),

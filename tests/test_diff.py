@@ -54,11 +54,17 @@ def test_diff_of_images_lists_exact_changes(pair, capsys, tmp_path):
     ]
     mtime = "mtime 1700000000 -> 1700000060"
     assert d["reproducibility"]["differences"] == [
+        {
+            "path": "(image config)",
+            "category": "metadata",
+            "detail": "config created 2026-11-01T00:00:00Z -> 2026-11-02T00:00:00Z",
+        },
+        {"path": "/app", "category": "mtime", "detail": mtime},
         {"path": "/app/__pycache__/main.cpython-311.pyc", "category": "pyc", "detail": mtime},
         {"path": "/app/config.ini", "category": "mtime", "detail": mtime},
         {"path": "/var/log/apt/history.log", "category": "log", "detail": "size 300 -> 350"},
     ]
-    assert d["reproducibility"]["by_category"] == {"log": 1, "mtime": 1, "pyc": 1}
+    assert d["reproducibility"]["by_category"] == {"log": 1, "metadata": 1, "mtime": 2, "pyc": 1}
 
 
 def test_unreproducible_differences_is_empty_for_the_same_build(pair):

@@ -33,6 +33,15 @@ def _headline(d: dict[str, Any]) -> list[tuple[str, str]]:
             f"{signed(size['delta'])}{pct}",
         ),
     ]
+    waste = d.get("waste")
+    if waste:
+        rows.append(
+            (
+                "Wasted",
+                f"{human_bytes(waste['old'])} -> {human_bytes(waste['new'])}: "
+                f"{signed(waste['delta'])}",
+            )
+        )
     scores = d.get("scores")
     if scores:
         old, new = scores["old"], scores["new"]
