@@ -163,7 +163,7 @@ class HistoryStore:
                     "a postgresql:// history store needs psycopg: pip install 'psycopg[binary]'"
                 ) from None
             try:
-                self._conn = psycopg.connect(self._target, connect_timeout=15)
+                self._conn = psycopg.connect(self._target, autocommit=True, connect_timeout=15)
             except psycopg.Error as exc:
                 detail = " ".join(str(exc).split())  # libpq's messages span lines
                 raise InputError(f"cannot connect to the history database: {detail}") from None
