@@ -78,6 +78,10 @@ _SCHEMA = {
     ],
 }
 
+# version -> dialect -> statements that upgrade a store from version-1 (in the same
+# transaction as the version bump, so a crash leaves the old version intact).
+MIGRATIONS: dict[int, dict[str, list[str]]] = {}
+
 _COLUMNS = "id, repository, tag, digest, recorded_at, size, compressed_size, score, grade, findings"
 
 
@@ -182,6 +186,14 @@ class HistoryStore:
                 cur.execute(
                     self._sql("INSERT INTO imgaudit_meta (key, value) VALUES (?, ?)"),
                     ("schema", str(SCHEMA_VERSION)),
+                )
+            elif int(row[0]) < SCHEMA_VERSION:
+                for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[version][self.dialect]:
+                        cur.execute(statement)
+                cur.execute(
+                    self._sql("UPDATE imgaudit_meta SET value = ? WHERE key = ?"),
+                    (str(SCHEMA_VERSION), "schema"),
                 )
             elif int(row[0]) > SCHEMA_VERSION:
                 raise InputError(

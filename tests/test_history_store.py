@@ -90,3 +90,20 @@ def test_default_store_is_in_the_xdg_data_dir(tmp_path, monkeypatch):
 )
 def test_split_reference(reference, expected):
     assert split_reference(reference) == expected
+
+
+def test_older_schema_is_migrated_in_one_transaction(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/h.db"
+    with open_store(url) as store:
+        store.record(report(1, 1), "shop/app", "v1")
+    monkeypatch.setattr(history_store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(
+        history_store,
+        "MIGRATIONS",
+        {2: {"sqlite": ["ALTER TABLE scans ADD COLUMN platform TEXT"], "postgresql": []}},
+    )
+    with open_store(url) as store:
+        assert [r.tag for r in store.records("shop/app")] == ["v1"]
+    conn = sqlite3.connect(tmp_path / "h.db")
+    assert conn.execute("SELECT value FROM imgaudit_meta").fetchone() == ("2",)
+    assert "platform" in [row[1] for row in conn.execute("PRAGMA table_info(scans)")]
