@@ -4,6 +4,7 @@ factory builds with known changes (tests/diff_images.py), from images and from r
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -164,6 +165,15 @@ def test_human_formats_name_the_changes(pair, capsys, tmp_path, fmt):
         assert needle in text
     if fmt == "html":
         assert text.count("<svg") == 1 and "/app/big.bin: +200.0 kB" in text
+        svg = ET.fromstring(text[text.index("<svg") : text.index("</svg>") + 6])
+        bars = svg.findall("{http://www.w3.org/2000/svg}rect")[1:]  # [0] is the background
+        assert [b.get("fill") for b in bars] == [
+            "#d1242f",
+            "#1a7f37",
+            "#1a7f37",
+            "#d1242f",
+            "#d1242f",
+        ]
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
