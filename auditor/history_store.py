@@ -352,6 +352,12 @@ def _parse_url(url: str) -> tuple[str, str]:
     return "sqlite", url
 
 
+def exists(url: str) -> bool:
+    """False only for a SQLite file that is not there yet (servers are assumed to be)."""
+    dialect, target = _parse_url(url)
+    return dialect != "sqlite" or Path(target).exists()
+
+
 @contextmanager
 def open_store(url: str) -> Iterator[HistoryStore]:
     store = HistoryStore(url)

@@ -90,6 +90,7 @@ def test_empty_history(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("IMGAUDIT_DB", f"sqlite:///{tmp_path}/empty.db")
     assert main(["history", "nobody/here"]) == 0
     assert capsys.readouterr().out == "No recorded scans of nobody/here.\n"
+    assert not (tmp_path / "empty.db").exists()  # reading did not create a database
 
 
 def test_record_uses_the_xdg_default_store(tmp_path, capsys, monkeypatch):

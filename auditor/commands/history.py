@@ -30,8 +30,10 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     url = history_store.configured_url(args.db) or history_store.default_url()
-    with history_store.open_store(url) as store:
-        records = store.records(args.repository, args.limit)
+    records: list[history_store.Record] = []
+    if history_store.exists(url):  # reading the history must not create a database
+        with history_store.open_store(url) as store:
+            records = store.records(args.repository, args.limit)
     jumps = historyview.size_jumps(records, args.jump_percent, args.jump_bytes)
     doc = historyview.history_document(args.repository, records, jumps)
     if args.format == "markdown":
