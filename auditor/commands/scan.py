@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
+from auditor import baseline
 from auditor.facts import Facts
 from auditor.report import output
 from auditor.report.catalog import checks_section
 from auditor.report.model import build_report
 from auditor.runner import run_checks
-from auditor.scan import ScanOptions, load_image
+from auditor.scan import LoadedImage, ScanOptions, load_image
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 from checks import ALL_CHECKS
@@ -54,6 +56,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
         help="decompression ratio limit per layer (default 1000)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    baseline.add_arguments(p)
     p.set_defaults(execute=execute)
 
 
@@ -75,14 +78,23 @@ def execute(args: argparse.Namespace) -> int:
         **({"max_ratio": args.max_ratio} if args.max_ratio else {}),
     )
     loaded = load_image(args.image, options)
+    check_options = baseline.check_options(args, loaded, options, report_for)
+    report = report_for(loaded, check_options)
+    baseline.record(args, loaded, report)
+    output.emit(report, args)
+    return 0
+
+
+def report_for(
+    loaded: LoadedImage, check_options: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """facts -> checks -> report for one loaded image (also used by `diff` and baselines)."""
     facts = Facts(loaded)
-    outcome = run_checks(ALL_CHECKS, facts)
-    report = build_report(
+    outcome = run_checks(ALL_CHECKS, facts, check_options)
+    return build_report(
         loaded,
         facts=facts.to_json(),
         results=[r.to_json() for r in outcome.results],
         findings=[f.to_json() for f in outcome.findings],
         checks=checks_section(ALL_CHECKS),
     )
-    output.emit(report, args)
-    return 0
