@@ -24,9 +24,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.pythons import Interpreter
 from auditor.facts.stdlib_data import version_tuple
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from checks.py003_python_eol import status
@@ -49,9 +49,22 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 
 @dataclass(frozen=True)
+class Python:
+    version: str
+    origin: str
+
+
+@dataclass(frozen=True)
 class Member:
     reference: str
-    interpreters: tuple[Interpreter, ...]
+    interpreters: tuple[Python, ...]
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any], fallback: str) -> Member:
+        """An image as its JSON report describes it (facts.pythons)."""
+        name = (report.get("image") or {}).get("reference") or fallback
+        pythons = ((report.get("facts") or {}).get("pythons")) or []
+        return cls(name, tuple(Python(p["version"], p["origin"]) for p in pythons))
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,9 @@ class Row:
     eol: str | None
     state: str
 
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
 
 def repository(reference: str) -> str:
     ref = _TRANSPORT.sub("", reference).split("@", 1)[0]
@@ -70,7 +86,7 @@ def repository(reference: str) -> str:
     return name if sep and "/" not in tag else ref
 
 
-def main_interpreter(interps: Sequence[Interpreter]) -> Interpreter | None:
+def main_interpreter(interps: Sequence[Python]) -> Python | None:
     if not interps:
         return None
     own = [i for i in interps if i.origin not in ("distro", "deadsnakes")] or list(interps)

@@ -10,17 +10,15 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
-from auditor.facts.pythons import Interpreter
-from checks.py004_version_family import Member, families, repository
+from checks.py004_version_family import Member, Python, families, repository
 from tests.factory import ImageSpec, write_docker_archive
 from tests.python import pyimage
 
 ON = dt.date(2026, 11, 28)
 
 
-def interp(version: str, origin: str = "official-image") -> Interpreter:
-    return Interpreter("usr/local", version, f"usr/local/bin/python{version}", None, (), origin,
-                       None, None, ())  # fmt: skip
+def interp(version: str, origin: str = "official-image") -> Python:
+    return Python(version, origin)
 
 
 def test_repository_names() -> None:
