@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
+from auditor.report.schema import validate
 from checks.py004_version_family import Member, Python, families, repository
 from tests.factory import ImageSpec, write_docker_archive
 from tests.python import pyimage
@@ -97,6 +98,7 @@ def test_single_image_output_is_one_report(
     assert main(["scan", "-q", "-j", "1", "--format", "json", ref]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["schema_version"] == 1 and "reports" not in report
+    validate(report)  # the Python facts keep the public contract
     py004 = next(r for r in report["results"] if r["check_id"] == "PY004")
     assert py004["status"] == "skipped"
     assert [p["path"] for p in report["facts"]["pythons"]] == [
