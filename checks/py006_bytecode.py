@@ -12,7 +12,9 @@ Read from the image: each `.py` in site-packages / dist-packages and in the app
 directories, its `__pycache__/<name>.cpython-XY.pyc`, and that pyc's 16-byte header
 (flags, source mtime and size). Warning per location when more than 20% of the
 sources have no valid pyc (missing or stale); info when valid pycs are
-timestamp-based (not reproducible). Distro-owned files are skipped.
+timestamp-based (not reproducible). Distro-owned files, the scripts the config runs
+directly (`python main.py`: a __main__ script never uses a pyc) and setup.py,
+conftest.py, manage.py, noxfile.py are not counted.
 
 Example: `PYTHONDONTWRITEBYTECODE=1 pip install ...` or `pip install --no-compile`.
 
@@ -45,6 +47,7 @@ INFO = CheckInfo(
 )
 
 MISSING_RATIO = 0.2
+NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "manage.py", "noxfile.py"})
 
 
 @dataclass
@@ -65,9 +68,22 @@ def pyc_header(data: bytes) -> tuple[int, int, int] | None:
     return flags, mtime, size
 
 
+def entry_scripts(ctx: CheckContext) -> set[str]:
+    """.py files the config runs directly (`python main.py`): a script run as __main__
+    is compiled in memory, never from a pyc, so it needs none."""
+    config = ctx.facts.config
+    workdir = "/" + str(config.get("WorkingDir") or "").strip("/")
+    out = set()
+    for arg in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]:
+        if isinstance(arg, str) and arg.endswith(".py"):
+            out.add(posixpath.normpath(posixpath.join(workdir, arg)).strip("/"))
+    return out
+
+
 def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
     fs = ctx.facts.fs
     dpkg = ctx.facts.dpkg_files
+    scripts = entry_scripts(ctx)
     t = Tally()
     stack = [root]
     while stack:
@@ -85,7 +101,7 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
                 continue
             if not name.endswith(".py") or node.entry.kind != FILE:
                 continue
-            if dpkg.owner.get(path) is not None:
+            if dpkg.owner.get(path) is not None or path in scripts or name in NOT_IMPORTED:
                 continue
             t.sources += 1
             _judge(fs, t, path, node.entry.mtime, node.entry.size, caches, d)

@@ -279,3 +279,10 @@ def test_pip_install_target_dir_is_found(scan: Scan) -> None:
     facts = scan(image(layer))
     [d] = facts.distributions
     assert (d.name, d.location) == ("six", "app/deps")
+
+
+def test_bytecode_in_app_ignores_the_entry_script(scan: Scan) -> None:
+    app = Layer([File("app/main.py", b"import lib\n"), File("app/lib.py", b"X = 1\n")])
+    facts = scan(image(app, WorkingDir="/app", Cmd=["python", "main.py"]))
+    [f] = findings(py006_bytecode, facts)  # lib.py has no pyc; main.py needs none
+    assert (f.path, f.evidence["sources"], f.evidence["missing"]) == ("/app", 1, 1)
