@@ -49,6 +49,16 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if not facts.pythons:
         raise Skip("no Python interpreter in the image")
     for interp in facts.pythons:
+        if interp.stdlib is None:
+            lib = f"/{interp.prefix}/lib/python{interp.version}"
+            yield INFO.finding(
+                f"Python {interp.version} at /{interp.path} has no standard library ({lib} "
+                "is missing)",
+                "Copy the whole installation prefix, not only the executable",
+                path=interp.path,
+                evidence={"interpreter": "/" + interp.path, "expected": lib},
+            )
+            continue
         missing = interp.missing
         core = [m for m in missing if m.tier == "core"]
         optional = [m for m in missing if m.tier != "core"]

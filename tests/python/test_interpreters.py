@@ -12,7 +12,7 @@ from checks import (
     py003_python_eol,
     py005_stdlib_tests,
 )
-from tests.factory import Dir, ImageSpec, Layer, Whiteout
+from tests.factory import Dir, ImageSpec, Layer, Whiteout, host_file
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -187,3 +187,15 @@ def test_origins(
     facts = scan(ImageSpec(layers, config={"Env": env}))
     [interp] = facts.pythons
     assert (interp.origin, interp.full_version, interp.prefix) == (origin, full, prefix)
+
+
+def test_executable_copied_without_its_stdlib(scan: Scan) -> None:
+    exe = host_file(pyimage.HOST_PREFIX / "bin" / f"python{V}", f"usr/local/bin/python{V}")
+    facts = scan(ImageSpec([Layer([exe])]))
+    [interp] = facts.pythons
+    assert (interp.executable, interp.stdlib, interp.origin) == (exe.path, None, "source-build")
+    [f] = findings(py002_stdlib_incomplete, facts)
+    assert f.message == (
+        f"Python {V} at /usr/local/bin/python{V} has no standard library "
+        f"(/usr/local/lib/python{V} is missing)"
+    )
