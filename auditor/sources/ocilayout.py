@@ -25,6 +25,7 @@ from auditor.sources.interface import (
 from auditor.sources.platform import Platform
 
 MAX_INDEX_DEPTH = 8
+DEFAULT_PLATFORM = Platform("linux", "amd64")
 MAX_LAYERS = 1000
 
 INDEX_TYPES = {
@@ -37,6 +38,10 @@ MANIFEST_TYPES = {
 }
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
+
+
+class PlatformNotFound(InputError):
+    """The index has no manifest for the wanted platform."""
 
 
 class BlobStore(abc.ABC):
@@ -188,10 +193,8 @@ def _pick(
             )
             try:
                 found = _pick(store, _descriptors(nested, store.display), platform, depth + 1)
-            except InputError as exc:
-                if "not in" in str(exc):
-                    continue
-                raise
+            except PlatformNotFound:
+                continue  # this nested index has no such platform; maybe another has
             merged = dict(found)
             if _name_of(desc) and not _name_of(found):
                 merged.setdefault("annotations", {})
@@ -202,18 +205,21 @@ def _pick(
                 continue
             candidates.append(desc)
     if not candidates:
-        raise InputError(
+        raise PlatformNotFound(
             f"{store.display}: platform {platform or Platform.host()} not in the image index"
         )
     if len(candidates) == 1:
         return candidates[0]
+    # No --platform: the host's platform, else linux/amd64 (what most images are built
+    # for); with --platform, exactly that one.
     wanted = platform or Platform.host()
-    for desc in candidates:
-        plat = desc.get("platform")
-        if isinstance(plat, dict) and wanted.matches(
-            plat.get("os"), plat.get("architecture"), plat.get("variant")
-        ):
-            return desc
+    for choice in [wanted] if platform else list(dict.fromkeys([wanted, DEFAULT_PLATFORM])):
+        for desc in candidates:
+            plat = desc.get("platform")
+            if isinstance(plat, dict) and choice.matches(
+                plat.get("os"), plat.get("architecture"), plat.get("variant")
+            ):
+                return desc
     if platform is None:
         for desc in candidates:
             if not isinstance(desc.get("platform"), dict):
@@ -231,7 +237,7 @@ def _pick(
         for d in candidates
         if isinstance(d.get("platform"), dict)
     )
-    raise InputError(
+    raise PlatformNotFound(
         f"{store.display}: platform {wanted} not in the image index (has: {', '.join(available)})"
     )
 
