@@ -45,6 +45,7 @@ class FileSystem:
         self._content_layer: dict[str, int] = {}
         self._indexes = indexes
         self._waste: dict[str, list[tuple[int, int]]] = {}
+        self._gone: dict[str, list[tuple[int, int]]] = {}  # deleted paths' versions
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
         for i, index in enumerate(indexes):
@@ -76,6 +77,9 @@ class FileSystem:
         if node is None:
             return
         self._waste_version(path, node)
+        if node.entry.kind != DIR:
+            # A later layer may write the path again: it still has this history.
+            self._gone[path] = [*node.earlier, (node.layer, self._file_bytes(node))]
         self._content_layer.pop(path, None)
         for child in list(self._children.pop(path, ())):
             self._remove(posixpath.join(path, child))
@@ -100,7 +104,7 @@ class FileSystem:
         path = entry.path
         self.written_bytes += entry.size if entry.kind == FILE else 0
         old = self.nodes.get(path)
-        earlier: list[tuple[int, int]] = []
+        earlier: list[tuple[int, int]] = self._gone.pop(path, [])
         if old is not None:
             if old.entry.kind == DIR and entry.kind == DIR:
                 # Directory metadata changes; its content stays.
@@ -110,7 +114,7 @@ class FileSystem:
                 self._remove(path)
             else:
                 self._waste_version(path, old)
-                earlier = [*old.earlier, (old.layer, self._file_bytes(old))]
+                earlier = [*earlier, *old.earlier, (old.layer, self._file_bytes(old))]
         self._ensure_parent(layer, path)
         if entry.kind == HARDLINK:
             entry = self._link_target_entry(entry)
