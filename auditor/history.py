@@ -27,7 +27,7 @@ def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str |
 def clean_step(text: str) -> str:
     """Docker's `/bin/sh -c #(nop) COPY ...` becomes `COPY ...`; BuildKit's `RUN /bin/sh -c x`
     becomes `RUN x`: the Dockerfile line as written."""
-    text = text.strip()
+    text = text.strip().removesuffix("# buildkit").strip()
     for prefix in ("/bin/sh -c #(nop) ", "|"):
         if text.startswith(prefix):
             if prefix == "|":

@@ -176,4 +176,5 @@ def _blob_identity(
         h = hashlib.sha256(head)
         while chunk := fh.read(1 << 20):
             h.update(chunk)
-    return "sha256:" + h.hexdigest(), "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    media = UNCOMPRESSED_LAYER + (".gzip" if head.startswith(b"\x1f\x8b") else "+zstd")
+    return "sha256:" + h.hexdigest(), media
