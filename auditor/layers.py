@@ -307,14 +307,15 @@ def index_layer(
 
 
 def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
+    # The stored blob first: when it is the wrong blob, that is the error to name.
+    blob = reader.blob_digest
+    if layer.digest.startswith("sha256:") and blob != layer.digest:
+        raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
     diff_id = "sha256:" + reader.diff_hash.hexdigest()
     if layer.diff_id.startswith("sha256:") and diff_id != layer.diff_id:
         raise CorruptInput(
             f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {diff_id})"
         )
-    blob = reader.blob_digest
-    if layer.digest.startswith("sha256:") and blob != layer.digest:
-        raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
 
 
 def _index_entry(

@@ -425,3 +425,19 @@ def uncompressed(spec: ImageSpec) -> ImageSpec:
         created=spec.created,
         empty_steps=spec.empty_steps,
     )
+
+
+def with_config(built: BuiltImage, config: bytes | dict[str, Any]) -> BuiltImage:
+    """The same layers under another config document (a lying or damaged config, for
+    bad-input tests); the manifest is rewritten to point at it."""
+    config_bytes = config if isinstance(config, bytes) else json.dumps(config).encode()
+    manifest = json.loads(built.manifest)
+    manifest["config"]["digest"] = sha256(config_bytes)
+    manifest["config"]["size"] = len(config_bytes)
+    return BuiltImage(
+        built.spec,
+        built.diffs,
+        built.blobs,
+        config_bytes,
+        json.dumps(manifest, sort_keys=True).encode(),
+    )
