@@ -29,7 +29,7 @@ SPEC = factory.ImageSpec(
 def run(*args: str) -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "auditor", "scan", *args, "--no-cache", "--jobs", "1"],
+        [sys.executable, "-m", "auditor", "scan", "--no-cache", "--jobs", "1", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -207,6 +207,30 @@ def test_missing_blob_is_named(tmp_path: Path) -> None:
             if p.is_file():
                 tar.add(p, str(p.relative_to(layout)))
     assert_one_line(f"oci-archive:{archive}", f"blob {factory.sha256(built.blobs[1])} is missing")
+
+
+def test_missing_foreign_layer_is_named(tmp_path: Path) -> None:
+    built = factory.build(SPEC)
+    manifest = json.loads(built.manifest)
+    manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    manifest["layers"][0]["urls"] = ["https://example.com/base.tar.gz"]
+    built.manifest = json.dumps(manifest).encode()
+    layout = factory.write_oci_dir(built, tmp_path / "layout")
+    blob_file(layout, built.blobs[0]).unlink()
+    assert_one_line(
+        f"oci:{layout}",
+        f"layer 0 ({factory.sha256(built.blobs[0])}) is a foreign layer",
+        "https://example.com/base.tar.gz",
+    )
+
+
+def test_errors_from_worker_processes_are_one_line(tmp_path: Path) -> None:
+    built = factory.build(SPEC)
+    layout = factory.write_oci_dir(built, tmp_path / "layout")
+    blob = built.blobs[1]
+    blob_file(layout, blob).write_bytes(blob[:-10])
+    code, _, err = run(f"oci:{layout}", "--jobs", "2")
+    assert code == 2 and err.count("\n") == 1 and "truncated zstd stream" in err, err
 
 
 def test_missing_layer_in_docker_archive(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ class TarArchive:
         size = os.path.getsize(self.path)
         for name, m in self._members.items():
             if m.link is None and m.offset + m.size > size:
+                self.close()
                 raise CorruptInput(f"{self.display}: truncated archive (member {name} is cut off)")
 
     def _uncompressed(self, path: str) -> str:

@@ -36,6 +36,13 @@ MANIFEST_TYPES = {
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 }
+# Layers a registry does not serve (Windows base layers): named by URL, often absent.
+FOREIGN_TYPES = {
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+}
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 
@@ -139,12 +146,20 @@ def image_from_manifest(
             raise CorruptInput(f"{what}: layer {i} is not a descriptor")
         digest = _digest_of(desc, what)
         size = desc.get("size")
+        media_type = str(desc.get("mediaType", ""))
+        if media_type in FOREIGN_TYPES and not _has_blob(store, digest):
+            urls = desc.get("urls")
+            where = f" (urls: {', '.join(map(str, urls))})" if isinstance(urls, list) else ""
+            raise CorruptInput(
+                f"{what}: layer {i} ({digest}) is a foreign layer that is not in the "
+                f"image{where}; imgaudit reads only what the image holds"
+            )
         layers.append(
             Layer(
                 index=i,
                 diff_id=diff_id,
                 digest=digest,
-                media_type=str(desc.get("mediaType", "")),
+                media_type=media_type,
                 size=size if isinstance(size, int) else None,
                 locator=store.locate(digest),
             )
@@ -159,6 +174,14 @@ def image_from_manifest(
         source=source,
         annotations=dict(annotations) if isinstance(annotations, dict) else {},
     )
+
+
+def _has_blob(store: BlobStore, digest: str) -> bool:
+    try:
+        store.locate(digest)
+    except CorruptInput:
+        return False
+    return True
 
 
 def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
