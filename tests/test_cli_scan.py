@@ -172,3 +172,33 @@ def test_module_entry_point(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["image"]["user"] == "app"
+
+
+def test_names_that_are_not_utf8(tmp_path: Path) -> None:
+    """A tar name with Latin-1 bytes: valid UTF-8 JSON, and no crash on a strict stdout."""
+    import tarfile
+
+    name = "app/caf\udce9.txt"  # b"caf\xe9.txt" as tarfile decodes it
+    layers = []
+    for data in (b"hello", b"hi"):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        layers.append(Layer([factory.Raw(info, data)], tar_format=tarfile.GNU_FORMAT))
+    ref = write(factory.build(factory.ImageSpec(layers=layers)), tmp_path, "oci")
+    env = {"PYTHONIOENCODING": "utf-8:strict", "PATH": "/usr/bin:/bin"}
+    for fmt in ("json", "table"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "auditor", "scan", ref, "--format", fmt, "--no-cache"],
+            cwd=REPO,
+            env={**env, "IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")},
+            capture_output=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        if fmt == "json":
+            report = json.loads(proc.stdout.decode("utf-8"))
+            assert report["waste"]["files"] == [
+                {"path": "/" + name, "wasted_bytes": 5, "layers": [0]}
+            ]
+        else:
+            assert b"/app/caf\xe9.txt" in proc.stdout
