@@ -156,6 +156,8 @@ def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path
         gzip.compress(b"{not json"),
         gzip.compress(json.dumps({"format": 1}).encode()),
         gzip.compress(json.dumps({"format": 999}).encode()),
+        gzip.compress(b"[]"),
+        gzip.compress(b'{"format": 1, "diff_id": "x", "entries": [[1]], "whiteouts": []}'),
         b"",
     ],
 )

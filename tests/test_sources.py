@@ -183,3 +183,42 @@ def _member(path: Path, name: str) -> bytes:
         fh = tar.extractfile(name)
         assert fh is not None
         return fh.read()
+
+
+def test_legacy_layer_tar_symlink(tmp_path: Path) -> None:
+    """docker save writes a layer once; another image's `<id>/layer.tar` may be a
+    symlink to it. The layer is read through the link, with the target's size."""
+    import io
+    import tarfile
+
+    built = factory.build(factory.uncompressed(SPEC))
+    path = tmp_path / "links.tar"
+    with tarfile.open(path, "w") as tar:
+
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        add("aaa/layer.tar", built.diffs[0])
+        add("bbb/layer.tar", built.diffs[1])
+        link = tarfile.TarInfo("ccc/layer.tar")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "../bbb/layer.tar"
+        tar.addfile(link)
+        add(built.config_digest[7:] + ".json", built.config)
+        manifest = [
+            {
+                "Config": built.config_digest[7:] + ".json",
+                "RepoTags": ["x:1"],
+                "Layers": ["aaa/layer.tar", "ccc/layer.tar"],
+            }
+        ]
+        add("manifest.json", json.dumps(manifest).encode())
+    image = open_image(str(path))
+    assert [ly.size for ly in image.layers] == [len(d) for d in built.diffs]
+    assert [ly.digest for ly in image.layers] == [factory.sha256(d) for d in built.diffs]
+    from auditor.scan import ScanOptions, load_image
+
+    loaded = load_image(str(path), ScanOptions(use_cache=False, jobs=1))
+    assert loaded.fs.get("app/main.py") is not None
