@@ -49,6 +49,11 @@ _KIND = {
 }
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+META_PREFIX = ".wh..wh."  # whiteout-metadata names; only the opaque marker means anything
+
+
+def _is_aufs_meta(path: str) -> bool:
+    return any(p.startswith(META_PREFIX) and p != OPAQUE_MARKER for p in path.split("/"))
 
 
 class Entry(NamedTuple):
@@ -330,6 +335,8 @@ def _index_entry(
     if not path:
         return  # the root directory itself
     base = posixpath.basename(path)
+    if META_PREFIX in path and _is_aufs_meta(path):
+        return  # AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not image content
     if base.startswith(WHITEOUT_PREFIX):
         parent = posixpath.dirname(path)
         if base == OPAQUE_MARKER:

@@ -207,3 +207,19 @@ def test_elf_files_are_reduced_to_link_facts(tmp_path: Path) -> None:
 def test_index_round_trips_through_json(tmp_path: Path) -> None:
     index = index_of(tmp_path, factory.Layer(ITEMS))
     assert LayerIndex.from_json(index.to_json()) == index
+
+
+def test_aufs_metadata_is_ignored(tmp_path: Path) -> None:
+    """Old AUFS-built layers carry `.wh..wh.plnk/...` and `.wh..wh.aufs`: bookkeeping,
+    neither content nor whiteouts."""
+    layer = factory.Layer(
+        [
+            factory.File(".wh..wh.aufs", b""),
+            factory.Dir(".wh..wh.plnk"),
+            factory.File(".wh..wh.plnk/123.456", b"x"),
+            factory.File("etc/x", b"1"),
+        ]
+    )
+    index = index_of(tmp_path, layer)
+    assert [e.path for e in index.entries] == ["etc", "etc/x"]
+    assert (index.whiteouts, index.opaque_dirs) == ([], [])
