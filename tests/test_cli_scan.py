@@ -202,3 +202,33 @@ def test_names_that_are_not_utf8(tmp_path: Path) -> None:
             ]
         else:
             assert b"/app/caf\xe9.txt" in proc.stdout
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "estargz"])
+@pytest.mark.parametrize("transport", ["docker-archive-oci", "oci-archive", "oci"])
+def test_every_compression_gives_the_uncompressed_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], compression: str, transport: str
+) -> None:
+    def variant(c: str) -> factory.ImageSpec:
+        layers = [Layer(ly.items, ly.created_by, c) for ly in SPEC.layers]  # type: ignore[arg-type]
+        return factory.ImageSpec(layers=[*layers, Layer([], "RUN true", c)], config=SPEC.config)  # type: ignore[arg-type]
+
+    def strip(report: dict) -> dict:  # type: ignore[type-arg]
+        report.pop("source")
+        report["image"]["compressed_size"] = None
+        for layer in report["image"]["layers"]:
+            layer["digest"] = layer["compressed_size"] = None
+        return report
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = scan_json(
+        write(factory.build(variant("none")), tmp_path / "a", transport), capsys=capsys
+    )
+    built = factory.build(variant(compression))
+    got = scan_json(write(built, tmp_path / "b", transport), capsys=capsys)
+    assert [ly["digest"] for ly in got["image"]["layers"]] == [
+        factory.sha256(b) for b in built.blobs
+    ]
+    assert got["image"]["layers"][-1]["empty"] is True
+    assert strip(got) == strip(plain)
