@@ -177,3 +177,31 @@ def test_directory_sizes(tmp_path: Path) -> None:
     fs = fs_of(tmp_path, [File("usr/lib/a", b"x" * 100), File("usr/bin/b", b"y" * 10)])
     sizes = fs.directory_sizes()
     assert (sizes["usr"], sizes["usr/lib"], sizes["usr/bin"]) == (110, 100, 10)
+
+
+def test_hard_link_keeps_its_content_when_the_target_is_replaced(tmp_path: Path) -> None:
+    """Copy-up breaks the link: the link keeps the bytes it was linked to (the engine's
+    merged rootfs shows the same, see tests/integration/test_engine_archives.py)."""
+    fs = fs_of(
+        tmp_path,
+        [File("etc/passwd", b"old\n"), Hardlink("etc/passwd-", "etc/passwd")],
+        [File("etc/passwd", b"new-longer\n")],
+        [Hardlink("etc/passwd.bak", "etc/passwd-")],  # a link to a link
+    )
+    assert fs.read("etc/passwd") == b"new-longer\n"
+    assert fs.read("etc/passwd-") == b"old\n"
+    assert fs.read("etc/passwd.bak") == b"old\n"
+    assert (fs.file_size("etc/passwd-"), fs.file_size("etc/passwd")) == (4, 11)
+    assert fs.file_size("etc") is None
+
+
+def test_elf_facts_through_a_hard_link_to_a_lower_layer(tmp_path: Path) -> None:
+    import sys
+
+    fs = fs_of(
+        tmp_path,
+        [factory.host_file(sys.executable, "usr/bin/python3.11")],
+        [Hardlink("usr/bin/python3", "usr/bin/python3.11")],
+    )
+    assert fs.elf("usr/bin/python3") == fs.elf("usr/bin/python3.11") is not None
+    assert [p for p, _ in fs.elf_files()] == ["usr/bin/python3", "usr/bin/python3.11"]

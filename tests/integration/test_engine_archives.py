@@ -130,3 +130,102 @@ def test_real_build_whiteouts(
         client = docker_engine.client()
         client.images.remove(tag, force=True)
         client.close()
+
+
+def tricky_spec(tag: str) -> factory.ImageSpec:
+    """Whiteouts, opaque dirs, re-creation, type changes, links: what the merge must get
+    right, in layers written with explicit parents (engines differ on implicit ones)."""
+    return factory.ImageSpec(
+        layers=[
+            Layer(
+                [
+                    File("srv/a/1", b"1" * 10),
+                    File("srv/a/b/2", b"2" * 20),
+                    File("srv/keep", b"k"),
+                    File("opt/lower/x", b"x" * 30),
+                    File("opt/lower2", b"y"),
+                    File("usr/file-then-dir", b"f" * 40),
+                    factory.Dir("usr/dir-then-file"),
+                    File("usr/dir-then-file/inner", b"i" * 5),
+                    File("etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+                    Hardlink("etc/passwd-", "etc/passwd"),
+                    Symlink("bin", "usr/bin"),
+                ],
+                compression="none",
+            ),
+            Layer(
+                [
+                    Whiteout("srv/a"),
+                    Opaque("opt"),
+                    File("opt/new", b"n" * 3),
+                    Whiteout("usr/file-then-dir"),
+                    File("usr/file-then-dir/x", b"d"),
+                    Whiteout("usr/dir-then-file"),
+                    File("usr/dir-then-file", b"now a file"),
+                ],
+                "RUN change",
+                compression="none",
+            ),
+            Layer(
+                [
+                    File("srv/a/again", b"again"),
+                    File("etc/passwd", b"root:x:0:0::/root:/bin/bash\n"),
+                ],
+                "RUN again",
+                compression="none",
+            ),
+        ],
+        name=tag,
+    )
+
+
+def test_merged_view_matches_the_engine(docker_engine: DockerEngine, tmp_path: Path) -> None:
+    """The engine's own merged rootfs (`docker export` of a created, never started
+    container) holds exactly the paths, kinds and sizes our FileSystem has."""
+    import io
+    import tarfile
+
+    from auditor.scan import ScanOptions, load_image
+
+    tag = f"imgaudit-test/foundation-merge:p{os.getpid()}"
+    built = factory.build(tricky_spec(tag))
+    archive = factory.write_docker_archive(built, tmp_path / "t.tar")
+    loaded = load_image(str(archive), ScanOptions(use_cache=False, jobs=1))
+    ours = {}
+    for path, node in loaded.fs.nodes.items():
+        kind = "f" if node.entry.kind == "h" else node.entry.kind
+        ours[path] = (kind, loaded.fs.file_size(path) or 0 if kind == "f" else 0)
+
+    client = docker_engine.client()
+    try:
+        client.images.load(archive.read_bytes())
+        container = client.containers.create(tag, command=["none"])
+        try:
+            exported = b"".join(container.export())
+        finally:
+            container.remove(force=True)
+        engine: dict[str, tuple[str, int]] = {}
+        with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+            for info in tar:
+                name = info.name.strip("/")
+                top = name.split("/")[0]
+                runtime_added = top in ("dev", "proc", "sys", ".dockerenv") or (
+                    top == "etc" and not name.startswith("etc/passwd")
+                )
+                if not name or runtime_added:
+                    continue  # the runtime adds these (/.dockerenv, /etc/hosts, ...)
+                kind = {tarfile.DIRTYPE: "d", tarfile.SYMTYPE: "l"}.get(info.type, "f")
+                if info.type == tarfile.LNKTYPE:
+                    kind = "f"
+                    size = next(m.size for m in tar.getmembers() if m.name == info.linkname)
+                else:
+                    size = info.size if kind == "f" else 0
+                engine[name] = (kind, size)
+    finally:
+        client.images.remove(tag, force=True)
+        client.close()
+    ours.pop("etc", None)
+    assert ours == engine
+    assert sorted(p for p, _ in loaded.fs.walk_files()) == sorted(
+        p for p, (k, _) in engine.items() if k != "d"
+    )
