@@ -50,6 +50,7 @@ class FileSystem:
         self._indexes = indexes
         self._waste: dict[str, list[tuple[int, int]]] = {}
         self._gone: dict[str, list[tuple[int, int]]] = {}  # deleted paths' versions
+        self._links: dict[tuple[int, str], set[str]] = {}  # content origin -> hard links
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
         for i, index in enumerate(indexes):
@@ -67,10 +68,26 @@ class FileSystem:
             self._add(layer, entry)
         self.skipped.extend((layer, s) for s in index.skipped)
 
-    def _waste_version(self, path: str, node: Node) -> None:
-        size = self._file_bytes(node)
-        if size:
-            self._waste.setdefault(path, []).append((node.layer, size))
+    def _retire(self, path: str, node: Node) -> None:
+        """A version of `path` leaves the view. Its bytes are waste, unless a surviving
+        hard link still holds them: that link then simply is the file (as in a real
+        rootfs once the first name is gone), and the bytes still count as surviving."""
+        if node.entry.kind == HARDLINK:
+            if node.origin is not None:
+                self._links.get(node.origin, set()).discard(path)
+            return
+        if node.entry.kind != FILE:
+            return
+        key = node.origin or (node.layer, path)
+        heirs = self._links.get(key)
+        if heirs:
+            heir = self.nodes[min(heirs)]
+            heirs.discard(heir.entry.path)
+            heir.entry = heir.entry._replace(kind=FILE, size=node.entry.size)
+            heir.origin = key
+            return
+        if node.entry.size:
+            self._waste.setdefault(path, []).append((key[0], node.entry.size))
 
     @staticmethod
     def _file_bytes(node: Node) -> int:
@@ -80,7 +97,7 @@ class FileSystem:
         node = self.nodes.pop(path, None)
         if node is None:
             return
-        self._waste_version(path, node)
+        self._retire(path, node)
         if node.entry.kind != DIR:
             # A later layer may write the path again: it still has this history.
             self._gone[path] = [*node.earlier, (node.layer, self._file_bytes(node))]
@@ -116,7 +133,7 @@ class FileSystem:
             if old.entry.kind == DIR:
                 self._remove(path)
             else:
-                self._waste_version(path, old)
+                self._retire(path, old)
                 earlier = [*earlier, *old.earlier, (old.layer, self._file_bytes(old))]
         self._ensure_parent(layer, path)
         node = Node(entry, layer, False, earlier)
@@ -136,9 +153,11 @@ class FileSystem:
         t = target.entry
         node.entry = Entry(entry.path, HARDLINK, t.mode, t.uid, t.gid, 0, t.mtime, entry.link)
         if t.kind == FILE:
-            node.origin, node.linked_size = (target.layer, entry.link), t.size
+            node.origin, node.linked_size = target.origin or (target.layer, entry.link), t.size
         else:
             node.origin, node.linked_size = target.origin, target.linked_size
+        if node.origin is not None:
+            self._links.setdefault(node.origin, set()).add(entry.path)
 
     # ---- queries -------------------------------------------------------------------
 
@@ -204,8 +223,8 @@ class FileSystem:
         node = self.nodes.get(path)
         if node is None:
             return None
-        if node.entry.kind == HARDLINK:
-            return node.origin
+        if node.origin is not None or node.entry.kind == HARDLINK:
+            return node.origin  # a hard link, or a file that was one
         return node.layer, path
 
     def file_size(self, path: str) -> int | None:
