@@ -60,7 +60,7 @@ class FileSystem:
 
     def _apply(self, layer: int, index: LayerIndex) -> None:
         for d in index.opaque_dirs:
-            for child in list(self._children.get(d, ())):
+            for child in sorted(self._children.get(d, ())):
                 self._remove(posixpath.join(d, child) if d else child)
         for path in index.whiteouts:
             self._remove(path)
@@ -101,7 +101,7 @@ class FileSystem:
         if node.entry.kind != DIR:
             # A later layer may write the path again: it still has this history.
             self._gone[path] = [*node.earlier, (node.layer, self._file_bytes(node))]
-        for child in list(self._children.pop(path, ())):
+        for child in sorted(self._children.pop(path, ())):
             self._remove(posixpath.join(path, child))
         parent, name = _split(path)
         self._children.get(parent, set()).discard(name)

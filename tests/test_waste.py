@@ -135,3 +135,43 @@ def test_gnu_long_name_waste(tmp_path: Path) -> None:
         ]
     )
     assert load(spec, tmp_path).fs.waste() == [WastedFile(name, 11, (0,))]
+
+
+def test_deleting_a_name_that_a_hard_link_keeps_is_not_waste(tmp_path: Path) -> None:
+    """`rm /usr/bin/git` while /usr/lib/git (same inode) stays: no bytes are
+    reclaimable; the surviving link simply is the file now."""
+    fs = load(
+        factory.ImageSpec(
+            layers=[
+                Layer(
+                    [
+                        File("usr/bin/git", b"g" * 100),
+                        factory.Hardlink("usr/lib/git", "usr/bin/git"),
+                        factory.Hardlink("usr/lib/git2", "usr/bin/git"),
+                    ]
+                ),
+                Layer([Whiteout("usr/bin/git")]),
+                Layer([File("usr/lib/git", b"new")]),
+            ]
+        ),
+        tmp_path,
+    ).fs
+    assert fs.file_size("usr/lib/git2") == 100
+    # Layer 2 replaced one surviving name; git2 still holds the bytes: still no waste.
+    assert (fs.wasted_bytes, fs.written_bytes, fs.total_bytes) == (0, 103, 103)
+    node = fs.get("usr/lib/git2")
+    assert node is not None and node.entry.kind == "f" and node.entry.size == 100
+
+
+def test_all_names_of_a_hard_linked_file_deleted(tmp_path: Path) -> None:
+    fs = load(
+        factory.ImageSpec(
+            layers=[
+                Layer([File("opt/x/a", b"a" * 70), factory.Hardlink("opt/x/b", "opt/x/a")]),
+                Layer([Whiteout("opt/x")]),
+            ]
+        ),
+        tmp_path,
+    ).fs
+    assert fs.waste() == [WastedFile("opt/x/b", 70, (0,))]
+    assert fs.total_bytes + fs.wasted_bytes == fs.written_bytes
