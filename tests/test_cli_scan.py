@@ -232,3 +232,28 @@ def test_every_compression_gives_the_uncompressed_report(
     ]
     assert got["image"]["layers"][-1]["empty"] is True
     assert strip(got) == strip(plain)
+
+
+def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    spec = factory.ImageSpec(
+        layers=[
+            Layer([File(f"opt/d{i}/f{j}", b"x" * (i + j)) for i in range(5) for j in range(5)]),
+            Layer([Whiteout("opt"), File("opt/new", b"n")]),
+        ]
+    )
+    ref = write(factory.build(spec), tmp_path, "oci")
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "auditor", "scan", ref, "--format", "json", "--no-cache"],
+            cwd=REPO,
+            env={
+                "PYTHONHASHSEED": seed,
+                "PATH": "/usr/bin:/bin",
+                "IMGAUDIT_CACHE_DIR": str(tmp_path),
+            },
+            capture_output=True,
+            check=True,
+        )
+        outputs.add(proc.stdout)
+    assert len(outputs) == 1
