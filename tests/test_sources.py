@@ -108,6 +108,8 @@ def test_oci_tags(tmp_path: Path) -> None:
     assert open_image(f"oci-archive:{archive}:2").config_digest == b.config_digest
     with pytest.raises(InputError, match="no image tagged 'missing'"):
         open_image(f"oci:{layout}:missing")
+    with pytest.raises(InputError, match=r"holds 2 images; pick one with :TAG \(tags: ex"):
+        open_image(f"oci:{layout}")
 
 
 def _multiarch() -> list[factory.BuiltImage]:

@@ -97,6 +97,14 @@ def load_image(
         f"{store.display}: index.json",
     )
     top = _descriptors(index, f"{store.display}: index.json")
+    names = {n for n in map(_name_of, top) if n}
+    if tag is None and len(names) > 1:
+        # Several images (not one image's platforms): picking one silently would
+        # audit something the user did not mean.
+        raise InputError(
+            f"{store.display}: holds {len(names)} images; pick one with :TAG "
+            f"(tags: {', '.join(sorted(names))})"
+        )
     if tag is not None:
         top = [d for d in top if _matches_tag(d, tag)]
         if not top:
