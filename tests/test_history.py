@@ -24,9 +24,10 @@ def test_empty_layer_steps_are_skipped_wherever_they_are() -> None:
     assert created_by_per_layer(cfg, 3) == ["ADD file:123 in /", "RUN pip install x", "COPY . /app"]
 
 
-def test_a_history_that_does_not_match_gives_nothing() -> None:
-    cfg = config(("RUN a", False), ("RUN b", False))
-    assert created_by_per_layer(cfg, 3) == [None, None, None]
+def test_a_history_that_does_not_match_is_matched_as_far_as_it_goes() -> None:
+    cfg = config(("RUN a", False), ("ENV X=1", True), ("RUN b", False))
+    assert created_by_per_layer(cfg, 3) == ["RUN a", "RUN b", None]
+    assert created_by_per_layer(cfg, 1) == ["RUN a"]
     assert created_by_per_layer({}, 2) == [None, None]
     assert created_by_per_layer({"history": "junk"}, 1) == [None]
 
