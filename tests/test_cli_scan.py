@@ -257,3 +257,29 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
         )
         outputs.add(proc.stdout)
     assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_compressed_archive_with_worker_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], compression: str
+) -> None:
+    """`docker save | gzip`: the decompressed copy outlives open_image, is shared with
+    the forked workers, and is gone afterwards."""
+    import tempfile
+
+    built = factory.build(factory.uncompressed(SPEC))
+    plain = factory.write_docker_archive(built, tmp_path / "a.tar")
+    packed = tmp_path / "a.tar.z"
+    packed.write_bytes(factory.compress(plain.read_bytes(), compression))  # type: ignore[arg-type]
+    expected = scan_json(str(plain), "--no-cache", capsys=capsys)
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("imgaudit-archive-*")}
+    got = scan_json(str(packed), "--no-cache", "--jobs", "2", capsys=capsys)
+    assert got["source"]["path"] == str(packed)
+    for report in (got, expected):
+        report.pop("source")
+    assert got == expected
+    import gc
+
+    gc.collect()
+    after = {p.name for p in Path(tempfile.gettempdir()).glob("imgaudit-archive-*")}
+    assert after <= before
