@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.commands import scan
+from auditor.commands import diff, history, scan
 from auditor.errors import InputError
 
-COMMANDS = (scan,)
+COMMANDS = (scan, diff, history)
 
 
 def build_parser() -> argparse.ArgumentParser:
