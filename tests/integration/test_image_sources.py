@@ -45,7 +45,8 @@ FROM {base}
 COPY extra.txt /srv/app/extra.txt
 """
 # Only these may differ between an uncompressed export and a gzip registry copy.
-COMPRESSION_FIELDS = ("digest", "media_type", "compressed_size")
+# (The report carries no media type: it names how a transport stored the bytes.)
+COMPRESSION_FIELDS = ("digest", "compressed_size")
 
 
 def scan_json(
@@ -143,9 +144,7 @@ def test_engine_registry_and_archive_reports_match(
     assert len(d_layers) == len(r_layers) == 3
     for d, r in zip(d_layers, r_layers):
         assert d["digest"] == d["diff_id"]  # uncompressed: the blob is the diff
-        assert d["media_type"] == "application/vnd.docker.image.rootfs.diff.tar"
         assert r["digest"] != r["diff_id"]
-        assert r["media_type"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
         assert r["compressed_size"] < d["compressed_size"]
     assert daemon["image"]["reference"] == app_image
     assert daemon["image"]["digest"] == registry_report["image"]["digest"]
