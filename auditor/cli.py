@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.commands import scan
+from auditor.commands import checks, explain, scan
 from auditor.errors import InputError
 
-COMMANDS = (scan,)
+COMMANDS = (scan, checks, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,11 +7,16 @@ import os
 import sys
 from pathlib import Path
 
-from auditor.facts import Facts
+from auditor import config as configuration
+from auditor.facts import Facts, packages_index
+from auditor.facts import provenance as prov
+from auditor.findings import Severity
+from auditor.gating import failures
 from auditor.report import json_format, table
 from auditor.report.model import build_report
 from auditor.runner import run_checks
 from auditor.scan import ScanOptions, load_image
+from auditor.scoring import score
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 from checks import ALL_CHECKS
@@ -43,10 +48,51 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
         help="decompression ratio limit per layer (default 1000)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    # ---- checks, scoring and gating -------------------------------------------------
+    p.add_argument(
+        "--fail-on",
+        choices=["info", "warning", "error"],
+        default=None,
+        help="exit 1 when a finding has this severity or worse (default: error)",
+    )
+    p.add_argument(
+        "--fail-under", type=float, default=None, metavar="SCORE", help="exit 1 below this score"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="also flag what a stock distribution ships (e.g. its setuid binaries)",
+    )
+    p.add_argument("--base", metavar="REF", help="the base image: its layers are the base's")
+    p.add_argument(
+        "--packages-index", metavar="FILE", help="Debian Packages index to compare (OS006)"
+    )
+    p.add_argument("--config", metavar="PATH", help="config file (default: found upward)")
+    p.add_argument("--enable", action="append", metavar="ID", help="run only these checks")
+    p.add_argument("--disable", action="append", metavar="ID", help="do not run this check")
     p.set_defaults(execute=execute)
 
 
+def load_config(args: argparse.Namespace) -> configuration.Config:
+    known = {c.info.id: c.options for c in ALL_CHECKS}
+    if args.fail_under is not None and not 0 <= args.fail_under <= 100:
+        raise configuration.ConfigError("--fail-under: expected a score between 0 and 100")
+    cli = {
+        "fail_on": Severity.parse(args.fail_on) if args.fail_on else None,
+        "fail_under": args.fail_under,
+        "strict": args.strict,
+        "base": args.base,
+        "packages_index": args.packages_index,
+        "enable": args.enable,
+        "disable": args.disable,
+    }
+    return configuration.load(known, cli=cli, config_path=args.config)
+
+
 def execute(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    index = packages_index.load(config.packages_index) if config.packages_index else None
     platform = Platform.parse(args.platform) if args.platform else None
     options = ScanOptions(
         source=SourceOptions(platform=platform, quiet=args.quiet),
@@ -58,13 +104,34 @@ def execute(args: argparse.Namespace) -> int:
         **({"max_ratio": args.max_ratio} if args.max_ratio else {}),
     )
     loaded = load_image(args.image, options)
-    facts = Facts(loaded)
-    outcome = run_checks(ALL_CHECKS, facts)
+    facts = Facts(loaded, base=config.base)
+    provenance = facts.provenance  # a bad --base is an input error: raise it before checks
+    checks = [c for c in ALL_CHECKS if config.selected(c.info.id)]
+    check_options = {cid: dict(opts) for cid, opts in config.options.items()}
+    if index is not None:
+        check_options.setdefault("OS006", {})["packages_index"] = index
+    outcome = run_checks(checks, facts, check_options, config.strict)
+    applied = configuration.apply(config, outcome.findings)
+    findings = prov.mark(applied.findings, provenance)
+    scores = score(findings, {c.info.id: c.info.dimension for c in ALL_CHECKS})
     report = build_report(
         loaded,
         facts=facts.to_json(),
         results=[r.to_json() for r in outcome.results],
-        findings=[f.to_json() for f in outcome.findings],
+        findings=[f.to_json() for f in findings],
+        scores=scores.to_json(),
+        config=applied.to_json(config.source),
     )
     sys.stdout.write(FORMATS[args.format](report))
+    tripped = failures(findings, scores.overall, config.fail_on, config.fail_under)
+    for expired in applied.expired:
+        print(
+            f"imgaudit: ignore for {expired.check} expired on {expired.expires}: "
+            "it no longer applies",
+            file=sys.stderr,
+        )
+    if tripped:
+        if not args.quiet:
+            print("imgaudit: failing: " + "; ".join(tripped), file=sys.stderr)
+        return 1
     return 0

@@ -63,4 +63,47 @@ def render(report: dict[str, Any]) -> str:
                 tablefmt="simple",
             )
         )
+    out.extend(scores_and_findings(report))
     return "\n".join(out) + "\n"
+
+
+def scores_and_findings(report: dict[str, Any]) -> list[str]:
+    """Grade, dimension scores and one row per finding (ID, severity, path, layer, base/own).
+
+    Kept small on purpose: the polished formats live elsewhere (issue 11)."""
+    out: list[str] = []
+    scores = report.get("scores")
+    if scores:
+        out.append("")
+        out.append(
+            f"Grade {scores['grade']}  score {scores['overall']}/100  "
+            f"(secure {scores['secure']}, small {scores['small']}, "
+            f"fast {scores['fast']}, usable {scores['usable']})"
+        )
+    findings = report.get("findings", [])
+    if findings:
+        rows = [
+            (
+                f["check_id"],
+                f["severity"],
+                shorten(f.get("path") or "", 40),
+                "" if f.get("layer") is None else f["layer"],
+                {True: "base", False: "own"}.get(f.get("in_base"), ""),
+                shorten(f["message"], 70),
+            )
+            for f in findings
+        ]
+        out.append("")
+        out.append(
+            tabulate(
+                rows,
+                headers=["Check", "Severity", "Path", "Layer", "From", "Finding"],
+                tablefmt="simple",
+            )
+        )
+    problems = [r for r in report.get("results", []) if r["status"] == "error"]
+    for r in problems:
+        out.append(f"check {r['check_id']} crashed: {r.get('reason', '')}")
+    for ignore in (report.get("config") or {}).get("expired_ignores", []):
+        out.append(f"expired ignore ({ignore['expires']}) for {ignore['check']} no longer applies")
+    return out
