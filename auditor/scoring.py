@@ -99,12 +99,17 @@ def score(
         dim = dimensions.get(check_id)
         if dim is not None:
             lost[dim] += check_cost(found, weights)
-    dims = {d: max(0, round(100 - lost[d])) for d in Dimension}
+    dims = {d: _round(max(0.0, 100 - lost[d])) for d in Dimension}
     total_weight = sum(weights.dimension_weights.values()) or 1.0
     overall_raw = (
         sum(max(0.0, 100 - lost[d]) * weights.dimension_weights.get(d, 0.0) for d in Dimension)
         / total_weight
     )
     has_error = any(f.severity == Severity.ERROR for fs in by_check.values() for f in fs)
-    overall = round(overall_raw)
+    overall = _round(overall_raw)
     return Scores(overall, grade_for(overall, has_error, weights), dims)
+
+
+def _round(value: float) -> int:
+    """Half up (89.5 -> 90), not Python's half-to-even: scores must be predictable."""
+    return int(value + 0.5)
