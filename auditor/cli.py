@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.commands import checks, explain, scan
+from auditor.commands import checks, diff, explain, history, scan
 from auditor.errors import InputError
 
-COMMANDS = (scan, checks, explain)
+COMMANDS = (scan, diff, history, checks, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

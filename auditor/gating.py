@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auditor.findings import Finding, Severity
+from auditor.findings import Severity
 
 
 def failures(
-    findings: Sequence[Finding], overall: int, fail_on: Severity, fail_under: float | None
+    severities: Sequence[Severity], overall: int, fail_on: Severity, fail_under: float | None
 ) -> list[str]:
-    """Why the gate trips (empty: it passes)."""
+    """Why the gate trips (empty: it passes), from the findings' severities and the score."""
     reasons = []
-    tripping = [f for f in findings if f.severity >= fail_on]
+    tripping = [s for s in severities if s >= fail_on]
     if tripping:
         reasons.append(f"{len(tripping)} finding(s) at or above {fail_on}")
     if fail_under is not None and overall < fail_under:

@@ -33,6 +33,7 @@ from checks import (
     sz002_wasted_space,
     sz003_caches,
     sz004_docs,
+    sz005_size_regression,
 )
 
 _OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
@@ -52,6 +53,7 @@ _OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
     sz002_wasted_space,
     sz003_caches,
     sz004_docs,
+    sz005_size_regression,
     bl001_cache_unfriendly_order,
     bl002_single_stage,
     bl003_not_reproducible,

@@ -1,0 +1,32 @@
+"""Suite-wide hooks.
+
+Every report built during the tests through `auditor.report.model.build_report` (also
+when `imgaudit scan` runs in-process) is validated against the shipped JSON Schema
+(auditor/schema/report-v1.schema.json): the JSON report is a public contract.
+A test that builds a report some other way can call `auditor.report.schema.validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import auditor.commands.scan as scan_command
+import auditor.report.model as model
+from auditor.report.schema import validate
+
+
+@pytest.fixture(autouse=True)
+def validate_every_report(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    original = model.build_report
+
+    def checked(loaded: Any, **sections: Any) -> dict[str, Any]:
+        report = original(loaded, **sections)
+        validate(report)
+        return report
+
+    monkeypatch.setattr(model, "build_report", checked)
+    monkeypatch.setattr(scan_command, "build_report", checked)
+    yield
