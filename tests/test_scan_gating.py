@@ -98,6 +98,10 @@ def test_config_ignore_lets_the_gate_pass(images, tmp_path, capsys) -> None:  # 
     assert code == 0
     assert [i["check_id"] for i in report["config"]["ignored"]] == ["SEC001"]
     assert report["config"]["expired_ignores"][0]["check"] == "SEC006"
+    assert main(["scan", "-q", images["root"]]) == 0
+    out = capsys.readouterr().out
+    assert "Ignored by config: 1 finding(s)" in out
+    assert "Expired ignore for SEC006 (expired 2020-01-01): no longer applies" in out
 
 
 def test_usage_and_input_errors_exit_2(images, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
