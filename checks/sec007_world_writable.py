@@ -49,19 +49,27 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             continue
         found.append((path, e.mode, e.kind))
     # One finding per top-most world-writable path: `chmod -R 777 /app` is one mistake.
-    reported: list[str] = []
-    for path, mode, kind in found:
-        if any(path.startswith(r + "/") for r in reported):
-            continue
-        reported.append(path)
-        below = [p for p, _, _ in found if p.startswith(path + "/")]
+    tops: dict[str, tuple[int, str]] = {}
+    below: dict[str, list[str]] = {}
+    for path, mode, kind in found:  # sorted: an ancestor always comes before its children
+        parts = path.split("/")
+        top = next(
+            (a for a in ("/".join(parts[:i]) for i in range(1, len(parts))) if a in tops), None
+        )
+        if top is None:
+            tops[path] = (mode, kind)
+            below[path] = []
+        else:
+            below[top].append(path)
+    for path, (mode, kind) in tops.items():
+        under = below[path]
         what = "directory" if kind == DIR else "file"
         sticky = " (sticky)" if mode & 0o1000 else ""
         yield INFO.finding(
             f"world-writable {what}{sticky} /{path} (mode {mode & 0o7777:04o})"
-            + (f" and {len(below)} world-writable path(s) below it" if below else ""),
+            + (f" and {len(under)} world-writable path(s) below it" if under else ""),
             "chown what the runtime user must write and chmod 755/644 the rest",
             path=path,
-            paths=below[:MAX_LISTED],
-            evidence={"mode": f"{mode & 0o7777:04o}", "below": len(below)},
+            paths=under[:MAX_LISTED],
+            evidence={"mode": f"{mode & 0o7777:04o}", "below": len(under)},
         )
