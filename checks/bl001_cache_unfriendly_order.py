@@ -7,10 +7,11 @@ hashes) a different dependency set each time.
 
 Read from the image's build history (`created_by`): the first step that copies a
 source tree (`COPY . /app`, `COPY src/ ...`, the legacy builder's `COPY dir:...`)
-is compared with the first step that installs dependencies (`pip install`,
-`poetry install`, `uv sync`, `pipenv install`, `pdm install`; `--no-deps` installs
-of the app itself do not count). Steps of the base image are skipped when the base
-is known (`--base` or the OCI base labels).
+is compared with the first step that installs the project's dependencies (`pip
+install -r ...`, `pip install .` or a path, `poetry install`, `uv sync`, `pipenv
+install`, `pdm install`). Installs of named packages (a base image's `pip install
+wheel`) and `--no-deps` installs of the app itself do not count. Steps of the base
+image are skipped when the base is known (`--base` or the OCI base labels).
 
 Example:
 
@@ -56,10 +57,21 @@ MANIFESTS = re.compile(
 )
 
 
+FROM_MANIFEST = re.compile(
+    r"(?:\s-r\s*\S|--requirement[=\s]|poetry\s+install|uv\s+sync|uv\s+pip\s+sync|"
+    r"pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|conda\s+env|\s-e\s|"
+    r"install\s+(?:-\S+\s+)*(?:\.|\./\S*|/\S+)(?:\[[^\]]*\])?(?:\s|$))"
+)
+
+
 def is_install(step: str) -> bool:
+    """A RUN that installs dependencies from the project (requirements, lock, the project
+    itself); named packages (`pip install gunicorn`, a base's `pip install wheel`) are not."""
     if not step.startswith("RUN ") or not INSTALL.search(step):
         return False
-    return "--no-deps" not in step  # installing the app itself after its deps
+    if "--no-deps" in step:
+        return False  # installing the app itself after its deps
+    return bool(FROM_MANIFEST.search(step))
 
 
 def is_source_copy(step: str) -> bool:
@@ -102,11 +114,11 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     first_copy = next((i for i, (s, _) in enumerate(steps) if is_source_copy(s)), None)
     if first_copy is None:
         return
-    first_install = next((i for i, (s, _) in enumerate(steps) if is_install(s)), None)
-    if first_install is None or first_install < first_copy:
-        return
+    installs = [i for i, (s, _) in enumerate(steps) if is_install(s)]
+    if not installs or installs[0] < first_copy:
+        return  # nothing installed after the copy, or the deps were installed before it
     copy_step, copy_layer = steps[first_copy]
-    install_step, install_layer = steps[first_install]
+    install_step, install_layer = steps[installs[0]]
     yield INFO.finding(
         f"the source is copied ({copy_step!r}) before dependencies install "
         f"({install_step!r}): every code change re-installs all dependencies",

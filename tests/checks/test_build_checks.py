@@ -42,6 +42,7 @@ def steps(*created_by: str) -> list[Layer]:
         ),
         ("COPY pyproject.toml poetry.lock ./", "RUN poetry install --no-root", "COPY src/ ./src/"),
         ("COPY . /app",),
+        ("COPY . /app", "RUN pip install gunicorn==23.0.0"),
     ],
 )
 def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> None:
@@ -68,6 +69,14 @@ def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> Non
             2,
         ),
         (("COPY --chown=app:app . .", "RUN uv sync --frozen"), 1),
+        (
+            (
+                "RUN pip install --no-cache-dir setuptools==75.0 wheel  # the python base's",
+                "COPY . /app",
+                "RUN pip install --no-cache-dir -r /app/requirements.txt",
+            ),
+            2,
+        ),
     ],
 )
 def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], layer: int) -> None:
