@@ -71,12 +71,9 @@ def _key(info: OsInfo) -> str | None:
     if ident == "centos" and "stream" in (info.fields.get("NAME", "") or "").lower():
         return "centos-stream"
     ident = data["aliases"].get(ident, ident)
-    if ident in data["distros"]:
-        return str(ident)
-    for like in info.id_like:  # derivatives are judged by their parent only when unknown
-        if like in data["distros"]:
-            return None
-    return None
+    # Derivatives (ID_LIKE=debian) are NOT judged by their parent: their release cycle
+    # is their own, so an unlisted ID stays unknown (OS001 says so).
+    return str(ident) if ident in data["distros"] else None
 
 
 def _match(version: str, how: str) -> str:
