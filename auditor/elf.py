@@ -26,6 +26,7 @@ record, like a truncated or corrupt one: `{"error": reason}`; the scan goes on.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import IO, Any
 
@@ -113,10 +114,8 @@ class _Forward:
         if off < len(self.prefix) and (not self.keeping or off + n <= len(self.prefix)):
             return bytes(self.prefix[off : off + n])
         if self.keeping and off + n <= PREFIX_CAP:
-            try:
+            with contextlib.suppress(ElfError):
                 self._extend_prefix(off + n)
-            except ElfError:
-                pass
             return bytes(self.prefix[off : off + n])
         if off < self.pos:
             return bytes(self.prefix[off : off + n])

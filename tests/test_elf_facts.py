@@ -34,8 +34,10 @@ def _pyelftools_facts(path: str) -> dict[str, Any]:
         soname = None
         verneed: dict[str, list[str]] = {}
         stripped = True
+        sec: Any
         for sec in elf.iter_sections():
             if isinstance(sec, DynamicSection):
+                tag: Any
                 for tag in sec.iter_tags():
                     if tag.entry.d_tag == "DT_NEEDED":
                         needed.append(tag.needed)
@@ -43,7 +45,7 @@ def _pyelftools_facts(path: str) -> dict[str, Any]:
                         soname = tag.soname
             elif isinstance(sec, GNUVerNeedSection):
                 for vn, auxes in sec.iter_versions():
-                    verneed[vn.name] = sorted({a.name for a in auxes})
+                    verneed[str(vn.name)] = sorted({a.name for a in auxes})
             if sec["sh_type"] == "SHT_SYMTAB":
                 stripped = False
         return {
