@@ -24,15 +24,30 @@ _PYTHON: list[ModuleType] = []
 
 
 # ---- ELF linkage, wheels' libraries, compilers -----------------------------------------
-# (modules imported here)
+from checks import (  # noqa: E402
+    cc001_compiler_present,
+    cc002_dev_files,
+    el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
+    pk002_wheel_external_libs,
+    pk003_glibc_too_old,
+)
 
-_ELF_COMPILERS: list[ModuleType] = []
+_ELF_COMPILERS: list[ModuleType] = [
+    el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
+    pk002_wheel_external_libs,
+    pk003_glibc_too_old,
+    cc001_compiler_present,
+    cc002_dev_files,
+]
 
 
 ALL_CHECKS: tuple[Check, ...] = tuple(
     Check.from_module(m)
-    for m in sorted([*_OS_SECURITY_SIZE_BUILD, *_PYTHON, *_ELF_COMPILERS],
-                    key=lambda m: m.INFO.id)
+    for m in sorted([*_OS_SECURITY_SIZE_BUILD, *_PYTHON, *_ELF_COMPILERS], key=lambda m: m.INFO.id)
 )
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from auditor.facts import osinfo
+from auditor.facts import compilers as compilers_mod
+from auditor.facts import elfgraph, osinfo
+from auditor.facts import owners as owners_mod
 from auditor.facts import users as userdb
 from auditor.fs import FileSystem
 from auditor.scan import LoadedImage
@@ -53,16 +55,39 @@ class Facts:
 
     # ---- base OS, dpkg, provenance (checks framework) ---------------------------------
 
-
     # ---- Python: interpreters, venvs, distributions, permissions -----------------------
-
 
     # ---- ELF graph and compilers --------------------------------------------------------
 
+    @cached_property
+    def owners(self) -> owners_mod.Owners:
+        """File -> dpkg package / Python distribution."""
+        return owners_mod.load(self.fs)
+
+    @cached_property
+    def elf_graph(self) -> elfgraph.ElfGraph:
+        """Every ELF's DT_NEEDED resolved inside the image as ld.so would."""
+        return elfgraph.build(self.fs, self.env, self.os.libc)
+
+    @cached_property
+    def glibc_version(self) -> tuple[int, int] | None:
+        """The image's glibc (newest GLIBC_2.N that libc.so.6 defines)."""
+        return elfgraph.glibc_version(self.fs, self.elf_graph.ld_conf_dirs)
+
+    @cached_property
+    def compilers(self) -> compilers_mod.Compilers:
+        """Compilers, build tools and toolchain packages (CC001, BL002)."""
+        return compilers_mod.detect(self.fs, self.owners)
+
+    @cached_property
+    def dev_files(self) -> compilers_mod.DevFiles:
+        return compilers_mod.dev_files(self.fs)
 
     def to_json(self) -> dict[str, Any]:
         """The report's `facts` section."""
         return {
             "os": self.os.to_json(),
             "users": {"runtime": self.runtime_user.to_json()},
+            "elf": self.elf_graph.to_json(),  # ELF graph and compilers
+            "compilers": self.compilers.to_json(),  # ELF graph and compilers
         }

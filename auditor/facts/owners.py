@@ -1,0 +1,112 @@
+"""Who owns a file: the dpkg package (var/lib/dpkg/info/*.list) or the Python
+distribution (site-packages top-level directory / *.dist-info/RECORD).
+
+Findings about an ELF name its owner, because the remedy is about the package (install
+libgl1, use opencv-python-headless), not about the file. `python_distribution` is a
+small function on purpose: the Python facts (issue 5) can replace it by their own
+distribution index without touching the checks.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+from auditor.fs import FileSystem
+from auditor.layers import FILE
+
+
+@dataclass
+class Owners:
+    dpkg_files: dict[str, str] = field(default_factory=dict)  # path -> package
+    dpkg_lists: dict[str, list[str]] = field(default_factory=dict)  # package -> paths
+    record: dict[str, str] = field(default_factory=dict)  # path -> distribution name
+    record_tops: dict[str, str] = field(default_factory=dict)  # site-packages/top -> dist
+    dist_info: dict[str, str] = field(default_factory=dict)  # path -> its *.dist-info dir
+
+    def dpkg(self, path: str) -> str | None:
+        return self.dpkg_files.get(path.lstrip("/"))
+
+    def package_bytes(self, fs: FileSystem, package: str) -> int:
+        """Bytes of the package's regular files still present in the image."""
+        total = 0
+        for p in self.dpkg_lists.get(package, []):
+            node = fs.get(p)
+            if node is not None and node.entry.kind == FILE:
+                total += node.entry.size
+        return total
+
+    def python_distribution(self, path: str) -> str | None:
+        path = path.lstrip("/")
+        if path in self.record:
+            return self.record[path]
+        sp = _site_packages_top(path)
+        return self.record_tops.get(sp) if sp else None
+
+
+def wheel_tags(fs: FileSystem, dist_info: str) -> list[str]:
+    """`Tag:` lines of a distribution's WHEEL file (manylinux_2_17_x86_64, ...)."""
+    data = fs.read(posixpath.join(dist_info, "WHEEL"))
+    if data is None:
+        return []
+    return [
+        line.split(":", 1)[1].strip()
+        for line in data.decode("utf-8", "replace").splitlines()
+        if line.lower().startswith("tag:")
+    ]
+
+
+def _site_packages_top(path: str) -> str | None:
+    """'venv/lib/python3.11/site-packages/cv2/x.so' -> '.../site-packages/cv2'."""
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in ("site-packages", "dist-packages"):
+            return "/".join(parts[: i + 2])
+    return None
+
+
+def import_name(path: str) -> str | None:
+    """The Python import that loads extension module `path`: 'cv2/cv2.abi3.so' -> 'cv2'."""
+    parts = path.lstrip("/").split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in ("site-packages", "dist-packages", "lib-dynload"):
+            rest = parts[i + 1 :] if part != "lib-dynload" else parts[-1:]
+            mod = rest[-1].split(".", 1)[0]
+            if not rest[-1].endswith(".so"):
+                return None
+            pkg = [p for p in rest[:-1]]
+            if pkg and pkg[0].endswith(".libs"):
+                return None  # a vendored library, not a module
+            names = [*pkg, mod] if mod != "__init__" else pkg
+            return ".".join(names) if names else None
+    return None
+
+
+def load(fs: FileSystem) -> Owners:
+    owners = Owners()
+    for path, data in fs.captured(
+        lambda p: p.startswith("var/lib/dpkg/info/") and p.endswith(".list")
+    ):
+        package = posixpath.basename(path)[: -len(".list")].split(":", 1)[0]
+        files = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            p = line.strip().lstrip("/")
+            if p and p != ".":
+                owners.dpkg_files.setdefault(p, package)
+                files.append(p)
+        owners.dpkg_lists[package] = files
+    for path, data in fs.captured(lambda p: p.endswith(".dist-info/RECORD")):
+        site = posixpath.dirname(posixpath.dirname(path))
+        dist = posixpath.basename(posixpath.dirname(path))[: -len(".dist-info")]
+        name = dist.rsplit("-", 1)[0] if "-" in dist else dist
+        for line in data.decode("utf-8", "replace").splitlines():
+            rel = line.split(",", 1)[0].strip()
+            if not rel or rel.startswith("/") or ".." in rel.split("/"):
+                continue
+            full = posixpath.join(site, rel)
+            owners.record[full] = name
+            owners.dist_info[full] = posixpath.dirname(path)
+            top = rel.split("/", 1)[0]
+            if "/" in rel and not top.endswith((".dist-info", ".data")):
+                owners.record_tops.setdefault(posixpath.join(site, top), name)
+    return owners
