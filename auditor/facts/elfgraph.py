@@ -321,7 +321,9 @@ def build(fs: FileSystem, env: dict[str, str], libc: str | None) -> ElfGraph:
         graph.count += 1
         musl = r.is_musl(facts)
         interp = facts.get("interp")
-        if interp and r.fs.resolve(_norm_dir(interp, "")) is None:
+        # PT_INTERP matters for programs; a library that is also runnable (libc.so.6)
+        # carries one too, but is loaded through the program's interpreter.
+        if interp and not facts.get("soname") and r.fs.resolve(_norm_dir(interp, "")) is None:
             direct.setdefault(path, []).append(Missing(path, interp, (), interp=True))
         unresolved: set[str] = set()
         # Breadth-first like ld.so: each object's chain of loaders carries the RPATHs.
