@@ -15,8 +15,17 @@ from auditor.findings import Finding, Status
 from auditor.runner import run_checks
 from auditor.scan import ScanOptions, load_image
 from checks import ALL_CHECKS
-from tests.factory import Dir, File, ImageSpec, Item, Layer, Symlink, build, host_file
-from tests.factory import write_docker_archive
+from tests.factory import (
+    Dir,
+    File,
+    ImageSpec,
+    Item,
+    Layer,
+    Symlink,
+    build,
+    host_file,
+    write_docker_archive,
+)
 
 ML = "lib/x86_64-linux-gnu"
 DYNLOAD = "/root/.pyenv/versions/3.11.7/lib/python3.11/lib-dynload"
@@ -182,9 +191,9 @@ def test_origin_runpath_finds_the_vendored_library(tmp_path: Path) -> None:
     sp = "venv/lib/python3.11/site-packages"
     ext = f"{sp}/sqlitepkg/_sqlite3.cpython-311-x86_64-linux-gnu.so"
     record = (
-        f"sqlitepkg/_sqlite3.cpython-311-x86_64-linux-gnu.so,,\n"
-        f"sqlitepkg.libs/libsqlite3.so.0,,\nsqlitepkg-1.0.dist-info/RECORD,,\n"
-    ).encode()
+        b"sqlitepkg/_sqlite3.cpython-311-x86_64-linux-gnu.so,,\n"
+        b"sqlitepkg.libs/libsqlite3.so.0,,\nsqlitepkg-1.0.dist-info/RECORD,,\n"
+    )
     items: list[Item] = [
         File(ext, patched_runpath(b"$ORIGIN/../sqlitepkg.libs")),
         host_file(f"{HOST_ML}/libsqlite3.so.0", f"{sp}/sqlitepkg.libs/libsqlite3.so.0"),
