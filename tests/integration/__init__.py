@@ -1,0 +1,1 @@
+"""Integration tests: real Docker engine, registries and Debian images (``integration``)."""
