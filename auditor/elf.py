@@ -12,13 +12,16 @@ only the ranges the headers point at are kept:
   PREFIX_CAP bytes: the dynamic string table and the version tables that .dynamic
   points at sit in the first read-only segment, before .dynamic, in every layout the
   GNU and LLVM linkers produce;
-- PT_DYNAMIC itself when it lies beyond the cap (a huge .text before .data), and any
-  table .dynamic points at that lies after it (read as the stream passes);
+- when PT_DYNAMIC lies beyond the prefix (a huge .text before .data), the TAIL_CAP
+  bytes just before it: patchelf (auditwheel repair, i.e. most manylinux wheels)
+  rewrites .dynstr and the version tables into a new segment right there;
+- PT_DYNAMIC itself, and any table .dynamic points at that lies after it (read as
+  the stream passes);
 - the section header table at e_shoff (only sh_type is looked at: SHT_SYMTAB present
   means "not stripped").
 
 Everything else is skipped without being stored, so a 1 GB shared library costs at
-most PREFIX_CAP + a few capped ranges of memory, and is parsed with `struct` (no
+most PREFIX_CAP + TAIL_CAP + a few capped ranges of memory, and is parsed with `struct` (no
 general-purpose ELF object model: fast). A table the stream has already passed and
 that fell outside the kept prefix cannot be read back: the file then gets an error
 record, like a truncated or corrupt one: `{"error": reason}`; the scan goes on.
@@ -35,6 +38,7 @@ from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
 ELF_MAGIC = b"\x7fELF"
 PREFIX_CAP = 32 << 20  # head of a file kept at most (dynstr + version tables live there)
 RANGE_CAP = 16 << 20  # any other single range kept (PT_DYNAMIC, section headers, tables)
+TAIL_CAP = 16 << 20  # bytes kept just before PT_DYNAMIC when it lies beyond the prefix
 VERSION_SPAN = 1 << 20  # bytes read for a version table found after .dynamic (no size in DT_*)
 MAX_LIST = 4096  # cap on DT_NEEDED / version entries kept per file (hostile input)
 SKIP_CHUNK = 1 << 20
@@ -68,6 +72,28 @@ class _Forward:
         self.prefix = bytearray(head)
         self.pos = len(head)
         self.keeping = True  # prefix == bytes [0, pos)
+        self.pieces: list[tuple[int, bytes]] = []  # (offset, bytes) kept beyond the prefix
+
+    def _piece(self, off: int, n: int) -> bytes | None:
+        for start, data in self.pieces:
+            if start <= off and off + n <= start + len(data):
+                return data[off - start : off - start + n]
+        return None
+
+    def keep_before(self, off: int) -> None:
+        """Skip ahead to `off`, keeping the TAIL_CAP bytes before it: patchelf (used by
+        auditwheel repair) moves .dynstr and the version tables into a new segment
+        placed just before the new .dynamic, far beyond the prefix in big libraries."""
+        if off <= self.pos or (self.keeping and off <= PREFIX_CAP):
+            return
+        self._extend_prefix(min(off, PREFIX_CAP))
+        self.keeping = False
+        start = max(self.pos, off - TAIL_CAP)
+        self._skip(start - self.pos)
+        data = self._read(off - start)
+        if len(data) != off - start:
+            raise ElfError("truncated file")
+        self.pieces.append((start, data))
 
     def _read(self, n: int) -> bytes:
         data = self._stream.read(n)
@@ -94,6 +120,9 @@ class _Forward:
         end = off + n
         if end <= len(self.prefix):
             return bytes(self.prefix[off:end])
+        piece = self._piece(off, n)
+        if piece is not None:
+            return piece
         if self.keeping and end <= PREFIX_CAP:
             self._extend_prefix(end)
             return bytes(self.prefix[off:end])
@@ -110,7 +139,10 @@ class _Forward:
         return data
 
     def get_upto(self, off: int, n: int) -> bytes:
-        """Up to `n` bytes at `off` (fewer at the end of the file or of the kept prefix)."""
+        """Up to `n` bytes at `off` (fewer at the end of the file or of a kept range)."""
+        for start, data in self.pieces:
+            if start <= off < start + len(data):
+                return data[off - start : off - start + n]
         if off < len(self.prefix) and (not self.keeping or off + n <= len(self.prefix)):
             return bytes(self.prefix[off : off + n])
         if self.keeping and off + n <= PREFIX_CAP:
@@ -197,6 +229,7 @@ def _parse(src: _Forward) -> dict[str, Any]:
             raw = src.get(rng[0], min(rng[1], 4096))
             facts["interp"] = _text(raw.split(b"\0", 1)[0])
         else:
+            src.keep_before(rng[0])
             _dynamic(src, facts, src.get(rng[0], rng[1]), is64, e, loads)
 
     # Section headers: only their types matter (SHT_SYMTAB = symbols not stripped).
