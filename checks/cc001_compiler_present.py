@@ -60,7 +60,11 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         tools = sorted(by_package.get(package, []))
         listed = f"var/lib/dpkg/info/{package}.list"
         if fs.get(listed) is None:
-            arch = [p for p in fs.listdir("var/lib/dpkg/info") if p.startswith(package + ":")]
+            arch = [
+                p
+                for p in fs.listdir("var/lib/dpkg/info")
+                if p.startswith(package + ":") and p.endswith(".list")
+            ]
             listed = f"var/lib/dpkg/info/{arch[0]}" if arch else listed
         what = f" ({', '.join('/' + t for t in tools[:5])})" if tools else ""
         yield INFO.finding(

@@ -11,8 +11,9 @@ DT_RUNPATH, /etc/ld.so.conf (+ includes), default and multiarch directories, wit
 $ORIGIN/$LIB/$PLATFORM expanded and wrong-class libraries skipped (auditor/facts/elfgraph.py
 lists where this differs from ld.so). A missing PT_INTERP (program loader) is reported too.
 
-Example: `/opt/venv/lib/python3.11/site-packages/cv2/cv2.abi3.so needs libGL.so.1: not
-found (import cv2 fails)`.
+Example: ``import cv2` fails: /opt/venv/lib/python3.11/site-packages/cv2/cv2.abi3.so
+needs libGL.so.1 (needed by /opt/venv/.../opencv_python.libs/libQt5Gui-2db27984.so.5.15.19):
+not found in the image`.
 
 How to fix: install the package that provides the library (`apt-get install libgl1`),
 use a wheel that does not need it (opencv-python-headless), or remove the ELF if it is
@@ -22,9 +23,11 @@ not used. References: ld.so(8), https://github.com/opencv/opencv-python#installa
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.owners import import_name
+from auditor.facts.elfgraph import Missing
+from auditor.facts.owners import import_name, top_import
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -38,28 +41,60 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    """One finding per ELF: a Python extension module with everything missing in its
+    whole dependency tree (that is what makes its import fail); any other ELF with its
+    own missing DT_NEEDED, unless a module finding of its distribution already names
+    them (a wheel's vendored libraries)."""
     facts = ctx.facts
     graph = facts.elf_graph
+    owners = facts.owners
+    direct: dict[str, list[Missing]] = {}
     for m in graph.missing:
-        owner = facts.owners.dpkg(m.path)
-        dist = facts.owners.python_distribution(m.path)
-        module = import_name(m.path)
-        what = "program interpreter" if m.interp else "shared library"
-        message = f"/{m.path} needs {what} {m.needed}: not found in the image"
-        if module:
-            message += f" (`import {module}` fails)"
+        direct.setdefault(m.path, []).append(m)
+    covered: dict[str, set[str]] = {}  # distribution -> names reported for its modules
+    modules = {}
+    for path, tree in graph.unresolved_tree.items():
+        module = import_name(path)
+        if module is not None:
+            modules[path] = (module, tree)
+            dist = owners.python_distribution(path)
+            if dist is not None:
+                covered.setdefault(dist, set()).update(tree)
+    for path in sorted(set(direct) | set(modules)):
+        dist = owners.python_distribution(path)
+        evidence: dict[str, Any] = {
+            "dpkg_package": owners.dpkg(path),
+            "python_distribution": dist,
+        }
+        if path in modules:
+            module, tree = modules[path]
+            names = sorted(tree)
+            via = [f"{n} (needed by /{tree[n]})" if tree[n] != path else n for n in names]
+            message = (
+                f"`import {top_import(module)}` fails: /{path} needs "
+                + ", ".join(via)
+                + ": not found in the image"
+            )
+            tried = next((m.tried for m in direct.get(path, [])), ())
+            evidence["missing"] = [{"needed": n, "needed_by": "/" + tree[n]} for n in names]
+            evidence["import"] = module
+            evidence["searched"] = list(tried)
+        else:
+            found = [m for m in direct[path] if m.needed not in covered.get(dist or "", set())]
+            if not found:
+                continue
+            names = [m.needed for m in found]
+            what = "program interpreter" if found[0].interp else "shared libraries"
+            message = f"/{path} needs {what} {', '.join(names)}: not found in the image"
+            evidence["missing"] = [{"needed": m.needed, "needed_by": "/" + path} for m in found]
+            evidence["searched"] = list(found[0].tried)
+            evidence["import"] = None
+        evidence["needed"] = names
         if dist:
             remedy = (
-                f"Install the system package that provides {m.needed}, or use a build of "
-                f"{dist} that does not need it (e.g. a -headless variant)."
+                f"Install the system packages that provide {', '.join(names)}, or use a "
+                f"build of {dist} that does not need them (e.g. a -headless variant)."
             )
         else:
-            remedy = f"Install the package that provides {m.needed}, or remove /{m.path}."
-        evidence = {
-            "needed": m.needed,
-            "searched": list(m.tried),
-            "dpkg_package": owner,
-            "python_distribution": dist,
-            "import": module,
-        }
-        yield INFO.finding(message, remedy, path=m.path, evidence=evidence)
+            remedy = f"Install the packages that provide {', '.join(names)}, or remove /{path}."
+        yield INFO.finding(message, remedy, path=path, evidence=evidence)

@@ -69,23 +69,42 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                     absent.setdefault((dist, name), []).append(path)
                 continue
             external.setdefault((dist, name), []).append(path)
-    for (dist, name), paths in sorted(external.items()):
-        yield INFO.finding(
-            f"{dist}: /{paths[0]} needs {name} from the system; it is neither vendored in "
-            "the wheel nor on the manylinux allowed list",
-            f"Use a manylinux wheel of {dist} (or `auditwheel repair` the local build) so "
-            f"that {name} is vendored, or keep the system package that provides it.",
-            path=paths[0],
-            paths=paths[1:],
-            evidence={"distribution": dist, "library": name, "kind": "external"},
-        )
-    for (dist, name), paths in sorted(absent.items()):
-        yield INFO.finding(
-            f"{dist}: /{paths[0]} needs {name} (allowed by manylinux, expected from the "
-            "system) but the image does not have it",
-            f"Install the system package that provides {name}, or use a variant of {dist} "
-            "that does not need it (e.g. -headless).",
-            path=paths[0],
-            paths=paths[1:],
-            evidence={"distribution": dist, "library": name, "kind": "allowed-but-absent"},
-        )
+    for kind, table in (("external", external), ("allowed-but-absent", absent)):
+        per_dist: dict[str, dict[str, list[str]]] = {}
+        for (dist, name), paths in table.items():
+            per_dist.setdefault(dist, {})[name] = sorted(paths)
+        for dist, libs in sorted(per_dist.items()):
+            names = sorted(libs)
+            paths = sorted({p for ps in libs.values() for p in ps})
+            if kind == "external":
+                message = (
+                    f"{dist} needs {', '.join(names)} from the system: neither vendored in "
+                    "the wheel nor on the manylinux allowed list"
+                )
+                remedy = (
+                    f"Use a manylinux wheel of {dist} (or `auditwheel repair` the local build) "
+                    "so that these libraries are vendored, or keep the system packages that "
+                    "provide them."
+                )
+            else:
+                message = (
+                    f"{dist} needs {', '.join(names)}, which manylinux expects from the system, "
+                    "but the image does not have them"
+                )
+                remedy = (
+                    "Install the system packages that provide them (libGL.so.1: libgl1, "
+                    f"libglib-2.0.so.0: libglib2.0-0, ...), or use a variant of {dist} that "
+                    "does not need them (e.g. -headless)."
+                )
+            yield INFO.finding(
+                message,
+                remedy,
+                path=paths[0],
+                paths=paths[1:],
+                evidence={
+                    "distribution": dist,
+                    "libraries": names,
+                    "kind": kind,
+                    "needed_by": {n: ["/" + p for p in libs[n]] for n in names},
+                },
+            )

@@ -66,10 +66,11 @@ def scan(
 
 
 def summary(findings: list[Finding]) -> list[tuple[str, str | None, Any]]:
-    return sorted(
-        (f.check_id, f.path, f.evidence.get("needed") or f.evidence.get("library"))
-        for f in findings
-    )
+    out = []
+    for f in findings:
+        what = f.evidence.get("needed") or f.evidence.get("libraries")
+        out.append((f.check_id, f.path, tuple(what) if isinstance(what, list) else what))
+    return sorted(out)
 
 
 def ls_layer(with_selinux: bool = True) -> list[Item]:
@@ -93,7 +94,7 @@ def test_all_dependencies_present_gives_no_findings(tmp_path: Path) -> None:
 
 def test_missing_library_names_elf_library_and_search_path(tmp_path: Path) -> None:
     _, findings = scan(tmp_path, glibc_base(), ls_layer(with_selinux=False))
-    assert summary(findings) == [("EL001", "/usr/bin/ls", "libselinux.so.1")]
+    assert summary(findings) == [("EL001", "/usr/bin/ls", ("libselinux.so.1",))]
     f = findings[0]
     assert f.layer == 1 and f.created_by == "RUN step 1"
     assert f.evidence["searched"][:2] == ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
@@ -104,13 +105,13 @@ def test_library_deleted_in_a_later_layer_is_missing(tmp_path: Path) -> None:
     from tests.factory import Whiteout
 
     _, findings = scan(tmp_path, glibc_base(), ls_layer(), [Whiteout(f"usr/{ML}/libselinux.so.1")])
-    assert summary(findings) == [("EL001", "/usr/bin/ls", "libselinux.so.1")]
+    assert summary(findings) == [("EL001", "/usr/bin/ls", ("libselinux.so.1",))]
 
 
 def test_missing_program_interpreter(tmp_path: Path) -> None:
     base = [i for i in glibc_base() if getattr(i, "path", "") != "lib64/ld-linux-x86-64.so.2"]
     _, findings = scan(tmp_path, base, ls_layer())
-    assert summary(findings) == [("EL001", "/usr/bin/ls", "/lib64/ld-linux-x86-64.so.2")]
+    assert summary(findings) == [("EL001", "/usr/bin/ls", ("/lib64/ld-linux-x86-64.so.2",))]
 
 
 def test_merged_usr_symlinks_are_followed(tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_merged_usr_symlinks_are_followed(tmp_path: Path) -> None:
 def test_python_extension_missing_library_names_the_import(tmp_path: Path) -> None:
     ext = "usr/local/lib/python3.11/lib-dynload/_sqlite3.cpython-311-x86_64-linux-gnu.so"
     _, findings = scan(tmp_path, glibc_base(), [host_file(SQLITE_EXT, ext)])
-    assert summary(findings) == [("EL001", "/" + ext, "libsqlite3.so.0")]
+    assert summary(findings) == [("EL001", "/" + ext, ("libsqlite3.so.0",))]
     assert findings[0].evidence["import"] == "_sqlite3"
     assert "`import _sqlite3` fails" in findings[0].message
     # the RUNPATH of the build host comes first in the search
@@ -176,7 +177,7 @@ def test_search_path_sources(
 def test_ld_so_conf_without_include_does_not_find_it(tmp_path: Path) -> None:
     items = [*sqlite_items("opt/sqlite/lib/libsqlite3.so.0"), File("etc/ld.so.conf", b"/opt/x\n")]
     _, findings = scan(tmp_path, glibc_base(), items)
-    assert summary(findings) == [("EL001", "/app/_sqlite3.so", "libsqlite3.so.0")]
+    assert summary(findings) == [("EL001", "/app/_sqlite3.so", ("libsqlite3.so.0",))]
 
 
 def patched_runpath(new: bytes) -> bytes:
@@ -225,7 +226,7 @@ def test_wheel_needing_an_external_system_library(tmp_path: Path) -> None:
     items.append(host_file(f"{HOST_ML}/libsqlite3.so.0", f"usr/{ML}/libsqlite3.so.0"))
     _, findings = scan(tmp_path, glibc_base(), items)
     ext = "/venv/lib/python3.11/site-packages/sq/_sq.cpython-311-x86_64-linux-gnu.so"
-    assert summary(findings) == [("PK002", ext, "libsqlite3.so.0")]
+    assert summary(findings) == [("PK002", ext, ("libsqlite3.so.0",))]
     assert findings[0].evidence["kind"] == "external"
     assert findings[0].evidence["distribution"] == "sq"
 
@@ -236,7 +237,7 @@ def test_wheel_needing_an_allowed_library_the_image_lacks(tmp_path: Path) -> Non
     )
     _, findings = scan(tmp_path, glibc_base(), items)
     ext = "/venv/lib/python3.11/site-packages/zz/zz.cpython-311-x86_64-linux-gnu.so"
-    assert summary(findings) == [("EL001", ext, "libz.so.1"), ("PK002", ext, "libz.so.1")]
+    assert summary(findings) == [("EL001", ext, ("libz.so.1",)), ("PK002", ext, ("libz.so.1",))]
     el001 = next(f for f in findings if f.check_id == "EL001")
     assert el001.evidence["python_distribution"] == "zz"
     assert el001.evidence["import"] == "zz.zz"

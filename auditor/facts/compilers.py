@@ -63,7 +63,8 @@ class Compilers:
 
 
 def is_toolchain_package(name: str) -> bool:
-    return bool(PACKAGE_RE.match(name))
+    """gcc-12-base is not a toolchain: it is the runtime base libgcc-s1 depends on."""
+    return bool(PACKAGE_RE.match(name)) and not name.endswith("-base")
 
 
 def detect(fs: FileSystem, owners: Owners) -> Compilers:

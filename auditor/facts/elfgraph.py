@@ -117,7 +117,8 @@ class ElfGraph:
     missing: list[Missing] = field(default_factory=list)  # direct failures, per object
     missing_versions: list[MissingVersions] = field(default_factory=list)
     resolved: dict[str, dict[str, str | None]] = field(default_factory=dict)  # obj -> need -> path
-    unresolved_tree: dict[str, set[str]] = field(default_factory=dict)  # root -> names (lddtree)
+    # root -> {missing name: the object in its tree that needs it} (what lddtree shows)
+    unresolved_tree: dict[str, dict[str, str]] = field(default_factory=dict)
     ld_conf_dirs: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # unparseable ELF -> reason
     count: int = 0
@@ -325,7 +326,7 @@ def build(fs: FileSystem, env: dict[str, str], libc: str | None) -> ElfGraph:
         # carries one too, but is loaded through the program's interpreter.
         if interp and not facts.get("soname") and r.fs.resolve(_norm_dir(interp, "")) is None:
             direct.setdefault(path, []).append(Missing(path, interp, (), interp=True))
-        unresolved: set[str] = set()
+        unresolved: dict[str, str] = {}
         # Breadth-first like ld.so: each object's chain of loaders carries the RPATHs.
         queue: deque[tuple[str, dict[str, Any], list[tuple[str, dict[str, Any]]]]] = deque(
             [(path, facts, [])]
@@ -347,7 +348,7 @@ def build(fs: FileSystem, env: dict[str, str], libc: str | None) -> ElfGraph:
                 if obj == path or obj not in graph.resolved:
                     graph.resolved.setdefault(obj, {})[name] = hit
                 if hit is None:
-                    unresolved.add(name)
+                    unresolved.setdefault(name, obj)
                     if obj == path:
                         tried = tuple("/" + d for d in (dirs or []))
                         direct.setdefault(path, []).append(Missing(path, name, tried))

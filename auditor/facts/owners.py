@@ -10,6 +10,7 @@ distribution index without touching the checks.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 from auditor.fs import FileSystem
@@ -65,21 +66,35 @@ def _site_packages_top(path: str) -> str | None:
     return None
 
 
+MODULE_RE = re.compile(
+    r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\.(?:cpython-[^.]+|abi3|pypy[^.]*|cp\d+[^.]*))?\.so$"
+)
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def import_name(path: str) -> str | None:
-    """The Python import that loads extension module `path`: 'cv2/cv2.abi3.so' -> 'cv2'."""
+    """The Python import that loads extension module `path`, or None when it is not one:
+    'site-packages/cv2/cv2.abi3.so' -> 'cv2.cv2'; 'lib-dynload/_sqlite3.cpython-311-
+    x86_64-linux-gnu.so' -> '_sqlite3'. Vendored libraries (libfoo.so.1, `*.libs/`) and
+    untagged lib*.so plugins are not modules."""
     parts = path.lstrip("/").split("/")
     for i, part in enumerate(parts[:-1]):
-        if part in ("site-packages", "dist-packages", "lib-dynload"):
-            rest = parts[i + 1 :] if part != "lib-dynload" else parts[-1:]
-            mod = rest[-1].split(".", 1)[0]
-            if not rest[-1].endswith(".so"):
-                return None
-            pkg = [p for p in rest[:-1]]
-            if pkg and pkg[0].endswith(".libs"):
-                return None  # a vendored library, not a module
-            names = [*pkg, mod] if mod != "__init__" else pkg
-            return ".".join(names) if names else None
+        if part not in ("site-packages", "dist-packages", "lib-dynload"):
+            continue
+        base = parts[-1]
+        m = MODULE_RE.match(base)
+        if m is None or (base.startswith("lib") and base.count(".") == 1):
+            return None
+        package = [] if part == "lib-dynload" else parts[i + 1 : -1]
+        if not all(IDENTIFIER_RE.match(p) for p in package):
+            return None  # a `*.libs` directory, a data directory: not importable
+        return ".".join([*package, m.group("name")])
     return None
+
+
+def top_import(module: str) -> str:
+    """What users type: `cv2.cv2` is imported by `import cv2`."""
+    return module.split(".", 1)[0]
 
 
 def load(fs: FileSystem) -> Owners:
