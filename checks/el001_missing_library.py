@@ -80,7 +80,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             evidence["import"] = module
             evidence["searched"] = list(tried)
         else:
-            found = [m for m in direct[path] if m.needed not in covered.get(dist or "", set())]
+            skip = covered.get(dist or "", set())
+            found = sorted(
+                (m for m in direct[path] if m.needed not in skip), key=lambda m: m.needed
+            )
             if not found:
                 continue
             names = [m.needed for m in found]
