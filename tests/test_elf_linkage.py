@@ -5,6 +5,7 @@ through ld.so.conf includes and LD_LIBRARY_PATH; corrupt ELF files; toolchains."
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,129 @@ def test_compiler_toolchain_from_dpkg(tmp_path: Path) -> None:
 def test_no_toolchain_passes(tmp_path: Path) -> None:
     facts, findings = scan(tmp_path, glibc_base(), ls_layer())
     assert not facts.compilers.present and findings == []
+
+
+def _dynamic_tag_offsets(data: bytes, tag: int) -> list[int]:
+    """File offsets of the 64-bit little-endian dynamic entries with `tag`."""
+    phoff = struct.unpack_from("<Q", data, 0x20)[0]
+    phnum = struct.unpack_from("<H", data, 0x38)[0]
+    out = []
+    for i in range(phnum):
+        p_type, _, off, _, _, size, _, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + i * 56)
+        if p_type == 2:
+            for j in range(size // 16):
+                if struct.unpack_from("<q", data, off + j * 16)[0] == tag:
+                    out.append(off + j * 16)
+    return out
+
+
+def with_rpath_instead_of_runpath(data: bytes) -> bytes:
+    """The same ELF with its DT_RUNPATH entry turned into a DT_RPATH (15)."""
+    (at,) = _dynamic_tag_offsets(data, 29)
+    patched = bytearray(data)
+    struct.pack_into("<q", patched, at, 15)
+    return bytes(patched)
+
+
+@pytest.mark.parametrize("kind", ["rpath", "runpath"])
+def test_rpath_is_inherited_by_dependencies_runpath_is_not(tmp_path: Path, kind: str) -> None:
+    """_sqlite3 -> libsqlite3.so.0 -> libm.so.6, with libm only in the extension's
+    search path /opt/dep/lib: found for libsqlite3 through an inherited DT_RPATH,
+    not through a DT_RUNPATH (ld.so applies RUNPATH to the object's own needs only)."""
+    ext = patched_runpath(b"/opt/dep/lib")
+    if kind == "rpath":
+        ext = with_rpath_instead_of_runpath(ext)
+    base = [i for i in glibc_base() if getattr(i, "path", "") != f"{ML}/libm.so.6"]
+    items: list[Item] = [
+        File("app/_sqlite3.so", ext),
+        host_file(f"{HOST_ML}/libsqlite3.so.0", "opt/dep/lib/libsqlite3.so.0"),
+        host_file(f"{HOST_ML}/libm.so.6", "opt/dep/lib/libm.so.6"),
+    ]
+    facts, _ = scan(tmp_path, base, items)
+    graph = facts.elf_graph
+    assert graph.resolved["app/_sqlite3.so"]["libsqlite3.so.0"] == "opt/dep/lib/libsqlite3.so.0"
+    if kind == "rpath":
+        assert "app/_sqlite3.so" not in graph.unresolved_tree
+    else:
+        assert graph.unresolved_tree["app/_sqlite3.so"] == {
+            "libm.so.6": "opt/dep/lib/libsqlite3.so.0"
+        }
+    # as a root of its own, libsqlite3 never finds libm (no search path of its own)
+    assert graph.unresolved_tree["opt/dep/lib/libsqlite3.so.0"] == {
+        "libm.so.6": "opt/dep/lib/libsqlite3.so.0"
+    }
+
+
+def test_lib_token_expands_to_the_multiarch_directory(tmp_path: Path) -> None:
+    items: list[Item] = [
+        File("app/_sqlite3.so", patched_runpath(b"/opt/x/$LIB")),
+        host_file(f"{HOST_ML}/libsqlite3.so.0", f"opt/x/{ML}/libsqlite3.so.0"),
+    ]
+    facts, findings = scan(tmp_path, glibc_base(), items)
+    assert findings == []
+    assert facts.elf_graph.resolved["app/_sqlite3.so"]["libsqlite3.so.0"] == (
+        f"opt/x/{ML}/libsqlite3.so.0"
+    )
+
+
+def test_a_library_for_another_machine_is_skipped(tmp_path: Path) -> None:
+    """A candidate of the wrong machine earlier in the path (an aarch64 libsqlite3 in
+    the RUNPATH directory) is skipped as ld.so skips it; the next one is used."""
+    foreign = bytearray(Path(f"{HOST_ML}/libsqlite3.so.0").read_bytes())
+    struct.pack_into("<H", foreign, 0x12, 183)  # e_machine = EM_AARCH64
+    items: list[Item] = [
+        host_file(SQLITE_EXT, "app/_sqlite3.so"),
+        File("root/.pyenv/versions/3.11.7/lib/libsqlite3.so.0", bytes(foreign)),
+        host_file(f"{HOST_ML}/libsqlite3.so.0", f"usr/{ML}/libsqlite3.so.0"),
+    ]
+    facts, findings = scan(tmp_path, glibc_base(), items)
+    # the aarch64 library itself finds no aarch64 libc/libm: that is its own finding
+    foreign_path = "/root/.pyenv/versions/3.11.7/lib/libsqlite3.so.0"
+    assert summary(findings) == [("EL001", foreign_path, ("libc.so.6", "libm.so.6"))]
+    assert facts.elf_graph.resolved["app/_sqlite3.so"]["libsqlite3.so.0"] == (
+        f"usr/{ML}/libsqlite3.so.0"
+    )
+
+
+def musl_ls() -> bytes:
+    """The host's ls with its PT_INTERP pointing at musl's loader (same length, padded)."""
+    data = Path("/usr/bin/ls").read_bytes()
+    old = b"/lib64/ld-linux-x86-64.so.2\0"
+    assert data.count(old) == 1
+    return data.replace(old, b"/lib/ld-musl-x86_64.so.1".ljust(len(old), b"\0"))
+
+
+def test_musl_search_path_and_its_path_file(tmp_path: Path) -> None:
+    """A musl program searches /lib, /usr/local/lib, /usr/lib (not glibc's multiarch
+    directories), or what /etc/ld-musl-x86_64.path lists."""
+    libs: list[Item] = [
+        File("lib/ld-musl-x86_64.so.1", b"loader", 0o755),
+        File("usr/bin/ls", musl_ls(), 0o755),
+        host_file(f"{HOST_ML}/libc.so.6", "opt/l/libc.so.6"),
+        host_file(f"{HOST_ML}/libselinux.so.1", "opt/l/libselinux.so.1"),
+        host_file(f"{HOST_ML}/libpcre2-8.so.0", "opt/l/libpcre2-8.so.0"),
+        host_file(f"{HOST_ML}/ld-linux-x86-64.so.2", "opt/l/ld-linux-x86-64.so.2"),
+    ]
+    facts, _ = scan(tmp_path, libs)
+    missing = [m for m in facts.elf_graph.missing if m.path == "usr/bin/ls"]
+    assert [(m.needed, m.tried) for m in missing] == [
+        ("libselinux.so.1", ("/lib", "/usr/local/lib", "/usr/lib")),
+        ("libc.so.6", ("/lib", "/usr/local/lib", "/usr/lib")),
+    ]
+    facts, _ = scan(tmp_path, libs, [File("etc/ld-musl-x86_64.path", b"/opt/l\n/usr/lib\n")])
+    assert "usr/bin/ls" not in facts.elf_graph.unresolved_tree
+    assert facts.elf_graph.resolved["usr/bin/ls"]["libc.so.6"] == "opt/l/libc.so.6"
+
+
+def test_glibc_version_from_dpkg_when_libc_is_unreadable(tmp_path: Path) -> None:
+    status = (
+        b"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\n"
+        b"Version: 2.31-13+deb11u5\n\nPackage: zlib1g\nStatus: install ok installed\n"
+        b"Version: 1:1.2.11.dfsg-2\n"
+    )
+    items: list[Item] = [
+        File(f"{ML}/libc.so.6", b"\x7fELF" + b"\0" * 40),
+        File("var/lib/dpkg/status", status),
+    ]
+    facts, _ = scan(tmp_path, items)
+    assert facts.glibc_version == (2, 31)

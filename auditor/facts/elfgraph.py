@@ -385,7 +385,8 @@ def _versions(
 
 
 def glibc_version(fs: FileSystem, graph_conf: list[str] | None = None) -> tuple[int, int] | None:
-    """The image's glibc as (major, minor): the newest GLIBC_2.N that libc.so.6 defines."""
+    """The image's glibc as (major, minor): the newest GLIBC_2.N that libc.so.6 defines,
+    else the version of the dpkg package libc6 (libc.so.6 unparseable or unusual)."""
     dirs = [*(graph_conf or []), "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"]
     dirs += [f"lib/{t}" for t in MULTIARCH.values()] + [f"usr/lib/{t}" for t in MULTIARCH.values()]
     dirs += ["lib64", "usr/lib64", "lib", "usr/lib"]
@@ -398,6 +399,27 @@ def glibc_version(fs: FileSystem, graph_conf: list[str] | None = None) -> tuple[
             )
             if best is not None:
                 return best
+    return _dpkg_libc6(fs)
+
+
+def _dpkg_libc6(fs: FileSystem) -> tuple[int, int] | None:
+    data = fs.read("var/lib/dpkg/status")
+    if data is None:
+        return None
+    for stanza in data.decode("utf-8", "replace").split("\n\n"):
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and line[:1] != " "
+        )
+        if fields.get("Package", "").strip() != "libc6":
+            continue
+        if "installed" not in fields.get("Status", ""):
+            continue
+        version = fields.get("Version", "").strip().split(":", 1)[-1]
+        parts = version.split("-", 1)[0].split(".")
+        try:
+            return int(parts[0]), int(parts[1])
+        except (ValueError, IndexError):
+            return None
     return None
 
 
