@@ -45,12 +45,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if glibc is None:
         raise Skip("no glibc in the image (libc.so.6 with version definitions not found)")
     owners = facts.owners
-    infos = sorted(set(owners.dist_info.values()))
-    for info in infos:
+    for info, dist in sorted(owners.dist_names.items()):
         tags = wheel_tags(facts.fs, info)
         needs = [v for v in (glibc_required(t) for t in tags) if v is not None]
         if needs and min(needs) > glibc:
-            dist = next(n for p, n in owners.record.items() if owners.dist_info[p] == info)
             yield INFO.finding(
                 f"{dist} is a wheel for glibc {_fmt(min(needs))} or newer "
                 f"({', '.join(tags)}); the image has glibc {_fmt(glibc)}",

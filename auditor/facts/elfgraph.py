@@ -41,6 +41,11 @@ Where this deliberately differs from glibc's ld.so:
   dlopen()ed directly); the RPATH of a program that dlopen()s a library at run time is
   not inherited by it. lddtree does the same.
 - Secure-execution mode (setuid binaries ignore LD_LIBRARY_PATH) is not modelled.
+- PT_INTERP is checked only for objects without DT_SONAME (programs): a runnable
+  library such as libc.so.6 carries one too but is loaded by the program's loader.
+- An already loaded object is matched by its DT_NEEDED name only, not by DT_SONAME of
+  objects loaded under another name (ld.so compares both); the same file is found
+  either way in every layout we know of.
 - A candidate that exists but is not an ELF file is skipped (ld.so would try it, fail,
   and go on to the next directory, which gives the same result).
 """

@@ -24,6 +24,7 @@ class Owners:
     record: dict[str, str] = field(default_factory=dict)  # path -> distribution name
     record_tops: dict[str, str] = field(default_factory=dict)  # site-packages/top -> dist
     dist_info: dict[str, str] = field(default_factory=dict)  # path -> its *.dist-info dir
+    dist_names: dict[str, str] = field(default_factory=dict)  # *.dist-info dir -> name
 
     def dpkg(self, path: str) -> str | None:
         return self.dpkg_files.get(path.lstrip("/"))
@@ -114,6 +115,7 @@ def load(fs: FileSystem) -> Owners:
         site = posixpath.dirname(posixpath.dirname(path))
         dist = posixpath.basename(posixpath.dirname(path))[: -len(".dist-info")]
         name = dist.rsplit("-", 1)[0] if "-" in dist else dist
+        owners.dist_names[posixpath.dirname(path)] = name
         for line in data.decode("utf-8", "replace").splitlines():
             rel = line.split(",", 1)[0].strip()
             if not rel or rel.startswith("/") or ".." in rel.split("/"):
