@@ -190,3 +190,51 @@ def test_patchelf_layout_of_repaired_wheels_agrees_with_pyelftools(tmp_path: Pat
             assert {k: facts.get(k) for k in expected} == expected, name
             checked += 1
     assert checked > 10
+
+
+def _shift_after_first_segment(data: bytes, pad: int) -> bytes:
+    """The same 64-bit ELF with `pad` zero bytes inserted where its second PT_LOAD
+    starts (page-aligned, so addresses stay congruent): everything from .text on, the
+    .dynamic section included, moves `pad` bytes further into the file, while .dynstr
+    and the version tables stay in the first segment."""
+    out = bytearray(data)
+    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
+    phnum = struct.unpack_from("<H", data, 0x38)[0]
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    loads = sorted(
+        struct.unpack_from("<Q", data, phoff + i * 56 + 8)[0]
+        for i in range(phnum)
+        if struct.unpack_from("<I", data, phoff + i * 56)[0] == 1
+    )
+    cut = loads[1]
+    assert cut % 4096 == 0
+    for i in range(phnum):
+        at = phoff + i * 56 + 8
+        if struct.unpack_from("<Q", data, at)[0] >= cut:
+            struct.pack_into("<Q", out, at, struct.unpack_from("<Q", data, at)[0] + pad)
+    for i in range(shnum):
+        at = shoff + i * shentsize + 0x18
+        if struct.unpack_from("<Q", data, at)[0] >= cut:
+            struct.pack_into("<Q", out, at, struct.unpack_from("<Q", data, at)[0] + pad)
+    struct.pack_into("<Q", out, 0x28, shoff + pad)
+    return bytes(out[:cut]) + bytes(pad) + bytes(out[cut:])
+
+
+def test_dynamic_section_far_beyond_the_kept_head() -> None:
+    """.dynamic 40 MB into the file (past PREFIX_CAP): parsed through the forward path,
+    same facts as the compact original, memory bounded by the caps."""
+    from auditor.elf import PREFIX_CAP, TAIL_CAP
+
+    original = Path(LIBSQLITE).read_bytes()
+    big = _shift_after_first_segment(original, 40 << 20)
+    with open(LIBSQLITE, "rb") as fh:
+        expected = parse_elf(fh)
+    stream = io.BytesIO(big)
+    tracemalloc.start()
+    try:
+        facts = parse_elf(stream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert facts == expected
+    assert peak < PREFIX_CAP + TAIL_CAP + (8 << 20)
