@@ -13,14 +13,41 @@ from auditor.runner import Check
 
 # ---- Base OS, security, size, build structure ------------------------------------------
 # (modules imported here, e.g. `from checks import os001_base_os_unknown`)
+from checks import sz005_size_regression
 
-_OS_SECURITY_SIZE_BUILD: list[ModuleType] = []
+_OS_SECURITY_SIZE_BUILD: list[ModuleType] = [sz005_size_regression]
 
 
 # ---- Python installation, packages, venv permissions ----------------------------------
-# (modules imported here)
+from checks import (  # noqa: E402
+    pk001_built_from_sdist,
+    pk004_editable_install,
+    py001_system_python,
+    py002_stdlib_incomplete,
+    py003_python_eol,
+    py004_version_family,
+    py005_stdlib_tests,
+    py006_bytecode,
+    py007_broken_venv,
+    sec003_writable_venv,
+    sec004_writable_app,
+    sec005_pip_writable,
+)
 
-_PYTHON: list[ModuleType] = []
+_PYTHON: list[ModuleType] = [
+    py001_system_python,
+    py002_stdlib_incomplete,
+    py003_python_eol,
+    py004_version_family,
+    py005_stdlib_tests,
+    py006_bytecode,
+    py007_broken_venv,
+    pk001_built_from_sdist,
+    pk004_editable_install,
+    sec003_writable_venv,
+    sec004_writable_app,
+    sec005_pip_writable,
+]
 
 
 # ---- ELF linkage, wheels' libraries, compilers -----------------------------------------

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from auditor.facts import compilers as compilers_mod
-from auditor.facts import elfgraph, osinfo
+from auditor.facts import distributions, dpkg_files, elfgraph, osinfo, permissions, pythons, venvs
 from auditor.facts import owners as owners_mod
 from auditor.facts import users as userdb
 from auditor.fs import FileSystem
@@ -57,6 +57,38 @@ class Facts:
 
     # ---- Python: interpreters, venvs, distributions, permissions -----------------------
 
+    @cached_property
+    def dpkg_files(self) -> dpkg_files.DpkgFiles:
+        """File -> dpkg package (swap for the dpkg fact's file index when it lands)."""
+        return dpkg_files.owners(self.fs)
+
+    @cached_property
+    def pythons(self) -> list[pythons.Interpreter]:
+        return pythons.find(self.fs, self.dpkg_files, self.env)
+
+    @cached_property
+    def venvs(self) -> list[venvs.Venv]:
+        return venvs.find(self.fs)
+
+    @cached_property
+    def distributions(self) -> list[distributions.Distribution]:
+        return distributions.find(self.fs)
+
+    @cached_property
+    def venv_writable(self) -> dict[str, permissions.WritableScan]:
+        """Per venv path: what in it the runtime user can write."""
+        return {
+            v.path: permissions.writable_paths(self.fs, v.path, self.runtime_user)
+            for v in self.venvs
+        }
+
+    @cached_property
+    def app_dirs(self) -> list[str]:
+        exclude = tuple(v.path for v in self.venvs) + tuple(
+            i.prefix for i in self.pythons if i.prefix not in ("usr", "usr/local", "")
+        )
+        return permissions.app_dirs(self.fs, self.config, exclude)
+
     # ---- ELF graph and compilers --------------------------------------------------------
 
     @cached_property
@@ -83,11 +115,28 @@ class Facts:
     def dev_files(self) -> compilers_mod.DevFiles:
         return compilers_mod.dev_files(self.fs)
 
+    def _python_json(self) -> dict[str, Any]:
+        venv_json = []
+        for v in self.venvs:
+            scan = self.venv_writable[v.path]
+            venv_json.append(
+                {
+                    **v.to_json(),
+                    "writable_by_runtime_user": bool(scan.writable),
+                }
+            )
+        return {
+            "pythons": [i.to_json() for i in self.pythons],
+            "venvs": venv_json,
+            "packages": [d.to_json() for d in self.distributions],
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The report's `facts` section."""
         return {
             "os": self.os.to_json(),
             "users": {"runtime": self.runtime_user.to_json()},
+            **self._python_json(),
             "elf": self.elf_graph.to_json(),  # ELF graph and compilers
             "compilers": self.compilers.to_json(),  # ELF graph and compilers
         }

@@ -27,13 +27,27 @@ class Owners:
     dist_names: dict[str, str] = field(default_factory=dict)  # *.dist-info dir -> name
 
     def dpkg(self, path: str) -> str | None:
-        return self.dpkg_files.get(path.lstrip("/"))
+        """The package that lists `path`; with merged /usr, dpkg lists /lib/x for a file
+        that lives at /usr/lib/x (and the reverse), so both spellings are tried."""
+        path = path.lstrip("/")
+        found = self.dpkg_files.get(path)
+        if found is None:
+            if path.startswith(("usr/bin/", "usr/sbin/", "usr/lib/", "usr/lib64/")):
+                found = self.dpkg_files.get(path[4:])
+            elif path.startswith(("bin/", "sbin/", "lib/", "lib64/")):
+                found = self.dpkg_files.get("usr/" + path)
+        return found
 
     def package_bytes(self, fs: FileSystem, package: str) -> int:
         """Bytes of the package's regular files still present in the image."""
         total = 0
+        seen: set[str] = set()
         for p in self.dpkg_lists.get(package, []):
-            node = fs.get(p)
+            real = fs.resolve(p, follow_last=False)  # /lib/x with /lib -> usr/lib
+            if real is None or real in seen:
+                continue
+            seen.add(real)
+            node = fs.get(real)
             if node is not None and node.entry.kind == FILE:
                 total += node.entry.size
         return total
