@@ -46,6 +46,9 @@ Where this deliberately differs from glibc's ld.so:
 - An already loaded object is matched by its DT_NEEDED name only, not by DT_SONAME of
   objects loaded under another name (ld.so compares both); the same file is found
   either way in every layout we know of.
+- `$ORIGIN` of a library reached through a symlink is the directory of its real path
+  (as for programs, whose origin the kernel resolves, and as lddtree does); glibc uses
+  the directory of the path it opened for libraries.
 - A candidate that exists but is not an ELF file is skipped (ld.so would try it, fail,
   and go on to the next directory, which gives the same result).
 """
