@@ -93,8 +93,10 @@ class Facts:
 
     @cached_property
     def owners(self) -> owners_mod.Owners:
-        """File -> dpkg package / Python distribution."""
-        return owners_mod.load(self.fs)
+        """File -> dpkg package / Python distribution (the Python facts' index)."""
+        found = owners_mod.load(self.fs)
+        owners_mod.adopt_distributions(found, self.distributions)
+        return found
 
     @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from auditor.fs import FileSystem
 from auditor.layers import FILE
@@ -110,6 +112,28 @@ def import_name(path: str) -> str | None:
 def top_import(module: str) -> str:
     """What users type: `cv2.cv2` is imported by `import cv2`."""
     return module.split(".", 1)[0]
+
+
+def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
+    """Take the Python facts' distribution index (auditor/facts/distributions.py) as
+    the truth for "which distribution owns this file", replacing the RECORD scan of
+    `load`: one index for every check, and PEP 503 names (opencv-python)."""
+    dists = list(dists)
+    if not dists:
+        return
+    owners.record.clear()
+    owners.record_tops.clear()
+    owners.dist_info.clear()
+    owners.dist_names.clear()
+    for d in dists:
+        owners.dist_names[d.meta_dir] = d.name
+        for f in d.files:
+            owners.record[f] = d.name
+            owners.dist_info[f] = d.meta_dir
+            rel = f[len(d.location) + 1 :] if f.startswith(d.location + "/") else ""
+            top = rel.split("/", 1)[0]
+            if "/" in rel and not top.endswith((".dist-info", ".data")):
+                owners.record_tops.setdefault(posixpath.join(d.location, top), d.name)
 
 
 def load(fs: FileSystem) -> Owners:

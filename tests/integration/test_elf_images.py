@@ -142,7 +142,7 @@ def test_opencv_without_libgl(opencv_facts: Facts) -> None:
     ]
     cv2 = next(f for f in findings if f.path == f"{site}/cv2/cv2.abi3.so")
     assert cv2.message.startswith("`import cv2` fails")
-    assert cv2.evidence["python_distribution"] == "opencv_python"
+    assert cv2.evidence["python_distribution"] == "opencv-python"
     by = {m["needed"]: m["needed_by"] for m in cv2.evidence["missing"]}
     # the first library in load (breadth-first) order that needs it: Qt5Widgets (and Gui)
     assert by["libGL.so.1"] == f"{qt}Widgets-fc050eb4.so.5.15.19"
