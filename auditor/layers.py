@@ -25,7 +25,7 @@ from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
 from auditor.sources.interface import Layer
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: ELF facts from the forward-only parser (auditor/elf.py)
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -94,9 +94,25 @@ _PYTHON: list[ModuleType] = [
 
 
 # ---- ELF linkage, wheels' libraries, compilers -----------------------------------------
-# (modules imported here)
+from checks import (  # noqa: E402
+    cc001_compiler_present,
+    cc002_dev_files,
+    el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
+    pk002_wheel_external_libs,
+    pk003_glibc_too_old,
+)
 
-_ELF_COMPILERS: list[ModuleType] = []
+_ELF_COMPILERS: list[ModuleType] = [
+    el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
+    pk002_wheel_external_libs,
+    pk003_glibc_too_old,
+    cc001_compiler_present,
+    cc002_dev_files,
+]
 
 
 ALL_CHECKS: tuple[Check, ...] = tuple(

@@ -117,7 +117,22 @@ def test_no_cache_reads_everything_and_writes_nothing(
     ref = f"oci:{factory.write_oci_dir(built, tmp_path / 'layout')}"
     for _ in range(2):
         opened.clear()
-        assert main(["scan", ref, "--no-cache", "--jobs", "1", "--format", "json", "--disable", "SEC001"]) == 0
+        assert (
+            main(
+                [
+                    "scan",
+                    ref,
+                    "--no-cache",
+                    "--jobs",
+                    "1",
+                    "--format",
+                    "json",
+                    "--disable",
+                    "SEC001",
+                ]
+            )
+            == 0
+        )
         assert len(opened) == 3
     assert list(_private_cache.rglob("*.json.gz")) == []
     assert main(["scan", ref, "--jobs", "1", "--format", "json", "--disable", "SEC001"]) == 0

@@ -52,7 +52,9 @@ SPEC = factory.ImageSpec(
 
 
 def scan_json(ref: str, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
-    assert main(["scan", ref, "--format", "json", "--jobs", "1", "--disable", "SEC001", *extra]) == 0
+    assert (
+        main(["scan", ref, "--format", "json", "--jobs", "1", "--disable", "SEC001", *extra]) == 0
+    )
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
@@ -188,7 +190,18 @@ def test_names_that_are_not_utf8(tmp_path: Path) -> None:
     env = {"PYTHONIOENCODING": "utf-8:strict", "PATH": "/usr/bin:/bin"}
     for fmt in ("json", "table"):
         proc = subprocess.run(
-            [sys.executable, "-m", "auditor", "scan", ref, "--format", fmt, "--no-cache", "--disable", "SEC001"],
+            [
+                sys.executable,
+                "-m",
+                "auditor",
+                "scan",
+                ref,
+                "--format",
+                fmt,
+                "--no-cache",
+                "--disable",
+                "SEC001",
+            ],
             cwd=REPO,
             env={**env, "IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")},
             capture_output=True,
@@ -245,7 +258,18 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     outputs = set()
     for seed in ("1", "2", "3"):
         proc = subprocess.run(
-            [sys.executable, "-m", "auditor", "scan", ref, "--format", "json", "--no-cache", "--disable", "SEC001"],
+            [
+                sys.executable,
+                "-m",
+                "auditor",
+                "scan",
+                ref,
+                "--format",
+                "json",
+                "--no-cache",
+                "--disable",
+                "SEC001",
+            ],
             cwd=REPO,
             env={
                 "PYTHONHASHSEED": seed,
