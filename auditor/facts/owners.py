@@ -15,36 +15,29 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.facts.dpkg import DpkgDb
 from auditor.fs import FileSystem
 from auditor.layers import FILE
 
 
 @dataclass
 class Owners:
-    dpkg_files: dict[str, str] = field(default_factory=dict)  # path -> package
-    dpkg_lists: dict[str, list[str]] = field(default_factory=dict)  # package -> paths
+    dpkg_db: DpkgDb = field(default_factory=DpkgDb)
     record: dict[str, str] = field(default_factory=dict)  # path -> distribution name
     record_tops: dict[str, str] = field(default_factory=dict)  # site-packages/top -> dist
     dist_info: dict[str, str] = field(default_factory=dict)  # path -> its *.dist-info dir
     dist_names: dict[str, str] = field(default_factory=dict)  # *.dist-info dir -> name
 
     def dpkg(self, path: str) -> str | None:
-        """The package that lists `path`; with merged /usr, dpkg lists /lib/x for a file
-        that lives at /usr/lib/x (and the reverse), so both spellings are tried."""
-        path = path.lstrip("/")
-        found = self.dpkg_files.get(path)
-        if found is None:
-            if path.startswith(("usr/bin/", "usr/sbin/", "usr/lib/", "usr/lib64/")):
-                found = self.dpkg_files.get(path[4:])
-            elif path.startswith(("bin/", "sbin/", "lib/", "lib64/")):
-                found = self.dpkg_files.get("usr/" + path)
-        return found
+        """The package that lists the file at real path `path` (the dpkg fact resolves
+        merged-/usr spellings through the image's own links)."""
+        return self.dpkg_db.files.get(path.lstrip("/"))
 
     def package_bytes(self, fs: FileSystem, package: str) -> int:
         """Bytes of the package's regular files still present in the image."""
         total = 0
         seen: set[str] = set()
-        for p in self.dpkg_lists.get(package, []):
+        for p in self.dpkg_db.lists.get(package, []):
             real = fs.resolve(p, follow_last=False)  # /lib/x with /lib -> usr/lib
             if real is None or real in seen:
                 continue
@@ -136,19 +129,8 @@ def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
                 owners.record_tops.setdefault(posixpath.join(d.location, top), d.name)
 
 
-def load(fs: FileSystem) -> Owners:
-    owners = Owners()
-    for path, data in fs.captured(
-        lambda p: p.startswith("var/lib/dpkg/info/") and p.endswith(".list")
-    ):
-        package = posixpath.basename(path)[: -len(".list")].split(":", 1)[0]
-        files = []
-        for line in data.decode("utf-8", "replace").splitlines():
-            p = line.strip().lstrip("/")
-            if p and p != ".":
-                owners.dpkg_files.setdefault(p, package)
-                files.append(p)
-        owners.dpkg_lists[package] = files
+def load(fs: FileSystem, dpkg_db: DpkgDb) -> Owners:
+    owners = Owners(dpkg_db)
     for path, data in fs.captured(lambda p: p.endswith(".dist-info/RECORD")):
         site = posixpath.dirname(posixpath.dirname(path))
         dist = posixpath.basename(posixpath.dirname(path))[: -len(".dist-info")]
