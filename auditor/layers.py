@@ -20,15 +20,16 @@ from typing import IO, Any, NamedTuple
 
 import zstandard
 
-try:  # zlib-ng inflates these layers ~3x faster than the stdlib's zlib (bench/RESULTS.md)
-    from zlib_ng import zlib_ng as _inflate
-except ImportError:  # pragma: no cover - the stdlib fallback keeps imgaudit working
-    _inflate = zlib  # type: ignore[no-redef]
-
 from auditor.capture import DEFAULT_POLICY, CapturePolicy
 from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
 from auditor.sources.interface import Layer
+
+_inflate: Any  # the zlib-compatible module that inflates gzip layers
+try:  # zlib-ng inflates real layers ~2x faster than the stdlib's zlib (bench/RESULTS.md)
+    from zlib_ng import zlib_ng as _inflate
+except ImportError:  # pragma: no cover - the stdlib fallback keeps imgaudit working
+    _inflate = zlib
 
 INDEX_FORMAT = 1
 CHUNK = 1 << 20
@@ -37,6 +38,8 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_MAX_RATIO = 1000  # decompression-bomb guard: uncompressed / compressed bytes
 _RATIO_GRACE = 64 << 20  # small blobs may exceed the ratio (a tar of empty files does)
 _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate.error)
+_DECODE_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, zstandard.ZstdError)
+_STREAM_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, *_INFLATE_ERRORS)
 
 # Entry kinds
 FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
@@ -184,7 +187,7 @@ class _DigestingReader:
                 out = self._gunzip_step()
             else:
                 out = self._zstd.read(CHUNK)
-        except (*_INFLATE_ERRORS, zstandard.ZstdError) as exc:
+        except _DECODE_ERRORS as exc:
             raise CorruptInput(f"{self._what}: corrupt {self.compression} data ({exc})") from None
         if not out:
             if self.compression == "gzip" and self._gz is not None:
@@ -299,7 +302,7 @@ def index_layer(
             reader.drain()
         except CorruptInput:
             raise
-        except (tarfile.TarError, EOFError, *_INFLATE_ERRORS) as exc:
+        except _STREAM_ERRORS as exc:
             raise CorruptInput(f"{what}: not a readable tar stream ({exc})") from None
     index.tar_size = reader.produced
     _verify(reader, layer, what)
