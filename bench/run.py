@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -464,13 +465,20 @@ def measure_elf(res: Results, rootfs: Path, reference: str, workdir: Path) -> di
     return stats
 
 
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _parse_all_elf(rootfs: Path) -> int:
     count = 0
     for dirpath, _dirs, files in os.walk(rootfs):
         for name in files:
             path = os.path.join(dirpath, name)
-            if os.path.islink(path):
-                continue
+            if not _is_regular(path):
+                continue  # symlinks, and devices or FIFOs whose open() would block
             try:
                 with open(path, "rb") as fh:
                     if fh.read(4) != ELF_MAGIC:
@@ -552,7 +560,7 @@ def describe_image(reference: str, rootfs: Path | None) -> dict[str, Any]:
         for dirpath, _dirs, names in os.walk(rootfs):
             for name in names:
                 p = os.path.join(dirpath, name)
-                if os.path.islink(p) or not os.path.isfile(p):
+                if not _is_regular(p):
                     continue
                 files += 1
                 size += os.path.getsize(p)
