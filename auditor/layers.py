@@ -15,11 +15,13 @@ import posixpath
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
 
 import zstandard
 
+from auditor import tarstream
 from auditor.capture import DEFAULT_POLICY, CapturePolicy
 from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
@@ -33,6 +35,7 @@ except ImportError:  # pragma: no cover - the stdlib fallback keeps imgaudit wor
 
 INDEX_FORMAT = 1
 CHUNK = 1 << 20
+TAR_READER = "tarstream"  # or "tarfile": the reference (tests/test_tarstream.py)
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_MAX_RATIO = 1000  # decompression-bomb guard: uncompressed / compressed bytes
@@ -242,6 +245,18 @@ class _DigestingReader:
         del self._buffer[:n]
         return data
 
+    def skip(self, n: int) -> None:
+        """Consume `n` bytes without returning them (still hashed and counted)."""
+        while n > 0:
+            if not self._buffer:
+                if self._eof:
+                    return
+                self._fill()
+                continue
+            take = min(n, len(self._buffer))
+            del self._buffer[:take]
+            n -= take
+
     def drain(self) -> None:
         """Read to the end (tar padding included) so both digests cover every byte."""
         while not self._eof:
@@ -296,9 +311,7 @@ def index_layer(
     with raw, tempfile.TemporaryDirectory(prefix="imgaudit-elf-") as spill:
         reader = _DigestingReader(raw, what, max_ratio)
         try:
-            with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
-                for info in tar:
-                    _index_entry(tar, info, index, policy, what, spill)
+            _read_members(reader, index, policy, what, spill)
             reader.drain()
         except CorruptInput:
             raise
@@ -307,6 +320,23 @@ def index_layer(
     index.tar_size = reader.produced
     _verify(reader, layer, what)
     return index
+
+
+def _read_members(
+    reader: _DigestingReader, index: LayerIndex, policy: CapturePolicy, what: str, spill: str
+) -> None:
+    """Index every tar member: auditor.tarstream (fast), tarfile for what it leaves over."""
+    stream: Any = reader
+    if TAR_READER == "tarstream":
+        try:
+            for info, content in tarstream.iter_members(reader):
+                _index_entry(lambda _info, c=content: c, info, index, policy, what, spill)  # type: ignore[misc]
+            return
+        except tarstream.Fallback as fallback:
+            stream = _Prefixed(fallback.replay, reader)  # type: ignore[arg-type]
+    with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
+        for info in tar:
+            _index_entry(tar.extractfile, info, index, policy, what, spill)
 
 
 def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
@@ -321,7 +351,7 @@ def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
 
 
 def _index_entry(
-    tar: tarfile.TarFile,
+    extract: Callable[[tarfile.TarInfo], IO[bytes] | None],
     info: tarfile.TarInfo,
     index: LayerIndex,
     policy: CapturePolicy,
@@ -361,7 +391,7 @@ def _index_entry(
     capture = policy.match(path)
     if not policy.elf and capture is None:
         return
-    fh = tar.extractfile(info)
+    fh = extract(info)
     if fh is None:
         return
     head = fh.read(min(4, size))
