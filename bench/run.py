@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import stat
 import subprocess
@@ -60,6 +61,7 @@ class Row:
     rss_max_mb: float | None = None  # largest single process
     rss_tree_mb: float | None = None  # whole process tree, sampled
     note: str = ""
+    cpu: float | None = None  # CPU seconds (user + system), where measured
 
 
 @dataclass
@@ -86,15 +88,15 @@ def _fmt_mb(mb: float | None) -> str:
 
 def render_table(res: Results) -> str:
     lines = [
-        "| measurement | time | x floor | peak RSS, largest process (MB) "
+        "| measurement | time | x floor | CPU | peak RSS, largest process (MB) "
         "| peak RSS, process tree (MB) | note |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in res.rows:
         ratio = "-" if r.seconds is None or not res.floor else f"{r.seconds / res.floor:.2f}"
         lines.append(
-            f"| {r.what} | {_fmt_s(r.seconds)} | {ratio} | {_fmt_mb(r.rss_max_mb)} "
-            f"| {_fmt_mb(r.rss_tree_mb)} | {r.note} |"
+            f"| {r.what} | {_fmt_s(r.seconds)} | {ratio} | {_fmt_s(r.cpu)} "
+            f"| {_fmt_mb(r.rss_max_mb)} | {_fmt_mb(r.rss_tree_mb)} | {r.note} |"
         )
     return "\n".join(lines)
 
@@ -166,6 +168,7 @@ class Run:
     rss_max_mb: float
     rss_tree_mb: float
     stdout: bytes
+    cpu: float = 0.0  # user + system seconds of the process and its reaped children
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -227,6 +230,7 @@ def run_measured(
         rss_max_mb=usage.ru_maxrss / 1024,
         rss_tree_mb=max(tree_peak, usage.ru_maxrss) / 1024,
         stdout=b"".join(chunks),
+        cpu=usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -239,10 +243,22 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 # --------------------------------------------------------------------------- the floor
 
 
-def _seconds(fn: Callable[..., Any], *args: Any) -> float:
-    start = time.perf_counter()
+def _cpu_now() -> float:
+    """CPU seconds of this process plus its reaped children (the shell pipelines)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _seconds(fn: Callable[..., Any], *args: Any) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call."""
+    start, cpu = time.perf_counter(), _cpu_now()
     fn(*args)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_now() - cpu
+
+
+def _total(times: list[tuple[float, float]]) -> tuple[float, float]:
+    return sum(t[0] for t in times), sum(t[1] for t in times)
 
 
 def _layers(reference: str) -> list[Layer]:
@@ -309,16 +325,15 @@ def measure_floor(res: Results, reference: str, label: str, set_floor: bool) -> 
     slices = [_slice(ly) for ly in layers]
     magics = [_magic(s) for s in slices]
     kinds = sorted({_decompress_cmd(m).split()[0] for m in magics})
-    dec = sum(_seconds(_shell_over_blob, s, _decompress_cmd(m)) for s, m in zip(slices, magics))
-    res.add(Row(f"floor [{label}]: {'/'.join(kinds)} every layer", dec))
+    dec, cpu = _total([_seconds(_shell_over_blob, s, _decompress_cmd(m))
+                       for s, m in zip(slices, magics)])  # fmt: skip
+    res.add(Row(f"floor [{label}]: {'/'.join(kinds)} every layer", dec, cpu=cpu))
     if set_floor:
         res.floor = dec
         res.floor_name = f"`{'/'.join(kinds)}` of every layer of the {label}, one after another"
-    listing = sum(
-        _seconds(_shell_over_blob, s, f"{_decompress_cmd(m)} | tar -t")
-        for s, m in zip(slices, magics)
-    )
-    res.add(Row(f"floor [{label}]: {'/'.join(kinds)} + `tar -t` every layer", listing))
+    listing, cpu = _total([_seconds(_shell_over_blob, s, f"{_decompress_cmd(m)} | tar -t")
+                           for s, m in zip(slices, magics)])  # fmt: skip
+    res.add(Row(f"floor [{label}]: {'/'.join(kinds)} + `tar -t` every layer", listing, cpu=cpu))
     if all(m.startswith(b"\x1f\x8b") for m in magics):
         modules: list[tuple[str, Any]] = [("zlib (stdlib)", zlib)]
         try:
@@ -334,8 +349,8 @@ def measure_floor(res: Results, reference: str, label: str, set_floor: bool) -> 
         except ImportError:
             pass
         for name, module in modules:
-            t = sum(_seconds(_zlib_loop, s, module) for s in slices)
-            res.add(Row(f"floor [{label}]: Python {name} read loop", t))
+            t, cpu = _total([_seconds(_zlib_loop, s, module) for s in slices])
+            res.add(Row(f"floor [{label}]: Python {name} read loop", t, cpu=cpu))
 
 
 # --------------------------------------------------------------------------- imgaudit
@@ -358,17 +373,17 @@ def measure_imgaudit(
     try:
         runs["cold"] = r = _imgaudit(reference, cache)
         res.add(Row(f"imgaudit cold [{label}]", r.seconds, r.rss_max_mb, r.rss_tree_mb,
-                    "empty cache"))  # fmt: skip
+                    "empty cache", r.cpu))  # fmt: skip
         runs["warm"] = w = _imgaudit(reference, cache)
         pct = 100 * w.seconds / r.seconds if r.seconds else 0
         res.add(Row(f"imgaudit warm [{label}]", w.seconds, w.rss_max_mb, w.rss_tree_mb,
-                    f"{pct:.1f}% of cold"))  # fmt: skip
+                    f"{pct:.1f}% of cold", w.cpu))  # fmt: skip
         if changed:
             before = _cache_entries(cache)
             runs["changed"] = c = _imgaudit(changed, cache)
             read = len(_cache_entries(cache) - before)
             res.add(Row(f"imgaudit warm, one layer added [{label}]", c.seconds, c.rss_max_mb,
-                        c.rss_tree_mb, f"layers read: {read}"))  # fmt: skip
+                        c.rss_tree_mb, f"layers read: {read}", c.cpu))  # fmt: skip
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return runs
@@ -402,7 +417,7 @@ def measure_dive(res: Results, archive: Path, dive: str | None) -> None:
     env = {**os.environ, "CI": "true"}
     run = run_measured([dive, "--source", "docker-archive", str(archive)], env=env)
     res.add(Row("dive CI mode [docker-archive]", run.seconds, run.rss_max_mb, run.rss_tree_mb,
-                f"exit {run.returncode}"))  # fmt: skip
+                f"exit {run.returncode}", run.cpu))  # fmt: skip
 
 
 def unpack_rootfs(reference: str, root: Path) -> Path:
@@ -451,13 +466,15 @@ def measure_elf(res: Results, rootfs: Path, reference: str, workdir: Path) -> di
         run = run_measured([scanelf, "-R", "-n", str(rootfs)])
         n = sum(1 for line in run.stdout.splitlines() if str(rootfs).encode() in line)
         res.add(Row("scanelf -R -n [unpacked root]", run.seconds, run.rss_max_mb,
-                    run.rss_tree_mb, f"{n} ELF files"))  # fmt: skip
+                    run.rss_tree_mb, f"{n} ELF files", run.cpu))  # fmt: skip
         stats["scanelf"] = run.seconds
     else:
         res.add(Row("scanelf -R -n [unpacked root]", None, note="pax-utils not installed"))
+    cpu0 = time.process_time()
     t, count = _timed(lambda: _parse_all_elf(rootfs))
     res.add(Row("imgaudit ELF parse (auditor.elf) [unpacked root]", t,
-                note=f"{count} ELF files, same walk as scanelf"))  # fmt: skip
+                note=f"{count} ELF files, same walk as scanelf",
+                cpu=time.process_time() - cpu0))  # fmt: skip
     stats["parse"] = t
     t2, note = _timed(lambda: _resolve_in_process(reference, workdir))
     res.add(Row("imgaudit ELF resolution [warm index]", t2, note=note))
