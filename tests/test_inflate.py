@@ -116,3 +116,29 @@ def test_truncated_gzip_is_corrupt_input(inflate: str) -> None:
     blob = gzip.compress(_real_tar())
     with pytest.raises(CorruptInput, match="truncated gzip"):
         _drain(blob[: len(blob) // 2])
+
+
+def test_uncompressed_blob_digest_is_the_diff_id() -> None:
+    """An uncompressed blob is hashed once: both digests come from that one hash."""
+    tar = _real_tar()
+    out, reader = _drain(tar)
+    assert out == tar and reader.compression == "none"
+    expected = "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert reader.blob_digest == expected
+    assert "sha256:" + reader.diff_hash.hexdigest() == expected
+
+
+def test_uncompressed_digest_mismatch_is_detected(tmp_path: Path) -> None:
+    from auditor.sources.interface import FileSlice, Layer
+
+    tar = _real_tar()
+    path = tmp_path / "layer.tar"
+    path.write_bytes(tar)
+    good = "sha256:" + hashlib.sha256(tar).hexdigest()
+    bad = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    for diff_id, digest, message in ((good, bad, "digest mismatch"), (bad, good, "diff_id")):
+        layer = Layer(0, diff_id, digest, "", len(tar), FileSlice(path=str(path), size=len(tar)))
+        with pytest.raises(CorruptInput, match=message):
+            layers.index_layer(layer)
+    layer = Layer(0, good, good, "", len(tar), FileSlice(path=str(path), size=len(tar)))
+    assert layers.index_layer(layer).tar_size == len(tar)
