@@ -144,8 +144,8 @@ def _apply_pax(info: tarfile.TarInfo, pax: dict[str, str]) -> None:
 def iter_members(stream: Stream) -> Iterator[tuple[tarfile.TarInfo, Content]]:
     """(TarInfo, content) per member, in order. Content not read is skipped when the
     caller asks for the next member. Raises `Fallback` for features left to tarfile,
-    tarfile.ReadError for a stream that is not tar; stops at the end-of-archive
-    marker, at the end of data, or (like tarfile) at a bad header after the first."""
+    tarfile.ReadError for a stream that is not tar or has a bad header anywhere;
+    stops at the end-of-archive marker or at the end of data between members."""
     global_pax: dict[str, str] = {}
     first = True
     while True:
@@ -166,9 +166,12 @@ def iter_members(stream: Stream) -> Iterator[tuple[tarfile.TarInfo, Content]]:
             except _EOF_HEADER:
                 return
             except tarfile.HeaderError as exc:
-                if first:
-                    raise tarfile.ReadError(str(exc)) from None
-                return
+                # Stricter than tarfile, which ends the archive silently at a bad header
+                # after the first: members past it would be hidden from the audit, and
+                # the engines (Go's archive/tar) reject such a layer.
+                raise tarfile.ReadError(f"invalid tar header ({exc})") from None
+            if info.size < 0:
+                raise tarfile.ReadError(f"negative size in tar header ({info.size})")
             first = False
             kind = info.type
             if kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,

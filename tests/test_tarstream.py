@@ -177,3 +177,23 @@ class _BytesStream:
 
     def skip(self, n: int) -> None:
         self._io.seek(n, 1)
+
+
+def test_bad_header_after_the_first_is_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tarfile would end the archive silently there, hiding what follows; tarstream
+    refuses the layer, as the engines do."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in ("etc/os-release", "etc/passwd", "app/main.py"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"x\n\n"))
+    data = bytearray(buf.getvalue())
+    data[1024 + 100] ^= 0x01  # second header's mode field: checksum no longer matches
+    blob = bytes(data)
+    with pytest.raises(CorruptInput, match="bad checksum"):
+        _index(blob, tmp_path, blob, "tarstream", monkeypatch)
+    reference = _index(blob, tmp_path, blob, "tarfile", monkeypatch)
+    assert [e[0] for e in reference["entries"]] == ["etc/os-release"]  # the rest hidden
