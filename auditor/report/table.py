@@ -1,51 +1,170 @@
-"""The default output: a readable summary for a terminal (tabulate)."""
+"""The default output: a summary a person reads in an 80-column terminal (tabulate).
+
+Grade and the four dimension scores first (what a person wants to know), then the
+findings grouped by dimension and severity, then the image's sizes. Colour only when
+the caller says so (a terminal without NO_COLOR: see output.use_color).
+"""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from tabulate import tabulate
 
+from auditor.report.catalog import (
+    DIMENSIONS,
+    catalog,
+    count_text,
+    fmt_score,
+    grouped,
+    scores_of,
+    severity_counts,
+    status_counts,
+)
 from auditor.report.units import human_bytes, short_digest, shorten
 
+WIDTH = 80
+COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2"}
+GRADE_COLORS = {"A": "32", "B": "32", "C": "33", "D": "31", "E": "31", "F": "31"}
+MESSAGE_WIDTH = WIDTH - 18  # severity (8), check ID (7) and gaps
 
-def render(report: dict[str, Any]) -> str:
+
+def _paint(text: str, code: str | None, color: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if color and code else text
+
+
+def render(report: dict[str, Any], *, color: bool = False) -> str:
+    out: list[str] = []
+    out += _header(report)
+    out.append("")
+    out += _scores(report, color)
+    out.append("")
+    out += findings_table(report, color=color)
+    out += ignores(report)
+    out.append("")
+    out += _sizes(report)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def ignores(report: dict[str, Any]) -> list[str]:
+    """Config ignores: how many findings they hid, and the expired ones that stopped applying."""
+    config = report.get("config") or {}
+    out: list[str] = []
+    if config.get("ignored"):
+        out += ["", f"Ignored by config: {len(config['ignored'])} finding(s)"]
+    for rule in config.get("expired_ignores", []):
+        where = f" at {rule['path']}" if rule.get("path") else ""
+        out.append(
+            f"Expired ignore for {rule['check']}{where} (expired {rule['expires']}): "
+            "no longer applies"
+        )
+    return out
+
+
+def _header(report: dict[str, Any]) -> list[str]:
     image = report["image"]
     waste = report["waste"]
-    out: list[str] = []
     summary = [
-        ("Image", image["reference"] or report["source"]["reference"]),
-        ("Digest", image["digest"]),
+        ("Image", shorten(image.get("reference") or report["source"]["reference"], 68)),
+        ("Digest", short_digest(image["digest"])),
         ("Platform", f"{image['os']}/{image['architecture']}"),
-        ("User", image["user"] or "(root: no User set)"),
+        ("User", shorten(image.get("user") or "(root: no User set)", 68)),
         (
             "Size",
             f"{human_bytes(image['size'])} uncompressed, "
-            f"{human_bytes(image['compressed_size'])} compressed",
+            f"{human_bytes(image.get('compressed_size'))} compressed",
         ),
         (
             "Wasted",
             f"{human_bytes(waste['wasted_bytes'])} (efficiency {waste['efficiency'] * 100:.1f}%)",
         ),
     ]
-    out.append(tabulate(summary, tablefmt="plain"))
+    return [tabulate(summary, tablefmt="plain")]
+
+
+def _scores(report: dict[str, Any], color: bool) -> list[str]:
+    scores = scores_of(report)
+    if scores is None:
+        return ["Grade: not scored (this report has no scores section)"]
+    grade = str(scores.get("grade", "?"))
+    head = _paint(f"Grade {grade}", GRADE_COLORS.get(grade, "1"), color)
+    dims = "  ".join(f"{d.capitalize()} {fmt_score(scores.get(d))}" for d in DIMENSIONS)
+    return [f"{head}  {fmt_score(scores.get('overall'))}/100    {dims}"]
+
+
+def findings_table(report: dict[str, Any], *, color: bool = False) -> list[str]:
+    """Findings grouped by dimension, most severe first, wrapped to 80 columns."""
+    findings = report.get("findings")
+    results = report.get("results")
+    if findings is None and results is None:
+        return ["Checks: not run (this report has no results)"]
+    findings = findings or []
+    counts = severity_counts(findings)
+    status = status_counts(results or [])
+    lines = [
+        f"Findings: {count_text(counts)}",
+        f"Checks:   {status['passed']} passed, {status['failed']} failed, "
+        f"{status['skipped']} skipped, {status['error']} error",
+    ]
+    for result in results or []:
+        if result["status"] == "error":
+            lines.append(
+                _paint(f"  check {result['check_id']} crashed: ", COLORS["error"], color)
+                + shorten(result.get("reason"), 50)
+            )
+    metas = catalog(report)
+    for dimension, items in grouped(findings, metas):
+        lines.append("")
+        lines.append(_paint(dimension.upper(), COLORS["bold"], color))
+        for f in items:
+            sev = _paint(f["severity"].upper(), COLORS.get(f["severity"]), color)
+            pad = " " * (8 - len(f["severity"]))
+            first, *rest = _finding_text(f).split("\n")
+            lines.append(f"{sev}{pad} {f['check_id']:<7} {first}")
+            lines += [" " * 17 + more for more in rest]
+    return lines
+
+
+def _finding_text(f: dict[str, Any]) -> str:
+    parts = textwrap.wrap(" ".join(f["message"].split()), MESSAGE_WIDTH) or [""]
+    where = f.get("path")
+    if f.get("paths"):
+        where = f"{where or ''} (+{len(f['paths'])} more)".strip()
+    if where:
+        parts += textwrap.wrap(
+            f"at {where}", MESSAGE_WIDTH, break_long_words=True, break_on_hyphens=False
+        )
+    if f.get("layer") is not None:
+        step = shorten(f.get("created_by") or "", MESSAGE_WIDTH - 12)
+        in_base = f.get("in_base")
+        origin = "" if in_base is None else (" (base)" if in_base else " (own)")
+        parts.append(shorten(f"layer {f['layer']}{origin}: {step}", MESSAGE_WIDTH))
+    if f.get("remedy"):
+        parts += textwrap.wrap("fix: " + " ".join(f["remedy"].split()), MESSAGE_WIDTH)
+    return "\n".join(parts)
+
+
+def _sizes(report: dict[str, Any]) -> list[str]:
+    image = report["image"]
+    waste = report["waste"]
+    out: list[str] = []
     rows = [
         (
             ly["index"],
             human_bytes(ly["size"]),
             short_digest(ly["diff_id"]),
-            shorten(ly["created_by"] or "", 48),
+            shorten(ly["created_by"] or "", 42),
         )
         for ly in image["layers"]
     ]
-    out.append("")
     out.append(tabulate(rows, headers=["#", "Size", "Layer", "Created by"], tablefmt="simple"))
-    dirs = report.get("sizes", {}).get("directories", [])[:10]
+    dirs = (report.get("sizes") or {}).get("directories", [])[:10]
     if dirs:
         out.append("")
         out.append(
             tabulate(
-                [(human_bytes(d["bytes"]), d["path"]) for d in dirs],
+                [(human_bytes(d["bytes"]), shorten(d["path"], 66)) for d in dirs],
                 headers=["Size", "Largest directories"],
                 tablefmt="simple",
             )
@@ -56,11 +175,15 @@ def render(report: dict[str, Any]) -> str:
         out.append(
             tabulate(
                 [
-                    (human_bytes(f["wasted_bytes"]), ",".join(map(str, f["layers"])), f["path"])
+                    (
+                        human_bytes(f["wasted_bytes"]),
+                        shorten(",".join(map(str, f["layers"])), 8),
+                        shorten(f["path"], 58),
+                    )
                     for f in files
                 ],
                 headers=["Wasted", "Layers", "Path"],
                 tablefmt="simple",
             )
         )
-    return "\n".join(out) + "\n"
+    return out

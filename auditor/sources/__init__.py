@@ -59,10 +59,44 @@ def _oci_dir(spec: str, opts: SourceOptions) -> Image:
     return oci_layout_dir.open_layout(path, tag, opts.platform, f"oci:{path}")
 
 
+def _daemon(spec: str, opts: SourceOptions) -> Image:
+    from auditor.sources import daemon
+
+    return daemon.open_daemon(spec, opts.platform, opts.pull, opts.quiet)
+
+
+def _registry(spec: str, opts: SourceOptions) -> Image:
+    from auditor.sources import registry
+
+    return registry.open_registry(spec, opts.platform, opts.insecure_registries, opts.quiet)
+
+
+def _bare(spec: str, opts: SourceOptions) -> Image:
+    """A bare REF: the local engine when it has the image (or must pull it), else the
+    registry. An engine that is not running is no error here: the registry is asked."""
+    from auditor.sources import daemon, registry
+
+    registry.parse_reference(spec)  # a malformed reference fails the same way for both
+    try:
+        client = daemon.connect()
+    except daemon.EngineUnavailable:
+        client = None
+    if client is not None:
+        try:
+            if opts.pull == "always" or daemon.find_image(client, spec) is not None:
+                return daemon.open_daemon(spec, opts.platform, opts.pull, opts.quiet, client)
+        finally:
+            client.close()
+    return registry.open_registry(spec, opts.platform, opts.insecure_registries, opts.quiet)
+
+
 TRANSPORTS: dict[str, Opener] = {
     "docker-archive": _docker_archive,
     "oci-archive": _oci_archive,
     "oci": _oci_dir,
+    "docker-daemon": _daemon,
+    "docker": _registry,
+    "bare": _bare,
 }
 
 
@@ -77,7 +111,7 @@ def open_image(reference: str, opts: SourceOptions | None = None) -> Image:
     if not reference:
         raise InputError("empty image reference")
     transport, sep, rest = reference.partition(":")
-    if sep and transport in TRANSPORTS and not os.path.exists(reference):
+    if sep and transport in TRANSPORTS and transport != "bare" and not os.path.exists(reference):
         if transport == "docker" and rest.startswith("//"):
             rest = rest[2:]
         return TRANSPORTS[transport](rest, opts)
@@ -113,8 +147,13 @@ def _open_path(path: str, opts: SourceOptions) -> Image:
     if os.path.isdir(path):
         return oci_layout_dir.open_layout(path, None, opts.platform, f"oci:{path}")
     archive = TarArchive(path, path)
+    # The member table is read once and handed on: a second pass would read (or, for
+    # a compressed archive, decompress) the whole file again.
     if archive.has("manifest.json"):
-        return docker_archive.open_archive(path, None, opts.platform, f"docker-archive:{path}")
+        archive.display = f"docker-archive:{path}"
+        return docker_archive.open_archive(path, None, opts.platform, archive.display, archive)
     if archive.has("index.json"):
-        return oci_archive.open_archive(path, None, opts.platform, f"oci-archive:{path}")
+        archive.display = f"oci-archive:{path}"
+        return oci_archive.open_archive(path, None, opts.platform, archive.display, archive)
+    archive.close()
     raise InputError(f"{path}: not an image archive (no manifest.json or index.json inside)")

@@ -1,0 +1,103 @@
+"""Can the runtime user write a path? Judged from the tar headers' owner and mode bits.
+
+The rule is the kernel's: uid 0 may write anything; otherwise the owner bits apply
+when the path's uid is the user's, else the group bits when its gid is one of the
+user's groups (primary from the config or /etc/passwd, supplementary from
+/etc/group), else the "other" bits. A file is modifiable when it is writable; a
+directory lets its content be replaced when it is writable. Root-owned 0755 trees are
+therefore safe from a non-root user; `COPY --chown=app` trees are not.
+
+App directories are where application code lives: the config's WorkingDir, /app,
+/srv, each /opt/<x> (except interpreter prefixes and venvs, judged by SEC003), and the
+directories holding the entrypoint's scripts.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.facts.users import RuntimeUser
+from auditor.fs import FileSystem
+from auditor.layers import DIR, FILE, HARDLINK
+
+SYSTEM_BIN_DIRS = frozenset(
+    {"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"}
+)
+
+
+def can_write(uid: int, groups: frozenset[int], owner: int, group: int, mode: int) -> bool:
+    if uid == 0:
+        return True
+    if owner == uid:
+        return bool(mode & 0o200)
+    if group in groups:
+        return bool(mode & 0o020)
+    return bool(mode & 0o002)
+
+
+@dataclass(frozen=True)
+class WritableScan:
+    root: str
+    writable: tuple[str, ...]  # writable dirs and files below (and including) root
+    checked: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": "/" + self.root, "writable": len(self.writable), "checked": self.checked}
+
+
+def writable_paths(
+    fs: FileSystem, root: str, user: RuntimeUser, skip: tuple[str, ...] = ()
+) -> WritableScan:
+    """Every directory and regular file at or below `root` the user can write, except
+    the subtrees in `skip`."""
+    if user.uid is None:
+        return WritableScan(root, (), 0)
+    found: list[str] = []
+    checked = 0
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        if path in skip:
+            continue
+        node = fs.get(path)
+        if node is None or node.entry.kind not in (DIR, FILE, HARDLINK):
+            continue
+        checked += 1
+        e = node.entry
+        if can_write(user.uid, user.groups, e.uid, e.gid, e.mode):
+            found.append(path)
+        if e.kind == DIR:
+            stack.extend(f"{path}/{c}" if path else c for c in fs.listdir(path))
+    return WritableScan(root, tuple(sorted(found)), checked)
+
+
+def app_dirs(fs: FileSystem, config: dict[str, Any], exclude: tuple[str, ...]) -> list[str]:
+    """Directories holding application code (see module doc), without `exclude`d trees
+    and without directories that sit inside an excluded tree."""
+    found: set[str] = set()
+    workdir = str(config.get("WorkingDir") or "").strip("/")
+    candidates = [workdir] if workdir else []
+    candidates += ["app", "srv"] + [f"opt/{c}" for c in fs.listdir("opt")]
+    for arg in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]:
+        if not isinstance(arg, str) or "/" not in arg or arg.startswith("-"):
+            continue
+        path = posixpath.normpath(posixpath.join("/" + workdir, arg)).strip("/")
+        real = fs.resolve(path)
+        if real is not None and (node := fs.get(real)) is not None and node.entry.kind != DIR:
+            candidates.append(real.rpartition("/")[0])
+    for c in candidates:
+        real = fs.resolve(c)
+        if not real or real in SYSTEM_BIN_DIRS:
+            continue
+        node = fs.get(real)
+        if node is None or node.entry.kind != DIR:
+            continue
+        if any(real == e or real.startswith(e + "/") for e in exclude):
+            continue
+        children = fs.listdir(real)
+        if children and all(f"{real}/{c}" in exclude for c in children):
+            continue  # e.g. /opt/acme holding only python/ and venv/
+        found.add(real)
+    return sorted(found)

@@ -1,0 +1,322 @@
+"""Every CPython interpreter in the image: where, which version, where it came from, and
+how complete its standard library is. Nothing is run: everything comes from the layout.
+
+Discovery: a stdlib directory `<prefix>/lib/pythonX.Y/os.py`, an executable
+`<prefix>/bin/pythonX.Y` (not a link into another prefix, not inside a venv) or a
+`libpythonX.Y.so*` makes an interpreter at `<prefix>`. The version is the X.Y of those
+names; the patch version comes from the prefix (pyenv `versions/3.11.7`), the config's
+`PYTHON_VERSION` (official images) or the owning dpkg package's version (status file).
+
+Origin, most specific first: conda (`<prefix>/conda-meta`), pyenv / python-build
+(`.pyenv/versions/`), distro (owned by a dpkg package, prefix /usr, the distro's
+default python3), deadsnakes (owned by a dpkg package but not the default python3:
+a PPA or backport interpreter), official-image (/usr/local with `PYTHON_VERSION` in the
+config, the python:X.Y images' recipe), source-build (anything else: /usr/local,
+/opt/<org>/python, ...). A /usr interpreter in an image without a dpkg database is
+taken as distro (apk/rpm own it).
+
+Standard-library completeness, per expected piece (auditor/data/stdlib.json): an
+extension is *shared* when `lib-dynload/<name>.*.so` exists, *builtin* when the
+interpreter's `_sysconfigdata_*.py` lists it in MODBUILT_NAMES and not in
+MODSHARED_NAMES (read as Python literals, never imported), *builtin-assumed* when no
+sysconfigdata is there, the interpreter is distro-packaged and the module is one
+distros link in (zlib, pyexpat, _json, _decimal), otherwise *missing*. A package
+(venv, ensurepip) is present when its `__init__.py` is; ensurepip also needs its
+wheels in `ensurepip/_bundled/` or, for Debian's patched ensurepip,
+`/usr/share/python-wheels/`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.facts.dpkg_files import DpkgFiles, upstream_version
+from auditor.facts.stdlib_data import StdlibPiece, stdlib_table
+from auditor.fs import FileSystem
+from auditor.layers import DIR, SYMLINK
+
+_STDLIB_RE = re.compile(r"^(?P<prefix>(?:.*/)?)lib/python(?P<ver>\d\.\d+t?)/os\.py$")
+_EXE_RE = re.compile(r"^(?P<prefix>(?:.*/)?)bin/python(?P<ver>\d\.\d+t?)$")
+_LIB_RE = re.compile(
+    r"^(?P<prefix>(?:.*/)?)lib(?:/[^/]*-linux-[^/]*)?/libpython(?P<ver>\d\.\d+t?)m?\.so(?:\.[\d.]+)?$"
+)
+_FULL_IN_PATH = re.compile(r"(?:^|/)(?:python-?)?(\d+\.\d+\.\d+)(?:/|$)")
+
+
+@dataclass(frozen=True)
+class ModuleState:
+    name: str
+    kind: str  # extension | package
+    tier: str  # core | optional
+    state: str  # shared | builtin | builtin-assumed | present | missing
+    path: str | None = None  # the .so or package dir, when it is a file in the image
+    detail: str = ""
+
+    @property
+    def present(self) -> bool:
+        return self.state != "missing"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    prefix: str  # image path without leading slash ("usr", "opt/acme/python")
+    version: str  # "3.11" ("3.13t" for a free-threaded build)
+    executable: str | None  # "usr/bin/python3.11"
+    stdlib: str | None  # "usr/lib/python3.11"
+    libpython: tuple[str, ...]
+    origin: str  # distro | deadsnakes | pyenv | conda | official-image | source-build
+    package: str | None  # owning dpkg package
+    full_version: str | None
+    sysconfigdata: tuple[str, ...]
+    modules: tuple[ModuleState, ...] = field(default=())
+
+    @property
+    def path(self) -> str:
+        """Where a user would point: the executable, else the stdlib dir."""
+        return self.executable or self.stdlib or self.prefix
+
+    @property
+    def missing(self) -> list[ModuleState]:
+        return [m for m in self.modules if not m.present]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": "/" + self.path,
+            "version": self.version,
+            "full_version": self.full_version,
+            "origin": self.origin,
+            "prefix": "/" + self.prefix,
+            "package": self.package,
+            "stdlib": "/" + self.stdlib if self.stdlib else None,
+            "libpython": ["/" + p for p in self.libpython],
+            "modules": {m.name: m.state for m in self.modules},
+            "missing": [m.name for m in self.missing],
+        }
+
+
+def _prefix(match: re.Match[str]) -> str:
+    return match.group("prefix").rstrip("/")
+
+
+def find(fs: FileSystem, dpkg: DpkgFiles, env: dict[str, str]) -> list[Interpreter]:
+    stdlibs: dict[tuple[str, str], str] = {}
+    exes: dict[tuple[str, str], str] = {}
+    libs: dict[tuple[str, str], list[str]] = {}
+    for path, node in fs.nodes.items():
+        if "python" not in path:
+            continue
+        if m := _STDLIB_RE.match(path):
+            stdlibs[(_prefix(m), m.group("ver"))] = path.rsplit("/", 1)[0]
+        elif (m := _EXE_RE.match(path)) and node.entry.kind != DIR:
+            exes[(_prefix(m), m.group("ver"))] = path
+        elif (m := _LIB_RE.match(path)) and node.entry.kind != DIR:
+            libs.setdefault((_prefix(m), m.group("ver")), []).append(path)
+    keys = set(stdlibs) | set(libs)
+    for key, exe in exes.items():
+        if key in keys:
+            continue
+        prefix = key[0]
+        if fs.get(f"{prefix}/pyvenv.cfg" if prefix else "pyvenv.cfg") is not None:
+            continue  # a venv's python link, not an interpreter
+        exe_node = fs.get(exe)
+        if exe_node is not None and exe_node.entry.kind == SYMLINK:
+            real = fs.resolve(exe)
+            if real is None or not _EXE_RE.match(real) or real != exe:
+                continue  # a link to another interpreter (or dangling): not one itself
+        keys.add(key)
+    default = _distro_default(fs)
+    out = [
+        _interpreter(fs, dpkg, env, k, stdlibs.get(k), exes.get(k), libs.get(k, []), default)
+        for k in keys
+    ]
+    out.sort(key=lambda i: (i.prefix, i.version))
+    return out
+
+
+def _distro_default(fs: FileSystem) -> str | None:
+    real = fs.resolve("usr/bin/python3")
+    if real is None:
+        return None
+    m = re.search(r"python(\d\.\d+)$", real)
+    return m.group(1) if m else None
+
+
+def _interpreter(
+    fs: FileSystem,
+    dpkg: DpkgFiles,
+    env: dict[str, str],
+    key: tuple[str, str],
+    stdlib: str | None,
+    exe: str | None,
+    libs: list[str],
+    distro_default: str | None,
+) -> Interpreter:
+    prefix, version = key
+    package = None
+    for candidate in (exe, f"{stdlib}/os.py" if stdlib else None, *libs):
+        if candidate and (package := dpkg.package_of(fs, candidate)):
+            break
+    origin = _origin(fs, dpkg, env, prefix, version, package, distro_default)
+    sysconfig = tuple(
+        sorted(
+            f"{stdlib}/{name}"
+            for name in (fs.listdir(stdlib) if stdlib else [])
+            if name.startswith("_sysconfigdata_") and name.endswith(".py")
+        )
+    )
+    full = _full_version(prefix, version, env, origin)
+    if full is None and package is not None and package in dpkg.versions:
+        upstream = upstream_version(dpkg.versions[package])
+        full = upstream if upstream.startswith(version.rstrip("t") + ".") else None
+    interp = Interpreter(
+        prefix, version, exe, stdlib, tuple(sorted(libs)), origin, package, full, sysconfig
+    )
+    modules = tuple(_modules(fs, interp))
+    return Interpreter(**{**interp.__dict__, "modules": modules})
+
+
+def _origin(
+    fs: FileSystem,
+    dpkg: DpkgFiles,
+    env: dict[str, str],
+    prefix: str,
+    version: str,
+    package: str | None,
+    distro_default: str | None,
+) -> str:
+    if fs.get(f"{prefix}/conda-meta") is not None:
+        return "conda"
+    if "/.pyenv/versions/" in "/" + prefix:
+        return "pyenv"
+    if "/uv/python/" in "/" + prefix or "python-build-standalone" in prefix:
+        return "standalone"
+    if package is not None:
+        if distro_default is not None and version != distro_default:
+            return "deadsnakes"
+        return "distro"
+    if prefix == "usr" and not dpkg.has_database:
+        return "distro"
+    if prefix == "usr/local" and env.get("PYTHON_VERSION", "").startswith(version + "."):
+        return "official-image"
+    return "source-build"
+
+
+def _full_version(prefix: str, version: str, env: dict[str, str], origin: str) -> str | None:
+    m = _FULL_IN_PATH.search(prefix)
+    if m and m.group(1).startswith(version.rstrip("t") + "."):
+        return m.group(1)
+    pv = env.get("PYTHON_VERSION", "")
+    if origin == "official-image" and pv.startswith(version + "."):
+        return pv
+    return None
+
+
+def modbuilt_names(source: bytes) -> set[str] | None:
+    """Modules built into the interpreter per a _sysconfigdata file, or None when it
+    does not say: MODBUILT_NAMES minus MODSHARED_NAMES (Debian's Makefile lists its
+    shared Setup modules in both).
+
+    Read as literals (ast), never executed; a truncated capture falls back to a regex
+    over the adjacent string literals that pprint splits each value into."""
+    text = source.decode("utf-8", "replace")
+    values: dict[str, str] = {}
+    try:
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                for k, v in zip(node.keys, node.values):
+                    if isinstance(k, ast.Constant) and k.value in _MOD_KEYS:
+                        values[str(k.value)] = str(ast.literal_eval(v))
+    except (SyntaxError, ValueError):
+        for key in _MOD_KEYS:
+            m = re.search(rf"'{key}':\s*((?:'[^']*'\s*)+)", text)
+            if m:
+                values[key] = " ".join(re.findall(r"'([^']*)'", m.group(1)))
+        if "MODSHARED_NAMES" not in values:
+            return None  # cut before it: cannot tell built-in from shared
+    if "MODBUILT_NAMES" not in values:
+        return None
+    return set(values["MODBUILT_NAMES"].split()) - set(values.get("MODSHARED_NAMES", "").split())
+
+
+_MOD_KEYS = ("MODBUILT_NAMES", "MODSHARED_NAMES")
+
+
+def _modules(fs: FileSystem, interp: Interpreter) -> list[ModuleState]:
+    table = stdlib_table()
+    stdlib = interp.stdlib
+    dynload = f"{stdlib}/lib-dynload" if stdlib else None
+    so_files = {
+        name.split(".", 1)[0]: f"{dynload}/{name}"
+        for name in (fs.listdir(dynload) if dynload else [])
+        if name.endswith(".so")
+    }
+    built: set[str] | None = None
+    for path in interp.sysconfigdata:
+        data = fs.read(path)
+        names = modbuilt_names(data) if data else None
+        if names is not None:
+            built = (built or set()) | names
+    out = []
+    for piece in table.expected(interp.version):
+        if piece.kind == "extension":
+            out.append(_extension(piece, so_files, built, interp, table.may_be_builtin))
+        else:
+            out.append(_package(fs, piece, interp, table.wheels_for(interp.version)))
+    return out
+
+
+def _extension(
+    piece: StdlibPiece,
+    so_files: dict[str, str],
+    built: set[str] | None,
+    interp: Interpreter,
+    may_be_builtin: frozenset[str],
+) -> ModuleState:
+    for name in piece.any_of:
+        if name in so_files:
+            return ModuleState(piece.name, piece.kind, piece.tier, "shared", so_files[name])
+    for name in piece.any_of:
+        if built is not None and name in built:
+            return ModuleState(piece.name, piece.kind, piece.tier, "builtin", interp.executable)
+    if built is None and interp.package is not None:
+        for name in piece.any_of:
+            if name in may_be_builtin:
+                return ModuleState(
+                    piece.name,
+                    piece.kind,
+                    piece.tier,
+                    "builtin-assumed",
+                    interp.executable,
+                    "no _sysconfigdata; distro builds link it into the interpreter",
+                )
+    return ModuleState(piece.name, piece.kind, piece.tier, "missing")
+
+
+def _package(
+    fs: FileSystem, piece: StdlibPiece, interp: Interpreter, wheels: tuple[str, ...]
+) -> ModuleState:
+    pkg = f"{interp.stdlib}/{piece.name}" if interp.stdlib else None
+    if pkg is None or fs.get(f"{pkg}/__init__.py") is None:
+        return ModuleState(piece.name, piece.kind, piece.tier, "missing")
+    if piece.name == "ensurepip":
+        have = {
+            name.split("-", 1)[0].lower()
+            for d in (f"{pkg}/_bundled", "usr/share/python-wheels")
+            for name in fs.listdir(d)
+            if name.endswith(".whl")
+        }
+        lacking = [w for w in wheels if w not in have]
+        if lacking:
+            return ModuleState(
+                piece.name,
+                piece.kind,
+                piece.tier,
+                "missing",
+                pkg,
+                "no bundled wheel for " + ", ".join(lacking),
+            )
+    return ModuleState(piece.name, piece.kind, piece.tier, "present", pkg)

@@ -1,0 +1,80 @@
+"""The shipped reference tables for Python facts: stdlib pieces per version, CPython EOL.
+
+Tables are package data (auditor/data/*.json), loaded once, so that updating a date
+or a module list is a data change, not a code change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StdlibPiece:
+    name: str  # display name, e.g. "_dbm"
+    kind: str  # "extension" | "package"
+    tier: str  # "core" | "optional"
+    any_of: tuple[str, ...]  # module names, one of which is enough
+    since: tuple[int, int]
+    why: str
+
+
+@dataclass(frozen=True)
+class StdlibTable:
+    pieces: tuple[StdlibPiece, ...]
+    may_be_builtin: frozenset[str]
+    bundled_wheels: dict[str, tuple[str, ...]]
+
+    def expected(self, version: str) -> list[StdlibPiece]:
+        v = version_tuple(version)
+        if v is None:
+            return []
+        return [p for p in self.pieces if v >= p.since]
+
+    def wheels_for(self, version: str) -> tuple[str, ...]:
+        return self.bundled_wheels.get(version, ("pip",))
+
+
+def version_tuple(version: str) -> tuple[int, int] | None:
+    parts = version.rstrip("t").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _load(name: str) -> dict[str, Any]:
+    data = json.loads(resources.files("auditor.data").joinpath(name).read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@cache
+def stdlib_table() -> StdlibTable:
+    raw = _load("stdlib.json")
+    pieces = []
+    for kind, key in (("extension", "extensions"), ("package", "packages")):
+        for item in raw[key]:
+            since = version_tuple(item["since"]) or (3, 0)
+            pieces.append(
+                StdlibPiece(
+                    item["name"],
+                    kind,
+                    item["tier"],
+                    tuple(item.get("any_of") or [item["name"]]),
+                    since,
+                    item["why"],
+                )
+            )
+    wheels = {v: tuple(d["bundled_wheels"]) for v, d in raw["versions"].items()}
+    return StdlibTable(tuple(pieces), frozenset(raw["may_be_builtin"]), wheels)
+
+
+@cache
+def eol_dates() -> dict[str, dt.date]:
+    return {v: dt.date.fromisoformat(d) for v, d in _load("python_eol.json")["eol"].items()}

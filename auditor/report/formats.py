@@ -1,0 +1,80 @@
+"""The output formats: an Enum whose factory is exhaustive (a new member without a
+renderer fails mypy and the tests, not a user at run time)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NoReturn
+
+Renderer = Callable[[dict[str, Any]], str]
+
+
+class OutputFormat(enum.Enum):
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_suffix(cls, filename: str) -> OutputFormat | None:
+        """The format a file name asks for (`report.sarif` -> SARIF), None if unknown."""
+        lower = filename.lower()
+        for suffix, fmt in SUFFIXES.items():
+            if lower.endswith(suffix):
+                return fmt
+        return None
+
+    def renderer(self, *, color: bool = False) -> Renderer:
+        # Imported here so that `--format json` never imports the HTML machinery.
+        if self is OutputFormat.TABLE:
+            from auditor.report import table
+
+            return partial(table.render, color=color)
+        if self is OutputFormat.JSON:
+            from auditor.report import json_format
+
+            return json_format.render
+        if self is OutputFormat.SARIF:
+            from auditor.report import sarif
+
+            return sarif.render
+        if self is OutputFormat.JUNIT:
+            from auditor.report import junit
+
+            return junit.render
+        if self is OutputFormat.MARKDOWN:
+            from auditor.report import markdown
+
+            return markdown.render
+        if self is OutputFormat.HTML:
+            from auditor.report import html_format
+
+            return html_format.render
+        _exhaustive(self)
+
+
+def _exhaustive(value: NoReturn) -> NoReturn:
+    """mypy proves this unreachable: every member has a branch above."""
+    raise AssertionError(f"no renderer for {value!r}")
+
+
+# Longest first so that `.sarif.json` is SARIF, not JSON.
+SUFFIXES: dict[str, OutputFormat] = {
+    ".sarif.json": OutputFormat.SARIF,
+    ".sarif": OutputFormat.SARIF,
+    ".json": OutputFormat.JSON,
+    ".junit.xml": OutputFormat.JUNIT,
+    ".xml": OutputFormat.JUNIT,
+    ".markdown": OutputFormat.MARKDOWN,
+    ".md": OutputFormat.MARKDOWN,
+    ".html": OutputFormat.HTML,
+    ".htm": OutputFormat.HTML,
+    ".txt": OutputFormat.TABLE,
+}

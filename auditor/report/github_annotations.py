@@ -1,0 +1,37 @@
+"""GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` line per finding.
+
+GitHub turns these lines (on stdout or stderr of a step) into annotations on the run
+summary. Image paths do not exist in the repository, so the annotation carries the
+image path in `file=` and the check in `title=`; values are escaped as the runner's
+command parser expects (%, CR, LF in the message; also `:` and `,` in properties).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = []
+    for f in report.get("findings") or []:
+        props = []
+        if f.get("path"):
+            props.append(f"file={escape_property(f['path'])}")
+        props.append(f"title={escape_property(f['check_id'] + ' ' + f.get('name', ''))}")
+        message = f["message"]
+        if f.get("remedy"):
+            message += f"\nFix: {f['remedy']}"
+        lines.append(
+            f"::{LEVEL.get(f['severity'], 'warning')} {','.join(props)}::{escape_data(message)}\n"
+        )
+    return "".join(lines)

@@ -1,0 +1,170 @@
+"""`--format markdown`: a compact report for a pull-request comment.
+
+Grade and scores, then a findings table, then the details (layers, biggest
+directories, waste, checks) collapsed in `<details>`, so the comment stays short.
+Everything from the image is escaped: GitHub renders HTML and Markdown in comments,
+and a file name must not become a link, a mention or a tag. Long lists are capped to
+stay far below GitHub's comment size limit (65536 characters).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from auditor.report.catalog import (
+    DIMENSIONS,
+    catalog,
+    dimension_of,
+    fmt_score,
+    scores_of,
+    severity_counts,
+    status_counts,
+)
+from auditor.report.units import human_bytes, short_digest, shorten
+
+MAX_FINDINGS = 50
+MAX_ROWS = 15
+ICONS = {"error": "🔴", "warning": "🟠", "info": "🔵"}
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def esc(text: Any, width: int | None = None) -> str:
+    """Plain text for a Markdown table cell: no markup, no HTML, no line breaks, no @."""
+    s = " ".join(str(text if text is not None else "").split())
+    if width:
+        s = shorten(s, width)
+    s = _MD_SPECIAL.sub(r"\\\1", s)  # before HTML escaping: entities keep their `#`
+    s = html.escape(s, quote=False)
+    return s.replace("@", "&#64;").replace("://", ":&#47;&#47;")
+
+
+def render(report: dict[str, Any]) -> str:
+    image = report["image"]
+    reference = image.get("reference") or report["source"].get("reference")
+    out: list[str] = []
+    scores = scores_of(report)
+    if scores:
+        out.append(
+            f"### imgaudit: grade **{esc(scores.get('grade', '?'))}** "
+            f"({fmt_score(scores.get('overall'))}/100) for {esc(reference)}"
+        )
+        out.append("")
+        out.append("| " + " | ".join(d.capitalize() for d in DIMENSIONS) + " |")
+        out.append("|" + "---:|" * len(DIMENSIONS))
+        out.append("| " + " | ".join(fmt_score(scores.get(d)) for d in DIMENSIONS) + " |")
+    else:
+        out.append(f"### imgaudit: {esc(reference)} (not scored)")
+    out.append("")
+    out.append(
+        f"`{short_digest(image.get('digest'))}` · {esc(image.get('os'))}/"
+        f"{esc(image.get('architecture'))} · {human_bytes(image.get('size'))} uncompressed, "
+        f"{human_bytes(image.get('compressed_size'))} compressed · "
+        f"{human_bytes(report['waste']['wasted_bytes'])} wasted"
+    )
+    out.append("")
+    out += _findings(report)
+    out += _details(report)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _findings(report: dict[str, Any]) -> list[str]:
+    findings = report.get("findings")
+    if findings is None and report.get("results") is None:
+        return ["Checks were not run.", ""]
+    findings = findings or []
+    counts = severity_counts(findings)
+    out = [
+        "**Findings:** "
+        + ", ".join(f"{ICONS[s]} {n} {s}" for s, n in counts.items() if s in ICONS),
+        "",
+    ]
+    if not findings:
+        return [*out, "No findings. ✅", ""]
+    metas = catalog(report)
+    out.append("| | Check | Dimension | Finding | Path |")
+    out.append("|---|---|---|---|---|")
+    for f in findings[:MAX_FINDINGS]:
+        out.append(
+            f"| {ICONS.get(f['severity'], '')} | {esc(f['check_id'])} {esc(f.get('name'))} "
+            f"| {esc(dimension_of(f, metas))} | {esc(f['message'], 200)} "
+            f"| {esc(f.get('path') or '', 80)} |"
+        )
+    if len(findings) > MAX_FINDINGS:
+        out.append("")
+        out.append(f"…and {len(findings) - MAX_FINDINGS} more (see the full report).")
+    out.append("")
+    return out
+
+
+def _details(report: dict[str, Any]) -> list[str]:
+    image = report["image"]
+    out: list[str] = []
+    layers = image["layers"]
+    out += _section(
+        f"Sizes by layer ({len(layers)} layers, {human_bytes(image['size'])})",
+        ["#", "Size", "Created by"],
+        [
+            [str(ly["index"]), human_bytes(ly["size"]), esc(ly.get("created_by") or "", 100)]
+            for ly in layers[: MAX_ROWS * 4]
+        ],
+    )
+    dirs = (report.get("sizes") or {}).get("directories") or []
+    out += _section(
+        "Largest directories",
+        ["Size", "Directory"],
+        [[human_bytes(d["bytes"]), esc(d["path"], 100)] for d in dirs[:MAX_ROWS]],
+    )
+    packages = ((report.get("facts") or {}).get("packages")) or []
+    if packages:
+        biggest = sorted(packages, key=lambda p: -(p.get("size") or 0))[:MAX_ROWS]
+        out += _section(
+            f"Largest Python packages ({len(packages)} installed)",
+            ["Size", "Package", "Version"],
+            [
+                [human_bytes(p.get("size")), esc(p.get("name"), 60), esc(p.get("version"), 30)]
+                for p in biggest
+            ],
+        )
+    waste = report["waste"]
+    if waste["files"]:
+        out += _section(
+            f"Wasted space ({human_bytes(waste['wasted_bytes'])}, "
+            f"efficiency {waste['efficiency'] * 100:.1f}%)",
+            ["Wasted", "Layers", "Path"],
+            [
+                [
+                    human_bytes(w["wasted_bytes"]),
+                    esc(",".join(map(str, w["layers"]))),
+                    esc(w["path"], 100),
+                ]
+                for w in waste["files"][:MAX_ROWS]
+            ],
+        )
+    results = report.get("results") or []
+    if results:
+        counts = status_counts(results)
+        out += _section(
+            "Checks: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+            ["Check", "Status", "Reason"],
+            [
+                [
+                    f"{esc(r['check_id'])} {esc(r.get('name'))}",
+                    r["status"],
+                    esc(r.get("reason") or "", 120),
+                ]
+                for r in results
+            ],
+        )
+    return out
+
+
+def _section(summary: str, headers: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    out = ["<details>", f"<summary>{summary}</summary>", ""]
+    out.append("| " + " | ".join(headers) + " |")
+    out.append("|" + "---|" * len(headers))
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*out, "", "</details>", ""]

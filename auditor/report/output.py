@@ -1,0 +1,168 @@
+"""Where reports go: stdout and `-o FILE` (several at once), written atomically.
+
+Every requested output is rendered in memory first; only when all of them rendered
+are files written, each to a temporary file beside its target and renamed over it.
+A failure therefore never leaves a half-written report, nor clobbers the previous
+one. The report goes to stdout; the one-line summary and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from auditor.errors import InputError
+from auditor.report import github_annotations
+from auditor.report.catalog import count_text, fmt_score, scores_of, severity_counts
+from auditor.report.formats import SUFFIXES, OutputFormat
+
+
+@dataclass(frozen=True)
+class Destination:
+    format: OutputFormat
+    path: Path | None  # None: stdout
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        "-f",
+        type=OutputFormat,
+        choices=list(OutputFormat),
+        default=None,
+        help="report format on stdout (default: table; with -o, nothing on stdout "
+        "unless --format is given)",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also write the report to FILE, format from the suffix "
+        f"({', '.join(sorted(SUFFIXES))}) or given as FORMAT:FILE; repeatable",
+    )
+    parser.add_argument(
+        "--github-annotations",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="print ::error/::warning/::notice lines for GitHub Actions "
+        "(default: on when GITHUB_ACTIONS=true)",
+    )
+
+
+def destinations(args: argparse.Namespace) -> list[Destination]:
+    out: list[Destination] = []
+    for spec in args.output:
+        out.append(parse_output(spec, args.format))
+    if args.format is not None or not args.output:
+        out.append(Destination(args.format or OutputFormat.TABLE, None))
+    return out
+
+
+def parse_output(spec: str, default: OutputFormat | None = None) -> Destination:
+    """`report.sarif`, `sarif:report.json`, or `-` (stdout)."""
+    prefix, sep, rest = spec.partition(":")
+    if sep and rest and prefix in {f.value for f in OutputFormat}:
+        fmt: OutputFormat | None = OutputFormat(prefix)
+        spec = rest
+    else:
+        fmt = OutputFormat.from_suffix(spec) or default
+    if fmt is None:
+        raise InputError(
+            f"cannot tell the format of output {spec!r}: use a suffix "
+            f"({', '.join(sorted(SUFFIXES))}) or FORMAT:{spec}"
+        )
+    return Destination(fmt, None if spec == "-" else Path(spec))
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def emit(
+    report: dict[str, Any],
+    args: argparse.Namespace,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> None:
+    """Render every requested output, then write them; summary and annotations to stderr."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    rendered: list[tuple[Destination, str]] = []
+    for dest in destinations(args):
+        color = dest.path is None and use_color(stdout)
+        rendered.append((dest, dest.format.renderer(color=color)(report)))
+    for dest, _ in rendered:  # refuse before writing anything: all outputs or none
+        if dest.path is not None:
+            check_writable(dest.path)
+    for dest, text in rendered:
+        if dest.path is None:
+            stdout.write(text)
+            stdout.flush()
+        else:
+            write_atomic(dest.path, text)
+    want_annotations = args.github_annotations
+    if want_annotations is None:
+        want_annotations = os.environ.get("GITHUB_ACTIONS") == "true"
+    if want_annotations:
+        stderr.write(github_annotations.render(report))
+    if not getattr(args, "quiet", False):
+        written = [str(d.path) for d, _ in rendered if d.path is not None]
+        stderr.write(summary_line(report, written) + "\n")
+
+
+def summary_line(report: dict[str, Any], written: list[str] | None = None) -> str:
+    counts = severity_counts(report.get("findings") or [])
+    scores = scores_of(report)
+    grade = (
+        f"grade {scores.get('grade', '?')} ({fmt_score(scores.get('overall'))}/100)"
+        if scores
+        else "not scored"
+    )
+    line = f"imgaudit: {grade}; findings: {count_text(counts)}"
+    if written:
+        line += f"; wrote {', '.join(written)}"
+    return line
+
+
+def check_writable(path: Path) -> None:
+    directory = path.parent
+    if not directory.is_dir():
+        raise InputError(f"cannot write {path}: directory {directory} does not exist")
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"cannot write {path}: directory {directory} is not writable")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory + rename."""
+    check_writable(path)
+    directory = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,101 @@
+"""PY002 stdlib-incomplete: an interpreter lacks parts of its standard library.
+
+Why it matters: a CPython built without OpenSSL, libffi, sqlite, bzip2, xz or zlib
+headers silently skips those extension modules; slimming scripts delete
+lib-dynload files or `ensurepip`. The image looks fine until the first `import ssl`,
+`import ctypes`, `import sqlite3` or `python -m venv` fails in production.
+
+What is checked, per interpreter and version (auditor/data/stdlib.json): the
+extensions _ssl, _hashlib, _sqlite3, _ctypes, _bz2, _lzma, zlib, _uuid, pyexpat,
+_decimal, _json (missing = error), readline, _curses, _dbm/_gdbm (missing = info),
+and the venv and ensurepip packages with ensurepip's bundled wheels (error).
+An extension is present as `lib-dynload/<name>.*.so` or built into the interpreter:
+built-in modules are not files, so they are read from the interpreter's
+`_sysconfigdata_*.py` (MODBUILT_NAMES); without it, a distro-packaged interpreter is
+assumed to have zlib, pyexpat, _json and _decimal built in (Debian and Ubuntu do).
+Each present extension's own DT_NEEDED libraries must resolve in the image (e.g. _ssl
+needs libssl.so.3): that part uses the ELF graph fact when available.
+
+Example: `rm -rf /usr/local/lib/python3.12/lib-dynload/_sqlite3*` to save 200 KB.
+
+How to fix: install the -dev packages before building CPython (libssl-dev, libffi-dev,
+libsqlite3-dev, libbz2-dev, liblzma-dev, zlib1g-dev, uuid-dev, libreadline-dev,
+libncurses-dev, libgdbm-dev, libexpat1-dev, libmpdec-dev), keep lib-dynload whole, and
+copy the runtime libraries the extensions link against into the final stage.
+
+References: https://devguide.python.org/getting-started/setup-building/#install-dependencies
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+INFO = CheckInfo(
+    id="PY002",
+    name="stdlib-incomplete",
+    title="The standard library is incomplete",
+    severity=Severity.ERROR,
+    criterion="complete standard library",
+    dimension=Dimension.USABLE,
+)
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    facts = ctx.facts
+    if not facts.pythons:
+        raise Skip("no Python interpreter in the image")
+    for interp in facts.pythons:
+        if interp.stdlib is None:
+            lib = f"/{interp.prefix}/lib/python{interp.version}"
+            yield INFO.finding(
+                f"Python {interp.version} at /{interp.path} has no standard library ({lib} "
+                "is missing)",
+                "Copy the whole installation prefix, not only the executable",
+                path=interp.path,
+                evidence={"interpreter": "/" + interp.path, "expected": lib},
+            )
+            continue
+        missing = interp.missing
+        core = [m for m in missing if m.tier == "core"]
+        optional = [m for m in missing if m.tier != "core"]
+        for group, severity in ((core, Severity.ERROR), (optional, Severity.INFO)):
+            if not group:
+                continue
+            names = ", ".join(m.name + (f" ({m.detail})" if m.detail else "") for m in group)
+            yield INFO.finding(
+                f"Python {interp.version} at /{interp.path} lacks {names}",
+                "Build CPython with the matching -dev packages installed and keep "
+                "lib-dynload, venv and ensurepip whole",
+                path=interp.stdlib or interp.path,
+                severity=severity,
+                evidence={
+                    "interpreter": "/" + interp.path,
+                    "version": interp.version,
+                    "missing": [m.name for m in group],
+                },
+            )
+        for module, unresolved in _unresolved_links(ctx, interp.modules):
+            yield INFO.finding(
+                f"{module.name} of Python {interp.version} cannot load: "
+                f"{', '.join(unresolved)} not found in the image",
+                "Install the runtime libraries the extension links against in the final image",
+                path=module.path,
+                severity=Severity.ERROR,
+                evidence={"module": module.name, "unresolved": unresolved},
+            )
+
+
+def _unresolved_links(ctx: CheckContext, modules: Iterable[Any]) -> Iterable[tuple[Any, list[str]]]:
+    """Shared stdlib extensions whose own libraries do not load, as the ELF graph (resolved
+    the way ld.so would, inside the image) says: `_ssl` present but libssl missing is as
+    broken as no `_ssl` at all."""
+    graph = ctx.facts.elf_graph
+    for m in modules:
+        if m.state == "shared" and m.path:
+            missing = graph.unresolved(m.path)
+            if missing:
+                yield m, missing

@@ -1,0 +1,174 @@
+"""PY006 bytecode: application and site-packages code ships without usable bytecode.
+
+Why it matters: without `__pycache__/*.pyc` every container start compiles every
+imported module again (hundreds of ms for a Django app, seconds for big ML stacks),
+and if the code is read-only (as it should be, SEC003/SEC004) the work is redone at
+every start. A `.pyc` in timestamp mode is only valid while the source's mtime and
+size match the ones recorded in its header: tools that rewrite layer timestamps
+(SOURCE_DATE_EPOCH, rewrite-timestamp) silently turn every pyc stale. Timestamp pycs
+also make rebuilds non-reproducible; checked-hash pycs (PEP 552) do not.
+
+Read from the image: each `.py` in site-packages / dist-packages and in the app
+directories, its `__pycache__/<name>.cpython-XY.pyc`, and that pyc's 16-byte header
+(flags, source mtime and size). Warning per location when more than 20% of the
+sources have no valid pyc (missing or stale); info when valid pycs are
+timestamp-based (not reproducible). Distro-owned files, the scripts the config runs
+directly (`python main.py`: a __main__ script never uses a pyc) and setup.py,
+conftest.py, manage.py, noxfile.py are not counted.
+
+Example: `PYTHONDONTWRITEBYTECODE=1 pip install ...` or `pip install --no-compile`.
+
+How to fix: `python -m compileall -q --invalidation-mode checked-hash <dirs>` as the
+last step that writes the code (or `pip install --compile`, then compileall).
+
+References: PEP 552; https://docs.python.org/3/library/compileall.html
+"""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from auditor.context import CheckContext
+from auditor.facts.distributions import site_dirs
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.fs import FileSystem
+from auditor.layers import DIR, FILE
+
+INFO = CheckInfo(
+    id="PY006",
+    name="bytecode",
+    title="Python code ships without valid precompiled bytecode",
+    severity=Severity.WARNING,
+    criterion="precompiled bytecode (fast start)",
+    dimension=Dimension.FAST,
+)
+
+MISSING_RATIO = 0.2
+NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "manage.py", "noxfile.py"})
+
+
+@dataclass
+class Tally:
+    sources: int = 0
+    missing: int = 0
+    stale: int = 0
+    timestamp: int = 0
+    hashed: int = 0
+    example: str | None = None
+
+
+def pyc_header(data: bytes) -> tuple[int, int, int] | None:
+    """(flags, source mtime, source size) of a pyc's 16-byte header (PEP 552)."""
+    if len(data) < 16:
+        return None
+    flags, mtime, size = struct.unpack("<III", data[4:16])
+    return flags, mtime, size
+
+
+def entry_scripts(ctx: CheckContext) -> set[str]:
+    """.py files the config runs directly (`python main.py`): a script run as __main__
+    is compiled in memory, never from a pyc, so it needs none."""
+    config = ctx.facts.config
+    workdir = "/" + str(config.get("WorkingDir") or "").strip("/")
+    out = set()
+    for arg in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]:
+        if isinstance(arg, str) and arg.endswith(".py"):
+            out.add(posixpath.normpath(posixpath.join(workdir, arg)).strip("/"))
+    return out
+
+
+def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
+    fs = ctx.facts.fs
+    dpkg = ctx.facts.dpkg_files
+    scripts = entry_scripts(ctx)
+    t = Tally()
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        names = fs.listdir(d)
+        caches = fs.listdir(f"{d}/__pycache__") if "__pycache__" in names else []
+        for name in names:
+            path = f"{d}/{name}"
+            node = fs.get(path)
+            if node is None:
+                continue
+            if node.entry.kind == DIR:
+                if name != "__pycache__" and path not in skip:
+                    stack.append(path)
+                continue
+            if not name.endswith(".py") or node.entry.kind != FILE:
+                continue
+            if dpkg.owner.get(path) is not None or path in scripts or name in NOT_IMPORTED:
+                continue
+            t.sources += 1
+            _judge(fs, t, path, node.entry.mtime, node.entry.size, caches, d)
+    return t
+
+
+def _judge(
+    fs: FileSystem, t: Tally, path: str, mtime: int, size: int, caches: list[str], d: str
+) -> None:
+    stem = posixpath.basename(path)[:-3]
+    pycs = [c for c in caches if c.startswith(stem + ".") and c.endswith(".pyc")]
+    pycs = [c for c in pycs if c[len(stem) + 1 :].count(".") in (1, 2)]  # tag[.opt-N].pyc
+    if not pycs:
+        t.missing += 1
+        t.example = t.example or path
+        return
+    header = pyc_header(fs.read(f"{d}/__pycache__/{pycs[0]}") or b"")
+    if header is None:
+        t.missing += 1
+        t.example = t.example or path
+        return
+    flags, pyc_mtime, pyc_size = header
+    if flags & 1:
+        t.hashed += 1
+        return
+    if (pyc_mtime, pyc_size) != (mtime & 0xFFFFFFFF, size & 0xFFFFFFFF):
+        t.stale += 1
+        t.example = t.example or path
+        return
+    t.timestamp += 1
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    facts = ctx.facts
+    if not facts.pythons and not facts.venvs:
+        raise Skip("no Python in the image")
+    locations = sorted(set(site_dirs(facts.fs)) | set(facts.app_dirs))
+    skip = set(locations) | {v.path for v in facts.venvs}
+    for loc in locations:
+        t = tally(ctx, loc, skip - {loc})
+        if not t.sources:
+            continue
+        invalid = t.missing + t.stale
+        evidence = {
+            "sources": t.sources,
+            "missing": t.missing,
+            "stale": t.stale,
+            "timestamp": t.timestamp,
+            "checked_hash": t.hashed,
+        }
+        if invalid / t.sources > MISSING_RATIO:
+            detail = f"{t.missing} without a pyc" + (
+                f", {t.stale} with a stale timestamp pyc" if t.stale else ""
+            )
+            yield INFO.finding(
+                f"/{loc}: {invalid} of {t.sources} Python files lack valid bytecode ({detail})",
+                "Run `python -m compileall -q --invalidation-mode checked-hash` on the code "
+                "as the last step that writes it",
+                path=loc,
+                evidence=evidence,
+            )
+        elif t.timestamp:
+            yield INFO.finding(
+                f"/{loc}: {t.timestamp} pyc files are timestamp-based (rebuilds differ; "
+                "stale after timestamp rewrites)",
+                "Compile with `--invalidation-mode checked-hash` for reproducible images",
+                path=loc,
+                severity=Severity.INFO,
+                evidence=evidence,
+            )

@@ -1,0 +1,88 @@
+"""PY007 broken-venv: a virtual environment's interpreter is not in the image.
+
+Not in criteria.md's table (it has no ID for it): PY007 is proposed for it.
+
+Why it matters: a venv is not relocatable. `pyvenv.cfg`'s `home`, the `bin/python`
+link and the shebang of every console script name absolute paths of the interpreter
+that created it. Copy a venv from a builder stage whose Python lived elsewhere (or
+delete that Python in a later layer) and every `python`, `gunicorn` or `celery` in
+it fails with "No such file or directory" at container start.
+
+Flagged: `home` without a python in it (or with a python of another X.Y than the
+venv's `version`), a dangling `bin/python`, and console scripts whose shebang
+interpreter does not exist (all resolved inside the image).
+
+Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
+
+How to fix: copy the interpreter too (same path in both stages), or create the venv
+in the final stage from the final stage's Python.
+
+References: https://docs.python.org/3/library/venv.html#how-venvs-work
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+INFO = CheckInfo(
+    id="PY007",
+    name="broken-venv",
+    title="A virtual environment's interpreter is missing",
+    severity=Severity.ERROR,
+    criterion="venv home and console-script interpreters exist",
+    dimension=Dimension.USABLE,
+)
+
+REMEDY = "Copy the interpreter the venv was made with to the same path, or rebuild the venv"
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    venvs = ctx.facts.venvs
+    if not venvs:
+        raise Skip("no virtual environment in the image")
+    for v in venvs:
+        root = "/" + v.path
+        if v.home_other_version is not None:
+            yield INFO.finding(
+                f"venv /{v.path}: made by Python {v.version}, but home {v.home} now has "
+                f"/{v.home_other_version}",
+                REMEDY,
+                path=f"{v.path}/pyvenv.cfg",
+                evidence={"venv": root, "home": v.home, "found": "/" + v.home_other_version},
+            )
+        elif v.home is not None and v.home_python is None:
+            yield INFO.finding(
+                f"venv {root}: home {v.home} has no python in the image",
+                REMEDY,
+                path=f"{v.path}/pyvenv.cfg",
+                evidence={"venv": root, "home": v.home},
+            )
+        elif v.home is None and v.home_python is None:
+            yield INFO.finding(
+                f"venv {root}: pyvenv.cfg has no home and bin/python does not resolve",
+                REMEDY,
+                path=f"{v.path}/pyvenv.cfg",
+                evidence={"venv": root, "home": None},
+            )
+        if v.python_link_broken:
+            link = ctx.facts.fs.get(f"{v.path}/bin/python")
+            yield INFO.finding(
+                f"venv {root}: bin/python points at "
+                f"{link.entry.link if link else '?'}, which is not in the image",
+                REMEDY,
+                path=f"{v.path}/bin/python",
+                evidence={"venv": root, "target": link.entry.link if link else None},
+            )
+        if v.broken_scripts:
+            interps = sorted({b.interpreter for b in v.broken_scripts})
+            yield INFO.finding(
+                f"venv {root}: {len(v.broken_scripts)} console script(s) run "
+                f"{', '.join(interps)}, which is not in the image",
+                REMEDY,
+                path=v.broken_scripts[0].path,
+                paths=[b.path for b in v.broken_scripts[1:]],
+                evidence={"venv": root, "interpreters": interps},
+            )

@@ -1,0 +1,68 @@
+"""SEC003 writable-venv: the runtime user can modify the virtual environment.
+
+Why it matters: code the process can rewrite is code an attacker who gets code
+execution can persist in: a modified site-packages module survives restarts of the
+process inside the container and runs with every request. A venv owned by root with
+0755 directories and 0644 files is immune; `COPY --chown=app` or `chown -R app`
+makes it writable.
+
+Judged from the layer tar headers (owner uid/gid and mode of every directory and file
+in the venv) against the runtime user and groups resolved from the config's User and
+the image's /etc/passwd and /etc/group. Skipped when the image runs as root (SEC001).
+
+Example: `USER app` after `RUN chown -R app /opt/venv`.
+
+How to fix: keep the venv root-owned (`COPY --chown` only for data directories) and
+make writable only what must be (a data dir, /tmp).
+
+References: CIS Docker Benchmark 4.1; https://docs.docker.com/develop/develop-images/instructions/#user
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+INFO = CheckInfo(
+    id="SEC003",
+    name="writable-venv",
+    title="The runtime user can modify the virtual environment",
+    severity=Severity.WARNING,
+    criterion="venv and app code not writable by the runtime user",
+    dimension=Dimension.SECURE,
+)
+
+
+def non_root_user(ctx: CheckContext) -> None:
+    user = ctx.facts.runtime_user
+    if user.uid is None:
+        raise Skip("the runtime user does not resolve (SEC002)")
+    if user.is_root:
+        raise Skip("the image runs as root (SEC001): everything is writable")
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    facts = ctx.facts
+    if not facts.venvs:
+        raise Skip("no virtual environment in the image")
+    non_root_user(ctx)
+    user = facts.runtime_user
+    for v in facts.venvs:
+        scan = facts.venv_writable[v.path]
+        if not scan.writable:
+            continue
+        yield INFO.finding(
+            f"venv /{v.path}: {len(scan.writable)} of {scan.checked} paths are writable by "
+            f"{user.name or user.uid} (uid {user.uid})",
+            "Keep the venv owned by root (no --chown on it), mode 755/644",
+            path=scan.writable[0],
+            paths=list(scan.writable[1:10]),
+            evidence={
+                "venv": "/" + v.path,
+                "uid": user.uid,
+                "groups": sorted(user.groups),
+                "writable": len(scan.writable),
+            },
+        )

@@ -1,0 +1,237 @@
+"""Python checks on images built by a real engine: Debian's python3 (system python), a
+CPython copied into /opt/acme/python with a venv made by it and packages from real
+wheels (the good image), the same after a locally built sdist wheel and a chown (the
+bad image), and a venv copied without its interpreter (the multi-stage break).
+
+The CPython is the test host's own (a pyenv source build); it finds libpython through
+an ld.so.conf.d entry, as machine-notes describe. Wheels come from PyPI through pip on
+the host: `pip download` (manylinux binary wheels) and `pip wheel --no-binary :all:`
+(a wheel built here from the sdist, tagged linux_x86_64).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditor.facts import Facts
+from auditor.runner import Check, run_checks
+from auditor.scan import ScanOptions, load_image
+from checks import _PYTHON
+from tests.support.baseimages import BuiltImage, build, save
+from tests.support.services import DockerEngine, cache_dir
+
+V = f"{sys.version_info.major}.{sys.version_info.minor}"
+PREFIX = Path(sys.base_prefix)
+CHECKS = [Check.from_module(m) for m in _PYTHON]
+OPTIONS = {"PY003": {"today": "2026-11-28"}}
+PINS = ["six==1.17.0", "markupsafe==3.0.3"]
+
+
+def _pip(*args: str, cwd: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        cwd=cwd, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"pip {args[0]} failed (no PyPI?): {done.stderr[-400:]}")
+
+
+@pytest.fixture(scope="session")
+def wheels() -> tuple[Path, Path]:
+    """(binary wheels from PyPI, a wheel built here from markupsafe's sdist), cached."""
+    root = cache_dir() / f"py-wheels-cp{V.replace('.', '')}"
+    binary, built = root / "binary", root / "sdist-built"
+    if not any(binary.glob("*.whl")):
+        binary.mkdir(parents=True, exist_ok=True)
+        _pip("download", "--only-binary", ":all:", "--no-deps", "--dest", str(binary), *PINS,
+             cwd=root)  # fmt: skip
+    if not any(built.glob("*linux_x86_64.whl")):
+        built.mkdir(parents=True, exist_ok=True)
+        _pip("wheel", "--no-binary", ":all:", "--no-deps", "--wheel-dir", str(built), PINS[1],
+             cwd=root)  # fmt: skip
+    return binary, built
+
+
+@pytest.fixture(scope="session")
+def cpython_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The host CPython without site-packages, its test suites, static lib and caches."""
+    dest = tmp_path_factory.mktemp("cpython") / "python"
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2(PREFIX / "bin" / f"python{V}", dest / "bin" / f"python{V}")
+    (dest / "bin" / "python3").symlink_to(f"python{V}")
+    (dest / "lib").mkdir()
+    soname = str(sysconfig.get_config_var("INSTSONAME"))
+    shutil.copy2(PREFIX / "lib" / soname, dest / "lib" / soname)
+    skip = shutil.ignore_patterns(
+        "site-packages",
+        "test",
+        "tests",
+        "__pycache__",
+        "config-*",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+    )  # as the official images' clean-up does (find -name test -o -name tests ...)
+    shutil.copytree(PREFIX / "lib" / f"python{V}", dest / "lib" / f"python{V}", ignore=skip)
+    return dest
+
+
+GOOD = f"""\
+FROM {{base}}
+COPY python /opt/acme/python
+COPY wheels /wheels
+RUN echo /opt/acme/python/lib > /etc/ld.so.conf.d/acme-python.conf && ldconfig \\
+ && /opt/acme/python/bin/python{V} -m venv /opt/acme/venv \\
+ && /opt/acme/venv/bin/pip install -q --no-index --find-links /wheels six markupsafe \\
+ && rm -rf /wheels /root/.cache \\
+ && groupadd -g 1000 app && useradd -u 1000 -g app -d /app app
+COPY app /app
+RUN /opt/acme/venv/bin/python -m compileall -q -f --invalidation-mode checked-hash \\
+    /opt/acme/venv/lib /app
+USER app
+WORKDIR /app
+CMD ["/opt/acme/venv/bin/python", "main.py"]
+"""
+
+BAD = """\
+FROM {good}
+USER root
+COPY wheels /wheels
+RUN /opt/acme/venv/bin/pip install -q --no-index --no-deps --force-reinstall /wheels/*.whl \\
+ && rm -rf /wheels /root/.cache && chown -R app:app /opt/acme/venv /app
+USER app
+"""
+
+BROKEN = """\
+FROM {base}
+COPY --from={good} /opt/acme/venv /opt/acme/venv
+CMD ["/opt/acme/venv/bin/python"]
+"""
+
+SYSTEM = """\
+FROM {base}
+RUN python3 -m venv /app/venv
+"""
+
+
+def _scan(engine: DockerEngine, tag: str, tmp: Path) -> tuple[Facts, list[tuple[str, str, str]]]:
+    path = save(engine, tag, tmp / (tag.replace("/", "_").replace(":", "_") + ".tar"))
+    loaded = load_image(f"docker-archive:{path}", ScanOptions(use_cache=False, jobs=1))
+    facts = Facts(loaded)
+    outcome = run_checks(CHECKS, facts, OPTIONS)
+    errors = [r for r in outcome.results if r.status.value == "error"]
+    assert not errors, errors
+    return facts, [(f.check_id, str(f.severity), f.message) for f in outcome.findings]
+
+
+@pytest.fixture(scope="module")
+def images(
+    docker_engine: DockerEngine,
+    bookworm_minbase: BuiltImage,
+    bookworm_python: BuiltImage,
+    wheels: tuple[Path, Path],
+    cpython_copy: Path,
+) -> Iterator[dict[str, str]]:
+    binary, built = wheels
+    app = {"main.py": b"import six, markupsafe\nprint(markupsafe.escape('<ok>'))\n"}
+    tags = {
+        "good": "imgaudit-test/py-good:latest",
+        "bad": "imgaudit-test/py-bad:latest",
+        "broken": "imgaudit-test/py-broken:latest",
+        "system": "imgaudit-test/py-system:latest",
+    }
+    build(docker_engine, tags["good"], GOOD.format(base=bookworm_minbase.tag),
+          {"python": cpython_copy, "wheels": binary, "app/main.py": app["main.py"]})  # fmt: skip
+    build(docker_engine, tags["bad"], BAD.format(good=tags["good"]), {"wheels": built})
+    build(docker_engine, tags["broken"],
+          BROKEN.format(base=bookworm_minbase.tag, good=tags["good"]))  # fmt: skip
+    build(docker_engine, tags["system"], SYSTEM.format(base=bookworm_python.tag))
+    yield tags
+
+
+def test_good_image_has_no_python_findings(
+    docker_engine: DockerEngine, images: dict[str, str], tmp_path: Path
+) -> None:
+    facts, found = _scan(docker_engine, images["good"], tmp_path)
+    [interp] = facts.pythons
+    assert (interp.executable, interp.origin) == (f"opt/acme/python/bin/python{V}", "source-build")
+    names = sorted(d.name for d in facts.distributions)
+    assert names == ["markupsafe", "pip", "setuptools", "six"]
+    [venv] = facts.venvs
+    assert venv.home_python == f"opt/acme/python/bin/python{V}" and venv.has_pip
+    # The host CPython was built without libgdbm/libdb: the only (info) finding.
+    assert found == [DBM]
+
+
+DBM = ("PY002", "info", f"Python {V} at /opt/acme/python/bin/python{V} lacks _dbm")
+SITE = f"/opt/acme/venv/lib/python{V}/site-packages"
+TAG = "cp{0}-cp{0}-linux_x86_64".format(V.replace(".", ""))
+
+
+def test_bad_image(docker_engine: DockerEngine, images: dict[str, str], tmp_path: Path) -> None:
+    """A wheel built from the sdist, then `chown -R app` of the venv and the app."""
+    facts, found = _scan(docker_engine, images["bad"], tmp_path)
+    scan = facts.venv_writable["opt/acme/venv"]
+    assert scan.writable and len(scan.writable) == scan.checked  # every path chowned
+    assert found == [
+        ("PK001", "warning", f"MarkupSafe 3.0.3 was built from source (wheel tag {TAG})"),
+        ("SEC003", "warning", f"venv /opt/acme/venv: {scan.checked} of {scan.checked} paths are "
+                              "writable by app (uid 1000)"),
+        ("SEC004", "warning", "/app: 4 code paths are writable by app (uid 1000)"),
+        ("SEC005", "warning", f"pip is installed in /opt/acme/venv and {SITE} is writable by "
+                              "app (uid 1000)"),
+        DBM,
+        # pip's reinstall compiled markupsafe's 2 modules in timestamp mode
+        ("PY006", "info", f"{SITE}: 2 pyc files are timestamp-based (rebuilds differ; "
+                          "stale after timestamp rewrites)"),
+    ]  # fmt: skip
+
+
+def test_broken_venv_image(
+    docker_engine: DockerEngine, images: dict[str, str], tmp_path: Path
+) -> None:
+    """`COPY --from=good /opt/acme/venv` without /opt/acme/python: the multi-stage break."""
+    facts, found = _scan(docker_engine, images["broken"], tmp_path)
+    assert facts.pythons == []
+    assert found == [
+        ("PY007", "error", f"venv /opt/acme/venv: 3 console script(s) run "
+                           f"/opt/acme/venv/bin/python{V}, which is not in the image"),
+        ("PY007", "error", f"venv /opt/acme/venv: bin/python points at python{V}, "
+                           "which is not in the image"),
+        ("PY007", "error", "venv /opt/acme/venv: home /opt/acme/python/bin has no python in "
+                           "the image"),
+        ("SEC005", "warning", f"pip is installed in /opt/acme/venv and {SITE} is writable by "
+                              "root (uid 0)"),
+    ]  # fmt: skip
+
+
+def test_system_python_image(
+    docker_engine: DockerEngine, images: dict[str, str], tmp_path: Path
+) -> None:
+    """Debian's python3 + python3-venv, the app's venv made from /usr/bin/python3."""
+    facts, found = _scan(docker_engine, images["system"], tmp_path)
+    [interp] = facts.pythons
+    assert (interp.executable, interp.origin, interp.package) == (
+        "usr/bin/python3.11", "distro", "python3.11-minimal",
+    )  # fmt: skip
+    assert interp.full_version is not None and interp.full_version.startswith("3.11.")
+    states = {m.name: m.state for m in interp.modules}
+    assert states["zlib"] == states["pyexpat"] == "builtin" and states["_ssl"] == "shared"
+    timestamp = found[-1][2].split(": ", 1)[1].split()[0]
+    assert found == [
+        ("PY001", "warning", "the app uses the distribution's Python 3.11 (distro, package "
+                             "python3.11-minimal): venv home: /app/venv"),
+        ("SEC005", "warning", "pip is installed in /app/venv and "
+                              "/app/venv/lib/python3.11/site-packages is writable by root (uid 0)"),
+        # ensurepip installs pip and setuptools with timestamp pycs
+        ("PY006", "info", f"/app/venv/lib/python3.11/site-packages: {timestamp} pyc files are "
+                          "timestamp-based (rebuilds differ; stale after timestamp rewrites)"),
+    ]  # fmt: skip
+    assert int(timestamp) > 100

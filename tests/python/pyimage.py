@@ -1,0 +1,288 @@
+"""Images with a REAL CPython: the test host's own interpreter copied into factory images.
+
+The copy keeps what the Python facts read for real: the python executable, libpython,
+every lib-dynload extension (real ELF files), the _sysconfigdata module, and the venv
+and ensurepip packages with their bundled wheels. Of the pure-Python stdlib only a
+small subset is copied (os.py, site.py, json, encodings) to keep images small; the
+facts do not read the rest. Failing cases remove pieces in a later layer (whiteouts),
+as `RUN rm` would.
+
+The CPython layer is built once per prefix per session (functools.cache) and its tar
+bytes are reused, so every test image after the first costs only its own small layers;
+the layer index (ELF parse of libpython) is cached on disk by the session fixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import py_compile
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+from tests import factory
+from tests.factory import Dir, File, ImageSpec, Item, Layer, Symlink, host_file
+
+HOST_PREFIX = Path(sys.base_prefix)
+VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+HOST_STDLIB = Path(sysconfig.get_paths()["stdlib"])
+EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # ".cpython-311-x86_64-linux-gnu.so"
+MULTIARCH = str(sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
+LDLIBRARY = str(sysconfig.get_config_var("INSTSONAME") or f"libpython{VERSION}.so.1.0")
+
+_PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
+_PACKAGES = ("venv", "ensurepip", "json", "encodings")
+
+
+def _tree(host: Path, image: str) -> Iterator[File]:
+    for path in sorted(host.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            yield host_file(path, f"{image}/{path.relative_to(host)}")
+
+
+def so_name(module: str) -> str:
+    return f"{module}{EXT_SUFFIX}"
+
+
+@functools.cache
+def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
+    """A layer holding the host's CPython at `prefix` (image path, no leading slash)."""
+    lib = f"{prefix}/lib/python{VERSION}"
+    items: list[Item] = [
+        Dir(prefix),
+        host_file(HOST_PREFIX / "bin" / f"python{VERSION}", f"{prefix}/bin/python{VERSION}"),
+        Symlink(f"{prefix}/bin/python3", f"python{VERSION}"),
+        host_file(HOST_PREFIX / "lib" / LDLIBRARY, f"{prefix}/lib/{LDLIBRARY}"),
+        Symlink(f"{prefix}/lib/libpython{VERSION}.so", LDLIBRARY),
+    ]
+    items += [host_file(HOST_STDLIB / name, f"{lib}/{name}") for name in _PURE]
+    items += [
+        host_file(p, f"{lib}/{p.name}") for p in sorted(HOST_STDLIB.glob("_sysconfigdata_*.py"))
+    ]
+    for pkg in _PACKAGES:
+        items += list(_tree(HOST_STDLIB / pkg, f"{lib}/{pkg}"))
+    dynload = HOST_STDLIB / "lib-dynload"
+    items += [host_file(p, f"{lib}/lib-dynload/{p.name}") for p in sorted(dynload.glob("*.so"))]
+    # The host build's RUNPATH points at the build prefix: the image finds libpython
+    # through ld.so.conf.d, as a real /opt install does.
+    items.append(File("etc/ld.so.conf.d/acme-python.conf", f"/{prefix}/lib\n".encode()))
+    # The system libraries the interpreter and its extensions link against, so the
+    # complete install also loads (PY002 checks each extension's links).
+    elves = [HOST_PREFIX / "bin" / f"python{VERSION}", *sorted(dynload.glob("*.so"))]
+    items += system_libraries(elves)
+    layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
+    _CACHED_LAYERS.append(layer)
+    return layer
+
+
+def system_libraries(elves: list[Path]) -> list[Item]:
+    """The host's copies of what `elves` need from the system (libc, libssl, ...), placed
+    where a Debian image has them, found with the host's own ldd (run on host files
+    only, never on anything from an image)."""
+    found: dict[str, Path] = {}
+    for elf in elves:
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+                name, path = parts[0], Path(parts[2])
+            elif parts and parts[0].startswith("/"):
+                name, path = Path(parts[0]).name, Path(parts[0])
+            else:
+                continue
+            if "libpython" in name or str(path).startswith(str(HOST_PREFIX)):
+                continue
+            found.setdefault(name, path)
+    items: list[Item] = [
+        Symlink("lib", "usr/lib"),
+        File("etc/ld.so.conf", b"include /etc/ld.so.conf.d/*.conf\n"),  # as Debian ships it
+    ]
+    for name, path in sorted(found.items()):
+        if name.startswith("ld-linux"):
+            items.append(host_file(path, f"lib64/{name}"))
+        items.append(host_file(path, f"usr/lib/{MULTIARCH}/{name}"))
+    return items
+
+
+@functools.cache
+def stdlib_tests_layer(prefix: str = "opt/acme/python") -> Layer:
+    """Real files of the host's stdlib test suite (a subset, ~300 KB)."""
+    lib = f"{prefix}/lib/python{VERSION}"
+    names = ["__init__.py", "test_os.py", "test_json", "test_venv.py"]
+    items: list[Item] = []
+    for name in names:
+        host = HOST_STDLIB / "test" / name
+        if host.is_dir():
+            items += list(_tree(host, f"{lib}/test/{name}"))
+        elif host.exists():
+            items.append(host_file(host, f"{lib}/test/{name}"))
+    layer = Layer(items, created_by="RUN make install", compression="none")
+    _CACHED_LAYERS.append(layer)
+    return layer
+
+
+_tars: dict[int, bytes] = {}  # id(layer) -> tar bytes, for the cached layers only
+_real_layer_tar = factory.layer_tar
+
+
+def _layer_tar(layer: Layer) -> bytes:
+    cached = any(layer is c for c in _CACHED_LAYERS)
+    if cached and id(layer) in _tars:
+        return _tars[id(layer)]
+    data = _real_layer_tar(layer)
+    if cached:
+        _tars[id(layer)] = data
+    return data
+
+
+_CACHED_LAYERS: list[Layer] = []
+
+
+def build(spec: ImageSpec) -> factory.BuiltImage:
+    """factory.build, reusing the tar bytes of the session's CPython layers."""
+    with mock.patch.object(factory, "layer_tar", _layer_tar):
+        return factory.build(spec)
+
+
+# ---- Debian's own CPython, from the test host's dpkg-installed files -------------------
+
+DEBIAN_PACKAGES = (
+    "python3.11-minimal",
+    "libpython3.11-minimal:amd64",
+    "libpython3.11-stdlib:amd64",
+    "python3.11-venv",
+    "python3-minimal",
+)
+DPKG_INFO = Path("/var/lib/dpkg/info")
+
+
+def debian_python_available() -> bool:
+    return Path("/usr/bin/python3.11").exists() and all(
+        (DPKG_INFO / f"{p}.list").exists() for p in DEBIAN_PACKAGES
+    )
+
+
+@functools.cache
+def debian_python_layer() -> Layer:
+    """Debian 12's python3.11 as the host's dpkg installed it: the real binary, stdlib
+    extensions, sysconfigdata, venv, ensurepip, python-wheels and the packages' .list
+    files (so ownership is real). Pure-Python stdlib reduced to os.py."""
+    lib = "usr/lib/python3.11"
+    host = Path("/usr/lib/python3.11")
+    items: list[Item] = [
+        host_file("/usr/bin/python3.11", "usr/bin/python3.11"),
+        Symlink("usr/bin/python3", "python3.11"),
+        host_file(host / "os.py", f"{lib}/os.py"),
+    ]
+    items += [host_file(p, f"{lib}/{p.name}") for p in sorted(host.glob("_sysconfigdata_*.py"))]
+    for pkg in ("venv", "ensurepip"):
+        items += list(_tree(host / pkg, f"{lib}/{pkg}"))
+    items += [
+        host_file(p, f"{lib}/lib-dynload/{p.name}")
+        for p in sorted((host / "lib-dynload").glob("*.so"))
+    ]
+    items += list(_tree(Path("/usr/share/python-wheels"), "usr/share/python-wheels"))
+    items += system_libraries(
+        [Path("/usr/bin/python3.11"), *sorted((host / "lib-dynload").glob("*.so"))]
+    )
+    for pkg in DEBIAN_PACKAGES:
+        items.append(host_file(DPKG_INFO / f"{pkg}.list", f"var/lib/dpkg/info/{pkg}.list"))
+    items.append(File("var/lib/dpkg/status", b""))
+    layer = Layer(
+        items, created_by="RUN apt-get install -y python3.11 python3.11-venv", compression="none"
+    )
+    _CACHED_LAYERS.append(layer)
+    return layer
+
+
+# ---- venvs and real installed distributions -----------------------------------------
+
+HOST_SITE = Path(sysconfig.get_paths()["purelib"])
+
+
+def venv_items(
+    venv: str, home: str, *, uid: int = 0, gid: int = 0, cfg_extra: str = "", crlf: bool = False
+) -> list[Item]:
+    """A venv as `python -m venv` lays it out (links to the base python, pyvenv.cfg)."""
+    cfg = (
+        f"home = {home}\ninclude-system-site-packages = false\n"
+        f"version = {sys.version.split()[0]}\nexecutable = {home}/python{VERSION}\n"
+        f"command = {home}/python{VERSION} -m venv {'/' + venv}\n" + cfg_extra
+    )
+    if crlf:
+        cfg = cfg.replace("\n", "\r\n")
+    return [
+        Dir(venv, uid=uid, gid=gid),
+        Dir(f"{venv}/bin", uid=uid, gid=gid),
+        File(f"{venv}/pyvenv.cfg", cfg.encode(), uid=uid, gid=gid),
+        Symlink(f"{venv}/bin/python{VERSION}", f"{home}/python{VERSION}"),
+        Symlink(f"{venv}/bin/python3", f"python{VERSION}"),
+        Symlink(f"{venv}/bin/python", f"python{VERSION}"),
+        Dir(f"{venv}/lib", uid=uid, gid=gid),
+        Dir(f"{venv}/lib/python{VERSION}", uid=uid, gid=gid),
+        Dir(f"{venv}/lib/python{VERSION}/site-packages", uid=uid, gid=gid),
+    ]
+
+
+def record_files(dist_info: str) -> list[tuple[str, int | None]]:
+    """(relative path, size) rows of a host distribution's RECORD."""
+    rows = []
+    with open(HOST_SITE / dist_info / "RECORD", newline="") as fh:
+        for row in csv.reader(fh):
+            if row and row[0]:
+                rows.append((row[0], int(row[2]) if len(row) > 2 and row[2] else None))
+    return rows
+
+
+def dist_items(
+    site: str,
+    dist_info: str,
+    *,
+    uid: int = 0,
+    gid: int = 0,
+    pyc: str | None = None,
+    wheel_tag: str | None = None,
+) -> list[Item]:
+    """A real distribution installed on the host, copied into `site` as pip left it:
+    every RECORD file (scripts in ../../bin skipped), pycs dropped; `pyc` compiles the
+    copied sources again ("timestamp" or "checked-hash") against the image mtimes.
+    `wheel_tag` rewrites WHEEL's Tag lines (what pip writes for a wheel it built)."""
+    items: list[Item] = []
+    for rel, _size in record_files(dist_info):
+        if rel.startswith("..") or "__pycache__" in rel:
+            continue
+        host = HOST_SITE / rel
+        if not host.is_file():
+            continue
+        data = host.read_bytes()
+        if wheel_tag and rel == f"{dist_info}/WHEEL":
+            lines = [ln for ln in data.decode().splitlines() if not ln.startswith("Tag:")]
+            data = ("\n".join([*lines, f"Tag: {wheel_tag}"]) + "\n").encode()
+        items.append(File(f"{site}/{rel}", data, mode=0o644, uid=uid, gid=gid))
+        if pyc and rel.endswith(".py"):
+            mode = (
+                py_compile.PycInvalidationMode.CHECKED_HASH
+                if pyc == "checked-hash"
+                else py_compile.PycInvalidationMode.TIMESTAMP
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                src = Path(tmp) / "m.py"
+                src.write_bytes(data)
+                os.utime(src, (factory.MTIME, factory.MTIME))
+                out = Path(tmp) / "m.pyc"
+                py_compile.compile(str(src), str(out), doraise=True, invalidation_mode=mode)
+                d, _, name = rel.rpartition("/")
+                tag = sys.implementation.cache_tag
+                pyc_path = (
+                    f"{site}/{d}/__pycache__/{name[:-3]}.{tag}.pyc"
+                    if d
+                    else (f"{site}/__pycache__/{name[:-3]}.{tag}.pyc")
+                )
+                items.append(File(pyc_path, out.read_bytes(), uid=uid, gid=gid))
+    return items

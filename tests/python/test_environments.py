@@ -1,0 +1,288 @@
+"""Venvs, installed distributions, permissions and bytecode: facts and checks PY006,
+PY007, PK001, PK004, SEC003, SEC004, SEC005, on images with the host's real CPython and
+real distributions copied from the host's site-packages."""
+
+from __future__ import annotations
+
+import json
+
+from auditor.facts.venvs import parse_cfg, shebang_interpreter
+from checks import (
+    pk001_built_from_sdist,
+    pk004_editable_install,
+    py006_bytecode,
+    py007_broken_venv,
+    sec003_writable_venv,
+    sec004_writable_app,
+    sec005_pip_writable,
+)
+from tests.factory import Dir, File, ImageSpec, Layer, Symlink
+from tests.python import pyimage
+from tests.python.conftest import Scan, findings, status
+
+V = pyimage.VERSION
+PY = f"/opt/acme/python/bin/python{V}"
+VENV = "opt/acme/venv"
+SITE = f"{VENV}/lib/python{V}/site-packages"
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+GROUP = b"root:x:0:\napp:x:1000:\n"
+USERS = [File("etc/passwd", PASSWD), File("etc/group", GROUP)]
+
+
+def dist(name: str) -> str:
+    return next(p.name for p in pyimage.HOST_SITE.glob(f"{name}-*.dist-info"))
+
+
+def image(*layers: Layer, user: str = "", **config: object) -> ImageSpec:
+    return ImageSpec([pyimage.cpython_layer(), *layers], config={"User": user, **config})
+
+
+# ---- venvs (PY007) ----------------------------------------------------------------------
+
+
+def test_venv_facts_good(scan: Scan) -> None:
+    facts = scan(image(Layer(pyimage.venv_items(VENV, "/opt/acme/python/bin"))))
+    [v] = facts.venvs
+    assert v.path == VENV
+    assert v.home_python == f"opt/acme/python/bin/python{V}"
+    assert v.site_packages == (SITE,)
+    assert not v.has_pip and not v.include_system_site_packages and not v.broken_scripts
+    assert status(py007_broken_venv, facts) == "passed"
+
+
+def test_venv_copied_without_its_interpreter(scan: Scan) -> None:
+    """The multi-stage break: the venv came from a stage whose python was /usr/local."""
+    script = b"#!/usr/local/bin/python3.11\nimport sys\nfrom app import main\n"
+    layer = Layer(
+        [
+            *pyimage.venv_items(VENV, "/usr/local/bin"),
+            File(f"{VENV}/bin/gunicorn", script, mode=0o755),
+        ],
+        created_by="COPY --from=build /opt/acme/venv /opt/acme/venv",
+    )
+    facts = scan(image(layer))
+    found = findings(py007_broken_venv, facts)
+    assert [(f.message, f.path) for f in found] == [  # sorted by path
+        (
+            f"venv /{VENV}: 1 console script(s) run /usr/local/bin/python3.11, "
+            "which is not in the image",
+            f"/{VENV}/bin/gunicorn",
+        ),
+        (
+            f"venv /{VENV}: bin/python points at python{V}, which is not in the image",
+            f"/{VENV}/bin/python",
+        ),
+        (f"venv /{VENV}: home /usr/local/bin has no python in the image", f"/{VENV}/pyvenv.cfg"),
+    ]
+    assert {f.layer for f in found} == {1}
+    assert found[2].created_by == "COPY --from=build /opt/acme/venv /opt/acme/venv"
+
+
+def test_venv_cfg_crlf_without_home_judged_by_link(scan: Scan) -> None:
+    items = pyimage.venv_items(VENV, "/opt/acme/python/bin", crlf=True)
+    cfg = File(f"{VENV}/pyvenv.cfg", b"include-system-site-packages=true\r\nversion=3.11.7\r\n")
+    items = [cfg if getattr(i, "path", "") == f"{VENV}/pyvenv.cfg" else i for i in items]
+    facts = scan(image(Layer(items)))
+    [v] = facts.venvs
+    assert v.home is None and v.include_system_site_packages and v.version == "3.11.7"
+    assert v.home_python == f"opt/acme/python/bin/python{V}"
+    assert status(py007_broken_venv, facts) == "passed"
+
+
+def test_cfg_and_shebang_parsing() -> None:
+    assert parse_cfg(b"\xef\xbb\xbfhome = /usr/bin\r\nFoo=bar\r\n# c\r\njunk\r\n") == {
+        "home": "/usr/bin",
+        "foo": "bar",
+    }
+    assert shebang_interpreter(b"#!/opt/v/bin/python\nx") == "/opt/v/bin/python"
+    long = b"#!/bin/sh\n'''exec' /very/long/path/bin/python \"$0\" \"$@\"\n' '''\n"
+    assert shebang_interpreter(long) == "/very/long/path/bin/python"
+    assert shebang_interpreter(b"#!/usr/bin/env python3\n") is None
+    assert shebang_interpreter(b"\x7fELF") is None
+
+
+# ---- distributions (PK001, PK004) -------------------------------------------------------
+
+
+def venv_with(*dists: str, **kw: object) -> Layer:
+    items = pyimage.venv_items(VENV, "/opt/acme/python/bin")
+    for d in dists:
+        items += pyimage.dist_items(SITE, d, **kw)  # type: ignore[arg-type]
+    return Layer(items, created_by="RUN pip install -r requirements.txt")
+
+
+def test_distribution_facts_from_real_dist_info(scan: Scan) -> None:
+    six, ms = dist("six"), dist("markupsafe")
+    facts = scan(image(venv_with(six, ms)))
+    by_name = {d.name: d for d in facts.distributions}
+    assert sorted(by_name) == ["markupsafe", "six"]
+    s = by_name["six"]
+    assert (s.version, s.installer, s.location) == (
+        six.removesuffix(".dist-info").split("-")[1],
+        "pip",
+        SITE,
+    )
+    assert s.wheel_tags == ("py2-none-any", "py3-none-any")  # as the real WHEEL says
+    # RECORD's size column, plus the files RECORD lists without a size (RECORD itself;
+    # the pycs were not copied)
+    record_bytes = (pyimage.HOST_SITE / six / "RECORD").stat().st_size
+    assert s.size == sum(size or 0 for _, size in pyimage.record_files(six)) + record_bytes
+    assert s.top_level == ("six",)
+    m = by_name["markupsafe"]
+    assert all("manylinux" in t for t in m.wheel_tags) and not m.built_locally
+    assert m.top_level == ("markupsafe",)
+    assert status(pk001_built_from_sdist, facts) == "passed"
+    assert status(pk004_editable_install, facts) == "passed"
+
+
+def test_wheel_built_from_sdist(scan: Scan) -> None:
+    ms = dist("markupsafe")
+    tag = f"cp{V.replace('.', '')}-cp{V.replace('.', '')}-linux_x86_64"
+    facts = scan(image(venv_with(ms, wheel_tag=tag)))
+    [f] = findings(pk001_built_from_sdist, facts)
+    version = ms.removesuffix(".dist-info").split("-")[1]
+    assert f.message == f"MarkupSafe {version} was built from source (wheel tag {tag})"
+    assert f.path == f"/{SITE}/{ms}/WHEEL"
+    record_bytes = (pyimage.HOST_SITE / ms / "RECORD").stat().st_size
+    assert f.bytes == sum(size or 0 for _, size in pyimage.record_files(ms)) + record_bytes
+
+
+def test_editable_install(scan: Scan) -> None:
+    editable = next(
+        p.parent.name
+        for p in pyimage.HOST_SITE.glob("*.dist-info/direct_url.json")
+        if '"editable": true' in p.read_text()
+    )
+    facts = scan(image(venv_with(editable, dist("six"))))
+    [f] = findings(pk004_editable_install, facts)
+    assert f.path == f"/{SITE}/{editable}"
+    url = json.loads((pyimage.HOST_SITE / editable / "direct_url.json").read_text())["url"]
+    name = editable.split("-")[0]
+    assert f.message == f"{name} is an editable install of {url}"
+
+
+# ---- permissions (SEC003, SEC004, SEC005) -----------------------------------------------
+
+
+def app_layer(uid: int) -> Layer:
+    return Layer(
+        [
+            *USERS,
+            Dir("app", uid=uid, gid=uid),
+            File("app/main.py", b"print('hi')\n", uid=uid, gid=uid),
+            Dir("app/data", uid=1000, gid=1000),
+        ],
+        created_by="COPY . /app",
+    )
+
+
+def test_root_owned_venv_and_app_pass_as_non_root(scan: Scan) -> None:
+    pip = dist("pip")
+    facts = scan(
+        image(
+            venv_with(pip), app_layer(0), user="app", WorkingDir="/app", Cmd=["python", "main.py"]
+        )
+    )
+    assert facts.runtime_user.uid == 1000
+    for check in (sec003_writable_venv, sec004_writable_app, sec005_pip_writable):
+        assert status(check, facts) == "passed", check.INFO.id
+    assert facts.app_dirs == ["app"]
+
+
+def test_chowned_venv_and_app_fail(scan: Scan) -> None:
+    pip = dist("pip")
+    items = pyimage.venv_items(VENV, "/opt/acme/python/bin", uid=1000, gid=1000)
+    items += pyimage.dist_items(SITE, pip, uid=1000, gid=1000)
+    venv = Layer(items, created_by="COPY --chown=app /venv /opt/acme/venv")
+    facts = scan(image(venv, app_layer(1000), user="app", WorkingDir="/app"))
+    [v] = findings(sec003_writable_venv, facts)
+    assert v.message.startswith(f"venv /{VENV}: ") and "writable by app (uid 1000)" in v.message
+    chowned = {i.path for i in items if isinstance(i, (File, Dir)) and i.uid == 1000}
+    assert set(facts.venv_writable[VENV].writable) == chowned  # not the root-owned parents
+    assert v.evidence["writable"] == len(chowned)
+    [a] = findings(sec004_writable_app, facts)
+    assert (a.message, a.path, a.paths) == (
+        "/app: 2 code paths are writable by app (uid 1000)",
+        "/app",
+        ("/app/main.py",),
+    )
+    [p] = findings(sec005_pip_writable, facts)
+    assert p.message == f"pip is installed in /{VENV} and /{SITE} is writable by app (uid 1000)"
+
+
+def test_group_writable_counts_through_supplementary_group(scan: Scan) -> None:
+    users = Layer([File("etc/passwd", PASSWD), File("etc/group", GROUP + b"deploy:x:2000:app\n")])
+    code = Layer([Dir("srv", mode=0o775, gid=2000), File("srv/app.py", b"", gid=2000)])
+    facts = scan(image(users, code, user="app"))
+    [a] = findings(sec004_writable_app, facts)
+    assert a.path == "/srv" and a.paths == ()
+
+
+def test_runs_as_root_skips_writable_checks_but_pip_counts(scan: Scan) -> None:
+    facts = scan(image(venv_with(dist("pip")), app_layer(0)))
+    assert status(sec003_writable_venv, facts) == "skipped"
+    assert status(sec004_writable_app, facts) == "skipped"
+    [p] = findings(sec005_pip_writable, facts)
+    assert "writable by root (uid 0)" in p.message
+
+
+# ---- bytecode (PY006) -------------------------------------------------------------------
+
+
+def test_bytecode_checked_hash_passes(scan: Scan) -> None:
+    facts = scan(image(venv_with(dist("six"), dist("markupsafe"), pyc="checked-hash")))
+    assert status(py006_bytecode, facts) == "passed"
+
+
+def test_bytecode_missing_warns(scan: Scan) -> None:
+    facts = scan(image(venv_with(dist("six"), dist("markupsafe"))))
+    [f] = findings(py006_bytecode, facts)
+    n = f.evidence["sources"]
+    assert n >= 3 and f.evidence["missing"] == n
+    assert f.message == f"/{SITE}: {n} of {n} Python files lack valid bytecode ({n} without a pyc)"
+    assert f.severity.name == "WARNING"
+
+
+def test_bytecode_timestamp_is_info_and_stale_is_missing(scan: Scan) -> None:
+    facts = scan(image(venv_with(dist("six"), dist("markupsafe"), pyc="timestamp")))
+    [f] = findings(py006_bytecode, facts)
+    assert f.severity.name == "INFO" and f.evidence["timestamp"] == f.evidence["sources"]
+    # the same pycs after a layer rewrote the sources' mtimes: every pyc is stale
+    six_src = (pyimage.HOST_SITE / "six.py").read_bytes()
+    touched = Layer([File(f"{SITE}/six.py", six_src, mtime=1_800_000_000)])
+    facts = scan(image(venv_with(dist("six"), pyc="timestamp"), touched))
+    [f] = findings(py006_bytecode, facts)
+    assert (f.severity.name, f.evidence["stale"], f.evidence["sources"]) == ("WARNING", 1, 1)
+
+
+def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
+    """A venv made by 3.12 whose home now holds the host's 3.11 (base image changed)."""
+    cfg = b"home = /opt/acme/python/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n"
+    layer = Layer(
+        [
+            File(f"{VENV}/pyvenv.cfg", cfg),
+            Symlink(f"{VENV}/bin/python", "/opt/acme/python/bin/python3"),
+            Dir(f"{VENV}/lib/python3.12/site-packages"),
+        ]
+    )
+    facts = scan(image(layer))
+    [f] = findings(py007_broken_venv, facts)
+    assert f.message == (
+        f"venv /{VENV}: made by Python 3.12.1, but home /opt/acme/python/bin now has "
+        f"/opt/acme/python/bin/python{V}"
+    )
+
+
+def test_pip_install_target_dir_is_found(scan: Scan) -> None:
+    """`pip install --target /app/deps`: distributions outside any site-packages."""
+    layer = Layer([*USERS, *pyimage.dist_items("app/deps", dist("six"))])
+    facts = scan(image(layer))
+    [d] = facts.distributions
+    assert (d.name, d.location) == ("six", "app/deps")
+
+
+def test_bytecode_in_app_ignores_the_entry_script(scan: Scan) -> None:
+    app = Layer([File("app/main.py", b"import lib\n"), File("app/lib.py", b"X = 1\n")])
+    facts = scan(image(app, WorkingDir="/app", Cmd=["python", "main.py"]))
+    [f] = findings(py006_bytecode, facts)  # lib.py has no pyc; main.py needs none
+    assert (f.path, f.evidence["sources"], f.evidence["missing"]) == ("/app", 1, 1)

@@ -1,0 +1,220 @@
+"""Interpreter facts and the interpreter checks (PY001, PY002, PY003, PY005) on images
+holding a real CPython (the test host's, and Debian's own python3.11)."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.facts.pythons import modbuilt_names
+from checks import (
+    py001_system_python,
+    py002_stdlib_incomplete,
+    py003_python_eol,
+    py005_stdlib_tests,
+)
+from tests.factory import Dir, ImageSpec, Layer, Whiteout, host_file
+from tests.python import pyimage
+from tests.python.conftest import Scan, findings, status
+
+V = pyimage.VERSION
+PREFIX = "opt/acme/python"
+LIB = f"{PREFIX}/lib/python{V}"
+needs_debian = pytest.mark.skipif(
+    not pyimage.debian_python_available(), reason="the host has no Debian python3.11"
+)
+
+
+def test_source_build_interpreter_facts(scan: Scan) -> None:
+    facts = scan(ImageSpec([pyimage.cpython_layer()]))
+    [interp] = facts.pythons
+    assert interp.executable == f"{PREFIX}/bin/python{V}"
+    assert interp.version == V
+    assert interp.origin == "source-build"
+    assert interp.prefix == PREFIX
+    assert interp.package is None
+    assert interp.libpython == (
+        f"{PREFIX}/lib/libpython{V}.so",
+        f"{PREFIX}/lib/{pyimage.LDLIBRARY}",
+    )
+    states = {m.name: m.state for m in interp.modules}
+    # every core piece is a real lib-dynload file or package in the host's build
+    for name in ("_ssl", "_hashlib", "_sqlite3", "_ctypes", "_bz2", "_lzma", "zlib", "_uuid",
+                 "pyexpat", "_decimal", "_json"):  # fmt: skip
+        assert states[name] == "shared", name
+    assert states["venv"] == states["ensurepip"] == "present"
+    host_has_dbm = any((pyimage.HOST_STDLIB / "lib-dynload").glob("_*dbm.*so"))
+    assert states["_dbm"] == ("shared" if host_has_dbm else "missing")
+
+
+def test_stdlib_incomplete_fails_on_removed_modules(scan: Scan) -> None:
+    dyn = f"{LIB}/lib-dynload"
+    removed = Layer(
+        [
+            Whiteout(f"{dyn}/{pyimage.so_name('_ssl')}"),
+            Whiteout(f"{dyn}/{pyimage.so_name('_ctypes')}"),
+            Whiteout(f"{LIB}/ensurepip/_bundled"),
+        ],
+        created_by="RUN rm -rf ...",
+    )
+    facts = scan(ImageSpec([pyimage.cpython_layer(), removed]))
+    found = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
+    assert [(f.message, f.path, f.layer) for f in found] == [
+        (
+            f"Python {V} at /{PREFIX}/bin/python{V} lacks _ssl, _ctypes, "
+            "ensurepip (no bundled wheel for pip, setuptools)",
+            f"/{LIB}",
+            1,  # the stdlib dir was last written by the layer that removed them
+        )
+    ]
+    assert found[0].evidence["missing"] == ["_ssl", "_ctypes", "ensurepip"]
+
+
+def test_stdlib_complete_has_no_error(scan: Scan) -> None:
+    facts = scan(ImageSpec([pyimage.cpython_layer()]))
+    found = findings(py002_stdlib_incomplete, facts)
+    # The host build may lack only optional modules (info), never a core one.
+    assert all(f.severity.name == "INFO" for f in found), found
+    assert [f.evidence["missing"] for f in found] in ([], [["_dbm"]])
+
+
+def test_modbuilt_names_from_debian_sysconfigdata() -> None:
+    real = next(pyimage.Path("/usr/lib/python3.11").glob("_sysconfigdata__x86_64*.py"), None)
+    if real is None:
+        pytest.skip("no Debian sysconfigdata on this host")
+    names = modbuilt_names(real.read_bytes())
+    assert names is not None and {"zlib", "pyexpat", "_elementtree"} <= names
+    assert not names & {"_json", "_ssl", "_decimal", "_gdbm"}  # shared in Debian's build
+    # a truncated capture still yields the names (regex over the adjacent literals)
+    text = real.read_bytes()
+    cut = text[: max(text.index(b"'MODBUILT_NAMES'"), text.index(b"'MODSHARED_NAMES'")) + 3000]
+    assert modbuilt_names(cut) == names
+    assert modbuilt_names(text[: text.index(b"'MODBUILT_NAMES'") + 100]) is None
+
+
+@needs_debian
+def test_debian_python_is_distro_with_builtin_modules(scan: Scan) -> None:
+    facts = scan(ImageSpec([pyimage.debian_python_layer()]))
+    [interp] = facts.pythons
+    assert (interp.executable, interp.origin, interp.package) == (
+        "usr/bin/python3.11", "distro", "python3.11-minimal",
+    )  # fmt: skip
+    states = {m.name: m.state for m in interp.modules}
+    assert states["zlib"] == states["pyexpat"] == "builtin"
+    assert states["_ssl"] == states["_json"] == "shared"
+    assert states["ensurepip"] == "present"  # wheels from /usr/share/python-wheels
+    assert status(py002_stdlib_incomplete, facts) == "passed"
+
+
+@needs_debian
+def test_debian_without_python3_venv_lacks_ensurepip(scan: Scan) -> None:
+    gone = Layer([Whiteout("usr/lib/python3.11/ensurepip")], created_by="RUN apt-get purge")
+    facts = scan(ImageSpec([pyimage.debian_python_layer(), gone]))
+    [f] = findings(py002_stdlib_incomplete, facts)
+    assert f.message == "Python 3.11 at /usr/bin/python3.11 lacks ensurepip"
+    assert f.layer == 1  # the purge layer rewrote the stdlib dir
+
+
+@needs_debian
+def test_system_python_used_by_app_venv(scan: Scan) -> None:
+    app = Layer(pyimage.venv_items("app/venv", "/usr/bin"), created_by="RUN python3 -m venv")
+    facts = scan(ImageSpec([pyimage.debian_python_layer(), app]))
+    [f] = findings(py001_system_python, facts)
+    assert f.message == (
+        "the app uses the distribution's Python 3.11 (distro, package python3.11-minimal): "
+        "venv home: /app/venv"
+    )
+    assert f.path == "/usr/bin/python3.11"
+
+
+def test_own_python_is_not_system_python(scan: Scan) -> None:
+    app = Layer(pyimage.venv_items("app/venv", f"/{PREFIX}/bin"))
+    facts = scan(ImageSpec([pyimage.cpython_layer(), app]))
+    assert status(py001_system_python, facts) == "passed"
+
+
+@pytest.mark.parametrize(
+    ("today", "severity"),
+    [("2026-11-28", None), ("2027-06-01", "WARNING"), ("2027-10-31", "ERROR")],
+)
+def test_python_eol(scan: Scan, today: str, severity: str | None) -> None:
+    if V != "3.11":
+        pytest.skip("dates below are 3.11's")
+    facts = scan(ImageSpec([pyimage.cpython_layer()]))
+    found = findings(py003_python_eol, facts, today=today)
+    assert [f.severity.name for f in found] == ([severity] if severity else [])
+    if severity == "ERROR":
+        assert (
+            found[0].message
+            == f"Python 3.11 at /{PREFIX}/bin/python3.11 reached end of life on 2027-10-31"
+        )
+
+
+def test_stdlib_tests_flagged_with_bytes(scan: Scan) -> None:
+    tests = pyimage.stdlib_tests_layer()
+    facts = scan(ImageSpec([pyimage.cpython_layer(), tests]))
+    [f] = findings(py005_stdlib_tests, facts)
+    test_bytes = sum(n.entry.size for p, n in facts.fs.walk_files() if p.startswith(f"{LIB}/test/"))
+    assert test_bytes > 100_000
+    assert f.bytes == test_bytes
+    assert f.path == f"/{LIB}/test"
+    assert f.layer == 1
+
+
+def test_stdlib_tests_removed_passes(scan: Scan) -> None:
+    gone = Layer([Whiteout(f"{LIB}/test")], created_by="RUN rm -rf .../test")
+    facts = scan(ImageSpec([pyimage.cpython_layer(), pyimage.stdlib_tests_layer(), gone]))
+    assert status(py005_stdlib_tests, facts) == "passed"
+    facts = scan(ImageSpec([pyimage.cpython_layer()]))
+    assert status(py005_stdlib_tests, facts) == "passed"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "extra", "env", "origin", "full"),
+    [
+        ("root/.pyenv/versions/3.11.7", [], [], "pyenv", "3.11.7"),
+        ("usr/local", [], ["PYTHON_VERSION=3.11.7"], "official-image", "3.11.7"),
+        ("opt/conda", [Dir("opt/conda/conda-meta")], [], "conda", None),
+    ],
+)
+def test_origins(
+    scan: Scan, prefix: str, extra: list, env: list, origin: str, full: str | None
+) -> None:
+    if V != "3.11":
+        pytest.skip("paths below name 3.11")
+    layers = [pyimage.cpython_layer(prefix)]
+    if extra:
+        layers.append(Layer(extra))
+    facts = scan(ImageSpec(layers, config={"Env": env}))
+    [interp] = facts.pythons
+    assert (interp.origin, interp.full_version, interp.prefix) == (origin, full, prefix)
+
+
+def test_executable_copied_without_its_stdlib(scan: Scan) -> None:
+    exe = host_file(pyimage.HOST_PREFIX / "bin" / f"python{V}", f"usr/local/bin/python{V}")
+    facts = scan(ImageSpec([Layer([exe])]))
+    [interp] = facts.pythons
+    assert (interp.executable, interp.stdlib, interp.origin) == (exe.path, None, "source-build")
+    [f] = findings(py002_stdlib_incomplete, facts)
+    assert f.message == (
+        f"Python {V} at /usr/local/bin/python{V} has no standard library "
+        f"(/usr/local/lib/python{V} is missing)"
+    )
+
+
+def test_stdlib_extension_whose_library_is_gone(scan: Scan) -> None:
+    """_bz2 is on disk but libbz2 was deleted: `import bz2` fails as surely as if the module
+    were missing, and PY002 says which library (from the ELF graph)."""
+    lib = f"usr/lib/{pyimage.MULTIARCH}/libbz2.so.1.0"
+    gone = Layer([Whiteout(lib)], created_by="RUN rm " + lib)
+    facts = scan(ImageSpec([pyimage.cpython_layer(), gone]))
+    errors = [
+        (f.message, f.path)
+        for f in findings(py002_stdlib_incomplete, facts)
+        if f.severity.name == "ERROR"
+    ]
+    ext = f"/opt/acme/python/lib/python{pyimage.VERSION}/lib-dynload/{pyimage.so_name('_bz2')}"
+    assert errors == [
+        (f"_bz2 of Python {pyimage.VERSION} cannot load: libbz2.so.1.0 not found in the image", ext)
+    ]
+    intact = scan(ImageSpec([pyimage.cpython_layer()]))
+    assert not [f for f in findings(py002_stdlib_incomplete, intact) if f.severity.name == "ERROR"]

@@ -1,0 +1,73 @@
+"""The origin rule and the dpkg file index, on the formats dpkg really writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.facts import pythons
+from auditor.facts.dpkg_files import DpkgFiles, owners, upstream_version
+from auditor.fs import FileSystem
+from auditor.layers import FILE, Entry, LayerIndex
+
+STATUS = b"""Package: python3.12-minimal
+Status: install ok installed
+Version: 3.12.7-1+jammy1
+
+Package: python3.10-minimal
+Status: deinstall ok config-files
+Version: 3.10.12-1~22.04.6
+"""
+
+
+def fs_with(files: dict[str, bytes]) -> FileSystem:
+    index = LayerIndex("sha256:0")
+    for path, data in files.items():
+        index.entries.append(Entry(path, FILE, 0o644, 0, 0, len(data), 0, ""))
+        index.contents[path] = data
+    return FileSystem([index])
+
+
+def test_dpkg_lists_with_merged_usr_and_status_versions() -> None:
+    fs = fs_with(
+        {
+            "var/lib/dpkg/info/python3.12-minimal.list": b"/.\n/usr\n/usr/bin/python3.12\n",
+            "var/lib/dpkg/info/libfoo:amd64.list": b"/lib/x86_64-linux-gnu/libfoo.so.1\n",
+            "var/lib/dpkg/status": STATUS,
+            "usr/bin/python3.12": b"",
+        }
+    )
+    db = owners(fs)
+    assert db.has_database
+    assert db.package_of(fs, "/usr/bin/python3.12") == "python3.12-minimal"
+    assert db.package_of(fs, "usr/lib/x86_64-linux-gnu/libfoo.so.1") == "libfoo"  # merged /usr
+    assert db.versions == {"python3.12-minimal": "3.12.7-1+jammy1"}  # removed ones skipped
+    assert upstream_version("1:3.12.7-1+jammy1") == "3.12.7"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "version", "package", "default", "env", "has_db", "origin"),
+    [
+        ("usr", "3.12", "python3.12-minimal", "3.10", {}, True, "deadsnakes"),
+        ("usr", "3.10", "python3.10-minimal", "3.10", {}, True, "distro"),
+        ("usr", "3.11", None, None, {}, False, "distro"),  # apk/rpm image, no dpkg database
+        ("usr", "3.11", None, None, {}, True, "source-build"),  # make install into /usr
+        ("usr/local", "3.12", None, None, {"PYTHON_VERSION": "3.12.7"}, True, "official-image"),
+        ("usr/local", "3.12", None, None, {}, True, "source-build"),
+        ("opt/acme/python", "3.12", None, None, {}, True, "source-build"),
+        ("root/.pyenv/versions/3.12.7", "3.12", None, None, {}, True, "pyenv"),
+        ("home/app/.local/share/uv/python/cpython-3.12.7-linux-x86_64-gnu", "3.12", None,
+         None, {}, True, "standalone"),
+    ],
+)  # fmt: skip
+def test_origin_rule(
+    prefix: str,
+    version: str,
+    package: str | None,
+    default: str | None,
+    env: dict[str, str],
+    has_db: bool,
+    origin: str,
+) -> None:
+    fs = FileSystem([])
+    db = DpkgFiles({}, has_db)
+    assert pythons._origin(fs, db, env, prefix, version, package, default) == origin
