@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.commands import diff, history, scan
+from auditor.commands import diff, fleet, history, scan
 from auditor.errors import InputError
 
-COMMANDS = (scan, diff, history)
+COMMANDS = (scan, diff, history, fleet)
 
 
 def build_parser() -> argparse.ArgumentParser:
