@@ -94,7 +94,7 @@ def connect(scheduler: str | None, workers: int = 2, threads: int = 1) -> Iterat
 
     # a quiet laptop run: no dashboard port, no "Port 8787 is already in use" noise
     with (
-        dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}),
+        dask.config.set({"logging.distributed": "error"}),
         distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=threads,

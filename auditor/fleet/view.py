@@ -57,7 +57,7 @@ def sections(doc: dict[str, Any]) -> list[Section]:
         ("Biggest images", ["Image", "Size", "Grade"], biggest),
     ]
     if doc["previous_run_id"] is None:
-        out.append(("Size growth since the last fleet run", ["(first fleet run)"], []))
+        out.append(("Size growth since the last fleet run (none: first fleet run)", [], []))
     else:
         out.append(
             ("Size growth since the last fleet run", ["Image", "Before", "Now", "Change"], growth)
