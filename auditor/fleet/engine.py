@@ -51,6 +51,8 @@ class Stats:
     whole_images: int = 0  # images scanned in one task (non-portable transports)
     seconds: float = 0.0
     workers: int = 0
+    transfers: int | None = None  # results (mostly layer indexes) moved between workers
+    transferred_bytes: int | None = None
 
     @property
     def layer_reads_saved(self) -> int:
@@ -121,6 +123,7 @@ def run(
     result = FleetResult()
     stats = result.stats
     stats.workers = len(client.scheduler_info().get("workers", {}))
+    transfers_before = _transfer_totals(client)
     # key prefix per run: two fleet runs on one shared cluster must not share results
     run_key = f"imgaudit-{options.run_id or 0}-{int(time.time() * 1000)}"
 
@@ -190,6 +193,10 @@ def run(
     for fut in layer_futures.values():
         fut.release()
 
+    transfers_after = _transfer_totals(client)
+    if transfers_before is not None and transfers_after is not None:
+        stats.transfers = max(0, transfers_after[0] - transfers_before[0])
+        stats.transferred_bytes = max(0, transfers_after[1] - transfers_before[1])
     stats.distinct_layers = len(layer_futures)
     stats.layers_read = len(read)
     stats.cache_hits = len(cached - read)
@@ -209,3 +216,24 @@ def _result(fut: Any, ref: str) -> Resolved | Outcome:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         return tasks.Outcome(ref, error=f"scan failed: {type(exc).__name__}: {detail}"[:500])
     return value
+
+
+def _worker_transfers(dask_worker: Any) -> tuple[int, int]:
+    return (
+        int(dask_worker.transfer_outgoing_count_total),
+        int(dask_worker.transfer_outgoing_bytes_total),
+    )
+
+
+def _transfer_totals(client: Any) -> tuple[int, int] | None:
+    """(count, bytes) of data sent between workers so far, over all workers: how much
+    locality-aware placement left to move. None when the workers do not say (a
+    restarted worker starts from zero again, so this is a lower bound after a crash)."""
+    try:
+        per_worker = client.run(_worker_transfers)
+    except Exception:  # statistics only: never fail a fleet run over them
+        return None
+    return (
+        sum(c for c, _ in per_worker.values()),
+        sum(b for _, b in per_worker.values()),
+    )
