@@ -92,21 +92,26 @@ def connect(scheduler: str | None, workers: int = 2, threads: int = 1) -> Iterat
         finally:
             client.close()
         return
+    import warnings
+
     import dask
 
-    # a quiet laptop run: no dashboard port, no "Port 8787 is already in use" noise
+    # a quiet laptop run: no dashboard; the scheduler's HTTP endpoint still wants port
+    # 8787 and warns when another cluster has it, which is no concern of the user's
     with (
         dask.config.set({"logging.distributed": "error"}),
-        distributed.LocalCluster(
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=threads,
             processes=True,
             dashboard_address=None,
             host="127.0.0.1",
             silence_logs=50,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+        )
+    with cluster, distributed.Client(cluster) as client:
         yield client
 
 
