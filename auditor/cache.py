@@ -45,7 +45,7 @@ class LayerCache:
             path = self._path(diff_id)
             with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:
                 index = LayerIndex.from_json(json.load(fh))
-        except (OSError, ValueError, KeyError, TypeError, EOFError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
             self.misses += 1
             return None
         if index.diff_id != diff_id:

@@ -7,14 +7,15 @@ errors (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.commands import diff, fleet, history, scan
+from auditor.commands import checks, diff, explain, fleet, history, scan
 from auditor.errors import InputError
 
-COMMANDS = (scan, diff, history, fleet)
+COMMANDS = (scan, diff, history, checks, explain, fleet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # File names from images need not be UTF-8 (they arrive as surrogate escapes):
+    # print their original bytes rather than crash on a strict UTF-8 stdout.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "execute", None):

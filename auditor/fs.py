@@ -27,6 +27,11 @@ class Node:
     layer: int  # index of the layer that last wrote this path
     implicit: bool = False  # a directory no layer listed, only implied by its children
     earlier: list[tuple[int, int]] = field(default_factory=list)  # (layer, bytes) overwritten
+    # A hard link's content: (layer, path) of the file it was linked to *when the link
+    # was written*, and that file's size. A later layer replacing the target path does
+    # not change the link (copy-up breaks the link in a real rootfs too).
+    origin: tuple[int, str] | None = None
+    linked_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,10 @@ class FileSystem:
     def __init__(self, indexes: list[LayerIndex]) -> None:
         self.nodes: dict[str, Node] = {}
         self._children: dict[str, set[str]] = {"": set()}
-        self._content_layer: dict[str, int] = {}
         self._indexes = indexes
         self._waste: dict[str, list[tuple[int, int]]] = {}
+        self._gone: dict[str, list[tuple[int, int]]] = {}  # deleted paths' versions
+        self._links: dict[tuple[int, str], set[str]] = {}  # content origin -> hard links
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
         for i, index in enumerate(indexes):
@@ -54,7 +60,7 @@ class FileSystem:
 
     def _apply(self, layer: int, index: LayerIndex) -> None:
         for d in index.opaque_dirs:
-            for child in list(self._children.get(d, ())):
+            for child in sorted(self._children.get(d, ())):
                 self._remove(posixpath.join(d, child) if d else child)
         for path in index.whiteouts:
             self._remove(path)
@@ -62,10 +68,26 @@ class FileSystem:
             self._add(layer, entry)
         self.skipped.extend((layer, s) for s in index.skipped)
 
-    def _waste_version(self, path: str, node: Node) -> None:
-        size = self._file_bytes(node)
-        if size:
-            self._waste.setdefault(path, []).append((node.layer, size))
+    def _retire(self, path: str, node: Node) -> None:
+        """A version of `path` leaves the view. Its bytes are waste, unless a surviving
+        hard link still holds them: that link then simply is the file (as in a real
+        rootfs once the first name is gone), and the bytes still count as surviving."""
+        if node.entry.kind == HARDLINK:
+            if node.origin is not None:
+                self._links.get(node.origin, set()).discard(path)
+            return
+        if node.entry.kind != FILE:
+            return
+        key = node.origin or (node.layer, path)
+        heirs = self._links.get(key)
+        if heirs:
+            heir = self.nodes[min(heirs)]
+            heirs.discard(heir.entry.path)
+            heir.entry = heir.entry._replace(kind=FILE, size=node.entry.size)
+            heir.origin = key
+            return
+        if node.entry.size:
+            self._waste.setdefault(path, []).append((key[0], node.entry.size))
 
     @staticmethod
     def _file_bytes(node: Node) -> int:
@@ -75,9 +97,11 @@ class FileSystem:
         node = self.nodes.pop(path, None)
         if node is None:
             return
-        self._waste_version(path, node)
-        self._content_layer.pop(path, None)
-        for child in list(self._children.pop(path, ())):
+        self._retire(path, node)
+        if node.entry.kind != DIR:
+            # A later layer may write the path again: it still has this history.
+            self._gone[path] = [*node.earlier, (node.layer, self._file_bytes(node))]
+        for child in sorted(self._children.pop(path, ())):
             self._remove(posixpath.join(path, child))
         parent, name = _split(path)
         self._children.get(parent, set()).discard(name)
@@ -100,7 +124,7 @@ class FileSystem:
         path = entry.path
         self.written_bytes += entry.size if entry.kind == FILE else 0
         old = self.nodes.get(path)
-        earlier: list[tuple[int, int]] = []
+        earlier: list[tuple[int, int]] = self._gone.pop(path, [])
         if old is not None:
             if old.entry.kind == DIR and entry.kind == DIR:
                 # Directory metadata changes; its content stays.
@@ -109,24 +133,31 @@ class FileSystem:
             if old.entry.kind == DIR:
                 self._remove(path)
             else:
-                self._waste_version(path, old)
-                earlier = [*old.earlier, (old.layer, self._file_bytes(old))]
+                self._retire(path, old)
+                earlier = [*earlier, *old.earlier, (old.layer, self._file_bytes(old))]
         self._ensure_parent(layer, path)
+        node = Node(entry, layer, False, earlier)
         if entry.kind == HARDLINK:
-            entry = self._link_target_entry(entry)
-        self.nodes[path] = Node(entry, layer, False, earlier)
+            self._link(node)
+        self.nodes[path] = node
         if entry.kind == DIR:
             self._children.setdefault(path, set())
-        self._content_layer[path] = layer
 
-    def _link_target_entry(self, entry: Entry) -> Entry:
-        """A hard link shares its target's inode: same type, size and mode; it adds no
-        bytes (the size stays 0 so content is not counted twice)."""
+    def _link(self, node: Node) -> None:
+        """A hard link shares its target's inode: same mode, owner and content; it adds
+        no bytes (its entry size stays 0 so content is not counted twice)."""
+        entry = node.entry
         target = self.nodes.get(entry.link)
-        if target is None or target.entry.kind != FILE:
-            return entry
+        if target is None or target.entry.kind not in (FILE, HARDLINK):
+            return
         t = target.entry
-        return Entry(entry.path, HARDLINK, t.mode, t.uid, t.gid, 0, t.mtime, entry.link)
+        node.entry = Entry(entry.path, HARDLINK, t.mode, t.uid, t.gid, 0, t.mtime, entry.link)
+        if t.kind == FILE:
+            node.origin, node.linked_size = target.origin or (target.layer, entry.link), t.size
+        else:
+            node.origin, node.linked_size = target.origin, target.linked_size
+        if node.origin is not None:
+            self._links.setdefault(node.origin, set()).add(entry.path)
 
     # ---- queries -------------------------------------------------------------------
 
@@ -181,33 +212,36 @@ class FileSystem:
         real = self.resolve(path)
         if real is None:
             return None
-        return self._content_of(real, 0)
+        return self._content_of(real)
 
-    def _content_of(self, path: str, depth: int) -> bytes | None:
+    def _content_of(self, path: str) -> bytes | None:
+        where = self._data_location(path)
+        return None if where is None else self._indexes[where[0]].contents.get(where[1])
+
+    def _data_location(self, path: str) -> tuple[int, str] | None:
+        """(layer, path) whose recorded content is the content of `path`."""
         node = self.nodes.get(path)
-        if node is None or depth > 8:
+        if node is None:
             return None
-        layer = self._indexes[node.layer]
-        data = layer.contents.get(path)
-        if data is None and node.entry.kind == HARDLINK:
-            data = layer.contents.get(node.entry.link)
-            if data is None:
-                return self._content_of(node.entry.link, depth + 1)
-        return data
+        if node.origin is not None or node.entry.kind == HARDLINK:
+            return node.origin  # a hard link, or a file that was one
+        return node.layer, path
+
+    def file_size(self, path: str) -> int | None:
+        """Content size of a regular file or hard link (after following symlinks)."""
+        real = self.resolve(path)
+        node = self.nodes.get(real) if real is not None else None
+        if node is None or node.entry.kind not in (FILE, HARDLINK):
+            return None
+        return node.linked_size if node.entry.kind == HARDLINK else node.entry.size
 
     def elf(self, path: str) -> dict[str, Any] | None:
         """ELF link facts of `path` (after following links), if it is an ELF file."""
         real = self.resolve(path)
         if real is None:
             return None
-        node = self.nodes.get(real)
-        if node is None:
-            return None
-        layer = self._indexes[node.layer]
-        facts = layer.elf.get(real)
-        if facts is None and node.entry.kind == HARDLINK:
-            facts = layer.elf.get(node.entry.link)
-        return facts
+        where = self._data_location(real)
+        return None if where is None else self._indexes[where[0]].elf.get(where[1])
 
     def elf_files(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every surviving ELF file, sorted by path."""
@@ -223,7 +257,7 @@ class FileSystem:
         for path in sorted(self.nodes):
             if predicate is not None and not predicate(path):
                 continue
-            data = self._content_of(path, 0)
+            data = self._content_of(path)
             if data is not None:
                 yield path, data
 

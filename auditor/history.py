@@ -1,8 +1,9 @@
 """The image config's build history, matched to layers.
 
 History entries marked `empty_layer` (ENV, CMD, ...) made no layer; the others map,
-in order, onto the layers. A history that does not match the layer count (hand-made
-or damaged configs) leaves the unmatched layers without a `created_by`.
+in order, onto the layers, as `docker history` matches them. A history shorter than
+the layer list (hand-made or squashed configs) leaves the last layers without a
+`created_by`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str |
     if not isinstance(history, list):
         return out
     steps = [h for h in history if isinstance(h, dict) and not h.get("empty_layer")]
-    if len(steps) != layer_count:
-        return out
-    for i, step in enumerate(steps):
+    # Matched in order, as far as both go: what `docker history` does (it stops at the
+    # last layer; layers past the end of the history stay without a step).
+    for i, step in enumerate(steps[:layer_count]):
         text = step.get("created_by")
         out[i] = clean_step(text) if isinstance(text, str) else None
     return out
@@ -27,7 +28,7 @@ def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str |
 def clean_step(text: str) -> str:
     """Docker's `/bin/sh -c #(nop) COPY ...` becomes `COPY ...`; BuildKit's `RUN /bin/sh -c x`
     becomes `RUN x`: the Dockerfile line as written."""
-    text = text.strip()
+    text = text.strip().removesuffix("# buildkit").strip()
     for prefix in ("/bin/sh -c #(nop) ", "|"):
         if text.startswith(prefix):
             if prefix == "|":

@@ -25,12 +25,13 @@ from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
 from auditor.sources.interface import Layer
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: ELF facts from the forward-only parser (auditor/elf.py)
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_MAX_RATIO = 1000  # decompression-bomb guard: uncompressed / compressed bytes
 _RATIO_GRACE = 64 << 20  # small blobs may exceed the ratio (a tar of empty files does)
+_ZSTD_PIECE = 1 << 10  # zstd input per decode call: bounds its output (~32 MiB at most)
 
 # Entry kinds
 FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
@@ -48,6 +49,11 @@ _KIND = {
 }
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+META_PREFIX = ".wh..wh."  # whiteout-metadata names; only the opaque marker means anything
+
+
+def _is_aufs_meta(path: str) -> bool:
+    return any(p.startswith(META_PREFIX) and p != OPAQUE_MARKER for p in path.split("/"))
 
 
 class Entry(NamedTuple):
@@ -132,9 +138,11 @@ class _DigestingReader:
     """Decompresses a blob on the fly, hashing the stored and the uncompressed bytes.
 
     Compression is told by magic bytes. gzip members are decoded one after another
-    (estargz and `pigz --independent` write many); zstd frames likewise. Output per
-    step is bounded, so memory stays flat whatever the ratio, and a ratio guard stops
-    decompression bombs early.
+    (estargz and `pigz --independent` write many); zstd frames likewise (skippable
+    frames included). A stream that ends inside a member or frame is an error: neither
+    decoder reports truncation on its own. Output per step is bounded (gzip by
+    `max_length`, zstd by feeding small input pieces), so memory stays flat whatever
+    the ratio, and a ratio guard stops decompression bombs early.
     """
 
     def __init__(self, raw: IO[bytes], what: str, max_ratio: int) -> None:
@@ -152,14 +160,7 @@ class _DigestingReader:
             self.compression = "zstd"
         else:
             self.compression = "none"
-        self._gz: Any = None
-        self._zstd: Any = None
-        if self.compression == "zstd":
-            self._zstd = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(
-                _Prefixed(self._pending, self._raw),  # type: ignore[arg-type]
-                read_across_frames=True,
-            )
-            self._pending = b""
+        self._dec: Any = None  # the decoder of the current gzip member / zstd frame
 
     @property
     def blob_digest(self) -> str:
@@ -174,15 +175,11 @@ class _DigestingReader:
             if self.compression == "none":
                 out = self._pending or self._raw.read(CHUNK)
                 self._pending = b""
-            elif self.compression == "gzip":
-                out = self._gunzip_step()
             else:
-                out = self._zstd.read(CHUNK)
+                out = self._decode_step()
         except (zlib.error, zstandard.ZstdError) as exc:
             raise CorruptInput(f"{self._what}: corrupt {self.compression} data ({exc})") from None
         if not out:
-            if self.compression == "gzip" and self._gz is not None:
-                raise CorruptInput(f"{self._what}: truncated gzip stream")
             self._eof = True
             return
         self.produced += len(out)
@@ -198,25 +195,59 @@ class _DigestingReader:
         self.diff_hash.update(out)
         self._buffer += out
 
-    def _gunzip_step(self) -> bytes:
-        """At most 4 MiB of output; leftover input waits in `_pending`. b"" at the end."""
+    def _new_decoder(self) -> Any:
+        if self.compression == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zstandard.ZstdDecompressor(max_window_size=1 << 27).decompressobj()
+
+    def _decode(self, data: bytes) -> bytes:
+        """Feed `data` to the current decoder; input it did not take goes to `_pending`."""
+        if self.compression == "gzip":
+            out: bytes = self._dec.decompress(data, 4 * CHUNK)
+            leftover = self._dec.unused_data if self._dec.eof else self._dec.unconsumed_tail
+        else:
+            # zstd's decompressobj has no output limit: feed small pieces instead, and
+            # stop at a frame end or once enough output is ready.
+            view = memoryview(data)
+            parts: list[bytes] = []
+            got = pos = 0
+            while pos < len(view) and got < 4 * CHUNK and not self._dec.eof:
+                part = self._dec.decompress(view[pos : pos + _ZSTD_PIECE])
+                pos += _ZSTD_PIECE
+                parts.append(part)
+                got += len(part)
+            out = b"".join(parts)
+            rest = bytes(view[pos:]) if pos < len(view) else b""
+            leftover = (self._dec.unused_data + rest) if self._dec.eof else rest
+        if self._dec.eof:
+            self._dec = None
+        self._pending = leftover
+        return out
+
+    def _decode_step(self) -> bytes:
+        """Some decompressed bytes (bounded); b"" at the clean end of the stream."""
         while True:
             raw = self._pending or self._raw.read(CHUNK)
             self._pending = b""
             if not raw:
+                if self._dec is None:
+                    return b""
+                # Input is exhausted: drain what the decoder still holds, then the
+                # member must have ended, or the stream was cut short.
+                out = self._decode(b"")
+                if out:
+                    return out
+                if self._dec is not None:
+                    raise CorruptInput(f"{self._what}: truncated {self.compression} stream")
                 return b""
-            if self._gz is None:  # at a member boundary
-                if not GZIP_MAGIC.startswith(raw[:2]):
-                    if raw.strip(b"\0") or self._raw.read(CHUNK).strip(b"\0"):
+            if self._dec is None:  # at a member/frame boundary
+                if self.compression == "gzip" and not raw.startswith(GZIP_MAGIC[: len(raw)]):
+                    # Some writers pad the blob with zeros; anything else is damage.
+                    if raw.strip(b"\0"):
                         raise zlib.error("trailing garbage after the gzip stream")
                     continue
-                self._gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out = self._gz.decompress(raw, 4 * CHUNK)
-            if self._gz.eof:
-                self._pending = self._gz.unused_data
-                self._gz = None
-            else:
-                self._pending = self._gz.unconsumed_tail
+                self._dec = self._new_decoder()
+            out = self._decode(raw)
             if out:
                 return out
 
@@ -238,26 +269,6 @@ class _DigestingReader:
         while not self._eof:
             self._fill()
             self._buffer.clear()
-
-
-class _Prefixed:
-    """A stream with some already-read bytes put back in front."""
-
-    def __init__(self, prefix: bytes, rest: _HashingRaw) -> None:
-        self._prefix = prefix
-        self._rest = rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self._prefix:
-            if n < 0:
-                data, self._prefix = self._prefix, b""
-                return data + self._rest.read()
-            if n >= len(self._prefix):
-                data, self._prefix = self._prefix, b""
-                return data + (self._rest.read(n - len(data)) if n > len(data) else b"")
-            data, self._prefix = self._prefix[:n], self._prefix[n:]
-            return data
-        return self._rest.read(n)
 
 
 def _clean_path(name: str, what: str) -> str:
@@ -301,14 +312,15 @@ def index_layer(
 
 
 def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
+    # The stored blob first: when it is the wrong blob, that is the error to name.
+    blob = reader.blob_digest
+    if layer.digest.startswith("sha256:") and blob != layer.digest:
+        raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
     diff_id = "sha256:" + reader.diff_hash.hexdigest()
     if layer.diff_id.startswith("sha256:") and diff_id != layer.diff_id:
         raise CorruptInput(
             f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {diff_id})"
         )
-    blob = reader.blob_digest
-    if layer.digest.startswith("sha256:") and blob != layer.digest:
-        raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
 
 
 def _index_entry(
@@ -323,6 +335,8 @@ def _index_entry(
     if not path:
         return  # the root directory itself
     base = posixpath.basename(path)
+    if META_PREFIX in path and _is_aufs_meta(path):
+        return  # AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not image content
     if base.startswith(WHITEOUT_PREFIX):
         parent = posixpath.dirname(path)
         if base == OPAQUE_MARKER:

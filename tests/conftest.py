@@ -4,11 +4,14 @@ Every report built during the tests through `auditor.report.model.build_report` 
 when `imgaudit scan` runs in-process) is validated against the shipped JSON Schema
 (auditor/schema/report-v1.schema.json): the JSON report is a public contract.
 A test that builds a report some other way can call `auditor.report.schema.validate`.
+
+Every test also gets its own layer cache (IMGAUDIT_CACHE_DIR), never the user's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,3 +33,12 @@ def validate_every_report(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(model, "build_report", checked)
     monkeypatch.setattr(scan_command, "build_report", checked)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    path = tmp_path_factory.mktemp("imgaudit-cache")
+    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(path))
+    return path

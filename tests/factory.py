@@ -21,12 +21,14 @@ from typing import Any, Literal
 import zstandard
 
 MTIME = 1_700_000_000
-Compression = Literal["none", "gzip", "zstd"]
+# "estargz": many concatenated gzip members (as estargz / `pigz --independent` write).
+Compression = Literal["none", "gzip", "zstd", "estargz"]
 
 LAYER_MEDIA = {
     "none": "application/vnd.oci.image.layer.v1.tar",
     "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "estargz": "application/vnd.oci.image.layer.v1.tar+gzip",
 }
 
 
@@ -100,6 +102,7 @@ class Layer:
     created_by: str = "COPY . /"
     compression: Compression = "gzip"
     auto_parents: bool = True
+    tar_format: int = tarfile.PAX_FORMAT  # GNU_FORMAT: long names as GNU ././@LongLink
 
 
 @dataclass
@@ -139,9 +142,10 @@ def _tarinfo(
 
 
 def layer_tar(layer: Layer) -> bytes:
-    """The uncompressed tar bytes of a layer (PAX format: long names are PAX headers)."""
+    """The uncompressed tar bytes of a layer (PAX format by default: long names are PAX
+    headers; `tar_format=tarfile.GNU_FORMAT` writes GNU long-name entries instead)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=layer.tar_format) as tar:
         written: set[str] = set()
 
         def parents(path: str) -> None:
@@ -198,6 +202,12 @@ def compress(data: bytes, compression: Compression) -> bytes:
         return gzip.compress(data, compresslevel=6, mtime=0)
     if compression == "zstd":
         return zstandard.ZstdCompressor(level=3).compress(data)
+    if compression == "estargz":
+        step = 4096
+        return b"".join(
+            gzip.compress(data[i : i + step], compresslevel=6, mtime=0)
+            for i in range(0, max(len(data), 1), step)
+        )
     return data
 
 
@@ -271,8 +281,12 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _oci_files(
-    images: list[BuiltImage], index_extra: list[dict[str, Any]] | None = None
+    images: list[BuiltImage],
+    index_extra: list[dict[str, Any]] | None = None,
+    nested: str | None = None,
 ) -> dict[str, bytes]:
+    """Blobs and index.json. `nested`: put every image in one image index blob (a
+    multi-arch image) that index.json names `nested`."""
     files: dict[str, bytes] = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}'}
     manifests = []
     for img in images:
@@ -300,21 +314,50 @@ def _oci_files(
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": manifests + (index_extra or []),
     }
+    if nested is not None:
+        for m in manifests:
+            m.pop("annotations")
+        inner = json.dumps(index, sort_keys=True).encode()
+        files["blobs/sha256/" + sha256(inner).split(":")[1]] = inner
+        index = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "digest": sha256(inner),
+                    "size": len(inner),
+                    "annotations": {
+                        "io.containerd.image.name": nested,
+                        "org.opencontainers.image.ref.name": nested,
+                    },
+                }
+            ],
+        }
     files["index.json"] = json.dumps(index, sort_keys=True).encode()
     return files
 
 
-def write_oci_dir(images: BuiltImage | list[BuiltImage], path: str | os.PathLike[str]) -> Path:
+def write_oci_dir(
+    images: BuiltImage | list[BuiltImage],
+    path: str | os.PathLike[str],
+    nested: str | None = None,
+) -> Path:
     root = Path(path)
-    for name, data in _oci_files(images if isinstance(images, list) else [images]).items():
+    imgs = images if isinstance(images, list) else [images]
+    for name, data in _oci_files(imgs, nested=nested).items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return root
 
 
-def write_oci_archive(images: BuiltImage | list[BuiltImage], path: str | os.PathLike[str]) -> Path:
-    files = _oci_files(images if isinstance(images, list) else [images])
+def write_oci_archive(
+    images: BuiltImage | list[BuiltImage],
+    path: str | os.PathLike[str],
+    nested: str | None = None,
+) -> Path:
+    files = _oci_files(images if isinstance(images, list) else [images], nested=nested)
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in files.items():
             _add_bytes(tar, name, data)
@@ -370,7 +413,10 @@ def write_docker_archive(
 def uncompressed(spec: ImageSpec) -> ImageSpec:
     """The same image with every layer stored uncompressed (as docker save stores them)."""
     return ImageSpec(
-        layers=[Layer(ly.items, ly.created_by, "none", ly.auto_parents) for ly in spec.layers],
+        layers=[
+            Layer(ly.items, ly.created_by, "none", ly.auto_parents, ly.tar_format)
+            for ly in spec.layers
+        ],
         name=spec.name,
         config=spec.config,
         os=spec.os,
@@ -378,4 +424,20 @@ def uncompressed(spec: ImageSpec) -> ImageSpec:
         variant=spec.variant,
         created=spec.created,
         empty_steps=spec.empty_steps,
+    )
+
+
+def with_config(built: BuiltImage, config: bytes | dict[str, Any]) -> BuiltImage:
+    """The same layers under another config document (a lying or damaged config, for
+    bad-input tests); the manifest is rewritten to point at it."""
+    config_bytes = config if isinstance(config, bytes) else json.dumps(config).encode()
+    manifest = json.loads(built.manifest)
+    manifest["config"]["digest"] = sha256(config_bytes)
+    manifest["config"]["size"] = len(config_bytes)
+    return BuiltImage(
+        built.spec,
+        built.diffs,
+        built.blobs,
+        config_bytes,
+        json.dumps(manifest, sort_keys=True).encode(),
     )

@@ -20,6 +20,8 @@ def image_section(loaded: LoadedImage) -> dict[str, Any]:
     image = loaded.image
     raw_cfg = image.config.get("config")
     cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
+    # No media type here: it names how a transport stored the bytes (docker save
+    # rewrites it), not the image, and the report must not differ by transport.
     layers = []
     for layer, index, created_by in zip(image.layers, loaded.indexes, loaded.created_by):
         layers.append(
@@ -27,7 +29,6 @@ def image_section(loaded: LoadedImage) -> dict[str, Any]:
                 "index": layer.index,
                 "digest": layer.digest,
                 "diff_id": layer.diff_id,
-                "media_type": layer.media_type,
                 "size": index.size,
                 "compressed_size": layer.size,
                 "files": sum(1 for e in index.entries if e.kind != "d"),

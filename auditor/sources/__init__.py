@@ -147,8 +147,13 @@ def _open_path(path: str, opts: SourceOptions) -> Image:
     if os.path.isdir(path):
         return oci_layout_dir.open_layout(path, None, opts.platform, f"oci:{path}")
     archive = TarArchive(path, path)
+    # The member table is read once and handed on: a second pass would read (or, for
+    # a compressed archive, decompress) the whole file again.
     if archive.has("manifest.json"):
-        return docker_archive.open_archive(path, None, opts.platform, f"docker-archive:{path}")
+        archive.display = f"docker-archive:{path}"
+        return docker_archive.open_archive(path, None, opts.platform, archive.display, archive)
     if archive.has("index.json"):
-        return oci_archive.open_archive(path, None, opts.platform, f"oci-archive:{path}")
+        archive.display = f"oci-archive:{path}"
+        return oci_archive.open_archive(path, None, opts.platform, archive.display, archive)
+    archive.close()
     raise InputError(f"{path}: not an image archive (no manifest.json or index.json inside)")

@@ -15,6 +15,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -63,6 +64,7 @@ class TarArchive:
         size = os.path.getsize(self.path)
         for name, m in self._members.items():
             if m.link is None and m.offset + m.size > size:
+                self.close()
                 raise CorruptInput(f"{self.display}: truncated archive (member {name} is cut off)")
 
     def _uncompressed(self, path: str) -> str:
@@ -77,10 +79,7 @@ class TarArchive:
                 if magic[:2] == _GZIP_MAGIC:
                     shutil.copyfileobj(gzip.GzipFile(fileobj=raw), out, 1 << 20)
                 else:
-                    reader = zstandard.ZstdDecompressor().stream_reader(
-                        raw, read_across_frames=True
-                    )
-                    shutil.copyfileobj(reader, out, 1 << 20)
+                    _unzstd(raw, out)
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             raise CorruptInput(f"{self.display}: cannot decompress archive ({exc})") from None
         return target
@@ -118,6 +117,26 @@ class TarArchive:
             )
         with self.locate(name).open() as fh:
             return fh.read()
+
+
+def _unzstd(raw: BinaryIO, out: BinaryIO) -> None:
+    """Decompress every zstd frame of `raw` into `out`; a stream cut inside a frame is an
+    error (zstandard's stream reader would end quietly)."""
+    decoder: Any = None
+    pending = b""
+    while True:
+        data = pending or raw.read(1 << 16)
+        pending = b""
+        if not data:
+            if decoder is not None:
+                raise EOFError("truncated zstd stream")
+            return
+        if decoder is None:
+            decoder = zstandard.ZstdDecompressor(max_window_size=1 << 27).decompressobj()
+        out.write(decoder.decompress(data))
+        if decoder.eof:
+            pending = decoder.unused_data
+            decoder = None
 
 
 def _clean(name: str) -> str:

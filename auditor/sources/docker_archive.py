@@ -33,9 +33,20 @@ _COMPRESSED_MAGICS = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
 UNCOMPRESSED_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 
 
-def open_archive(path: str, ref: str | None, platform: Platform | None, display: str) -> Image:
-    check_is_file(path, display)
-    archive = TarArchive(path, display)
+def open_archive(
+    path: str,
+    ref: str | None,
+    platform: Platform | None,
+    display: str,
+    archive: TarArchive | None = None,
+) -> Image:
+    """The image `ref` (a tag, `@N`, or the only one) of a docker save archive.
+
+    `archive` is the already-read member table when the caller has one (path detection).
+    """
+    if archive is None:
+        check_is_file(path, display)
+        archive = TarArchive(path, display)
     if not archive.has("manifest.json"):
         raise CorruptInput(f"{display}: not a docker-archive (no manifest.json)")
     entries = parse_json(archive.read("manifest.json"), f"{display}: manifest.json")
@@ -79,6 +90,7 @@ def open_archive(path: str, ref: str | None, platform: Platform | None, display:
         config_digest=config_digest,
         layers=tuple(layers),
         source=SourceInfo(TRANSPORT, display, path),
+        keepalive=(archive,),
     )
 
 
@@ -164,4 +176,5 @@ def _blob_identity(
         h = hashlib.sha256(head)
         while chunk := fh.read(1 << 20):
             h.update(chunk)
-    return "sha256:" + h.hexdigest(), "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    media = UNCOMPRESSED_LAYER + (".gzip" if head.startswith(b"\x1f\x8b") else "+zstd")
+    return "sha256:" + h.hexdigest(), media

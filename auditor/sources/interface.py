@@ -121,6 +121,9 @@ class Image:
     layers: tuple[Layer, ...]
     source: SourceInfo
     annotations: dict[str, str] = field(default_factory=dict)
+    # Objects the layer locators depend on (a decompressed archive's temporary
+    # directory): they live as long as the Image, and are cleaned up after it.
+    keepalive: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def os(self) -> str:

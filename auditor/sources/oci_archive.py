@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from auditor.errors import CorruptInput
 from auditor.sources.archive import TarArchive, check_is_file
 from auditor.sources.interface import BlobLocator, Image, SourceInfo
@@ -35,7 +37,17 @@ class ArchiveStore(BlobStore):
         return self.archive.read(rel)
 
 
-def open_archive(path: str, tag: str | None, platform: Platform | None, display: str) -> Image:
-    check_is_file(path, display)
-    store = ArchiveStore(TarArchive(path, display))
-    return load_image(store, tag, platform, SourceInfo(TRANSPORT, display, path))
+def open_archive(
+    path: str,
+    tag: str | None,
+    platform: Platform | None,
+    display: str,
+    archive: TarArchive | None = None,
+) -> Image:
+    if archive is None:
+        check_is_file(path, display)
+        archive = TarArchive(path, display)
+    store = ArchiveStore(archive)
+    image = load_image(store, tag, platform, SourceInfo(TRANSPORT, display, path))
+    # The layer locators point into the archive (or its decompressed copy): keep it.
+    return dataclasses.replace(image, keepalive=(archive,))

@@ -25,6 +25,7 @@ from auditor.sources.interface import (
 from auditor.sources.platform import Platform
 
 MAX_INDEX_DEPTH = 8
+DEFAULT_PLATFORM = Platform("linux", "amd64")
 MAX_LAYERS = 1000
 
 INDEX_TYPES = {
@@ -35,8 +36,19 @@ MANIFEST_TYPES = {
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 }
+# Layers a registry does not serve (Windows base layers): named by URL, often absent.
+FOREIGN_TYPES = {
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+}
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
+
+
+class PlatformNotFound(InputError):
+    """The index has no manifest for the wanted platform."""
 
 
 class BlobStore(abc.ABC):
@@ -85,6 +97,14 @@ def load_image(
         f"{store.display}: index.json",
     )
     top = _descriptors(index, f"{store.display}: index.json")
+    names = {n for n in map(_name_of, top) if n}
+    if tag is None and len(names) > 1:
+        # Several images (not one image's platforms): picking one silently would
+        # audit something the user did not mean.
+        raise InputError(
+            f"{store.display}: holds {len(names)} images; pick one with :TAG "
+            f"(tags: {', '.join(sorted(names))})"
+        )
     if tag is not None:
         top = [d for d in top if _matches_tag(d, tag)]
         if not top:
@@ -134,12 +154,20 @@ def image_from_manifest(
             raise CorruptInput(f"{what}: layer {i} is not a descriptor")
         digest = _digest_of(desc, what)
         size = desc.get("size")
+        media_type = str(desc.get("mediaType", ""))
+        if media_type in FOREIGN_TYPES and not _has_blob(store, digest):
+            urls = desc.get("urls")
+            where = f" (urls: {', '.join(map(str, urls))})" if isinstance(urls, list) else ""
+            raise CorruptInput(
+                f"{what}: layer {i} ({digest}) is a foreign layer that is not in the "
+                f"image{where}; imgaudit reads only what the image holds"
+            )
         layers.append(
             Layer(
                 index=i,
                 diff_id=diff_id,
                 digest=digest,
-                media_type=str(desc.get("mediaType", "")),
+                media_type=media_type,
                 size=size if isinstance(size, int) else None,
                 locator=store.locate(digest),
             )
@@ -154,6 +182,14 @@ def image_from_manifest(
         source=source,
         annotations=dict(annotations) if isinstance(annotations, dict) else {},
     )
+
+
+def _has_blob(store: BlobStore, digest: str) -> bool:
+    try:
+        store.locate(digest)
+    except CorruptInput:
+        return False
+    return True
 
 
 def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
@@ -188,10 +224,8 @@ def _pick(
             )
             try:
                 found = _pick(store, _descriptors(nested, store.display), platform, depth + 1)
-            except InputError as exc:
-                if "not in" in str(exc):
-                    continue
-                raise
+            except PlatformNotFound:
+                continue  # this nested index has no such platform; maybe another has
             merged = dict(found)
             if _name_of(desc) and not _name_of(found):
                 merged.setdefault("annotations", {})
@@ -202,18 +236,21 @@ def _pick(
                 continue
             candidates.append(desc)
     if not candidates:
-        raise InputError(
+        raise PlatformNotFound(
             f"{store.display}: platform {platform or Platform.host()} not in the image index"
         )
     if len(candidates) == 1:
         return candidates[0]
+    # No --platform: the host's platform, else linux/amd64 (what most images are built
+    # for); with --platform, exactly that one.
     wanted = platform or Platform.host()
-    for desc in candidates:
-        plat = desc.get("platform")
-        if isinstance(plat, dict) and wanted.matches(
-            plat.get("os"), plat.get("architecture"), plat.get("variant")
-        ):
-            return desc
+    for choice in [wanted] if platform else list(dict.fromkeys([wanted, DEFAULT_PLATFORM])):
+        for desc in candidates:
+            plat = desc.get("platform")
+            if isinstance(plat, dict) and choice.matches(
+                plat.get("os"), plat.get("architecture"), plat.get("variant")
+            ):
+                return desc
     if platform is None:
         for desc in candidates:
             if not isinstance(desc.get("platform"), dict):
@@ -231,7 +268,7 @@ def _pick(
         for d in candidates
         if isinstance(d.get("platform"), dict)
     )
-    raise InputError(
+    raise PlatformNotFound(
         f"{store.display}: platform {wanted} not in the image index (has: {', '.join(available)})"
     )
 

@@ -18,6 +18,7 @@ import csv
 import functools
 import os
 import py_compile
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -32,6 +33,7 @@ HOST_PREFIX = Path(sys.base_prefix)
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 HOST_STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # ".cpython-311-x86_64-linux-gnu.so"
+MULTIARCH = str(sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
 LDLIBRARY = str(sysconfig.get_config_var("INSTSONAME") or f"libpython{VERSION}.so.1.0")
 
 _PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
@@ -70,9 +72,42 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
     # The host build's RUNPATH points at the build prefix: the image finds libpython
     # through ld.so.conf.d, as a real /opt install does.
     items.append(File("etc/ld.so.conf.d/acme-python.conf", f"/{prefix}/lib\n".encode()))
+    # The system libraries the interpreter and its extensions link against, so the
+    # complete install also loads (PY002 checks each extension's links).
+    elves = [HOST_PREFIX / "bin" / f"python{VERSION}", *sorted(dynload.glob("*.so"))]
+    items += system_libraries(elves)
     layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
     _CACHED_LAYERS.append(layer)
     return layer
+
+
+def system_libraries(elves: list[Path]) -> list[Item]:
+    """The host's copies of what `elves` need from the system (libc, libssl, ...), placed
+    where a Debian image has them, found with the host's own ldd (run on host files
+    only, never on anything from an image)."""
+    found: dict[str, Path] = {}
+    for elf in elves:
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+                name, path = parts[0], Path(parts[2])
+            elif parts and parts[0].startswith("/"):
+                name, path = Path(parts[0]).name, Path(parts[0])
+            else:
+                continue
+            if "libpython" in name or str(path).startswith(str(HOST_PREFIX)):
+                continue
+            found.setdefault(name, path)
+    items: list[Item] = [
+        Symlink("lib", "usr/lib"),
+        File("etc/ld.so.conf", b"include /etc/ld.so.conf.d/*.conf\n"),  # as Debian ships it
+    ]
+    for name, path in sorted(found.items()):
+        if name.startswith("ld-linux"):
+            items.append(host_file(path, f"lib64/{name}"))
+        items.append(host_file(path, f"usr/lib/{MULTIARCH}/{name}"))
+    return items
 
 
 @functools.cache
@@ -153,6 +188,9 @@ def debian_python_layer() -> Layer:
         for p in sorted((host / "lib-dynload").glob("*.so"))
     ]
     items += list(_tree(Path("/usr/share/python-wheels"), "usr/share/python-wheels"))
+    items += system_libraries(
+        [Path("/usr/bin/python3.11"), *sorted((host / "lib-dynload").glob("*.so"))]
+    )
     for pkg in DEBIAN_PACKAGES:
         items.append(host_file(DPKG_INFO / f"{pkg}.list", f"var/lib/dpkg/info/{pkg}.list"))
     items.append(File("var/lib/dpkg/status", b""))

@@ -1,0 +1,225 @@
+"""The streaming layer reader: compressions, digests, tar entry kinds and names."""
+
+from __future__ import annotations
+
+import gzip
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from auditor.errors import CorruptInput
+from auditor.layers import LayerIndex, index_layer
+from auditor.sources.interface import FileSlice
+from auditor.sources.interface import Layer as SourceLayer
+from tests import factory
+
+ITEMS: list[factory.Item] = [
+    factory.Dir("etc", mode=0o755),
+    factory.File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n'),
+    factory.File("usr/bin/tool", b"#!/bin/sh\necho hi\n" * 500, mode=0o4755, uid=0, gid=50),
+    factory.Symlink("usr/bin/alias", "tool"),
+    factory.Hardlink("usr/bin/tool2", "usr/bin/tool"),
+    factory.Special("dev/fifo", "fifo"),
+    factory.Whiteout("var/old"),
+    factory.Opaque("opt"),
+]
+
+
+def source_layer(
+    tmp_path: Path, blob: bytes, diff: bytes | None = None, digest: str | None = None
+) -> SourceLayer:
+    path = tmp_path / f"blob-{factory.sha256(blob)[7:19]}"
+    path.write_bytes(blob)
+    return SourceLayer(
+        index=0,
+        diff_id=factory.sha256(diff if diff is not None else blob),
+        digest=digest or factory.sha256(blob),
+        media_type="",
+        size=len(blob),
+        locator=FileSlice(str(path)),
+    )
+
+
+def index_of(tmp_path: Path, layer: factory.Layer) -> LayerIndex:
+    diff = factory.layer_tar(layer)
+    return index_layer(source_layer(tmp_path, factory.compress(diff, layer.compression), diff))
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "zstd", "estargz"])
+def test_compressions_give_the_same_index(tmp_path: Path, compression: str) -> None:
+    index = index_of(tmp_path, factory.Layer(ITEMS, compression=compression))  # type: ignore[arg-type]
+    plain = index_of(tmp_path, factory.Layer(ITEMS, compression="none"))
+    assert index.to_json() == plain.to_json()
+    by_path = {e.path: e for e in index.entries}
+    tool = by_path["usr/bin/tool"]
+    assert (tool.kind, tool.mode, tool.uid, tool.gid, tool.size) == ("f", 0o4755, 0, 50, 9000)
+    assert (by_path["usr/bin/alias"].kind, by_path["usr/bin/alias"].link) == ("l", "tool")
+    assert (by_path["usr/bin/tool2"].kind, by_path["usr/bin/tool2"].link) == ("h", "usr/bin/tool")
+    assert by_path["dev/fifo"].kind == "p"
+    assert by_path["etc"].kind == "d"
+    assert index.whiteouts == ["var/old"]
+    assert index.opaque_dirs == ["opt"]
+    assert index.contents["etc/os-release"] == b'ID=debian\nVERSION_ID="12"\n'
+    assert index.tar_size == len(factory.layer_tar(factory.Layer(ITEMS)))
+    assert index.size == 9000 + len(b'ID=debian\nVERSION_ID="12"\n')
+
+
+def test_estargz_really_has_many_members(tmp_path: Path) -> None:
+    blob = factory.compress(factory.layer_tar(factory.Layer(ITEMS)), "estargz")
+    assert blob.count(b"\x1f\x8b\x08") >= 3
+
+
+def test_zstd_multiple_frames_and_skippable_frames(tmp_path: Path) -> None:
+    import zstandard
+
+    diff = factory.layer_tar(factory.Layer(ITEMS))
+    c = zstandard.ZstdCompressor()
+    skippable = b"\x50\x2a\x4d\x18" + (8).to_bytes(4, "little") + b"metadata"
+    blob = c.compress(diff[:3000]) + skippable + c.compress(diff[3000:])
+    index = index_layer(source_layer(tmp_path, blob, diff))
+    assert index.contents["etc/os-release"].startswith(b"ID=debian")
+
+
+def test_gzip_zero_padding_is_accepted(tmp_path: Path) -> None:
+    diff = factory.layer_tar(factory.Layer(ITEMS))
+    blob = gzip.compress(diff) + b"\0" * 1000
+    assert index_layer(source_layer(tmp_path, blob, diff)).whiteouts == ["var/old"]
+
+
+def test_gzip_trailing_garbage_is_an_error(tmp_path: Path) -> None:
+    diff = factory.layer_tar(factory.Layer(ITEMS))
+    blob = gzip.compress(diff) + b"garbage!"
+    with pytest.raises(CorruptInput, match="trailing garbage"):
+        index_layer(source_layer(tmp_path, blob, diff))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "estargz"])
+def test_truncated_blob_is_named_truncated(tmp_path: Path, compression: str) -> None:
+    diff = factory.layer_tar(factory.Layer(ITEMS))
+    blob = factory.compress(diff, compression)  # type: ignore[arg-type]
+    cut = blob[: len(blob) - 20]
+    with pytest.raises(
+        CorruptInput, match=f"layer 0 .*truncated {compression.replace('estargz', 'gzip')} stream"
+    ):
+        index_layer(source_layer(tmp_path, cut, diff, digest=factory.sha256(cut)))
+
+
+def test_large_gzip_output_at_the_end_is_not_mistaken_for_truncation(tmp_path: Path) -> None:
+    """A last member whose output exceeds one step (4 MiB) after all input was read."""
+    data = b"\0" * (12 << 20)
+    layer = factory.Layer([factory.File("zeros", data)], compression="gzip")
+    diff = factory.layer_tar(layer)
+    index = index_layer(source_layer(tmp_path, gzip.compress(diff, 9), diff))
+    assert index.size == len(data)
+
+
+def test_corrupt_zstd_is_an_error(tmp_path: Path) -> None:
+    diff = factory.layer_tar(factory.Layer(ITEMS))
+    blob = bytearray(factory.compress(diff, "zstd"))
+    blob[len(blob) // 2] ^= 0xFF
+    blob[len(blob) // 2 + 1] ^= 0xFF
+    with pytest.raises(CorruptInput, match="layer 0"):
+        index_layer(source_layer(tmp_path, bytes(blob), diff, digest=factory.sha256(bytes(blob))))
+
+
+def test_diff_id_and_digest_are_verified(tmp_path: Path) -> None:
+    diff = factory.layer_tar(factory.Layer(ITEMS))
+    blob = gzip.compress(diff)
+    with pytest.raises(CorruptInput, match="diff_id mismatch"):
+        index_layer(source_layer(tmp_path, blob, diff + b"x"))
+    with pytest.raises(CorruptInput, match="digest mismatch"):
+        index_layer(source_layer(tmp_path, blob, diff, digest=factory.sha256(b"other")))
+
+
+def test_empty_layer(tmp_path: Path) -> None:
+    for compression in ("none", "gzip", "zstd"):
+        index = index_of(tmp_path, factory.Layer([], compression=compression))  # type: ignore[arg-type]
+        assert (index.entries, index.whiteouts, index.size) == ([], [], 0)
+
+
+LONG = "usr/lib/python3/dist-packages/" + "very-long-directory-name/" * 6 + "module_file.py"
+LONG_LINK = "usr/share/" + "x" * 120
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_long_names(tmp_path: Path, fmt: int) -> None:
+    assert len(LONG) > 150
+    layer = factory.Layer(
+        [
+            factory.File(LONG, b"x = 1\n"),
+            factory.Symlink("usr/bin/long", "/" + LONG_LINK),
+            factory.Hardlink("usr/lib/short.py", LONG),
+        ],
+        tar_format=fmt,
+    )
+    raw = factory.layer_tar(layer)
+    marker = b"././@LongLink" if fmt == tarfile.GNU_FORMAT else b"path="
+    assert marker in raw
+    by_path = {e.path: e for e in index_of(tmp_path, layer).entries}
+    assert by_path[LONG].size == 6
+    assert by_path["usr/bin/long"].link == "/" + LONG_LINK
+    assert by_path["usr/lib/short.py"].link == LONG
+
+
+def test_implicit_parents_are_not_invented_by_the_reader(tmp_path: Path) -> None:
+    layer = factory.Layer([factory.File("a/b/c/file", b"1")], auto_parents=False)
+    index = index_of(tmp_path, layer)
+    assert [e.path for e in index.entries] == ["a/b/c/file"]
+
+
+def test_dot_slash_names(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("./etc/x")
+    info.size = 2
+    layer = factory.Layer([factory.Raw(info, b"hi")], auto_parents=False)
+    assert [e.path for e in index_of(tmp_path, layer).entries] == ["etc/x"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("../etc/passwd", "'..'"), ("a/../../b", "'..'"), ("/etc/passwd", "absolute path")],
+)
+def test_unsafe_names_are_errors(tmp_path: Path, name: str, message: str) -> None:
+    info = tarfile.TarInfo(name)
+    layer = factory.Layer([factory.Raw(info)], auto_parents=False, compression="none")
+    with pytest.raises(CorruptInput, match=message):
+        index_of(tmp_path, layer)
+
+
+def test_unsafe_hardlink_target_is_an_error(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("etc/x")
+    info.type = tarfile.LNKTYPE
+    info.linkname = "../../etc/shadow"
+    layer = factory.Layer([factory.Raw(info)], compression="none")
+    with pytest.raises(CorruptInput, match=r"'\.\.'"):
+        index_of(tmp_path, layer)
+
+
+def test_elf_files_are_reduced_to_link_facts(tmp_path: Path) -> None:
+    import sys
+
+    layer = factory.Layer([factory.host_file(sys.executable, "usr/bin/python3")])
+    index = index_of(tmp_path, layer)
+    assert "usr/bin/python3" in index.elf
+    assert "usr/bin/python3" not in index.contents
+
+
+def test_index_round_trips_through_json(tmp_path: Path) -> None:
+    index = index_of(tmp_path, factory.Layer(ITEMS))
+    assert LayerIndex.from_json(index.to_json()) == index
+
+
+def test_aufs_metadata_is_ignored(tmp_path: Path) -> None:
+    """Old AUFS-built layers carry `.wh..wh.plnk/...` and `.wh..wh.aufs`: bookkeeping,
+    neither content nor whiteouts."""
+    layer = factory.Layer(
+        [
+            factory.File(".wh..wh.aufs", b""),
+            factory.Dir(".wh..wh.plnk"),
+            factory.File(".wh..wh.plnk/123.456", b"x"),
+            factory.File("etc/x", b"1"),
+        ]
+    )
+    index = index_of(tmp_path, layer)
+    assert [e.path for e in index.entries] == ["etc", "etc/x"]
+    assert (index.whiteouts, index.opaque_dirs) == ([], [])
