@@ -168,3 +168,14 @@ def test_local_cluster_run_over_archives(tmp_path):
                 "1.0",
             )
             assert rows[path]["digest"] == digest
+
+
+def test_worst_findings_count_every_failing_check_not_only_the_top_five():
+    many = [_finding(f"SEC00{k}", "error", f"e{k}") for k in range(1, 7)]
+    a = outcome_of("r/a:1", None, _report(1, "C", [*many, _finding("SZ009", "info", "i")]))
+    b = outcome_of("r/b:1", None, _report(1, "C", [_finding("SZ009", "info", "i")]))
+    assert len(a.worst) == 5  # per image: the five worst findings
+    doc = summary.build([a, b], Stats(images=2))
+    counts = {w["check_id"]: w["count"] for w in doc["worst_findings"]}
+    assert counts["SZ009"] == 2 and counts["SEC006"] == 1
+    assert doc["worst_findings"][-1]["check_id"] == "SZ009"  # info after the errors

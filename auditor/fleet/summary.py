@@ -67,7 +67,7 @@ def _worst(ok: list[Outcome]) -> list[dict[str, Any]]:
     """Findings grouped by check: how many images each hits, worst severity first."""
     groups: dict[str, dict[str, Any]] = {}
     for o in ok:
-        for f in o.worst:
+        for f in o.checks:
             check = str(f.get("check_id") or "?")
             g = groups.setdefault(
                 check,

@@ -97,6 +97,8 @@ class Outcome:
     findings: int = 0
     severities: dict[str, int] = field(default_factory=dict)
     worst: list[dict[str, Any]] = field(default_factory=list)
+    # every failing check once: its worst finding (check_id, name, severity, message)
+    checks: list[dict[str, Any]] = field(default_factory=list)
     layers: int = 0
     layers_read: list[str] = field(default_factory=list)  # diff_ids this image's tasks read
     layers_cached: list[str] = field(default_factory=list)  # ... found in the layer cache
@@ -233,6 +235,10 @@ def repository_of(reference: str) -> tuple[str, str]:
     return split_reference(reference)
 
 
+def worst_keys(finding: dict[str, Any]) -> dict[str, Any]:
+    return {k: finding.get(k) for k in ("check_id", "name", "severity", "message", "path")}
+
+
 def outcome_of(reference: str, resolved_as: str | None, report: dict[str, Any]) -> Outcome:
     image = report.get("image") or {}
     scores = report.get("scores") or {}
@@ -242,10 +248,10 @@ def outcome_of(reference: str, resolved_as: str | None, report: dict[str, Any]) 
         sev = str(f.get("severity", "info"))
         severities[sev] = severities.get(sev, 0) + 1
     findings.sort(key=lambda f: (-_SEVERITY.get(str(f.get("severity")), 0), f.get("check_id", "")))
-    worst = [
-        {k: f.get(k) for k in ("check_id", "name", "severity", "message", "path")}
-        for f in findings[:WORST]
-    ]
+    worst = [worst_keys(f) for f in findings[:WORST]]
+    checks: dict[str, dict[str, Any]] = {}
+    for f in findings:  # sorted worst first: the first finding of a check is its worst
+        checks.setdefault(str(f.get("check_id")), worst_keys(f))
     repository, tag = repository_of(resolved_as or reference)
     return Outcome(
         reference=reference,
@@ -259,6 +265,7 @@ def outcome_of(reference: str, resolved_as: str | None, report: dict[str, Any]) 
         findings=len(findings),
         severities=severities,
         worst=worst,
+        checks=list(checks.values()),
         layers=len(image.get("layers") or []),
         **_where(),
     )
