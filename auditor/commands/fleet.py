@@ -72,14 +72,17 @@ def references(args: argparse.Namespace, platform: Platform | None) -> list[str]
         raise InputError("--repository-glob and --tags-since go with --registry")
     if args.registry:
         since = catalog.parse_age(args.tags_since) if args.tags_since else None
-        listed, _left_out = catalog.registry_references(
+        listed, left_out = catalog.registry_references(
             args.registry,
             args.repository_glob,
             since,
             platform,
             tuple(args.insecure_registry),
         )
-        refs += listed
+        if left_out and not args.quiet:
+            print(f"--tags-since: {len(left_out)} tags left out", file=sys.stderr)
+        # listed in the registry, so read from the registry (never a local engine's copy)
+        refs += [f"docker://{ref}" for ref in listed]
     if not refs and not args.registry:
         raise InputError("nothing to scan: give IMAGE references, --from-file or --registry")
     return list(dict.fromkeys(refs))

@@ -173,7 +173,7 @@ def test_fleet_on_a_real_cluster(dask_cluster, registry, fleet, tmp_path):
     doc = _summary(out)
     stats = doc["stats"]
     assert stats["images"] == FLEET_SIZE + 1 and stats["failed"] == 1
-    assert [e["reference"] for e in doc["errors"]] == [f"{registry.host}/{BROKEN}:1.0"]
+    assert [e["reference"] for e in doc["errors"]] == [f"docker://{registry.host}/{BROKEN}:1.0"]
     assert "diff_id mismatch" in doc["errors"][0]["error"]
 
     # layer accounting: every distinct layer read once, from a cold cache
@@ -190,7 +190,7 @@ def test_fleet_on_a_real_cluster(dask_cluster, registry, fleet, tmp_path):
         rows = store.results(doc["run_id"])
         assert len(rows) == FLEET_SIZE + 1
         broken = [r for r in rows if r["error"]]
-        assert [r["reference"] for r in broken] == [f"{registry.host}/{BROKEN}:1.0"]
+        assert [r["reference"] for r in broken] == [f"docker://{registry.host}/{BROKEN}:1.0"]
         for img in fleet:
             record, report = store.last(f"{registry.host}/{img.repository}")
             assert record.tag == "1.0"
@@ -202,7 +202,7 @@ def test_fleet_on_a_real_cluster(dask_cluster, registry, fleet, tmp_path):
     direct = report_for(load_image(f"docker://{sample.reference}", ScanOptions(use_cache=False)))
     assert stored["findings"] == direct["findings"]
     assert stored["image"] == direct["image"]
-    assert {i["reference"] for i in doc["biggest"]} <= set(specs)
+    assert {i["reference"] for i in doc["biggest"]} <= {f"docker://{r}" for r in specs}
 
 
 def test_second_run_shows_growth_and_reuses_the_cache(registry, fleet, tmp_path):
