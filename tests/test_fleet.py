@@ -179,3 +179,20 @@ def test_worst_findings_count_every_failing_check_not_only_the_top_five():
     counts = {w["check_id"]: w["count"] for w in doc["worst_findings"]}
     assert counts["SZ009"] == 2 and counts["SEC006"] == 1
     assert doc["worst_findings"][-1]["check_id"] == "SZ009"  # info after the errors
+
+
+def test_dask_weighs_a_layer_index_by_its_content():
+    """Placement by data locality needs real weights: Dask's default for an unknown
+    object is its shallow size, the same for a base layer and a one-file layer."""
+    pytest.importorskip("dask")
+    from dask.sizeof import sizeof
+
+    from auditor.fleet.tasks import LayerResult
+    from auditor.layers import Entry, LayerIndex
+
+    def index(n: int) -> LayerResult:
+        entries = [Entry(f"usr/lib/f{i}", "f", 0o644, 0, 0, 10, 0, "") for i in range(n)]
+        return LayerResult("sha256:" + "1" * 64, LayerIndex("sha256:" + "1" * 64, entries), True)
+
+    small, big = sizeof(index(1)), sizeof(index(5000))
+    assert big > 100 * small and big >= 5000 * 100

@@ -132,15 +132,23 @@ def run(
     # key prefix per run: two fleet runs on one shared cluster must not share results
     run_key = f"imgaudit-{options.run_id or 0}-{int(time.time() * 1000)}"
 
+    references = list(dict.fromkeys(references))
     resolving = {
         client.submit(
             tasks.resolve, ref, options, key=f"{run_key}-resolve-{i}", retries=RETRIES, pure=False
         ): ref
         for i, ref in enumerate(references)
     }
+    # A layer's index lives in worker memory only while an image that needs it is
+    # still being audited: `users` counts those images; at zero the future is released.
+    # An image resolved later that shares the layer submits it again and gets a cache
+    # hit, so memory stays bounded by the layers in flight, not the whole fleet's.
     layer_futures: dict[str, Any] = {}
-    audits: dict[Any, str] = {}
+    users: dict[str, int] = {}
+    generation: dict[str, int] = {}
+    audits: dict[Any, tuple[str, list[str]]] = {}
     by_ref: dict[str, Outcome] = {}
+    seen: set[str] = set()
     read: set[str] = set()
     cached: set[str] = set()
 
@@ -151,8 +159,38 @@ def run(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    for fut in distributed.as_completed(list(resolving)):
-        ref = resolving[fut]
+    def layer_future(layer: Any) -> Any:
+        if layer.diff_id not in layer_futures:
+            n = generation[layer.diff_id] = generation.get(layer.diff_id, -1) + 1
+            layer_futures[layer.diff_id] = client.submit(
+                tasks.index_one,
+                layer,
+                options,
+                n,
+                key=f"{run_key}-layer-{layer.diff_id.replace(':', '-')}-{n}",
+                retries=RETRIES,
+                pure=False,
+                priority=10,  # layers before audits: they unblock many images
+            )
+            seen.add(layer.diff_id)
+        return layer_futures[layer.diff_id]
+
+    pending = distributed.as_completed(list(resolving))
+    for fut in pending:
+        if fut in audits:
+            ref, diff_ids = audits.pop(fut)
+            outcome = _result(fut, ref)
+            fut.release()
+            assert isinstance(outcome, Outcome)
+            if outcome.error and outcome.error.startswith("scan failed:"):
+                outcome = tasks.failed(ref, options, outcome.error)  # recorded by no worker
+            done(ref, outcome)
+            for diff_id in diff_ids:
+                users[diff_id] -= 1
+                if users[diff_id] == 0:
+                    layer_futures.pop(diff_id).release()
+            continue
+        ref = resolving.pop(fut)
         resolved = _result(fut, ref)
         fut.release()
         if isinstance(resolved, Outcome):  # the resolve task itself kept crashing
@@ -163,46 +201,28 @@ def run(
             continue
         if resolved.image is None:
             stats.whole_images += 1
-            audits[client.submit(tasks.audit_whole, ref, options, retries=RETRIES, pure=False)] = (
-                ref
-            )
+            whole = client.submit(tasks.audit_whole, ref, options, retries=RETRIES, pure=False)
+            audits[whole] = (ref, [])
+            pending.add(whole)
             continue
         image = resolved.image
         stats.layer_refs += len(image.layers)
-        deps = []
-        for layer in image.layers:
-            if layer.diff_id not in layer_futures:
-                layer_futures[layer.diff_id] = client.submit(
-                    tasks.index_one,
-                    layer,
-                    options,
-                    key=f"{run_key}-layer-{layer.diff_id.replace(':', '-')}",
-                    retries=RETRIES,
-                    pure=False,
-                    priority=10,  # layers before audits: they unblock many images
-                )
-            if layer_futures[layer.diff_id] not in deps:
-                deps.append(layer_futures[layer.diff_id])
-        audits[
-            client.submit(tasks.audit, ref, image, options, *deps, retries=RETRIES, pure=False)
-        ] = ref
-
-    for fut in distributed.as_completed(list(audits)):
-        ref = audits[fut]
-        outcome = _result(fut, ref)
-        fut.release()
-        assert isinstance(outcome, Outcome)
-        if outcome.error and outcome.error.startswith("scan failed:"):
-            outcome = tasks.failed(ref, options, outcome.error)  # recorded by no worker
-        done(ref, outcome)
-    for fut in layer_futures.values():
+        diff_ids = list(dict.fromkeys(layer.diff_id for layer in image.layers))
+        first = {layer.diff_id: layer for layer in reversed(image.layers)}
+        deps = [layer_future(first[d]) for d in diff_ids]
+        for diff_id in diff_ids:
+            users[diff_id] = users.get(diff_id, 0) + 1
+        audit = client.submit(tasks.audit, ref, image, options, *deps, retries=RETRIES, pure=False)
+        audits[audit] = (ref, diff_ids)
+        pending.add(audit)
+    for fut in layer_futures.values():  # none left; defensive
         fut.release()
 
     transfers_after = _transfer_totals(client)
     if transfers_before is not None and transfers_after is not None:
         stats.transfers = max(0, transfers_after[0] - transfers_before[0])
         stats.transferred_bytes = max(0, transfers_after[1] - transfers_before[1])
-    stats.distinct_layers = len(layer_futures)
+    stats.distinct_layers = len(seen)
     stats.layers_read = len(read)
     stats.cache_hits = len(cached - read)
     result.outcomes = [by_ref[ref] for ref in dict.fromkeys(references)]

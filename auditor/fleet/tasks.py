@@ -80,6 +80,11 @@ class LayerResult:
     index: LayerIndex | None
     read: bool
     error: str | None = None
+    generation: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.diff_id}#{self.generation}"
 
 
 @dataclass
@@ -100,8 +105,9 @@ class Outcome:
     # every failing check once: its worst finding (check_id, name, severity, message)
     checks: list[dict[str, Any]] = field(default_factory=list)
     layers: int = 0
-    layers_read: list[str] = field(default_factory=list)  # diff_ids this image's tasks read
-    layers_cached: list[str] = field(default_factory=list)  # ... found in the layer cache
+    # layer tasks ("diff_id#generation") this image used that read the blob / hit the cache
+    layers_read: list[str] = field(default_factory=list)
+    layers_cached: list[str] = field(default_factory=list)
     scan_id: int | None = None
     error: str | None = None
     host: str = ""
@@ -150,21 +156,23 @@ def resolve(reference: str, options: TaskOptions) -> Resolved:
 # ---- step 2 --------------------------------------------------------------------------
 
 
-def index_one(layer: Layer, options: TaskOptions) -> LayerResult:
+def index_one(layer: Layer, options: TaskOptions, generation: int = 0) -> LayerResult:
+    """`generation`: how many times this run indexed the layer before (its index was
+    released in between); it tells two reads of one layer apart in the statistics."""
     cache = None
     if options.use_cache:
         root = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
         cache = LayerCache(root, DEFAULT_POLICY)
         found = cache.get(layer.diff_id)
         if found is not None:
-            return LayerResult(layer.diff_id, found, read=False)
+            return LayerResult(layer.diff_id, found, read=False, generation=generation)
     try:
         index = index_layer(layer, DEFAULT_POLICY, options.max_ratio or DEFAULT_MAX_RATIO)
     except InputError as exc:
-        return LayerResult(layer.diff_id, None, read=True, error=str(exc))
+        return LayerResult(layer.diff_id, None, read=True, error=str(exc), generation=generation)
     if cache is not None:
         cache.put(index)
-    return LayerResult(layer.diff_id, index, read=True)
+    return LayerResult(layer.diff_id, index, read=True, generation=generation)
 
 
 # ---- step 3 --------------------------------------------------------------------------
@@ -176,7 +184,7 @@ def audit(reference: str, image: Image, options: TaskOptions, *layers: LayerResu
         result = by_id[layer.diff_id]
         if result.error:
             outcome = failed(reference, options, result.error)
-            outcome.layers_read = [r.diff_id for r in layers if r.read]
+            outcome.layers_read = [r.key for r in layers if r.read]
             return outcome
     indexes = [by_id[ly.diff_id].index for ly in image.layers]
     loaded = LoadedImage(
@@ -186,8 +194,8 @@ def audit(reference: str, image: Image, options: TaskOptions, *layers: LayerResu
         created_by=created_by_per_layer(image.config, len(image.layers)),
     )
     outcome = _report(reference, loaded, options)
-    outcome.layers_read = [r.diff_id for r in layers if r.read]
-    outcome.layers_cached = [r.diff_id for r in layers if not r.read]
+    outcome.layers_read = [r.key for r in layers if r.read]
+    outcome.layers_cached = [r.key for r in layers if not r.read]
     return outcome
 
 
