@@ -79,6 +79,8 @@ def fleet(refs: list[str], work: Path, scheduler: str | None) -> dict[str, float
         "engine_seconds": stats["seconds"],
         "layer_uses": stats["layer_refs"],
         "reads": stats["layers_read"],
+        "transfers": stats.get("transfers"),
+        "transferred_bytes": stats.get("transferred_bytes"),
     }
 
 
@@ -116,7 +118,8 @@ def main() -> None:
     fleet_row = rows[2][1]
     print(
         f"fleet engine time (without starting the local cluster): "
-        f"{fleet_row['engine_seconds']:.1f}s"
+        f"{fleet_row['engine_seconds']:.1f}s; results moved between workers: "
+        f"{fleet_row['transfers']} ({fleet_row['transferred_bytes']} bytes)"
     )
 
 
