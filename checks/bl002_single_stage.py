@@ -40,10 +40,10 @@ INFO = CheckInfo(
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
     extensions = [p for p in ctx.facts.extension_modules if not ctx.allowed(p)]
-    tools = [t for t in ctx.facts.toolchain if not ctx.allowed(t.path)]
+    tools = [t for t in ctx.facts.compilers.tools if not ctx.allowed(t.path)]
     if not extensions or not tools:
         return
-    names = sorted({t.tool for t in tools})
+    names = sorted({t.name for t in tools})
     yield INFO.finding(
         f"{len(extensions)} compiled extension module(s) next to a compiler toolchain "
         f"({', '.join(names)}): the image looks built in a single stage",

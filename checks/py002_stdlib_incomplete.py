@@ -84,7 +84,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 f"{', '.join(unresolved)} not found in the image",
                 "Install the runtime libraries the extension links against in the final image",
                 path=module.path,
-                severity=Severity.ERROR,
+                # as serious as the module missing: core modules are errors, readline etc. info
+                severity=Severity.ERROR if module.tier == "core" else Severity.INFO,
                 evidence={"module": module.name, "unresolved": unresolved},
             )
 

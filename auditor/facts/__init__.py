@@ -11,14 +11,13 @@ from functools import cached_property
 from typing import Any
 
 from auditor.facts import compilers as compilers_mod
-from auditor.facts import distributions, dpkg_files, elfgraph, osinfo, permissions, pythons, venvs
+from auditor.facts import distributions, elfgraph, osinfo, permissions, pythons, venvs
 from auditor.facts import distro as distrodb
 from auditor.facts import dpkg as dpkgdb
 from auditor.facts import extensions as extmods
 from auditor.facts import owners as owners_mod
 from auditor.facts import provenance as prov
 from auditor.facts import pyc as pycfiles
-from auditor.facts import toolchain as tools
 from auditor.facts import users as userdb
 from auditor.fs import FileSystem
 from auditor.scan import LoadedImage
@@ -81,11 +80,6 @@ class Facts:
         )
 
     @cached_property
-    def toolchain(self) -> list[tools.Tool]:
-        """Compiler toolchain programs on the usual bin dirs (shared with CC001)."""
-        return tools.find(self.fs)
-
-    @cached_property
     def extension_modules(self) -> list[str]:
         return extmods.find(self.fs)
 
@@ -96,13 +90,8 @@ class Facts:
     # ---- Python: interpreters, venvs, distributions, permissions -----------------------
 
     @cached_property
-    def dpkg_files(self) -> dpkg_files.DpkgFiles:
-        """File -> dpkg package (swap for the dpkg fact's file index when it lands)."""
-        return dpkg_files.owners(self.fs)
-
-    @cached_property
     def pythons(self) -> list[pythons.Interpreter]:
-        return pythons.find(self.fs, self.dpkg_files, self.env)
+        return pythons.find(self.fs, self.dpkg, self.env)
 
     @cached_property
     def venvs(self) -> list[venvs.Venv]:
@@ -132,9 +121,7 @@ class Facts:
     @cached_property
     def owners(self) -> owners_mod.Owners:
         """File -> dpkg package / Python distribution (the Python facts' index)."""
-        found = owners_mod.load(self.fs)
-        owners_mod.adopt_distributions(found, self.distributions)
-        return found
+        return owners_mod.load(self.dpkg, self.distributions)
 
     @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:

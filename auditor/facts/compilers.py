@@ -91,7 +91,7 @@ def detect(fs: FileSystem, owners: Owners) -> Compilers:
                 size=target.entry.size,
             )
         )
-    for package in owners.dpkg_lists:
+    for package in owners.dpkg_db.lists:
         if is_toolchain_package(package):
             out.packages[package] = owners.package_bytes(fs, package)
     return out

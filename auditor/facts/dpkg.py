@@ -44,11 +44,27 @@ class DpkgDb:
     present: bool = False
     origin: str | None = None  # "/var/lib/dpkg/status" or "/var/lib/dpkg/status.d"
     packages: dict[str, Package] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)  # image path (no leading /) -> package
+    files: dict[str, str] = field(default_factory=dict)  # real image path (no leading /) -> package
+    lists: dict[str, list[str]] = field(default_factory=dict)  # package -> paths as listed
 
     def owner(self, path: str) -> Package | None:
         name = self.files.get(path.strip("/"))
         return self.packages.get(name) if name else None
+
+    def package_of(self, fs: FileSystem, path: str) -> str | None:
+        """The package that lists `path`, also when `path` reaches the file through a link
+        (`/usr/bin/python3` -> `python3.11`)."""
+        path = path.strip("/")
+        found = self.files.get(path)
+        if found is None:
+            real = fs.resolve(path)
+            found = self.files.get(real) if real is not None else None
+        return found
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Installed package -> Version."""
+        return {name: pkg.version for name, pkg in self.packages.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,8 +104,14 @@ def parse_status(text: str, require_installed: bool = True) -> dict[str, Package
     return out
 
 
+def upstream_version(version: str) -> str:
+    """`1:3.11.2-6+deb12u6` -> `3.11.2` (no epoch, no Debian revision)."""
+    version = version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
 def load(fs: FileSystem) -> DpkgDb:
-    db = DpkgDb()
+    db = DpkgDb(present=fs.get(INFO) is not None)
     status = fs.read(STATUS)
     if status is not None:
         db.present, db.origin = True, "/" + STATUS
@@ -109,10 +131,12 @@ def load(fs: FileSystem) -> DpkgDb:
         if data is None:
             continue
         package = name[: -len(".list")].split(":", 1)[0]
+        listed = db.lists.setdefault(package, [])
         for line in data.decode("utf-8", "replace").splitlines():
             path = line.strip().strip("/")
             if not path or path == ".":
                 continue
+            listed.append(path)
             parent, base = posixpath.split(path)
             if parent not in resolved:
                 resolved[parent] = fs.resolve(parent) if parent else ""

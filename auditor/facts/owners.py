@@ -15,36 +15,29 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.facts.dpkg import DpkgDb
 from auditor.fs import FileSystem
 from auditor.layers import FILE
 
 
 @dataclass
 class Owners:
-    dpkg_files: dict[str, str] = field(default_factory=dict)  # path -> package
-    dpkg_lists: dict[str, list[str]] = field(default_factory=dict)  # package -> paths
+    dpkg_db: DpkgDb = field(default_factory=DpkgDb)
     record: dict[str, str] = field(default_factory=dict)  # path -> distribution name
     record_tops: dict[str, str] = field(default_factory=dict)  # site-packages/top -> dist
     dist_info: dict[str, str] = field(default_factory=dict)  # path -> its *.dist-info dir
     dist_names: dict[str, str] = field(default_factory=dict)  # *.dist-info dir -> name
 
     def dpkg(self, path: str) -> str | None:
-        """The package that lists `path`; with merged /usr, dpkg lists /lib/x for a file
-        that lives at /usr/lib/x (and the reverse), so both spellings are tried."""
-        path = path.lstrip("/")
-        found = self.dpkg_files.get(path)
-        if found is None:
-            if path.startswith(("usr/bin/", "usr/sbin/", "usr/lib/", "usr/lib64/")):
-                found = self.dpkg_files.get(path[4:])
-            elif path.startswith(("bin/", "sbin/", "lib/", "lib64/")):
-                found = self.dpkg_files.get("usr/" + path)
-        return found
+        """The package that lists the file at real path `path` (the dpkg fact resolves
+        merged-/usr spellings through the image's own links)."""
+        return self.dpkg_db.files.get(path.lstrip("/"))
 
     def package_bytes(self, fs: FileSystem, package: str) -> int:
         """Bytes of the package's regular files still present in the image."""
         total = 0
         seen: set[str] = set()
-        for p in self.dpkg_lists.get(package, []):
+        for p in self.dpkg_db.lists.get(package, []):
             real = fs.resolve(p, follow_last=False)  # /lib/x with /lib -> usr/lib
             if real is None or real in seen:
                 continue
@@ -114,17 +107,11 @@ def top_import(module: str) -> str:
     return module.split(".", 1)[0]
 
 
-def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
-    """Take the Python facts' distribution index (auditor/facts/distributions.py) as
-    the truth for "which distribution owns this file", replacing the RECORD scan of
-    `load`: one index for every check, and PEP 503 names (opencv-python)."""
-    dists = list(dists)
-    if not dists:
-        return
-    owners.record.clear()
-    owners.record_tops.clear()
-    owners.dist_info.clear()
-    owners.dist_names.clear()
+def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
+    """Owners from the dpkg fact and the Python facts' distribution index
+    (auditor/facts/distributions.py, which has read every RECORD already): one index
+    for every check, with PEP 503 names (opencv-python)."""
+    owners = Owners(dpkg_db)
     for d in dists:
         owners.dist_names[d.meta_dir] = d.name
         for f in d.files:
@@ -134,34 +121,4 @@ def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
             top = rel.split("/", 1)[0]
             if "/" in rel and not top.endswith((".dist-info", ".data")):
                 owners.record_tops.setdefault(posixpath.join(d.location, top), d.name)
-
-
-def load(fs: FileSystem) -> Owners:
-    owners = Owners()
-    for path, data in fs.captured(
-        lambda p: p.startswith("var/lib/dpkg/info/") and p.endswith(".list")
-    ):
-        package = posixpath.basename(path)[: -len(".list")].split(":", 1)[0]
-        files = []
-        for line in data.decode("utf-8", "replace").splitlines():
-            p = line.strip().lstrip("/")
-            if p and p != ".":
-                owners.dpkg_files.setdefault(p, package)
-                files.append(p)
-        owners.dpkg_lists[package] = files
-    for path, data in fs.captured(lambda p: p.endswith(".dist-info/RECORD")):
-        site = posixpath.dirname(posixpath.dirname(path))
-        dist = posixpath.basename(posixpath.dirname(path))[: -len(".dist-info")]
-        name = dist.rsplit("-", 1)[0] if "-" in dist else dist
-        owners.dist_names[posixpath.dirname(path)] = name
-        for line in data.decode("utf-8", "replace").splitlines():
-            rel = line.split(",", 1)[0].strip()
-            if not rel or rel.startswith("/") or ".." in rel.split("/"):
-                continue
-            full = posixpath.join(site, rel)
-            owners.record[full] = name
-            owners.dist_info[full] = posixpath.dirname(path)
-            top = rel.split("/", 1)[0]
-            if "/" in rel and not top.endswith((".dist-info", ".data")):
-                owners.record_tops.setdefault(posixpath.join(site, top), name)
     return owners

@@ -27,6 +27,7 @@ from tests.factory import (
     Symlink,
     build,
     host_file,
+    host_libraries,
     write_docker_archive,
 )
 
@@ -77,7 +78,12 @@ def debian_base(extra: list[Item] | None = None, setuid: bool = True) -> Layer:
     for lst in sorted((TESTDATA / "info").iterdir()):
         items.append(File(f"var/lib/dpkg/info/{lst.name}", lst.read_bytes()))
     if setuid:
-        items += [_binary(*s) for s in stock_setuid()]
+        binaries = [_binary(*s) for s in stock_setuid()]
+        items += binaries
+        # the libraries they link against, so the stock root also loads (EL001)
+        real = [Path("/" + b.path) for b in binaries if os.path.exists("/" + b.path)]
+        libs = [i for i in host_libraries(real) if not isinstance(i, Symlink) or i.path != "lib"]
+        items += [i for i in libs if not (isinstance(i, File) and i.path.endswith("libc.so.6"))]
     items += extra or []
     return Layer(items, "ADD rootfs.tar.xz / # debian bookworm minbase")
 

@@ -119,8 +119,8 @@ def test_toolchain_names(tmp_path: Path) -> None:
             File("usr/bin/gcov", b"\x7fELF", 0o755),
         ]
     )
-    tools = load(image(layer), tmp_path).toolchain
-    assert [(t.path, t.tool) for t in tools] == [
+    tools = load(image(layer), tmp_path).compilers.tools
+    assert [(t.path, t.name) for t in tools] == [
         ("usr/bin/gcc", "gcc"),
         ("usr/bin/make", "make"),
         ("usr/bin/x86_64-linux-gnu-gcc-12", "gcc"),

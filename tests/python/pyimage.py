@@ -18,7 +18,6 @@ import csv
 import functools
 import os
 import py_compile
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -75,39 +74,10 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
     # The system libraries the interpreter and its extensions link against, so the
     # complete install also loads (PY002 checks each extension's links).
     elves = [HOST_PREFIX / "bin" / f"python{VERSION}", *sorted(dynload.glob("*.so"))]
-    items += system_libraries(elves)
+    items += factory.host_libraries(elves)
     layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
     _CACHED_LAYERS.append(layer)
     return layer
-
-
-def system_libraries(elves: list[Path]) -> list[Item]:
-    """The host's copies of what `elves` need from the system (libc, libssl, ...), placed
-    where a Debian image has them, found with the host's own ldd (run on host files
-    only, never on anything from an image)."""
-    found: dict[str, Path] = {}
-    for elf in elves:
-        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False)
-        for line in out.stdout.splitlines():
-            parts = line.split()
-            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-                name, path = parts[0], Path(parts[2])
-            elif parts and parts[0].startswith("/"):
-                name, path = Path(parts[0]).name, Path(parts[0])
-            else:
-                continue
-            if "libpython" in name or str(path).startswith(str(HOST_PREFIX)):
-                continue
-            found.setdefault(name, path)
-    items: list[Item] = [
-        Symlink("lib", "usr/lib"),
-        File("etc/ld.so.conf", b"include /etc/ld.so.conf.d/*.conf\n"),  # as Debian ships it
-    ]
-    for name, path in sorted(found.items()):
-        if name.startswith("ld-linux"):
-            items.append(host_file(path, f"lib64/{name}"))
-        items.append(host_file(path, f"usr/lib/{MULTIARCH}/{name}"))
-    return items
 
 
 @functools.cache
@@ -188,7 +158,7 @@ def debian_python_layer() -> Layer:
         for p in sorted((host / "lib-dynload").glob("*.so"))
     ]
     items += list(_tree(Path("/usr/share/python-wheels"), "usr/share/python-wheels"))
-    items += system_libraries(
+    items += factory.host_libraries(
         [Path("/usr/bin/python3.11"), *sorted((host / "lib-dynload").glob("*.so"))]
     )
     for pkg in DEBIAN_PACKAGES:
