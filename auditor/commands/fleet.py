@@ -30,6 +30,7 @@ from auditor.errors import InputError
 from auditor.fleet import catalog, engine, summary, view
 from auditor.fleet.runs import FleetStore
 from auditor.fleet.tasks import Outcome, TaskOptions
+from auditor.report import output
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 
@@ -96,7 +97,10 @@ def execute(args: argparse.Namespace) -> int:
     refs = references(args, platform)
     url = history_store.configured_url(args.db) or history_store.default_url()
     cache_dir = args.cache_dir or os.environ.get("IMGAUDIT_CACHE_DIR") or str(default_cache_dir())
-    with FleetStore(url) as store:
+    if args.output:
+        output.check_writable(Path(args.output))  # a bad -o fails now, not after the run
+    # the cluster first: an unreachable scheduler leaves no half-started run in the store
+    with engine.connect(args.scheduler, args.workers) as client, FleetStore(url) as store:
         run_id = store.start_run()
         previous_id = store.previous_run(run_id)
         previous = store.results(previous_id) if previous_id is not None else []
@@ -113,9 +117,7 @@ def execute(args: argparse.Namespace) -> int:
             store_url=url,
             run_id=run_id,
         )
-        progress = _Progress(len(refs), args.quiet)
-        with engine.connect(args.scheduler, args.workers) as client:
-            result = engine.run(client, refs, options, progress)
+        result = engine.run(client, refs, options, _Progress(len(refs), args.quiet))
         doc = summary.build(result.outcomes, result.stats, run_id, previous, previous_id)
         store.finish_run(run_id, doc)
     write_output(view.FORMATS[args.format](doc), args.output)
