@@ -146,15 +146,16 @@ def check_writable(path: Path) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory + rename."""
+    """Write `text` to `path` through a temporary file in the same directory + rename.
+
+    Readers never see half a report, and a failure leaves the old file. No fsync: a
+    report is cheap to regenerate, and on a busy CI disk fsync cost seconds (measured)."""
     check_writable(path)
     directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
