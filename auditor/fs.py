@@ -19,6 +19,7 @@ from typing import Any
 from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
 
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
+PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included
 
 
 @dataclass
@@ -180,11 +181,13 @@ class FileSystem:
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
         """The real path of `path` inside the image, following symlinks as the kernel
         does but never leaving the image root; None when it does not exist or loops."""
-        parts = [p for p in _norm(path).split("/") if p]
+        # `parts` is a stack (next name last): popping the front of a list is quadratic
+        # in a hostile link target of 200k "./" parts.
+        parts = [p for p in reversed(_norm(path).split("/")) if p]
         resolved: list[str] = []
         hops = 0
         while parts:
-            name = parts.pop(0)
+            name = parts.pop()
             if name == ".":
                 continue
             if name == "..":
@@ -200,9 +203,11 @@ class FileSystem:
                 if hops > MAX_SYMLINK_HOPS:
                     return None
                 target = node.entry.link
+                if len(target) >= PATH_MAX:
+                    return None  # the kernel refuses such a link (ENAMETOOLONG)
                 if target.startswith("/"):
                     resolved = []
-                parts = [p for p in target.split("/") if p] + parts
+                parts.extend(p for p in reversed(target.split("/")) if p)
                 continue
             resolved.append(name)
         return "/".join(resolved)

@@ -13,9 +13,9 @@ from auditor.runner import Check
 
 # ---- Base OS, security, size, build structure ------------------------------------------
 # (modules imported here, e.g. `from checks import os001_base_os_unknown`)
-from checks import sz005_size_regression
+from checks import in001_unreadable_entries, sz005_size_regression
 
-_OS_SECURITY_SIZE_BUILD: list[ModuleType] = [sz005_size_regression]
+_OS_SECURITY_SIZE_BUILD: list[ModuleType] = [in001_unreadable_entries, sz005_size_regression]
 
 
 # ---- Python installation, packages, venv permissions ----------------------------------
