@@ -324,3 +324,45 @@ def test_entries_limit_counts_every_layer(tmp_path: Path) -> None:
     layout = factory.write_oci_dir(factory.build(spec), tmp_path / "l")
     err = one_line(f"oci:{layout}", "--max-entries", "1000")
     assert "1202 tar entries in all layers, over the limit of 1000" in err
+
+
+TAR_BOMB_RSS = """
+import gzip, hashlib, resource, sys, tarfile, zlib
+sys.path.insert(0, {repo!r})
+from auditor.layers import index_layer
+from auditor.sources.interface import FileSlice, Layer
+path, n = {path!r}, {n}
+deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+diff = hashlib.sha256()
+with open(path, "wb") as out:
+    ti = tarfile.TarInfo("x")
+    for i in range(n + 1):
+        block = ti.tobuf(tarfile.GNU_FORMAT) if i < n else bytes(10240)
+        ti.name = "usr/share/bomb/%d/f%d" % (i // 1000, i)
+        diff.update(block)
+        out.write(deflate.compress(block))
+    out.write(deflate.flush())
+blob = open(path, "rb").read()
+layer = Layer(index=0, diff_id="sha256:" + diff.hexdigest(),
+              digest="sha256:" + hashlib.sha256(blob).hexdigest(), media_type="", size=0,
+              locator=FileSlice(path))
+del blob
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+index = index_layer(layer)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(index.entries), (after - before) * 1024 // n)
+"""
+
+
+def test_tar_bomb_memory_per_entry_is_bounded(tmp_path: Path) -> None:
+    """100k empty files: the index costs a few hundred bytes an entry (tarfile's own
+    member list, ~500 more, is dropped as the stream goes), so the 2M default limit
+    stays near 600 MB for index plus model."""
+    n = 100_000
+    code = TAR_BOMB_RSS.format(repo=str(REPO), path=str(tmp_path / "bomb.tar.gz"), n=n)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
+    entries, per_entry = int(out[0]), int(out[1])
+    assert entries == n
+    assert per_entry < 450, per_entry
