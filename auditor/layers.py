@@ -317,7 +317,7 @@ def _members(tar: tarfile.TarFile, what: str) -> Iterator[tarfile.TarInfo]:
             return
         # tarfile keeps every TarInfo it has read (for random access we never make):
         # ~500 bytes an entry, 0.5 GB for a million. Dropped as we go.
-        tar.members = []
+        tar.members = []  # type: ignore[attr-defined]
         yield info
 
 
