@@ -374,11 +374,16 @@ def index_layer(
 
 def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
     # The stored blob first: when it is the wrong blob, that is the error to name.
+    # Only sha256 is computed: any other algorithm would be accepted unchecked, so it
+    # is refused (a digest is never silently taken on trust).
+    for name, value in (("digest", layer.digest), ("diff_id", layer.diff_id)):
+        if not value.startswith("sha256:"):
+            raise CorruptInput(f"{what}: unsupported {name} {value!r} (imgaudit verifies sha256)")
     blob = reader.blob_digest
-    if layer.digest.startswith("sha256:") and blob != layer.digest:
+    if blob != layer.digest:
         raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
     diff_id = "sha256:" + reader.diff_hash.hexdigest()
-    if layer.diff_id.startswith("sha256:") and diff_id != layer.diff_id:
+    if diff_id != layer.diff_id:
         raise CorruptInput(
             f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {diff_id})"
         )
