@@ -366,3 +366,25 @@ def test_tar_bomb_memory_per_entry_is_bounded(tmp_path: Path) -> None:
     entries, per_entry = int(out[0]), int(out[1])
     assert entries == n
     assert per_entry < 450, per_entry
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "pax"])
+def test_sparse_files_count_their_apparent_size(tmp_path: Path, fmt: str) -> None:
+    """GNU and PAX sparse entries (what `tar --sparse` writes): the file's apparent
+    size is what the image holds once extracted; the holes are never materialised."""
+    src = tmp_path / "src"
+    src.mkdir()
+    with (src / "sparse").open("wb") as fh:
+        fh.seek(1 << 30)
+        fh.write(b"end")
+    tar = tmp_path / "layer.tar"
+    subprocess.run(
+        ["tar", "--sparse", f"--format={fmt}", "-cf", str(tar), "-C", str(src), "sparse"],
+        check=True,
+    )
+    assert tar.stat().st_size < 1 << 20
+    start = time.monotonic()
+    index = index_raw(tmp_path, tar.read_bytes())
+    (entry,) = index.entries  # type: ignore[attr-defined]
+    assert (entry.path, entry.kind, entry.size) == ("sparse", "f", (1 << 30) + 3)
+    assert time.monotonic() - start < 5
