@@ -192,3 +192,12 @@ def test_thousands_of_layers_are_refused_before_reading(tmp_path: Path) -> None:
     err = one_line(f"oci:{factory.write_oci_dir(built, tmp_path / 'l')}")
     assert f"{n} layers, over the limit of 1000" in err
     assert time.monotonic() - start < 10
+
+
+def test_descriptor_media_type_of_the_wrong_type(tmp_path: Path) -> None:
+    """Found by fuzz/fuzz_manifest.py: a mediaType that is an object crashed the
+    index walk with TypeError (unhashable dict)."""
+    layout = factory.write_oci_dir(BASE, tmp_path / "l")
+    inner = _put(layout, _index([{"mediaType": {"os": "linux"}, "digest": BASE.manifest_digest}]))
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [inner]}))
+    assert "a descriptor's mediaType is not a string" in one_line(f"oci:{layout}")

@@ -229,6 +229,8 @@ def _pick(
     candidates: list[dict[str, Any]] = []
     for desc in descs:
         media = desc.get("mediaType")
+        if media is not None and not isinstance(media, str):
+            raise CorruptInput(f"{store.display}: a descriptor's mediaType is not a string")
         if media in INDEX_TYPES:
             digest = _digest_of(desc, store.display)
             if digest in seen:
@@ -242,7 +244,11 @@ def _pick(
             merged = dict(found)
             if _name_of(desc) and not _name_of(found):
                 merged.setdefault("annotations", {})
-                merged["annotations"] = {**(found.get("annotations") or {}), **desc["annotations"]}
+                inner = found.get("annotations")
+                merged["annotations"] = {
+                    **(inner if isinstance(inner, dict) else {}),
+                    **desc["annotations"],
+                }
             candidates.append(merged)
         elif media in MANIFEST_TYPES or media is None:
             if _is_attestation(desc):
