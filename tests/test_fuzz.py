@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 REPO = Path(__file__).resolve().parent.parent
 FUZZ = REPO / "fuzz"
 TARGETS = ("layers", "manifest", "elf")
-SECONDS = int(os.environ.get("IMGAUDIT_FUZZ_SECONDS", "5"))  # per target
+SECONDS = int(os.environ.get("IMGAUDIT_FUZZ_SECONDS", "3"))  # per target
 
 
 def target(name: str) -> ModuleType:
