@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
@@ -173,7 +174,7 @@ class FileSystem:
 
     def walk_files(self) -> Iterator[tuple[str, Node]]:
         """Every non-directory path, sorted."""
-        for path in sorted(self.nodes):
+        for path in self._paths:
             node = self.nodes[path]
             if node.entry.kind != DIR:
                 yield path, node
@@ -248,18 +249,31 @@ class FileSystem:
         where = self._data_location(real)
         return None if where is None else self._indexes[where[0]].elf.get(where[1])
 
-    def elf_files(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every surviving ELF file, sorted by path."""
-        for path in sorted(self.nodes):
-            node = self.nodes[path]
-            if node.entry.kind in (FILE, HARDLINK):
-                facts = self.elf(path)
+    @cached_property
+    def _paths(self) -> list[str]:
+        """Every surviving path, sorted, computed once: the model no longer changes after
+        the merge, and several facts walk it."""
+        return sorted(self.nodes)
+
+    @cached_property
+    def _elf_list(self) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for path in self._paths:
+            if self.nodes[path].entry.kind in (FILE, HARDLINK):
+                # Stored paths are already real: no symlink walk needed to find the data.
+                where = self._data_location(path)
+                facts = None if where is None else self._indexes[where[0]].elf.get(where[1])
                 if facts is not None:
-                    yield path, facts
+                    out.append((path, facts))
+        return out
+
+    def elf_files(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every surviving ELF file, sorted by path (listed once per scan, then reused)."""
+        return iter(self._elf_list)
 
     def captured(self, predicate: Any = None) -> Iterator[tuple[str, bytes]]:
         """Every surviving path with captured content, sorted."""
-        for path in sorted(self.nodes):
+        for path in self._paths:
             if predicate is not None and not predicate(path):
                 continue
             data = self._content_of(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -25,10 +25,12 @@ class Check:
     info: CheckInfo
     run: CheckFunction
     doc: str
+    options: dict[str, Any] = field(default_factory=dict)  # option -> default (config keys)
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Check:
-        return cls(module.INFO, module.run, (module.__doc__ or "").strip())
+        options = dict(getattr(module, "OPTIONS", {}))
+        return cls(module.INFO, module.run, (module.__doc__ or "").strip(), options)
 
 
 @dataclass

@@ -12,10 +12,55 @@ from types import ModuleType
 from auditor.runner import Check
 
 # ---- Base OS, security, size, build structure ------------------------------------------
-# (modules imported here, e.g. `from checks import os001_base_os_unknown`)
-from checks import in001_unreadable_entries, sz005_size_regression
+from checks import (
+    bl001_cache_unfriendly_order,
+    bl002_single_stage,
+    bl003_not_reproducible,
+    bl004_layers,
+    in001_unreadable_entries,
+    os001_base_os_unknown,
+    os002_base_os_eol,
+    os003_base_os_rolling,
+    os004_base_os_musl,
+    os005_image_stale,
+    os006_pending_updates,
+    sec001_runs_as_root,
+    sec002_user_unknown,
+    sec006_setuid,
+    sec007_world_writable,
+    sec008_secrets,
+    sec009_sudo,
+    sz001_image_size,
+    sz002_wasted_space,
+    sz003_caches,
+    sz004_docs,
+    sz005_size_regression,
+)
 
-_OS_SECURITY_SIZE_BUILD: list[ModuleType] = [in001_unreadable_entries, sz005_size_regression]
+_OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
+    os001_base_os_unknown,
+    os002_base_os_eol,
+    os003_base_os_rolling,
+    os004_base_os_musl,
+    os005_image_stale,
+    os006_pending_updates,
+    sec001_runs_as_root,
+    sec002_user_unknown,
+    sec006_setuid,
+    sec007_world_writable,
+    sec008_secrets,
+    sec009_sudo,
+    sz001_image_size,
+    sz002_wasted_space,
+    sz003_caches,
+    sz004_docs,
+    sz005_size_regression,
+    bl001_cache_unfriendly_order,
+    bl002_single_stage,
+    bl003_not_reproducible,
+    bl004_layers,
+    in001_unreadable_entries,
+]
 
 
 # ---- Python installation, packages, venv permissions ----------------------------------
@@ -51,9 +96,25 @@ _PYTHON: list[ModuleType] = [
 
 
 # ---- ELF linkage, wheels' libraries, compilers -----------------------------------------
-# (modules imported here)
+from checks import (  # noqa: E402
+    cc001_compiler_present,
+    cc002_dev_files,
+    el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
+    pk002_wheel_external_libs,
+    pk003_glibc_too_old,
+)
 
-_ELF_COMPILERS: list[ModuleType] = []
+_ELF_COMPILERS: list[ModuleType] = [
+    el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
+    pk002_wheel_external_libs,
+    pk003_glibc_too_old,
+    cc001_compiler_present,
+    cc002_dev_files,
+]
 
 
 ALL_CHECKS: tuple[Check, ...] = tuple(

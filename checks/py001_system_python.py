@@ -61,7 +61,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             for d in facts.distributions
             if d.location.endswith("/dist-packages")
             and d.location.startswith(interp.prefix + "/")
-            and facts.dpkg_files.package_of(facts.fs, d.meta_dir) is None
+            and facts.dpkg.package_of(facts.fs, d.meta_dir) is None
         )
         if pip_dists:
             reasons.append("pip-installed into dist-packages: " + ", ".join(pip_dists[:10]))

@@ -84,22 +84,19 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 f"{', '.join(unresolved)} not found in the image",
                 "Install the runtime libraries the extension links against in the final image",
                 path=module.path,
-                severity=Severity.ERROR,
+                # as serious as the module missing: core modules are errors, readline etc. info
+                severity=Severity.ERROR if module.tier == "core" else Severity.INFO,
                 evidence={"module": module.name, "unresolved": unresolved},
             )
 
 
 def _unresolved_links(ctx: CheckContext, modules: Iterable[Any]) -> Iterable[tuple[Any, list[str]]]:
-    """HOOK for the ELF graph fact (issue 6): `facts.elf_graph.unresolved(path)` -> the
-    DT_NEEDED names of `path` that do not resolve inside the image. Until that fact
-    exists this yields nothing: link resolution is the ELF resolver's job, not a copy
-    of it here."""
-    graph = getattr(ctx.facts, "elf_graph", None)
-    unresolved_of = getattr(graph, "unresolved", None)
-    if unresolved_of is None:
-        return
+    """Shared stdlib extensions whose own libraries do not load, as the ELF graph (resolved
+    the way ld.so would, inside the image) says: `_ssl` present but libssl missing is as
+    broken as no `_ssl` at all."""
+    graph = ctx.facts.elf_graph
     for m in modules:
         if m.state == "shared" and m.path:
-            missing = list(unresolved_of(m.path))
+            missing = graph.unresolved(m.path)
             if missing:
                 yield m, missing

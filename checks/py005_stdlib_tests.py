@@ -89,7 +89,7 @@ def source_of(path: str) -> str:
 
 def _size(ctx: CheckContext, root: str) -> int:
     fs = ctx.facts.fs
-    dpkg = ctx.facts.dpkg_files
+    dpkg = ctx.facts.dpkg
     total = 0
     stack = [root]
     while stack:
@@ -100,7 +100,7 @@ def _size(ctx: CheckContext, root: str) -> int:
         if node.entry.kind == DIR:
             stack.extend(f"{path}/{c}" for c in fs.listdir(path))
         elif node.entry.kind == FILE:
-            if not ctx.strict and dpkg.owner.get(source_of(path)) is not None:
+            if not ctx.strict and dpkg.files.get(source_of(path)) is not None:
                 continue
             total += node.entry.size
     return total

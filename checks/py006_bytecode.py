@@ -82,7 +82,7 @@ def entry_scripts(ctx: CheckContext) -> set[str]:
 
 def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
     fs = ctx.facts.fs
-    dpkg = ctx.facts.dpkg_files
+    dpkg = ctx.facts.dpkg
     scripts = entry_scripts(ctx)
     t = Tally()
     stack = [root]
@@ -101,7 +101,7 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
                 continue
             if not name.endswith(".py") or node.entry.kind != FILE:
                 continue
-            if dpkg.owner.get(path) is not None or path in scripts or name in NOT_IMPORTED:
+            if dpkg.files.get(path) is not None or path in scripts or name in NOT_IMPORTED:
                 continue
             t.sources += 1
             _judge(fs, t, path, node.entry.mtime, node.entry.size, caches, d)

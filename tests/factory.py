@@ -13,6 +13,9 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
+import sysconfig
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +127,38 @@ def host_file(path: str | os.PathLike[str], image_path: str, mode: int | None = 
     return File(
         image_path.lstrip("/"), data, mode if mode is not None else (os.stat(real).st_mode & 0o7777)
     )
+
+
+def host_libraries(elves: list[Path]) -> list[Item]:
+    """The host's copies of what the host ELF files `elves` need from the system (libc,
+    libssl, the loader, ...), placed where a Debian image has them (merged /usr, the
+    loader also at /lib64), found with the host's own ldd: run on host files only, never
+    on anything from an image. The images then load as they would on Debian."""
+    multiarch = str(sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
+    prefix = sys.base_prefix
+    found: dict[str, Path] = {}
+    for elf in elves:
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+                name, path = parts[0], Path(parts[2])
+            elif parts and parts[0].startswith("/"):
+                name, path = Path(parts[0]).name, Path(parts[0])
+            else:
+                continue
+            if "libpython" in name or str(path).startswith(prefix + "/"):
+                continue
+            found.setdefault(name, path)
+    items: list[Item] = [
+        Symlink("lib", "usr/lib"),
+        File("etc/ld.so.conf", b"include /etc/ld.so.conf.d/*.conf\n"),  # as Debian ships it
+    ]
+    for name, path in sorted(found.items()):
+        if name.startswith("ld-linux"):
+            items.append(host_file(path, f"lib64/{name}"))
+        items.append(host_file(path, f"usr/lib/{multiarch}/{name}"))
+    return items
 
 
 # ---- layers ------------------------------------------------------------------------

@@ -52,7 +52,9 @@ SPEC = factory.ImageSpec(
 
 
 def scan_json(ref: str, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
-    assert main(["scan", ref, "--format", "json", "--jobs", "1", *extra]) == 0
+    assert (
+        main(["scan", ref, "--format", "json", "--jobs", "1", "--disable", "SEC001", *extra]) == 0
+    )
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
@@ -119,7 +121,7 @@ def test_the_same_image_through_every_transport_gives_the_same_report(
     texts = set()
     for transport in TRANSPORTS:
         ref = write(built, tmp_path, transport)
-        assert main(["scan", ref, "--format", "json", "--no-cache"]) == 0
+        assert main(["scan", ref, "--format", "json", "--no-cache", "--disable", "SEC001"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report.pop("source")["transport"] == transport.split("-legacy")[0].split("-oci")[0]
         texts.add(json.dumps(report, sort_keys=True))
@@ -164,7 +166,7 @@ def test_parallel_layer_indexing_matches_serial(
 def test_module_entry_point(tmp_path: Path) -> None:
     ref = write(factory.build(SPEC), tmp_path, "docker-archive-legacy")
     proc = subprocess.run(
-        [sys.executable, "-m", "auditor", "scan", ref, "--format", "json"],
+        [sys.executable, "-m", "auditor", "scan", ref, "--format", "json", "--disable", "SEC001"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -188,7 +190,18 @@ def test_names_that_are_not_utf8(tmp_path: Path) -> None:
     env = {"PYTHONIOENCODING": "utf-8:strict", "PATH": "/usr/bin:/bin"}
     for fmt in ("json", "table"):
         proc = subprocess.run(
-            [sys.executable, "-m", "auditor", "scan", ref, "--format", fmt, "--no-cache"],
+            [
+                sys.executable,
+                "-m",
+                "auditor",
+                "scan",
+                ref,
+                "--format",
+                fmt,
+                "--no-cache",
+                "--disable",
+                "SEC001",
+            ],
             cwd=REPO,
             env={**env, "IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")},
             capture_output=True,
@@ -245,7 +258,18 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     outputs = set()
     for seed in ("1", "2", "3"):
         proc = subprocess.run(
-            [sys.executable, "-m", "auditor", "scan", ref, "--format", "json", "--no-cache"],
+            [
+                sys.executable,
+                "-m",
+                "auditor",
+                "scan",
+                ref,
+                "--format",
+                "json",
+                "--no-cache",
+                "--disable",
+                "SEC001",
+            ],
             cwd=REPO,
             env={
                 "PYTHONHASHSEED": seed,

@@ -97,9 +97,10 @@ def test_record_uses_the_xdg_default_store(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("IMGAUDIT_DB", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     old, _ = write_pair(tmp_path)
-    assert main(["scan", "-f", "json", old]) == 0  # no store configured: nothing recorded
+    # exit 1: the image runs as root (SEC001 error trips the default --fail-on error)
+    assert main(["scan", "-f", "json", old]) == 1  # no store configured: nothing recorded
     assert not (tmp_path / "data" / "imgaudit" / "history.db").exists()
-    assert main(["scan", "-f", "json", "--record", old]) == 0
+    assert main(["scan", "-f", "json", "--record", old]) == 1
     assert "recorded scan of example.org/shop/app" in capsys.readouterr().err
     assert main(["history", REPO, "-f", "json"]) == 0
     scans = json.loads(capsys.readouterr().out)["scans"]

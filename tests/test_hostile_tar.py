@@ -101,7 +101,7 @@ def one_line(*args: str) -> str:
         ({"mtime": "-1e400"}, "mtime -inf"),
         ({"mtime": "1e308"}, "mtime 1e+308"),
         ({"uid": "-5"}, "uid -5"),
-        ({"gid": "99999999999999999999"}, "gid 99999999999999999999"),
+        ({"gid": "99999999999999999999"}, "gid 99999999999999999999"),  # over 2**63
     ],
 )
 def test_absurd_pax_values_are_clamped_and_recorded(
@@ -131,13 +131,13 @@ def test_absurd_uid_message(tmp_path: Path) -> None:
             info("././@PaxHeader", tarfile.XHDTYPE, 30).tobuf(tarfile.USTAR_FORMAT)
             + b"99999999999999999999 path=x\n".ljust(512, b"\0")
             + info("x").tobuf(tarfile.USTAR_FORMAT),
-            "unreadable tar header",
+            "unreadable tar header|not a readable tar",
         ),
         # a GNU sparse 1.0 map that does not parse (ValueError inside tarfile)
         (
             pax("s", {"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}, 512)
             + b"99999\n".ljust(512, b"\0"),
-            "unreadable tar header",
+            "unreadable tar header|not a readable tar",
         ),
         (pax("p", {"size": "-5"}), "negative size for 'p'"),
         (pax("p", {"path": "a\0b"}), "entry name contains NUL"),
@@ -147,12 +147,13 @@ def test_absurd_uid_message(tmp_path: Path) -> None:
         (info("evil", tarfile.LNKTYPE, link="../../etc/passwd").tobuf(), "'..'"),
         (info("evil", tarfile.LNKTYPE, link="/etc/passwd").tobuf(), "absolute path"),
     ],
+    ids=["pax-length", "sparse-map", "negative", "nul", "terabyte", "pax-size", "up", "abs"],
 )
 def test_unreadable_headers_are_one_error(tmp_path: Path, blocks: bytes, message: str) -> None:
     start = time.monotonic()
     with pytest.raises(CorruptInput, match="layer 0") as exc:
         index_raw(tmp_path, blocks + b"\0" * 1024)
-    assert message in str(exc.value)
+    assert any(m in str(exc.value) for m in message.split("|")), exc.value
     assert time.monotonic() - start < 5
 
 

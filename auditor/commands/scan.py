@@ -12,15 +12,19 @@ from typing import Any
 from tabulate import tabulate
 
 from auditor import baseline
+from auditor import config as configuration
 from auditor.errors import InputError
-from auditor.facts import Facts
-from auditor.findings import Finding
+from auditor.facts import Facts, packages_index
+from auditor.facts import provenance as prov
+from auditor.findings import Finding, Severity
+from auditor.gating import failures
 from auditor.report import output
 from auditor.report.catalog import checks_section
 from auditor.report.formats import OutputFormat
 from auditor.report.model import build_report
 from auditor.runner import run_checks
 from auditor.scan import LoadedImage, ScanOptions, load_image
+from auditor.scoring import score
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 from checks import ALL_CHECKS, py003_python_eol
@@ -73,11 +77,57 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     baseline.add_arguments(p)
+    add_gating_arguments(p)
     p.set_defaults(execute=execute)
+
+
+def add_gating_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("checks, scoring and gating")
+    g.add_argument(
+        "--fail-on",
+        choices=["info", "warning", "error"],
+        default=None,
+        help="exit 1 when a finding has this severity or worse (default: error)",
+    )
+    g.add_argument(
+        "--fail-under", type=float, default=None, metavar="SCORE", help="exit 1 below this score"
+    )
+    g.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="also flag what a stock distribution ships (e.g. its setuid binaries)",
+    )
+    g.add_argument("--base", metavar="REF", help="the base image: its layers are the base's")
+    g.add_argument(
+        "--packages-index", metavar="FILE", help="Debian Packages index to compare (OS006)"
+    )
+    g.add_argument("--config", metavar="PATH", help="config file (default: found upward)")
+    g.add_argument("--enable", action="append", metavar="ID", help="run only these checks")
+    g.add_argument("--disable", action="append", metavar="ID", help="do not run this check")
+
+
+def load_config(args: argparse.Namespace) -> configuration.Config:
+    """Settings: CLI over IMGAUDIT_* over the config file over defaults (auditor/config.py)."""
+    known = {c.info.id: c.options for c in ALL_CHECKS}
+    if args.fail_under is not None and not 0 <= args.fail_under <= 100:
+        raise configuration.ConfigError("--fail-under: expected a score between 0 and 100")
+    cli = {
+        "fail_on": Severity.parse(args.fail_on) if args.fail_on else None,
+        "fail_under": args.fail_under,
+        "strict": args.strict,
+        "base": args.base,
+        "packages_index": args.packages_index,
+        "enable": args.enable,
+        "disable": args.disable,
+    }
+    return configuration.load(known, cli=cli, config_path=args.config)
 
 
 def execute(args: argparse.Namespace) -> int:
     output.destinations(args)  # a bad -o fails before the scan, not after
+    config = load_config(args)
+    index = packages_index.load(config.packages_index) if config.packages_index else None
     platform = Platform.parse(args.platform) if args.platform else None
     options = ScanOptions(
         source=SourceOptions(
@@ -95,45 +145,92 @@ def execute(args: argparse.Namespace) -> int:
         **({"max_entries": args.max_entries} if args.max_entries else {}),
     )
     if len(args.image) > 1:
-        return _execute_many(args, options)
-    loaded = load_image(args.image[0], options)
-    check_options = baseline.check_options(args, loaded, options, report_for)
-    report = report_for(loaded, check_options)
+        return _execute_many(args, options, config, index)
+    report = _scan_one(args, args.image[0], options, config, index)
+    tripped = _gate(report, config, args.quiet)
+    output.emit(report, args)  # its summary line stays the last line on stderr
+    return 1 if tripped else 0
+
+
+def _scan_one(
+    args: argparse.Namespace,
+    reference: str,
+    options: ScanOptions,
+    config: configuration.Config,
+    index: Any,
+) -> dict[str, Any]:
+    """One image: load, check with the baseline's and the config's options, record."""
+    loaded = load_image(reference, options)
+    check_options = dict(baseline.check_options(args, loaded, options, report_for) or {})
+    for cid, opts in config.options.items():
+        check_options[cid] = {**check_options.get(cid, {}), **opts}
+    if index is not None:
+        check_options["OS006"] = {**check_options.get("OS006", {}), "packages_index": index}
+    report = report_for(loaded, check_options, config)
     baseline.record(args, loaded, report)
-    output.emit(report, args)
-    return 0
+    return report
+
+
+def _gate(report: dict[str, Any], config: configuration.Config, quiet: bool) -> list[str]:
+    """Say on stderr which ignores expired and why the gate trips; return the reasons."""
+    for expired in config_expired(report):
+        print(
+            f"imgaudit: ignore for {expired['check']} expired on {expired['expires']}: "
+            "it no longer applies",
+            file=sys.stderr,
+        )
+    tripped = failures_of(report, config)
+    if tripped and not quiet:
+        print("imgaudit: failing: " + "; ".join(tripped), file=sys.stderr)
+    return tripped
 
 
 def report_for(
-    loaded: LoadedImage, check_options: dict[str, dict[str, Any]] | None = None
+    loaded: LoadedImage,
+    check_options: dict[str, dict[str, Any]] | None = None,
+    config: configuration.Config | None = None,
 ) -> dict[str, Any]:
-    """facts -> checks -> report for one loaded image (also used by `diff` and baselines)."""
-    facts = Facts(loaded)
-    outcome = run_checks(ALL_CHECKS, facts, check_options)
+    """facts -> checks -> scores -> report for one loaded image (also used by `diff` and
+    baselines). `config` selects checks, overrides severities, applies ignores and names
+    the base image (provenance); without it every check runs with defaults."""
+    config = config or configuration.Config()
+    facts = Facts(loaded, base=config.base)
+    provenance = facts.provenance  # a bad --base is an input error: raise it before checks
+    checks = [c for c in ALL_CHECKS if config.selected(c.info.id)]
+    outcome = run_checks(checks, facts, check_options, config.strict)
+    applied = configuration.apply(config, outcome.findings)
+    findings = prov.mark(applied.findings, provenance)
+    scores = score(findings, {c.info.id: c.info.dimension for c in ALL_CHECKS})
     return build_report(
         loaded,
         facts=facts.to_json(),
         results=[r.to_json() for r in outcome.results],
-        findings=[f.to_json() for f in outcome.findings],
+        findings=[f.to_json() for f in findings],
         checks=checks_section(ALL_CHECKS),
+        scores=scores.to_json(),
+        config=applied.to_json(config.source),
     )
 
 
 # ---- several images: reports in order, then the version-family comparison (PY004) ----
 
 
-def _execute_many(args: argparse.Namespace, options: ScanOptions) -> int:
+def _execute_many(
+    args: argparse.Namespace,
+    options: ScanOptions,
+    config: configuration.Config,
+    index: Any,
+) -> int:
     """Each image as a single scan would report it (JSON: one document holding all the
     reports), then the side-by-side family table and the PY004 findings."""
     if args.output:
         raise InputError("-o/--output takes one image; scan several images without it")
     as_json = args.format == OutputFormat.JSON
     reports = []
+    tripped = False
     for reference in args.image:
-        loaded = load_image(reference, options)
-        check_options = baseline.check_options(args, loaded, options, report_for)
-        report = report_for(loaded, check_options)
-        baseline.record(args, loaded, report)
+        report = _scan_one(args, reference, options, config, index)
+        tripped = bool(_gate(report, config, args.quiet)) or tripped
         if not as_json:
             output.emit(report, args)
             sys.stdout.write("\n")
@@ -149,7 +246,7 @@ def _execute_many(args: argparse.Namespace, options: ScanOptions) -> int:
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(_family_table(rows, findings))
-    return 0
+    return 1 if tripped else 0
 
 
 def _family_table(rows: list[version_family.Row], findings: list[Finding]) -> str:
@@ -170,3 +267,13 @@ def _family_table(rows: list[version_family.Row], findings: list[Finding]) -> st
     for f in findings:
         out.append(f"{f.check_id} {f.name} [{f.severity}] {f.message}")
     return "\n".join(out) + "\n"
+
+
+def config_expired(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((report.get("config") or {}).get("expired_ignores", []))
+
+
+def failures_of(report: dict[str, Any], config: configuration.Config) -> list[str]:
+    """Why the gate trips, from the report's own findings and score."""
+    findings = [Severity.parse(f["severity"]) for f in report.get("findings", [])]
+    return failures(findings, int(report["scores"]["overall"]), config.fail_on, config.fail_under)

@@ -10,15 +10,23 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from auditor.facts import distributions, dpkg_files, osinfo, permissions, pythons, venvs
+from auditor.facts import compilers as compilers_mod
+from auditor.facts import distributions, elfgraph, osinfo, permissions, pythons, venvs
+from auditor.facts import distro as distrodb
+from auditor.facts import dpkg as dpkgdb
+from auditor.facts import extensions as extmods
+from auditor.facts import owners as owners_mod
+from auditor.facts import provenance as prov
+from auditor.facts import pyc as pycfiles
 from auditor.facts import users as userdb
 from auditor.fs import FileSystem
 from auditor.scan import LoadedImage
 
 
 class Facts:
-    def __init__(self, loaded: LoadedImage) -> None:
+    def __init__(self, loaded: LoadedImage, base: str | None = None) -> None:
         self.loaded = loaded
+        self.base_reference = base  # --base REF (provenance)
 
     @property
     def fs(self) -> FileSystem:
@@ -53,16 +61,37 @@ class Facts:
 
     # ---- base OS, dpkg, provenance (checks framework) ---------------------------------
 
+    @cached_property
+    def distro(self) -> distrodb.DistroStatus:
+        return distrodb.lookup(self.os, self.fs)
+
+    @cached_property
+    def dpkg(self) -> dpkgdb.DpkgDb:
+        return dpkgdb.load(self.fs)
+
+    @cached_property
+    def provenance(self) -> prov.Provenance:
+        image = self.loaded.image
+        labels = self.config.get("Labels") or {}
+        return prov.detect(
+            [ly.diff_id for ly in image.layers],
+            labels if isinstance(labels, dict) else {},
+            self.base_reference,
+        )
+
+    @cached_property
+    def extension_modules(self) -> list[str]:
+        return extmods.find(self.fs)
+
+    @cached_property
+    def pycs(self) -> list[pycfiles.Pyc]:
+        return pycfiles.scan(self.fs)
+
     # ---- Python: interpreters, venvs, distributions, permissions -----------------------
 
     @cached_property
-    def dpkg_files(self) -> dpkg_files.DpkgFiles:
-        """File -> dpkg package (swap for the dpkg fact's file index when it lands)."""
-        return dpkg_files.owners(self.fs)
-
-    @cached_property
     def pythons(self) -> list[pythons.Interpreter]:
-        return pythons.find(self.fs, self.dpkg_files, self.env)
+        return pythons.find(self.fs, self.dpkg, self.env)
 
     @cached_property
     def venvs(self) -> list[venvs.Venv]:
@@ -89,6 +118,32 @@ class Facts:
 
     # ---- ELF graph and compilers --------------------------------------------------------
 
+    @cached_property
+    def owners(self) -> owners_mod.Owners:
+        """File -> dpkg package / Python distribution (the Python facts' index)."""
+        found = owners_mod.load(self.fs, self.dpkg)
+        owners_mod.adopt_distributions(found, self.distributions)
+        return found
+
+    @cached_property
+    def elf_graph(self) -> elfgraph.ElfGraph:
+        """Every ELF's DT_NEEDED resolved inside the image as ld.so would."""
+        return elfgraph.build(self.fs, self.env, self.os.libc)
+
+    @cached_property
+    def glibc_version(self) -> tuple[int, int] | None:
+        """The image's glibc (newest GLIBC_2.N that libc.so.6 defines)."""
+        return elfgraph.glibc_version(self.fs, self.elf_graph.ld_conf_dirs)
+
+    @cached_property
+    def compilers(self) -> compilers_mod.Compilers:
+        """Compilers, build tools and toolchain packages (CC001, BL002)."""
+        return compilers_mod.detect(self.fs, self.owners)
+
+    @cached_property
+    def dev_files(self) -> compilers_mod.DevFiles:
+        return compilers_mod.dev_files(self.fs)
+
     def _python_json(self) -> dict[str, Any]:
         venv_json = []
         for v in self.venvs:
@@ -108,7 +163,12 @@ class Facts:
     def to_json(self) -> dict[str, Any]:
         """The report's `facts` section."""
         return {
-            "os": self.os.to_json(),
+            "os": {**self.os.to_json(), "eol": self.distro.to_json()["eol"]},
             "users": {"runtime": self.runtime_user.to_json()},
+            "distro": self.distro.to_json(),
+            "dpkg": self.dpkg.to_json(),
+            "provenance": self.provenance.to_json(),
             **self._python_json(),
+            "elf": self.elf_graph.to_json(),  # ELF graph and compilers
+            "compilers": self.compilers.to_json(),  # ELF graph and compilers
         }

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.facts.dpkg_files import DpkgFiles, upstream_version
+from auditor.facts.dpkg import DpkgDb, upstream_version
 from auditor.facts.stdlib_data import StdlibPiece, stdlib_table
 from auditor.fs import FileSystem
 from auditor.layers import DIR, SYMLINK
@@ -101,7 +101,7 @@ def _prefix(match: re.Match[str]) -> str:
     return match.group("prefix").rstrip("/")
 
 
-def find(fs: FileSystem, dpkg: DpkgFiles, env: dict[str, str]) -> list[Interpreter]:
+def find(fs: FileSystem, dpkg: DpkgDb, env: dict[str, str]) -> list[Interpreter]:
     stdlibs: dict[tuple[str, str], str] = {}
     exes: dict[tuple[str, str], str] = {}
     libs: dict[tuple[str, str], list[str]] = {}
@@ -146,7 +146,7 @@ def _distro_default(fs: FileSystem) -> str | None:
 
 def _interpreter(
     fs: FileSystem,
-    dpkg: DpkgFiles,
+    dpkg: DpkgDb,
     env: dict[str, str],
     key: tuple[str, str],
     stdlib: str | None,
@@ -180,7 +180,7 @@ def _interpreter(
 
 def _origin(
     fs: FileSystem,
-    dpkg: DpkgFiles,
+    dpkg: DpkgDb,
     env: dict[str, str],
     prefix: str,
     version: str,
@@ -197,7 +197,7 @@ def _origin(
         if distro_default is not None and version != distro_default:
             return "deadsnakes"
         return "distro"
-    if prefix == "usr" and not dpkg.has_database:
+    if prefix == "usr" and not dpkg.present:
         return "distro"
     if prefix == "usr/local" and env.get("PYTHON_VERSION", "").startswith(version + "."):
         return "official-image"

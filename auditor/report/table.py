@@ -41,9 +41,25 @@ def render(report: dict[str, Any], *, color: bool = False) -> str:
     out += _scores(report, color)
     out.append("")
     out += findings_table(report, color=color)
+    out += ignores(report)
     out.append("")
     out += _sizes(report)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def ignores(report: dict[str, Any]) -> list[str]:
+    """Config ignores: how many findings they hid, and the expired ones that stopped applying."""
+    config = report.get("config") or {}
+    out: list[str] = []
+    if config.get("ignored"):
+        out += ["", f"Ignored by config: {len(config['ignored'])} finding(s)"]
+    for rule in config.get("expired_ignores", []):
+        where = f" at {rule['path']}" if rule.get("path") else ""
+        out.append(
+            f"Expired ignore for {rule['check']}{where} (expired {rule['expires']}): "
+            "no longer applies"
+        )
+    return out
 
 
 def _header(report: dict[str, Any]) -> list[str]:
@@ -121,7 +137,9 @@ def _finding_text(f: dict[str, Any]) -> str:
         )
     if f.get("layer") is not None:
         step = shorten(f.get("created_by") or "", MESSAGE_WIDTH - 12)
-        parts.append(shorten(f"layer {f['layer']}: {step}", MESSAGE_WIDTH))
+        in_base = f.get("in_base")
+        origin = "" if in_base is None else (" (base)" if in_base else " (own)")
+        parts.append(shorten(f"layer {f['layer']}{origin}: {step}", MESSAGE_WIDTH))
     if f.get("remedy"):
         parts += textwrap.wrap("fix: " + " ".join(f["remedy"].split()), MESSAGE_WIDTH)
     return "\n".join(parts)

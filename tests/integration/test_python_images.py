@@ -83,8 +83,30 @@ def cpython_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+def runtime_packages() -> str:
+    """The Debian packages that hold the system libraries the host CPython's stdlib
+    extensions link against (libssl3, libncursesw6, ...): a source-built Python needs
+    them at run time, so the good image installs them, as a real Dockerfile would."""
+    dynload = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
+    libs: set[str] = set()
+    for ext in dynload.glob("*.so"):
+        out = subprocess.run(["ldd", str(ext)], capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+                libs.add(str(Path(parts[2]).resolve()))
+    # dpkg lists merged-/usr files under /lib as well as /usr/lib: ask for both spellings
+    spellings = sorted(libs | {p.removeprefix("/usr") for p in libs})
+    owners = subprocess.run(["dpkg", "-S", *spellings], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    packages = {line.split(":", 1)[0] for line in owners.stdout.splitlines() if ":" in line}
+    return " ".join(sorted(packages - {"libc6"}))
+
+
 GOOD = f"""\
 FROM {{base}}
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends {runtime_packages()} \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 COPY python /opt/acme/python
 COPY wheels /wheels
 RUN echo /opt/acme/python/lib > /etc/ld.so.conf.d/acme-python.conf && ldconfig \\

@@ -32,6 +32,7 @@ HOST_PREFIX = Path(sys.base_prefix)
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 HOST_STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # ".cpython-311-x86_64-linux-gnu.so"
+MULTIARCH = str(sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
 LDLIBRARY = str(sysconfig.get_config_var("INSTSONAME") or f"libpython{VERSION}.so.1.0")
 
 _PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
@@ -70,6 +71,10 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
     # The host build's RUNPATH points at the build prefix: the image finds libpython
     # through ld.so.conf.d, as a real /opt install does.
     items.append(File("etc/ld.so.conf.d/acme-python.conf", f"/{prefix}/lib\n".encode()))
+    # The system libraries the interpreter and its extensions link against, so the
+    # complete install also loads (PY002 checks each extension's links).
+    elves = [HOST_PREFIX / "bin" / f"python{VERSION}", *sorted(dynload.glob("*.so"))]
+    items += factory.host_libraries(elves)
     layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
     _CACHED_LAYERS.append(layer)
     return layer
@@ -153,6 +158,9 @@ def debian_python_layer() -> Layer:
         for p in sorted((host / "lib-dynload").glob("*.so"))
     ]
     items += list(_tree(Path("/usr/share/python-wheels"), "usr/share/python-wheels"))
+    items += factory.host_libraries(
+        [Path("/usr/bin/python3.11"), *sorted((host / "lib-dynload").glob("*.so"))]
+    )
     for pkg in DEBIAN_PACKAGES:
         items.append(host_file(DPKG_INFO / f"{pkg}.list", f"var/lib/dpkg/info/{pkg}.list"))
     items.append(File("var/lib/dpkg/status", b""))

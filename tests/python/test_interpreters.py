@@ -199,3 +199,22 @@ def test_executable_copied_without_its_stdlib(scan: Scan) -> None:
         f"Python {V} at /usr/local/bin/python{V} has no standard library "
         f"(/usr/local/lib/python{V} is missing)"
     )
+
+
+def test_stdlib_extension_whose_library_is_gone(scan: Scan) -> None:
+    """_bz2 is on disk but libbz2 was deleted: `import bz2` fails as surely as if the module
+    were missing, and PY002 says which library (from the ELF graph)."""
+    lib = f"usr/lib/{pyimage.MULTIARCH}/libbz2.so.1.0"
+    gone = Layer([Whiteout(lib)], created_by="RUN rm " + lib)
+    facts = scan(ImageSpec([pyimage.cpython_layer(), gone]))
+    errors = [
+        (f.message, f.path)
+        for f in findings(py002_stdlib_incomplete, facts)
+        if f.severity.name == "ERROR"
+    ]
+    ext = f"/opt/acme/python/lib/python{pyimage.VERSION}/lib-dynload/{pyimage.so_name('_bz2')}"
+    assert errors == [
+        (f"_bz2 of Python {pyimage.VERSION} cannot load: libbz2.so.1.0 not found in the image", ext)
+    ]
+    intact = scan(ImageSpec([pyimage.cpython_layer()]))
+    assert not [f for f in findings(py002_stdlib_incomplete, intact) if f.severity.name == "ERROR"]

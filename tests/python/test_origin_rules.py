@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from auditor.facts import pythons
-from auditor.facts.dpkg_files import DpkgFiles, owners, upstream_version
+from auditor.facts.dpkg import DpkgDb, load, upstream_version
 from auditor.fs import FileSystem
-from auditor.layers import FILE, Entry, LayerIndex
+from auditor.layers import FILE, SYMLINK, Entry, LayerIndex
 
 STATUS = b"""Package: python3.12-minimal
 Status: install ok installed
@@ -19,8 +19,10 @@ Version: 3.10.12-1~22.04.6
 """
 
 
-def fs_with(files: dict[str, bytes]) -> FileSystem:
+def fs_with(files: dict[str, bytes], links: dict[str, str] | None = None) -> FileSystem:
     index = LayerIndex("sha256:0")
+    for path, target in (links or {}).items():
+        index.entries.append(Entry(path, SYMLINK, 0o777, 0, 0, 0, 0, target))
     for path, data in files.items():
         index.entries.append(Entry(path, FILE, 0o644, 0, 0, len(data), 0, ""))
         index.contents[path] = data
@@ -34,10 +36,12 @@ def test_dpkg_lists_with_merged_usr_and_status_versions() -> None:
             "var/lib/dpkg/info/libfoo:amd64.list": b"/lib/x86_64-linux-gnu/libfoo.so.1\n",
             "var/lib/dpkg/status": STATUS,
             "usr/bin/python3.12": b"",
-        }
+            "usr/lib/x86_64-linux-gnu/libfoo.so.1": b"",
+        },
+        links={"lib": "usr/lib"},  # merged /usr, as Debian ships it
     )
-    db = owners(fs)
-    assert db.has_database
+    db = load(fs)
+    assert db.present
     assert db.package_of(fs, "/usr/bin/python3.12") == "python3.12-minimal"
     assert db.package_of(fs, "usr/lib/x86_64-linux-gnu/libfoo.so.1") == "libfoo"  # merged /usr
     assert db.versions == {"python3.12-minimal": "3.12.7-1+jammy1"}  # removed ones skipped
@@ -69,5 +73,5 @@ def test_origin_rule(
     origin: str,
 ) -> None:
     fs = FileSystem([])
-    db = DpkgFiles({}, has_db)
+    db = DpkgDb(present=has_db)
     assert pythons._origin(fs, db, env, prefix, version, package, default) == origin

@@ -36,10 +36,10 @@ def test_all_formats_at_once(
     argv = ["scan", image, "-j", "1"]
     for name in names:
         argv += ["-o", str(out / name)]
-    assert main(argv) == 0
+    assert main(argv) == 1  # the image runs as root: SEC001 trips the default gate
     captured = capsys.readouterr()
     assert captured.out == ""  # with -o and no --format, stdout stays quiet
-    assert captured.err.splitlines()[-1].startswith("imgaudit: not scored; findings: ")
+    assert captured.err.splitlines()[-1].startswith("imgaudit: grade B (90/100); findings: ")
     assert "wrote " + ", ".join(str(out / n) for n in names) in captured.err
     assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temp files left
     report = json.loads((out / "r.json").read_text())
@@ -47,16 +47,16 @@ def test_all_formats_at_once(
     assert report["image"]["reference"] == "example.org/demo/app:1.0"
     assert json.loads((out / "r.sarif").read_text())["version"] == "2.1.0"
     assert ET.parse(out / "r.xml").getroot().tag == "testsuites"
-    assert "(not scored)" in (out / "r.md").read_text()
+    assert "(not scored)" not in (out / "r.md").read_text()  # the scan is scored now
     assert (out / "r.html").read_text().startswith("<!DOCTYPE html>")
-    assert "Grade: not scored" in (out / "r.txt").read_text()
+    assert "Grade B" in (out / "r.txt").read_text()
 
 
 def test_format_to_stdout_alongside_a_file(
     image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "x.report"
-    assert main(["scan", image, "-q", "--format", "json", "-o", f"sarif:{target}"]) == 0
+    assert main(["scan", image, "-q", "--format", "json", "-o", f"sarif:{target}"]) == 1  # SEC001
     captured = capsys.readouterr()
     validate(json.loads(captured.out))
     assert json.loads(target.read_text())["runs"][0]["tool"]["driver"]["name"] == "imgaudit"
@@ -64,7 +64,7 @@ def test_format_to_stdout_alongside_a_file(
 
 
 def test_default_is_the_table_on_stdout(image: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scan", image, "-q"]) == 0
+    assert main(["scan", image, "-q"]) == 1  # SEC001: root
     out = capsys.readouterr().out
     assert out.startswith("Image     example.org/demo/app:1.0")
     assert "\033[" not in out

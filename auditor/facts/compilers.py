@@ -1,0 +1,122 @@
+"""Is there a toolchain in the image? Compilers, assemblers, linkers, build tools and
+the dpkg packages that bring them, with the bytes they cost.
+
+A production image needs none of them: they add hundreds of MB and hand an attacker a
+way to build exploits in place. Tools are found by name in any `bin`/`sbin` directory
+(gcc, cc, c++, g++, clang, gfortran, rustc, cargo, go, as, ld, make, cmake, including
+versioned and target-prefixed names such as x86_64-linux-gnu-gcc-12); a symlink counts
+only when it resolves to an existing file inside the image (Debian's
+/usr/bin/cc -> /etc/alternatives/cc -> gcc chain). Toolchain packages come from the
+dpkg file lists: build-essential, gcc-*, g++-*, cpp-*, binutils*, clang*, gfortran*,
+rustc, cargo, golang-*, make, cmake, and every *-dev package (python3-dev included).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.facts.owners import Owners
+from auditor.fs import FileSystem
+from auditor.layers import DIR, FILE, HARDLINK
+
+TOOL_RE = re.compile(
+    r"^(?:[a-z0-9_]+-(?:[a-z0-9_]+-)?linux-gnu[a-z0-9_]*-)?"
+    r"(gcc|g\+\+|cc|c\+\+|clang|clang\+\+|gfortran|rustc|cargo|go|as|ld|ld\.bfd|ld\.gold|"
+    r"make|gmake|cmake)(?:-\d+(?:\.\d+)*)?$"
+)
+PACKAGE_RE = re.compile(
+    r"^(build-essential|gcc(-\d+)?|g\+\+(-\d+)?|cpp(-\d+)?|gfortran(-\d+)?|clang(-\d+)?|"
+    r"binutils(-[a-z0-9_-]+)?|rustc|cargo|golang(-[0-9.]+)?(-go)?|make|cmake|"
+    r"gcc-\d+-[a-z0-9_-]+|g\+\+-\d+-[a-z0-9_-]+|cpp-\d+-[a-z0-9_-]+|.+-dev)$"
+)
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str  # canonical tool: gcc, make, ld, ...
+    path: str  # where it was found (image-relative; may be a symlink)
+    real: str  # the file it resolves to
+    package: str | None  # dpkg package owning the real file
+    size: int
+
+
+@dataclass
+class Compilers:
+    tools: list[Tool] = field(default_factory=list)
+    packages: dict[str, int] = field(default_factory=dict)  # toolchain package -> bytes
+
+    @property
+    def present(self) -> bool:
+        """A compiler or build tool is installed (what BL002 asks)."""
+        return bool(self.tools or self.packages)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tools": [
+                {"name": t.name, "path": "/" + t.path, "package": t.package} for t in self.tools
+            ],
+            "packages": dict(sorted(self.packages.items())),
+        }
+
+
+def is_toolchain_package(name: str) -> bool:
+    """gcc-12-base is not a toolchain: it is the runtime base libgcc-s1 depends on."""
+    return bool(PACKAGE_RE.match(name)) and not name.endswith("-base")
+
+
+def detect(fs: FileSystem, owners: Owners) -> Compilers:
+    out = Compilers()
+    for path, _node in fs.walk_files():
+        parent = posixpath.basename(posixpath.dirname(path))
+        if parent not in ("bin", "sbin"):
+            continue
+        m = TOOL_RE.match(posixpath.basename(path))
+        if m is None:
+            continue
+        real = fs.resolve(path)
+        target = fs.get(real) if real is not None else None
+        if real is None or target is None or target.entry.kind not in (FILE, HARDLINK):
+            continue
+        if not target.entry.mode & 0o111:
+            continue
+        out.tools.append(
+            Tool(
+                name=m.group(1),
+                path=path,
+                real=real,
+                package=owners.dpkg(real) or owners.dpkg(path),
+                size=target.entry.size,
+            )
+        )
+    for package in owners.dpkg_db.lists:
+        if is_toolchain_package(package):
+            out.packages[package] = owners.package_bytes(fs, package)
+    return out
+
+
+@dataclass
+class DevFiles:
+    include_files: int = 0
+    include_bytes: int = 0
+    python_h: list[str] = field(default_factory=list)
+    static_libs: list[tuple[str, int]] = field(default_factory=list)
+
+
+def dev_files(fs: FileSystem) -> DevFiles:
+    """Headers under usr/include and usr/local/include, Python.h anywhere, static libs."""
+    out = DevFiles()
+    for path, node in fs.walk_files():
+        if node.entry.kind == DIR:
+            continue
+        size = node.entry.size if node.entry.kind == FILE else 0
+        if path.startswith(("usr/include/", "usr/local/include/")):
+            out.include_files += 1
+            out.include_bytes += size
+        if posixpath.basename(path) == "Python.h":
+            out.python_h.append(path)
+        if path.endswith(".a") and node.entry.kind == FILE:
+            out.static_libs.append((path, size))
+    return out

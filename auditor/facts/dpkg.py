@@ -1,0 +1,148 @@
+"""The dpkg database: installed packages and which package owns which file.
+
+Read from `var/lib/dpkg/status` (or distroless's `var/lib/dpkg/status.d/*`, one
+stanza file per package) with python-debian's deb822 parser, and from the
+`var/lib/dpkg/info/*.list` file lists. List paths are written as the package ships
+them (`/bin/su`); on merged-/usr images `/bin` is a link to `/usr/bin`, so every
+listed directory is resolved through the image's own links before it is used as
+a key: `owner("/usr/bin/su")` finds util-linux either way.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from debian import deb822
+
+from auditor.fs import FileSystem
+
+STATUS = "var/lib/dpkg/status"
+STATUS_D = "var/lib/dpkg/status.d"
+INFO = "var/lib/dpkg/info"
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    architecture: str = ""
+    priority: str = ""
+    essential: bool = False
+    source: str = ""
+    installed_size_kb: int = 0
+
+    @property
+    def required(self) -> bool:
+        """Part of every Debian system: Essential or Priority required."""
+        return self.essential or self.priority == "required"
+
+
+@dataclass
+class DpkgDb:
+    present: bool = False
+    origin: str | None = None  # "/var/lib/dpkg/status" or "/var/lib/dpkg/status.d"
+    packages: dict[str, Package] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # real image path (no leading /) -> package
+    lists: dict[str, list[str]] = field(default_factory=dict)  # package -> paths as listed
+
+    def owner(self, path: str) -> Package | None:
+        name = self.files.get(path.strip("/"))
+        return self.packages.get(name) if name else None
+
+    def package_of(self, fs: FileSystem, path: str) -> str | None:
+        """The package that lists `path`, also when `path` reaches the file through a link
+        (`/usr/bin/python3` -> `python3.11`)."""
+        path = path.strip("/")
+        found = self.files.get(path)
+        if found is None:
+            real = fs.resolve(path)
+            found = self.files.get(real) if real is not None else None
+        return found
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Installed package -> Version."""
+        return {name: pkg.version for name, pkg in self.packages.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "present": self.present,
+            "origin": self.origin,
+            "count": len(self.packages),
+            "files": len(self.files),
+        }
+
+
+def parse_status(text: str, require_installed: bool = True) -> dict[str, Package]:
+    """Packages of a dpkg status text (several stanzas); only installed ones count."""
+    out: dict[str, Package] = {}
+    for para in deb822.Deb822.iter_paragraphs(text.splitlines(keepends=True)):
+        name = para.get("Package")
+        version = para.get("Version")
+        if not name or not version:
+            continue
+        status = para.get("Status", "")
+        if require_installed and status and not status.endswith(" installed"):
+            continue
+        try:
+            size = int(para.get("Installed-Size", "0") or 0)
+        except ValueError:
+            size = 0
+        arch = para.get("Architecture", "")
+        pkg = Package(
+            name=name,
+            version=version,
+            architecture=arch,
+            priority=para.get("Priority", ""),
+            essential=para.get("Essential", "").lower() == "yes",
+            source=(para.get("Source", "") or name).split(" ")[0],
+            installed_size_kb=size,
+        )
+        out[name] = pkg
+    return out
+
+
+def upstream_version(version: str) -> str:
+    """`1:3.11.2-6+deb12u6` -> `3.11.2` (no epoch, no Debian revision)."""
+    version = version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+def load(fs: FileSystem) -> DpkgDb:
+    db = DpkgDb(present=fs.get(INFO) is not None)
+    status = fs.read(STATUS)
+    if status is not None:
+        db.present, db.origin = True, "/" + STATUS
+        db.packages.update(parse_status(status.decode("utf-8", "replace")))
+    for name in fs.listdir(STATUS_D):
+        data = fs.read(f"{STATUS_D}/{name}")
+        if data is None:
+            continue
+        db.present = True
+        db.origin = db.origin or "/" + STATUS_D
+        db.packages.update(parse_status(data.decode("utf-8", "replace")))
+    resolved: dict[str, str | None] = {}
+    for name in fs.listdir(INFO):
+        if not name.endswith(".list"):
+            continue
+        data = fs.read(f"{INFO}/{name}")
+        if data is None:
+            continue
+        package = name[: -len(".list")].split(":", 1)[0]
+        listed = db.lists.setdefault(package, [])
+        for line in data.decode("utf-8", "replace").splitlines():
+            path = line.strip().strip("/")
+            if not path or path == ".":
+                continue
+            listed.append(path)
+            parent, base = posixpath.split(path)
+            if parent not in resolved:
+                resolved[parent] = fs.resolve(parent) if parent else ""
+            real_parent = resolved[parent]
+            if real_parent is None:
+                continue
+            key = f"{real_parent}/{base}" if real_parent else base
+            db.files.setdefault(key, package)
+    return db

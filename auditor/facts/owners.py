@@ -1,0 +1,149 @@
+"""Who owns a file: the dpkg package (var/lib/dpkg/info/*.list) or the Python
+distribution (site-packages top-level directory / *.dist-info/RECORD).
+
+Findings about an ELF name its owner, because the remedy is about the package (install
+libgl1, use opencv-python-headless), not about the file. `python_distribution` is a
+small function on purpose: the Python facts (issue 5) can replace it by their own
+distribution index without touching the checks.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.facts.dpkg import DpkgDb
+from auditor.fs import FileSystem
+from auditor.layers import FILE
+
+
+@dataclass
+class Owners:
+    dpkg_db: DpkgDb = field(default_factory=DpkgDb)
+    record: dict[str, str] = field(default_factory=dict)  # path -> distribution name
+    record_tops: dict[str, str] = field(default_factory=dict)  # site-packages/top -> dist
+    dist_info: dict[str, str] = field(default_factory=dict)  # path -> its *.dist-info dir
+    dist_names: dict[str, str] = field(default_factory=dict)  # *.dist-info dir -> name
+
+    def dpkg(self, path: str) -> str | None:
+        """The package that lists the file at real path `path` (the dpkg fact resolves
+        merged-/usr spellings through the image's own links)."""
+        return self.dpkg_db.files.get(path.lstrip("/"))
+
+    def package_bytes(self, fs: FileSystem, package: str) -> int:
+        """Bytes of the package's regular files still present in the image."""
+        total = 0
+        seen: set[str] = set()
+        for p in self.dpkg_db.lists.get(package, []):
+            real = fs.resolve(p, follow_last=False)  # /lib/x with /lib -> usr/lib
+            if real is None or real in seen:
+                continue
+            seen.add(real)
+            node = fs.get(real)
+            if node is not None and node.entry.kind == FILE:
+                total += node.entry.size
+        return total
+
+    def python_distribution(self, path: str) -> str | None:
+        path = path.lstrip("/")
+        if path in self.record:
+            return self.record[path]
+        sp = _site_packages_top(path)
+        return self.record_tops.get(sp) if sp else None
+
+
+def wheel_tags(fs: FileSystem, dist_info: str) -> list[str]:
+    """`Tag:` lines of a distribution's WHEEL file (manylinux_2_17_x86_64, ...)."""
+    data = fs.read(posixpath.join(dist_info, "WHEEL"))
+    if data is None:
+        return []
+    return [
+        line.split(":", 1)[1].strip()
+        for line in data.decode("utf-8", "replace").splitlines()
+        if line.lower().startswith("tag:")
+    ]
+
+
+def _site_packages_top(path: str) -> str | None:
+    """'venv/lib/python3.11/site-packages/cv2/x.so' -> '.../site-packages/cv2'."""
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in ("site-packages", "dist-packages"):
+            return "/".join(parts[: i + 2])
+    return None
+
+
+MODULE_RE = re.compile(
+    r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\.(?:cpython-[^.]+|abi3|pypy[^.]*|cp\d+[^.]*))?\.so$"
+)
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def import_name(path: str) -> str | None:
+    """The Python import that loads extension module `path`, or None when it is not one:
+    'site-packages/cv2/cv2.abi3.so' -> 'cv2.cv2'; 'lib-dynload/_sqlite3.cpython-311-
+    x86_64-linux-gnu.so' -> '_sqlite3'. Vendored libraries (libfoo.so.1, `*.libs/`) and
+    untagged lib*.so plugins are not modules."""
+    parts = path.lstrip("/").split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part not in ("site-packages", "dist-packages", "lib-dynload"):
+            continue
+        base = parts[-1]
+        m = MODULE_RE.match(base)
+        if m is None or (base.startswith("lib") and base.count(".") == 1):
+            return None
+        package = [] if part == "lib-dynload" else parts[i + 1 : -1]
+        if not all(IDENTIFIER_RE.match(p) for p in package):
+            return None  # a `*.libs` directory, a data directory: not importable
+        return ".".join([*package, m.group("name")])
+    return None
+
+
+def top_import(module: str) -> str:
+    """What users type: `cv2.cv2` is imported by `import cv2`."""
+    return module.split(".", 1)[0]
+
+
+def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
+    """Take the Python facts' distribution index (auditor/facts/distributions.py) as
+    the truth for "which distribution owns this file", replacing the RECORD scan of
+    `load`: one index for every check, and PEP 503 names (opencv-python)."""
+    dists = list(dists)
+    if not dists:
+        return
+    owners.record.clear()
+    owners.record_tops.clear()
+    owners.dist_info.clear()
+    owners.dist_names.clear()
+    for d in dists:
+        owners.dist_names[d.meta_dir] = d.name
+        for f in d.files:
+            owners.record[f] = d.name
+            owners.dist_info[f] = d.meta_dir
+            rel = f[len(d.location) + 1 :] if f.startswith(d.location + "/") else ""
+            top = rel.split("/", 1)[0]
+            if "/" in rel and not top.endswith((".dist-info", ".data")):
+                owners.record_tops.setdefault(posixpath.join(d.location, top), d.name)
+
+
+def load(fs: FileSystem, dpkg_db: DpkgDb) -> Owners:
+    owners = Owners(dpkg_db)
+    for path, data in fs.captured(lambda p: p.endswith(".dist-info/RECORD")):
+        site = posixpath.dirname(posixpath.dirname(path))
+        dist = posixpath.basename(posixpath.dirname(path))[: -len(".dist-info")]
+        name = dist.rsplit("-", 1)[0] if "-" in dist else dist
+        owners.dist_names[posixpath.dirname(path)] = name
+        for line in data.decode("utf-8", "replace").splitlines():
+            rel = line.split(",", 1)[0].strip()
+            if not rel or rel.startswith("/") or ".." in rel.split("/"):
+                continue
+            full = posixpath.join(site, rel)
+            owners.record[full] = name
+            owners.dist_info[full] = posixpath.dirname(path)
+            top = rel.split("/", 1)[0]
+            if "/" in rel and not top.endswith((".dist-info", ".data")):
+                owners.record_tops.setdefault(posixpath.join(site, top), name)
+    return owners

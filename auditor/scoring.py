@@ -1,0 +1,115 @@
+"""Findings -> four dimension scores, an overall 0-100 and a letter grade.
+
+A pure function over data: the weights live in `auditor/data/scoring.json` so they
+can be read, documented and tuned without touching code. The model is deliberately
+simple and explainable: each dimension starts at 100, each failing check costs an
+amount set by its worst finding's severity plus a little for each further finding
+(capped per check, so a check that lists 500 files does not outweigh one leaked
+secret), the overall score is the weighted mean of the dimensions, and any
+error-severity finding caps the grade (an image that endangers prod is never an A).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from auditor.findings import Dimension, Finding, Severity
+
+
+@dataclass(frozen=True)
+class Cost:
+    first: float
+    more: float
+    cap: float
+
+
+@dataclass(frozen=True)
+class Weights:
+    cost: Mapping[Severity, Cost]
+    dimension_weights: Mapping[Dimension, float]
+    grades: tuple[tuple[str, float], ...]  # (grade, minimum overall), best first
+    max_grade_with_errors: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Weights:
+        return cls(
+            cost={Severity.parse(k): Cost(**v) for k, v in data["cost"].items()},
+            dimension_weights={
+                Dimension(k): float(v) for k, v in data["dimension_weights"].items()
+            },
+            grades=tuple((str(g), float(m)) for g, m in data["grades"]),
+            max_grade_with_errors=str(data["max_grade_with_errors"]),
+        )
+
+
+@lru_cache(maxsize=1)
+def default_weights() -> Weights:
+    text = resources.files("auditor").joinpath("data/scoring.json").read_text("utf-8")
+    return Weights.from_json(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Scores:
+    overall: int
+    grade: str
+    dimensions: Mapping[Dimension, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall,
+            "grade": self.grade,
+            **{d.value: self.dimensions[d] for d in Dimension},
+        }
+
+
+def check_cost(findings: list[Finding], weights: Weights) -> float:
+    """What one check's findings cost its dimension."""
+    if not findings:
+        return 0.0
+    worst = max(f.severity for f in findings)
+    cost = weights.cost[worst]
+    return min(cost.cap, cost.first + cost.more * (len(findings) - 1))
+
+
+def grade_for(overall: float, has_error: bool, weights: Weights) -> str:
+    names = [g for g, _ in weights.grades]
+    grade = next((g for g, minimum in weights.grades if overall >= minimum), names[-1])
+    if has_error and names.index(grade) < names.index(weights.max_grade_with_errors):
+        grade = weights.max_grade_with_errors
+    return grade
+
+
+def score(
+    findings: Iterable[Finding],
+    dimensions: Mapping[str, Dimension],
+    weights: Weights | None = None,
+) -> Scores:
+    """`dimensions` maps each check ID to the dimension it scores against."""
+    weights = weights or default_weights()
+    by_check: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_check.setdefault(f.check_id, []).append(f)
+    lost = dict.fromkeys(Dimension, 0.0)
+    for check_id, found in by_check.items():
+        dim = dimensions.get(check_id)
+        if dim is not None:
+            lost[dim] += check_cost(found, weights)
+    dims = {d: _round(max(0.0, 100 - lost[d])) for d in Dimension}
+    total_weight = sum(weights.dimension_weights.values()) or 1.0
+    overall_raw = (
+        sum(max(0.0, 100 - lost[d]) * weights.dimension_weights.get(d, 0.0) for d in Dimension)
+        / total_weight
+    )
+    has_error = any(f.severity == Severity.ERROR for fs in by_check.values() for f in fs)
+    overall = _round(overall_raw)
+    return Scores(overall, grade_for(overall, has_error, weights), dims)
+
+
+def _round(value: float) -> int:
+    """Half up (89.5 -> 90), not Python's half-to-even: scores must be predictable."""
+    return int(value + 0.5)

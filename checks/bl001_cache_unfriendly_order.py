@@ -1,0 +1,128 @@
+"""BL001 cache-unfriendly-order: application source is copied before dependencies install.
+
+Why it matters: Docker reuses a cached step only while every step before it is
+unchanged. When `COPY . /app` comes before `RUN pip install -r requirements.txt`,
+every code change re-installs every dependency: slow builds, and (without pinned
+hashes) a different dependency set each time.
+
+Read from the image's build history (`created_by`): the first step that copies a
+source tree (`COPY . /app`, `COPY src/ ...`, the legacy builder's `COPY dir:...`)
+is compared with the first step that installs the project's dependencies (`pip
+install -r ...`, `pip install .` or a path, `poetry install`, `uv sync`, `pipenv
+install`, `pdm install`). Installs of named packages (a base image's `pip install
+wheel`) and `--no-deps` installs of the app itself do not count. Steps of the base
+image are skipped when the base is known (`--base` or the OCI base labels).
+
+Example:
+
+    COPY . /app
+    RUN pip install -r /app/requirements.txt      # re-runs on every code change
+
+How to fix: copy only the dependency manifests first, install, then copy the rest:
+
+    COPY requirements.txt /app/
+    RUN pip install --no-cache-dir -r /app/requirements.txt
+    COPY . /app
+
+References: https://docs.docker.com/build/cache/#order-your-layers
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.history import clean_step
+
+INFO = CheckInfo(
+    id="BL001",
+    name="cache-unfriendly-order",
+    title="Application source copied before dependencies are installed",
+    severity=Severity.WARNING,
+    criterion="dependencies installed before source is copied",
+    dimension=Dimension.FAST,
+)
+
+INSTALL = re.compile(
+    r"\b(?:pip3?(?:\.\d+)?\s+install|-m\s+pip\s+install|poetry\s+install|uv\s+sync|"
+    r"uv\s+pip\s+(?:install|sync)|pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|"
+    r"conda\s+install|mamba\s+install)\b"
+)
+MANIFESTS = re.compile(
+    r"(?:^|/)(?:requirements[^/\s]*\.(?:txt|in)|constraints[^/\s]*\.txt|pyproject\.toml|"
+    r"setup\.(?:py|cfg)|Pipfile(?:\.lock)?|poetry\.lock|uv\.lock|pdm\.lock|[^/\s]+\.lock|"
+    r"environment\.ya?ml|README[^/\s]*|LICENSE[^/\s]*)$"
+)
+
+
+FROM_MANIFEST = re.compile(
+    r"(?:\s-r\s*\S|--requirement[=\s]|poetry\s+install|uv\s+sync|uv\s+pip\s+sync|"
+    r"pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|conda\s+env|\s-e\s|"
+    r"install\s+(?:-\S+\s+)*(?:\.|\./\S*|/\S+)(?:\[[^\]]*\])?(?:\s|$))"
+)
+
+
+def is_install(step: str) -> bool:
+    """A RUN that installs dependencies from the project (requirements, lock, the project
+    itself); named packages (`pip install gunicorn`, a base's `pip install wheel`) are not."""
+    if not step.startswith("RUN ") or not INSTALL.search(step):
+        return False
+    if "--no-deps" in step:
+        return False  # installing the app itself after its deps
+    return bool(FROM_MANIFEST.search(step))
+
+
+def is_source_copy(step: str) -> bool:
+    """COPY/ADD of a source tree (not manifests, not another stage, not the base rootfs)."""
+    words = step.split()
+    if not words or words[0] not in ("COPY", "ADD"):
+        return False
+    args = [w for w in words[1:] if not w.startswith("--") and w != "#" and w != "buildkit"]
+    if any(w.startswith("--from") for w in words[1:]):
+        return False
+    if len(args) >= 3 and args[1] == "in":  # legacy builder: "COPY dir:<hash> in /app"
+        kind = args[0].split(":", 1)[0]
+        return kind == "dir"  # "file:" and "multi:" are usually the manifests
+    if len(args) < 2:
+        return False
+    sources, dest = args[:-1], args[-1]
+    if dest in ("/", "") and words[0] == "ADD":
+        return False  # a base rootfs tarball
+    return any(not MANIFESTS.search(s.rstrip("/")) for s in sources)
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    history = ctx.facts.loaded.image.config.get("history")
+    if not isinstance(history, list) or not history:
+        raise Skip("the image has no build history")
+    start_layer = ctx.facts.provenance.base_layers or 0
+    steps: list[tuple[str, int | None]] = []  # (cleaned step, layer index or None)
+    layer = 0
+    for h in history:
+        if not isinstance(h, dict):
+            continue
+        empty = bool(h.get("empty_layer"))
+        text = clean_step(str(h.get("created_by") or ""))
+        if not empty and layer >= start_layer:
+            steps.append((text, layer))
+        elif empty and layer >= start_layer:
+            steps.append((text, None))
+        if not empty:
+            layer += 1
+    first_copy = next((i for i, (s, _) in enumerate(steps) if is_source_copy(s)), None)
+    if first_copy is None:
+        return
+    installs = [i for i, (s, _) in enumerate(steps) if is_install(s)]
+    if not installs or installs[0] < first_copy:
+        return  # nothing installed after the copy, or the deps were installed before it
+    copy_step, copy_layer = steps[first_copy]
+    install_step, install_layer = steps[installs[0]]
+    yield INFO.finding(
+        f"the source is copied ({copy_step!r}) before dependencies install "
+        f"({install_step!r}): every code change re-installs all dependencies",
+        "COPY the requirements/lock file, RUN the install, then COPY the rest of the source",
+        layer=install_layer,
+        evidence={"copy": copy_step, "copy_layer": copy_layer, "install": install_step},
+    )

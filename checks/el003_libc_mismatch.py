@@ -1,0 +1,71 @@
+"""EL003 libc-mismatch: glibc binaries in a musl image, or musl binaries in a glibc image.
+
+Why it matters: a glibc program on Alpine fails with a confusing `not found` for a file
+that exists (its PT_INTERP /lib64/ld-linux-x86-64.so.2 is missing), and manylinux wheels
+copied into a musl image cannot be imported; the reverse holds for musl binaries.
+
+How it is found: the image's C library (ld-musl-* or glibc's loader/libc.so.6 present)
+against each ELF's PT_INTERP (ld-linux* vs ld-musl-*) and its DT_NEEDED libc
+(libc.so.6 = glibc, libc.musl-*.so.1 = musl).
+
+Example: `/usr/local/bin/tool is linked against glibc (libc.so.6) but the image uses musl`.
+
+How to fix: use binaries and wheels built for the image's libc (musllinux wheels on
+Alpine), or switch to a glibc base such as debian:bookworm-slim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+INFO = CheckInfo(
+    id="EL003",
+    name="libc-mismatch",
+    title="An ELF is built for a different C library than the image has",
+    severity=Severity.ERROR,
+    criterion="no libc mix",
+    dimension=Dimension.USABLE,
+)
+
+
+def elf_libc(facts: dict[str, Any]) -> str | None:
+    """glibc / musl from an ELF's loader and libc dependency; None when it does not say."""
+    interp = str(facts.get("interp") or "")
+    if "ld-musl" in interp:
+        return "musl"
+    if "ld-linux" in interp:
+        return "glibc"
+    for name in facts.get("needed") or []:
+        if name.startswith("libc.musl-"):
+            return "musl"
+        if name == "libc.so.6":
+            return "glibc"
+    return None
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    image_libc = ctx.facts.os.libc
+    if image_libc not in ("glibc", "musl"):
+        raise Skip("the image's C library is unknown (no glibc or musl loader found)")
+    for path, facts in ctx.facts.fs.elf_files():
+        if "error" in facts:
+            continue
+        libc = elf_libc(facts)
+        if libc is None or libc == image_libc:
+            continue
+        yield INFO.finding(
+            f"/{path} is built for {libc} but the image's C library is {image_libc}",
+            f"Use a build of it for {image_libc} (musllinux/manylinux wheel, distro package).",
+            path=path,
+            evidence={
+                "elf_libc": libc,
+                "image_libc": image_libc,
+                "interp": facts.get("interp"),
+                "dpkg_package": ctx.facts.owners.dpkg(path),
+                "python_distribution": ctx.facts.owners.python_distribution(path),
+            },
+        )

@@ -1,0 +1,110 @@
+"""PK002 wheel-external-libs: installed wheels that depend on system libraries.
+
+Why it matters: a manylinux wheel must be self-contained: its extensions may link only
+against the small set of libraries the manylinux policy allows (glibc, libstdc++,
+libgcc_s, libGL, libX11, libglib, ...); everything else is vendored into `<pkg>.libs/`
+and found through RPATH $ORIGIN (what `auditwheel repair` does). An extension that needs
+another system library only works where that library happens to be installed. And the
+allowed libraries themselves are NOT guaranteed on slim images: opencv-python needs
+libGL.so.1, which debian:slim does not have.
+
+How it is found: for each ELF that belongs to a Python distribution (RECORD, not a dpkg
+package), each DT_NEEDED is classified: resolved inside the distribution's own tree or a
+`*.libs` directory next to it (vendored), on the manylinux allowed list (auditwheel's
+installed policy data), or external. Findings: external libraries (one per distribution
+and library), and allowed-list libraries the image does not have.
+
+Example: `opencv-python needs libGL.so.1 (allowed by manylinux, but not in the image)`.
+
+How to fix: install the system package (libgl1), pick a variant that needs less
+(opencv-python-headless), or repair locally built wheels with `auditwheel repair`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+
+from auditor.context import CheckContext
+from auditor.facts.wheelpolicy import allowed_libraries
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+INFO = CheckInfo(
+    id="PK002",
+    name="wheel-external-libs",
+    title="A wheel's extension needs libraries the wheel does not carry",
+    severity=Severity.WARNING,
+    criterion="wheels self-contained (auditwheel repaired)",
+    dimension=Dimension.USABLE,
+)
+
+
+def _site(path: str) -> str:
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        if part in ("site-packages", "dist-packages"):
+            return "/".join(parts[: i + 1])
+    return posixpath.dirname(path)
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    facts = ctx.facts
+    owners = facts.owners
+    if not owners.record:
+        raise Skip("no Python distributions with a RECORD in the image")
+    allowed = allowed_libraries(facts.loaded.image.architecture)
+    graph = facts.elf_graph
+    external: dict[tuple[str, str], list[str]] = {}
+    absent: dict[tuple[str, str], list[str]] = {}
+    for path, elf in facts.fs.elf_files():
+        dist = owners.python_distribution(path)
+        if dist is None or owners.dpkg(path) is not None or "error" in elf:
+            continue
+        site = _site(path)
+        for name, hit in graph.resolved.get(path, {}).items():
+            if hit is not None and hit.startswith(site + "/"):
+                continue  # vendored: inside site-packages (own tree or a *.libs dir)
+            if name in allowed or name.startswith("ld-linux") or name.startswith("libpython"):
+                if hit is None:
+                    absent.setdefault((dist, name), []).append(path)
+                continue
+            external.setdefault((dist, name), []).append(path)
+    for kind, table in (("external", external), ("allowed-but-absent", absent)):
+        per_dist: dict[str, dict[str, list[str]]] = {}
+        for (dist, name), paths in table.items():
+            per_dist.setdefault(dist, {})[name] = sorted(paths)
+        for dist, libs in sorted(per_dist.items()):
+            names = sorted(libs)
+            paths = sorted({p for ps in libs.values() for p in ps})
+            if kind == "external":
+                message = (
+                    f"{dist} needs {', '.join(names)} from the system: neither vendored in "
+                    "the wheel nor on the manylinux allowed list"
+                )
+                remedy = (
+                    f"Use a manylinux wheel of {dist} (or `auditwheel repair` the local build) "
+                    "so that these libraries are vendored, or keep the system packages that "
+                    "provide them."
+                )
+            else:
+                message = (
+                    f"{dist} needs {', '.join(names)}, which manylinux expects from the system, "
+                    "but the image does not have them"
+                )
+                remedy = (
+                    "Install the system packages that provide them (libGL.so.1: libgl1, "
+                    f"libglib-2.0.so.0: libglib2.0-0, ...), or use a variant of {dist} that "
+                    "does not need them (e.g. -headless)."
+                )
+            yield INFO.finding(
+                message,
+                remedy,
+                path=paths[0],
+                paths=paths[1:],
+                evidence={
+                    "distribution": dist,
+                    "libraries": names,
+                    "kind": kind,
+                    "needed_by": {n: ["/" + p for p in libs[n]] for n in names},
+                },
+            )

@@ -1,0 +1,58 @@
+"""SEC002 user-unknown: the configured User, its group or its home do not exist.
+
+Why it matters: a `USER app` that is missing from /etc/passwd makes the container
+fail to start ("unable to find user app"); an unknown numeric uid runs with gid 0
+and no home, so tools that write to $HOME (pip, matplotlib, many CLIs) fail or write
+to `/`. A group that does not exist fails the start too.
+
+Example: `USER app` in a final stage whose /etc/passwd came from another stage;
+`USER 10001` without a matching passwd entry.
+
+How to fix: create the user in the final stage (`useradd --uid 10001 app`) or copy
+/etc/passwd and /etc/group along, and give it an existing home.
+
+References: https://docs.docker.com/reference/dockerfile/#user
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.layers import DIR
+
+INFO = CheckInfo(
+    id="SEC002",
+    name="user-unknown",
+    title="Runtime user, group or home does not exist in the image",
+    severity=Severity.ERROR,
+    criterion="the user exists",
+    dimension=Dimension.USABLE,
+)
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    user = ctx.facts.runtime_user
+    if not user.spec:
+        raise Skip("no User set (see SEC001)")
+    for problem in user.problems:
+        # a numeric uid without a passwd entry still starts: a warning, not an error
+        numeric_only = problem.startswith("uid ")
+        yield INFO.finding(
+            f"User {user.spec!r}: {problem}",
+            "create the user and group in the final stage (useradd/groupadd)",
+            path="/etc/group" if problem.startswith("group") else "/etc/passwd",
+            severity=Severity.WARNING if numeric_only else None,
+            evidence={"user": user.spec},
+        )
+    if user.home and user.uid is not None and user.home not in ("/", "/nonexistent"):
+        real = ctx.facts.fs.resolve(user.home)
+        node = ctx.facts.fs.get(real) if real is not None else None
+        if node is None or node.entry.kind != DIR:
+            yield INFO.finding(
+                f"the home directory {user.home} of user {user.name!r} does not exist",
+                "create the home directory (useradd --create-home) or set HOME",
+                severity=Severity.WARNING,
+                evidence={"user": user.spec, "home": user.home},
+            )

@@ -1,0 +1,152 @@
+"""SEC008 secrets: credentials left behind in the image's files or config.
+
+Why it matters: every layer of an image is readable by anyone who can pull it, and
+a file deleted in a later layer is still in the earlier one. Registry tokens,
+private keys and index passwords copied in for the build leak with the image.
+
+What is looked at (only content imgaudit captured; small files with telling names):
+PEM private keys (`*.pem`, `*.key`, `id_rsa`...), `.netrc` passwords, `.pypirc`
+passwords, pip.conf/pip.ini index URLs with `user:password@`, `.git-credentials`,
+`.npmrc` auth tokens, `.aws/credentials` secret keys, `.docker/config.json` auths,
+gcloud credential JSON, `.env` files and requirements files with credentials,
+AWS access key IDs anywhere in those, and config `Env` variables named like
+`*_TOKEN`, `*_SECRET`, `*PASSWORD`, `*_API_KEY` that carry a value (`*_FILE`
+indirections are fine). Values are never printed: evidence shows a masked form.
+False positives are kept low on purpose: a stock Debian root with python3 and pip
+has none.
+
+Example: `COPY .netrc /root/` for a private index, `ENV PYPI_TOKEN=pypi-AgEI...`.
+
+How to fix: use BuildKit secrets (`RUN --mount=type=secret,id=netrc ...`) and
+runtime injection (orchestrator secrets, env at run time), then rotate the leaked
+credential: removing it from the next image does not un-leak it.
+
+References: https://docs.docker.com/build/building/secrets/,
+https://cwe.mitre.org/data/definitions/798.html
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+from collections.abc import Iterator
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity
+
+INFO = CheckInfo(
+    id="SEC008",
+    name="secrets",
+    title="Secrets left in files or config",
+    severity=Severity.ERROR,
+    criterion="no secrets left behind",
+    dimension=Dimension.SECURE,
+)
+
+PEM_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/=]{20}")
+AWS_KEY_ID = re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+URL_CREDS = re.compile(r"[a-z][a-z0-9+.-]*://([^/\s:@]+):([^/\s@]+)@", re.I)
+SECRET_NAME = re.compile(
+    r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY|"
+    r"AUTH_TOKEN|CREDENTIALS?)$",
+    re.I,
+)
+PLACEHOLDERS = frozenset(
+    {"", "changeme", "none", "null", "xxx", "***", "<secret>", "true", "false"}
+)
+
+
+def mask(value: str) -> str:
+    return value[:2] + "…" if len(value) > 6 else "…"
+
+
+def _is_value(value: str) -> bool:
+    v = value.strip().strip("'\"")
+    return v.lower() not in PLACEHOLDERS and not v.startswith(("$", "/", "{{"))
+
+
+def _ini(text: str) -> configparser.RawConfigParser | None:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return None
+    return parser
+
+
+def file_secrets(path: str, data: bytes) -> list[str]:
+    """What kind of secret `path` holds (empty: none). Pure, for tests."""
+    name = path.rsplit("/", 1)[-1]
+    text = data.decode("utf-8", "replace")
+    kinds: list[str] = []
+    if PEM_KEY.search(data):
+        kinds.append("PEM private key")
+    if name == ".netrc" and re.search(r"(?:^|\s)password\s+\S+", text):
+        kinds.append(".netrc password")
+    pypirc = _ini(text) if name == ".pypirc" else None
+    if pypirc is not None and any(
+        _is_value(pypirc.get(s, "password", fallback="")) for s in pypirc.sections()
+    ):
+        kinds.append(".pypirc password")
+    if name in ("pip.conf", "pip.ini") and (ini := _ini(text)) is not None:
+        for section in ini.sections():
+            for key in ("index-url", "extra-index-url", "index_url", "extra_index_url"):
+                if URL_CREDS.search(ini.get(section, key, fallback="")):
+                    kinds.append(f"pip {key} with credentials")
+    if name == ".git-credentials" and URL_CREDS.search(text):
+        kinds.append("git credentials")
+    if name == ".npmrc" and re.search(r"(?:_authToken|_password|_auth)\s*=\s*\S", text):
+        kinds.append("npm auth token")
+    if path.endswith(".aws/credentials") and re.search(
+        r"aws_secret_access_key\s*=\s*\S", text, re.I
+    ):
+        kinds.append("AWS secret access key")
+    if path.endswith(".docker/config.json"):
+        try:
+            auths = json.loads(text).get("auths") or {}
+            if any(isinstance(a, dict) and a.get("auth") for a in auths.values()):
+                kinds.append("registry auth")
+        except (ValueError, AttributeError):
+            pass
+    if "/.config/gcloud/" in "/" + path and re.search(r'"(?:private_key|refresh_token)"', text):
+        kinds.append("gcloud credentials")
+    if name == ".env" or name.endswith(".env"):
+        for line in text.splitlines():
+            key, sep, value = line.removeprefix("export ").partition("=")
+            if sep and SECRET_NAME.search(key.strip()) and _is_value(value):
+                kinds.append(f".env variable {key.strip()}")
+    if name.startswith("requirements") and name.endswith(".txt") and URL_CREDS.search(text):
+        kinds.append("index URL with credentials in requirements")
+    if AWS_KEY_ID.search(data):
+        kinds.append("AWS access key ID")
+    return sorted(set(kinds))
+
+
+def env_secrets(env: dict[str, str]) -> list[str]:
+    """Names of config Env variables that carry a secret-looking value."""
+    return sorted(
+        k
+        for k, v in env.items()
+        if not k.upper().endswith("_FILE") and SECRET_NAME.search(k) and _is_value(v)
+    )
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    for path, data in ctx.facts.fs.captured():
+        if ctx.allowed(path):
+            continue
+        kinds = file_secrets(path, data)
+        if kinds:
+            yield INFO.finding(
+                f"/{path} holds a secret: {', '.join(kinds)}",
+                "use build secrets (RUN --mount=type=secret) and rotate the leaked credential",
+                path=path,
+                evidence={"kinds": kinds},
+            )
+    for key in env_secrets(ctx.facts.env):
+        yield INFO.finding(
+            f"config Env {key} carries a secret value ({mask(ctx.facts.env[key])})",
+            "pass secrets at run time (orchestrator secrets, env files), never with ENV",
+            evidence={"variable": key},
+        )

@@ -1,0 +1,105 @@
+"""SZ003 caches: package-manager caches, temporary files and logs left in the image.
+
+Why it matters: none of these is used at run time, all of them are pulled with every
+deploy. pip's wheel/http cache alone is often 50-300 MB.
+
+What is counted (surviving files only, bytes per category): pip/uv/poetry caches
+(`*/.cache/pip`, `.cache/uv`, `.cache/pypoetry`), apt package lists
+(`/var/lib/apt/lists`), apt archives and binary caches (`/var/cache/apt`), content of
+/tmp and /var/tmp, non-empty log files under /var/log, and `__pycache__` bytecode
+whose source file is gone. A category under `min-kb` (default 1024) is info, above
+it a warning.
+
+Example: `RUN pip install -r requirements.txt` without `--no-cache-dir`;
+`RUN apt-get update && apt-get install -y curl` without `rm -rf /var/lib/apt/lists/*`.
+
+How to fix: `pip install --no-cache-dir` (or `RUN --mount=type=cache,target=/root/.cache/pip`),
+`apt-get install ... && rm -rf /var/lib/apt/lists/*` in the same RUN, and clean /tmp
+in the step that filled it.
+
+References: https://docs.docker.com/build/cache/optimize/#use-cache-mounts
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.fs import FileSystem
+from auditor.layers import FILE
+
+INFO = CheckInfo(
+    id="SZ003",
+    name="caches",
+    title="Caches, temporary files and logs left in the image",
+    severity=Severity.WARNING,
+    criterion="no caches left",
+    dimension=Dimension.SMALL,
+)
+OPTIONS = {"min-kb": 1024}
+TOP = 20
+
+CATEGORIES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "pip cache",
+        re.compile(r"(?:^|/)\.cache/(?:pip|uv|pypoetry)/"),
+        "pip install --no-cache-dir (or a cache mount)",
+    ),
+    (
+        "apt lists",
+        re.compile(r"^var/lib/apt/lists/(?!lock$|partial/?$|auxfiles/?$)"),
+        "rm -rf /var/lib/apt/lists/* in the RUN that ran apt-get update",
+    ),
+    ("apt archives", re.compile(r"^var/cache/apt/"), "apt-get clean in the same RUN"),
+    ("temporary files", re.compile(r"^(?:var/)?tmp/"), "remove temporary files in the same RUN"),
+    ("logs", re.compile(r"^var/log/"), "remove /var/log/*.log, apt and dpkg logs in the same RUN"),
+)
+
+
+def orphan_pycs(fs: FileSystem) -> list[str]:
+    """`__pycache__/mod.cpython-311.pyc` whose `mod.py` is gone: never loaded again."""
+    out = []
+    for path, _node in fs.walk_files():
+        if not path.endswith(".pyc") or "/__pycache__/" not in "/" + path:
+            continue
+        cache_dir, _, name = path.rpartition("/")
+        pkg_dir = cache_dir.rpartition("/")[0]
+        module = name.split(".", 1)[0]
+        source = f"{pkg_dir}/{module}.py" if pkg_dir else f"{module}.py"
+        if source not in fs:
+            out.append(path)
+    return out
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    fs = ctx.facts.fs
+    found: dict[str, list[tuple[str, int]]] = {}
+    for path, node in fs.walk_files():
+        if node.entry.kind != FILE or ctx.allowed(path):
+            continue
+        for label, pattern, _ in CATEGORIES:
+            if pattern.search(path):
+                if label == "logs" and node.entry.size == 0:
+                    break  # empty wtmp/btmp/lastlog are structure, not waste
+                found.setdefault(label, []).append((path, node.entry.size))
+                break
+    orphans = [p for p in orphan_pycs(fs) if not ctx.allowed(p)]
+    if orphans:
+        found["bytecode of removed code"] = [(p, fs.get(p).entry.size) for p in orphans]  # type: ignore[union-attr]
+    remedies = {label: remedy for label, _, remedy in CATEGORIES}
+    remedies["bytecode of removed code"] = "remove __pycache__ with the code it belongs to"
+    min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
+    for label in sorted(found):
+        files = sorted(found[label], key=lambda f: (-f[1], f[0]))
+        total = sum(size for _, size in files)
+        yield INFO.finding(
+            f"{label}: {len(files)} file(s), {total / 1e6:.2f} MB",
+            remedies[label],
+            path=files[0][0],
+            paths=[p for p, _ in files[1:TOP]],
+            bytes=total,
+            severity=None if total >= min_bytes else Severity.INFO,
+            evidence={"category": label, "files": len(files)},
+        )

@@ -1,0 +1,74 @@
+"""SZ004 docs: documentation, man and info pages, and locales in the image.
+
+Why it matters: nobody reads man pages inside a production container; on Debian
+bases /usr/share/doc, /usr/share/man and /usr/share/locale are easily 10-40 MB.
+License files (`copyright`) are not counted: keep those.
+
+Example: a Debian base without dpkg `path-exclude` rules.
+
+How to fix: on Debian/Ubuntu, before installing packages:
+
+    printf 'path-exclude /usr/share/doc/*\\npath-include /usr/share/doc/*/copyright\\n
+    path-exclude /usr/share/man/*\\npath-exclude /usr/share/info/*\\n
+    path-exclude /usr/share/locale/*\\n' > /etc/dpkg/dpkg.cfg.d/01_nodoc
+
+or delete them in the RUN that installs packages. Categories below `min-kb`
+(default 1024) are not reported; above `warn-mb` (default 10) a category is a
+warning, else info.
+
+References: https://wiki.ubuntu.com/ReducingDiskFootprint#Documentation
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from auditor.context import CheckContext
+from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.layers import FILE
+
+INFO = CheckInfo(
+    id="SZ004",
+    name="docs",
+    title="Documentation, man pages and locales shipped",
+    severity=Severity.INFO,
+    criterion="no docs or man pages",
+    dimension=Dimension.SMALL,
+)
+OPTIONS = {"min-kb": 1024, "warn-mb": 10}
+CATEGORIES = (
+    ("docs", ("usr/share/doc/", "usr/local/share/doc/", "usr/share/gtk-doc/")),
+    ("man pages", ("usr/share/man/", "usr/local/share/man/", "usr/local/man/")),
+    ("info pages", ("usr/share/info/",)),
+    ("locales", ("usr/share/locale/", "usr/share/i18n/")),
+)
+TOP = 10
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    fs = ctx.facts.fs
+    found: dict[str, list[tuple[str, int]]] = {}
+    for path, node in fs.walk_files():
+        if node.entry.kind != FILE or path.endswith("/copyright") or ctx.allowed(path):
+            continue
+        for label, prefixes in CATEGORIES:
+            if path.startswith(prefixes):
+                found.setdefault(label, []).append((path, node.entry.size))
+                break
+    min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
+    warn_bytes = float(ctx.option("warn-mb", OPTIONS["warn-mb"])) * 1_000_000
+    for label, prefixes in CATEGORIES:
+        files = sorted(found.get(label, []), key=lambda f: (-f[1], f[0]))
+        total = sum(size for _, size in files)
+        if not files or total < min_bytes:
+            continue
+        yield INFO.finding(
+            f"{label}: {len(files)} file(s), {total / 1e6:.2f} MB under "
+            + ", ".join("/" + p.rstrip("/") for p in prefixes),
+            "exclude docs, man pages and locales with dpkg path-exclude (keep copyright)",
+            path=files[0][0],
+            paths=[p for p, _ in files[1:TOP]],
+            bytes=total,
+            severity=Severity.WARNING if total >= warn_bytes else None,
+            evidence={"category": label, "files": len(files)},
+        )

@@ -1,0 +1,192 @@
+"""BL001-BL004 against factory images: history order, toolchains, timestamps, layers."""
+
+from __future__ import annotations
+
+import py_compile
+from pathlib import Path
+
+import pytest
+
+from checks import (
+    bl001_cache_unfriendly_order,
+    bl002_single_stage,
+    bl003_not_reproducible,
+    bl004_layers,
+)
+from tests.checks.support import debian_base, image, run, summary
+from tests.factory import MTIME, Dir, File, Layer, host_file
+
+CREATED = 1_793_491_200  # 2026-11-01T00:00:00Z: the factory's history time
+
+
+def steps(*created_by: str) -> list[Layer]:
+    return [Layer([File(f"step{i}", b"x" * 2048)], c) for i, c in enumerate(created_by)]
+
+
+# ---- BL001 ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        (
+            "COPY requirements.txt /app/ # buildkit",
+            "RUN pip install -r /app/requirements.txt # buildkit",
+            "COPY . /app # buildkit",
+            "RUN pip install --no-deps /app # buildkit",
+        ),
+        (
+            "/bin/sh -c #(nop) COPY file:0a1b in /app/requirements.txt",
+            "/bin/sh -c pip install -r /app/requirements.txt",
+            "/bin/sh -c #(nop) COPY dir:9f8e in /app",
+        ),
+        ("COPY pyproject.toml poetry.lock ./", "RUN poetry install --no-root", "COPY src/ ./src/"),
+        ("COPY . /app",),
+        ("COPY . /app", "RUN pip install gunicorn==23.0.0"),
+    ],
+)
+def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> None:
+    assert run(bl001_cache_unfriendly_order, image(*steps(*history)), tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("history", "layer"),
+    [
+        (
+            (
+                "ADD rootfs.tar /",
+                "COPY . /app # buildkit",
+                "RUN pip install -r /app/requirements.txt # buildkit",
+            ),
+            2,
+        ),
+        (
+            (
+                "ADD file:abc in /",
+                "/bin/sh -c #(nop) COPY dir:9f8e in /app",
+                "/bin/sh -c python -m pip install /app",
+            ),
+            2,
+        ),
+        (("COPY --chown=app:app . .", "RUN uv sync --frozen"), 1),
+        (
+            (
+                "RUN pip install --no-cache-dir setuptools==75.0 wheel  # the python base's",
+                "COPY . /app",
+                "RUN pip install --no-cache-dir -r /app/requirements.txt",
+            ),
+            2,
+        ),
+    ],
+)
+def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], layer: int) -> None:
+    found = run(bl001_cache_unfriendly_order, image(*steps(*history)), tmp_path)
+    assert summary(found) == [("BL001", "warning", None)]
+    assert found[0].layer == layer
+
+
+# ---- BL002 ------------------------------------------------------------------------
+
+EXT = "usr/lib/python3/dist-packages/_cffi_backend.cpython-311-x86_64-linux-gnu.so"
+needs_host = pytest.mark.skipif(
+    not (Path("/usr/bin/gcc-12").exists() and Path("/" + EXT).exists()),
+    reason="needs this Debian host's gcc-12 and python3-cffi-backend",
+)
+
+
+@needs_host
+def test_bl002_extensions_without_compiler_pass(tmp_path: Path) -> None:
+    spec = image(debian_base(setuid=False), Layer([host_file("/" + EXT, EXT)]))
+    assert run(bl002_single_stage, spec, tmp_path) == []
+
+
+@needs_host
+def test_bl002_extensions_and_compiler(tmp_path: Path) -> None:
+    tools = Layer(
+        [
+            host_file("/usr/bin/gcc-12", "usr/bin/gcc-12"),
+            host_file("/usr/bin/make", "usr/bin/make"),
+        ],
+        "RUN apt-get install -y gcc make",
+    )
+    ext = Layer([host_file("/" + EXT, EXT)], "RUN pip install cffi")
+    found = run(bl002_single_stage, image(debian_base(setuid=False), tools, ext), tmp_path)
+    assert summary(found) == [("BL002", "warning", "/usr/bin/gcc-12")]
+    assert found[0].evidence == {"tools": ["gcc", "make"], "extensions": ["/" + EXT]}
+    assert found[0].layer == 1
+
+
+# ---- BL003 ------------------------------------------------------------------------
+
+
+def _pyc(tmp_path: Path, mode: py_compile.PycInvalidationMode) -> bytes:
+    src = tmp_path / "mod.py"
+    src.write_text("x = 1\n")
+    out = tmp_path / f"mod-{mode.name}.pyc"
+    py_compile.compile(str(src), cfile=str(out), invalidation_mode=mode, doraise=True)
+    return out.read_bytes()
+
+
+def test_bl003_normalised_build_passes(tmp_path: Path) -> None:
+    tag = "cpython-311"
+    layer = Layer(
+        [
+            File("app/mod.py", b"x = 1\n", mtime=MTIME),
+            File(
+                f"app/__pycache__/mod.{tag}.pyc",
+                _pyc(tmp_path, py_compile.PycInvalidationMode.CHECKED_HASH),
+            ),
+            File("var/log/dpkg.log", b""),
+        ]
+    )
+    assert run(bl003_not_reproducible, image(layer), tmp_path) == []
+
+
+def test_bl003_timestamps_pycs_and_logs(tmp_path: Path) -> None:
+    stamped = _pyc(tmp_path, py_compile.PycInvalidationMode.TIMESTAMP)
+    layer = Layer(
+        [
+            Dir("app", mtime=CREATED - 30),
+            File("app/mod.py", b"x = 1\n", mtime=CREATED - 20),
+            File("app/__pycache__/mod.cpython-311.pyc", stamped, mtime=CREATED - 10),
+            File("var/log/dpkg.log", b"2026-10-31 23:59:00 status installed\n", mtime=CREATED - 10),
+            File("var/log/apt/history.log", b"Start-Date: 2026-10-31\n", mtime=CREATED - 10),
+        ],
+        "RUN pip install .",
+    )
+    found = run(bl003_not_reproducible, image(debian_base(setuid=False), layer), tmp_path)
+    assert summary(found) == [
+        ("BL003", "info", None),
+        ("BL003", "info", "/app/__pycache__/mod.cpython-311.pyc"),
+        ("BL003", "info", "/var/log/apt/history.log"),
+    ]
+    assert found[0].layer == 1 and found[0].evidence == {"distinct_build_mtimes": 3}
+    assert found[2].paths == ("/var/log/dpkg.log",)
+
+
+# ---- BL004 ------------------------------------------------------------------------
+
+
+def test_bl004_purposeful_layers_pass(tmp_path: Path) -> None:
+    assert (
+        run(
+            bl004_layers,
+            image(*steps("ADD rootfs /", "RUN pip install x", "COPY . /app")),
+            tmp_path,
+        )
+        == []
+    )
+
+
+def test_bl004_count_empty_tiny(tmp_path: Path) -> None:
+    layers = [
+        *steps("ADD rootfs /", "RUN pip install x"),
+        Layer([], "RUN true"),
+        Layer([Dir("app")], "RUN mkdir /app"),
+    ]
+    found = run(bl004_layers, image(*layers), tmp_path, {"max-layers": 3})
+    assert [(str(f.severity), f.layer, f.message) for f in found] == [
+        ("warning", None, "4 layers (limit 3)"),
+        ("info", 2, "layer 2 is empty: RUN true"),
+        ("info", 3, "layer 3 is tiny (0 bytes of content): RUN mkdir /app"),
+    ]

@@ -1,0 +1,250 @@
+"""SEC001, SEC002, SEC006-SEC009 against factory images with real Debian files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from checks import (
+    sec001_runs_as_root,
+    sec002_user_unknown,
+    sec006_setuid,
+    sec007_world_writable,
+    sec008_secrets,
+    sec009_sudo,
+)
+from tests.checks.support import debian_base, image, real_file, run, stock_setuid, summary
+from tests.factory import Dir, File, Layer
+
+APP_USER = b"app:x:10001:10001::/home/app:/usr/sbin/nologin\n"
+APP_GROUP = b"app:x:10001:\n"
+
+
+def with_app_user(home: bool = True) -> Layer:
+    items = [
+        File("etc/passwd", real_file("passwd") + APP_USER),
+        File("etc/group", real_file("group") + APP_GROUP),
+    ]
+    if home:
+        items.append(Dir("home/app", 0o755, 10001, 10001))
+    return Layer(items, "RUN useradd --uid 10001 app")
+
+
+# ---- SEC001 ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["app", "10001", "10001:10001", "app:app"])
+def test_sec001_non_root_passes(tmp_path: Path, user: str) -> None:
+    spec = image(debian_base(setuid=False), with_app_user(), user=user)
+    assert run(sec001_runs_as_root, spec, tmp_path) == []
+
+
+@pytest.mark.parametrize("user", ["", "root", "0", "0:0", "toor"])
+def test_sec001_root_fails(tmp_path: Path, user: str) -> None:
+    toor = Layer([File("etc/passwd", real_file("passwd") + b"toor:x:0:0::/root:/bin/sh\n")])
+    spec = image(debian_base(setuid=False), toor, user=user)
+    found = run(sec001_runs_as_root, spec, tmp_path)
+    assert summary(found) == [("SEC001", "error", None)]
+    assert found[0].evidence == {"user": user, "uid": 0}
+
+
+# ---- SEC002 ------------------------------------------------------------------------
+
+
+def test_sec002_existing_user_passes(tmp_path: Path) -> None:
+    spec = image(debian_base(setuid=False), with_app_user(), user="app:app")
+    assert run(sec002_user_unknown, spec, tmp_path) == []
+
+
+def test_sec002_unknown_user_group_and_missing_home(tmp_path: Path) -> None:
+    base = debian_base(setuid=False)
+    assert summary(run(sec002_user_unknown, image(base, user="app"), tmp_path)) == [
+        ("SEC002", "error", "/etc/passwd")
+    ]
+    assert summary(run(sec002_user_unknown, image(base, user="10001"), tmp_path)) == [
+        ("SEC002", "warning", "/etc/passwd")
+    ]
+    spec = image(base, with_app_user(), user="app:nogroup2")
+    assert summary(run(sec002_user_unknown, spec, tmp_path)) == [("SEC002", "error", "/etc/group")]
+    spec = image(base, with_app_user(home=False), user="app")
+    found = run(sec002_user_unknown, spec, tmp_path)
+    assert summary(found) == [("SEC002", "warning", None)]
+    assert "/home/app" in found[0].message
+
+
+# ---- SEC006 ------------------------------------------------------------------------
+
+
+def test_sec006_stock_debian_setuid_not_flagged(tmp_path: Path) -> None:
+    """The 11 setuid/setgid files of a real bookworm root belong to required packages."""
+    spec = image(debian_base())
+    assert run(sec006_setuid, spec, tmp_path) == []
+
+
+def test_sec006_strict_flags_the_stock_ones(tmp_path: Path) -> None:
+    found = run(sec006_setuid, image(debian_base()), tmp_path, strict=True)
+    assert summary(found) == [("SEC006", "warning", "/" + p) for p, *_ in stock_setuid()]
+    su = next(f for f in found if f.path == "/usr/bin/su")
+    assert su.evidence["package"] == "util-linux" and su.evidence["standard"] is True
+
+
+def test_sec006_flags_added_setuid_and_sudo(tmp_path: Path) -> None:
+    extra = Layer(
+        [
+            File("usr/local/bin/tool", b"#!/bin/sh\n", 0o4755),
+            File("usr/bin/sudo", Path("/usr/bin/python3").read_bytes()[:64], 0o4755),
+        ],
+        "RUN chmod u+s /usr/local/bin/tool",
+    )
+    found = run(sec006_setuid, image(debian_base(), extra), tmp_path)
+    assert summary(found) == [
+        ("SEC006", "warning", "/usr/bin/sudo"),
+        ("SEC006", "warning", "/usr/local/bin/tool"),
+    ]
+    assert found[1].layer == 1 and found[1].created_by == "RUN chmod u+s /usr/local/bin/tool"
+    allowed = run(sec006_setuid, image(debian_base(), extra), tmp_path, {"allow": ["/usr/local/*"]})
+    assert summary(allowed) == [("SEC006", "warning", "/usr/bin/sudo")]
+
+
+# ---- SEC007 ------------------------------------------------------------------------
+
+
+def test_sec007_sticky_tmp_passes(tmp_path: Path) -> None:
+    spec = image(debian_base(setuid=False), Layer([Dir("run/lock", 0o1777)]))
+    assert run(sec007_world_writable, spec, tmp_path) == []
+
+
+def test_sec007_chmod_777_is_one_finding(tmp_path: Path) -> None:
+    app = Layer(
+        [
+            Dir("app", 0o777),
+            File("app/main.py", b"print('hi')\n", 0o666),
+            File("app/util.py", b"x = 1\n", 0o666),
+            File("etc/app.conf", b"debug=0\n", 0o646),
+        ],
+        "RUN chmod -R 777 /app",
+    )
+    found = run(sec007_world_writable, image(debian_base(setuid=False), app), tmp_path)
+    assert summary(found) == [
+        ("SEC007", "warning", "/app"),
+        ("SEC007", "warning", "/etc/app.conf"),
+    ]
+    assert found[0].paths == ("/app/main.py", "/app/util.py")
+
+
+# ---- SEC008 ------------------------------------------------------------------------
+
+PEM = (
+    b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    b"-----END OPENSSH PRIVATE KEY-----\n"
+)
+SECRETS = {
+    "root/.ssh/id_ed25519": (PEM, ["PEM private key"]),
+    "root/.netrc": (
+        b"machine pypi.example.org login ci password s3cr3tpass\n",
+        [".netrc password"],
+    ),
+    "home/app/.pypirc": (
+        b"[distutils]\nindex-servers = pypi\n[pypi]\n"
+        b"username = __token__\npassword = pypi-AgEIcHlwaS5vcmc\n",
+        [".pypirc password"],
+    ),
+    "etc/pip.conf": (
+        b"[global]\nindex-url = https://ci:hunter22@pypi.example.org/simple\n",
+        ["pip index-url with credentials"],
+    ),
+    "root/.aws/credentials": (
+        b"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+        b"aws_secret_access_key = wJalrXUtnFEMI\n",
+        ["AWS access key ID", "AWS secret access key"],
+    ),
+    "app/.env": (b"DEBUG=1\nDATABASE_PASSWORD=correcthorse\n", [".env variable DATABASE_PASSWORD"]),
+}
+
+
+def test_sec008_finds_each_kind(tmp_path: Path) -> None:
+    layer = Layer([File(p, data) for p, (data, _) in SECRETS.items()], "COPY secrets /")
+    env = ["PATH=/usr/bin", "PYPI_TOKEN=pypi-AgEIcHlwaS5vcmcCJDQ", "DB_PASSWORD_FILE=/run/s/db"]
+    spec = image(debian_base(setuid=False), layer, Env=env)
+    found = run(sec008_secrets, spec, tmp_path)
+    by_path = {f.path: f.evidence for f in found}
+    assert by_path == {
+        **{"/" + p: {"kinds": sorted(k)} for p, (_, k) in SECRETS.items()},
+        None: {"variable": "PYPI_TOKEN"},
+    }
+    assert all(f.severity.name == "ERROR" for f in found)
+    assert not any("s3cr3t" in f.message or "AgEIcHlwaS5vcmcCJDQ" in f.message for f in found)
+
+
+def test_sec008_harmless_lookalikes_pass(tmp_path: Path) -> None:
+    layer = Layer(
+        [
+            File("etc/pip.conf", b"[global]\nindex-url = https://pypi.example.org/simple\n"),
+            File("root/.netrc", b"machine example.org login anonymous\n"),
+            File("app/.env", b"DEBUG=1\nSECRET_KEY=\nAPI_TOKEN=${API_TOKEN}\n"),
+            File(
+                "etc/ssl/certs/ca.pem",
+                b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            ),
+        ]
+    )
+    env = ["GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D", "PASSWORD_FILE=/run/secrets/pw"]
+    assert run(sec008_secrets, image(debian_base(setuid=False), layer, Env=env), tmp_path) == []
+
+
+def _debian_python_files() -> list[File]:
+    """Every regular file of this Debian host's python3, python3.11 and python3-pip packages."""
+    packages = ["python3-pip", "python3.11", "python3.11-minimal", "libpython3.11-stdlib",
+                "python3-minimal", "python3", "python3-setuptools", "python3-wheel",
+                "python3-pkg-resources"]  # fmt: skip
+    listing = subprocess.run(
+        ["dpkg", "-L", *packages], capture_output=True, text=True, check=False
+    ).stdout
+    files = []
+    for path in sorted(set(listing.splitlines())):
+        if path.startswith("/") and os.path.isfile(path) and not os.path.islink(path):
+            st = os.stat(path)
+            files.append(File(path.lstrip("/"), Path(path).read_bytes(), st.st_mode & 0o7777))
+    return files
+
+
+@pytest.mark.skipif(
+    subprocess.run(["dpkg", "-s", "python3-pip"], capture_output=True).returncode != 0,
+    reason="needs Debian's python3-pip on the test host",
+)
+def test_sec008_zero_findings_on_stock_debian_python_pip(tmp_path: Path) -> None:
+    files = _debian_python_files()
+    assert any(f.path == "usr/lib/python3/dist-packages/pip/__init__.py" for f in files)
+    spec = image(debian_base(), Layer(files, "RUN apt-get install -y python3 python3-pip"))
+    assert run(sec008_secrets, spec, tmp_path) == []
+
+
+# ---- SEC009 ------------------------------------------------------------------------
+
+
+def test_sec009_no_sudo_passes(tmp_path: Path) -> None:
+    assert run(sec009_sudo, image(debian_base()), tmp_path) == []
+
+
+def test_sec009_sudo_and_nopasswd(tmp_path: Path) -> None:
+    layer = Layer(
+        [
+            File("usr/bin/sudo", b"\x7fELF", 0o4755),
+            File(
+                "etc/sudoers",
+                b"Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n",
+                0o440,
+            ),
+            File("etc/sudoers.d/app", b"app ALL=(ALL) NOPASSWD: ALL\n", 0o440),
+        ],
+        "RUN apt-get install -y sudo",
+    )
+    found = run(sec009_sudo, image(debian_base(), layer), tmp_path)
+    assert summary(found) == [
+        ("SEC009", "error", "/etc/sudoers.d/app"),
+        ("SEC009", "warning", "/usr/bin/sudo"),
+    ]

@@ -1,0 +1,105 @@
+"""SZ001-SZ004 against factory images (sizes are real bytes in real layers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checks import sz001_image_size, sz002_wasted_space, sz003_caches, sz004_docs
+from tests.checks.support import debian_base, image, run, summary
+from tests.factory import File, Layer, Whiteout
+
+MB = 1_000_000
+APT_LIST = "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
+
+
+def blob(n: int) -> bytes:
+    return b"x" * n
+
+
+def test_sz001_small_image_passes_default_budget(tmp_path: Path) -> None:
+    assert run(sz001_image_size, image(debian_base()), tmp_path) == []
+
+
+def test_sz001_warn_and_target(tmp_path: Path) -> None:
+    spec = image(Layer([File("opt/model.bin", blob(600_000))]))
+    budget = {"warn-mb": 0.5, "target-mb": 0.2}
+    found = run(sz001_image_size, spec, tmp_path, budget)
+    assert summary(found) == [("SZ001", "warning", None)]
+    assert found[0].bytes == 400_000
+    found = run(sz001_image_size, spec, tmp_path, {"warn-mb": 1, "target-mb": 0.5})
+    assert summary(found) == [("SZ001", "info", None)]
+    assert found[0].bytes == 100_000
+
+
+def test_sz002_no_waste_passes(tmp_path: Path) -> None:
+    spec = image(Layer([File("app/a.bin", blob(2 * MB))]), Layer([File("app/b.txt", b"b")]))
+    assert run(sz002_wasted_space, spec, tmp_path) == []
+
+
+def test_sz002_deleted_and_overwritten(tmp_path: Path) -> None:
+    spec = image(
+        Layer([File("app/a.bin", blob(2 * MB)), File("app/c.bin", blob(MB // 2))], "COPY . /app"),
+        Layer([Whiteout("app/a.bin"), File("app/c.bin", b"small")], "RUN rm /app/a.bin"),
+    )
+    found = run(sz002_wasted_space, spec, tmp_path)
+    assert summary(found) == [("SZ002", "warning", "/app/a.bin")]
+    assert found[0].bytes == 2 * MB + MB // 2
+    assert found[0].paths == ("/app/c.bin",)
+    assert found[0].layer == 0
+    assert run(sz002_wasted_space, spec, tmp_path, {"min-mb": 5}) == []
+
+
+def test_sz003_clean_image_passes(tmp_path: Path) -> None:
+    spec = image(debian_base(setuid=False), Layer([File("var/log/wtmp", b"")]))
+    assert run(sz003_caches, spec, tmp_path) == []
+
+
+def test_sz003_each_category(tmp_path: Path) -> None:
+    layer = Layer(
+        [
+            File("root/.cache/pip/http-v2/a/b/c", blob(2 * MB)),
+            File("var/lib/apt/lists/" + APT_LIST, blob(3 * MB // 2)),
+            File("var/lib/apt/lists/lock", b""),
+            File("var/cache/apt/archives/curl_7.88.1-10_amd64.deb", blob(300_000)),
+            File("tmp/build/wheel.whl", blob(10_000)),
+            File("var/log/dpkg.log", b"2026-11-01 10:00:00 startup archives unpack\n"),
+            File("var/log/lastlog", b""),
+            File("app/__pycache__/gone.cpython-311.pyc", blob(100)),
+            File("app/__pycache__/kept.cpython-311.pyc", blob(100)),
+            File("app/kept.py", b"x = 1\n"),
+        ],
+        "RUN apt-get update && apt-get install -y curl && pip install -r req.txt",
+    )
+    found = run(sz003_caches, image(layer), tmp_path)
+    # sorted as reports sort: severity, then path
+    apt_list = "/var/lib/apt/lists/" + APT_LIST
+    assert [(f.evidence["category"], str(f.severity), f.path, f.bytes) for f in found] == [
+        ("pip cache", "warning", "/root/.cache/pip/http-v2/a/b/c", 2 * MB),
+        ("apt lists", "warning", apt_list, 3 * MB // 2),
+        ("bytecode of removed code", "info", "/app/__pycache__/gone.cpython-311.pyc", 100),
+        ("temporary files", "info", "/tmp/build/wheel.whl", 10_000),
+        ("apt archives", "info", "/var/cache/apt/archives/curl_7.88.1-10_amd64.deb", 300_000),
+        ("logs", "info", "/var/log/dpkg.log", 44),
+    ]
+    assert {f.layer for f in found} == {0}
+
+
+def test_sz004_slim_image_passes(tmp_path: Path) -> None:
+    layer = Layer([File("usr/share/doc/bash/copyright", blob(2 * MB))])
+    assert run(sz004_docs, image(layer), tmp_path) == []
+
+
+def test_sz004_docs_man_locales(tmp_path: Path) -> None:
+    layer = Layer(
+        [
+            File("usr/share/doc/bash/changelog.gz", blob(1_500_000)),
+            File("usr/share/doc/bash/copyright", blob(5 * MB)),  # kept: not counted
+            File("usr/share/man/man1/bash.1.gz", blob(12 * MB)),
+            File("usr/share/locale/de/LC_MESSAGES/bash.mo", blob(500_000)),  # under min-kb
+        ]
+    )
+    found = run(sz004_docs, image(layer), tmp_path)
+    assert [(f.evidence["category"], str(f.severity), f.bytes) for f in found] == [
+        ("man pages", "warning", 12 * MB),
+        ("docs", "info", 1_500_000),
+    ]

@@ -1,0 +1,54 @@
+"""The benchmark script on a tiny factory image: keeps bench/run.py working in CI.
+
+No timing is asserted (CI machines are shared and noisy); what is asserted is that
+every measurement ran and that the facts the benchmark relies on hold: the warm run
+after a one-layer change reads exactly one layer, and the unpacked root that scanelf
+walks applies whiteouts like an engine does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bench import run as bench_run
+
+
+def test_smoke_benchmark_measures_every_row(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    assert bench_run.main(["--smoke", str(tmp_path / "work"), "--results", str(results)]) == 0
+    text = results.read_text()
+    assert "## Machine" in text and "## Results" in text and "## Targets" in text
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| measurement")
+    }
+    for name in (
+        "floor [OCI archive, gzip layers]: gzip every layer",
+        "floor [OCI archive, gzip layers]: Python zlib (stdlib) read loop",
+        "floor [docker-archive, uncompressed layers]: cat every layer",
+        "imgaudit cold [OCI archive]",
+        "imgaudit warm [OCI archive]",
+        "imgaudit cold [docker-archive]",
+        "imgaudit warm [docker-archive]",
+        "imgaudit warm, one layer added [docker-archive]",
+        "imgaudit ELF parse (auditor.elf) [unpacked root]",
+        "imgaudit ELF resolution [warm index]",
+    ):
+        assert name in rows, name
+        assert " s |" in rows[name], rows[name]  # a time was measured
+    assert "layers read: 1" in rows["imgaudit warm, one layer added [docker-archive]"]
+    assert "1 ELF files" in rows["imgaudit ELF parse (auditor.elf) [unpacked root]"]
+    if shutil.which("scanelf"):
+        assert "1 ELF files" in rows["scanelf -R -n [unpacked root]"]
+
+
+def test_unpacked_root_applies_whiteouts(tmp_path: Path) -> None:
+    inputs = bench_run.smoke_inputs(tmp_path)
+    root = bench_run.unpack_rootfs(f"docker-archive:{inputs.docker_archive}", inputs.rootfs)
+    assert (root / "app" / "main.py").read_bytes() == b"print('hi')\n"
+    assert (root / "usr" / "bin" / "python3.11").read_bytes()[:4] == b"\x7fELF"
+    assert not (root / "etc" / "old.conf").exists()  # whited out by the second layer
+    assert not list(root.rglob(".wh.*"))
+    assert (root / "etc" / "os-release").exists()
