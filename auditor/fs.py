@@ -182,6 +182,11 @@ class FileSystem:
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
         """The real path of `path` inside the image, following symlinks as the kernel
         does but never leaving the image root; None when it does not exist or loops."""
+        stored = self.nodes.get(_norm(path))
+        if stored is not None and (stored.entry.kind != SYMLINK or not follow_last):
+            # Every ancestor of a stored path is a directory (the merge replaces a file
+            # or link that a later layer writes below), so a stored path is already real.
+            return _norm(path)
         # `parts` is a stack (next name last): popping the front of a list is quadratic
         # in a hostile link target of 200k "./" parts.
         parts = [p for p in reversed(_norm(path).split("/")) if p]

@@ -121,9 +121,7 @@ class Facts:
     @cached_property
     def owners(self) -> owners_mod.Owners:
         """File -> dpkg package / Python distribution (the Python facts' index)."""
-        found = owners_mod.load(self.fs, self.dpkg)
-        owners_mod.adopt_distributions(found, self.distributions)
-        return found
+        return owners_mod.load(self.dpkg, self.distributions)
 
     @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:

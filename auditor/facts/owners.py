@@ -107,17 +107,11 @@ def top_import(module: str) -> str:
     return module.split(".", 1)[0]
 
 
-def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
-    """Take the Python facts' distribution index (auditor/facts/distributions.py) as
-    the truth for "which distribution owns this file", replacing the RECORD scan of
-    `load`: one index for every check, and PEP 503 names (opencv-python)."""
-    dists = list(dists)
-    if not dists:
-        return
-    owners.record.clear()
-    owners.record_tops.clear()
-    owners.dist_info.clear()
-    owners.dist_names.clear()
+def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
+    """Owners from the dpkg fact and the Python facts' distribution index
+    (auditor/facts/distributions.py, which has read every RECORD already): one index
+    for every check, with PEP 503 names (opencv-python)."""
+    owners = Owners(dpkg_db)
     for d in dists:
         owners.dist_names[d.meta_dir] = d.name
         for f in d.files:
@@ -127,23 +121,4 @@ def adopt_distributions(owners: Owners, dists: Iterable[Any]) -> None:
             top = rel.split("/", 1)[0]
             if "/" in rel and not top.endswith((".dist-info", ".data")):
                 owners.record_tops.setdefault(posixpath.join(d.location, top), d.name)
-
-
-def load(fs: FileSystem, dpkg_db: DpkgDb) -> Owners:
-    owners = Owners(dpkg_db)
-    for path, data in fs.captured(lambda p: p.endswith(".dist-info/RECORD")):
-        site = posixpath.dirname(posixpath.dirname(path))
-        dist = posixpath.basename(posixpath.dirname(path))[: -len(".dist-info")]
-        name = dist.rsplit("-", 1)[0] if "-" in dist else dist
-        owners.dist_names[posixpath.dirname(path)] = name
-        for line in data.decode("utf-8", "replace").splitlines():
-            rel = line.split(",", 1)[0].strip()
-            if not rel or rel.startswith("/") or ".." in rel.split("/"):
-                continue
-            full = posixpath.join(site, rel)
-            owners.record[full] = name
-            owners.dist_info[full] = posixpath.dirname(path)
-            top = rel.split("/", 1)[0]
-            if "/" in rel and not top.endswith((".dist-info", ".data")):
-                owners.record_tops.setdefault(posixpath.join(site, top), name)
     return owners

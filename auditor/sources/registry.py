@@ -403,7 +403,13 @@ class RegistryClient:
         Raises InputError for not found (404), auth refused (401/403) and other
         client errors; the caller gets a 2xx response only.
         """
-        url = f"{self.base_url()}/v2/{self.repository}/{path}"
+        return self.get_url(f"{self.base_url()}/v2/{self.repository}/{path}", headers, path)
+
+    def get_url(
+        self, url: str, headers: dict[str, str] | None = None, path: str = ""
+    ) -> requests.Response:
+        """`get` for a full URL of this registry (the catalog, a `Link` header's next page)."""
+        path = path or urllib.parse.urlsplit(url).path
         response = self._send(url, headers or {})
         if response.status_code == 401:
             response.close()
