@@ -20,6 +20,7 @@ from typing import Any
 from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
 
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
+PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included
 
 
 @dataclass
@@ -186,11 +187,13 @@ class FileSystem:
             # Every ancestor of a stored path is a directory (the merge replaces a file
             # or link that a later layer writes below), so a stored path is already real.
             return _norm(path)
-        parts = [p for p in _norm(path).split("/") if p]
+        # `parts` is a stack (next name last): popping the front of a list is quadratic
+        # in a hostile link target of 200k "./" parts.
+        parts = [p for p in reversed(_norm(path).split("/")) if p]
         resolved: list[str] = []
         hops = 0
         while parts:
-            name = parts.pop(0)
+            name = parts.pop()
             if name == ".":
                 continue
             if name == "..":
@@ -206,9 +209,11 @@ class FileSystem:
                 if hops > MAX_SYMLINK_HOPS:
                     return None
                 target = node.entry.link
+                if len(target) >= PATH_MAX:
+                    return None  # the kernel refuses such a link (ENAMETOOLONG)
                 if target.startswith("/"):
                     resolved = []
-                parts = [p for p in target.split("/") if p] + parts
+                parts.extend(p for p in reversed(target.split("/")) if p)
                 continue
             resolved.append(name)
         return "/".join(resolved)

@@ -15,7 +15,7 @@ import posixpath
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
 
@@ -44,6 +44,12 @@ _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate.error)
 _DECODE_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, zstandard.ZstdError)
 _STREAM_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, *_INFLATE_ERRORS)
 _ZSTD_PIECE = 1 << 10  # zstd input per decode call: bounds its output (~32 MiB at most)
+# Tar-bomb guard: entries per image (every layer counts). An entry costs ~300 bytes of
+# memory in the index and as much again in the merged model; real images hold well under
+# 500k (a full CUDA + PyTorch image: ~150k). Raise it with --max-entries.
+DEFAULT_MAX_ENTRIES = 2_000_000
+_INT64 = (1 << 63) - 1
+_ID_MAX = _INT64  # tar allows 64-bit ids (base-256); negative ones are damage
 
 # Entry kinds
 FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
@@ -287,8 +293,8 @@ class _DigestingReader:
         """Consume `n` bytes without returning them (still hashed and counted)."""
         while n > 0:
             if not self._buffer:
-                if self._eof:
-                    return
+                if self._eof:  # a member declared larger than the data that follows
+                    raise tarfile.ReadError("unexpected end of data")
                 self._fill()
                 continue
             take = min(n, len(self._buffer))
@@ -303,7 +309,11 @@ class _DigestingReader:
 
 
 def _clean_path(name: str, what: str) -> str:
-    """Image-relative path of a tar entry; unsafe names are errors, never joined anywhere."""
+    """Image-relative path of a tar entry; unsafe names are errors, never joined anywhere.
+
+    Names that are not UTF-8 keep tarfile's surrogate escapes (the report writers turn
+    them back into the original bytes), so a whiteout in a later layer still matches.
+    """
     if "\x00" in name:
         raise CorruptInput(f"{what}: entry name contains NUL: {name!r}")
     if name.startswith("/"):
@@ -314,12 +324,57 @@ def _clean_path(name: str, what: str) -> str:
     return "/".join(parts)
 
 
+def _open_tar(reader: Any, what: str) -> tarfile.TarFile:
+    """A streaming tar reader (it parses the first header at once: see `_members`)."""
+    try:
+        return tarfile.open(fileobj=reader, mode="r|", errorlevel=2)
+    except (ValueError, OverflowError) as exc:
+        raise CorruptInput(f"{what}: unreadable tar header ({exc})") from None
+
+
+def _members(tar: tarfile.TarFile, what: str) -> Iterator[tarfile.TarInfo]:
+    """The tar's headers; a header tarfile cannot make sense of is damage, not a bug.
+
+    tarfile lets some absurd PAX values escape as ValueError/OverflowError (a length
+    field of 10**20, `GNU.sparse` maps that do not parse): those are the input's fault.
+    """
+    while True:
+        try:
+            info = tar.next()
+        except (ValueError, OverflowError) as exc:
+            raise CorruptInput(f"{what}: unreadable tar header ({exc})") from None
+        if info is None:
+            return
+        # tarfile keeps every TarInfo it has read (for random access we never make):
+        # ~500 bytes an entry, 0.5 GB for a million. Dropped as we go.
+        tar.members = []  # type: ignore[attr-defined]
+        yield info
+
+
+def _bounded(value: Any, low: int, high: int) -> int | None:
+    """`value` as an int when it is a finite number within [low, high], else None."""
+    try:
+        number = int(value)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return number if low <= number <= high else None
+
+
 def index_layer(
     layer: Layer,
     policy: CapturePolicy = DEFAULT_POLICY,
     max_ratio: int = DEFAULT_MAX_RATIO,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> LayerIndex:
-    """Stream one layer blob into its index, verifying digest and diff_id."""
+    """Stream one layer blob into its index, verifying digest and diff_id.
+
+    Hostile content either becomes an error (CorruptInput: exit 2, one line) or a line
+    in `index.skipped` (reported as IN001): unsafe names (`..`, absolute, NUL) and
+    unreadable headers or streams are errors, since the layer cannot be modelled
+    faithfully; entry types imgaudit does not model, malformed whiteouts and absurd
+    metadata values (mtime, uid) are skipped or clamped and recorded. Links are stored
+    as written and never followed here (fs.resolve stays inside the image model).
+    """
     what = f"layer {layer.index} ({layer.locator.describe()})"
     index = LayerIndex(diff_id=layer.diff_id)
     try:
@@ -329,7 +384,7 @@ def index_layer(
     with raw, tempfile.TemporaryDirectory(prefix="imgaudit-elf-") as spill:
         reader = _DigestingReader(raw, what, max_ratio)
         try:
-            _read_members(reader, index, policy, what, spill)
+            _read_members(reader, index, policy, what, spill, max_entries)
             reader.drain()
         except CorruptInput:
             raise
@@ -341,7 +396,12 @@ def index_layer(
 
 
 def _read_members(
-    reader: _DigestingReader, index: LayerIndex, policy: CapturePolicy, what: str, spill: str
+    reader: _DigestingReader,
+    index: LayerIndex,
+    policy: CapturePolicy,
+    what: str,
+    spill: str,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> None:
     """Index every tar member: auditor.tarstream (fast), tarfile for what it leaves over."""
     stream: Any = reader
@@ -349,12 +409,21 @@ def _read_members(
         try:
             for info, content in tarstream.iter_members(reader):
                 _index_entry(lambda _info, c=content: c, info, index, policy, what, spill)  # type: ignore[misc]
+                _check_entries(index, max_entries, what)
             return
         except tarstream.Fallback as fallback:
             stream = _Prefixed(fallback.replay, reader)
-    with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
-        for info in tar:
+    with _open_tar(stream, what) as tar:
+        for info in _members(tar, what):
             _index_entry(tar.extractfile, info, index, policy, what, spill)
+            _check_entries(index, max_entries, what)
+
+
+def _check_entries(index: LayerIndex, max_entries: int, what: str) -> None:
+    if len(index.entries) > max_entries:
+        raise CorruptInput(
+            f"{what}: over {max_entries} entries (a tar bomb?); raise --max-entries to read it"
+        )
 
 
 class _Prefixed:
@@ -376,11 +445,16 @@ class _Prefixed:
 
 def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
     # The stored blob first: when it is the wrong blob, that is the error to name.
+    # Only sha256 is computed: any other algorithm would be accepted unchecked, so it
+    # is refused (a digest is never silently taken on trust).
+    for name, value in (("digest", layer.digest), ("diff_id", layer.diff_id)):
+        if not value.startswith("sha256:"):
+            raise CorruptInput(f"{what}: unsupported {name} {value!r} (imgaudit verifies sha256)")
     blob = reader.blob_digest
-    if layer.digest.startswith("sha256:") and blob != layer.digest:
+    if blob != layer.digest:
         raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
     diff_id = "sha256:" + reader.diff_hash.hexdigest()
-    if layer.diff_id.startswith("sha256:") and diff_id != layer.diff_id:
+    if diff_id != layer.diff_id:
         raise CorruptInput(
             f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {diff_id})"
         )
@@ -421,8 +495,17 @@ def _index_entry(
     elif kind == HARDLINK:
         link = _clean_path(info.linkname, what)
     size = info.size if kind == FILE else 0
+    if size < 0:
+        raise CorruptInput(f"{what}: negative size for {path!r}")
+    mtime = _bounded(info.mtime, -_INT64, _INT64)
+    uid, gid = _bounded(info.uid, 0, _ID_MAX), _bounded(info.gid, 0, _ID_MAX)
+    if mtime is None or uid is None or gid is None:
+        index.skipped.append(
+            f"{path}: absurd metadata (mtime {info.mtime!r}, uid {info.uid!r}, gid {info.gid!r})"
+            " recorded as 0"
+        )
     index.entries.append(
-        Entry(path, kind, info.mode & 0o7777, info.uid, info.gid, size, int(info.mtime), link)
+        Entry(path, kind, info.mode & 0o7777, uid or 0, gid or 0, size, mtime or 0, link)
     )
     if kind != FILE or size == 0:
         return
@@ -451,6 +534,7 @@ def index_layers(
     jobs: int = 0,
     policy: CapturePolicy = DEFAULT_POLICY,
     max_ratio: int = DEFAULT_MAX_RATIO,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> list[LayerIndex]:
     """Indexes for `layers`, in order: from the cache where present, the rest read once
     each, in parallel worker processes when more than one layer needs reading.
@@ -477,7 +561,9 @@ def index_layers(
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             # Largest first: the long poles start early.
             ordered = sorted(todo.values(), key=lambda ly: -(ly.size or 0))
-            futures = {pool.submit(index_layer, ly, policy, max_ratio): ly for ly in ordered}
+            futures = {
+                pool.submit(index_layer, ly, policy, max_ratio, max_entries): ly for ly in ordered
+            }
             try:
                 for fut in concurrent.futures.as_completed(futures):
                     index = fut.result()
@@ -490,7 +576,7 @@ def index_layers(
                 raise
     else:
         for layer in todo.values():
-            index = index_layer(layer, policy, max_ratio)
+            index = index_layer(layer, policy, max_ratio, max_entries)
             found[index.diff_id] = index
             if cache is not None:
                 cache.put(index)

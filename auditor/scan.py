@@ -11,9 +11,10 @@ from pathlib import Path
 
 from auditor.cache import LayerCache, default_cache_dir
 from auditor.capture import DEFAULT_POLICY
+from auditor.errors import CorruptInput
 from auditor.fs import FileSystem
 from auditor.history import created_by_per_layer
-from auditor.layers import DEFAULT_MAX_RATIO, LayerIndex, index_layers
+from auditor.layers import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO, LayerIndex, index_layers
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import Image
 
@@ -25,6 +26,7 @@ class ScanOptions:
     use_cache: bool = True
     jobs: int = 0  # worker processes for layer reads; 0 = one per core
     max_ratio: int = DEFAULT_MAX_RATIO
+    max_entries: int = DEFAULT_MAX_ENTRIES  # tar entries per image, all layers together
 
 
 @dataclass
@@ -49,7 +51,15 @@ def load_layers(image: Image, options: ScanOptions) -> LoadedImage:
     cache = None
     if options.use_cache:
         cache = LayerCache(options.cache_dir or default_cache_dir(), DEFAULT_POLICY)
-    indexes = index_layers(image.layers, cache, options.jobs, DEFAULT_POLICY, options.max_ratio)
+    indexes = index_layers(
+        image.layers, cache, options.jobs, DEFAULT_POLICY, options.max_ratio, options.max_entries
+    )
+    total = sum(len(ix.entries) for ix in indexes)
+    if total > options.max_entries:
+        raise CorruptInput(
+            f"{image.source.reference}: {total} tar entries in all layers, over the limit of "
+            f"{options.max_entries}; raise --max-entries to read it"
+        )
     hits = cache.hits if cache is not None else 0
     unique = len({ly.diff_id for ly in image.layers})
     return LoadedImage(

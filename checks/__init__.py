@@ -17,6 +17,7 @@ from checks import (
     bl002_single_stage,
     bl003_not_reproducible,
     bl004_layers,
+    in001_unreadable_entries,
     os001_base_os_unknown,
     os002_base_os_eol,
     os003_base_os_rolling,
@@ -58,6 +59,7 @@ _OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
     bl002_single_stage,
     bl003_not_reproducible,
     bl004_layers,
+    in001_unreadable_entries,
 ]
 
 

@@ -157,3 +157,97 @@ def test_every_written_byte_survives_or_is_waste(layers: list[list[tuple[str, st
             # The bytes a surviving link holds are owned by a surviving file (counted
             # once in total_bytes), never only by a deleted one (counted as waste).
             assert node.origin in owners
+
+
+# ---- hostile stacks: symlinks anywhere (loops, out of the image), duplicates, specials ----
+
+LINK_TARGETS = ["a", "b", "../../..", "/", "/etc/passwd", "a/b/c", "e/f/../..", "loop", "x/y"]
+
+
+@st.composite
+def hostile_layer(draw: st.DrawFn) -> list[factory.Item]:
+    """Any entries in any order, on a small set of names: later ones overwrite earlier
+    ones in the same layer, symlinks point anywhere (loops and escapes included)."""
+    names = [*PATHS, "loop", "x", "x/y"]
+    items: list[factory.Item] = []
+    for kind, path in draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["file", "dir", "sym", "wh", "opq", "fifo"]),
+                st.sampled_from(names),
+            ),
+            max_size=8,
+        )
+    ):
+        if kind == "file":
+            items.append(factory.File(path, b"x" * draw(st.integers(0, 30))))
+        elif kind == "dir":
+            items.append(factory.Dir(path))
+        elif kind == "sym":
+            items.append(factory.Symlink(path, draw(st.sampled_from(LINK_TARGETS))))
+        elif kind == "wh":
+            items.append(factory.Whiteout(path))
+        elif kind == "opq":
+            items.append(factory.Opaque(path))
+        else:
+            items.append(factory.Special(path, "fifo"))
+    return items
+
+
+def _indexes(layers: list[list[factory.Item]], tmp: Path) -> list[object]:
+    out = []
+    for n, items in enumerate(layers):
+        diff = factory.layer_tar(factory.Layer(items, compression="none"))
+        blob = tmp / f"{n}.tar"
+        blob.write_bytes(diff)
+        sha = factory.sha256(diff)
+        out.append(index_layer(SourceLayer(n, sha, sha, "", len(diff), FileSlice(str(blob)))))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(hostile_layer(), min_size=1, max_size=4))
+def test_hostile_stacks_keep_the_invariants(layers: list[list[factory.Item]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = FileSystem(_indexes(layers, Path(tmp)))  # type: ignore[arg-type]
+    assert fs.total_bytes + fs.wasted_bytes == fs.written_bytes
+    assert fs.wasted_bytes >= 0 and all(w.wasted_bytes > 0 for w in fs.waste())
+    assert all(size >= 0 for size in fs.directory_sizes().values())
+    for path in [*fs.nodes, "loop/z", "x/y/z", "a/b/c/d"]:
+        real = fs.resolve(path)
+        # Never a path outside the model: the root, a node, or nothing.
+        assert real is None or real == "" or real in fs.nodes
+        assert real is None or not real.startswith(("/", ".."))
+    for path in fs.nodes:  # every parent of a node is a directory node
+        parent = path.rpartition("/")[0]
+        assert not parent or fs.nodes[parent].entry.kind == "d", (path, parent)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(hostile_layer(), min_size=1, max_size=3))
+def test_the_same_report_from_docker_archive_and_oci_layout(
+    layers: list[list[factory.Item]],
+) -> None:
+    """The transport changes only the report's `source`: everything derived from the
+    image (facts, findings, waste, sizes, skipped) is identical."""
+    from auditor.commands.scan import report_for
+    from auditor.scan import ScanOptions, load_image
+    from tests.images import write
+
+    built = factory.build(
+        factory.ImageSpec(layers=[factory.Layer(items, compression="gzip") for items in layers])
+    )
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for transport in ("docker-archive-legacy", "oci"):
+            ref = write(built, Path(tmp), transport)
+            report = report_for(load_image(ref, ScanOptions(use_cache=False, jobs=1)))
+            report.pop("source")
+            report["image"].pop("reference", None)
+            for layer in report["image"]["layers"]:
+                layer.pop("digest", None)  # legacy archives store the layer uncompressed
+                layer.pop("compressed_size", None)
+            report["image"].pop("compressed_size", None)
+            reports.append(report)
+    assert len(reports[0]["image"]["layers"]) == len(layers)
+    assert reports[0] == reports[1]

@@ -69,6 +69,12 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="decompression ratio limit per layer (default 1000)",
     )
+    p.add_argument(
+        "--max-entries",
+        type=int,
+        default=None,
+        help="tar entries per image, all layers together (default 2000000: a tar-bomb guard)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     baseline.add_arguments(p)
     add_gating_arguments(p)
@@ -136,6 +142,7 @@ def execute(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         jobs=args.jobs,
         **({"max_ratio": args.max_ratio} if args.max_ratio else {}),
+        **({"max_entries": args.max_entries} if args.max_entries else {}),
     )
     if len(args.image) > 1:
         return _execute_many(args, options, config, index)

@@ -13,10 +13,10 @@ are looked up in the image, and with no RECORD the top-level modules' files coun
 from __future__ import annotations
 
 import csv
-import io
 import json
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,18 @@ def site_dirs(fs: FileSystem) -> list[str]:
     return sorted(out)
 
 
+def _text(data: bytes) -> str:
+    """METADATA is UTF-8 by spec; old setuptools wrote Latin-1, which never fails."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return text.lstrip("\ufeff")
+
+
 def _headers(data: bytes | None) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in (data or b"").decode("utf-8", "replace").splitlines():
+    for line in _text(data or b"").splitlines():
         if not line.strip():
             break
         if line[:1] in " \t" or ":" not in line:
@@ -151,7 +160,7 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
     total = 0
     files = []
     tops: set[str] = set()
-    for row in csv.reader(io.StringIO(data.decode("utf-8", "replace"))):
+    for row in _record_rows(data):
         if not row or not row[0]:
             continue
         rel = row[0]
@@ -159,16 +168,26 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
         first = rel.split("/", 1)[0]
         if not rel.startswith("..") and not first.endswith((".dist-info", ".data")):
             mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
-            if mod and mod != "__pycache__":
+            if mod.isidentifier() and mod != "__pycache__":  # importable names only
                 tops.add(mod)
         node = fs.get(path)
         if node is not None:
             files.append(path)
-        if len(row) > 2 and row[2].isdigit():
+        if len(row) > 2 and row[2].isascii() and row[2].isdigit():
             total += int(row[2])
         elif node is not None and node.entry.kind == FILE:
             total += node.entry.size
     return total, files, tops
+
+
+def _record_rows(data: bytes) -> Iterator[list[str]]:
+    """RECORD's rows, one line at a time: a row csv cannot read (a field over its size
+    limit) is skipped instead of ending the file. Paths never hold newlines in RECORD."""
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            yield from csv.reader([line])
+        except csv.Error:
+            continue
 
 
 def _egg_info(fs: FileSystem, site: str, name: str) -> Distribution:

@@ -119,7 +119,7 @@ def find(fs: FileSystem) -> list[Venv]:
 
 def _venv(fs: FileSystem, root: str, cfg: dict[str, str]) -> Venv:
     join = (lambda p: f"{root}/{p}") if root else (lambda p: p)
-    home = cfg.get("home")
+    home = cfg.get("home") or None  # `home =` with nothing after it: no home
     version = cfg.get("version_info") or cfg.get("version")
     home_python = None
     mm = ".".join(version.split(".")[:2]) if version else None

@@ -18,6 +18,7 @@ from auditor.sources.interface import (
     Image,
     Layer,
     SourceInfo,
+    check_config,
     diff_ids_of,
     parse_json,
     require_dict,
@@ -72,6 +73,7 @@ def open_archive(
     if len(layer_paths) > MAX_LAYERS:
         raise CorruptInput(f"{display}: {len(layer_paths)} layers, over the limit of {MAX_LAYERS}")
     diff_ids = diff_ids_of(config, display)
+    check_config(config, display)
     if len(diff_ids) != len(layer_paths):
         raise CorruptInput(
             f"{display}: manifest.json lists {len(layer_paths)} layers but the config has "

@@ -174,3 +174,44 @@ def diff_ids_of(config: dict[str, Any], what: str) -> list[str]:
         if not isinstance(d, str) or ":" not in d:
             raise CorruptInput(f"{what}: bad diff_id {d!r} in config")
     return list(ids)
+
+
+# The runtime config fields imgaudit reads, with the JSON types the engine accepts
+# (Docker's Go structs: a wrong type makes `docker load` refuse the image).
+_STR_FIELDS = ("User", "WorkingDir", "StopSignal")
+_LIST_FIELDS = ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild")  # lists of strings
+_MAP_FIELDS = ("Labels", "ExposedPorts", "Volumes")
+
+
+def check_config(config: dict[str, Any], what: str) -> None:
+    """Reject a config whose runtime part has the wrong JSON types, in one line.
+
+    Reports and checks read these fields without defensive code; an engine would not
+    run such an image either. Top-level fields are checked where read (os, created,
+    history are free text and handled leniently). `Cmd`/`Entrypoint` as one string
+    is what Docker's strslice accepts, so it becomes a one-item list.
+    """
+    cfg = config.get("config")
+    if cfg is None:
+        return
+    if not isinstance(cfg, dict):
+        raise CorruptInput(f"{what}: config.config: expected a JSON object")
+    for key in ("Cmd", "Entrypoint"):
+        if isinstance(cfg.get(key), str):
+            cfg[key] = [cfg[key]]
+    for key in _STR_FIELDS:
+        if cfg.get(key) is not None and not isinstance(cfg[key], str):
+            raise CorruptInput(f"{what}: config.config.{key}: expected a string")
+    for key in _LIST_FIELDS:
+        value = cfg.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise CorruptInput(f"{what}: config.config.{key}: expected a list of strings")
+    for key in _MAP_FIELDS:
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise CorruptInput(f"{what}: config.config.{key}: expected a JSON object")
+    labels = cfg.get("Labels") or {}
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise CorruptInput(f"{what}: config.config.Labels: values must be strings")

@@ -17,6 +17,7 @@ from auditor.sources.interface import (
     Image,
     Layer,
     SourceInfo,
+    check_config,
     diff_ids_of,
     parse_json,
     require_dict,
@@ -136,6 +137,7 @@ def image_from_manifest(
     if len(layer_descs) > MAX_LAYERS:
         raise CorruptInput(f"{what}: {len(layer_descs)} layers, over the limit of {MAX_LAYERS}")
     diff_ids = diff_ids_of(config, what)
+    check_config(config, what)
     if len(diff_ids) != len(layer_descs):
         raise CorruptInput(
             f"{what}: manifest lists {len(layer_descs)} layers "
@@ -210,26 +212,43 @@ def _digest_of(desc: dict[str, Any], what: str) -> str:
 
 
 def _pick(
-    store: BlobStore, descs: list[dict[str, Any]], platform: Platform | None, depth: int
+    store: BlobStore,
+    descs: list[dict[str, Any]],
+    platform: Platform | None,
+    depth: int,
+    seen: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Walk (nested) indexes down to one image manifest descriptor for `platform`."""
+    """Walk (nested) indexes down to one image manifest descriptor for `platform`.
+
+    Each nested index is walked once (`seen`): an index listing the same child index
+    a dozen times, seven levels deep, would otherwise cost 12**7 walks.
+    """
     if depth > MAX_INDEX_DEPTH:
         raise CorruptInput(f"{store.display}: indexes nested deeper than {MAX_INDEX_DEPTH}")
+    seen = set() if seen is None else seen
     candidates: list[dict[str, Any]] = []
     for desc in descs:
         media = desc.get("mediaType")
+        if media is not None and not isinstance(media, str):
+            raise CorruptInput(f"{store.display}: a descriptor's mediaType is not a string")
         if media in INDEX_TYPES:
-            nested = require_dict(
-                store.read_verified(_digest_of(desc, store.display), "index"), "index"
-            )
+            digest = _digest_of(desc, store.display)
+            if digest in seen:
+                continue
+            seen.add(digest)
+            nested = require_dict(store.read_verified(digest, "index"), "index")
             try:
-                found = _pick(store, _descriptors(nested, store.display), platform, depth + 1)
+                found = _pick(store, _descriptors(nested, store.display), platform, depth + 1, seen)
             except PlatformNotFound:
                 continue  # this nested index has no such platform; maybe another has
             merged = dict(found)
             if _name_of(desc) and not _name_of(found):
                 merged.setdefault("annotations", {})
-                merged["annotations"] = {**(found.get("annotations") or {}), **desc["annotations"]}
+                inner = found.get("annotations")
+                merged["annotations"] = {
+                    **(inner if isinstance(inner, dict) else {}),
+                    **desc["annotations"],
+                }
             candidates.append(merged)
         elif media in MANIFEST_TYPES or media is None:
             if _is_attestation(desc):

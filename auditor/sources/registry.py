@@ -66,7 +66,13 @@ RETRIES = 4  # attempts after the first, for 429 / 5xx / connection errors
 BACKOFF = 0.5  # seconds, doubled per attempt (with jitter)
 MAX_RETRY_AFTER = 30.0
 CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
+READ_TIMEOUT = 60.0  # per socket read: a server that stops sending
+# A server that drip-feeds (a byte now and then, never idle for READ_TIMEOUT) is caught
+# by wall-clock budgets: a whole document (manifest, config) in DOCUMENT_DEADLINE; a
+# layer blob in BLOB_GRACE plus the time its bytes take at MIN_BLOB_RATE.
+DOCUMENT_DEADLINE = 120.0
+BLOB_GRACE = 300.0
+MIN_BLOB_RATE = 16 * 1024  # bytes per second, averaged over the whole blob
 CHUNK = 1 << 20
 
 ACCEPT = ", ".join(
@@ -619,12 +625,19 @@ def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
     if length and length.isdigit() and int(length) > limit:
         raise CorruptInput(f"{what}: {length} bytes, over the {limit} limit")
     data = bytearray()
+    deadline = time.monotonic() + DOCUMENT_DEADLINE
     try:
-        for chunk in response.iter_content(65536):
+        # read1: whatever has arrived (a drip-fed body never fills a 64 KiB read).
+        while chunk := response.raw.read1(65536, decode_content=True):
             data += chunk
             if len(data) > limit:
                 raise CorruptInput(f"{what}: over the {limit} bytes limit")
-    except requests.exceptions.RequestException as exc:
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"{what}: the registry sent {len(data)} bytes in {DOCUMENT_DEADLINE:.0f} s "
+                    "and is still sending; gave up"
+                )
+    except (OSError, urllib3.exceptions.HTTPError, requests.RequestException) as exc:
         raise InputError(f"{what}: download failed ({_short_error(exc)})") from None
     return bytes(data)
 
@@ -694,18 +707,26 @@ class _BlobStream:
         self._response = response
         self._offset = 0
         self._resumes = 0
+        self._started = time.monotonic()
         self._status = progress.StatusLine(blob.show_progress)
         self._label = f"pulling {blob.digest.partition(':')[2][:12]}"
 
     def read(self, n: int = -1) -> bytes:
         while True:
             try:
-                data = self._response.raw.read(None if n < 0 else n, decode_content=False)
+                raw = self._response.raw
+                data = raw.read(None, decode_content=False) if n < 0 else raw.read1(n, False)
             except (OSError, urllib3.exceptions.HTTPError, requests.RequestException) as exc:
                 # The connection dropped mid-stream: resume where it stopped.
                 self._resume(exc)
                 continue
             self._offset += len(data)
+            elapsed = time.monotonic() - self._started
+            if data and elapsed > BLOB_GRACE + self._offset / MIN_BLOB_RATE:
+                raise InputError(
+                    f"{self._blob.describe()}: {self._offset} bytes in {elapsed:.0f} s, "
+                    f"under {MIN_BLOB_RATE // 1024} KiB/s; gave up"
+                )
             self._status.update(f"{self._label} {progress.bar(self._offset, self._blob.size)}")
             if not data:
                 self._status.clear()

@@ -1,0 +1,25 @@
+"""Fuzz the ELF reader: any bytes after the ELF magic must give link facts or an
+`{"error": ...}` record, never an exception (the scan goes on past a bad binary)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+
+from harness import instrumented, main
+
+with instrumented():
+    from auditor.elf import ELF_MAGIC, parse_elf_stream
+
+_SPILL = tempfile.mkdtemp(prefix="imgaudit-fuzz-elf-")
+
+
+def one_input(data: bytes) -> None:
+    if not data.startswith(ELF_MAGIC):
+        data = ELF_MAGIC + data
+    facts = parse_elf_stream(io.BytesIO(data[4:]), data[:4], _SPILL)
+    assert isinstance(facts, dict)
+
+
+if __name__ == "__main__":
+    main(one_input)

@@ -1,0 +1,135 @@
+"""Python packaging metadata as real images hold it, odd bytes included: METADATA with
+CRLF, a BOM or Latin-1, RECORD with broken rows, pyvenv.cfg without `home`. Parsed
+leniently, and correctly where the data allows it; never an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditor.facts import distributions, venvs
+from tests import factory
+from tests.factory import File, Layer, Symlink
+from tests.images import load
+
+SITE = "usr/lib/python3/dist-packages"
+
+
+def _dist(tmp_path: Path, files: dict[str, bytes]) -> distributions.Distribution:
+    items = [File(f"{SITE}/{p}", d) for p, d in files.items()]
+    fs = load(factory.ImageSpec(layers=[Layer(items)]), tmp_path).fs
+    (dist,) = distributions.find(fs)
+    return dist
+
+
+@pytest.mark.parametrize(
+    ("metadata", "name", "version"),
+    [
+        (
+            b"Metadata-Version: 2.1\r\nName: Foo.Bar\r\nVersion: 1.0\r\n\r\nBody: x\r\n",
+            "Foo.Bar",
+            "1.0",
+        ),
+        (b"\xef\xbb\xbfMetadata-Version: 2.1\nName: bom_pkg\nVersion: 2.0\n", "bom_pkg", "2.0"),
+        # Latin-1, as old setuptools wrote it: decoded as Latin-1, not as U+FFFD
+        (
+            b"Metadata-Version: 1.1\nName: caf\xe9\nAuthor: Jos\xe9\nVersion: 3.0\n",
+            "caf\xe9",
+            "3.0",
+        ),
+        # a folded header line before Version
+        (b"Metadata-Version: 2.1\nName: fold\nSummary: one\n  two\nVersion: 4.0\n", "fold", "4.0"),
+        (b"Metadata-Version: 2.1\rName: cr\rVersion: 5.0\r", "cr", "5.0"),  # old Mac endings
+        (b"\x00\xff\xfe garbage", "pkg", "9.9"),  # nothing usable: the directory name
+        (b"", "pkg", "9.9"),
+    ],
+)
+def test_metadata_encodings_and_line_endings(
+    tmp_path: Path, metadata: bytes, name: str, version: str
+) -> None:
+    dist = _dist(tmp_path, {"pkg-9.9.dist-info/METADATA": metadata})
+    assert (dist.display_name, dist.version) == (name, version)
+    assert dist.name == distributions.normalise(name)
+
+
+def test_record_with_bad_rows(tmp_path: Path) -> None:
+    record = (
+        b"pkg/__init__.py,sha256=abc,10\r\n"  # CRLF
+        b"\r\n"
+        b"pkg/a.py\n"  # one column
+        b"pkg/b.py,,\xc2\xb2\n"  # a superscript two: isdigit() but not int()
+        b"pkg/c.py,,-5\n"
+        b"pkg/d.py,,abc\n"
+        b'pkg/"e.py,,7\n'  # a stray quote
+        b"pkg/f.py,," + b"9" * 200_000 + b"\n"  # a field over csv's limit
+        b"../../../../../../../../etc/passwd,,3\n"
+        b"/abs/path,,4\n"
+        b"pkg/g.py,,20\n"
+        b'"unterminated,,5\n'
+    )
+    files = {
+        "pkg-1.0.dist-info/METADATA": b"Name: pkg\nVersion: 1.0\n",
+        "pkg-1.0.dist-info/RECORD": record,
+        "pkg/__init__.py": b"x" * 10,
+        "pkg/a.py": b"a" * 100,
+        "pkg/g.py": b"g" * 20,
+    }
+    dist = _dist(tmp_path, files)
+    assert dist.version == "1.0"
+    # Size column as written (10 + 7 + 3 + 4 + 20: RECORD names files outside the
+    # site dir too, like console scripts in ../../../bin), 100 looked up in the image for
+    # the row without one; unreadable sizes (², -5, abc, 200k digits) count nothing.
+    assert dist.size == 144
+    assert sorted(dist.files) == [f"{SITE}/pkg/__init__.py", f"{SITE}/pkg/a.py", f"{SITE}/pkg/g.py"]
+    assert dist.top_level == ("pkg",)
+
+
+def _venv(tmp_path: Path, cfg: bytes, *extra: factory.Item) -> venvs.Venv:
+    items: list[factory.Item] = [
+        File("usr/bin/python3.11", b"\x7fELF fake", mode=0o755),
+        File("opt/venv/pyvenv.cfg", cfg),
+        *extra,
+    ]
+    fs = load(factory.ImageSpec(layers=[Layer(items)]), tmp_path).fs
+    (venv,) = venvs.find(fs)
+    return venv
+
+
+def test_pyvenv_cfg_without_home_judged_by_bin_python(tmp_path: Path) -> None:
+    venv = _venv(
+        tmp_path,
+        b"include-system-site-packages = false\nversion = 3.11.2\n",
+        Symlink("opt/venv/bin/python", "/usr/bin/python3.11"),
+    )
+    assert (venv.home, venv.home_python, venv.version) == (None, "usr/bin/python3.11", "3.11.2")
+    assert venv.interpreter_ok
+
+
+def test_pyvenv_cfg_without_home_nor_link(tmp_path: Path) -> None:
+    venv = _venv(tmp_path, b"version = 3.11.2\n")
+    assert (venv.home, venv.home_python, venv.python_link) == (None, None, None)
+    assert not venv.interpreter_ok
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        b"\xef\xbb\xbfhome = /usr/bin\r\nversion = 3.11.2\r\n",  # BOM + CRLF
+        b"home=/usr/bin\nversion=3.11.2\ncomment = caf\xe9\n",  # Latin-1 elsewhere
+        b"[section]\n; a comment\n# another\nHOME = /usr/bin/\nVersion = 3.11.2\ngarbage line\n",
+    ],
+)
+def test_pyvenv_cfg_odd_bytes(tmp_path: Path, cfg: bytes) -> None:
+    venv = _venv(tmp_path, cfg)
+    assert venv.home is not None and venv.home.rstrip("/") == "/usr/bin"
+    assert (venv.home_python, venv.version) == ("usr/bin/python3.11", "3.11.2")
+
+
+def test_pyvenv_cfg_empty_home_is_no_home(tmp_path: Path) -> None:
+    venv = _venv(
+        tmp_path,
+        b"home =\nversion = 3.11.2\n",
+        Symlink("opt/venv/bin/python", "/usr/bin/python3.11"),
+    )
+    assert (venv.home, venv.home_python) == (None, "usr/bin/python3.11")
