@@ -18,13 +18,11 @@ from auditor.sources.interface import (
     Image,
     Layer,
     SourceInfo,
-    check_config,
-    diff_ids_of,
     parse_json,
     require_dict,
     sha256_digest,
+    validated_diff_ids,
 )
-from auditor.sources.ocilayout import MAX_LAYERS
 from auditor.sources.platform import Platform
 
 TRANSPORT = "docker-archive"
@@ -61,24 +59,10 @@ def open_archive(
     config_digest = sha256_digest(config_bytes)
     _verify_name(config_path, config_digest, display)
     config = require_dict(parse_json(config_bytes, f"{display}: {config_path}"), "config")
-    if platform is not None and not platform.matches(
-        config.get("os"), config.get("architecture"), config.get("variant")
-    ):
-        raise InputError(
-            f"{display}: image is {config.get('os')}/{config.get('architecture')}, not {platform}"
-        )
     layer_paths = entry.get("Layers")
     if not isinstance(layer_paths, list) or not all(isinstance(p, str) for p in layer_paths):
         raise CorruptInput(f"{display}: manifest.json entry without a Layers list")
-    if len(layer_paths) > MAX_LAYERS:
-        raise CorruptInput(f"{display}: {len(layer_paths)} layers, over the limit of {MAX_LAYERS}")
-    diff_ids = diff_ids_of(config, display)
-    check_config(config, display)
-    if len(diff_ids) != len(layer_paths):
-        raise CorruptInput(
-            f"{display}: manifest.json lists {len(layer_paths)} layers but the config has "
-            f"{len(diff_ids)} diff_ids"
-        )
+    diff_ids = validated_diff_ids(config, len(layer_paths), platform, display)
     raw_sources = entry.get("LayerSources")
     sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
     layers = []

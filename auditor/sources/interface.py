@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from auditor.errors import CorruptInput
+from auditor.errors import CorruptInput, InputError
+from auditor.sources.platform import Platform
 
 
 class BlobLocator(abc.ABC):
@@ -162,6 +163,32 @@ def require_dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise CorruptInput(f"{what}: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+MAX_LAYERS = 1000  # real images have tens; thousands only come from hostile input
+
+
+def validated_diff_ids(
+    config: dict[str, Any], layer_count: int, platform: Platform | None, what: str
+) -> list[str]:
+    """A config checked against the manifest that lists `layer_count` layers and the
+    platform the user asked for: the same rules for every transport. Returns the diff_ids."""
+    if layer_count > MAX_LAYERS:
+        raise CorruptInput(f"{what}: {layer_count} layers, over the limit of {MAX_LAYERS}")
+    diff_ids = diff_ids_of(config, what)
+    check_config(config, what)
+    if len(diff_ids) != layer_count:
+        raise CorruptInput(
+            f"{what}: the manifest lists {layer_count} layers but the config has "
+            f"{len(diff_ids)} diff_ids"
+        )
+    if platform is not None and not platform.matches(
+        config.get("os"), config.get("architecture"), config.get("variant")
+    ):
+        raise InputError(
+            f"{what}: image is {config.get('os')}/{config.get('architecture')}, not {platform}"
+        )
+    return diff_ids
 
 
 def diff_ids_of(config: dict[str, Any], what: str) -> list[str]:

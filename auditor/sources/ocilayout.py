@@ -17,17 +17,15 @@ from auditor.sources.interface import (
     Image,
     Layer,
     SourceInfo,
-    check_config,
-    diff_ids_of,
     parse_json,
     require_dict,
+    validated_diff_ids,
     verify_digest,
 )
 from auditor.sources.platform import Platform
 
 MAX_INDEX_DEPTH = 8
 DEFAULT_PLATFORM = Platform("linux", "amd64")
-MAX_LAYERS = 1000
 
 INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",
@@ -134,22 +132,7 @@ def image_from_manifest(
     layer_descs = manifest.get("layers")
     if not isinstance(layer_descs, list):
         raise CorruptInput(f"{what}: no layers list")
-    if len(layer_descs) > MAX_LAYERS:
-        raise CorruptInput(f"{what}: {len(layer_descs)} layers, over the limit of {MAX_LAYERS}")
-    diff_ids = diff_ids_of(config, what)
-    check_config(config, what)
-    if len(diff_ids) != len(layer_descs):
-        raise CorruptInput(
-            f"{what}: manifest lists {len(layer_descs)} layers "
-            f"but config has {len(diff_ids)} diff_ids"
-        )
-    if platform is not None and not platform.matches(
-        config.get("os"), config.get("architecture"), config.get("variant")
-    ):
-        raise InputError(
-            f"{store.display}: image is {config.get('os')}/{config.get('architecture')}, "
-            f"not {platform}"
-        )
+    diff_ids = validated_diff_ids(config, len(layer_descs), platform, store.display)
     layers = []
     for i, (desc, diff_id) in enumerate(zip(layer_descs, diff_ids)):
         if not isinstance(desc, dict):
