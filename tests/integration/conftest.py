@@ -30,12 +30,11 @@ a file lock, and each worker runs its own registries.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -46,6 +45,8 @@ if str(_ROOT) not in sys.path:  # make ``tests.support`` importable in any impor
 import docker  # noqa: E402
 
 from tests.support.baseimages import BuiltImage, debian_minbase, debian_python  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+from tests.support.require import unavailable  # noqa: E402
 from tests.support.services import (  # noqa: E402
     DockerEngine,
     Registry,
@@ -54,7 +55,6 @@ from tests.support.services import (  # noqa: E402
 )
 
 _HERE = Path(__file__).resolve().parent
-REQUIRE_ENV = "IMGAUDIT_REQUIRE_INTEGRATION"
 T = TypeVar("T")
 
 #: Seconds each fixture took to set up, shown in the terminal summary.
@@ -75,18 +75,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"integration fixture setup: {parts}")
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} (and {REQUIRE_ENV}=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _timed(name: str, make: Callable[[], T]) -> T:
     start = time.monotonic()
     try:
         return make()
     except ServiceUnavailable as exc:
-        _unavailable(exc.reason)
+        unavailable(exc.reason)
     finally:
         _TIMINGS[name] = time.monotonic() - start
 
@@ -144,3 +138,20 @@ def bookworm_minbase(docker_engine: DockerEngine) -> BuiltImage:
 def bookworm_python(docker_engine: DockerEngine, bookworm_minbase: BuiltImage) -> BuiltImage:
     """``imgaudit-test/bookworm-python:latest``: minbase + python3, venv, pip (cached)."""
     return _timed("bookworm_python", lambda: debian_python(docker_engine))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster (history store and fleet tests), stopped by PID."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg not installed (pip install 'psycopg[binary]')")
+    try:
+        server = PostgresServer.start()
+    except ServiceUnavailable as exc:
+        unavailable(exc.reason)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -31,18 +31,12 @@ from auditor.fleet.tasks import TaskOptions
 from auditor.scan import ScanOptions, load_image
 from tests.factory import File, ImageSpec, Layer, build
 from tests.support.fleetimages import FleetImage, base_layers, push_built, push_fleet
-from tests.support.postgres import PostgresServer
-from tests.support.services import Registry, ServiceUnavailable, free_port, stop_pid, tail
+from tests.support.require import unavailable
+from tests.support.services import Registry, free_port, stop_pid, tail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLEET_SIZE = 30
 BROKEN = "fleet/team0/broken"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("IMGAUDIT_REQUIRE_INTEGRATION") == "1":
-        pytest.fail(f"{reason} (and IMGAUDIT_REQUIRE_INTEGRATION=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclasses.dataclass
@@ -59,10 +53,10 @@ def dask_cluster() -> Iterator[Cluster]:
     try:
         import distributed
     except ImportError:
-        _unavailable("Dask distributed not installed (pip install 'imgaudit[fleet]')")
+        unavailable("Dask distributed not installed (pip install 'imgaudit[fleet]')")
     dask_cli = shutil.which("dask")
     if dask_cli is None:
-        _unavailable("the dask command is not on PATH")
+        unavailable("the dask command is not on PATH")
     workdir = Path(tempfile.mkdtemp(prefix="imgaudit-dask-"))
     log = workdir / "cluster.log"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # workers import this checkout
@@ -275,22 +269,6 @@ def test_a_worker_killed_mid_scan_loses_no_result(dask_cluster, registry, fleet,
         assert sorted(r["reference"] for r in rows) == sorted(refs)
         assert all(r["scan_id"] and not r["error"] for r in rows)
         assert store.count() == len(refs)  # a retried image is recorded once
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("psycopg not installed (pip install 'psycopg[binary]')")
-    try:
-        server = PostgresServer.start()
-    except ServiceUnavailable as exc:
-        _unavailable(exc.reason)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_parallel_workers_write_to_postgresql(dask_cluster, registry, fleet, postgres, tmp_path):

@@ -8,9 +8,6 @@ races too); every record must land intact.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from typing import NoReturn
 
 import pytest
 
@@ -19,32 +16,6 @@ from auditor.errors import InputError
 from auditor.history_store import open_store
 from tests.diff_images import write_pair
 from tests.history_writers import assert_all_landed, report, write_concurrently
-from tests.support.postgres import PostgresServer
-from tests.support.services import ServiceUnavailable
-
-REQUIRE_ENV = "IMGAUDIT_REQUIRE_INTEGRATION"
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("psycopg not installed (pip install 'psycopg[binary]')")
-    try:
-        server = PostgresServer.start()
-    except ServiceUnavailable as exc:
-        _unavailable(exc.reason)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} (and {REQUIRE_ENV}=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def test_concurrent_writers_lose_nothing(postgres):
