@@ -58,6 +58,20 @@ CATEGORIES: tuple[tuple[str, re.Pattern[str], str], ...] = (
 )
 
 
+def _anchored(pattern: str) -> str:
+    """`(?:^|/)x` searched == `(?:.*/)?x` matched at the start; `^x` == `x` matched."""
+    if pattern.startswith("(?:^|/)"):
+        return "(?:.*/)?" + pattern[len("(?:^|/)") :]
+    return pattern.removeprefix("^")
+
+
+# One alternation, matched once per path; alternatives are tried in CATEGORIES' order,
+# so the first category that matches wins, as before.
+_ANY = re.compile(
+    "|".join(f"(?P<c{i}>{_anchored(p.pattern)})" for i, (_, p, _) in enumerate(CATEGORIES))
+)
+
+
 def orphan_pycs(fs: FileSystem) -> list[str]:
     """`__pycache__/mod.cpython-311.pyc` whose `mod.py` is gone: never loaded again."""
     out = []
@@ -77,14 +91,13 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     found: dict[str, list[tuple[str, int]]] = {}
     for path, node in fs.walk_files():
-        if node.entry.kind != FILE or ctx.allowed(path):
+        m = _ANY.match(path)
+        if m is None or node.entry.kind != FILE or ctx.allowed(path):
             continue
-        for label, pattern, _ in CATEGORIES:
-            if pattern.search(path):
-                if label == "logs" and node.entry.size == 0:
-                    break  # empty wtmp/btmp/lastlog are structure, not waste
-                found.setdefault(label, []).append((path, node.entry.size))
-                break
+        label = CATEGORIES[int(str(m.lastgroup)[1:])][0]
+        if label == "logs" and node.entry.size == 0:
+            continue  # empty wtmp/btmp/lastlog are structure, not waste
+        found.setdefault(label, []).append((path, node.entry.size))
     orphans = [p for p in orphan_pycs(fs) if not ctx.allowed(p)]
     if orphans:
         found["bytecode of removed code"] = [(p, fs.get(p).entry.size) for p in orphans]  # type: ignore[union-attr]
