@@ -140,9 +140,10 @@ def bookworm_python(docker_engine: DockerEngine, bookworm_minbase: BuiltImage) -
     return _timed("bookworm_python", lambda: debian_python(docker_engine))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    """A private PostgreSQL cluster (history store and fleet tests), stopped by PID."""
+    """A private PostgreSQL cluster, fresh for each test module (their row counts must
+    not see each other's records), stopped by PID."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
