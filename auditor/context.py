@@ -25,6 +25,15 @@ class CheckContext:
         return any(fnmatch.fnmatchcase(path, g) for g in self.options.get("allow", ()))
 
     def today(self) -> dt.date:
-        """The date age checks compare against (fixed by tests through options)."""
+        """The date EOL and age checks compare against: today in UTC, unless the check's
+        `today` option (a date or YYYY-MM-DD) pins it, which keeps CI runs reproducible."""
         fixed = self.options.get("today")
-        return fixed if isinstance(fixed, dt.date) else dt.date.today()
+        if isinstance(fixed, dt.date):
+            return fixed
+        if fixed:
+            return dt.date.fromisoformat(str(fixed))
+        return today_utc()
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()

@@ -37,17 +37,6 @@ INFO = CheckInfo(
 WARN_DAYS = 183
 
 
-def today_utc() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
-
-
-def today(ctx: CheckContext) -> dt.date:
-    value = ctx.option("today", None)
-    if value:
-        return dt.date.fromisoformat(str(value))
-    return today_utc()
-
-
 def status(version: str, on: dt.date) -> tuple[str, dt.date | None]:
     """supported | near-eol | eol | unknown, with the EOL date."""
     eol = eol_dates().get(version.rstrip("t"))
@@ -64,7 +53,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     interps = ctx.facts.pythons
     if not interps:
         raise Skip("no Python interpreter in the image")
-    on = today(ctx)
+    on = ctx.today()
     for interp in interps:
         state, eol = status(interp.version, on)
         if eol is None or state == "supported":

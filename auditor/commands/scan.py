@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from auditor import baseline
 from auditor import config as configuration
+from auditor.context import today_utc
 from auditor.errors import InputError
 from auditor.facts import Facts, packages_index
 from auditor.facts import provenance as prov
@@ -27,7 +28,7 @@ from auditor.scan import LoadedImage, ScanOptions, load_image
 from auditor.scoring import score
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
-from checks import ALL_CHECKS, py003_python_eol
+from checks import ALL_CHECKS
 from checks import py004_version_family as version_family
 
 
@@ -236,7 +237,7 @@ def _execute_many(
             sys.stdout.write("\n")
         reports.append(report)
     members = [version_family.Member.from_report(r, ref) for r, ref in zip(reports, args.image)]
-    rows, findings = version_family.families(members, py003_python_eol.today_utc())
+    rows, findings = version_family.families(members, today_utc())
     if as_json:
         family = {
             "rows": [row.to_json() for row in rows],
