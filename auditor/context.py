@@ -15,6 +15,7 @@ class CheckContext:
     facts: Facts
     options: dict[str, Any] = field(default_factory=dict)  # this check's settings (config)
     strict: bool = False  # --strict: also flag what a stock distro ships
+    today_used: dt.date | None = None  # the date `today()` gave: results depend on it
 
     def option(self, key: str, default: Any) -> Any:
         return self.options.get(key, default)
@@ -26,7 +27,13 @@ class CheckContext:
 
     def today(self) -> dt.date:
         """The date EOL and age checks compare against: today in UTC, unless the check's
-        `today` option (a date or YYYY-MM-DD) pins it, which keeps CI runs reproducible."""
+        `today` option (a date or YYYY-MM-DD) pins it, which keeps CI runs reproducible.
+        Asking makes the check's result depend on the date (see auditor/results.py)."""
+        self.today_used = self.check_date()
+        return self.today_used
+
+    def check_date(self) -> dt.date:
+        """`today()` without recording that the result depends on it."""
         fixed = self.options.get("today")
         if isinstance(fixed, dt.date):
             return fixed

@@ -80,6 +80,24 @@ class Finding:
             out["paths"] = list(self.paths)
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of `to_json` (the result cache stores findings as JSON)."""
+        return cls(
+            check_id=data["check_id"],
+            name=data["name"],
+            severity=Severity.parse(data["severity"]),
+            message=data["message"],
+            remedy=data["remedy"],
+            path=data.get("path"),
+            paths=tuple(data.get("paths", ())),
+            layer=data.get("layer"),
+            created_by=data.get("created_by"),
+            bytes=data.get("bytes"),
+            evidence=dict(data.get("evidence") or {}),
+            in_base=data.get("in_base"),
+        )
+
     def sort_key(self) -> tuple[Any, ...]:
         return (-int(self.severity), self.check_id, self.path or "", self.message)
 
@@ -148,3 +166,7 @@ class CheckResult:
         if self.reason:
             out["reason"] = self.reason
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(data["check_id"], data["name"], Status(data["status"]), data.get("reason"))

@@ -16,6 +16,7 @@ from typing import Any
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.findings import CheckInfo, CheckResult, Finding, Skip, Status
+from auditor.results import ImageResults, Uncacheable
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
 
@@ -44,28 +45,64 @@ def run_checks(
     facts: Facts,
     options: dict[str, dict[str, Any]] | None = None,
     strict: bool = False,
+    stored: ImageResults | None = None,
 ) -> RunOutcome:
-    results: list[CheckResult] = []
-    findings: list[Finding] = []
+    """`stored`: this image's result cache; a check whose result it holds for the same
+    options (and date, if the check asked for one) is not run again. When any check has
+    to run, the layers are read before the first one does, so that a damaged layer is
+    the user's input error (exit 2), not one check's error result."""
+    planned = []
     for check in checks:
         ctx = CheckContext(facts, (options or {}).get(check.info.id, {}), strict)
-        try:
-            found = [_with_provenance(f, facts) for f in check.run(ctx)]
-        except Skip as skip:
-            results.append(CheckResult(check.info.id, check.info.name, Status.SKIPPED, str(skip)))
-            continue
-        except Exception as exc:  # a broken check must not break the scan
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            reason = (
-                f"{type(exc).__name__}: {exc} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
-            )
-            results.append(CheckResult(check.info.id, check.info.name, Status.ERROR, reason))
-            continue
-        status = Status.FAILED if found else Status.PASSED
-        results.append(CheckResult(check.info.id, check.info.name, status))
+        key = _key(stored, check.info.id, ctx.options)
+        recalled = _recall(stored, key, ctx)
+        planned.append((check, ctx, key, recalled))
+    if any(recalled is None for *_, recalled in planned):
+        facts.fs  # noqa: B018 - read the layers now, outside any check
+    results: list[CheckResult] = []
+    findings: list[Finding] = []
+    for check, ctx, key, recalled in planned:
+        result, found = recalled or _run(check, ctx, facts)
+        if stored and key and recalled is None and result.status is not Status.ERROR:
+            result, found = stored.remember(key, result, found, ctx.today_used)
+        results.append(result)
         findings.extend(found)
     findings.sort(key=Finding.sort_key)
     return RunOutcome(results, findings)
+
+
+def _recall(
+    stored: ImageResults | None, key: str | None, ctx: CheckContext
+) -> tuple[CheckResult, list[Finding]] | None:
+    if stored is None or key is None:
+        return None
+    try:
+        return stored.recall(key, ctx.check_date)
+    except ValueError:  # a malformed `today` option: the check itself will say so
+        return None
+
+
+def _key(stored: ImageResults | None, check_id: str, options: dict[str, Any]) -> str | None:
+    if stored is None:
+        return None
+    try:
+        return stored.check_key(check_id, options)
+    except Uncacheable:
+        return None
+
+
+def _run(check: Check, ctx: CheckContext, facts: Facts) -> tuple[CheckResult, list[Finding]]:
+    info = check.info
+    try:
+        found = [_with_provenance(f, facts) for f in check.run(ctx)]
+    except Skip as skip:
+        return CheckResult(info.id, info.name, Status.SKIPPED, str(skip)), []
+    except Exception as exc:  # a broken check must not break the scan
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        reason = f"{type(exc).__name__}: {exc} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
+        return CheckResult(info.id, info.name, Status.ERROR, reason), []
+    status = Status.FAILED if found else Status.PASSED
+    return CheckResult(info.id, info.name, status), found
 
 
 def _with_provenance(finding: Finding, facts: Facts) -> Finding:

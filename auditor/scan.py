@@ -2,11 +2,16 @@
 
 This is the only place that wires the steps together; each step only sees the output
 of the one before (see the README's data-flow diagram).
+
+A `LoadedImage` reads its layers on first use, not when it is made: when the per-image
+result cache (auditor/results.py) already holds everything a report needs, an
+unchanged image is reported without touching a single layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from auditor.cache import LayerCache, default_cache_dir
@@ -28,45 +33,79 @@ class ScanOptions:
     max_ratio: int = DEFAULT_MAX_RATIO
     max_entries: int = DEFAULT_MAX_ENTRIES  # tar entries per image, all layers together
 
+    @property
+    def cache_root(self) -> Path | None:
+        """Where the layer and result caches live; None when caching is off."""
+        if not self.use_cache:
+            return None
+        return self.cache_dir or default_cache_dir()
 
-@dataclass
+
 class LoadedImage:
-    """An image with its layers indexed and merged: everything facts are derived from."""
+    """An image, its layers indexed and merged on first use: what facts derive from.
 
-    image: Image
-    indexes: list[LayerIndex]
-    fs: FileSystem
-    created_by: list[str | None]
-    cache_hits: int = 0
-    layers_read: int = 0
+    `indexes` and `fs` read the layers (through the layer cache) the first time either
+    is asked for; errors in the layers surface then, as `InputError`s.
+    """
+
+    def __init__(
+        self,
+        image: Image,
+        options: ScanOptions | None = None,
+        indexes: list[LayerIndex] | None = None,
+    ) -> None:
+        self.image = image
+        self.options = options or ScanOptions()
+        self.created_by: list[str | None] = created_by_per_layer(image.config, len(image.layers))
+        self._indexes = indexes
+        self.cache_hits = 0
+        self.layers_read = 0
+
+    @property
+    def layers_loaded(self) -> bool:
+        """Whether the layers were read (or came from the layer cache) in this process."""
+        return self._indexes is not None
+
+    @property
+    def indexes(self) -> list[LayerIndex]:
+        if self._indexes is None:
+            self._indexes = self._read_layers()
+        return self._indexes
+
+    @cached_property
+    def fs(self) -> FileSystem:
+        return FileSystem(self.indexes)
+
+    def _read_layers(self) -> list[LayerIndex]:
+        options, image = self.options, self.image
+        root = options.cache_root
+        cache = LayerCache(root, DEFAULT_POLICY) if root is not None else None
+        limits = (options.max_ratio, options.max_entries)
+        indexes = index_layers(image.layers, cache, options.jobs, DEFAULT_POLICY, *limits)
+        total = sum(len(ix.entries) for ix in indexes)
+        if total > options.max_entries:
+            raise CorruptInput(
+                f"{image.source.reference}: {total} tar entries in all layers, over the limit "
+                f"of {options.max_entries}; raise --max-entries to read it"
+            )
+        self.cache_hits = cache.hits if cache is not None else 0
+        self.layers_read = len({ly.diff_id for ly in image.layers}) - self.cache_hits
+        return indexes
+
+
+def open_loaded(reference: str, options: ScanOptions | None = None) -> LoadedImage:
+    """The image opened (manifest and config read), its layers not yet read."""
+    options = options or ScanOptions()
+    return LoadedImage(open_image(reference, options.source), options)
 
 
 def load_image(reference: str, options: ScanOptions | None = None) -> LoadedImage:
+    """The image with every layer read now (errors in layers raise here)."""
     options = options or ScanOptions()
-    image = open_image(reference, options.source)
-    return load_layers(image, options)
+    return load_layers(open_image(reference, options.source), options)
 
 
 def load_layers(image: Image, options: ScanOptions) -> LoadedImage:
-    cache = None
-    if options.use_cache:
-        cache = LayerCache(options.cache_dir or default_cache_dir(), DEFAULT_POLICY)
-    indexes = index_layers(
-        image.layers, cache, options.jobs, DEFAULT_POLICY, options.max_ratio, options.max_entries
-    )
-    total = sum(len(ix.entries) for ix in indexes)
-    if total > options.max_entries:
-        raise CorruptInput(
-            f"{image.source.reference}: {total} tar entries in all layers, over the limit of "
-            f"{options.max_entries}; raise --max-entries to read it"
-        )
-    hits = cache.hits if cache is not None else 0
-    unique = len({ly.diff_id for ly in image.layers})
-    return LoadedImage(
-        image=image,
-        indexes=indexes,
-        fs=FileSystem(indexes),
-        created_by=created_by_per_layer(image.config, len(image.layers)),
-        cache_hits=hits,
-        layers_read=unique - hits,
-    )
+    loaded = LoadedImage(image, options)
+    loaded.indexes  # noqa: B018 - read the layers now
+    return loaded

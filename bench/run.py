@@ -428,7 +428,7 @@ def measure_imgaudit(
 
 def _cache_entries(cache: Path) -> set[str]:
     """Layer indexes in the cache: the ones a run added are the layers it read."""
-    return {p.name for p in cache.rglob("*.json.gz")}
+    return {p.name for p in (cache / "layers").rglob("*") if p.is_file()}
 
 
 # --------------------------------------------------------------------------- peers

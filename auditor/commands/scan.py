@@ -22,9 +22,17 @@ from auditor.gating import failures
 from auditor.report import output
 from auditor.report.catalog import checks_section
 from auditor.report.formats import OutputFormat
-from auditor.report.model import build_report
+from auditor.report.model import build_report, content_sections
+from auditor.results import (
+    ImageResults,
+    ResultCache,
+    Uncacheable,
+    canonical,
+    image_key,
+    no_results,
+)
 from auditor.runner import run_checks
-from auditor.scan import LoadedImage, ScanOptions, load_image
+from auditor.scan import LoadedImage, ScanOptions, open_loaded
 from auditor.scoring import score
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
@@ -161,7 +169,7 @@ def _scan_one(
     index: Any,
 ) -> dict[str, Any]:
     """One image: load, check with the baseline's and the config's options, record."""
-    loaded = load_image(reference, options)
+    loaded = open_loaded(reference, options)  # layers are read only if a result needs them
     check_options = dict(baseline.check_options(args, loaded, options, report_for) or {})
     for cid, opts in config.options.items():
         check_options[cid] = {**check_options.get(cid, {}), **opts}
@@ -193,24 +201,47 @@ def report_for(
 ) -> dict[str, Any]:
     """facts -> checks -> scores -> report for one loaded image (also used by `diff` and
     baselines). `config` selects checks, overrides severities, applies ignores and names
-    the base image (provenance); without it every check runs with defaults."""
+    the base image (provenance); without it every check runs with defaults.
+
+    What the image's result cache holds is taken from it; only what it lacks reads the
+    layers (auditor/results.py)."""
     config = config or configuration.Config()
     facts = Facts(loaded, base=config.base)
     provenance = facts.provenance  # a bad --base is an input error: raise it before checks
+    stored = stored_results(loaded, {"strict": config.strict, "provenance": provenance.to_json()})
     checks = [c for c in ALL_CHECKS if config.selected(c.info.id)]
-    outcome = run_checks(checks, facts, check_options, config.strict)
+    outcome = run_checks(checks, facts, check_options, config.strict, stored)
     applied = configuration.apply(config, outcome.findings)
     findings = prov.mark(applied.findings, provenance)
     scores = score(findings, {c.info.id: c.info.dimension for c in ALL_CHECKS})
+    content = stored.section("content", lambda: content_sections(loaded))
+    facts_json = stored.section("facts", facts.content_json)
+    stored.save()
     return build_report(
         loaded,
-        facts=facts.to_json(),
+        content=content,
+        facts={**facts_json, "provenance": provenance.to_json()},
         results=[r.to_json() for r in outcome.results],
         findings=[f.to_json() for f in findings],
         checks=checks_section(ALL_CHECKS),
         scores=scores.to_json(),
         config=applied.to_json(config.source),
     )
+
+
+def stored_results(loaded: LoadedImage, context: dict[str, Any]) -> ImageResults:
+    """The image's entry in the result cache (an empty one when caching is off).
+    `context`: what every check's result depends on besides the image and its options."""
+    root = loaded.options.cache_root
+    if root is None:
+        return no_results()
+    try:
+        limits = (loaded.options.max_ratio, loaded.options.max_entries)
+        stored = ResultCache(root).open(image_key(loaded.image.config, limits))
+        stored.context = canonical(context)
+    except Uncacheable:
+        return no_results()
+    return stored
 
 
 # ---- several images: reports in order, then the version-family comparison (PY004) ----

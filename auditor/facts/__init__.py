@@ -160,12 +160,16 @@ class Facts:
 
     def to_json(self) -> dict[str, Any]:
         """The report's `facts` section."""
+        return {**self.content_json(), "provenance": self.provenance.to_json()}
+
+    def content_json(self) -> dict[str, Any]:
+        """The `facts` section but provenance: what follows from the image alone (the
+        result cache keeps it; provenance depends on --base and on other images)."""
         return {
             "os": {**self.os.to_json(), "eol": self.distro.to_json()["eol"]},
             "users": {"runtime": self.runtime_user.to_json()},
             "distro": self.distro.to_json(),
             "dpkg": self.dpkg.to_json(),
-            "provenance": self.provenance.to_json(),
             **self._python_json(),
             "elf": self.elf_graph.to_json(),  # ELF graph and compilers
             "compilers": self.compilers.to_json(),  # ELF graph and compilers

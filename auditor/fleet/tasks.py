@@ -30,8 +30,6 @@ from typing import Any
 from auditor.cache import LayerCache, default_cache_dir
 from auditor.capture import DEFAULT_POLICY
 from auditor.errors import InputError
-from auditor.fs import FileSystem
-from auditor.history import created_by_per_layer
 from auditor.history_store import split_reference
 from auditor.layers import DEFAULT_MAX_RATIO, LayerIndex, index_layer
 from auditor.scan import LoadedImage, ScanOptions, load_image
@@ -187,12 +185,7 @@ def audit(reference: str, image: Image, options: TaskOptions, *layers: LayerResu
             outcome.layers_read = [r.key for r in layers if r.read]
             return outcome
     indexes = [by_id[ly.diff_id].index for ly in image.layers]
-    loaded = LoadedImage(
-        image=image,
-        indexes=indexes,  # type: ignore[arg-type]
-        fs=FileSystem(indexes),  # type: ignore[arg-type]
-        created_by=created_by_per_layer(image.config, len(image.layers)),
-    )
+    loaded = LoadedImage(image, options.scan_options(), indexes)  # type: ignore[arg-type]
     outcome = _report(reference, loaded, options)
     outcome.layers_read = [r.key for r in layers if r.read]
     outcome.layers_cached = [r.key for r in layers if not r.read]

@@ -16,24 +16,41 @@ MAX_WASTE_FILES = 1000
 TOP_DIRECTORIES = 15
 
 
-def image_section(loaded: LoadedImage) -> dict[str, Any]:
+def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
+    """What the image section needs from the layers' content (the rest is the config)."""
+    return {
+        "layers": [
+            {
+                "size": index.size,
+                "files": sum(1 for e in index.entries if e.kind != "d"),
+                "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
+            }
+            for index in loaded.indexes
+        ],
+        "final_size": loaded.fs.total_bytes,
+    }
+
+
+def image_section(loaded: LoadedImage, sizes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`sizes`: `layer_sizes(loaded)`, given when the result cache holds it."""
     image = loaded.image
+    sizes = sizes if sizes is not None else layer_sizes(loaded)
     raw_cfg = image.config.get("config")
     cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
     # No media type here: it names how a transport stored the bytes (docker save
     # rewrites it), not the image, and the report must not differ by transport.
     layers = []
-    for layer, index, created_by in zip(image.layers, loaded.indexes, loaded.created_by):
+    for layer, stats, created_by in zip(image.layers, sizes["layers"], loaded.created_by):
         layers.append(
             {
                 "index": layer.index,
                 "digest": layer.digest,
                 "diff_id": layer.diff_id,
-                "size": index.size,
+                "size": stats["size"],
                 "compressed_size": layer.size,
-                "files": sum(1 for e in index.entries if e.kind != "d"),
+                "files": stats["files"],
                 "created_by": created_by,
-                "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
+                "empty": stats["empty"],
             }
         )
     compressed = [ly.size for ly in image.layers]
@@ -50,7 +67,7 @@ def image_section(loaded: LoadedImage) -> dict[str, Any]:
         "env": list(cfg.get("Env") or []),
         "labels": dict(sorted((cfg.get("Labels") or {}).items())),
         "size": sum(ly["size"] for ly in layers),
-        "final_size": loaded.fs.total_bytes,
+        "final_size": sizes["final_size"],
         "compressed_size": None if None in compressed else sum(c or 0 for c in compressed),
         "layers": layers,
     }
@@ -77,16 +94,31 @@ def sizes_section(loaded: LoadedImage) -> dict[str, Any]:
     return {"directories": [{"path": "/" + p, "bytes": b} for p, b in top]}
 
 
-def build_report(loaded: LoadedImage, **sections: Any) -> dict[str, Any]:
-    """The whole report; later steps (facts, results, findings, scores) pass their parts."""
+def content_sections(loaded: LoadedImage) -> dict[str, Any]:
+    """Everything the report takes from the layers' content: pure data, which the
+    per-image result cache keeps so that an unchanged image is reported unread."""
+    return {
+        "layer_sizes": layer_sizes(loaded),
+        "waste": waste_section(loaded),
+        "sizes": sizes_section(loaded),
+        "skipped": [{"layer": ly, "entry": s} for ly, s in loaded.fs.skipped],
+    }
+
+
+def build_report(
+    loaded: LoadedImage, content: dict[str, Any] | None = None, **sections: Any
+) -> dict[str, Any]:
+    """The whole report; later steps (facts, results, findings, scores) pass their parts.
+    `content`: `content_sections(loaded)`, when the caller already has it."""
+    content = content if content is not None else content_sections(loaded)
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "imgaudit", "version": __version__},
         "source": loaded.image.source.to_json(),
-        "image": image_section(loaded),
-        "waste": waste_section(loaded),
-        "sizes": sizes_section(loaded),
-        "skipped": [{"layer": ly, "entry": s} for ly, s in loaded.fs.skipped],
+        "image": image_section(loaded, content["layer_sizes"]),
+        "waste": content["waste"],
+        "sizes": content["sizes"],
+        "skipped": content["skipped"],
     }
     report.update(sections)
     return report

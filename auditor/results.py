@@ -1,0 +1,208 @@
+"""Per-image cache of what a scan derived from the layers: report sections and check results.
+
+The layer cache (auditor/cache.py) saves reading layers again, but a warm scan would
+still load every index, merge them and run every check: seconds on a big image. This
+cache keeps, per image, what those steps produced, so re-scanning an unchanged image
+reads no layer and runs no fs-bound check.
+
+What makes a stored result valid, and so what the keys hold:
+- the image: its config (canonical JSON; it lists the layers' diff_ids and the build
+  history), trusted the way the layer cache trusts diff_ids;
+- imgaudit itself: a digest of its own code and data files (a new version, or an edited
+  check, starts afresh), the capture policy and the layer-index format;
+- per check: its options from the config and the command line, `--strict`, and the
+  base-image provenance; a check whose options are not plain JSON (a baseline image's
+  filesystem, a parsed Packages index) is never cached;
+- the date, for checks that asked for it (EOL and age checks): their result is kept
+  with the date it was computed for, and computed again on another day.
+
+Entries are written atomically (temp file + rename); an unreadable file is a miss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from auditor.capture import DEFAULT_POLICY
+from auditor.findings import CheckResult, Finding
+from auditor.layers import INDEX_FORMAT
+
+RESULTS_FORMAT = 1
+ENTRIES_PER_CHECK = 4  # results kept per check and image (different options, dates)
+_PACKAGES = ("auditor", "checks")  # whose code and data name the results
+_CODE_SUFFIXES = (".py", ".json")
+
+
+class Uncacheable(Exception):
+    """A check's inputs cannot be named by a key (options that are not plain JSON)."""
+
+
+@cache
+def code_fingerprint() -> str:
+    """A digest of imgaudit's own code and data: any change invalidates every result."""
+    digest = hashlib.sha256()
+    for package in _PACKAGES:
+        root = Path(__import__(package).__file__ or "").parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in _CODE_SUFFIXES and "__pycache__" not in path.parts:
+                digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def canonical(value: Any) -> str:
+    """JSON with sorted keys; raises `Uncacheable` for anything JSON cannot spell."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_refuse)
+    except (TypeError, ValueError) as exc:
+        raise Uncacheable(str(exc)) from None
+
+
+def _refuse(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not plain JSON")
+
+
+def image_key(config: dict[str, Any], limits: tuple[int, int]) -> str:
+    """The name of one image's results (`limits`: the scan's ratio and entry limits,
+    which decide whether reading the layers would fail)."""
+    named = {
+        "config": config,
+        "code": code_fingerprint(),
+        "capture": DEFAULT_POLICY.fingerprint,
+        "index_format": INDEX_FORMAT,
+        "limits": list(limits),
+    }
+    return hashlib.sha256(canonical(named).encode()).hexdigest()
+
+
+class ImageResults:
+    """One image's stored results; `save` writes them back when something was added."""
+
+    def __init__(self, path: Path | None, data: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self._data: dict[str, Any] = data if data is not None else {"sections": {}, "checks": {}}
+        self._dirty = False
+        self.context = ""  # canonical JSON of what every check's result depends on
+
+    # ---- report sections (pure functions of the layers) ----------------------------
+
+    def section(self, name: str, compute: Callable[[], Any]) -> Any:
+        sections: dict[str, Any] = self._data["sections"]
+        if name in sections:
+            return sections[name]
+        value = compute()
+        try:
+            sections[name] = json.loads(canonical(value))
+        except Uncacheable:
+            return value
+        self._dirty = True
+        return sections[name]  # as it will read back: cold and warm scans report alike
+
+    # ---- check results ---------------------------------------------------------------
+
+    def check_key(self, check_id: str, options: dict[str, Any]) -> str:
+        """Raises `Uncacheable` when the options cannot be named."""
+        text = canonical({"check": check_id, "options": options}) + self.context
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def recall(
+        self, key: str, today: Callable[[], dt.date]
+    ) -> tuple[CheckResult, list[Finding]] | None:
+        entry = self._data["checks"].get(key)
+        if not isinstance(entry, dict):
+            return None
+        if entry.get("today") is not None and entry["today"] != today().isoformat():
+            return None
+        try:
+            result = CheckResult.from_json(entry["result"])
+            findings = [Finding.from_json(f) for f in entry["findings"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return result, findings
+
+    def remember(
+        self,
+        key: str,
+        result: CheckResult,
+        findings: list[Finding],
+        today: dt.date | None,
+    ) -> tuple[CheckResult, list[Finding]]:
+        """`today`: the date the check compared against, if it asked for one. Returns
+        the result as it will read back, so a cold and a warm scan report alike."""
+        try:
+            entry = json.loads(
+                canonical(
+                    {
+                        "check": result.check_id,
+                        "today": today.isoformat() if today else None,
+                        "result": result.to_json(),
+                        "findings": [f.to_json() for f in findings],
+                    }
+                )
+            )
+        except Uncacheable:
+            return result, findings
+        checks: dict[str, Any] = self._data["checks"]
+        checks.pop(key, None)
+        same = [k for k, v in checks.items() if v.get("check") == result.check_id]
+        for old in same[: max(0, len(same) - ENTRIES_PER_CHECK + 1)]:
+            del checks[old]
+        checks[key] = entry
+        self._dirty = True
+        return CheckResult.from_json(entry["result"]), [
+            Finding.from_json(f) for f in entry["findings"]
+        ]
+
+    # ---- storage ---------------------------------------------------------------------
+
+    def save(self) -> None:
+        if not self._dirty or self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json.gz")
+            try:
+                with (
+                    os.fdopen(fd, "wb") as raw,
+                    gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as gz,
+                ):
+                    gz.write(json.dumps(self._data, separators=(",", ":")).encode())
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            return  # a cache that cannot be written only costs speed
+        self._dirty = False
+
+
+class ResultCache:
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "results" / f"v{RESULTS_FORMAT}"
+
+    def open(self, key: str) -> ImageResults:
+        path = self.dir / f"{key}.json.gz"
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data.get("sections"), dict) and isinstance(data.get("checks"), dict):
+                return ImageResults(path, data)
+        except (OSError, ValueError, AttributeError, EOFError):
+            pass
+        return ImageResults(path)
+
+
+def no_results() -> ImageResults:
+    """For scans without a cache: computes everything, keeps nothing."""
+    return ImageResults(None)

@@ -1,0 +1,220 @@
+"""The per-image result cache: an unchanged image is reported without reading its layers,
+and a stored result is never used where its inputs differ (options, date, code, image)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import auditor.context
+import auditor.results
+import auditor.scan
+from auditor import layers
+from auditor.cli import main
+from auditor.fs import FileSystem
+from auditor.sources.interface import Layer as SourceLayer
+from tests import factory
+from tests.factory import File, Layer
+
+CREATED = "2026-11-01T00:00:00Z"
+
+
+def built(app: bytes = b"print(1)\n", created: str = CREATED) -> factory.BuiltImage:
+    spec = factory.ImageSpec(
+        layers=[
+            Layer([File("etc/os-release", b"ID=debian\nVERSION_ID=12\n")], "ADD rootfs /"),
+            Layer([File("app/main.py", app)], "COPY . /app"),
+        ],
+        name="example.org/app:1",
+        created=created,
+    )
+    return factory.build(spec)
+
+
+class Reads:
+    """Counts layer blobs read and filesystems merged during a scan."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.layers = 0
+        self.merges = 0
+        index_layer, merge = layers.index_layer, FileSystem
+
+        def counting_index(layer: SourceLayer, *args: Any) -> layers.LayerIndex:
+            self.layers += 1
+            return index_layer(layer, *args)
+
+        def counting_merge(indexes: list[layers.LayerIndex]) -> FileSystem:
+            self.merges += 1
+            return merge(indexes)
+
+        monkeypatch.setattr(layers, "index_layer", counting_index)
+        monkeypatch.setattr(auditor.scan, "FileSystem", counting_merge)
+
+    def reset(self) -> None:
+        self.layers = self.merges = 0
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
+    return Reads(monkeypatch)
+
+
+def on_day(monkeypatch: pytest.MonkeyPatch, day: str) -> None:
+    monkeypatch.setattr(auditor.context, "today_utc", lambda: dt.date.fromisoformat(day))
+
+
+def scan(ref: str, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    code = main(["scan", ref, "--jobs", "1", "--format", "json", "--quiet", *extra])
+    assert code in (0, 1)
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return report
+
+
+def result_of(report: dict[str, Any], check_id: str) -> str:
+    return next(r["status"] for r in report["results"] if r["check_id"] == check_id)
+
+
+def layout(tmp_path: Path, image: factory.BuiltImage, name: str = "layout") -> str:
+    return f"oci:{factory.write_oci_dir(image, tmp_path / name)}"
+
+
+def test_unchanged_image_is_reported_without_reading_a_layer(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    ref = layout(tmp_path, built())
+    cold = scan(ref, capsys)
+    assert (reads.layers, reads.merges) == (2, 1)
+    reads.reset()
+    warm = scan(ref, capsys)
+    assert (reads.layers, reads.merges) == (0, 0)
+    assert warm == cold  # byte for byte the same report
+
+
+def test_the_same_image_under_another_transport_shares_its_results(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    image = built()
+    oci = scan(layout(tmp_path, image), capsys)
+    reads.reset()
+    archive = tmp_path / "app.tar"
+    factory.write_docker_archive(image, archive)
+    docker = scan(f"docker-archive:{archive}", capsys)
+    assert reads.merges == 0
+    assert docker["findings"] == oci["findings"]
+    assert docker["facts"] == oci["facts"]
+
+    def content(report: dict[str, Any]) -> list[tuple[str, int, int]]:
+        return [(ly["diff_id"], ly["size"], ly["files"]) for ly in report["image"]["layers"]]
+
+    assert content(docker) == content(oci)
+    assert [ly["digest"] for ly in docker["image"]["layers"]] != [
+        ly["digest"] for ly in oci["image"]["layers"]
+    ]  # the transport's own blobs (uncompressed here) are still reported live
+
+
+def test_a_changed_image_is_read_again(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    scan(layout(tmp_path, built(b"print(1)\n")), capsys)
+    reads.reset()
+    report = scan(layout(tmp_path, built(b"print(2)\n" * 100), "changed"), capsys)
+    assert reads.layers == 1  # the new app layer; the base layer comes from the layer cache
+    assert reads.merges == 1
+    app = report["image"]["layers"][1]
+    assert app["size"] > 500
+
+
+def test_date_dependent_results_are_computed_again_on_another_day(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """OS005 (image age) passes on the day of the build and fails a year later, although
+    the image and the cache are the same."""
+    ref = layout(tmp_path, built())
+    on_day(monkeypatch, "2026-11-28")
+    assert result_of(scan(ref, capsys), "OS005") == "passed"
+    reads.reset()
+    on_day(monkeypatch, "2027-11-28")
+    later = scan(ref, capsys)
+    assert result_of(later, "OS005") == "failed"
+    assert reads.merges == 1  # some check needed the layers again
+    reads.reset()
+    assert scan(ref, capsys) == later  # and that day's results are stored too
+    assert reads.merges == 0
+
+
+def test_other_options_are_other_results(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    ref = layout(tmp_path, built(created="2026-08-01T00:00:00Z"))
+    assert result_of(scan(ref, capsys), "OS005") == "failed"  # 119 days > 90
+    reads.reset()
+    config = tmp_path / "imgaudit.toml"
+    config.write_text("[checks.OS005]\nmax-age-days = 365\n")
+    assert result_of(scan(ref, capsys, "--config", str(config)), "OS005") == "passed"
+    assert reads.merges == 1
+
+
+def test_a_new_imgaudit_does_not_trust_old_results(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    ref = layout(tmp_path, built())
+    scan(ref, capsys)
+    reads.reset()
+    monkeypatch.setattr(auditor.results, "code_fingerprint", lambda: "another version")
+    scan(ref, capsys)
+    assert reads.merges == 1
+
+
+def test_code_fingerprint_covers_checks_and_data() -> None:
+    """It must change when a check's code or a data table changes; check what it reads."""
+    root = Path(auditor.results.__file__).parent.parent
+    digest_input = [
+        p
+        for pkg in ("auditor", "checks")
+        for p in (root / pkg).rglob("*")
+        if p.suffix in (".py", ".json") and "__pycache__" not in p.parts
+    ]
+    assert any(p.name == "os005_image_stale.py" for p in digest_input)
+    assert any(p.name == "distros.json" for p in digest_input)
+    assert len(auditor.results.code_fingerprint()) == 64
+
+
+def test_damaged_result_file_is_a_miss(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any, _private_cache: Path
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    ref = layout(tmp_path, built())
+    cold = scan(ref, capsys)
+    (stored,) = (_private_cache / "results").rglob("*.json.gz")
+    stored.write_bytes(gzip.compress(b'{"sections": [1, 2'))
+    reads.reset()
+    assert scan(ref, capsys) == cold
+    assert reads.merges == 1
+    with gzip.open(stored, "rt") as fh:
+        assert set(json.load(fh)) == {"sections", "checks"}  # rewritten whole
+
+
+def test_entries_per_check_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, _private_cache: Path
+) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    ref = layout(tmp_path, built())
+    config = tmp_path / "imgaudit.toml"
+    for days in range(10, 20):
+        config.write_text(f"[checks.OS005]\nmax-age-days = {days}\n")
+        scan(ref, capsys, "--config", str(config))
+    (stored,) = (_private_cache / "results").rglob("*.json.gz")
+    with gzip.open(stored, "rt") as fh:
+        checks = json.load(fh)["checks"]
+    kept = [e for e in checks.values() if e["check"] == "OS005"]
+    assert len(kept) == auditor.results.ENTRIES_PER_CHECK
