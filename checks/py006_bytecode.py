@@ -89,7 +89,7 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
     while stack:
         d = stack.pop()
         names = fs.listdir(d)
-        caches = fs.listdir(f"{d}/__pycache__") if "__pycache__" in names else []
+        caches = _pycs_by_stem(fs.listdir(f"{d}/__pycache__") if "__pycache__" in names else [])
         for name in names:
             path = f"{d}/{name}"
             node = fs.get(path)
@@ -108,12 +108,30 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
     return t
 
 
+def _pycs_by_stem(caches: list[str]) -> dict[str, list[str]]:
+    """A __pycache__ listing by module stem: `STEM.TAG.pyc` and `STEM.TAG.opt-N.pyc`
+    (listing order kept). Built once per directory, not once per source file."""
+    out: dict[str, list[str]] = {}
+    for name in caches:
+        if not name.endswith(".pyc"):
+            continue
+        parts = name[:-4].split(".")
+        for tail in (1, 2):  # tag, or tag + opt level
+            if len(parts) > tail:
+                out.setdefault(".".join(parts[:-tail]), []).append(name)
+    return out
+
+
 def _judge(
-    fs: FileSystem, t: Tally, path: str, mtime: int, size: int, caches: list[str], d: str
+    fs: FileSystem,
+    t: Tally,
+    path: str,
+    mtime: int,
+    size: int,
+    caches: dict[str, list[str]],
+    d: str,
 ) -> None:
-    stem = posixpath.basename(path)[:-3]
-    pycs = [c for c in caches if c.startswith(stem + ".") and c.endswith(".pyc")]
-    pycs = [c for c in pycs if c[len(stem) + 1 :].count(".") in (1, 2)]  # tag[.opt-N].pyc
+    pycs = caches.get(posixpath.basename(path)[:-3], [])
     if not pycs:
         t.missing += 1
         t.example = t.example or path

@@ -164,7 +164,9 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
         if not row or not row[0]:
             continue
         rel = row[0]
-        path = posixpath.normpath(f"{site}/{rel}")
+        path = f"{site}/{rel}"
+        if rel.startswith(".") or "/." in rel or "//" in rel or rel.endswith("/"):
+            path = posixpath.normpath(path)  # only when there is something to normalise
         first = rel.split("/", 1)[0]
         if not rel.startswith("..") and not first.endswith((".dist-info", ".data")):
             mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
@@ -182,8 +184,16 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
 
 def _record_rows(data: bytes) -> Iterator[list[str]]:
     """RECORD's rows, one line at a time: a row csv cannot read (a field over its size
-    limit) is skipped instead of ending the file. Paths never hold newlines in RECORD."""
+    limit) is skipped instead of ending the file. Paths never hold newlines in RECORD.
+    A line without quotes is what csv would make of it, split at commas: the csv module
+    is only needed for the rare quoted path (a comma in a file name)."""
+    limit = csv.field_size_limit()
     for line in data.decode("utf-8", "replace").splitlines():
+        if '"' not in line:
+            fields = line.split(",") if line else []  # csv: a blank line is []
+            if all(len(f) <= limit for f in fields):
+                yield fields
+            continue
         try:
             yield from csv.reader([line])
         except csv.Error:
