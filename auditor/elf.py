@@ -30,10 +30,9 @@ record, like a truncated or corrupt one: `{"error": reason}`; the scan goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import struct
 from typing import IO, Any
-
-from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
 
 ELF_MAGIC = b"\x7fELF"
 PREFIX_CAP = 32 << 20  # head of a file kept at most (dynstr + version tables live there)
@@ -43,8 +42,19 @@ VERSION_SPAN = 1 << 20  # bytes read for a version table found after .dynamic (n
 MAX_LIST = 4096  # cap on DT_NEEDED / version entries kept per file (hostile input)
 SKIP_CHUNK = 1 << 20
 
-_MACHINES = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
-_TYPES = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
+
+@functools.cache
+def _names() -> tuple[dict[int, str], dict[int, str]]:
+    """e_machine and e_type numbers -> names (EM_X86_64, ET_DYN), from pyelftools' tables.
+
+    Deferred: start-up time, see README "Performance". Only a scan that parses ELF
+    files (reads a layer) needs pyelftools; a warm one should not pay for its import."""
+    from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
+
+    machines = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
+    types = {v: k for k, v in ENUM_E_TYPE.items() if isinstance(v, int)}
+    return machines, types
+
 
 PT_DYNAMIC, PT_INTERP, PT_LOAD = 2, 3, 1
 SHT_SYMTAB = 2
@@ -188,10 +198,11 @@ def _parse(src: _Forward) -> dict[str, Any]:
         hdr = struct.unpack(e + "HHIIIIIHHHHHH", src.get(16, 36))
     e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum = hdr[:10]
     e_shentsize, e_shnum = hdr[10], hdr[11]
+    machines, types = _names()
     facts: dict[str, Any] = {
         "class": 64 if is64 else 32,
-        "machine": _MACHINES.get(e_machine, f"EM_{e_machine}"),
-        "type": _TYPES.get(e_type, f"ET_{e_type}"),
+        "machine": machines.get(e_machine, f"EM_{e_machine}"),
+        "type": types.get(e_type, f"ET_{e_type}"),
         "interp": None,
         "needed": [],
         "soname": None,

@@ -14,8 +14,6 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from debian import deb822
-
 from auditor.fs import FileSystem
 
 STATUS = "var/lib/dpkg/status"
@@ -77,6 +75,10 @@ class DpkgDb:
 
 def parse_status(text: str, require_installed: bool = True) -> dict[str, Package]:
     """Packages of a dpkg status text (several stanzas); only installed ones count."""
+    # deferred: start-up time, see README "Performance" (python-debian is only needed
+    # when a dpkg database is parsed, never on a warm scan)
+    from debian import deb822
+
     out: dict[str, Package] = {}
     for para in deb822.Deb822.iter_paragraphs(text.splitlines(keepends=True)):
         name = para.get("Package")

@@ -12,14 +12,17 @@ import gzip
 import lzma
 from pathlib import Path
 
-from debian import deb822
-from debian.debian_support import Version
-
 from auditor.errors import InputError
+
+# python-debian is imported in the functions below, not here: every scan imports this
+# module (OS006), few give an index. Deferred: start-up time, see README "Performance".
 
 
 def load(path: str | Path) -> dict[str, str]:
     """Newest version per package name in the index file."""
+    from debian import deb822
+    from debian.debian_support import Version
+
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -47,6 +50,8 @@ def load(path: str | Path) -> dict[str, str]:
 
 def outdated(installed: dict[str, str], index: dict[str, str]) -> list[tuple[str, str, str]]:
     """(package, installed version, available version) for every pending update."""
+    from debian.debian_support import Version
+
     out = []
     for name in sorted(installed):
         avail = index.get(name)
