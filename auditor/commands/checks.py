@@ -6,8 +6,6 @@ import argparse
 import json
 import sys
 
-from tabulate import tabulate
-
 from checks import ALL_CHECKS
 
 
@@ -32,6 +30,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     else:
+        from tabulate import tabulate  # deferred: start-up time, see README "Performance"
+
         table = [(r["id"], r["name"], r["severity"], r["dimension"], r["title"]) for r in rows]
         headers = ["ID", "Name", "Severity", "Dimension", "Title"]
         sys.stdout.write(tabulate(table, headers=headers, tablefmt="simple") + "\n")

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from auditor import baseline
 from auditor import config as configuration
 from auditor.context import today_utc
@@ -283,6 +281,8 @@ def _execute_many(
 
 def _family_table(rows: list[version_family.Row], findings: list[Finding]) -> str:
     """Side by side: one column per image, grouped by repository."""
+    from tabulate import tabulate  # deferred: start-up time, see README "Performance"
+
     out = []
     for repo in sorted({r.repository for r in rows}):
         members = [r for r in rows if r.repository == repo]

@@ -11,8 +11,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tabulate import tabulate
-
 from auditor.report.html_format import e
 from auditor.report.markdown import esc
 from auditor.report.units import human_bytes, shorten
@@ -73,6 +71,8 @@ def sections(doc: dict[str, Any]) -> list[Section]:
 
 
 def render_table(doc: dict[str, Any]) -> str:
+    from tabulate import tabulate  # deferred: start-up time, see README "Performance"
+
     out = [f"Fleet run {doc['run_id'] or '-'}: {headline(doc)}"]
     for title, headers, rows in sections(doc):
         out += ["", title]

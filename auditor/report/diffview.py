@@ -7,8 +7,6 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from tabulate import tabulate
-
 from auditor.report import charts
 from auditor.report.units import human_bytes, short_digest, shorten
 
@@ -102,6 +100,8 @@ def _finding_rows(findings: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 def render_table(d: dict[str, Any]) -> str:
+    from tabulate import tabulate  # deferred: start-up time, see README "Performance"
+
     out = [tabulate(_headline(d), tablefmt="plain"), ""]
     out.append(tabulate(_layer_rows(d), headers=LAYER_HEADERS, tablefmt="simple"))
     for title, section, version in _sections(d):

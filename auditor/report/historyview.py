@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from tabulate import tabulate
-
 from auditor.history_store import Record
 from auditor.report import charts
 from auditor.report.units import human_bytes, short_digest
@@ -110,6 +108,8 @@ def _signed(n: int) -> str:
 
 
 def render_table(doc: dict[str, Any], **_: Any) -> str:
+    from tabulate import tabulate  # deferred: start-up time, see README "Performance"
+
     if not doc["scans"]:
         return f"No recorded scans of {doc['repository']}.\n"
     trend = doc["trend"]
