@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor import baseline
-from auditor import diff as diffing
 from auditor.commands.scan import report_for
 from auditor.fs import FileSystem
-from auditor.report.diffview import FORMATS
+from auditor.report.formats import DOCUMENT_FORMATS
 from auditor.scan import ScanOptions, load_image
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
@@ -28,7 +27,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="compare two images or two JSON reports", description=__doc__)
     p.add_argument("old", help="the earlier image reference or JSON report")
     p.add_argument("new", help="the later image reference or JSON report")
-    p.add_argument("--format", "-f", choices=sorted(FORMATS), default="table")
+    p.add_argument("--format", "-f", choices=DOCUMENT_FORMATS, default="table")
     p.add_argument("--output", "-o", metavar="FILE", help="write the diff to FILE, not stdout")
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-arch index")
     p.add_argument("--no-cache", action="store_true", help="read every layer, ignore the cache")
@@ -44,6 +43,10 @@ def _side(argument: str, options: ScanOptions) -> tuple[dict[str, Any], FileSyst
 
 
 def execute(args: argparse.Namespace) -> int:
+    # deferred: start-up time, see README "Performance" (only `diff` needs these)
+    from auditor import diff as diffing
+    from auditor.report.diffview import FORMATS
+
     options = ScanOptions(
         source=SourceOptions(
             platform=Platform.parse(args.platform) if args.platform else None, quiet=args.quiet

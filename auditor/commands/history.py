@@ -12,14 +12,14 @@ from pathlib import Path
 
 from auditor import history_store
 from auditor.commands.diff import write_output
-from auditor.report import historyview
+from auditor.report.formats import DOCUMENT_FORMATS
 from checks.sz005_size_regression import DEFAULT_BYTES, DEFAULT_PERCENT
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="size and score over time", description=__doc__)
     p.add_argument("repository", help="repository as recorded, e.g. myorg/app")
-    p.add_argument("--format", "-f", choices=sorted(historyview.FORMATS), default="table")
+    p.add_argument("--format", "-f", choices=DOCUMENT_FORMATS, default="table")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
     p.add_argument("--db", metavar="URL", help="history store (default $IMGAUDIT_DB or SQLite)")
     p.add_argument("--limit", type=int, default=50, help="the last N scans (default 50)")
@@ -29,6 +29,8 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from auditor.report import historyview  # deferred: start-up time, see README "Performance"
+
     url = history_store.configured_url(args.db) or history_store.default_url()
     records: list[history_store.Record] = []
     if history_store.exists(url):  # reading the history must not create a database
