@@ -43,7 +43,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from auditor import diff
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.report.model import TOP_DIRECTORIES
@@ -70,6 +69,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             "no baseline: pass --baseline REPORT.json|IMAGE, or record scans in a history "
             "store (--record, --db URL or IMGAUDIT_DB)"
         )
+    # deferred: start-up time, see README "Performance" (most scans have no baseline)
+    from auditor import diff
+
     current = sum(index.size for index in ctx.facts.loaded.indexes)
     regression = diff.Regression(
         old=diff.image_size(baseline),
@@ -114,6 +116,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 
 def _growers(ctx: CheckContext, baseline: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    from auditor import diff  # deferred, as in run()
+
     current_dirs = diff.directory_sizes(ctx.facts.fs)
     baseline_fs = ctx.option("baseline_fs", None)
     if baseline_fs is not None:
