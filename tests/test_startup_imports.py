@@ -1,0 +1,113 @@
+"""Start-up stays lean: what `imgaudit` imports before and during a JSON scan.
+
+Not timed (timings are flaky on shared machines): the structure that keeps start-up
+cheap is asserted instead. Heavy dependencies are imported where they are used
+(README "Performance"): Dask and the registry client by `fleet`, requests by the
+registry transport, the docker SDK by the engine transport, tabulate by table output,
+python-debian where a dpkg database or a Packages index is parsed, pyelftools where
+an ELF file is parsed. None of them may come back at module level on the scan path.
+Each check runs in a fresh interpreter: this process has imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from auditor.fleet import view as fleet_view
+from auditor.report import diffview, historyview
+from auditor.report.formats import DOCUMENT_FORMATS
+from tests.factory import File, ImageSpec, Layer, build, write_docker_archive
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Top-level packages a docker-archive scan with JSON output never needs.
+NOT_ON_SCAN_PATH = (
+    "dask",
+    "distributed",
+    "docker",
+    "requests",
+    "urllib3",
+    "debian",
+    "tabulate",
+    "elftools",
+    "auditwheel",
+    "psycopg",
+)
+
+
+def _modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """Module names in `sys.modules` after running `code` in a fresh interpreter."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in NOT_ON_SCAN_PATH)
+
+
+def test_cli_and_scan_command_import_nothing_heavy() -> None:
+    modules = _modules_after("import auditor.cli, auditor.commands.scan")
+    assert "auditor.commands.scan" in modules
+    assert _heavy(modules) == []
+    # what only other commands run: `fleet`, `diff` and `history` import it in execute
+    assert not modules & {
+        "auditor.fleet.command",
+        "auditor.fleet.engine",
+        "auditor.fleet.tasks",
+        "auditor.sources.registry",
+        "auditor.sources.daemon",
+        "auditor.diff",
+        "auditor.report.diffview",
+        "auditor.report.historyview",
+        "auditor.report.table",
+    }
+
+
+def test_warm_json_scan_of_a_docker_archive_imports_nothing_heavy(tmp_path: Path) -> None:
+    """The whole command, run twice (the second from the layer cache). The image has no
+    ELF file and no dpkg database, so nothing on this path has a reason to import
+    pyelftools or python-debian: only transport, format and fleet code could."""
+    spec = ImageSpec(
+        layers=[
+            Layer([File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n')], "ADD rootfs /"),
+            Layer([File("app/main.py", b"print('hi')\n")], "COPY app /app"),
+        ],
+        config={"Cmd": ["python3", "/app/main.py"]},
+    )
+    archive = tmp_path / "app.tar"
+    write_docker_archive(build(spec), archive)
+    scan = (
+        "import contextlib, io\n"
+        "from auditor.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['scan', 'docker-archive:{archive}', '--format', 'json', '--quiet'])"
+    )
+    env = {"IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")}
+    _modules_after(scan, env)  # cold: fills the layer cache
+    modules = _modules_after(scan, env)
+    assert "auditor.report.json_format" in modules  # the scan did run and render
+    assert _heavy(modules) == []
+    assert "auditor.sources.registry" not in modules
+
+
+@pytest.mark.parametrize("view", [diffview, historyview, fleet_view])
+def test_document_format_choices_match_the_renderers(view: ModuleType) -> None:
+    """The parsers of `diff`, `history` and `fleet` offer DOCUMENT_FORMATS without
+    importing the renderers: the two lists must stay the same."""
+    assert sorted(view.FORMATS) == sorted(DOCUMENT_FORMATS)
