@@ -45,19 +45,21 @@ INFO = CheckInfo(
     dimension=Dimension.FAST,
 )
 
-INSTALL = re.compile(
+# Pattern texts, compiled on first use (re's own cache) rather than at import: every
+# scan imports every check. Deferred: start-up time, see README "Performance".
+INSTALL = (
     r"\b(?:pip3?(?:\.\d+)?\s+install|-m\s+pip\s+install|poetry\s+install|uv\s+sync|"
     r"uv\s+pip\s+(?:install|sync)|pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|"
     r"conda\s+install|mamba\s+install)\b"
 )
-MANIFESTS = re.compile(
+MANIFESTS = (
     r"(?:^|/)(?:requirements[^/\s]*\.(?:txt|in)|constraints[^/\s]*\.txt|pyproject\.toml|"
     r"setup\.(?:py|cfg)|Pipfile(?:\.lock)?|poetry\.lock|uv\.lock|pdm\.lock|[^/\s]+\.lock|"
     r"environment\.ya?ml|README[^/\s]*|LICENSE[^/\s]*)$"
 )
 
 
-FROM_MANIFEST = re.compile(
+FROM_MANIFEST = (
     r"(?:\s-r\s*\S|--requirement[=\s]|poetry\s+install|uv\s+sync|uv\s+pip\s+sync|"
     r"pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|conda\s+env|\s-e\s|"
     r"install\s+(?:-\S+\s+)*(?:\.|\./\S*|/\S+)(?:\[[^\]]*\])?(?:\s|$))"
@@ -67,11 +69,11 @@ FROM_MANIFEST = re.compile(
 def is_install(step: str) -> bool:
     """A RUN that installs dependencies from the project (requirements, lock, the project
     itself); named packages (`pip install gunicorn`, a base's `pip install wheel`) are not."""
-    if not step.startswith("RUN ") or not INSTALL.search(step):
+    if not step.startswith("RUN ") or not re.search(INSTALL, step):
         return False
     if "--no-deps" in step:
         return False  # installing the app itself after its deps
-    return bool(FROM_MANIFEST.search(step))
+    return bool(re.search(FROM_MANIFEST, step))
 
 
 def is_source_copy(step: str) -> bool:
@@ -90,7 +92,7 @@ def is_source_copy(step: str) -> bool:
     sources, dest = args[:-1], args[-1]
     if dest in ("/", "") and words[0] == "ADD":
         return False  # a base rootfs tarball
-    return any(not MANIFESTS.search(s.rstrip("/")) for s in sources)
+    return any(not re.search(MANIFESTS, s.rstrip("/")) for s in sources)
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:

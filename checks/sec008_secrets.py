@@ -44,13 +44,15 @@ INFO = CheckInfo(
     dimension=Dimension.SECURE,
 )
 
-PEM_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/=]{20}")
-AWS_KEY_ID = re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
-URL_CREDS = re.compile(r"[a-z][a-z0-9+.-]*://([^/\s:@]+):([^/\s@]+)@", re.I)
-SECRET_NAME = re.compile(
-    r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY|"
-    r"AUTH_TOKEN|CREDENTIALS?)$",
-    re.I,
+# Pattern texts, compiled on first use (re's own cache, like the one-off patterns in
+# file_secrets) rather than at import: every scan imports every check. Deferred:
+# start-up time, see README "Performance".
+PEM_KEY = rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/=]{20}"
+AWS_KEY_ID = rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+URL_CREDS = r"(?i)[a-z][a-z0-9+.-]*://([^/\s:@]+):([^/\s@]+)@"
+SECRET_NAME = (
+    r"(?i)(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|SECRET_KEY|"
+    r"PRIVATE_KEY|AUTH_TOKEN|CREDENTIALS?)$"
 )
 PLACEHOLDERS = frozenset(
     {"", "changeme", "none", "null", "xxx", "***", "<secret>", "true", "false"}
@@ -80,7 +82,7 @@ def file_secrets(path: str, data: bytes) -> list[str]:
     name = path.rsplit("/", 1)[-1]
     text = data.decode("utf-8", "replace")
     kinds: list[str] = []
-    if PEM_KEY.search(data):
+    if re.search(PEM_KEY, data):
         kinds.append("PEM private key")
     if name == ".netrc" and re.search(r"(?:^|\s)password\s+\S+", text):
         kinds.append(".netrc password")
@@ -92,9 +94,9 @@ def file_secrets(path: str, data: bytes) -> list[str]:
     if name in ("pip.conf", "pip.ini") and (ini := _ini(text)) is not None:
         for section in ini.sections():
             for key in ("index-url", "extra-index-url", "index_url", "extra_index_url"):
-                if URL_CREDS.search(ini.get(section, key, fallback="")):
+                if re.search(URL_CREDS, ini.get(section, key, fallback="")):
                     kinds.append(f"pip {key} with credentials")
-    if name == ".git-credentials" and URL_CREDS.search(text):
+    if name == ".git-credentials" and re.search(URL_CREDS, text):
         kinds.append("git credentials")
     if name == ".npmrc" and re.search(r"(?:_authToken|_password|_auth)\s*=\s*\S", text):
         kinds.append("npm auth token")
@@ -114,11 +116,11 @@ def file_secrets(path: str, data: bytes) -> list[str]:
     if name == ".env" or name.endswith(".env"):
         for line in text.splitlines():
             key, sep, value = line.removeprefix("export ").partition("=")
-            if sep and SECRET_NAME.search(key.strip()) and _is_value(value):
+            if sep and re.search(SECRET_NAME, key.strip()) and _is_value(value):
                 kinds.append(f".env variable {key.strip()}")
-    if name.startswith("requirements") and name.endswith(".txt") and URL_CREDS.search(text):
+    if name.startswith("requirements") and name.endswith(".txt") and re.search(URL_CREDS, text):
         kinds.append("index URL with credentials in requirements")
-    if AWS_KEY_ID.search(data):
+    if re.search(AWS_KEY_ID, data):
         kinds.append("AWS access key ID")
     return sorted(set(kinds))
 
@@ -128,7 +130,7 @@ def env_secrets(env: dict[str, str]) -> list[str]:
     return sorted(
         k
         for k, v in env.items()
-        if not k.upper().endswith("_FILE") and SECRET_NAME.search(k) and _is_value(v)
+        if not k.upper().endswith("_FILE") and re.search(SECRET_NAME, k) and _is_value(v)
     )
 
 
