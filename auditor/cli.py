@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.commands import checks, diff, explain, fleet, history, scan
+from auditor.commands import cache, checks, diff, explain, fleet, history, scan
 from auditor.errors import InputError
 
-COMMANDS = (scan, diff, history, checks, explain, fleet)
+COMMANDS = (scan, diff, history, checks, explain, fleet, cache)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -197,6 +197,7 @@ class ResultCache:
             with gzip.open(path, "rt", encoding="utf-8") as fh:
                 data = json.load(fh)
             if isinstance(data.get("sections"), dict) and isinstance(data.get("checks"), dict):
+                os.utime(path)  # used now: `imgaudit cache prune --older-than` keeps it
                 return ImageResults(path, data)
         except (OSError, ValueError, AttributeError, EOFError):
             pass
