@@ -52,8 +52,9 @@ class FileSystem:
 
     def __init__(self, indexes: list[LayerIndex]) -> None:
         self.nodes: dict[str, Node] = {}
-        # parent path -> paths of its children; built when first needed (a removal of a
-        # directory during the merge, or `listdir`), then kept up to date.
+        # parent path -> paths of its children, for removals during the merge: built
+        # when a layer first removes a directory, then kept up to date; dropped after
+        # the merge (`listdir` has its own, more compact `_listing`).
         self._children: dict[str, set[str]] | None = None
         self._indexes = indexes
         self._waste: dict[str, list[tuple[int, int]]] = {}
@@ -64,6 +65,7 @@ class FileSystem:
         with gc_paused():  # ~100k nodes, no cycles: see gc_paused
             for i, index in enumerate(indexes):
                 self._apply(i, index)
+        self._children = None
 
     # ---- merging -------------------------------------------------------------------
 
@@ -132,7 +134,7 @@ class FileSystem:
         return node.entry.size if node.entry.kind == FILE else 0
 
     def _child_map(self) -> dict[str, set[str]]:
-        """parent -> child paths, built from the nodes on first use."""
+        """parent -> child paths (during the merge), built from the nodes on first use."""
         if self._children is None:
             children: dict[str, set[str]] = {"": set()}
             with gc_paused():
@@ -227,7 +229,23 @@ class FileSystem:
     def listdir(self, path: str) -> list[str]:
         d = _norm(path)
         skip = len(d) + 1 if d else 0
-        return sorted([child[skip:] for child in self._child_map().get(d, ())])
+        return [child[skip:] for child in self._listing.get(d, ())]
+
+    @cached_property
+    def _listing(self) -> dict[str, list[str]]:
+        """Directory -> child paths, sorted (built from the sorted paths, so each list
+        comes out in name order): lists, a quarter of the memory of sets."""
+        listing: dict[str, list[str]] = {"": []}
+        with gc_paused():
+            for path in self._paths:
+                cut = path.rfind("/")
+                parent = path[:cut] if cut > 0 else ""
+                children = listing.get(parent)
+                if children is None:
+                    listing[parent] = [path]
+                else:
+                    children.append(path)
+        return listing
 
     def walk_files(self) -> Iterator[tuple[str, Node]]:
         """Every non-directory path, sorted."""

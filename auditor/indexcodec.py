@@ -36,7 +36,8 @@ import zstandard
 
 from auditor.layers import INDEX_FORMAT, KINDS, Entry, LayerIndex, gc_paused
 
-_MAGIC = b"imgaudit-index\0"
+_CONTAINER = b"imgaudit-layer\0" + bytes([INDEX_FORMAT])  # then (u64 size, zstd frame)*
+_MAGIC = b"imgaudit-index\0"  # the start of every frame's content
 _LEVEL = 3  # zstd level: ~4x smaller than level-free storage, ~20 ms per 100k entries
 _MAX_RATIO = 1000  # a frame claiming more than this over its stored size is damage
 _TABLE_COLUMNS = ("mode", "uid", "gid", "mtime")  # few distinct values each
@@ -47,12 +48,17 @@ class _Writer:
     """Byte sections and the layout that names them (the JSON header)."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.layout: list[list[Any]] = []  # [name, form, bytes, items]
+        self.parts: list[bytes] = []  # the sections' bytes, in order
+        self.layout: list[list[Any]] = []  # [name, form, bytes, items, ...]
 
     def add(self, name: str, form: str, data: bytes, items: int) -> None:
         self.parts.append(data)
         self.layout.append([name, form, len(data), items])
+
+    def add_pieces(self, name: str, form: str, pieces: Sequence[bytes]) -> None:
+        """A section made of existing byte strings, stored as they are (no joined copy)."""
+        self.parts.extend(pieces)
+        self.layout.append([name, form, sum(map(len, pieces)), len(pieces)])
 
     def strings(self, name: str, items: Sequence[str]) -> None:
         blob = "\0".join(items)
@@ -62,6 +68,21 @@ class _Writer:
         encoded = [s.encode("utf-8", "surrogatepass") for s in items]
         lengths = _pack("q", [len(b) for b in encoded])
         self.add(name, "l", lengths + b"".join(encoded), len(items))
+
+    def path_refs(self, name: str, paths: list[str], keys: list[str]) -> None:
+        """Paths that are entry paths (captured contents, ELF facts) as entry numbers:
+        decoded, they are the entries' own str objects, not equal copies (~3 MB for the
+        27k captured files of a big image). Any other path: the keys as strings."""
+        at: list[int] = []
+        i = 0
+        for key in keys:  # keys come in entry order (captured as the layer streams)
+            while i < len(paths) and paths[i] != key:
+                i += 1
+            if i == len(paths):
+                self.strings(name, keys)
+                return
+            at.append(i)
+        self.add(name, "I", _pack("I", at), len(at))
 
     def ints(self, name: str, values: Sequence[int]) -> None:
         self.add(name, "q", _pack("q", values), len(values))
@@ -77,12 +98,58 @@ class _Writer:
         self.add(name, "t", data, len(values))
         self.layout[-1].append(len(table))
 
+    def compress(self, head: bytes) -> bytes:
+        """One zstd frame of magic, header and sections, fed in pieces of ~1 MiB: the
+        whole payload is never joined in memory (a worker's peak is its index plus
+        this, for the biggest layer ~20 MB less than joining)."""
+        total = len(_MAGIC) + 4 + len(head) + sum(map(len, self.parts))
+        zc = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True, write_content_size=True)
+        cobj = zc.compressobj(size=total)
+        out = [cobj.compress(_MAGIC + struct.pack("<I", len(head)) + head)]
+        batch: list[bytes] = []
+        batched = 0
+        for part in self.parts:
+            batch.append(part)
+            batched += len(part)
+            if batched >= 1 << 20:
+                out.append(cobj.compress(b"".join(batch)))
+                batch, batched = [], 0
+        out.append(cobj.compress(b"".join(batch)))
+        out.append(cobj.flush())
+        return b"".join(out)
+
 
 def encode(index: LayerIndex) -> bytes:
-    """The index as one checksummed zstd frame (see the module docstring)."""
+    """The index as one file in the compact form (see the module docstring)."""
+    return _container([_frame(index, 0, last=True)])
+
+
+class Parts:
+    """An index encoded in parts as the layer streams (worker processes): each part is
+    a frame of its own, so the worker holds a batch of entries, not the whole index.
+    `decode` joins the parts back into the very index a single part would give."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def add(self, index: LayerIndex) -> None:
+        self.frames.append(_frame(index, len(self.frames), last=False))
+
+    def finish(self, index: LayerIndex) -> bytes:
+        """The file: the parts so far, and `index` (the rest) as the last one."""
+        frames, self.frames = self.frames, []
+        return _container([*frames, _frame(index, len(frames), last=True)])
+
+
+def _container(frames: list[bytes]) -> bytes:
+    return b"".join([_CONTAINER, *(struct.pack("<Q", len(f)) + f for f in frames)])
+
+
+def _frame(index: LayerIndex, part: int, last: bool) -> bytes:
     entries = index.entries
     w = _Writer()
-    w.strings("path", [e[0] for e in entries])
+    paths = [e[0] for e in entries]
+    w.strings("path", paths)
     kinds = "".join([e[1] for e in entries])
     w.add("kind", "a", kinds.encode("ascii"), len(entries))
     w.table_ints("mode", [e.mode for e in entries])
@@ -96,27 +163,26 @@ def encode(index: LayerIndex) -> bytes:
     w.strings("whiteouts", index.whiteouts)
     w.strings("opaque_dirs", index.opaque_dirs)
     w.strings("skipped", index.skipped)
-    w.strings("content_path", list(index.contents))
+    w.path_refs("content_path", paths, list(index.contents))
     w.ints("content_size", [len(v) for v in index.contents.values()])
-    w.add("content", "b", b"".join(index.contents.values()), len(index.contents))
-    w.strings("elf_path", list(index.elf))
+    w.add_pieces("content", "b", list(index.contents.values()))
+    w.path_refs("elf_path", paths, list(index.elf))
     header = {
         "format": INDEX_FORMAT,
         "diff_id": index.diff_id,
+        "part": part,
+        "last": last,
         "tar_size": index.tar_size,
         "count": len(entries),
         "elf": list(index.elf.values()),
         "sections": w.layout,
     }
-    head = json.dumps(header, separators=(",", ":")).encode("ascii")
-    payload = b"".join([_MAGIC, struct.pack("<I", len(head)), head, *w.parts])
-    return zstandard.ZstdCompressor(
-        level=_LEVEL, write_checksum=True, write_content_size=True
-    ).compress(payload)
+    return w.compress(json.dumps(header, separators=(",", ":")).encode("ascii"))
 
 
 def decode(data: bytes) -> LayerIndex:
-    """The index `encode` wrote; ValueError when `data` is not one, whatever is wrong."""
+    """The index `encode` (or `Parts`) wrote; ValueError when `data` is not one,
+    whatever is wrong with it."""
     try:
         with gc_paused():
             return _decode(data)
@@ -128,6 +194,49 @@ def decode(data: bytes) -> LayerIndex:
 
 
 def _decode(data: bytes) -> LayerIndex:
+    if not data.startswith(_CONTAINER):
+        raise ValueError("not an index file")
+    view = memoryview(data)
+    pos = len(_CONTAINER)
+    whole: LayerIndex | None = None
+    whole_parts = 0
+    while pos < len(data):
+        (size,) = struct.unpack_from("<Q", data, pos)
+        frame = view[pos + 8 : pos + 8 + size]
+        if len(frame) != size:
+            raise ValueError("truncated index file")
+        pos += 8 + size
+        part, header = _decode_frame(frame)
+        if header["part"] != whole_parts:
+            raise ValueError("index parts out of order")
+        if whole is None:
+            whole = part
+        elif part.diff_id != whole.diff_id:
+            raise ValueError("index parts of different layers")
+        else:
+            _join(whole, part)
+        whole_parts += 1
+        if header["last"] is True:
+            if pos != len(data):
+                raise ValueError("data after the last index part")
+            return whole
+    raise ValueError("truncated index file (no last part)")
+
+
+def _join(whole: LayerIndex, part: LayerIndex) -> None:
+    """Append a later part, as if its entries had been indexed in the same pass."""
+    whole.entries.extend(part.entries)
+    whole.whiteouts.extend(part.whiteouts)
+    whole.opaque_dirs.extend(part.opaque_dirs)
+    whole.skipped.extend(part.skipped)
+    for path in part.elf:  # an ELF file drops what an earlier entry of its path captured
+        whole.contents.pop(path, None)
+    whole.contents.update(part.contents)
+    whole.elf.update(part.elf)
+    whole.tar_size = part.tar_size
+
+
+def _decode_frame(data: memoryview) -> tuple[LayerIndex, dict[str, Any]]:
     size = zstandard.frame_content_size(data)
     if size < 0 or size > _MAX_RATIO * len(data):
         raise ValueError("not an index frame")
@@ -139,6 +248,8 @@ def _decode(data: bytes) -> LayerIndex:
     header = json.loads(raw[start : start + head_len])
     if not isinstance(header, dict) or header.get("format") != INDEX_FORMAT:
         raise ValueError("index format changed")
+    if not _is_int(header["part"]) or not isinstance(header["last"], bool):
+        raise ValueError("bad index header")
     n = header["count"]
     diff_id, tar_size, elf_facts = header["diff_id"], header["tar_size"], header["elf"]
     if not (_is_int(n) and _is_int(tar_size) and isinstance(diff_id, str)):
@@ -160,7 +271,7 @@ def _decode(data: bytes) -> LayerIndex:
     columns = zip(paths, kinds, modes, uids, gids, sizes, mtimes, links)
     entries = list(map(tuple.__new__, repeat(Entry), columns))  # each built in C
 
-    content_paths = _strings(sections["content_path"], -1)
+    content_paths = _path_refs(sections["content_path"], paths)
     content_sizes = _ints(sections["content_size"], len(content_paths), "q")
     _, _, blob = _check(sections["content"], "b", len(content_paths))
     if min(content_sizes, default=0) < 0 or sum(content_sizes) != len(blob):
@@ -168,8 +279,10 @@ def _decode(data: bytes) -> LayerIndex:
     body = bytes(blob)  # slicing bytes: one copy per item; a memoryview takes two
     ends = list(accumulate(content_sizes))
     contents = {p: body[e - s : e] for p, s, e in zip(content_paths, content_sizes, ends)}
-    elf_paths = _strings(sections["elf_path"], len(elf_facts))
-    return LayerIndex(
+    elf_paths = _path_refs(sections["elf_path"], paths)
+    if len(elf_paths) != len(elf_facts):
+        raise ValueError("ELF facts do not match their paths")
+    index = LayerIndex(
         diff_id=diff_id,
         entries=entries,
         whiteouts=_strings(sections["whiteouts"], -1),
@@ -179,6 +292,7 @@ def _decode(data: bytes) -> LayerIndex:
         skipped=_strings(sections["skipped"], -1),
         tar_size=tar_size,
     )
+    return index, header
 
 
 # ---- sections ------------------------------------------------------------------------
@@ -230,6 +344,12 @@ def _strings(section: _Section, count: int) -> list[str]:
     if len(out) != items:
         raise ValueError("string count does not match")
     return out
+
+
+def _path_refs(section: _Section, paths: list[str]) -> list[str]:
+    if section[0][1] == "I":
+        return list(map(paths.__getitem__, _ints(section, -1, "I")))  # IndexError on damage
+    return _strings(section, -1)
 
 
 def _ascii(section: _Section, count: int) -> str:

@@ -3,6 +3,7 @@ damaged file is a ValueError (a cache miss), whatever the damage."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,9 @@ def test_flipped_bits_are_value_errors_or_harmless() -> None:
 
 
 def _frame(payload: bytes) -> bytes:
-    return zstandard.ZstdCompressor(write_checksum=True).compress(payload)
+    """`payload` as the one frame of an index file."""
+    frame = zstandard.ZstdCompressor(write_checksum=True).compress(payload)
+    return indexcodec._CONTAINER + struct.pack("<Q", len(frame)) + frame
 
 
 @pytest.mark.parametrize(
@@ -118,11 +121,11 @@ def test_well_framed_garbage_is_a_value_error(payload: bytes) -> None:
 
 
 def _reencoded(mutate: object) -> bytes:
-    """A valid frame whose JSON header was changed by `mutate` (a checksummed lie)."""
+    """A valid file whose JSON header was changed by `mutate` (a checksummed lie)."""
     import json
-    import struct
 
-    raw = zstandard.ZstdDecompressor().decompress(indexcodec.encode(sample()))
+    data = indexcodec.encode(sample())
+    raw = zstandard.ZstdDecompressor().decompress(data[len(indexcodec._CONTAINER) + 8 :])
     start = len(b"imgaudit-index\0") + 4
     (size,) = struct.unpack_from("<I", raw, start - 4)
     header = json.loads(raw[start : start + size])
@@ -149,6 +152,9 @@ def _reencoded(mutate: object) -> bytes:
         lambda h: h["sections"].append(["extra", "b", 5, 0]),
         lambda h: h.update(sections={}),
         lambda h: h.pop("tar_size"),
+        lambda h: h.update(part=1),
+        lambda h: h.update(last=False),
+        lambda h: h.update(last=1),
     ],
 )
 def test_a_header_that_does_not_match_the_data_is_a_value_error(mutate: object) -> None:
@@ -177,3 +183,71 @@ def test_any_index_round_trips(
     entries = [Entry(p, k, m, u, u % 7, u, t, link) for p, k, m, u, t, link in rows]
     index = LayerIndex("sha256:x", entries, whiteouts=[r[0] for r in rows[:2]], contents=contents)
     assert indexcodec.decode(indexcodec.encode(index)) == index
+
+
+def test_captured_paths_are_the_entries_own_strings(tmp_path: Path) -> None:
+    index = index_of(tmp_path, factory.Layer(ITEMS))
+    index.contents["etc/os-release"] = b"ID=debian\n"
+    index.elf["usr/bin/tool"] = {"class": 64}
+    back = indexcodec.decode(indexcodec.encode(index))
+    paths = {id(e.path) for e in back.entries}
+    assert {id(p) for p in [*back.contents, *back.elf]} <= paths
+
+
+def test_parts_join_into_the_index_of_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker hands its index over in batches; the file joins them back."""
+    from auditor import layers
+    from tests.test_layers import source_layer
+
+    items: list[factory.Item] = [factory.File(f"usr/lib/python3/m{i}.py", b"x") for i in range(9)]
+    items += [factory.File("etc/os-release", b"ID=debian\n"), factory.Whiteout("var/x")]
+    items += [factory.File("a/b.dist-info/METADATA", b"Name: b\n"), *ITEMS]
+    diff = factory.layer_tar(factory.Layer(items, compression="none"))
+    layer = source_layer(tmp_path, diff)
+    whole = layers.index_layer(layer)
+    monkeypatch.setattr(layers, "BATCH_ENTRIES", 4)
+    parts = indexcodec.Parts()
+    rest = layers.index_layer(layer, handoff=parts.add)
+    assert len(parts.frames) >= 3 and len(rest.entries) < 4
+    assert indexcodec.decode(parts.finish(rest)) == whole
+
+
+def test_a_later_part_drops_content_its_elf_file_replaces() -> None:
+    """As in one pass: a path captured, then written again as an ELF file, keeps only
+    its ELF facts; captured again after that, it has both."""
+    first = LayerIndex(
+        "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 3, 0, "")], contents={"bin/x": b"#!/"}
+    )
+    second = LayerIndex(
+        "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 9, 0, "")], elf={"bin/x": {"class": 64}}
+    )
+    third = LayerIndex(
+        "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 2, 0, "")], contents={"bin/x": b"#!"}
+    )
+    parts = indexcodec.Parts()
+    parts.add(first)
+    parts.add(second)
+    joined = indexcodec.decode(parts.finish(LayerIndex("sha256:1", tar_size=7)))
+    assert (joined.contents, joined.elf, joined.tar_size) == ({}, {"bin/x": {"class": 64}}, 7)
+    assert len(joined.entries) == 2
+    parts.add(first)
+    parts.add(second)
+    joined = indexcodec.decode(parts.finish(third))
+    assert (joined.contents, joined.elf) == ({"bin/x": b"#!"}, {"bin/x": {"class": 64}})
+
+
+def test_parts_must_all_be_there_in_order() -> None:
+    parts = indexcodec.Parts()
+    parts.add(LayerIndex("sha256:1", [Entry("a", "f", 0, 0, 0, 0, 0, "")]))
+    parts.add(LayerIndex("sha256:1", [Entry("b", "f", 0, 0, 0, 0, 0, "")]))
+    first, second = parts.frames
+    last = indexcodec._frame(LayerIndex("sha256:1"), 2, last=True)
+    other = indexcodec._frame(LayerIndex("sha256:2"), 1, last=False)
+    assert len(indexcodec.decode(indexcodec._container([first, second, last])).entries) == 2
+    for frames in ([first, last], [second, first, last], [first, second], [first, other, last]):
+        with pytest.raises(ValueError):
+            indexcodec.decode(indexcodec._container(frames))
+    with pytest.raises(ValueError):
+        indexcodec.decode(indexcodec._container([first, second, last]) + b"\0")

@@ -285,6 +285,6 @@ def test_a_worker_that_dies_is_an_error(tmp_path: Path, monkeypatch: pytest.Monk
     from auditor import layers as layers_module
 
     layers = _source_layers(tmp_path, STACK)
-    monkeypatch.setattr(layers_module, "index_layer", lambda *args: os._exit(3))
+    monkeypatch.setattr(layers_module, "index_layer", lambda *a, **k: os._exit(3))
     with pytest.raises(RuntimeError, match=r"died \(exit code 3\)"):
         layers_module.index_layers(layers, None, jobs=2)
