@@ -60,6 +60,7 @@ class FileSystem:
         self._waste: dict[str, list[tuple[int, int]]] = {}
         self._gone: dict[str, tuple[tuple[int, int], ...]] = {}  # deleted paths' versions
         self._links: dict[tuple[int, str], set[str]] = {}  # content origin -> hard links
+        self._ever_linked: set[str] = set()  # paths given a hard link's node at some point
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
         with gc_paused():  # ~100k nodes, no cycles: see gc_paused
@@ -125,6 +126,7 @@ class FileSystem:
             heir = self.nodes[heir_path]
             entry = heir.entry._replace(kind=FILE, size=node.entry.size)
             self.nodes[heir_path] = heir._replace(entry=entry, origin=key)
+            self._ever_linked.add(heir_path)
             return
         if node.entry.size:
             self._waste.setdefault(path, []).append((key[0], node.entry.size))
@@ -196,6 +198,7 @@ class FileSystem:
         node = Node(entry, layer, False, earlier)
         if entry.kind == HARDLINK:
             node = self._link(node)
+            self._ever_linked.add(path)
         self.nodes[path] = node
         if entry.kind == DIR and self._children is not None:
             self._children.setdefault(path, set())
@@ -341,9 +344,29 @@ class FileSystem:
         return sorted(self.nodes)
 
     @cached_property
+    def _linked(self) -> list[str]:
+        """Surviving paths whose content lives under another path: hard links, and files
+        that were one (their content is their origin's)."""
+        nodes = self.nodes
+        return [
+            p
+            for p in self._ever_linked
+            if p in nodes and (nodes[p][4] is not None or nodes[p][0][1] == HARDLINK)
+        ]
+
+    def _holders(self, keys: Any) -> list[str]:
+        """Sorted surviving paths that may hold data recorded under one of `keys` (per
+        layer): those paths themselves, and every linked path. A superset: callers
+        still look the data up, through `_data_location`."""
+        nodes = self.nodes
+        found = {p for layer_keys in keys for p in layer_keys if p in nodes}
+        found.update(self._linked)
+        return sorted(found)
+
+    @cached_property
     def _elf_list(self) -> list[tuple[str, dict[str, Any]]]:
         out = []
-        for path in self._paths:
+        for path in self._holders(index.elf for index in self._indexes):
             if self.nodes[path].entry.kind in (FILE, HARDLINK):
                 # Stored paths are already real: no symlink walk needed to find the data.
                 where = self._data_location(path)
@@ -356,9 +379,13 @@ class FileSystem:
         """Every surviving ELF file, sorted by path (listed once per scan, then reused)."""
         return iter(self._elf_list)
 
+    @cached_property
+    def _captured_paths(self) -> list[str]:
+        return self._holders(index.contents for index in self._indexes)
+
     def captured(self, predicate: Any = None) -> Iterator[tuple[str, bytes]]:
         """Every surviving path with captured content, sorted."""
-        for path in self._paths:
+        for path in self._captured_paths:
             if predicate is not None and not predicate(path):
                 continue
             data = self._content_of(path)
@@ -393,14 +420,21 @@ class FileSystem:
 
     def directory_sizes(self, max_depth: int = 3) -> dict[str, int]:
         """Recursive content size of every directory down to `max_depth` components."""
-        sizes: dict[str, int] = {}
+        by_parent: dict[str, int] = {}  # bytes of the files directly in each directory
         for path, node in self.nodes.items():
-            if node.entry.kind != FILE or not node.entry.size:
+            entry = node[0]
+            if entry[1] != FILE or not entry[5]:
                 continue
-            parts = path.split("/")[:-1]
+            cut = path.rfind("/")
+            if cut > 0:
+                parent = path[:cut]
+                by_parent[parent] = by_parent.get(parent, 0) + entry[5]
+        sizes: dict[str, int] = {}  # keys in the order their first file comes in the nodes
+        for parent, size in by_parent.items():
+            parts = parent.split("/")
             for depth in range(1, min(len(parts), max_depth) + 1):
                 d = "/".join(parts[:depth])
-                sizes[d] = sizes.get(d, 0) + node.entry.size
+                sizes[d] = sizes.get(d, 0) + size
         return sizes
 
 
