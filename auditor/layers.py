@@ -4,8 +4,8 @@ A layer blob is decompressed (gzip, zstd or none, told by magic bytes, never by 
 media type), hashed twice on the way (blob digest and diff_id), and its tar headers
 are iterated. For every entry the index records path, type, mode, owner, size, mtime
 and link target; content is kept only for paths the capture policy names, and ELF
-files are reduced to their link facts. Nothing is written to the host filesystem
-except ELF spill files in a private temporary directory.
+files are reduced to their link facts. Nothing is written to the host filesystem (the
+ELF parser keeps the ranges it needs in memory, within fixed caps: auditor/elf.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import gc
 import hashlib
 import posixpath
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -406,11 +405,11 @@ def index_layer(
         raw = layer.locator.open()
     except OSError as exc:
         raise CorruptInput(f"{what}: cannot open ({exc.strerror or exc})") from None
-    with raw, tempfile.TemporaryDirectory(prefix="imgaudit-elf-") as spill:
+    with raw:
         reader = _DigestingReader(raw, what, max_ratio)
         try:
             batches = _Batches(index, max_entries, what, handoff)
-            _read_members(reader, index, policy, what, spill, batches)
+            _read_members(reader, index, policy, what, None, batches)
             reader.drain()
         except CorruptInput:
             raise
@@ -426,7 +425,7 @@ def _read_members(
     index: LayerIndex,
     policy: CapturePolicy,
     what: str,
-    spill: str,
+    spill: str | None,
     batches: _Batches,
 ) -> None:
     """Index every tar member: auditor.tarstream (fast), tarfile for what it leaves over."""
@@ -524,7 +523,7 @@ def _index_entry(
     index: LayerIndex,
     policy: CapturePolicy,
     what: str,
-    spill: str,
+    spill: str | None,
 ) -> None:
     path = _clean_path(info.name, what)
     if not path:
