@@ -5,18 +5,24 @@ for every image that shares the layer, whichever transport delivered it. The key
 carries the index format and the capture-policy fingerprint, so a newer imgaudit that
 captures more never reads a stale index. Writes are atomic (temp file + rename), so
 parallel scans sharing a cache never see half a file; an unreadable entry is a miss.
+
+Entries are in the compact binary form of auditor/indexcodec.py (checksummed; a
+truncated or damaged file fails to decode and is a miss, never a crash). Loading the
+six indexes of a 100k-entry image costs ~0.05 s of CPU instead of ~0.3 s as gzip'd JSON.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
+from auditor import indexcodec
 from auditor.capture import CapturePolicy
 from auditor.layers import INDEX_FORMAT, LayerIndex
+
+SUFFIX = ".index"
 
 
 def default_cache_dir() -> Path:
@@ -38,37 +44,38 @@ class LayerCache:
         algo, _, hexpart = diff_id.partition(":")
         if not algo.isalnum() or not hexpart.isalnum():
             raise ValueError(f"bad diff_id {diff_id!r}")
-        return self.dir / f"{algo}-{hexpart}.json.gz"
+        return self.dir / f"{algo}-{hexpart}{SUFFIX}"
 
     def get(self, diff_id: str) -> LayerIndex | None:
         try:
-            path = self._path(diff_id)
-            with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:
-                index = LayerIndex.from_json(json.load(fh))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
+            index = indexcodec.decode(self._path(diff_id).read_bytes())
+        except (OSError, ValueError):
             self.misses += 1
             return None
         if index.diff_id != diff_id:
             self.misses += 1
             return None
         self.hits += 1
+        with contextlib.suppress(OSError):
+            os.utime(self._path(diff_id))  # used now: `imgaudit cache prune` keeps it
         return index
 
     def put(self, index: LayerIndex) -> None:
         try:
-            path = self._path(index.diff_id)
+            data = indexcodec.encode(index)
+        except (OverflowError, ValueError):
+            return  # values the encoding cannot hold: the layer is simply read again
+        self.put_encoded(index.diff_id, data)
+
+    def put_encoded(self, diff_id: str, data: bytes) -> None:
+        """Store an index already encoded by `indexcodec.encode` (worker processes do)."""
+        try:
+            path = self._path(diff_id)
             self.dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json.gz")
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=SUFFIX)
             try:
-                with (
-                    os.fdopen(fd, "wb") as raw,
-                    gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as gz,
-                ):
-                    gz.write(
-                        json.dumps(index.to_json(), separators=(",", ":")).encode(
-                            "utf-8", "surrogateescape"
-                        )
-                    )
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
                 os.replace(tmp, path)
             except BaseException:
                 os.unlink(tmp)

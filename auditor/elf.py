@@ -106,9 +106,21 @@ class _Forward:
         self.pieces.append((start, data))
 
     def _read(self, n: int) -> bytes:
-        data = self._stream.read(n)
-        self.pos += len(data)
-        return data
+        """Up to `n` bytes (fewer at the end of the file). A big range is gathered a
+        chunk at a time into one growing buffer: a single read of 16 MiB would pass
+        through the layer reader's buffer and two copies (~3x its size at once)."""
+        if n <= SKIP_CHUNK:
+            data = self._stream.read(n)
+            self.pos += len(data)
+            return data
+        out = bytearray()
+        while len(out) < n:
+            piece = self._stream.read(min(n - len(out), SKIP_CHUNK))
+            if not piece:
+                break
+            out += piece
+        self.pos += len(out)
+        return out  # type: ignore[return-value] # bytes-like: struct, find, slices, decode
 
     def _skip(self, n: int) -> None:
         while n > 0:
@@ -124,18 +136,23 @@ class _Forward:
                 raise ElfError("truncated file")
             self.prefix += data
 
+    def _prefix_range(self, start: int, end: int) -> bytes:
+        """A copy of prefix bytes (one copy: slicing the bytearray first would be two)."""
+        with memoryview(self.prefix) as view:
+            return bytes(view[start:end])
+
     def get(self, off: int, n: int, limit: int = RANGE_CAP) -> bytes:
         if off < 0 or n < 0 or n > max(limit, PREFIX_CAP):
             raise ElfError(f"range {off}+{n} out of bounds")
         end = off + n
         if end <= len(self.prefix):
-            return bytes(self.prefix[off:end])
+            return self._prefix_range(off, end)
         piece = self._piece(off, n)
         if piece is not None:
             return piece
         if self.keeping and end <= PREFIX_CAP:
             self._extend_prefix(end)
-            return bytes(self.prefix[off:end])
+            return self._prefix_range(off, end)
         if n > limit:
             raise ElfError(f"range of {n} bytes over the cap of {limit}")
         if off < self.pos:
@@ -154,13 +171,13 @@ class _Forward:
             if start <= off < start + len(data):
                 return data[off - start : off - start + n]
         if off < len(self.prefix) and (not self.keeping or off + n <= len(self.prefix)):
-            return bytes(self.prefix[off : off + n])
+            return self._prefix_range(off, off + n)
         if self.keeping and off + n <= PREFIX_CAP:
             with contextlib.suppress(ElfError):
                 self._extend_prefix(off + n)
-            return bytes(self.prefix[off : off + n])
+            return self._prefix_range(off, off + n)
         if off < self.pos:
-            return bytes(self.prefix[off : off + n])
+            return self._prefix_range(off, off + n)
         self._extend_prefix(min(off, PREFIX_CAP))
         self.keeping = False
         self._skip(off - self.pos)

@@ -11,24 +11,28 @@ which overstates what a rebuild can reclaim). Efficiency = 1 - wasted / written.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
-from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
+from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex, gc_paused
 
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
 PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included
 
+_new = tuple.__new__  # builds a NamedTuple from a tuple in C, skipping its Python __new__
 
-@dataclass
-class Node:
+
+class Node(NamedTuple):
+    """A surviving path. A tuple, not a class instance: the merge builds one per path
+    (~100k in a big image), and a tuple is built in C and holds no __dict__; the
+    index's `Entry` is shared, not copied."""
+
     entry: Entry
     layer: int  # index of the layer that last wrote this path
     implicit: bool = False  # a directory no layer listed, only implied by its children
-    earlier: list[tuple[int, int]] = field(default_factory=list)  # (layer, bytes) overwritten
+    earlier: tuple[tuple[int, int], ...] = ()  # (layer, bytes) overwritten
     # A hard link's content: (layer, path) of the file it was linked to *when the link
     # was written*, and that file's size. A later layer replacing the target path does
     # not change the link (copy-up breaks the link in a real rootfs too).
@@ -48,27 +52,61 @@ class FileSystem:
 
     def __init__(self, indexes: list[LayerIndex]) -> None:
         self.nodes: dict[str, Node] = {}
-        self._children: dict[str, set[str]] = {"": set()}
+        # parent path -> paths of its children, for removals during the merge: built
+        # when a layer first removes a directory, then kept up to date; dropped after
+        # the merge (`listdir` has its own, more compact `_listing`).
+        self._children: dict[str, set[str]] | None = None
         self._indexes = indexes
         self._waste: dict[str, list[tuple[int, int]]] = {}
-        self._gone: dict[str, list[tuple[int, int]]] = {}  # deleted paths' versions
+        self._gone: dict[str, tuple[tuple[int, int], ...]] = {}  # deleted paths' versions
         self._links: dict[tuple[int, str], set[str]] = {}  # content origin -> hard links
+        self._ever_linked: set[str] = set()  # paths given a hard link's node at some point
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
-        for i, index in enumerate(indexes):
-            self._apply(i, index)
+        with gc_paused():  # ~100k nodes, no cycles: see gc_paused
+            for i, index in enumerate(indexes):
+                self._apply(i, index)
+        self._children = None
 
     # ---- merging -------------------------------------------------------------------
 
     def _apply(self, layer: int, index: LayerIndex) -> None:
         for d in index.opaque_dirs:
-            for child in sorted(self._children.get(d, ())):
-                self._remove(posixpath.join(d, child) if d else child)
+            for child in sorted(self._child_map().get(d, ())):
+                self._remove(child)
         for path in index.whiteouts:
             self._remove(path)
-        for entry in index.entries:
-            self._add(layer, entry)
+        self._add_all(layer, index.entries)
         self.skipped.extend((layer, s) for s in index.skipped)
+
+    def _add_all(self, layer: int, entries: list[Entry]) -> None:
+        """Apply a layer's entries in order. Most entries write a new path below an
+        existing directory: that case is handled inline here (one tuple, one dict
+        insert); anything else (a path written before, a missing or non-directory
+        parent, a hard link) goes through `_add`, in the same order."""
+        nodes, gone = self.nodes, self._gone
+        written = 0
+        for entry in entries:
+            path, kind = entry[0], entry[1]
+            if kind == FILE:
+                written += entry[5]
+            if kind == HARDLINK or path in nodes or (gone and path in gone):
+                self._add(layer, entry)
+                continue
+            cut = path.rfind("/")
+            parent = path[:cut] if cut > 0 else ""
+            if parent:
+                above = nodes.get(parent)
+                if above is None or above[0][1] != DIR:
+                    self._add(layer, entry)
+                    continue
+            nodes[path] = _new(Node, (entry, layer, False, (), None, 0))
+            children = self._children
+            if children is not None:
+                children.setdefault(parent, set()).add(path)
+                if kind == DIR:
+                    children.setdefault(path, set())
+        self.written_bytes += written
 
     def _retire(self, path: str, node: Node) -> None:
         """A version of `path` leaves the view. Its bytes are waste, unless a surviving
@@ -83,10 +121,12 @@ class FileSystem:
         key = node.origin or (node.layer, path)
         heirs = self._links.get(key)
         if heirs:
-            heir = self.nodes[min(heirs)]
-            heirs.discard(heir.entry.path)
-            heir.entry = heir.entry._replace(kind=FILE, size=node.entry.size)
-            heir.origin = key
+            heir_path = min(heirs)
+            heirs.discard(heir_path)
+            heir = self.nodes[heir_path]
+            entry = heir.entry._replace(kind=FILE, size=node.entry.size)
+            self.nodes[heir_path] = heir._replace(entry=entry, origin=key)
+            self._ever_linked.add(heir_path)
             return
         if node.entry.size:
             self._waste.setdefault(path, []).append((key[0], node.entry.size))
@@ -95,6 +135,19 @@ class FileSystem:
     def _file_bytes(node: Node) -> int:
         return node.entry.size if node.entry.kind == FILE else 0
 
+    def _child_map(self) -> dict[str, set[str]]:
+        """parent -> child paths (during the merge), built from the nodes on first use."""
+        if self._children is None:
+            children: dict[str, set[str]] = {"": set()}
+            with gc_paused():
+                for path, node in self.nodes.items():
+                    if node.entry.kind == DIR:
+                        children.setdefault(path, set())
+                    cut = path.rfind("/")
+                    children.setdefault(path[:cut] if cut > 0 else "", set()).add(path)
+            self._children = children
+        return self._children
+
     def _remove(self, path: str) -> None:
         node = self.nodes.pop(path, None)
         if node is None:
@@ -102,31 +155,35 @@ class FileSystem:
         self._retire(path, node)
         if node.entry.kind != DIR:
             # A later layer may write the path again: it still has this history.
-            self._gone[path] = [*node.earlier, (node.layer, self._file_bytes(node))]
-        for child in sorted(self._children.pop(path, ())):
-            self._remove(posixpath.join(path, child))
-        parent, name = _split(path)
-        self._children.get(parent, set()).discard(name)
+            self._gone[path] = (*node.earlier, (node.layer, self._file_bytes(node)))
+        else:
+            for child in sorted(self._child_map().pop(path, ())):
+                self._remove(child)
+        if self._children is not None:
+            self._children.get(_parent(path), set()).discard(path)
 
     def _ensure_parent(self, layer: int, path: str) -> None:
-        parent, name = _split(path)
-        if parent and parent not in self.nodes:
-            self._ensure_parent(layer, parent)
-            self.nodes[parent] = Node(Entry(parent, DIR, 0o755, 0, 0, 0, 0, ""), layer, True)
-            self._children.setdefault(parent, set())
-        elif parent and self.nodes[parent].entry.kind != DIR:
-            # A layer writes below what a lower layer had as a file or link: the
-            # runtime replaces it with a directory.
-            self._remove(parent)
-            self._ensure_parent(layer, path)
-            return
-        self._children.setdefault(parent, set()).add(name)
+        parent = _parent(path)
+        if parent:
+            above = self.nodes.get(parent)
+            if above is None:
+                self._ensure_parent(layer, parent)
+                self.nodes[parent] = Node(Entry(parent, DIR, 0o755, 0, 0, 0, 0, ""), layer, True)
+                if self._children is not None:
+                    self._children.setdefault(parent, set())
+            elif above.entry.kind != DIR:
+                # A layer writes below what a lower layer had as a file or link: the
+                # runtime replaces it with a directory.
+                self._remove(parent)
+                self._ensure_parent(layer, path)
+                return
+        if self._children is not None:
+            self._children.setdefault(parent, set()).add(path)
 
     def _add(self, layer: int, entry: Entry) -> None:
         path = entry.path
-        self.written_bytes += entry.size if entry.kind == FILE else 0
         old = self.nodes.get(path)
-        earlier: list[tuple[int, int]] = self._gone.pop(path, [])
+        earlier = self._gone.pop(path, ())
         if old is not None:
             if old.entry.kind == DIR and entry.kind == DIR:
                 # Directory metadata changes; its content stays.
@@ -136,30 +193,33 @@ class FileSystem:
                 self._remove(path)
             else:
                 self._retire(path, old)
-                earlier = [*earlier, *old.earlier, (old.layer, self._file_bytes(old))]
+                earlier = (*earlier, *old.earlier, (old.layer, self._file_bytes(old)))
         self._ensure_parent(layer, path)
         node = Node(entry, layer, False, earlier)
         if entry.kind == HARDLINK:
-            self._link(node)
+            node = self._link(node)
+            self._ever_linked.add(path)
         self.nodes[path] = node
-        if entry.kind == DIR:
+        if entry.kind == DIR and self._children is not None:
             self._children.setdefault(path, set())
 
-    def _link(self, node: Node) -> None:
+    def _link(self, node: Node) -> Node:
         """A hard link shares its target's inode: same mode, owner and content; it adds
         no bytes (its entry size stays 0 so content is not counted twice)."""
         entry = node.entry
         target = self.nodes.get(entry.link)
         if target is None or target.entry.kind not in (FILE, HARDLINK):
-            return
+            return node
         t = target.entry
-        node.entry = Entry(entry.path, HARDLINK, t.mode, t.uid, t.gid, 0, t.mtime, entry.link)
+        linked = Entry(entry.path, HARDLINK, t.mode, t.uid, t.gid, 0, t.mtime, entry.link)
+        origin: tuple[int, str] | None
         if t.kind == FILE:
-            node.origin, node.linked_size = target.origin or (target.layer, entry.link), t.size
+            origin, size = target.origin or (target.layer, entry.link), t.size
         else:
-            node.origin, node.linked_size = target.origin, target.linked_size
-        if node.origin is not None:
-            self._links.setdefault(node.origin, set()).add(entry.path)
+            origin, size = target.origin, target.linked_size
+        if origin is not None:
+            self._links.setdefault(origin, set()).add(entry.path)
+        return node._replace(entry=linked, origin=origin, linked_size=size)
 
     # ---- queries -------------------------------------------------------------------
 
@@ -170,14 +230,37 @@ class FileSystem:
         return self.nodes.get(_norm(path))
 
     def listdir(self, path: str) -> list[str]:
-        return sorted(self._children.get(_norm(path), ()))
+        d = _norm(path)
+        skip = len(d) + 1 if d else 0
+        return [child[skip:] for child in self._listing.get(d, ())]
+
+    @cached_property
+    def _listing(self) -> dict[str, list[str]]:
+        """Directory -> child paths, sorted (built from the sorted paths, so each list
+        comes out in name order): lists, a quarter of the memory of sets."""
+        listing: dict[str, list[str]] = {"": []}
+        with gc_paused():
+            for path in self._paths:
+                cut = path.rfind("/")
+                parent = path[:cut] if cut > 0 else ""
+                children = listing.get(parent)
+                if children is None:
+                    listing[parent] = [path]
+                else:
+                    children.append(path)
+        return listing
 
     def walk_files(self) -> Iterator[tuple[str, Node]]:
         """Every non-directory path, sorted."""
-        for path in self._paths:
-            node = self.nodes[path]
-            if node.entry.kind != DIR:
-                yield path, node
+        return zip(*self._files)
+
+    @cached_property
+    def _files(self) -> tuple[list[str], list[Node]]:
+        """Non-directory paths and their nodes, sorted: several facts and checks walk
+        them, and a zip over two lists costs nothing per item."""
+        nodes = self.nodes
+        paths = [p for p in self._paths if nodes[p][0][1] != DIR]
+        return paths, [nodes[p] for p in paths]
 
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
         """The real path of `path` inside the image, following symlinks as the kernel
@@ -261,9 +344,29 @@ class FileSystem:
         return sorted(self.nodes)
 
     @cached_property
+    def _linked(self) -> list[str]:
+        """Surviving paths whose content lives under another path: hard links, and files
+        that were one (their content is their origin's)."""
+        nodes = self.nodes
+        return [
+            p
+            for p in self._ever_linked
+            if p in nodes and (nodes[p][4] is not None or nodes[p][0][1] == HARDLINK)
+        ]
+
+    def _holders(self, keys: Any) -> list[str]:
+        """Sorted surviving paths that may hold data recorded under one of `keys` (per
+        layer): those paths themselves, and every linked path. A superset: callers
+        still look the data up, through `_data_location`."""
+        nodes = self.nodes
+        found = {p for layer_keys in keys for p in layer_keys if p in nodes}
+        found.update(self._linked)
+        return sorted(found)
+
+    @cached_property
     def _elf_list(self) -> list[tuple[str, dict[str, Any]]]:
         out = []
-        for path in self._paths:
+        for path in self._holders(index.elf for index in self._indexes):
             if self.nodes[path].entry.kind in (FILE, HARDLINK):
                 # Stored paths are already real: no symlink walk needed to find the data.
                 where = self._data_location(path)
@@ -276,9 +379,13 @@ class FileSystem:
         """Every surviving ELF file, sorted by path (listed once per scan, then reused)."""
         return iter(self._elf_list)
 
+    @cached_property
+    def _captured_paths(self) -> list[str]:
+        return self._holders(index.contents for index in self._indexes)
+
     def captured(self, predicate: Any = None) -> Iterator[tuple[str, bytes]]:
         """Every surviving path with captured content, sorted."""
-        for path in self._paths:
+        for path in self._captured_paths:
             if predicate is not None and not predicate(path):
                 continue
             data = self._content_of(path)
@@ -313,14 +420,21 @@ class FileSystem:
 
     def directory_sizes(self, max_depth: int = 3) -> dict[str, int]:
         """Recursive content size of every directory down to `max_depth` components."""
-        sizes: dict[str, int] = {}
+        by_parent: dict[str, int] = {}  # bytes of the files directly in each directory
         for path, node in self.nodes.items():
-            if node.entry.kind != FILE or not node.entry.size:
+            entry = node[0]
+            if entry[1] != FILE or not entry[5]:
                 continue
-            parts = path.split("/")[:-1]
+            cut = path.rfind("/")
+            if cut > 0:
+                parent = path[:cut]
+                by_parent[parent] = by_parent.get(parent, 0) + entry[5]
+        sizes: dict[str, int] = {}  # keys in the order their first file comes in the nodes
+        for parent, size in by_parent.items():
+            parts = parent.split("/")
             for depth in range(1, min(len(parts), max_depth) + 1):
                 d = "/".join(parts[:depth])
-                sizes[d] = sizes.get(d, 0) + node.entry.size
+                sizes[d] = sizes.get(d, 0) + size
         return sizes
 
 
@@ -328,6 +442,6 @@ def _norm(path: str) -> str:
     return path.strip("/")
 
 
-def _split(path: str) -> tuple[str, str]:
-    parent, _, name = path.rpartition("/")
-    return parent, name
+def _parent(path: str) -> str:
+    cut = path.rfind("/")
+    return path[:cut] if cut > 0 else ""

@@ -34,12 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from auditor.cache import SUFFIX as CACHE_SUFFIX  # noqa: E402
 from tests.support.fleetimages import push_fleet  # noqa: E402
 from tests.support.services import Registry  # noqa: E402
 
 
 def cache_entries(cache: Path) -> int:
-    return sum(1 for _ in cache.glob("layers/*/*.json.gz"))
+    return sum(1 for _ in cache.glob("layers/*/*" + CACHE_SUFFIX))
 
 
 def loop(refs: list[str], work: Path, no_cache: bool) -> dict[str, float]:

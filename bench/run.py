@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from auditor.cache import SUFFIX as CACHE_SUFFIX  # noqa: E402
 from auditor.elf import ELF_MAGIC, parse_elf  # noqa: E402
 from auditor.sources import SourceOptions, open_image  # noqa: E402
 from auditor.sources.interface import FileSlice, Layer  # noqa: E402
@@ -435,7 +436,7 @@ def measure_imgaudit(
 
 def _cache_entries(cache: Path) -> set[str]:
     """Layer indexes in the cache: the ones a run added are the layers it read."""
-    return {p.name for p in (cache / "layers").rglob("*") if p.is_file()}
+    return {p.name for p in (cache / "layers").rglob("*" + CACHE_SUFFIX)}
 
 
 # --------------------------------------------------------------------------- peers

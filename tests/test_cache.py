@@ -136,7 +136,7 @@ def test_no_cache_reads_everything_and_writes_nothing(
         assert len(opened) == 3
     assert [p for p in _private_cache.rglob("*") if p.is_file()] == []  # nor results
     assert main(["scan", ref, "--jobs", "1", "--format", "json", "--disable", "SEC001"]) == 0
-    assert len(list((_private_cache / "layers").rglob("*.json.gz"))) == 3
+    assert len(list((_private_cache / "layers").rglob("*.index"))) == 3
     capsys.readouterr()
 
 
@@ -149,10 +149,8 @@ def test_cache_dir_from_the_environment(
     ref = f"oci:{factory.write_oci_dir(built, tmp_path / 'layout')}"
     assert main(["scan", ref, "--jobs", "1", "--disable", "SEC001"]) == 0
     capsys.readouterr()
-    names = sorted(p.name for p in (tmp_path / "elsewhere" / "layers").rglob("*.json.gz"))
-    assert names == sorted(
-        d.replace(":", "-") + ".json.gz" for d in map(factory.sha256, built.diffs)
-    )
+    names = sorted(p.name for p in (tmp_path / "elsewhere" / "layers").rglob("*.index"))
+    assert names == sorted(d.replace(":", "-") + ".index" for d in map(factory.sha256, built.diffs))
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -181,7 +179,7 @@ def test_a_corrupt_entry_is_a_miss(tmp_path: Path, damage: bytes, opened: list[s
     ref = f"oci:{factory.write_oci_dir(built, tmp_path / 'layout')}"
     cache = tmp_path / "cache"
     first = scan(ref, cache)
-    entries = sorted(cache.rglob("*.json.gz"))
+    entries = sorted(cache.rglob("*.index"))
     assert len(entries) == 3
     entries[0].write_bytes(damage)
     opened.clear()

@@ -69,7 +69,7 @@ def test_prune_removes_other_formats_and_old_entries_only(
     assert info(capsys, _private_cache)["layers"]["files"] == 2
 
     # entries unused for 30 days go with --older-than 10; one used since stays
-    for path in _private_cache.rglob("*.gz"):
+    for path in (p for p in _private_cache.rglob("*") if p.is_file()):
         backdate(path, 30)
     assert main(["scan", ref, "-q", "-j", "1", "--format", "json"]) in (0, 1)  # a result hit
     capsys.readouterr()

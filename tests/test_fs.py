@@ -28,7 +28,7 @@ def test_provenance_keeps_the_last_writer_and_earlier_versions(tmp_path: Path) -
     )
     node = fs.get("/etc/conf")
     assert node is not None
-    assert (node.layer, node.entry.size, node.earlier) == (2, 3, [(0, 10)])
+    assert (node.layer, node.entry.size, node.earlier) == (2, 3, ((0, 10),))
     assert fs.get("etc/keep").layer == 0  # type: ignore[union-attr]
     assert fs.listdir("etc") == ["conf", "keep", "other"]
 
@@ -58,7 +58,7 @@ def test_whiteout_then_recreate_in_a_later_layer(tmp_path: Path) -> None:
 
 def test_deleted_then_rewritten_file_keeps_its_history(tmp_path: Path) -> None:
     fs = fs_of(tmp_path, [File("f", b"12345")], [Whiteout("f")], [File("f", b"1")])
-    assert fs.get("f").earlier == [(0, 5)]  # type: ignore[union-attr]
+    assert fs.get("f").earlier == ((0, 5),)  # type: ignore[union-attr]
 
 
 def test_opaque_dir_hides_lower_content_but_keeps_its_own_layer(tmp_path: Path) -> None:

@@ -224,7 +224,7 @@ def test_hostile_links_and_types_are_modelled_inside_the_image(tmp_path: Path) -
     assert fs.resolve("app/up/x") is None
     dup, dup2 = fs.get("app/dup"), fs.get("app/dup2")
     assert dup is not None and dup2 is not None
-    assert (dup.entry.size, dup.earlier) == (2, [(0, 1)])  # the last one wins; 1 byte wasted
+    assert (dup.entry.size, dup.earlier) == (2, ((0, 1),))  # the last one wins; 1 byte wasted
     assert (dup2.entry.kind, dup2.entry.size) == ("f", 3)
     assert fs.get("dev/null").entry.kind == "c"  # type: ignore[union-attr]
     assert fs.read("app/nothing") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import tarfile
 from pathlib import Path
@@ -223,3 +224,67 @@ def test_aufs_metadata_is_ignored(tmp_path: Path) -> None:
     index = index_of(tmp_path, layer)
     assert [e.path for e in index.entries] == ["etc", "etc/x"]
     assert (index.whiteouts, index.opaque_dirs) == ([], [])
+
+
+def _source_layers(tmp_path: Path, layers: list[factory.Layer]) -> tuple[SourceLayer, ...]:
+    out = []
+    for i, layer in enumerate(layers):
+        diff = factory.layer_tar(layer)
+        blob = factory.compress(diff, layer.compression)
+        (tmp_path / f"{i}.blob").write_bytes(blob)
+        out.append(
+            SourceLayer(
+                i,
+                factory.sha256(diff),
+                factory.sha256(blob),
+                "",
+                len(blob),
+                FileSlice(str(tmp_path / f"{i}.blob")),
+            )
+        )
+    return tuple(out)
+
+
+STACK = [
+    factory.Layer(ITEMS),
+    factory.Layer([factory.File("app/a.py", b"a" * 100)], compression="zstd"),
+    factory.Layer([factory.File("etc/os-release", b"ID=alpine\n")], compression="none"),
+]
+
+
+def test_worker_processes_give_the_serial_indexes_and_fill_the_cache(tmp_path: Path) -> None:
+    from auditor.cache import LayerCache
+    from auditor.capture import DEFAULT_POLICY
+    from auditor.layers import index_layers
+
+    layers = _source_layers(tmp_path, STACK)
+    layers = (*layers, layers[0])  # a layer twice in one image: read once
+    serial = index_layers(layers, None, jobs=1)
+    cache = LayerCache(tmp_path / "cache", DEFAULT_POLICY)
+    parallel = index_layers(layers, cache, jobs=2)
+    assert parallel == serial
+    assert parallel[0] is parallel[3]
+    assert len(list(cache.dir.iterdir())) == 3  # written by the workers
+    again = LayerCache(tmp_path / "cache", DEFAULT_POLICY)
+    assert index_layers(layers, again, jobs=2) == serial
+    assert (again.hits, again.misses) == (3, 0)
+
+
+def test_a_worker_error_is_raised_in_the_parent(tmp_path: Path) -> None:
+    from auditor.layers import index_layers
+
+    layers = _source_layers(tmp_path, STACK)
+    broken = dataclasses.replace(layers[1], diff_id="sha256:" + "0" * 64)
+    with pytest.raises(CorruptInput, match="diff_id mismatch"):
+        index_layers((layers[0], broken, layers[2]), None, jobs=2)
+
+
+def test_a_worker_that_dies_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from auditor import layers as layers_module
+
+    layers = _source_layers(tmp_path, STACK)
+    monkeypatch.setattr(layers_module, "index_layer", lambda *a, **k: os._exit(3))
+    with pytest.raises(RuntimeError, match=r"died \(exit code 3\)"):
+        layers_module.index_layers(layers, None, jobs=2)
