@@ -28,6 +28,12 @@ class CheckContext:
         path = "/" + path.lstrip("/")
         return any(fnmatch.fnmatchcase(path, g) for g in globs)
 
+    def layer_of(self, path: str | None) -> int | None:
+        """The layer that last wrote `path` (None: not in the image). Two-phase checks
+        record it while gathering, so their findings need no layer when judged."""
+        node = self.facts.fs.get(path) if path else None
+        return node.layer if node is not None else None
+
     def today(self) -> dt.date:
         """The date EOL and age checks compare against: today in UTC, unless the check's
         `today` option (a date or YYYY-MM-DD) pins it, which keeps CI runs reproducible.

@@ -13,8 +13,9 @@ What makes a stored result valid, and so what the keys hold:
 - per check: its options from the config and the command line, `--strict`, and the
   base-image provenance; a check whose options are not plain JSON (a baseline image's
   filesystem, a parsed Packages index) is never cached;
-- the date, for checks that asked for it (EOL and age checks): their result is kept
-  with the date it was computed for, and computed again on another day.
+- the date: dated checks (EOL and age) have two phases, and only what they gathered
+  from the image is kept (they judge it against the date on every scan); a one-phase
+  check that asked for the date is kept with that date and run again on another day.
 
 Entries are written atomically (temp file + rename); an unreadable file is a miss.
 """
@@ -153,16 +154,35 @@ class ImageResults:
             )
         except Uncacheable:
             return result, findings
+        self._put(key, entry)
+        return CheckResult.from_json(entry["result"]), [
+            Finding.from_json(f) for f in entry["findings"]
+        ]
+
+    def _put(self, key: str, entry: dict[str, Any]) -> None:
+        """Store `entry`, keeping the newest ENTRIES_PER_CHECK of its kind."""
         checks: dict[str, Any] = self._data["checks"]
         checks.pop(key, None)
-        same = [k for k, v in checks.items() if v.get("check") == result.check_id]
+        same = [k for k, v in checks.items() if v.get("check") == entry["check"]]
         for old in same[: max(0, len(same) - ENTRIES_PER_CHECK + 1)]:
             del checks[old]
         checks[key] = entry
         self._dirty = True
-        return CheckResult.from_json(entry["result"]), [
-            Finding.from_json(f) for f in entry["findings"]
-        ]
+
+    def recall_data(self, key: str) -> Any:
+        """What a two-phase check gathered from the image (None: not stored)."""
+        entry = self._data["checks"].get(key)
+        return entry.get("gathered") if isinstance(entry, dict) else None
+
+    def remember_data(self, key: str, check_id: str, gathered: Any) -> Any:
+        """Store a two-phase check's gathered data; returns it as it will read back."""
+        try:
+            value = json.loads(canonical(gathered))
+        except Uncacheable:
+            return gathered
+        if value is not None:
+            self._put(key, {"check": f"{check_id}:gathered", "gathered": value})
+        return value
 
     # ---- storage ---------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 A check that raises `Skip` is skipped with its reason; one that raises anything else
 becomes an `error` result and the scan goes on. Findings get provenance (the layer
 and history step that last wrote their path) filled in here, once, for every check.
+
+Checks that compare against today's date come in two phases: `gather(ctx)` reads what
+the check needs from the image into plain data (never asking for the date), and
+`judge(ctx, gathered)` applies the date. The result cache keeps the gathered data, so
+on a later day such a check is judged again without reading a single layer.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from auditor.findings import CheckInfo, CheckResult, Finding, Skip, Status
 from auditor.results import ImageResults, Uncacheable
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
+GatherFunction = Callable[[CheckContext], Any]  # returns plain JSON data
+JudgeFunction = Callable[[CheckContext, Any], Iterable[Finding]]
 
 
 @dataclass(frozen=True)
@@ -27,11 +34,14 @@ class Check:
     run: CheckFunction
     doc: str
     options: dict[str, Any] = field(default_factory=dict)  # option -> default (config keys)
+    gather: GatherFunction | None = None  # two-phase checks (dated): see the module doc
+    judge: JudgeFunction | None = None
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Check:
         options = dict(getattr(module, "OPTIONS", {}))
-        return cls(module.INFO, module.run, (module.__doc__ or "").strip(), options)
+        gather, judge = getattr(module, "gather", None), getattr(module, "judge", None)
+        return cls(module.INFO, module.run, (module.__doc__ or "").strip(), options, gather, judge)
 
 
 @dataclass
@@ -55,20 +65,48 @@ def run_checks(
     for check in checks:
         ctx = CheckContext(facts, (options or {}).get(check.info.id, {}), strict)
         key = _key(stored, check.info.id, ctx.options)
-        recalled = _recall(stored, key, ctx)
+        if check.gather is not None:
+            recalled: Any = stored.recall_data(key) if stored and key else None
+        else:
+            recalled = _recall(stored, key, ctx)
         planned.append((check, ctx, key, recalled))
     if any(recalled is None for *_, recalled in planned):
         facts.fs  # noqa: B018 - read the layers now, outside any check
     results: list[CheckResult] = []
     findings: list[Finding] = []
     for check, ctx, key, recalled in planned:
-        result, found = recalled or _run(check, ctx, facts)
-        if stored and key and recalled is None and result.status is not Status.ERROR:
-            result, found = stored.remember(key, result, found, ctx.today_used)
+        if check.gather is not None:
+            result, found = _run_two_phase(check, ctx, facts, stored, key, recalled)
+        else:
+            result, found = recalled or _run(check, ctx, facts)
+            if stored and key and recalled is None and result.status is not Status.ERROR:
+                result, found = stored.remember(key, result, found, ctx.today_used)
         results.append(result)
         findings.extend(found)
     findings.sort(key=Finding.sort_key)
     return RunOutcome(results, findings)
+
+
+def _run_two_phase(
+    check: Check,
+    ctx: CheckContext,
+    facts: Facts,
+    stored: ImageResults | None,
+    key: str | None,
+    recalled: Any,
+) -> tuple[CheckResult, list[Finding]]:
+    """Gather (unless the cache holds the gathered data), then judge, always."""
+    assert check.gather is not None and check.judge is not None
+    gather, judge = check.gather, check.judge
+    gathered = recalled
+    if gathered is None:
+        try:
+            gathered = gather(ctx)
+        except Exception:  # reported as the check's error by the run below
+            return _run(check, ctx, facts)
+        if stored and key and ctx.today_used is None:
+            gathered = stored.remember_data(key, check.info.id, gathered)
+    return _run(check, ctx, facts, lambda c: judge(c, gathered))
 
 
 def _recall(
@@ -91,10 +129,12 @@ def _key(stored: ImageResults | None, check_id: str, options: dict[str, Any]) ->
         return None
 
 
-def _run(check: Check, ctx: CheckContext, facts: Facts) -> tuple[CheckResult, list[Finding]]:
+def _run(
+    check: Check, ctx: CheckContext, facts: Facts, run: CheckFunction | None = None
+) -> tuple[CheckResult, list[Finding]]:
     info = check.info
     try:
-        found = [_with_provenance(f, facts) for f in check.run(ctx)]
+        found = [_with_provenance(f, facts) for f in (run or check.run)(ctx)]
     except Skip as skip:
         return CheckResult(info.id, info.name, Status.SKIPPED, str(skip)), []
     except Exception as exc:  # a broken check must not break the scan
@@ -109,6 +149,10 @@ def _with_provenance(finding: Finding, facts: Facts) -> Finding:
     if finding.layer is not None or finding.path is None:
         if finding.layer is not None and finding.created_by is None:
             return finding.with_(created_by=_step(facts, finding.layer))
+        return finding
+    if not facts.loaded.fs_loaded:
+        # Only two-phase checks judge without the layers; their findings carry the
+        # layer gathered with them, and a path without one is not in the image.
         return finding
     node = facts.fs.get(finding.path)
     if node is None:

@@ -67,6 +67,11 @@ class LoadedImage:
         return self._indexes is not None
 
     @property
+    def fs_loaded(self) -> bool:
+        """Whether the merged filesystem was built (it is, once anything asked for it)."""
+        return "fs" in self.__dict__
+
+    @property
     def indexes(self) -> list[LayerIndex]:
         if self._indexes is None:
             self._indexes = self._read_layers()

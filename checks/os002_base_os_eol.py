@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
@@ -34,23 +35,42 @@ INFO = CheckInfo(
 OPTIONS = {"warn-days": 182}
 
 
-def run(ctx: CheckContext) -> Iterator[Finding]:
+def gather(ctx: CheckContext) -> dict[str, Any]:
+    """What the date is compared with: the release, its EOL, where the image says so."""
     d = ctx.facts.distro
-    if not d.known:
+    source = ctx.facts.os.source
+    release = d.release
+    return {
+        "known": d.known,
+        "name": d.name,
+        "version": d.version,
+        "key": d.key,
+        "release": None
+        if release is None
+        else {"version": release.version, "codename": release.codename, "eol": release.eol},
+        "source": source,
+        "layer": ctx.layer_of(source),
+    }
+
+
+def judge(ctx: CheckContext, g: dict[str, Any]) -> Iterator[Finding]:
+    if not g["known"]:
         raise Skip("distribution unknown (see OS001)")
-    if d.release is None:
-        raise Skip(f"{d.name} {d.version or '(no version)'} is not in the EOL table")
+    release = g["release"]
+    if release is None:
+        raise Skip(f"{g['name']} {g['version'] or '(no version)'} is not in the EOL table")
     today = ctx.today()
-    eol = d.release.eol
-    label = f"{d.name} {d.release.version}" + (
-        f" ({d.release.codename})" if d.release.codename else ""
+    eol = dt.date.fromisoformat(str(release["eol"]))
+    label = f"{g['name']} {release['version']}" + (
+        f" ({release['codename']})" if release["codename"] else ""
     )
-    evidence = {"distro": d.key, "version": d.release.version, "eol": eol.isoformat()}
+    evidence = {"distro": g["key"], "version": release["version"], "eol": eol.isoformat()}
     if eol < today:
         yield INFO.finding(
             f"{label} reached end of life on {eol.isoformat()}: no more security updates",
             "rebase on a supported release and rebuild",
-            path=ctx.facts.os.source,
+            path=g["source"],
+            layer=g["layer"],
             evidence=evidence,
         )
     elif eol - today <= dt.timedelta(days=int(ctx.option("warn-days", OPTIONS["warn-days"]))):
@@ -58,7 +78,12 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             f"{label} reaches end of life on {eol.isoformat()} "
             f"({(eol - today).days} days from now)",
             "plan the move to the next release now",
-            path=ctx.facts.os.source,
+            path=g["source"],
+            layer=g["layer"],
             severity=Severity.WARNING,
             evidence=evidence,
         )
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    return judge(ctx, gather(ctx))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
@@ -43,8 +44,12 @@ def created_date(text: object) -> dt.date | None:
         return None
 
 
-def run(ctx: CheckContext) -> Iterator[Finding]:
-    created = created_date(ctx.facts.loaded.image.config.get("created"))
+def gather(ctx: CheckContext) -> dict[str, Any]:
+    return {"created": ctx.facts.loaded.image.config.get("created")}
+
+
+def judge(ctx: CheckContext, g: dict[str, Any]) -> Iterator[Finding]:
+    created = created_date(g["created"])
     if created is None or created.year < 1990:
         raise Skip("the image config has no usable `created` date")
     age = (ctx.today() - created).days
@@ -55,3 +60,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             "rebuild the image on a fresh base regularly",
             evidence={"created": created.isoformat(), "age_days": age, "max_age_days": limit},
         )
+
+
+def run(ctx: CheckContext) -> Iterator[Finding]:
+    return judge(ctx, gather(ctx))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from auditor.context import CheckContext
 from auditor.facts.stdlib_data import eol_dates
@@ -49,21 +50,44 @@ def status(version: str, on: dt.date) -> tuple[str, dt.date | None]:
     return "supported", eol
 
 
-def run(ctx: CheckContext) -> Iterable[Finding]:
-    interps = ctx.facts.pythons
+def gather(ctx: CheckContext) -> dict[str, Any]:
+    return {
+        "pythons": [
+            {
+                "version": i.version,
+                "path": i.path,
+                "origin": i.origin,
+                "layer": ctx.layer_of(i.path),
+            }
+            for i in ctx.facts.pythons
+        ]
+    }
+
+
+def judge(ctx: CheckContext, g: dict[str, Any]) -> Iterable[Finding]:
+    interps = g["pythons"]
     if not interps:
         raise Skip("no Python interpreter in the image")
     on = ctx.today()
     for interp in interps:
-        state, eol = status(interp.version, on)
+        state, eol = status(interp["version"], on)
         if eol is None or state == "supported":
             continue
         past = state == "eol"
         yield INFO.finding(
-            f"Python {interp.version} at /{interp.path} "
+            f"Python {interp['version']} at /{interp['path']} "
             + (f"reached end of life on {eol}" if past else f"reaches end of life on {eol}"),
             "Move to a supported CPython version",
-            path=interp.path,
+            path=interp["path"],
+            layer=interp["layer"],
             severity=Severity.ERROR if past else Severity.WARNING,
-            evidence={"version": interp.version, "eol": eol.isoformat(), "origin": interp.origin},
+            evidence={
+                "version": interp["version"],
+                "eol": eol.isoformat(),
+                "origin": interp["origin"],
+            },
         )
+
+
+def run(ctx: CheckContext) -> Iterable[Finding]:
+    return judge(ctx, gather(ctx))
