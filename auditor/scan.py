@@ -41,6 +41,10 @@ class ScanOptions:
         return self.cache_dir or default_cache_dir()
 
 
+class LayersNeeded(Exception):
+    """A report needed the layers of an image opened with `layers_allowed=False`."""
+
+
 class LoadedImage:
     """An image, its layers indexed and merged on first use: what facts derive from.
 
@@ -53,9 +57,13 @@ class LoadedImage:
         image: Image,
         options: ScanOptions | None = None,
         indexes: list[LayerIndex] | None = None,
+        layers_allowed: bool = True,
     ) -> None:
+        """`layers_allowed=False`: asking for the layers raises `LayersNeeded` (the fleet
+        tries the result cache first, before it schedules the layers' reads)."""
         self.image = image
         self.options = options or ScanOptions()
+        self.layers_allowed = layers_allowed
         self.created_by: list[str | None] = created_by_per_layer(image.config, len(image.layers))
         self._indexes = indexes
         self.cache_hits = 0
@@ -74,6 +82,8 @@ class LoadedImage:
     @property
     def indexes(self) -> list[LayerIndex]:
         if self._indexes is None:
+            if not self.layers_allowed:
+                raise LayersNeeded(self.image.source.reference)
             self._indexes = self._read_layers()
         return self._indexes
 

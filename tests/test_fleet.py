@@ -169,6 +169,22 @@ def test_local_cluster_run_over_archives(tmp_path):
             )
             assert rows[path]["digest"] == digest
 
+    # a second run over the same images: every report from the result cache, no layer
+    # task at all, and the same reports recorded again
+    out2 = tmp_path / "fleet2.json"
+    argv2 = ["fleet", *paths, "--db", f"sqlite:///{db}", "-q"]
+    argv2 += ["--cache-dir", str(tmp_path / "cache"), "-f", "json", "-o", str(out2)]
+    assert main(argv2) == 0
+    again = json.loads(out2.read_text())
+    assert again["stats"]["results_cached"] == 3
+    assert again["stats"]["layers_read"] == 0 and again["stats"]["distinct_layers"] == 0
+    with FleetStore(f"sqlite:///{db}") as store:
+        rows2 = {r["reference"]: r for r in store.results(again["run_id"])}
+        for path in paths:
+            first = store.report(rows[path]["scan_id"])
+            second = store.report(rows2[path]["scan_id"])
+            assert second == first
+
 
 def test_worst_findings_count_every_failing_check_not_only_the_top_five():
     many = [_finding(f"SEC00{k}", "error", f"e{k}") for k in range(1, 7)]

@@ -49,6 +49,7 @@ class Stats:
     layers_read: int = 0  # blobs actually read and indexed
     cache_hits: int = 0  # distinct layers found in the cache
     whole_images: int = 0  # images scanned in one task (non-portable transports)
+    results_cached: int = 0  # images reported from the result cache: no layer task
     seconds: float = 0.0
     workers: int = 0
     transfers: int | None = None  # results (mostly layer indexes) moved between workers
@@ -198,6 +199,11 @@ def run(
             continue
         if resolved.error:
             done(ref, tasks.failed(ref, options, resolved.error))
+            continue
+        if resolved.outcome is not None:
+            stats.results_cached += 1
+            stats.layer_refs += len(resolved.image.layers) if resolved.image else 0
+            done(ref, resolved.outcome)
             continue
         if resolved.image is None:
             stats.whole_images += 1

@@ -32,7 +32,7 @@ from auditor.capture import DEFAULT_POLICY
 from auditor.errors import InputError
 from auditor.history_store import split_reference
 from auditor.layers import DEFAULT_MAX_RATIO, LayerIndex, index_layer
-from auditor.scan import LoadedImage, ScanOptions, load_image
+from auditor.scan import LayersNeeded, LoadedImage, ScanOptions, open_loaded
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import FileSlice, Image, Layer
 from auditor.sources.registry import RegistryBlob
@@ -68,6 +68,7 @@ class Resolved:
     reference: str
     image: Image | None = None
     error: str | None = None
+    outcome: Outcome | None = None  # the whole report came from the result cache
 
 
 @dataclass
@@ -142,10 +143,18 @@ def portable(image: Image) -> bool:
 
 
 def resolve(reference: str, options: TaskOptions) -> Resolved:
+    """Open the image; when the result cache holds its whole report (an image seen
+    before, unchanged), finish it here: no layer task is needed."""
     try:
         image = open_image(reference, options.source)
     except InputError as exc:
         return Resolved(reference, error=str(exc))
+    if options.use_cache:
+        try:
+            loaded = LoadedImage(image, options.scan_options(), layers_allowed=False)
+            return Resolved(reference, image=image, outcome=_report(reference, loaded, options))
+        except LayersNeeded:
+            pass
     if not portable(image):
         return Resolved(reference)  # image None, no error: scan it whole
     return Resolved(reference, image=image)
@@ -195,7 +204,7 @@ def audit(reference: str, image: Image, options: TaskOptions, *layers: LayerResu
 def audit_whole(reference: str, options: TaskOptions) -> Outcome:
     """resolve + index + audit in one task, for images bound to one process."""
     try:
-        loaded = load_image(reference, options.scan_options())
+        loaded = open_loaded(reference, options.scan_options())  # layers read if needed
     except InputError as exc:
         return failed(reference, options, str(exc))
     return _report(reference, loaded, options)

@@ -29,6 +29,7 @@ def headline(doc: dict[str, Any]) -> str:
         f"{s['workers']} workers: {s['images_per_minute']:.1f} images/min; "
         f"{s['layer_refs']} layer uses, {s['distinct_layers']} distinct, "
         f"{s['layers_read']} read, {s['layer_reads_saved']} reads saved"
+        + (f"; {s['results_cached']} from the result cache" if s.get("results_cached") else "")
         + (
             f"; {s['transfers']} results moved between workers "
             f"({human_bytes(s['transferred_bytes'])})"
