@@ -24,6 +24,7 @@ from auditor.fs import FileSystem
 from auditor.layers import DIR, FILE
 
 _SITE_NAMES = ("site-packages", "dist-packages")
+_SITE_ENDS = (*_SITE_NAMES, ".dist-info")
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ def site_dirs(fs: FileSystem) -> list[str]:
     *.dist-info (`pip install --target /app/deps`, vendored trees)."""
     out = set()
     for p, n in fs.nodes.items():
-        if n.entry.kind != DIR:
-            continue
+        if not p.endswith(_SITE_ENDS) or n.entry.kind != DIR:
+            continue  # the name test first: cheaper, and almost no path passes it
         name = p.rsplit("/", 1)[-1]
         if name in _SITE_NAMES:
             out.add(p)
@@ -160,6 +161,8 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
     total = 0
     files = []
     tops: set[str] = set()
+    firsts: set[str] = set()  # first path components already looked at
+    get = fs.nodes.get
     for row in _record_rows(data):
         if not row or not row[0]:
             continue
@@ -168,11 +171,16 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
         if rel.startswith(".") or "/." in rel or "//" in rel or rel.endswith("/"):
             path = posixpath.normpath(path)  # only when there is something to normalise
         first = rel.split("/", 1)[0]
-        if not rel.startswith("..") and not first.endswith((".dist-info", ".data")):
-            mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
-            if mod.isidentifier() and mod != "__pycache__":  # importable names only
-                tops.add(mod)
-        node = fs.get(path)
+        if first not in firsts and not rel.startswith(".."):
+            # Most rows share a few first components (the package directory): the
+            # top-level name follows from `first` alone, so it is worked out once each.
+            firsts.add(first)
+            if not first.endswith((".dist-info", ".data")):
+                mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
+                if mod.isidentifier() and mod != "__pycache__":  # importable names only
+                    tops.add(mod)
+        # fs.get without its strip when there is nothing to strip (the common case)
+        node = get(path) if path[:1] != "/" and path[-1:] != "/" else fs.get(path)
         if node is not None:
             files.append(path)
         if len(row) > 2 and row[2].isascii() and row[2].isdigit():
@@ -191,7 +199,7 @@ def _record_rows(data: bytes) -> Iterator[list[str]]:
     for line in data.decode("utf-8", "replace").splitlines():
         if '"' not in line:
             fields = line.split(",") if line else []  # csv: a blank line is []
-            if all(len(f) <= limit for f in fields):
+            if len(line) <= limit or all(len(f) <= limit for f in fields):
                 yield fields
             continue
         try:
