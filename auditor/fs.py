@@ -277,15 +277,7 @@ class FileSystem:
         for prefix in prefixes:
             if not prefix:
                 return self.walk_files()
-            lo = bisect_left(paths, prefix)
-            if ord(prefix[-1]) < 0x10FFFF:
-                # Strings starting with `prefix` sort in [prefix, prefix with its last
-                # character incremented).
-                hi = bisect_left(paths, prefix[:-1] + chr(ord(prefix[-1]) + 1), lo)
-            else:
-                hi = lo
-                while hi < len(paths) and paths[hi].startswith(prefix):
-                    hi += 1
+            lo, hi = _prefix_range(paths, prefix)
             if lo < hi:
                 ranges.append((lo, hi))
         ranges.sort()
@@ -296,6 +288,11 @@ class FileSystem:
             else:
                 merged.append((lo, hi))
         return ((paths[i], nodes[i]) for lo, hi in merged for i in range(lo, hi))
+
+    def paths_under(self, prefix: str) -> list[str]:
+        """Every surviving path (directories too) that starts with `prefix`, sorted."""
+        lo, hi = _prefix_range(self._paths, prefix)
+        return self._paths[lo:hi]
 
     def files_ending(self, suffix: str) -> list[tuple[str, Node]]:
         """The `walk_files()` items whose path ends with `suffix` (".pyc", ".a"), sorted;
@@ -496,6 +493,21 @@ class FileSystem:
                 d = "/".join(parts[:depth])
                 sizes[d] = sizes.get(d, 0) + size
         return sizes
+
+
+def _prefix_range(paths: list[str], prefix: str) -> tuple[int, int]:
+    """[lo, hi): where the strings starting with `prefix` are in sorted `paths`."""
+    lo = bisect_left(paths, prefix)
+    if not prefix:
+        return lo, len(paths)
+    if ord(prefix[-1]) < 0x10FFFF:
+        # Strings starting with `prefix` sort in [prefix, prefix with its last character
+        # incremented).
+        return lo, bisect_left(paths, prefix[:-1] + chr(ord(prefix[-1]) + 1), lo)
+    hi = lo
+    while hi < len(paths) and paths[hi].startswith(prefix):
+        hi += 1
+    return lo, hi
 
 
 def _norm(path: str) -> str:

@@ -77,6 +77,7 @@ _STARTS = ("var/", "tmp/")
 def orphan_pycs(fs: FileSystem) -> list[str]:
     """`__pycache__/mod.cpython-311.pyc` whose `mod.py` is gone: never loaded again."""
     out = []
+    nodes = fs.nodes  # `source in fs` without its strip: `source` has no slash to strip
     for path, _node in fs.files_ending(".pyc"):
         if "/__pycache__/" not in "/" + path:
             continue
@@ -84,7 +85,7 @@ def orphan_pycs(fs: FileSystem) -> list[str]:
         pkg_dir = cache_dir.rpartition("/")[0]
         module = name.split(".", 1)[0]
         source = f"{pkg_dir}/{module}.py" if pkg_dir else f"{module}.py"
-        if source not in fs:
+        if source not in nodes:
             out.append(path)
     return out
 

@@ -16,6 +16,7 @@ import csv
 import json
 import posixpath
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,19 @@ def normalise(name: str) -> str:
 
 def site_dirs(fs: FileSystem) -> list[str]:
     """site-packages and dist-packages directories, and any other directory holding a
-    *.dist-info (`pip install --target /app/deps`, vendored trees)."""
+    *.dist-info (`pip install --target /app/deps`, vendored trees). Found once per
+    FileSystem (the distributions fact and PY006 both ask)."""
+    found = _SITE_DIRS.get(fs)
+    if found is None:
+        found = _SITE_DIRS[fs] = _find_site_dirs(fs)
+    return list(found)
+
+
+# FileSystem -> its site_dirs; weak, so a scanned image's model is not kept alive
+_SITE_DIRS: weakref.WeakKeyDictionary[FileSystem, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _find_site_dirs(fs: FileSystem) -> list[str]:
     out = set()
     for p, n in fs.nodes.items():
         if not p.endswith(_SITE_ENDS) or n.entry.kind != DIR:

@@ -119,9 +119,9 @@ def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
         base = d.location + "/"
         cut = len(base)
         seen: set[str] = set()  # tops of this distribution already indexed
+        record.update(dict.fromkeys(d.files, name))  # C loops: one dict per distribution
+        dist_info.update(dict.fromkeys(d.files, meta_dir))
         for f in d.files:
-            record[f] = name
-            dist_info[f] = meta_dir
             if not f.startswith(base):
                 continue
             top, sep, _ = f[cut:].partition("/")

@@ -8,8 +8,11 @@ hash-based, bit 1 = checked against the source hash at import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import methodcaller
 
 from auditor.fs import FileSystem
+
+_ENDS_PYC = methodcaller("endswith", ".pyc")  # a predicate called in C, once per captured path
 
 TIMESTAMP, CHECKED_HASH, UNCHECKED_HASH = "timestamp", "checked-hash", "unchecked-hash"
 
@@ -31,7 +34,9 @@ def mode(header: bytes) -> str | None:
 
 def scan(fs: FileSystem) -> list[Pyc]:
     out = []
-    for path, data in fs.captured(lambda p: p.endswith(".pyc") and "/__pycache__/" in "/" + p):
+    for path, data in fs.captured(_ENDS_PYC):
+        if "/__pycache__/" not in "/" + path:
+            continue
         m = mode(data)
         if m is not None:
             out.append(Pyc(path, m))
