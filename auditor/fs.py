@@ -294,18 +294,20 @@ class FileSystem:
         lo, hi = _prefix_range(self._paths, prefix)
         return self._paths[lo:hi]
 
-    def files_ending(self, suffix: str) -> list[tuple[str, Node]]:
+    def files_ending(self, suffix: str) -> Iterator[tuple[str, Node]]:
         """The `walk_files()` items whose path ends with `suffix` (".pyc", ".a"), sorted;
-        computed once per suffix: several facts and checks ask for the same one."""
+        found once per suffix: several facts and checks ask for the same one. Kept as two
+        lists, as `_files` is, not as (path, node) pairs: tens of thousands of kept tuples
+        would wake the cyclic garbage collector for nothing."""
         found = self._ending.get(suffix)
         if found is None:
             paths, nodes = self._files
-            found = [(p, nodes[i]) for i, p in enumerate(paths) if p.endswith(suffix)]
-            self._ending[suffix] = found
-        return found
+            hits = [i for i, p in enumerate(paths) if p.endswith(suffix)]
+            found = self._ending[suffix] = ([paths[i] for i in hits], [nodes[i] for i in hits])
+        return zip(*found)
 
     @cached_property
-    def _ending(self) -> dict[str, list[tuple[str, Node]]]:
+    def _ending(self) -> dict[str, tuple[list[str], list[Node]]]:
         return {}
 
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
@@ -349,10 +351,18 @@ class FileSystem:
 
     def read(self, path: str) -> bytes | None:
         """Captured content of `path` (after following links), if the capture policy kept it."""
-        real = self.resolve(path)
-        if real is None:
-            return None
-        return self._content_of(real)
+        node = self.nodes.get(path)
+        if node is None or node[0][1] == SYMLINK:
+            # Not a stored path as given (a leading slash, a link on the way) or a link:
+            # the full walk. Otherwise `resolve` would give `path` itself back.
+            real = self.resolve(path)
+            if real is None:
+                return None
+            return self._content_of(real)
+        origin = node[4]  # `_content_of`, inlined: PY006 reads ~20k pyc headers
+        if origin is not None or node[0][1] == HARDLINK:
+            return None if origin is None else self._indexes[origin[0]].contents.get(origin[1])
+        return self._indexes[node[1]].contents.get(path)
 
     def _content_of(self, path: str) -> bytes | None:
         where = self._data_location(path)

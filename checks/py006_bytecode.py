@@ -107,7 +107,7 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
             if owned.get(path) is not None or path in scripts or name in NOT_IMPORTED:
                 continue
             t.sources += 1
-            _judge(fs, t, path, entry.mtime, entry.size, caches, d)
+            _judge(fs, t, path, entry.mtime, entry.size, caches, d, name[:-3])
     return t
 
 
@@ -133,8 +133,9 @@ def _judge(
     size: int,
     caches: dict[str, list[str]],
     d: str,
+    stem: str,
 ) -> None:
-    pycs = caches.get(posixpath.basename(path)[:-3], [])
+    pycs = caches.get(stem, [])
     if not pycs:
         t.missing += 1
         t.example = t.example or path

@@ -274,6 +274,6 @@ def test_files_ending_is_a_suffix_filter_of_walk_files(tmp_path: Path) -> None:
     fs = _query_fs(tmp_path)
     for suffix in ("Python.h", ".a", "a", ".gz", "nothing", ""):
         expected = [(p, n) for p, n in fs.walk_files() if p.endswith(suffix)]
-        assert fs.files_ending(suffix) == expected
-        assert fs.files_ending(suffix) == expected  # cached: the same answer again
+        assert list(fs.files_ending(suffix)) == expected
+        assert list(fs.files_ending(suffix)) == expected  # cached: the same answer again
     assert fs.paths() == sorted(fs.nodes)

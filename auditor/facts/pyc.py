@@ -7,8 +7,8 @@ hash-based, bit 1 = checked against the source hash at import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from operator import methodcaller
+from typing import NamedTuple
 
 from auditor.fs import FileSystem
 
@@ -17,8 +17,10 @@ _ENDS_PYC = methodcaller("endswith", ".pyc")  # a predicate called in C, once pe
 TIMESTAMP, CHECKED_HASH, UNCHECKED_HASH = "timestamp", "checked-hash", "unchecked-hash"
 
 
-@dataclass(frozen=True)
-class Pyc:
+class Pyc(NamedTuple):
+    """A tuple, not a frozen dataclass: an image has tens of thousands of pycs, and a
+    frozen dataclass's __init__ (object.__setattr__ per field) was most of this fact."""
+
     path: str
     mode: str
 
