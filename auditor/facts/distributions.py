@@ -175,15 +175,22 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
     files = []
     tops: set[str] = set()
     firsts: set[str] = set()  # first path components already looked at
-    get = fs.nodes.get
+    # fs.get without its strip when there is nothing to strip: `site` is a stored path,
+    # and a RECORD path that could add a slash at either end goes through normpath
+    get = fs.nodes.get if site[:1] != "/" else fs.get
     for row in _record_rows(data):
-        if not row or not row[0]:
+        if not row:
             continue
         rel = row[0]
-        path = f"{site}/{rel}"
-        if rel.startswith(".") or "/." in rel or "//" in rel or rel.endswith("/"):
-            path = posixpath.normpath(path)  # only when there is something to normalise
-        first = rel.split("/", 1)[0]
+        if not rel:
+            continue
+        if rel[0] == "." or "/." in rel or "//" in rel or rel[-1] == "/":
+            path = posixpath.normpath(f"{site}/{rel}")  # only when there is something to do
+            node = fs.get(path)
+        else:
+            path = f"{site}/{rel}"
+            node = get(path)
+        first = rel.partition("/")[0]
         if first not in firsts and not rel.startswith(".."):
             # Most rows share a few first components (the package directory): the
             # top-level name follows from `first` alone, so it is worked out once each.
@@ -192,8 +199,6 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
                 mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
                 if mod.isidentifier() and mod != "__pycache__":  # importable names only
                     tops.add(mod)
-        # fs.get without its strip when there is nothing to strip (the common case)
-        node = get(path) if path[:1] != "/" and path[-1:] != "/" else fs.get(path)
         if node is not None:
             files.append(path)
         if len(row) > 2 and row[2].isascii() and row[2].isdigit():
@@ -209,7 +214,13 @@ def _record_rows(data: bytes) -> Iterator[list[str]]:
     A line without quotes is what csv would make of it, split at commas: the csv module
     is only needed for the rare quoted path (a comma in a file name)."""
     limit = csv.field_size_limit()
-    for line in data.decode("utf-8", "replace").splitlines():
+    text = data.decode("utf-8", "replace")
+    if '"' not in text and len(text) <= limit:
+        # The usual RECORD: no quotes, no field near the limit; what the loop below
+        # makes of it, in one comprehension.
+        yield from [line.split(",") if line else [] for line in text.splitlines()]
+        return
+    for line in text.splitlines():
         if '"' not in line:
             fields = line.split(",") if line else []  # csv: a blank line is []
             if len(line) <= limit or all(len(f) <= limit for f in fields):
