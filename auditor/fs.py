@@ -11,7 +11,8 @@ which overstates what a rebuild can reclaim). Efficiency = 1 - wasted / written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -262,6 +263,53 @@ class FileSystem:
         paths = [p for p in self._paths if nodes[p][0][1] != DIR]
         return paths, [nodes[p] for p in paths]
 
+    def paths(self) -> list[str]:
+        """Every surviving path, sorted (the cached list itself: do not change it)."""
+        return self._paths
+
+    def files_under(self, prefixes: Iterable[str]) -> Iterator[tuple[str, Node]]:
+        """The `walk_files()` items whose path starts with one of `prefixes` (plain string
+        prefixes: "usr/share/doc/"), sorted, each once. Exactly the same as filtering
+        `walk_files()` with `path.startswith(prefixes)`, but found by bisecting the sorted
+        file list: checks that only look at a few directories skip the other ~90k files."""
+        paths, nodes = self._files
+        ranges = []
+        for prefix in prefixes:
+            if not prefix:
+                return self.walk_files()
+            lo, hi = _prefix_range(paths, prefix)
+            if lo < hi:
+                ranges.append((lo, hi))
+        ranges.sort()
+        merged: list[tuple[int, int]] = []
+        for lo, hi in ranges:
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        return ((paths[i], nodes[i]) for lo, hi in merged for i in range(lo, hi))
+
+    def paths_under(self, prefix: str) -> list[str]:
+        """Every surviving path (directories too) that starts with `prefix`, sorted."""
+        lo, hi = _prefix_range(self._paths, prefix)
+        return self._paths[lo:hi]
+
+    def files_ending(self, suffix: str) -> Iterator[tuple[str, Node]]:
+        """The `walk_files()` items whose path ends with `suffix` (".pyc", ".a"), sorted;
+        found once per suffix: several facts and checks ask for the same one. Kept as two
+        lists, as `_files` is, not as (path, node) pairs: tens of thousands of kept tuples
+        would wake the cyclic garbage collector for nothing."""
+        found = self._ending.get(suffix)
+        if found is None:
+            paths, nodes = self._files
+            hits = [i for i, p in enumerate(paths) if p.endswith(suffix)]
+            found = self._ending[suffix] = ([paths[i] for i in hits], [nodes[i] for i in hits])
+        return zip(*found)
+
+    @cached_property
+    def _ending(self) -> dict[str, tuple[list[str], list[Node]]]:
+        return {}
+
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
         """The real path of `path` inside the image, following symlinks as the kernel
         does but never leaving the image root; None when it does not exist or loops."""
@@ -303,10 +351,18 @@ class FileSystem:
 
     def read(self, path: str) -> bytes | None:
         """Captured content of `path` (after following links), if the capture policy kept it."""
-        real = self.resolve(path)
-        if real is None:
-            return None
-        return self._content_of(real)
+        node = self.nodes.get(path)
+        if node is None or node[0][1] == SYMLINK:
+            # Not a stored path as given (a leading slash, a link on the way) or a link:
+            # the full walk. Otherwise `resolve` would give `path` itself back.
+            real = self.resolve(path)
+            if real is None:
+                return None
+            return self._content_of(real)
+        origin = node[4]  # `_content_of`, inlined: PY006 reads ~20k pyc headers
+        if origin is not None or node[0][1] == HARDLINK:
+            return None if origin is None else self._indexes[origin[0]].contents.get(origin[1])
+        return self._indexes[node[1]].contents.get(path)
 
     def _content_of(self, path: str) -> bytes | None:
         where = self._data_location(path)
@@ -385,10 +441,21 @@ class FileSystem:
 
     def captured(self, predicate: Any = None) -> Iterator[tuple[str, bytes]]:
         """Every surviving path with captured content, sorted."""
+        # `_content_of` inlined: SEC008 and the pyc fact walk tens of thousands of paths.
+        nodes, indexes = self.nodes, self._indexes
         for path in self._captured_paths:
             if predicate is not None and not predicate(path):
                 continue
-            data = self._content_of(path)
+            node = nodes.get(path)
+            if node is None:
+                continue
+            origin = node[4]
+            if origin is not None or node[0][1] == HARDLINK:
+                if origin is None:
+                    continue
+                data = indexes[origin[0]].contents.get(origin[1])
+            else:
+                data = indexes[node[1]].contents.get(path)
             if data is not None:
                 yield path, data
 
@@ -436,6 +503,21 @@ class FileSystem:
                 d = "/".join(parts[:depth])
                 sizes[d] = sizes.get(d, 0) + size
         return sizes
+
+
+def _prefix_range(paths: list[str], prefix: str) -> tuple[int, int]:
+    """[lo, hi): where the strings starting with `prefix` are in sorted `paths`."""
+    lo = bisect_left(paths, prefix)
+    if not prefix:
+        return lo, len(paths)
+    if ord(prefix[-1]) < 0x10FFFF:
+        # Strings starting with `prefix` sort in [prefix, prefix with its last character
+        # incremented).
+        return lo, bisect_left(paths, prefix[:-1] + chr(ord(prefix[-1]) + 1), lo)
+    hi = lo
+    while hi < len(paths) and paths[hi].startswith(prefix):
+        hi += 1
+    return lo, hi
 
 
 def _norm(path: str) -> str:

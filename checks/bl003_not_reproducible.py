@@ -110,7 +110,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     logs = [
         path
-        for path, node in fs.walk_files()
+        for path, node in fs.files_under(("var/log/",))  # where LOGS and LOG_DIRS are
         if (path in LOGS or path.startswith(LOG_DIRS))
         and node.entry.size > 0
         and not ctx.allowed(path)

@@ -85,6 +85,7 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
     dpkg = ctx.facts.dpkg
     scripts = entry_scripts(ctx)
     t = Tally()
+    get, owned = fs.nodes.get, dpkg.files
     stack = [root]
     while stack:
         d = stack.pop()
@@ -92,19 +93,21 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
         caches = _pycs_by_stem(fs.listdir(f"{d}/__pycache__") if "__pycache__" in names else [])
         for name in names:
             path = f"{d}/{name}"
-            node = fs.get(path)
+            # fs.get without its strip when there is nothing to strip (d is not the root)
+            node = get(path) if d and d[0] != "/" else fs.get(path)
             if node is None:
                 continue
-            if node.entry.kind == DIR:
+            entry = node[0]
+            if entry[1] == DIR:
                 if name != "__pycache__" and path not in skip:
                     stack.append(path)
                 continue
-            if not name.endswith(".py") or node.entry.kind != FILE:
+            if not name.endswith(".py") or entry[1] != FILE:
                 continue
-            if dpkg.files.get(path) is not None or path in scripts or name in NOT_IMPORTED:
+            if owned.get(path) is not None or path in scripts or name in NOT_IMPORTED:
                 continue
             t.sources += 1
-            _judge(fs, t, path, node.entry.mtime, node.entry.size, caches, d)
+            _judge(fs, t, path, entry.mtime, entry.size, caches, d, name[:-3])
     return t
 
 
@@ -130,8 +133,9 @@ def _judge(
     size: int,
     caches: dict[str, list[str]],
     d: str,
+    stem: str,
 ) -> None:
-    pycs = caches.get(posixpath.basename(path)[:-3], [])
+    pycs = caches.get(stem, [])
     if not pycs:
         t.missing += 1
         t.example = t.example or path

@@ -58,6 +58,9 @@ PLACEHOLDERS = frozenset(
     {"", "changeme", "none", "null", "xxx", "***", "<secret>", "true", "false"}
 )
 
+# The file names that some test below looks for (keep in step with `file_secrets`).
+_NAMED = frozenset({".netrc", ".pypirc", "pip.conf", "pip.ini", ".git-credentials", ".npmrc"})
+
 
 def mask(value: str) -> str:
     return value[:2] + "…" if len(value) > 6 else "…"
@@ -80,47 +83,67 @@ def _ini(text: str) -> configparser.RawConfigParser | None:
 def file_secrets(path: str, data: bytes) -> list[str]:
     """What kind of secret `path` holds (empty: none). Pure, for tests."""
     name = path.rsplit("/", 1)[-1]
-    text = data.decode("utf-8", "replace")
+    if (
+        name not in _NAMED
+        and not name.endswith(".env")
+        and not (name.startswith("requirements") and name.endswith(".txt"))
+        and not path.endswith((".aws/credentials", ".docker/config.json"))
+        and "/.config/gcloud/" not in "/" + path
+        and b"PRIVATE KEY-----" not in data
+        and b"AKIA" not in data
+        and b"ASIA" not in data
+    ):
+        return []  # none of the tests below can match: the common case, decided cheaply
+    decoded: list[str] = []
+
+    def text() -> str:
+        """The content as text, decoded only for the few names that need it."""
+        if not decoded:
+            decoded.append(data.decode("utf-8", "replace"))
+        return decoded[0]
+
     kinds: list[str] = []
-    if re.search(PEM_KEY, data):
+    # Literal pieces each pattern needs, tested first: a substring test is far cheaper
+    # than a regex search over every captured file, and almost all files have neither.
+    if b"PRIVATE KEY-----" in data and re.search(PEM_KEY, data):
         kinds.append("PEM private key")
-    if name == ".netrc" and re.search(r"(?:^|\s)password\s+\S+", text):
+    if name == ".netrc" and re.search(r"(?:^|\s)password\s+\S+", text()):
         kinds.append(".netrc password")
-    pypirc = _ini(text) if name == ".pypirc" else None
+    pypirc = _ini(text()) if name == ".pypirc" else None
     if pypirc is not None and any(
         _is_value(pypirc.get(s, "password", fallback="")) for s in pypirc.sections()
     ):
         kinds.append(".pypirc password")
-    if name in ("pip.conf", "pip.ini") and (ini := _ini(text)) is not None:
+    if name in ("pip.conf", "pip.ini") and (ini := _ini(text())) is not None:
         for section in ini.sections():
             for key in ("index-url", "extra-index-url", "index_url", "extra_index_url"):
                 if re.search(URL_CREDS, ini.get(section, key, fallback="")):
                     kinds.append(f"pip {key} with credentials")
-    if name == ".git-credentials" and re.search(URL_CREDS, text):
+    if name == ".git-credentials" and re.search(URL_CREDS, text()):
         kinds.append("git credentials")
-    if name == ".npmrc" and re.search(r"(?:_authToken|_password|_auth)\s*=\s*\S", text):
+    if name == ".npmrc" and re.search(r"(?:_authToken|_password|_auth)\s*=\s*\S", text()):
         kinds.append("npm auth token")
     if path.endswith(".aws/credentials") and re.search(
-        r"aws_secret_access_key\s*=\s*\S", text, re.I
+        r"aws_secret_access_key\s*=\s*\S", text(), re.I
     ):
         kinds.append("AWS secret access key")
     if path.endswith(".docker/config.json"):
         try:
-            auths = json.loads(text).get("auths") or {}
+            auths = json.loads(text()).get("auths") or {}
             if any(isinstance(a, dict) and a.get("auth") for a in auths.values()):
                 kinds.append("registry auth")
         except (ValueError, AttributeError):
             pass
-    if "/.config/gcloud/" in "/" + path and re.search(r'"(?:private_key|refresh_token)"', text):
+    if "/.config/gcloud/" in "/" + path and re.search(r'"(?:private_key|refresh_token)"', text()):
         kinds.append("gcloud credentials")
     if name == ".env" or name.endswith(".env"):
-        for line in text.splitlines():
+        for line in text().splitlines():
             key, sep, value = line.removeprefix("export ").partition("=")
             if sep and re.search(SECRET_NAME, key.strip()) and _is_value(value):
                 kinds.append(f".env variable {key.strip()}")
-    if name.startswith("requirements") and name.endswith(".txt") and re.search(URL_CREDS, text):
+    if name.startswith("requirements") and name.endswith(".txt") and re.search(URL_CREDS, text()):
         kinds.append("index URL with credentials in requirements")
-    if re.search(AWS_KEY_ID, data):
+    if (b"AKIA" in data or b"ASIA" in data) and re.search(AWS_KEY_ID, data):
         kinds.append("AWS access key ID")
     return sorted(set(kinds))
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditor.fs import FileSystem
 from tests import factory
@@ -205,3 +209,71 @@ def test_elf_facts_through_a_hard_link_to_a_lower_layer(tmp_path: Path) -> None:
     )
     assert fs.elf("usr/bin/python3") == fs.elf("usr/bin/python3.11") is not None
     assert [p for p, _ in fs.elf_files()] == ["usr/bin/python3", "usr/bin/python3.11"]
+
+
+_QUERY_FILES = [
+    "usr/share/doc/a/copyright",
+    "usr/share/doc/a/README",
+    "usr/share/doc-base/b",
+    "usr/share/docs/c",
+    "usr/share/doc0",
+    "usr/share/man/man1/ls.1.gz",
+    "usr/sharex",
+    "usr/include/Python.h",
+    "usr/include/python3.11/Python.h",
+    "usr/lib/libx.a",
+    "usr/lib/a",
+    "opt/app/NotPython.h",
+    "Python.h",
+    "tmp/\u00e9t\u00e9",
+    "var/log/dpkg.log",
+]
+
+
+def _query_fs(tmp_path: Path) -> FileSystem:
+    return fs_of(
+        tmp_path,
+        [File(p, b"x" * n) for n, p in enumerate(_QUERY_FILES)],
+        [Symlink("usr/share/doc/link", "a"), Dir("usr/share/doc/empty")],
+    )
+
+
+def test_files_under_is_a_prefix_filter_of_walk_files(tmp_path: Path) -> None:
+    """Bisection over the sorted files must give exactly what testing every path gives:
+    overlapping, nested, missing and empty prefixes, and prefixes that are not whole
+    directory names."""
+    fs = _query_fs(tmp_path)
+    cases: list[tuple[str, ...]] = [
+        (),
+        ("",),
+        ("usr/share/doc/",),
+        ("usr/share/doc",),
+        ("usr/share/doc/", "usr/share/man/", "usr/share/doc/a/"),
+        ("usr/", "usr/share/"),
+        ("zzz/", "a"),
+        ("tmp/\u00e9",),
+        ("usr/share/doc/\U0010ffff",),
+        ("var/log/", "usr/include/"),
+    ]
+    for prefixes in cases:
+        expected = [(p, n) for p, n in fs.walk_files() if p.startswith(prefixes)]
+        assert list(fs.files_under(prefixes)) == expected, prefixes
+    assert "usr/share/doc/link" in [p for p, _ in fs.files_under(("usr/share/doc/",))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="usr/shaedoc-.0x\u00e9", max_size=16), max_size=4))
+def test_files_under_agrees_with_startswith(prefixes: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = _query_fs(Path(tmp))
+    expected = [(p, n) for p, n in fs.walk_files() if p.startswith(tuple(prefixes))]
+    assert list(fs.files_under(prefixes)) == expected
+
+
+def test_files_ending_is_a_suffix_filter_of_walk_files(tmp_path: Path) -> None:
+    fs = _query_fs(tmp_path)
+    for suffix in ("Python.h", ".a", "a", ".gz", "nothing", ""):
+        expected = [(p, n) for p, n in fs.walk_files() if p.endswith(suffix)]
+        assert list(fs.files_ending(suffix)) == expected
+        assert list(fs.files_ending(suffix)) == expected  # cached: the same answer again
+    assert fs.paths() == sorted(fs.nodes)

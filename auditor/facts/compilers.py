@@ -20,7 +20,7 @@ from typing import Any
 
 from auditor.facts.owners import Owners
 from auditor.fs import FileSystem
-from auditor.layers import DIR, FILE, HARDLINK
+from auditor.layers import FILE, HARDLINK
 
 TOOL_RE = re.compile(
     r"^(?:[a-z0-9_]+-(?:[a-z0-9_]+-)?linux-gnu[a-z0-9_]*-)?"
@@ -70,6 +70,8 @@ def is_toolchain_package(name: str) -> bool:
 def detect(fs: FileSystem, owners: Owners) -> Compilers:
     out = Compilers()
     for path, _node in fs.walk_files():
+        if "bin/" not in path:  # a file directly in a `bin` or `sbin` has it: cheap test
+            continue
         parent = posixpath.basename(posixpath.dirname(path))
         if parent not in ("bin", "sbin"):
             continue
@@ -108,15 +110,15 @@ class DevFiles:
 def dev_files(fs: FileSystem) -> DevFiles:
     """Headers under usr/include and usr/local/include, Python.h anywhere, static libs."""
     out = DevFiles()
-    for path, node in fs.walk_files():
-        if node.entry.kind == DIR:
-            continue
-        size = node.entry.size if node.entry.kind == FILE else 0
-        if path.startswith(("usr/include/", "usr/local/include/")):
-            out.include_files += 1
-            out.include_bytes += size
+    # Three queries of the sorted file list instead of three tests on every file; each
+    # list comes out sorted by path, as one walk over every file gave it.
+    for _path, node in fs.files_under(("usr/include/", "usr/local/include/")):
+        out.include_files += 1
+        out.include_bytes += node.entry.size if node.entry.kind == FILE else 0
+    for path, _node in fs.files_ending("Python.h"):
         if posixpath.basename(path) == "Python.h":
             out.python_h.append(path)
-        if path.endswith(".a") and node.entry.kind == FILE:
-            out.static_libs.append((path, size))
+    for path, node in fs.files_ending(".a"):
+        if node.entry.kind == FILE:
+            out.static_libs.append((path, node.entry.size))
     return out

@@ -16,6 +16,7 @@ import csv
 import json
 import posixpath
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from auditor.fs import FileSystem
 from auditor.layers import DIR, FILE
 
 _SITE_NAMES = ("site-packages", "dist-packages")
+_SITE_ENDS = (*_SITE_NAMES, ".dist-info")
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,23 @@ def normalise(name: str) -> str:
 
 def site_dirs(fs: FileSystem) -> list[str]:
     """site-packages and dist-packages directories, and any other directory holding a
-    *.dist-info (`pip install --target /app/deps`, vendored trees)."""
+    *.dist-info (`pip install --target /app/deps`, vendored trees). Found once per
+    FileSystem (the distributions fact and PY006 both ask)."""
+    found = _SITE_DIRS.get(fs)
+    if found is None:
+        found = _SITE_DIRS[fs] = _find_site_dirs(fs)
+    return list(found)
+
+
+# FileSystem -> its site_dirs; weak, so a scanned image's model is not kept alive
+_SITE_DIRS: weakref.WeakKeyDictionary[FileSystem, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _find_site_dirs(fs: FileSystem) -> list[str]:
     out = set()
     for p, n in fs.nodes.items():
-        if n.entry.kind != DIR:
-            continue
+        if not p.endswith(_SITE_ENDS) or n.entry.kind != DIR:
+            continue  # the name test first: cheaper, and almost no path passes it
         name = p.rsplit("/", 1)[-1]
         if name in _SITE_NAMES:
             out.add(p)
@@ -160,19 +174,31 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
     total = 0
     files = []
     tops: set[str] = set()
+    firsts: set[str] = set()  # first path components already looked at
+    # fs.get without its strip when there is nothing to strip: `site` is a stored path,
+    # and a RECORD path that could add a slash at either end goes through normpath
+    get = fs.nodes.get if site[:1] != "/" else fs.get
     for row in _record_rows(data):
-        if not row or not row[0]:
+        if not row:
             continue
         rel = row[0]
-        path = f"{site}/{rel}"
-        if rel.startswith(".") or "/." in rel or "//" in rel or rel.endswith("/"):
-            path = posixpath.normpath(path)  # only when there is something to normalise
-        first = rel.split("/", 1)[0]
-        if not rel.startswith("..") and not first.endswith((".dist-info", ".data")):
-            mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
-            if mod.isidentifier() and mod != "__pycache__":  # importable names only
-                tops.add(mod)
-        node = fs.get(path)
+        if not rel:
+            continue
+        if rel[0] == "." or "/." in rel or "//" in rel or rel[-1] == "/":
+            path = posixpath.normpath(f"{site}/{rel}")  # only when there is something to do
+            node = fs.get(path)
+        else:
+            path = f"{site}/{rel}"
+            node = get(path)
+        first = rel.partition("/")[0]
+        if first not in firsts and not rel.startswith(".."):
+            # Most rows share a few first components (the package directory): the
+            # top-level name follows from `first` alone, so it is worked out once each.
+            firsts.add(first)
+            if not first.endswith((".dist-info", ".data")):
+                mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
+                if mod.isidentifier() and mod != "__pycache__":  # importable names only
+                    tops.add(mod)
         if node is not None:
             files.append(path)
         if len(row) > 2 and row[2].isascii() and row[2].isdigit():
@@ -188,10 +214,16 @@ def _record_rows(data: bytes) -> Iterator[list[str]]:
     A line without quotes is what csv would make of it, split at commas: the csv module
     is only needed for the rare quoted path (a comma in a file name)."""
     limit = csv.field_size_limit()
-    for line in data.decode("utf-8", "replace").splitlines():
+    text = data.decode("utf-8", "replace")
+    if '"' not in text and len(text) <= limit:
+        # The usual RECORD: no quotes, no field near the limit; what the loop below
+        # makes of it, in one comprehension.
+        yield from [line.split(",") if line else [] for line in text.splitlines()]
+        return
+    for line in text.splitlines():
         if '"' not in line:
             fields = line.split(",") if line else []  # csv: a blank line is []
-            if all(len(f) <= limit for f in fields):
+            if len(line) <= limit or all(len(f) <= limit for f in fields):
                 yield fields
             continue
         try:

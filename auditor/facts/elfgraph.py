@@ -293,7 +293,10 @@ class _Resolver:
         if "/" in name:
             candidates = [_norm_dir(name, "")]
         else:
-            candidates = [posixpath.join(d, name) if d else name for d in dirs]
+            # posixpath.join(d, name), spelled out: `name` holds no "/" here
+            candidates = [
+                (d + name if d[-1] == "/" else f"{d}/{name}") if d else name for d in dirs
+            ]
         for cand in candidates:
             key = (cand, facts.get("machine", ""), facts.get("class", 0), "")
             if key in self._cache:

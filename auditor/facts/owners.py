@@ -112,13 +112,21 @@ def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
     (auditor/facts/distributions.py, which has read every RECORD already): one index
     for every check, with PEP 503 names (opencv-python)."""
     owners = Owners(dpkg_db)
+    record, dist_info, record_tops = owners.record, owners.dist_info, owners.record_tops
     for d in dists:
         owners.dist_names[d.meta_dir] = d.name
+        name, meta_dir = d.name, d.meta_dir
+        base = d.location + "/"
+        cut = len(base)
+        seen: set[str] = set()  # tops of this distribution already indexed
+        record.update(dict.fromkeys(d.files, name))  # C loops: one dict per distribution
+        dist_info.update(dict.fromkeys(d.files, meta_dir))
         for f in d.files:
-            owners.record[f] = d.name
-            owners.dist_info[f] = d.meta_dir
-            rel = f[len(d.location) + 1 :] if f.startswith(d.location + "/") else ""
-            top = rel.split("/", 1)[0]
-            if "/" in rel and not top.endswith((".dist-info", ".data")):
-                owners.record_tops.setdefault(posixpath.join(d.location, top), d.name)
+            if not f.startswith(base):
+                continue
+            top, sep, _ = f[cut:].partition("/")
+            if sep and top not in seen:
+                seen.add(top)
+                if not top.endswith((".dist-info", ".data")):
+                    record_tops.setdefault(posixpath.join(d.location, top), name)
     return owners

@@ -54,6 +54,8 @@ def writable_paths(
     the subtrees in `skip`."""
     if user.uid is None:
         return WritableScan(root, (), 0)
+    if not skip and root and root[0] != "/" and root[-1] != "/":
+        return _writable_below(fs, root, user)
     found: list[str] = []
     checked = 0
     stack = [root]
@@ -71,6 +73,29 @@ def writable_paths(
         if e.kind == DIR:
             stack.extend(f"{path}/{c}" if path else c for c in fs.listdir(path))
     return WritableScan(root, tuple(sorted(found)), checked)
+
+
+def _writable_below(fs: FileSystem, root: str, user: RuntimeUser) -> WritableScan:
+    """`writable_paths` without `skip`, from the sorted path list instead of a walk down
+    the tree: every ancestor of a stored path is a directory, so the walk reaches
+    exactly `root` and the stored paths below it (a link or device below is reached
+    but neither counted nor followed)."""
+    node = fs.get(root)
+    if node is None or node.entry.kind not in (DIR, FILE, HARDLINK):
+        return WritableScan(root, (), 0)
+    uid, groups, nodes = user.uid, user.groups, fs.nodes
+    assert uid is not None
+    found: list[str] = []
+    checked = 0
+    below = fs.paths_under(root + "/") if node.entry.kind == DIR else []
+    for path in (root, *below):
+        e = nodes[path].entry
+        if e.kind not in (DIR, FILE, HARDLINK):
+            continue
+        checked += 1
+        if can_write(uid, groups, e.uid, e.gid, e.mode):
+            found.append(path)
+    return WritableScan(root, tuple(found), checked)
 
 
 def app_dirs(fs: FileSystem, config: dict[str, Any], exclude: tuple[str, ...]) -> list[str]:

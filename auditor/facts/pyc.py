@@ -7,15 +7,20 @@ hash-based, bit 1 = checked against the source hash at import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from operator import methodcaller
+from typing import NamedTuple
 
 from auditor.fs import FileSystem
+
+_ENDS_PYC = methodcaller("endswith", ".pyc")  # a predicate called in C, once per captured path
 
 TIMESTAMP, CHECKED_HASH, UNCHECKED_HASH = "timestamp", "checked-hash", "unchecked-hash"
 
 
-@dataclass(frozen=True)
-class Pyc:
+class Pyc(NamedTuple):
+    """A tuple, not a frozen dataclass: an image has tens of thousands of pycs, and a
+    frozen dataclass's __init__ (object.__setattr__ per field) was most of this fact."""
+
     path: str
     mode: str
 
@@ -31,7 +36,9 @@ def mode(header: bytes) -> str | None:
 
 def scan(fs: FileSystem) -> list[Pyc]:
     out = []
-    for path, data in fs.captured(lambda p: p.endswith(".pyc") and "/__pycache__/" in "/" + p):
+    for path, data in fs.captured(_ENDS_PYC):
+        if "/__pycache__/" not in "/" + path:
+            continue
         m = mode(data)
         if m is not None:
             out.append(Pyc(path, m))

@@ -108,11 +108,13 @@ def find(fs: FileSystem, dpkg: DpkgDb, env: dict[str, str]) -> list[Interpreter]
     for path, node in fs.nodes.items():
         if "python" not in path:
             continue
-        if m := _STDLIB_RE.match(path):
+        # Each pattern needs a literal piece of text: a substring test spares the regex
+        # for the ~all paths that merely live below a python3.X directory.
+        if "/os.py" in path and (m := _STDLIB_RE.match(path)):
             stdlibs[(_prefix(m), m.group("ver"))] = path.rsplit("/", 1)[0]
-        elif (m := _EXE_RE.match(path)) and node.entry.kind != DIR:
+        elif "bin/python" in path and (m := _EXE_RE.match(path)) and node.entry.kind != DIR:
             exes[(_prefix(m), m.group("ver"))] = path
-        elif (m := _LIB_RE.match(path)) and node.entry.kind != DIR:
+        elif "libpython" in path and (m := _LIB_RE.match(path)) and node.entry.kind != DIR:
             libs.setdefault((_prefix(m), m.group("ver")), []).append(path)
     keys = set(stdlibs) | set(libs)
     for key, exe in exes.items():

@@ -27,20 +27,38 @@ LEGACY = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
 
 @lru_cache(maxsize=8)
 def allowed_libraries(architecture: str) -> frozenset[str]:
-    """Sonames every manylinux policy for this architecture allows (auditwheel's data)."""
+    """Sonames every manylinux policy for this architecture allows (auditwheel's data).
+
+    Reads auditwheel's manylinux-policy.json the way `WheelPolicies(libc=GLIBC, arch=...)`
+    and `get_policy_by_name` do, without importing `auditwheel.policy`: that module pulls
+    in pyelftools and auditwheel's wheel tools, a large part of a scan's checks time for a
+    JSON file (tests/facts compare the two over every architecture)."""
+    import json
+    from pathlib import Path
+
+    import auditwheel
     from auditwheel.architecture import Architecture
-    from auditwheel.libc import Libc
-    from auditwheel.policy import WheelPolicies
 
     arch = Architecture(ARCH.get(architecture, architecture))
-    policies = WheelPolicies(libc=Libc.GLIBC, arch=arch)
+    data = Path(auditwheel.__file__).parent / "policy" / "manylinux-policy.json"
+    base = arch.baseline.value
+    policies: list[tuple[str, tuple[str, ...], frozenset[str]]] = []  # name, aliases, libs
+    for policy in json.loads(data.read_text()):
+        if arch.value in policy["symbol_versions"] or policy["name"] == "linux":
+            if policy["name"] != "linux" and base not in policy["symbol_versions"]:
+                raise KeyError(base)  # as auditwheel's constructor does
+            aliases = tuple(f"{alias}_{base}" for alias in policy["aliases"])
+            policies.append(
+                (f"{policy['name']}_{base}", aliases, frozenset(policy["lib_whitelist"]))
+            )
     out: set[str] = set()
     for minor in range(5, 100):  # every manylinux_2_N policy auditwheel knows
-        try:
-            policy = policies.get_policy_by_name(f"manylinux_2_{minor}_{arch.value}")
-        except LookupError:
-            continue
-        out |= set(policy.whitelist)
+        wanted = f"manylinux_2_{minor}_{arch.value}"
+        matches = [libs for name, aliases, libs in policies if wanted in (name, *aliases)]
+        if len(matches) > 1:
+            raise RuntimeError("Internal error. Policies should be unique")
+        if matches:
+            out |= matches[0]
     return frozenset(out)
 
 

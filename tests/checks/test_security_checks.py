@@ -248,3 +248,41 @@ def test_sec009_sudo_and_nopasswd(tmp_path: Path) -> None:
         ("SEC009", "error", "/etc/sudoers.d/app"),
         ("SEC009", "warning", "/usr/bin/sudo"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "kinds"),
+    [
+        ("root/.git-credentials", b"https://ci:ghp_abcdef@github.com\n", ["git credentials"]),
+        ("home/app/.npmrc", b"//registry.npmjs.org/:_authToken=npm_abc\n", ["npm auth token"]),
+        (
+            "root/.docker/config.json",
+            b'{"auths": {"r.example.org": {"auth": "Y2k6cHc="}}}',
+            ["registry auth"],
+        ),
+        (
+            "root/.config/gcloud/application_default_credentials.json",
+            b'{"refresh_token": "1//0abc"}',
+            ["gcloud credentials"],
+        ),
+        (
+            "app/requirements-dev.txt",
+            b"--index-url https://ci:pw1234@pypi.example.org/simple\nflask\n",
+            ["index URL with credentials in requirements"],
+        ),
+        (
+            "etc/pip.ini",
+            b"[global]\nextra-index-url = https://u:p4ss@pypi.example.org/simple\n",
+            ["pip extra-index-url with credentials"],
+        ),
+        ("app/prod.env", b"export API_KEY=abc123\n", [".env variable API_KEY"]),
+        ("app/settings.py", b'KEY = "AKIAIOSFODNN7EXAMPLE"\n', ["AWS access key ID"]),
+        ("app/keys/server", PEM, ["PEM private key"]),
+        ("app/settings.py", b"DEBUG = True\n", []),
+        ("app/.netrc.bak", b"machine x login y password z\n", []),
+    ],
+)
+def test_sec008_file_secrets_by_name_and_content(path: str, data: bytes, kinds: list[str]) -> None:
+    """Each test of `file_secrets` still fires after its cheap pre-test (names, literal
+    markers), and a file none of them applies to is decided without one."""
+    assert sec008_secrets.file_secrets(path, data) == kinds
