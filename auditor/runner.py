@@ -21,6 +21,7 @@ from typing import Any
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.findings import CheckInfo, CheckResult, Finding, Skip, Status
+from auditor.layers import gc_paused
 from auditor.results import ImageResults, Uncacheable
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
@@ -74,6 +75,19 @@ def run_checks(
         facts.fs  # noqa: B018 - read the layers now, outside any check
     results: list[CheckResult] = []
     findings: list[Finding] = []
+    with gc_paused():  # facts build many small objects; see gc_paused
+        _run_planned(planned, facts, stored, results, findings)
+    findings.sort(key=Finding.sort_key)
+    return RunOutcome(results, findings)
+
+
+def _run_planned(
+    planned: list[tuple[Check, CheckContext, str | None, Any]],
+    facts: Facts,
+    stored: ImageResults | None,
+    results: list[CheckResult],
+    findings: list[Finding],
+) -> None:
     for check, ctx, key, recalled in planned:
         if check.gather is not None:
             result, found = _run_two_phase(check, ctx, facts, stored, key, recalled)
@@ -83,8 +97,6 @@ def run_checks(
                 result, found = stored.remember(key, result, found, ctx.today_used)
         results.append(result)
         findings.extend(found)
-    findings.sort(key=Finding.sort_key)
-    return RunOutcome(results, findings)
 
 
 def _run_two_phase(
