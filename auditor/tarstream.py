@@ -41,6 +41,16 @@ _PLAIN_TYPES = frozenset(
         tarfile.FIFOTYPE,
     }
 )
+_META_TYPES = frozenset(
+    {
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    }
+)
+_WITH_CONTENT = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE})
 _PAX_INT = {"size", "uid", "gid"}
 _PAX_KNOWN = {"path", "linkpath", "size", "uid", "gid", "mtime"}
 _MAX_META = 16 << 20  # a long name or PAX header larger than this is hostile
@@ -239,72 +249,96 @@ def _apply_pax(info: Member, pax: dict[str, str]) -> None:
                 info.mtime = 0
 
 
+def _header(buf: bytes) -> Member | None:
+    """The header in `buf` (a full block); None for the end-of-archive marker."""
+    try:
+        info = parse_header(buf)
+    except _EOF_HEADER:
+        return None
+    except tarfile.HeaderError as exc:
+        # Stricter than tarfile, which ends the archive silently at a bad header
+        # after the first: members past it would be hidden from the audit, and
+        # the engines (Go's archive/tar) reject such a layer.
+        raise tarfile.ReadError(f"invalid tar header ({exc})") from None
+    if info.size < 0:
+        raise tarfile.ReadError(f"negative size in tar header ({info.size})")
+    return info
+
+
+def _extended(
+    stream: Stream, buf: bytes, info: Member, global_pax: dict[str, str]
+) -> Member | None:
+    """The member after metadata headers (GNU long name/link, PAX extended or global),
+    the first of which, `info`, was read from `buf`; None at the end of the data.
+    Raises `Fallback` with the bytes of all these headers for what tarfile must read."""
+    replay = [buf]  # raw bytes of this member's headers, for a fallback
+    pax: dict[str, str] = {}
+    local_pax = False
+    long_name: str | None = None
+    long_link: str | None = None
+    while True:
+        kind = info.type
+        if kind in _PLAIN_TYPES:
+            break
+        if kind not in _META_TYPES:
+            raise Fallback(b"".join(replay))
+        if info.size > _MAX_META:
+            raise tarfile.ReadError(f"{info.size}-byte tar metadata header")
+        data = _read_exact(stream, info.size + _padding(info.size))
+        replay.append(data)
+        body = data[: info.size]
+        if kind == tarfile.GNUTYPE_LONGNAME:
+            long_name = _nts(body)
+        elif kind == tarfile.GNUTYPE_LONGLINK:
+            long_link = _nts(body)
+        else:
+            parsed = _parse_pax(body)
+            if parsed is None:
+                raise Fallback(b"".join(replay))
+            if kind == tarfile.XGLTYPE:
+                global_pax.update(parsed)
+            else:
+                pax.update(parsed)
+                local_pax = True
+        buf = stream.read(BLOCK)
+        if len(buf) < BLOCK:
+            return None
+        replay.append(buf)
+        next_info = _header(buf)
+        if next_info is None:
+            return None
+        info = next_info
+    if long_name is not None:
+        info.name = long_name.rstrip("/") if info.isdir() else long_name
+    if long_link is not None:
+        info.linkname = long_link
+    if local_pax:  # like tarfile: global records count only with a local header
+        _apply_pax(info, {**global_pax, **pax})
+    return info
+
+
 def iter_members(stream: Stream) -> Iterator[tuple[Member, Content]]:
     """(Member, content) per member, in order. Content not read is skipped when the
     caller asks for the next member. Raises `Fallback` for features left to tarfile,
     tarfile.ReadError for a stream that is not tar or has a bad header anywhere;
     stops at the end-of-archive marker or at the end of data between members."""
     global_pax: dict[str, str] = {}
-    first = True
+    read, skip = stream.read, stream.skip
+    buf = read(BLOCK)
+    if len(buf) < BLOCK:
+        raise tarfile.ReadError("empty file" if not buf else "truncated header")
     while True:
-        replay: list[bytes] = []  # raw bytes of this member's headers, for a fallback
-        pax: dict[str, str] = {}
-        local_pax = False
-        long_name: str | None = None
-        long_link: str | None = None
-        while True:
-            buf = stream.read(BLOCK)
-            if len(buf) < BLOCK:
-                if first:
-                    raise tarfile.ReadError("empty file" if not buf else "truncated header")
+        info = _header(buf)
+        if info is None:
+            return
+        if info.type not in _PLAIN_TYPES:
+            info = _extended(stream, buf, info, global_pax)
+            if info is None:
                 return
-            replay.append(buf)
-            try:
-                info = parse_header(buf)
-            except _EOF_HEADER:
-                return
-            except tarfile.HeaderError as exc:
-                # Stricter than tarfile, which ends the archive silently at a bad header
-                # after the first: members past it would be hidden from the audit, and
-                # the engines (Go's archive/tar) reject such a layer.
-                raise tarfile.ReadError(f"invalid tar header ({exc})") from None
-            if info.size < 0:
-                raise tarfile.ReadError(f"negative size in tar header ({info.size})")
-            first = False
-            kind = info.type
-            if kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
-                        tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE):  # fmt: skip
-                if info.size > _MAX_META:
-                    raise tarfile.ReadError(f"{info.size}-byte tar metadata header")
-                data = _read_exact(stream, info.size + _padding(info.size))
-                replay.append(data)
-                body = data[: info.size]
-                if kind == tarfile.GNUTYPE_LONGNAME:
-                    long_name = _nts(body)
-                elif kind == tarfile.GNUTYPE_LONGLINK:
-                    long_link = _nts(body)
-                else:
-                    parsed = _parse_pax(body)
-                    if parsed is None:
-                        raise Fallback(b"".join(replay))
-                    if kind == tarfile.XGLTYPE:
-                        global_pax.update(parsed)
-                    else:
-                        pax.update(parsed)
-                        local_pax = True
-                continue
-            if kind not in _PLAIN_TYPES:
-                raise Fallback(b"".join(replay))
-            break
-        if long_name is not None:
-            info.name = long_name.rstrip("/") if info.isdir() else long_name
-        if long_link is not None:
-            info.linkname = long_link
-        if local_pax:  # like tarfile: global records count only with a local header
-            _apply_pax(info, {**global_pax, **pax})
-        size = info.size if info.type not in (tarfile.SYMTYPE, tarfile.LNKTYPE,
-                                              tarfile.DIRTYPE, tarfile.CHRTYPE,
-                                              tarfile.BLKTYPE, tarfile.FIFOTYPE) else 0  # fmt: skip
+        size = info.size if info.type in _WITH_CONTENT else 0
         content = Content(stream, size)
         yield info, content
-        stream.skip(content.remaining + _padding(size))
+        skip(content.remaining + (-size % BLOCK))
+        buf = read(BLOCK)
+        if len(buf) < BLOCK:
+            return
