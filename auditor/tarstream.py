@@ -7,7 +7,7 @@ reader parses the common header itself (`parse_header`: the numeric layout every
 writer of layers uses, checked by one regular expression, and the checksum) and
 leaves every other header to tarfile's own `TarInfo.frombuf`, so names, numbers,
 checksums and the ustar prefix mean exactly what they mean to tarfile
-(tests/test_tarstream.py compares the two on hostile headers). It handles GNU long
+(tests/test_tarheader.py compares the two on damaged and random headers). It handles GNU long
 names/links and PAX extended/global headers itself, and skips content with one call
 into the stream.
 
@@ -114,7 +114,9 @@ class Member:
         return f"Member({fields})"
 
 
-FAST_HEADERS = [0, 0]  # headers parsed by the fast path, headers left to frombuf
+# Headers parsed by the fast path, and left to frombuf (the end-of-archive block is one
+# of these): for tests and measurements; counted per process.
+FAST_HEADERS = [0, 0]
 
 
 def parse_header(buf: bytes) -> Member:
