@@ -61,16 +61,18 @@ _EOF_HEADER: type[Exception] = tarfile.__dict__["EOFHeaderError"]  # not in type
 
 # The numeric fields as Go's archive/tar, GNU tar, bsdtar and tarfile write them
 # (mode uid gid: 7 octal digits + NUL; size mtime: 11 + NUL; checksum: 6 + NUL + space),
-# then the type flag, then (from offset 329) devmajor/devminor: 7 digits + NUL, or NULs.
+# then the type flag (a plain member's, or a PAX or GNU long-name header's), then (from
+# offset 329) devmajor/devminor: 7 digits + NUL, or NULs.
 # A header that matches means to tarfile exactly what `parse_header` makes of it; any
 # other (base-256 or signed numbers, spaces, junk, other widths) goes to tarfile.
 _COMMON = re.compile(
     rb"([0-7]{7})\x00([0-7]{7})\x00([0-7]{7})\x00([0-7]{11})\x00([0-7]{11})\x00([0-7]{6})\x00 "
-    rb"([0-7\x00]).{172}(?:[0-7]{7}\x00[0-7]{7}\x00|\x00{16})",
+    rb"([0-7\x00xgXLK]).{172}(?:[0-7]{7}\x00[0-7]{7}\x00|\x00{16})",
     re.DOTALL,
 )
 _DIRTYPE = tarfile.DIRTYPE
 _AREGTYPE = tarfile.AREGTYPE
+_GNU_TYPES = frozenset(tarfile.GNU_TYPES)  # no ustar prefix for these
 
 
 class Member:
@@ -144,7 +146,7 @@ def parse_header(buf: bytes) -> Member:
                 kind = _DIRTYPE  # an old V7 directory
             if kind == _DIRTYPE:
                 name = name.rstrip("/")
-            if buf[345]:  # the ustar prefix (frombuf takes it whatever the magic)
+            if buf[345] and kind not in _GNU_TYPES:  # the ustar prefix (whatever the magic)
                 end = buf.find(b"\0", 345, 500)
                 prefix = buf[345 : end if end >= 0 else 500].decode(_ENCODING, _ERRORS)
                 name = prefix + "/" + name

@@ -184,8 +184,12 @@ def _common(
         (_common(b"x", b"0", b"\x00\x01junk"), True),  # a prefix that is empty to frombuf
         (_common(b"x", b"0", b"00000001234\x0000000001234", magic=b"ustar  \x00"), True),
         (_common(b"caf\xc3\xa9/\xff\xfe"), True),  # not UTF-8: surrogate escapes
-        (_common(kind=b"L"), False),  # GNU long name: prefix ignored by frombuf
-        (_common(kind=b"x"), False),
+        (_common(kind=b"L", prefix=b"p"), True),  # GNU long name: no ustar prefix
+        (_common(kind=b"K", prefix=b"p"), True),
+        (_common(kind=b"x", prefix=b"p"), True),  # PAX headers: a prefix as any other
+        (_common(kind=b"g"), True),
+        (_common(kind=b"S"), False),  # old GNU sparse: frombuf reads its map
+        (_common(kind=b"V"), False),
         (b"\0" * 512, False),  # end of archive
         (b"\0" * 511, False),
     ],
@@ -249,7 +253,7 @@ def test_reader_read_and_skip_match_a_flat_copy(
     name=_names,
     prefix=st.one_of(st.just(b""), _names, st.binary(max_size=155)),
     linkname=st.one_of(st.just(b""), _names),
-    kind=st.sampled_from([*b"01234567", 0]).map(lambda k: bytes([k])),
+    kind=st.sampled_from([*b"01234567xgXLK", 0]).map(lambda k: bytes([k])),
     numbers=_numbers,
     magic=_magics,
     dev=st.sampled_from([b"0000000\x000000000\x00", b"\0" * 16, b"0000003\x000000001\x00"]),
