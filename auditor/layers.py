@@ -182,6 +182,10 @@ class _DigestingReader:
     decoder reports truncation on its own. Output per step is bounded (gzip by
     `max_length`, zstd by feeding small input pieces), so memory stays flat whatever
     the ratio, and a ratio guard stops decompression bombs early.
+
+    The current piece of output is kept as it came (`_chunk`, read from `_pos`): a
+    header is one slice of it and skipped content only moves `_pos`, so the bytes of a
+    layer are never copied into a buffer and shifted out again.
     """
 
     def __init__(self, raw: IO[bytes], what: str, max_ratio: int) -> None:
@@ -190,7 +194,8 @@ class _DigestingReader:
         self._max_ratio = max_ratio
         self.diff_hash = hashlib.sha256()
         self.produced = 0
-        self._buffer = bytearray()
+        self._chunk = b""  # output not yet consumed: _chunk[_pos:]
+        self._pos = 0
         self._eof = False
         self._pending = self._raw.read(CHUNK)
         if self._pending.startswith(GZIP_MAGIC):
@@ -215,6 +220,7 @@ class _DigestingReader:
         return self._raw.count
 
     def _fill(self) -> None:
+        """The next piece of output into `_chunk` (only when the last one is used up)."""
         try:
             if self.compression == "none":
                 out = self._pending or self._raw.read(CHUNK)
@@ -237,7 +243,8 @@ class _DigestingReader:
                 "(a decompression bomb?); raise --max-ratio to read it"
             )
         self.diff_hash.update(out)
-        self._buffer += out
+        self._chunk = out
+        self._pos = 0
 
     def _new_decoder(self) -> Any:
         if self.compression == "gzip":
@@ -296,36 +303,46 @@ class _DigestingReader:
                 return out
 
     def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            while not self._eof:
-                self._fill()
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            return data
-        while len(self._buffer) < n and not self._eof:
+        chunk, pos = self._chunk, self._pos
+        end = pos + n
+        if n >= 0 and end <= len(chunk):  # the common case: one slice
+            self._pos = end
+            return chunk[pos:end]
+        parts = [chunk[pos:]]
+        got = len(parts[0])
+        self._chunk, self._pos = b"", 0
+        while (n < 0 or got < n) and not self._eof:
             self._fill()
-        with memoryview(self._buffer) as view:  # one copy; a bytearray slice would be two
-            data = bytes(view[:n])
-        del self._buffer[:n]
-        return data
+            chunk = self._chunk
+            if 0 <= n < got + len(chunk):
+                take = n - got
+                parts.append(chunk[:take])
+                self._pos = take
+                break
+            parts.append(chunk)
+            got += len(chunk)
+            self._chunk = b""
+        return b"".join(parts)
 
     def skip(self, n: int) -> None:
         """Consume `n` bytes without returning them (still hashed and counted)."""
-        while n > 0:
-            if not self._buffer:
-                if self._eof:  # a member declared larger than the data that follows
-                    raise tarfile.ReadError("unexpected end of data")
-                self._fill()
-                continue
-            take = min(n, len(self._buffer))
-            del self._buffer[:take]
-            n -= take
+        while True:
+            left = len(self._chunk) - self._pos
+            if n <= left:
+                self._pos += n
+                return
+            n -= left
+            self._chunk, self._pos = b"", 0
+            if self._eof:  # a member declared larger than the data that follows
+                raise tarfile.ReadError("unexpected end of data")
+            self._fill()
 
     def drain(self) -> None:
         """Read to the end (tar padding included) so both digests cover every byte."""
+        self._chunk, self._pos = b"", 0
         while not self._eof:
             self._fill()
-            self._buffer.clear()
+            self._chunk = b""
 
 
 def _clean_path(name: str, what: str) -> str:
@@ -334,6 +351,15 @@ def _clean_path(name: str, what: str) -> str:
     Names that are not UTF-8 keep tarfile's surrogate escapes (the report writers turn
     them back into the original bytes), so a whiteout in a later layer still matches.
     """
+    if (
+        name
+        and name[0] not in "/."
+        and name[-1] != "/"
+        and "//" not in name
+        and "/." not in name
+        and "\x00" not in name
+    ):
+        return name  # already clean (no empty, "." or ".." part): most names
     if "\x00" in name:
         raise CorruptInput(f"{what}: entry name contains NUL: {name!r}")
     if name.startswith("/"):
@@ -439,8 +465,8 @@ def _read_members(
         except tarstream.Fallback as fallback:
             stream = _Prefixed(fallback.replay, reader)
     with _open_tar(stream, what) as tar:
-        for info in _members(tar, what):
-            _index_entry(tar.extractfile, info, index, policy, what, spill)
+        for tarinfo in _members(tar, what):
+            _index_entry(tar.extractfile, tarinfo, index, policy, what, spill)
             batches.after_entry()
 
 
@@ -518,8 +544,8 @@ def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
 
 
 def _index_entry(
-    extract: Callable[[tarfile.TarInfo], IO[bytes] | None],
-    info: tarfile.TarInfo,
+    extract: Callable[[Any], IO[bytes] | None],
+    info: tarfile.TarInfo | tarstream.Member,
     index: LayerIndex,
     policy: CapturePolicy,
     what: str,
@@ -528,7 +554,7 @@ def _index_entry(
     path = _clean_path(info.name, what)
     if not path:
         return  # the root directory itself
-    base = posixpath.basename(path)
+    base = path.rpartition("/")[2]  # posixpath.basename, cheaper
     if META_PREFIX in path and _is_aufs_meta(path):
         return  # AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not image content
     if base.startswith(WHITEOUT_PREFIX):
@@ -556,8 +582,19 @@ def _index_entry(
         raise CorruptInput(f"{what}: negative size for {path!r}")
     if size > _INT64:  # no stream holds that much (and the index stores int64 sizes)
         raise CorruptInput(f"{what}: not a readable tar stream ({path!r}: size {size})")
-    mtime = _bounded(info.mtime, -_INT64, _INT64)
-    uid, gid = _bounded(info.uid, 0, _ID_MAX), _bounded(info.gid, 0, _ID_MAX)
+    mtime: int | None = info.mtime  # type: ignore[assignment] # checked next
+    uid: int | None = info.uid
+    gid: int | None = info.gid
+    if not (  # ints in range, as every header of the fast path gives: _bounded is a no-op
+        type(mtime) is int
+        and type(uid) is int
+        and type(gid) is int
+        and -_INT64 <= mtime <= _INT64
+        and 0 <= uid <= _ID_MAX
+        and 0 <= gid <= _ID_MAX
+    ):
+        mtime = _bounded(info.mtime, -_INT64, _INT64)
+        uid, gid = _bounded(info.uid, 0, _ID_MAX), _bounded(info.gid, 0, _ID_MAX)
     if mtime is None or uid is None or gid is None:
         index.skipped.append(
             f"{path}: absurd metadata (mtime {info.mtime!r}, uid {info.uid!r}, gid {info.gid!r})"
