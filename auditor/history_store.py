@@ -263,6 +263,19 @@ class HistoryStore:
     ) -> int:
         """Store one scan's report; returns its id."""
         self._connect()
+        return int(
+            self._write(lambda cur: self._insert_scan(cur, report, repository, tag, recorded_at))
+        )
+
+    def _insert_scan(
+        self,
+        cur: Any,
+        report: dict[str, Any],
+        repository: str,
+        tag: str,
+        recorded_at: datetime | None = None,
+    ) -> int:
+        """The scan's row, inside the caller's transaction; returns its id."""
         image = report.get("image") or {}
         scores = report.get("scores") or {}
         when = (recorded_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -283,14 +296,11 @@ class HistoryStore:
             "score, grade, findings, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
 
-        def write(cur: Any) -> int:
-            if self.dialect == "postgresql":
-                cur.execute(insert + " RETURNING id", row)
-                return int(cur.fetchone()[0])
-            cur.execute(insert, row)
-            return int(cur.lastrowid)
-
-        return int(self._write(write))
+        if self.dialect == "postgresql":
+            cur.execute(insert + " RETURNING id", row)
+            return int(cur.fetchone()[0])
+        cur.execute(insert, row)
+        return int(cur.lastrowid)
 
     def records(self, repository: str, limit: int | None = None) -> list[Record]:
         """The repository's scans, oldest first (the last `limit` when given)."""

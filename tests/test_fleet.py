@@ -125,6 +125,30 @@ def test_a_retried_result_is_recorded_once(tmp_path):
         assert store.run_summary(run) == {"ok": True}
 
 
+def test_an_attempt_killed_midway_leaves_nothing(tmp_path, monkeypatch):
+    """The fleet row and the scan are one transaction: a worker dying between the two
+    must not leave a scan that its retry then records a second time."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    report = _report(1000, None, [])
+    outcome = outcome_of("reg/app:1", None, report)
+    with FleetStore(url) as store:
+        run = store.start_run()
+        original = FleetStore._insert_scan
+
+        def dies_after_the_scan_row(self, cur, *args):
+            original(self, cur, *args)
+            raise KeyboardInterrupt  # the worker is killed here
+
+        monkeypatch.setattr(FleetStore, "_insert_scan", dies_after_the_scan_row)
+        with pytest.raises(KeyboardInterrupt):
+            store.record_result(run, outcome, report)
+        assert store.count() == 0 and store.results(run) == []
+        monkeypatch.setattr(FleetStore, "_insert_scan", original)
+        retried = store.record_result(run, outcome, report)
+        assert store.count() == 1
+        assert [r["scan_id"] for r in store.results(run)] == [retried]
+
+
 def test_local_cluster_run_over_archives(tmp_path):
     pytest.importorskip("distributed")
     base = Layer(

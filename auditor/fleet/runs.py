@@ -109,31 +109,38 @@ class FleetStore(HistoryStore):
     def record_result(
         self, run_id: int, outcome: Outcome, report: dict[str, Any] | None
     ) -> int | None:
-        """Record the image's scan (when there is a report) and its fleet row, once."""
+        """Record the image's scan (when there is a report) and its fleet row, once.
+
+        One transaction: the fleet row first (its key is `(run_id, reference)`), then
+        the scan. A second attempt for the same image (a retried task, while or after
+        the first one ran) finds the row, or waits on it, and records nothing; an
+        attempt killed midway leaves nothing behind."""
         self._connect()
-        existing = self._query(
-            self._sql("SELECT scan_id FROM fleet_results WHERE run_id = ? AND reference = ?"),
-            (run_id, outcome.reference),
-        )
-        if existing:
-            return existing[0][0]  # a retried task: recorded by the first attempt
-        scan_id = self.record(report, outcome.repository, outcome.tag) if report else None
         insert = self._sql(
             "INSERT INTO fleet_results (run_id, reference, repository, tag, digest, size, "
-            "scan_id, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "scan_id, error) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT DO NOTHING"
         )
-        row = (
-            run_id,
-            outcome.reference,
-            outcome.repository,
-            outcome.tag,
-            outcome.digest,
-            outcome.size,
-            scan_id,
-            outcome.error,
+        select = self._sql("SELECT scan_id FROM fleet_results WHERE run_id = ? AND reference = ?")
+        update = self._sql(
+            "UPDATE fleet_results SET scan_id = ? WHERE run_id = ? AND reference = ?"
         )
-        self._write(lambda cur: cur.execute(insert, row))
-        return scan_id
+        o = outcome
+        row = (run_id, o.reference, o.repository, o.tag, o.digest, o.size, o.error)
+
+        def write(cur: Any) -> int | None:
+            cur.execute(insert, row)
+            if cur.rowcount == 0:  # recorded by an earlier attempt
+                cur.execute(select, (run_id, o.reference))
+                found = cur.fetchone()
+                return found[0] if found else None
+            if report is None:
+                return None
+            scan_id = self._insert_scan(cur, report, o.repository, o.tag)
+            cur.execute(update, (scan_id, run_id, o.reference))
+            return scan_id
+
+        result = self._write(write)
+        return int(result) if result is not None else None
 
     def results(self, run_id: int) -> list[dict[str, Any]]:
         rows = self._query(
