@@ -12,12 +12,14 @@ on a later day such a check is judged again without reading a single layer.
 
 from __future__ import annotations
 
+import datetime as dt
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from auditor import second_process
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.findings import CheckInfo, CheckResult, Finding, Skip, Status
@@ -37,12 +39,15 @@ class Check:
     options: dict[str, Any] = field(default_factory=dict)  # option -> default (config keys)
     gather: GatherFunction | None = None  # two-phase checks (dated): see the module doc
     judge: JudgeFunction | None = None
+    offload: bool = False  # walks the tree on its own: may run in a second process
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Check:
         options = dict(getattr(module, "OPTIONS", {}))
         gather, judge = getattr(module, "gather", None), getattr(module, "judge", None)
-        return cls(module.INFO, module.run, (module.__doc__ or "").strip(), options, gather, judge)
+        doc = (module.__doc__ or "").strip()
+        offload = bool(getattr(module, "OFFLOAD", False))
+        return cls(module.INFO, module.run, doc, options, gather, judge, offload)
 
 
 @dataclass
@@ -88,15 +93,56 @@ def _run_planned(
     results: list[CheckResult],
     findings: list[Finding],
 ) -> None:
-    for check, ctx, key, recalled in planned:
+    """Checks marked OFFLOAD (they walk the tree on their own) run in a second process
+    beside the others when there are two cores (auditor/second_process.py)."""
+    beside = [
+        i
+        for i, (check, _, _, recalled) in enumerate(planned)
+        if check.offload and check.gather is None and recalled is None
+    ]
+    pending = None
+    if beside and second_process.usable(facts.loaded.options.jobs):
+        pending = second_process.start(lambda: [_run_as_data(planned[i], facts) for i in beside])
+    done: dict[int, tuple[CheckResult, list[Finding], dt.date | None]] = {}
+    for i, (check, ctx, key, recalled) in enumerate(planned):
+        if pending is not None and i in beside:
+            continue
         if check.gather is not None:
-            result, found = _run_two_phase(check, ctx, facts, stored, key, recalled)
+            done[i] = (*_run_two_phase(check, ctx, facts, stored, key, recalled), None)
+        elif recalled is not None:
+            done[i] = (*recalled, None)
         else:
-            result, found = recalled or _run(check, ctx, facts)
-            if stored and key and recalled is None and result.status is not Status.ERROR:
-                result, found = stored.remember(key, result, found, ctx.today_used)
+            done[i] = (*_run(check, ctx, facts), ctx.today_used)
+    if pending is not None:
+        data = pending.result()
+        for i, row in zip(beside, data or [None] * len(beside)):
+            if row is None:  # the second process died: run the check here
+                check, ctx, _, _ = planned[i]
+                done[i] = (*_run(check, ctx, facts), ctx.today_used)
+                continue
+            result, found, today = row
+            done[i] = (
+                CheckResult.from_json(result),
+                [Finding.from_json(f) for f in found],
+                dt.date.fromisoformat(today) if today else None,
+            )
+    for i, (check, _, key, recalled) in enumerate(planned):
+        result, found, today = done[i]
+        fresh = recalled is None and check.gather is None
+        if stored and key and fresh and result.status is not Status.ERROR:
+            result, found = stored.remember(key, result, found, today)
         results.append(result)
         findings.extend(found)
+
+
+def _run_as_data(
+    entry: tuple[Check, CheckContext, str | None, Any], facts: Facts
+) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """A check's outcome as plain data, to cross the pipe from the second process."""
+    check, ctx, _, _ = entry
+    result, found = _run(check, ctx, facts)
+    today = ctx.today_used.isoformat() if ctx.today_used else None
+    return result.to_json(), [f.to_json() for f in found], today
 
 
 def _run_two_phase(

@@ -43,6 +43,7 @@ INFO = CheckInfo(
     criterion="reproducible",
     dimension=Dimension.FAST,
 )
+OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 LOGS = ("var/log/dpkg.log", "var/log/alternatives.log", "var/log/bootstrap.log")
 LOG_DIRS = ("var/log/apt/",)
 WINDOW = 86_400  # seconds before the step's time in which mtimes count as "build time"

@@ -45,6 +45,7 @@ INFO = CheckInfo(
     criterion="precompiled bytecode (fast start)",
     dimension=Dimension.FAST,
 )
+OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 
 MISSING_RATIO = 0.2
 NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "manage.py", "noxfile.py"})

@@ -29,6 +29,7 @@ INFO = CheckInfo(
     criterion="no world-writable paths outside /tmp, /var/tmp (sticky)",
     dimension=Dimension.SECURE,
 )
+OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 SCRATCH = frozenset({"tmp", "var/tmp", "run/lock", "var/lock", "dev/shm"})
 MAX_LISTED = 50
 

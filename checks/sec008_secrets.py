@@ -43,6 +43,7 @@ INFO = CheckInfo(
     criterion="no secrets left behind",
     dimension=Dimension.SECURE,
 )
+OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 
 # Pattern texts, compiled on first use (re's own cache, like the one-off patterns in
 # file_secrets) rather than at import: every scan imports every check. Deferred:

@@ -38,6 +38,7 @@ INFO = CheckInfo(
     criterion="no caches left",
     dimension=Dimension.SMALL,
 )
+OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 OPTIONS = {"min-kb": 1024}
 TOP = 20
 
