@@ -23,6 +23,7 @@ from auditor.capture import CapturePolicy
 from auditor.layers import INDEX_FORMAT, LayerIndex
 
 SUFFIX = ".index"
+TEMP_PREFIX = ".tmp-"  # a writer's temporary file; one left behind was interrupted
 
 
 def default_cache_dir() -> Path:
@@ -71,14 +72,24 @@ class LayerCache:
         """Store an index already encoded by `indexcodec.encode` (worker processes do)."""
         try:
             path = self._path(diff_id)
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=SUFFIX)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except (OSError, ValueError):
-            pass  # a cache that cannot be written only costs speed
+        except ValueError:
+            return
+        write_entry(path, data)
+
+
+def write_entry(path: Path, data: bytes) -> None:
+    """Write one cache entry (layer index or image results) atomically: a temporary file
+    in the same directory, then a rename, so parallel scans never read half an entry.
+    A cache that cannot be written only costs speed: errors are swallowed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.cache import LayerCache
+from auditor.cache import TEMP_PREFIX, LayerCache
 from auditor.capture import DEFAULT_POLICY
 from auditor.results import ResultCache
 
 AREAS = ("layers", "results")
-TEMP_PREFIX = ".tmp-"  # a writer's temporary file; one left behind was interrupted
 TEMP_GRACE = 3600.0  # seconds a temporary file may live (a writer may still be busy)
 
 
@@ -55,7 +55,7 @@ def _files(directory: Path) -> list[tuple[Path, os.stat_result]]:
         for name in names:
             path = Path(base, name)
             st = path.lstat()
-            if path.is_file() and not path.is_symlink():
+            if stat.S_ISREG(st.st_mode):  # lstat: a link is never a regular file
                 out.append((path, st))
     return out
 

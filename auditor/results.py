@@ -27,12 +27,12 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from auditor.cache import write_entry
 from auditor.capture import DEFAULT_POLICY
 from auditor.findings import CheckResult, Finding
 from auditor.layers import INDEX_FORMAT
@@ -189,21 +189,8 @@ class ImageResults:
     def save(self) -> None:
         if not self._dirty or self.path is None:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json.gz")
-            try:
-                with (
-                    os.fdopen(fd, "wb") as raw,
-                    gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as gz,
-                ):
-                    gz.write(json.dumps(self._data, separators=(",", ":")).encode())
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError:
-            return  # a cache that cannot be written only costs speed
+        data = json.dumps(self._data, separators=(",", ":")).encode()
+        write_entry(self.path, gzip.compress(data, compresslevel=3, mtime=0))
         self._dirty = False
 
 
@@ -211,8 +198,11 @@ class ResultCache:
     def __init__(self, root: Path) -> None:
         self.dir = root / "results" / f"v{RESULTS_FORMAT}"
 
-    def open(self, key: str) -> ImageResults:
-        path = self.dir / f"{key}.json.gz"
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.json.gz"
+
+    @staticmethod
+    def open_path(path: Path) -> ImageResults:
         try:
             with gzip.open(path, "rt", encoding="utf-8") as fh:
                 data = json.load(fh)

@@ -70,11 +70,6 @@ class LoadedImage:
         self.layers_read = 0
 
     @property
-    def layers_loaded(self) -> bool:
-        """Whether the layers were read (or came from the layer cache) in this process."""
-        return self._indexes is not None
-
-    @property
     def fs_loaded(self) -> bool:
         """Whether the merged filesystem was built (it is, once anything asked for it)."""
         return "fs" in self.__dict__

@@ -206,7 +206,8 @@ def report_for(
     config = config or configuration.Config()
     facts = Facts(loaded, base=config.base)
     provenance = facts.provenance  # a bad --base is an input error: raise it before checks
-    stored = stored_results(loaded, {"strict": config.strict, "provenance": provenance.to_json()})
+    provenance_json = provenance.to_json()
+    stored = stored_results(loaded, {"strict": config.strict, "provenance": provenance_json})
     checks = [c for c in ALL_CHECKS if config.selected(c.info.id)]
     outcome = run_checks(checks, facts, check_options, config.strict, stored)
     applied = configuration.apply(config, outcome.findings)
@@ -218,7 +219,7 @@ def report_for(
     return build_report(
         loaded,
         content=content,
-        facts={**facts_json, "provenance": provenance.to_json()},
+        facts={**facts_json, "provenance": provenance_json},
         results=[r.to_json() for r in outcome.results],
         findings=[f.to_json() for f in findings],
         checks=checks_section(ALL_CHECKS),
@@ -230,16 +231,28 @@ def report_for(
 def stored_results(loaded: LoadedImage, context: dict[str, Any]) -> ImageResults:
     """The image's entry in the result cache (an empty one when caching is off).
     `context`: what every check's result depends on besides the image and its options."""
-    root = loaded.options.cache_root
-    if root is None:
+    path = results_path(loaded)
+    if path is None:
         return no_results()
     try:
-        limits = (loaded.options.max_ratio, loaded.options.max_entries)
-        stored = ResultCache(root).open(image_key(loaded.image.config, limits))
+        stored = ResultCache.open_path(path)
         stored.context = canonical(context)
     except Uncacheable:
         return no_results()
     return stored
+
+
+def results_path(loaded: LoadedImage) -> Path | None:
+    """Where the image's results are kept (None: caching off, or an unnameable config).
+    The fleet asks whether the file exists before it tries to report from it."""
+    root = loaded.options.cache_root
+    if root is None:
+        return None
+    limits = (loaded.options.max_ratio, loaded.options.max_entries)
+    try:
+        return ResultCache(root).path(image_key(loaded.image.config, limits))
+    except Uncacheable:
+        return None
 
 
 # ---- several images: reports in order, then the version-family comparison (PY004) ----

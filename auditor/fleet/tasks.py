@@ -149,9 +149,9 @@ def resolve(reference: str, options: TaskOptions) -> Resolved:
         image = open_image(reference, options.source)
     except InputError as exc:
         return Resolved(reference, error=str(exc))
-    if options.use_cache:
+    loaded = LoadedImage(image, options.scan_options(), layers_allowed=False)
+    if _has_results(loaded):  # else the attempt would only repeat the audit's first steps
         try:
-            loaded = LoadedImage(image, options.scan_options(), layers_allowed=False)
             return Resolved(reference, image=image, outcome=_report(reference, loaded, options))
         except LayersNeeded:
             pass
@@ -208,6 +208,13 @@ def audit_whole(reference: str, options: TaskOptions) -> Outcome:
     except InputError as exc:
         return failed(reference, options, str(exc))
     return _report(reference, loaded, options)
+
+
+def _has_results(loaded: LoadedImage) -> bool:
+    from auditor.commands.scan import results_path  # imports every check: only on workers
+
+    path = results_path(loaded)
+    return path is not None and path.is_file()
 
 
 def _report(reference: str, loaded: LoadedImage, options: TaskOptions) -> Outcome:
