@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
 from collections.abc import Callable
@@ -39,7 +40,9 @@ from auditor.layers import INDEX_FORMAT
 
 RESULTS_FORMAT = 1
 ENTRIES_PER_CHECK = 4  # results kept per check and image (different options, dates)
-_PACKAGES = ("auditor", "checks")  # whose code and data name the results
+# whose code and data name the results: the checks are `auditor.checks`, a directory
+# of their own in a source checkout (setuptools package-dir), inside `auditor` when installed
+_PACKAGES = ("auditor", "auditor.checks")
 _CODE_SUFFIXES = (".py", ".json")
 
 
@@ -51,10 +54,17 @@ class Uncacheable(Exception):
 def code_fingerprint() -> str:
     """A digest of imgaudit's own code and data: any change invalidates every result."""
     digest = hashlib.sha256()
+    seen: set[Path] = set()
     for package in _PACKAGES:
-        root = Path(__import__(package).__file__ or "").parent
-        for path in sorted(root.rglob("*")):
-            if path.suffix in _CODE_SUFFIXES and "__pycache__" not in path.parts:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            root = Path(location)
+            for path in sorted(root.rglob("*")):
+                if path.suffix not in _CODE_SUFFIXES or "__pycache__" in path.parts:
+                    continue
+                if path.resolve() in seen:  # installed, the checks are inside `auditor`
+                    continue
+                seen.add(path.resolve())
                 digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from auditor.checks import ALL_CHECKS
+
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.scan import ScanOptions, open_loaded
-from checks import ALL_CHECKS
 
 FACTS = (
     "os", "users", "dpkg", "distro", "distributions", "owners", "pythons", "venvs",

@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from auditor.checks import ALL_CHECKS
 
 from auditor.config import Config, ConfigError, Ignore, apply, find_file, load
 from auditor.findings import Finding, Severity
-from checks import ALL_CHECKS
 
 KNOWN = {c.info.id: c.options for c in ALL_CHECKS}
 

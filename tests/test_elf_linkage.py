@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from auditor.checks import ALL_CHECKS
 
 from auditor.facts import Facts
 from auditor.findings import Finding, Status
 from auditor.runner import run_checks
 from auditor.scan import ScanOptions, load_image
-from checks import ALL_CHECKS
 from tests.factory import (
     Dir,
     File,

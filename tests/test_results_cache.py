@@ -180,7 +180,7 @@ def test_code_fingerprint_covers_checks_and_data() -> None:
     root = Path(auditor.results.__file__).parent.parent
     digest_input = [
         p
-        for pkg in ("auditor", "checks")
+        for pkg in ("auditor", "checks")  # the repository layout: checks/ is auditor.checks
         for p in (root / pkg).rglob("*")
         if p.suffix in (".py", ".json") and "__pycache__" not in p.parts
     ]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from auditor.checks import ALL_CHECKS
 
 from auditor.findings import Dimension, Finding, Severity
 from auditor.scoring import Weights, default_weights, score
-from checks import ALL_CHECKS
 
 DIMS = {c.info.id: c.info.dimension for c in ALL_CHECKS}
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from auditor.checks import ALL_CHECKS
 
 from auditor import second_process
 from auditor.commands.scan import report_for
 from auditor.scan import ScanOptions, load_image
-from checks import ALL_CHECKS
 from tests import factory
 from tests.factory import File, Layer
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from checks import ALL_CHECKS
+from auditor.checks import ALL_CHECKS
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from auditor.checks import ALL_CHECKS, by_id
 from auditor.errors import InputError
-from checks import ALL_CHECKS, by_id
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:

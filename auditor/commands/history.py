@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 
 from auditor import history_store
+from auditor.checks.sz005_size_regression import DEFAULT_BYTES, DEFAULT_PERCENT
 from auditor.commands.diff import write_output
 from auditor.report.formats import DOCUMENT_FORMATS
-from checks.sz005_size_regression import DEFAULT_BYTES, DEFAULT_PERCENT
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from auditor import baseline
 from auditor import config as configuration
+from auditor.checks import ALL_CHECKS
+from auditor.checks import py004_version_family as version_family
 from auditor.context import today_utc
 from auditor.errors import InputError
 from auditor.facts import Facts, packages_index
@@ -34,8 +36,6 @@ from auditor.scan import LoadedImage, ScanOptions, open_loaded
 from auditor.scoring import score
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
-from checks import ALL_CHECKS
-from checks import py004_version_family as version_family
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:

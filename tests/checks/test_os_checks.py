@@ -6,11 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-
-from auditor.errors import InputError
-from auditor.facts import packages_index
-from auditor.findings import Status
-from checks import (
+from auditor.checks import (
     os001_base_os_unknown,
     os002_base_os_eol,
     os003_base_os_rolling,
@@ -18,6 +14,10 @@ from checks import (
     os005_image_stale,
     os006_pending_updates,
 )
+
+from auditor.errors import InputError
+from auditor.facts import packages_index
+from auditor.findings import Status
 from tests.checks.support import debian_base, image, run, status, summary
 from tests.factory import File, ImageSpec, Layer, Symlink
 

@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from checks import (
+from auditor.checks import (
     sec001_runs_as_root,
     sec002_user_unknown,
     sec006_setuid,
@@ -16,6 +15,7 @@ from checks import (
     sec008_secrets,
     sec009_sudo,
 )
+
 from tests.checks.support import debian_base, image, real_file, run, stock_setuid, summary
 from tests.factory import Dir, File, Layer
 

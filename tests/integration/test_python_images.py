@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from auditor.checks import _PYTHON
 
 from auditor.facts import Facts
 from auditor.runner import Check, run_checks
 from auditor.scan import ScanOptions, load_image
-from checks import _PYTHON
 from tests.support.baseimages import BuiltImage, build, save
 from tests.support.services import DockerEngine, cache_dir
 

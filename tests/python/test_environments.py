@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 
-from auditor.facts.venvs import parse_cfg, shebang_interpreter
-from checks import (
+from auditor.checks import (
     pk001_built_from_sdist,
     pk004_editable_install,
     py006_bytecode,
@@ -16,6 +15,8 @@ from checks import (
     sec004_writable_app,
     sec005_pip_writable,
 )
+
+from auditor.facts.venvs import parse_cfg, shebang_interpreter
 from tests.factory import Dir, File, ImageSpec, Layer, Symlink
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status

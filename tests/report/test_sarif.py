@@ -8,9 +8,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from auditor.checks import by_id
 
 from auditor.report import sarif
-from checks import by_id
 from tests.report.support import bad_spec, scan_report
 
 REPO = Path(__file__).resolve().parents[2]
