@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from auditor.runner import Check
+
 # ---- Base OS, security, size, build structure ------------------------------------------
-from auditor.checks import (
+from . import (
     bl001_cache_unfriendly_order,
     bl002_single_stage,
     bl003_not_reproducible,
@@ -34,8 +36,6 @@ from auditor.checks import (
     sz004_docs,
     sz005_size_regression,
 )
-
-from auditor.runner import Check
 
 _OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
     os001_base_os_unknown,
@@ -64,7 +64,7 @@ _OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
 
 
 # ---- Python installation, packages, venv permissions ----------------------------------
-from auditor.checks import (  # noqa: E402
+from . import (  # noqa: E402
     pk001_built_from_sdist,
     pk004_editable_install,
     py001_system_python,
@@ -96,7 +96,7 @@ _PYTHON: list[ModuleType] = [
 
 
 # ---- ELF linkage, wheels' libraries, compilers -----------------------------------------
-from auditor.checks import (  # noqa: E402
+from . import (  # noqa: E402
     cc001_compiler_present,
     cc002_dev_files,
     el001_missing_library,

@@ -26,11 +26,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.checks.py003_python_eol import status
-
 from auditor.context import CheckContext
 from auditor.facts.stdlib_data import version_tuple
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+from .py003_python_eol import status
 
 INFO = CheckInfo(
     id="PY004",

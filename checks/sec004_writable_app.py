@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from auditor.checks.sec003_writable_venv import non_root_user
-
 from auditor.context import CheckContext
 from auditor.facts.permissions import writable_paths
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.layers import DIR
+
+from .sec003_writable_venv import non_root_user
 
 INFO = CheckInfo(
     id="SEC004",
