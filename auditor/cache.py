@@ -20,7 +20,7 @@ from pathlib import Path
 
 from auditor import indexcodec
 from auditor.capture import CapturePolicy
-from auditor.layers import INDEX_FORMAT, LayerIndex
+from auditor.layerindex import INDEX_FORMAT, LayerIndex
 
 SUFFIX = ".index"
 TEMP_PREFIX = ".tmp-"  # a writer's temporary file; one left behind was interrupted

@@ -17,7 +17,24 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from auditor.layers import DIR, FILE, HARDLINK, SYMLINK, Entry, LayerIndex, gc_paused
+# Facts and checks see tar entries through this model: it offers the entry kinds.
+from auditor.layerindex import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
+from auditor.memory import gc_paused
+
+__all__ = [
+    "BLOCK",
+    "CHAR",
+    "DIR",
+    "FIFO",
+    "FILE",
+    "HARDLINK",
+    "SYMLINK",
+    "Entry",
+    "FileSystem",
+    "LayerIndex",
+    "Node",
+    "WastedFile",
+]
 
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
 PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included

@@ -34,7 +34,8 @@ from typing import Any
 
 import zstandard
 
-from auditor.layers import INDEX_FORMAT, KINDS, Entry, LayerIndex, gc_paused
+from auditor.layerindex import INDEX_FORMAT, KINDS, Entry, LayerIndex
+from auditor.memory import gc_paused
 
 _CONTAINER = b"imgaudit-layer\0" + bytes([INDEX_FORMAT])  # then (u64 size, zstd frame)*
 _MAGIC = b"imgaudit-index\0"  # the start of every frame's content

@@ -10,15 +10,12 @@ ELF parser keeps the ranges it needs in memory, within fixed caps: auditor/elf.p
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import posixpath
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any, NamedTuple, cast
+from typing import IO, Any, cast
 
 import zstandard
 
@@ -26,6 +23,18 @@ from auditor import tarstream
 from auditor.capture import DEFAULT_POLICY, CapturePolicy
 from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
+from auditor.layerindex import (
+    BLOCK,
+    CHAR,
+    DIR,
+    FIFO,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    Entry,
+    LayerIndex,
+)
+from auditor.memory import trim_heap
 from auditor.sources.interface import Layer
 
 _inflate: Any  # the zlib-compatible module that inflates gzip layers
@@ -34,9 +43,6 @@ try:  # zlib-ng inflates real layers ~2x faster than the stdlib's zlib (bench/RE
 except ImportError:  # pragma: no cover - the stdlib fallback keeps imgaudit working
     _inflate = zlib
 
-# 2: ELF facts from the forward-only parser (auditor/elf.py); 3: the compact binary file
-# (auditor/indexcodec.py) instead of gzip'd JSON
-INDEX_FORMAT = 3
 CHUNK = 1 << 20
 TAR_READER = "tarstream"  # or "tarfile": the reference (tests/test_tarstream.py)
 GZIP_MAGIC = b"\x1f\x8b"
@@ -52,10 +58,9 @@ _ZSTD_PIECE = 1 << 10  # zstd input per decode call: bounds its output (~32 MiB 
 # 500k (a full CUDA + PyTorch image: ~150k). Raise it with --max-entries.
 DEFAULT_MAX_ENTRIES = 2_000_000
 _INT64 = (1 << 63) - 1
+_TRIM_AFTER = 8 << 20  # ELF files this big: the parser may have held tens of MB
 _ID_MAX = _INT64  # tar allows 64-bit ids (base-256); negative ones are damage
 
-# Entry kinds
-FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
 _KIND = {
     tarfile.REGTYPE: FILE,
     tarfile.AREGTYPE: FILE,
@@ -68,7 +73,6 @@ _KIND = {
     tarfile.BLKTYPE: BLOCK,
     tarfile.FIFOTYPE: FIFO,
 }
-KINDS = frozenset(_KIND.values())
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 META_PREFIX = ".wh..wh."  # whiteout-metadata names; only the opaque marker means anything
@@ -76,81 +80,6 @@ META_PREFIX = ".wh..wh."  # whiteout-metadata names; only the opaque marker mean
 
 def _is_aufs_meta(path: str) -> bool:
     return any(p.startswith(META_PREFIX) and p != OPAQUE_MARKER for p in path.split("/"))
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Build many small containers (index entries, merged nodes) with the cyclic garbage
-    collector off. None of them form cycles, and with the collector on, every full
-    collection triggered by the allocations re-walks all objects built so far: that
-    was ~40% of loading and merging a 100k-entry image. Restores the previous state."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class Entry(NamedTuple):
-    """One tar entry (a tuple: compact in memory and as JSON)."""
-
-    path: str
-    kind: str
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    mtime: int
-    link: str  # symlink target as written, or hard-link target path; "" otherwise
-
-
-@dataclass
-class LayerIndex:
-    """Everything later steps need from one layer, without its bytes."""
-
-    diff_id: str
-    entries: list[Entry] = field(default_factory=list)
-    whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
-    opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
-    contents: dict[str, bytes] = field(default_factory=dict)  # captured file contents
-    elf: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> ELF link facts
-    skipped: list[str] = field(default_factory=list)  # entries not indexed, with the reason
-    tar_size: int = 0  # bytes of the uncompressed tar stream
-
-    @property
-    def size(self) -> int:
-        """Bytes of regular-file content the layer writes (what `docker history` shows)."""
-        return sum(e.size for e in self.entries if e.kind == FILE)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": INDEX_FORMAT,
-            "diff_id": self.diff_id,
-            "entries": [list(e) for e in self.entries],
-            "whiteouts": self.whiteouts,
-            "opaque_dirs": self.opaque_dirs,
-            "contents": {k: v.decode("latin-1") for k, v in self.contents.items()},
-            "elf": self.elf,
-            "skipped": self.skipped,
-            "tar_size": self.tar_size,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LayerIndex:
-        if data.get("format") != INDEX_FORMAT:
-            raise ValueError("index format changed")
-        return cls(
-            diff_id=data["diff_id"],
-            entries=[Entry(*e) for e in data["entries"]],
-            whiteouts=list(data["whiteouts"]),
-            opaque_dirs=list(data["opaque_dirs"]),
-            contents={k: v.encode("latin-1") for k, v in data["contents"].items()},
-            elf=dict(data["elf"]),
-            skipped=list(data["skipped"]),
-            tar_size=int(data["tar_size"]),
-        )
 
 
 class _HashingRaw:
@@ -616,7 +545,7 @@ def _index_entry(
         index.elf[path] = parse_elf_stream(fh, head, spill)
         index.contents.pop(path, None)
         if size >= _TRIM_AFTER:
-            _trim_heap()
+            trim_heap()
         return
     if capture is None:
         return
@@ -626,30 +555,6 @@ def _index_entry(
     index.contents[path] = head + fh.read(max(0, min(size, capture.limit) - len(head)))
 
 
-_TRIM_AFTER = 8 << 20  # ELF files this big: the parser may have held tens of MB
-_malloc_trim: Any = None
-
-
-def _trim_heap() -> None:
-    """Give the heap's free memory back to the kernel (glibc; a no-op elsewhere).
-
-    The ELF parser of a big library holds up to ~50 MB at once (PREFIX_CAP + TAIL_CAP,
-    auditor/elf.py). Once that is freed, glibc keeps it: its mmap threshold grows to the
-    largest buffer freed so far, so later buffers that size come from the heap and stay
-    resident. A worker that read a 1.4 GB layer sat at ~65 MB RSS holding ~15 MB of live
-    objects. Trimming after each big ELF (a few dozen per image, ~1 ms each) costs
-    nothing measurable; a fixed mmap threshold (mallopt) cost 12% more CPU on gzip
-    layers (every 4 MB inflate step became a fresh mapping)."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
 
 
 def index_layers(

@@ -23,7 +23,7 @@ from auditor import second_process
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.findings import CheckInfo, CheckResult, Finding, Skip, Status
-from auditor.layers import gc_paused
+from auditor.memory import gc_paused
 from auditor.results import ImageResults, Uncacheable
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]

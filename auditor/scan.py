@@ -19,7 +19,8 @@ from auditor.capture import DEFAULT_POLICY
 from auditor.errors import CorruptInput
 from auditor.fs import FileSystem
 from auditor.history import created_by_per_layer
-from auditor.layers import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO, LayerIndex, index_layers
+from auditor.layerindex import LayerIndex
+from auditor.layers import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO, index_layers
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import Image
 

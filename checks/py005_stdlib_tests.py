@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.layers import DIR, FILE
+from auditor.fs import DIR, FILE
 
 INFO = CheckInfo(
     id="PY005",

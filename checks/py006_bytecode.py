@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from auditor.context import CheckContext
 from auditor.facts.distributions import site_dirs
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import FileSystem
-from auditor.layers import DIR, FILE
+from auditor.fs import DIR, FILE, FileSystem
 
 INFO = CheckInfo(
     id="PY006",

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from auditor.context import CheckContext
 from auditor.facts.permissions import writable_paths
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.layers import DIR
+from auditor.fs import DIR
 
 from .sec003_writable_venv import non_root_user
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.layers import BLOCK, CHAR, DIR, SYMLINK
+from auditor.fs import BLOCK, CHAR, DIR, SYMLINK
 
 INFO = CheckInfo(
     id="SEC007",

@@ -27,8 +27,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.fs import FileSystem
-from auditor.layers import FILE
+from auditor.fs import FILE, FileSystem
 
 INFO = CheckInfo(
     id="SZ003",

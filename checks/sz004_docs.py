@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.layers import FILE
+from auditor.fs import FILE
 
 INFO = CheckInfo(
     id="SZ004",

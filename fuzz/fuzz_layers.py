@@ -17,6 +17,7 @@ with instrumented():
     from auditor import layers
     from auditor.errors import InputError
     from auditor.fs import FileSystem
+    from auditor.layerindex import LayerIndex
     from auditor.sources.interface import BlobLocator, Layer
 
 
@@ -52,7 +53,7 @@ def one_input(data: bytes) -> None:
         fs.read(path)
     assert fs.total_bytes + fs.wasted_bytes == fs.written_bytes
     fs.directory_sizes()
-    layers.LayerIndex.from_json(index.to_json())
+    LayerIndex.from_json(index.to_json())
 
 
 if __name__ == "__main__":

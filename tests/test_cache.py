@@ -13,6 +13,7 @@ from auditor import layers
 from auditor.cache import LayerCache, default_cache_dir
 from auditor.capture import DEFAULT_POLICY
 from auditor.cli import main
+from auditor.layerindex import LayerIndex
 from auditor.scan import ScanOptions, load_image
 from auditor.sources.interface import FileSlice
 from auditor.sources.interface import Layer as SourceLayer
@@ -36,7 +37,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = layers.index_layer
 
-    def counting(layer: SourceLayer, *args: Any) -> layers.LayerIndex:
+    def counting(layer: SourceLayer, *args: Any) -> LayerIndex:
         assert isinstance(layer.locator, FileSlice)
         seen.append(layer.locator.path)
         return original(layer, *args)
@@ -192,7 +193,7 @@ def test_a_corrupt_entry_is_a_miss(tmp_path: Path, damage: bytes, opened: list[s
 
 def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path, DEFAULT_POLICY)
-    from auditor.layers import LayerIndex
+    from auditor.layerindex import LayerIndex
 
     cache.put(LayerIndex(diff_id="sha256:" + "a" * 64))
     good = cache._path("sha256:" + "a" * 64)

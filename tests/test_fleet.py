@@ -228,7 +228,7 @@ def test_dask_weighs_a_layer_index_by_its_content():
     from dask.sizeof import sizeof
 
     from auditor.fleet.tasks import LayerResult
-    from auditor.layers import Entry, LayerIndex
+    from auditor.layerindex import Entry, LayerIndex
 
     def index(n: int) -> LayerResult:
         entries = [Entry(f"usr/lib/f{i}", "f", 0o644, 0, 0, 10, 0, "") for i in range(n)]

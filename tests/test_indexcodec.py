@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor import indexcodec
-from auditor.layers import KINDS, Entry, LayerIndex
+from auditor.layerindex import KINDS, Entry, LayerIndex
 from tests import factory
 from tests.test_layers import ITEMS, index_of
 

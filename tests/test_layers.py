@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import CorruptInput
-from auditor.layers import LayerIndex, index_layer
+from auditor.layerindex import LayerIndex
+from auditor.layers import index_layer
 from auditor.sources.interface import FileSlice
 from auditor.sources.interface import Layer as SourceLayer
 from tests import factory

@@ -17,6 +17,7 @@ import auditor.scan
 from auditor import layers
 from auditor.cli import main
 from auditor.fs import FileSystem
+from auditor.layerindex import LayerIndex
 from auditor.sources.interface import Layer as SourceLayer
 from tests import factory
 from tests.factory import File, Layer
@@ -44,11 +45,11 @@ class Reads:
         self.merges = 0
         index_layer, merge = layers.index_layer, FileSystem
 
-        def counting_index(layer: SourceLayer, *args: Any) -> layers.LayerIndex:
+        def counting_index(layer: SourceLayer, *args: Any) -> LayerIndex:
             self.layers += 1
             return index_layer(layer, *args)
 
-        def counting_merge(indexes: list[layers.LayerIndex]) -> FileSystem:
+        def counting_merge(indexes: list[LayerIndex]) -> FileSystem:
             self.merges += 1
             return merge(indexes)
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.facts.owners import Owners
-from auditor.fs import FileSystem
-from auditor.layers import FILE, HARDLINK
+from auditor.fs import FILE, HARDLINK, FileSystem
 
 TOOL_RE = re.compile(
     r"^(?:[a-z0-9_]+-(?:[a-z0-9_]+-)?linux-gnu[a-z0-9_]*-)?"

@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.fs import FileSystem
-from auditor.layers import DIR, FILE
+from auditor.fs import DIR, FILE, FileSystem
 
 _SITE_NAMES = ("site-packages", "dist-packages")
 _SITE_ENDS = (*_SITE_NAMES, ".dist-info")

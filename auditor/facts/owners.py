@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.facts.dpkg import DpkgDb
-from auditor.fs import FileSystem
-from auditor.layers import FILE
+from auditor.fs import FILE, FileSystem
 
 
 @dataclass

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.facts.users import RuntimeUser
-from auditor.fs import FileSystem
-from auditor.layers import DIR, FILE, HARDLINK
+from auditor.fs import DIR, FILE, HARDLINK, FileSystem
 
 SYSTEM_BIN_DIRS = frozenset(
     {"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"}

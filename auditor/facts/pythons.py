@@ -35,8 +35,7 @@ from typing import Any
 
 from auditor.facts.dpkg import DpkgDb, upstream_version
 from auditor.facts.stdlib_data import StdlibPiece, stdlib_table
-from auditor.fs import FileSystem
-from auditor.layers import DIR, SYMLINK
+from auditor.fs import DIR, SYMLINK, FileSystem
 
 _STDLIB_RE = re.compile(r"^(?P<prefix>(?:.*/)?)lib/python(?P<ver>\d\.\d+t?)/os\.py$")
 _EXE_RE = re.compile(r"^(?P<prefix>(?:.*/)?)bin/python(?P<ver>\d\.\d+t?)$")

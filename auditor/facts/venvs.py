@@ -19,8 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.fs import FileSystem
-from auditor.layers import DIR
+from auditor.fs import DIR, FileSystem
 
 _LIB_RE = re.compile(r"^python\d\.\d+t?$")
 

@@ -31,7 +31,8 @@ from auditor.cache import LayerCache, default_cache_dir
 from auditor.capture import DEFAULT_POLICY
 from auditor.errors import InputError
 from auditor.history_store import split_reference
-from auditor.layers import DEFAULT_MAX_RATIO, LayerIndex, index_layer
+from auditor.layerindex import LayerIndex
+from auditor.layers import DEFAULT_MAX_RATIO, index_layer
 from auditor.scan import LayersNeeded, LoadedImage, ScanOptions, open_loaded
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import FileSlice, Image, Layer

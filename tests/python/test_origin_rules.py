@@ -7,7 +7,7 @@ import pytest
 from auditor.facts import pythons
 from auditor.facts.dpkg import DpkgDb, load, upstream_version
 from auditor.fs import FileSystem
-from auditor.layers import FILE, SYMLINK, Entry, LayerIndex
+from auditor.layerindex import FILE, SYMLINK, Entry, LayerIndex
 
 STATUS = b"""Package: python3.12-minimal
 Status: install ok installed
