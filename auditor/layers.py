@@ -555,8 +555,6 @@ def _index_entry(
     index.contents[path] = head + fh.read(max(0, min(size, capture.limit) - len(head)))
 
 
-
-
 def index_layers(
     layers: tuple[Layer, ...],
     cache: Any = None,
