@@ -19,8 +19,8 @@ from typing import Any
 
 from auditor import history_store
 from auditor.errors import CorruptInput, InputError
+from auditor.loading import LoadedImage, LoadOptions, load_image
 from auditor.report.units import short_digest
-from auditor.scan import LoadedImage, ScanOptions, load_image
 
 ReportFor = Callable[[LoadedImage], dict[str, Any]]
 
@@ -110,7 +110,7 @@ def looks_like_report(argument: str) -> bool:
 def check_options(
     args: argparse.Namespace,
     loaded: LoadedImage,
-    scan_options: ScanOptions,
+    scan_options: LoadOptions,
     report_for: ReportFor,
 ) -> dict[str, dict[str, Any]]:
     """Options for SZ005: the baseline (if any) and the thresholds from the command line."""

@@ -23,7 +23,7 @@ from auditor.checks import ALL_CHECKS
 
 from auditor.context import CheckContext
 from auditor.facts import Facts
-from auditor.scan import ScanOptions, open_loaded
+from auditor.loading import LoadOptions, open_loaded
 
 FACTS = (
     "os", "users", "dpkg", "distro", "distributions", "owners", "pythons", "venvs",
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("image")
     parser.add_argument("--top", type=int, default=15, help="rows to print")
     args = parser.parse_args()
-    loaded = open_loaded(args.image, ScanOptions(jobs=1))
+    loaded = open_loaded(args.image, LoadOptions(jobs=1))
     rows = [("load cached layer indexes", cpu(lambda: loaded.indexes))]
     rows.append(("merge (FileSystem)", cpu(lambda: loaded.fs)))
     facts = Facts(loaded)

@@ -556,9 +556,9 @@ def _resolve_in_process(reference: str, cache: Path) -> tuple[float, str]:
     a simple DT_NEEDED resolution over fs.elf_files() (the note says which). The
     index comes from the filled cache `cache`; loading it is not timed."""
     from auditor.facts import Facts
-    from auditor.scan import ScanOptions, load_image
+    from auditor.loading import LoadOptions, load_image
 
-    opts = ScanOptions(source=SourceOptions(quiet=True), cache_dir=cache)
+    opts = LoadOptions(source=SourceOptions(quiet=True), cache_dir=cache)
     loaded = load_image(reference, opts)
     facts = Facts(loaded)
     for name in ("elf_graph", "elf_linkage", "elf", "linkage"):

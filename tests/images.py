@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.scan import LoadedImage, ScanOptions, load_image
+from auditor.loading import LoadedImage, LoadOptions, load_image
 from tests import factory
 
 TRANSPORTS = ("docker-archive-legacy", "docker-archive-oci", "oci-archive", "oci")
@@ -28,5 +28,5 @@ def write(built: factory.BuiltImage, directory: Path, transport: str) -> str:
 def load(spec: factory.ImageSpec, directory: Path, transport: str = "oci-archive") -> LoadedImage:
     """Build, write and load `spec` without the cache (each test reads its layers)."""
     return load_image(
-        write(factory.build(spec), directory, transport), ScanOptions(use_cache=False, jobs=1)
+        write(factory.build(spec), directory, transport), LoadOptions(use_cache=False, jobs=1)
     )

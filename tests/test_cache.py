@@ -14,7 +14,7 @@ from auditor.cache import LayerCache, default_cache_dir
 from auditor.capture import DEFAULT_POLICY
 from auditor.cli import main
 from auditor.layerindex import LayerIndex
-from auditor.scan import ScanOptions, load_image
+from auditor.loading import LoadOptions, load_image
 from auditor.sources.interface import FileSlice
 from auditor.sources.interface import Layer as SourceLayer
 from tests import factory
@@ -47,7 +47,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def scan(ref: str, cache_dir: Path) -> dict:  # type: ignore[type-arg]
-    loaded = load_image(ref, ScanOptions(cache_dir=cache_dir, jobs=1))
+    loaded = load_image(ref, LoadOptions(cache_dir=cache_dir, jobs=1))
     from auditor.report.model import build_report
 
     return build_report(loaded)
@@ -95,7 +95,7 @@ def test_image_sharing_base_layers_reads_only_its_new_layer(
     scan(f"oci:{factory.write_oci_dir(a, tmp_path / 'a')}", cache)
     opened.clear()
     layout_b = factory.write_oci_dir(b, tmp_path / "b")
-    loaded = load_image(f"oci:{layout_b}", ScanOptions(cache_dir=cache, jobs=1))
+    loaded = load_image(f"oci:{layout_b}", LoadOptions(cache_dir=cache, jobs=1))
     assert opened == [str(layout_b / "blobs/sha256" / factory.sha256(b.blobs[2])[7:])]
     assert (loaded.cache_hits, loaded.layers_read) == (2, 1)
     assert loaded.fs.read("app/main.py") is None  # not captured: only metadata

@@ -10,7 +10,7 @@ import pytest
 
 from auditor import diff
 from auditor.cli import main
-from auditor.scan import ScanOptions, load_image
+from auditor.loading import LoadOptions, load_image
 from tests.diff_images import write_pair
 
 
@@ -69,8 +69,8 @@ def test_diff_of_images_lists_exact_changes(pair, capsys, tmp_path):
 
 
 def test_unreproducible_differences_is_empty_for_the_same_build(pair):
-    old = load_image(pair[0], ScanOptions(use_cache=False))
-    again = load_image(pair[0], ScanOptions(use_cache=False))
+    old = load_image(pair[0], LoadOptions(use_cache=False))
+    again = load_image(pair[0], LoadOptions(use_cache=False))
     assert diff.unreproducible_differences(old.fs, again.fs) == []
     assert diff.diff({}, {}, old.fs, again.fs)["paths"]["items"] == []
 

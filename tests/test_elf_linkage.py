@@ -14,8 +14,8 @@ from auditor.checks import ALL_CHECKS
 
 from auditor.facts import Facts
 from auditor.findings import Finding, Status
+from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
-from auditor.scan import ScanOptions, load_image
 from tests.factory import (
     Dir,
     File,
@@ -58,7 +58,7 @@ def scan(
         config={"Env": env or []},
     )
     archive = write_docker_archive(build(spec), tmp_path / "image.tar")
-    loaded = load_image(str(archive), ScanOptions(use_cache=False, jobs=1))
+    loaded = load_image(str(archive), LoadOptions(use_cache=False, jobs=1))
     facts = Facts(loaded)
     outcome = run_checks([c for c in ALL_CHECKS if c.info.id in ELF_CHECKS], facts)
     errors = [r for r in outcome.results if r.status == Status.ERROR]

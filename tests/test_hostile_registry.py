@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from auditor.errors import CorruptInput, InputError
-from auditor.scan import ScanOptions, load_layers
+from auditor.loading import LoadOptions, load_layers
 from auditor.sources import SourceOptions, open_image
 from auditor.sources import registry as reg
 from tests.factory import File, ImageSpec, Layer, build, sha256
@@ -164,7 +164,7 @@ def test_a_drip_fed_layer_hits_the_rate_floor(serve: Any, tmp_path: Path) -> Non
     image = _open(server)
     start = time.monotonic()
     with pytest.raises(InputError, match=r"under 16 KiB/s; gave up"):
-        load_layers(image, ScanOptions(use_cache=False, jobs=1))
+        load_layers(image, LoadOptions(use_cache=False, jobs=1))
     assert time.monotonic() - start < 5
 
 
@@ -199,7 +199,7 @@ def test_other_bytes_than_the_digest_asked_for(serve: Any) -> None:
     server = serve(registry_of(layer=(200, {}, other.blobs[0], "all")))
     image = _open(server)
     with pytest.raises(CorruptInput, match=r"layer 0.*digest mismatch"):
-        load_layers(image, ScanOptions(use_cache=False, jobs=1))
+        load_layers(image, LoadOptions(use_cache=False, jobs=1))
     # A manifest asked for by digest, answered with another one.
     digest = IMAGE.manifest_digest
     swapped = serve(

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from auditor.errors import CorruptInput, InputError
-from auditor.scan import ScanOptions, load_layers
+from auditor.loading import LoadOptions, load_layers
 from auditor.sources import SourceOptions, open_image
 from auditor.sources import registry as reg
 from auditor.sources.platform import Platform
@@ -301,7 +301,7 @@ def test_index_platform_token_and_redirect_without_auth(fake: FakeRegistry, tmp_
     assert [ly.digest for ly in image.layers] == [sha256(b) for b in arm.blobs]
     # Locators travel to worker processes: they must pickle, token and all.
     assert all(pickle.loads(pickle.dumps(ly.locator)) == ly.locator for ly in image.layers)
-    loaded = load_layers(image, ScanOptions(cache_dir=tmp_path / "cache", jobs=2))
+    loaded = load_layers(image, LoadOptions(cache_dir=tmp_path / "cache", jobs=2))
     assert loaded.fs.read("etc/os-release") == b"ID=arm64test\n"
     assert loaded.fs.get("app/x.py") is not None
     # The token went to the registry, never to blob storage.
@@ -347,7 +347,7 @@ def test_interrupted_download_resumes_with_range(fake: FakeRegistry, tmp_path: P
     image = open_image(
         f"docker://{fake.host}/team/app:1", SourceOptions(platform=Platform.parse("linux/arm64"))
     )
-    loaded = load_layers(image, ScanOptions(cache_dir=tmp_path / "cache", jobs=1))
+    loaded = load_layers(image, LoadOptions(cache_dir=tmp_path / "cache", jobs=1))
     assert loaded.fs.read("etc/os-release") == b"ID=arm64test\n"  # digests verified
     ranges = [h.get("range") for p, h in fake.storage.requests if sha256(big) in p]
     assert ranges == [None, f"bytes={len(big) // 2}-"]

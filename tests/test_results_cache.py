@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import auditor.context
+import auditor.loading
 import auditor.results
-import auditor.scan
 from auditor import layers
 from auditor.cli import main
 from auditor.fs import FileSystem
@@ -54,7 +54,7 @@ class Reads:
             return merge(indexes)
 
         monkeypatch.setattr(layers, "index_layer", counting_index)
-        monkeypatch.setattr(auditor.scan, "FileSystem", counting_merge)
+        monkeypatch.setattr(auditor.loading, "FileSystem", counting_merge)
 
     def reset(self) -> None:
         self.layers = self.merges = 0

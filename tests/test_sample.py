@@ -51,9 +51,9 @@ def test_committed_sample_scans(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_committed_sample_has_real_elf_files() -> None:
-    from auditor.scan import ScanOptions, load_image
+    from auditor.loading import LoadOptions, load_image
 
-    loaded = load_image(str(SAMPLE), ScanOptions(use_cache=False, jobs=1))
+    loaded = load_image(str(SAMPLE), LoadOptions(use_cache=False, jobs=1))
     elves = dict(loaded.fs.elf_files())
     assert "usr/bin/env" in elves
     assert any(p.endswith("/libc.so.6") for p in elves)

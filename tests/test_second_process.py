@@ -13,7 +13,7 @@ from auditor.checks import ALL_CHECKS
 
 from auditor import second_process
 from auditor.commands.scan import report_for
-from auditor.scan import ScanOptions, load_image
+from auditor.loading import LoadOptions, load_image
 from tests import factory
 from tests.factory import File, Layer
 
@@ -36,7 +36,7 @@ def image_ref(tmp_path: Path) -> str:
 
 
 def report(ref: str, jobs: int) -> dict[str, Any]:
-    return report_for(load_image(ref, ScanOptions(jobs=jobs, use_cache=False)))
+    return report_for(load_image(ref, LoadOptions(jobs=jobs, use_cache=False)))
 
 
 def test_offloaded_checks_report_what_one_process_reports(

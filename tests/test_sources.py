@@ -220,7 +220,7 @@ def test_legacy_layer_tar_symlink(tmp_path: Path) -> None:
     image = open_image(str(path))
     assert [ly.size for ly in image.layers] == [len(d) for d in built.diffs]
     assert [ly.digest for ly in image.layers] == [factory.sha256(d) for d in built.diffs]
-    from auditor.scan import ScanOptions, load_image
+    from auditor.loading import LoadOptions, load_image
 
-    loaded = load_image(str(path), ScanOptions(use_cache=False, jobs=1))
+    loaded = load_image(str(path), LoadOptions(use_cache=False, jobs=1))
     assert loaded.fs.get("app/main.py") is not None

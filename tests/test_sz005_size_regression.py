@@ -39,7 +39,7 @@ def sz005(report: dict) -> tuple[dict, list[dict]]:
 @pytest.fixture(scope="module")
 def old_report(pair, tmp_path_factory) -> Path:
     from auditor.commands.scan import report_for
-    from auditor.scan import load_image
+    from auditor.loading import load_image
 
     path = tmp_path_factory.mktemp("base") / "old.json"
     path.write_text(json.dumps(report_for(load_image(pair[0]))))

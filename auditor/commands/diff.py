@@ -17,8 +17,8 @@ from typing import Any
 from auditor import baseline
 from auditor.commands.scan import report_for
 from auditor.fs import FileSystem
+from auditor.loading import LoadOptions, load_image
 from auditor.report.formats import DOCUMENT_FORMATS
-from auditor.scan import ScanOptions, load_image
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 
@@ -35,7 +35,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(execute=execute)
 
 
-def _side(argument: str, options: ScanOptions) -> tuple[dict[str, Any], FileSystem | None]:
+def _side(argument: str, options: LoadOptions) -> tuple[dict[str, Any], FileSystem | None]:
     if baseline.looks_like_report(argument):
         return baseline.read_report(Path(argument)), None
     loaded = load_image(argument, options)
@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
     from auditor import diff as diffing
     from auditor.report.diffview import FORMATS
 
-    options = ScanOptions(
+    options = LoadOptions(
         source=SourceOptions(
             platform=Platform.parse(args.platform) if args.platform else None, quiet=args.quiet
         ),

@@ -19,6 +19,7 @@ from auditor.facts import Facts, packages_index
 from auditor.facts import provenance as prov
 from auditor.findings import Finding, Severity
 from auditor.gating import failures
+from auditor.loading import LoadedImage, LoadOptions, open_loaded
 from auditor.report import output
 from auditor.report.catalog import checks_section
 from auditor.report.formats import OutputFormat
@@ -32,7 +33,6 @@ from auditor.results import (
     no_results,
 )
 from auditor.runner import run_checks
-from auditor.scan import LoadedImage, ScanOptions, open_loaded
 from auditor.scoring import score
 from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
@@ -136,7 +136,7 @@ def execute(args: argparse.Namespace) -> int:
     config = load_config(args)
     index = packages_index.load(config.packages_index) if config.packages_index else None
     platform = Platform.parse(args.platform) if args.platform else None
-    options = ScanOptions(
+    options = LoadOptions(
         source=SourceOptions(
             platform=platform,
             pull=args.pull,
@@ -162,7 +162,7 @@ def execute(args: argparse.Namespace) -> int:
 def _scan_one(
     args: argparse.Namespace,
     reference: str,
-    options: ScanOptions,
+    options: LoadOptions,
     config: configuration.Config,
     index: Any,
 ) -> dict[str, Any]:
@@ -260,7 +260,7 @@ def results_path(loaded: LoadedImage) -> Path | None:
 
 def _execute_many(
     args: argparse.Namespace,
-    options: ScanOptions,
+    options: LoadOptions,
     config: configuration.Config,
     index: Any,
 ) -> int:

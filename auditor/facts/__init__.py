@@ -20,7 +20,7 @@ from auditor.facts import provenance as prov
 from auditor.facts import pyc as pycfiles
 from auditor.facts import users as userdb
 from auditor.fs import FileSystem
-from auditor.scan import LoadedImage
+from auditor.loading import LoadedImage
 
 
 class Facts:

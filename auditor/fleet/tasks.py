@@ -33,7 +33,7 @@ from auditor.errors import InputError
 from auditor.history_store import split_reference
 from auditor.layerindex import LayerIndex
 from auditor.layers import DEFAULT_MAX_RATIO, index_layer
-from auditor.scan import LayersNeeded, LoadedImage, ScanOptions, open_loaded
+from auditor.loading import LayersNeeded, LoadedImage, LoadOptions, open_loaded
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import FileSlice, Image, Layer
 from auditor.sources.registry import RegistryBlob
@@ -53,9 +53,9 @@ class TaskOptions:
     store_url: str | None = None
     run_id: int | None = None
 
-    def scan_options(self) -> ScanOptions:
+    def scan_options(self) -> LoadOptions:
         extra: dict[str, Any] = {"max_ratio": self.max_ratio} if self.max_ratio else {}
-        return ScanOptions(
+        return LoadOptions(
             source=self.source,
             cache_dir=Path(self.cache_dir) if self.cache_dir else None,
             use_cache=self.use_cache,

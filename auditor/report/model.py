@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditor import __version__
-from auditor.scan import LoadedImage
+from auditor.loading import LoadedImage
 
 SCHEMA_VERSION = 1
 MAX_WASTE_FILES = 1000

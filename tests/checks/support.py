@@ -16,8 +16,8 @@ from typing import Any
 
 from auditor.facts import Facts
 from auditor.findings import Finding, Status
+from auditor.loading import LoadOptions, load_image
 from auditor.runner import Check, run_checks
-from auditor.scan import ScanOptions, load_image
 from tests.factory import (
     Dir,
     File,
@@ -90,7 +90,7 @@ def debian_base(extra: list[Item] | None = None, setuid: bool = True) -> Layer:
 
 def load(spec: ImageSpec, tmp_path: Path, base: str | None = None) -> Facts:
     archive = write_docker_archive(build(spec), tmp_path / f"image-{len(os.listdir(tmp_path))}.tar")
-    loaded = load_image(f"docker-archive:{archive}", ScanOptions(use_cache=False, jobs=1))
+    loaded = load_image(f"docker-archive:{archive}", LoadOptions(use_cache=False, jobs=1))
     return Facts(loaded, base=base)
 
 

@@ -22,8 +22,8 @@ from auditor.checks import ALL_CHECKS
 
 from auditor.facts import Facts
 from auditor.findings import Finding, Status
+from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
-from auditor.scan import ScanOptions, load_image
 from tests.support.baseimages import PYTHON_TAG, BuiltImage, build, save
 from tests.support.services import DockerEngine, cache_dir
 
@@ -71,7 +71,7 @@ def wheel_dir() -> Path:
 def scan(engine: DockerEngine, tag: str, dockerfile: str, tmp: Path, files: Any = None) -> Facts:
     build(engine, tag, dockerfile, files or {})
     archive = save(engine, tag, tmp / (tag.replace("/", "_").replace(":", "_") + ".tar"))
-    return Facts(load_image(str(archive), ScanOptions(use_cache=False)))
+    return Facts(load_image(str(archive), LoadOptions(use_cache=False)))
 
 
 def run(facts: Facts) -> list[Finding]:
@@ -94,7 +94,7 @@ def test_python_base_has_no_elf_findings(
     docker_engine: DockerEngine, bookworm_python: BuiltImage, tmp_path: Path
 ) -> None:
     archive = save(docker_engine, bookworm_python.tag, tmp_path / "python.tar")
-    facts = Facts(load_image(str(archive), ScanOptions(use_cache=False)))
+    facts = Facts(load_image(str(archive), LoadOptions(use_cache=False)))
     assert run(facts) == []
     assert facts.glibc_version == (2, 36)
     assert facts.elf_graph.count > 100 and not facts.elf_graph.errors

@@ -189,12 +189,12 @@ def test_merged_view_matches_the_engine(docker_engine: DockerEngine, tmp_path: P
     import io
     import tarfile
 
-    from auditor.scan import ScanOptions, load_image
+    from auditor.loading import LoadOptions, load_image
 
     tag = f"imgaudit-test/foundation-merge:p{os.getpid()}"
     built = factory.build(tricky_spec(tag))
     archive = factory.write_docker_archive(built, tmp_path / "t.tar")
-    loaded = load_image(str(archive), ScanOptions(use_cache=False, jobs=1))
+    loaded = load_image(str(archive), LoadOptions(use_cache=False, jobs=1))
     ours = {}
     for path, node in loaded.fs.nodes.items():
         kind = "f" if node.entry.kind == "h" else node.entry.kind

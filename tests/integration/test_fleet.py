@@ -28,7 +28,7 @@ from auditor.commands.scan import report_for
 from auditor.fleet import catalog, engine
 from auditor.fleet.runs import FleetStore
 from auditor.fleet.tasks import TaskOptions
-from auditor.scan import ScanOptions, load_image
+from auditor.loading import LoadOptions, load_image
 from tests.factory import File, ImageSpec, Layer, build
 from tests.support.fleetimages import FleetImage, base_layers, push_built, push_fleet
 from tests.support.require import unavailable
@@ -193,7 +193,7 @@ def test_fleet_on_a_real_cluster(dask_cluster, registry, fleet, tmp_path):
         # the fleet's report is the report a single scan gives
         sample = fleet[7]
         _, stored = store.last(f"{registry.host}/{sample.repository}")
-    direct = report_for(load_image(f"docker://{sample.reference}", ScanOptions(use_cache=False)))
+    direct = report_for(load_image(f"docker://{sample.reference}", LoadOptions(use_cache=False)))
     assert stored["findings"] == direct["findings"]
     assert stored["image"] == direct["image"]
     assert {i["reference"] for i in doc["biggest"]} <= {f"docker://{r}" for r in specs}

@@ -22,8 +22,8 @@ import pytest
 from auditor.checks import _PYTHON
 
 from auditor.facts import Facts
+from auditor.loading import LoadOptions, load_image
 from auditor.runner import Check, run_checks
-from auditor.scan import ScanOptions, load_image
 from tests.support.baseimages import BuiltImage, build, save
 from tests.support.services import DockerEngine, cache_dir
 
@@ -145,7 +145,7 @@ RUN python3 -m venv /app/venv
 
 def _scan(engine: DockerEngine, tag: str, tmp: Path) -> tuple[Facts, list[tuple[str, str, str]]]:
     path = save(engine, tag, tmp / (tag.replace("/", "_").replace(":", "_") + ".tar"))
-    loaded = load_image(f"docker-archive:{path}", ScanOptions(use_cache=False, jobs=1))
+    loaded = load_image(f"docker-archive:{path}", LoadOptions(use_cache=False, jobs=1))
     facts = Facts(loaded)
     outcome = run_checks(CHECKS, facts, OPTIONS)
     errors = [r for r in outcome.results if r.status.value == "error"]

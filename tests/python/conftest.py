@@ -11,8 +11,8 @@ import pytest
 
 from auditor.facts import Facts
 from auditor.findings import Finding
+from auditor.loading import LoadOptions, load_image
 from auditor.runner import Check, run_checks
-from auditor.scan import ScanOptions, load_image
 from tests.factory import ImageSpec, write_docker_archive
 from tests.python import pyimage
 
@@ -32,7 +32,7 @@ def scan(tmp_path: Path, layer_cache: Path) -> Scan:
     def _scan(spec: ImageSpec) -> Facts:
         path = tmp_path / f"image{next(counter)}.tar"
         write_docker_archive(pyimage.build(spec), path)
-        loaded = load_image(f"docker-archive:{path}", ScanOptions(cache_dir=layer_cache, jobs=1))
+        loaded = load_image(f"docker-archive:{path}", LoadOptions(cache_dir=layer_cache, jobs=1))
         return Facts(loaded)
 
     return _scan

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from auditor.facts import Facts
+from auditor.loading import LoadOptions, load_image
 from auditor.report import model
 from auditor.report.catalog import checks_section
 from auditor.report.schema import validate
 from auditor.runner import run_checks
-from auditor.scan import ScanOptions, load_image
 from tests.factory import (
     Dir,
     File,
@@ -124,7 +124,7 @@ def scan_report(
     spec: ImageSpec, tmp: Path, *, scored: bool = True, with_checks: bool = True
 ) -> dict[str, Any]:
     archive = write_docker_archive(build(spec), tmp / f"image-{len(list(tmp.iterdir()))}.tar")
-    loaded = load_image(f"docker-archive:{archive}", ScanOptions(cache_dir=tmp / "cache", jobs=1))
+    loaded = load_image(f"docker-archive:{archive}", LoadOptions(cache_dir=tmp / "cache", jobs=1))
     facts = Facts(loaded)
     facts_json = facts.to_json()
     packages = demo_packages(facts)

@@ -10,9 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from auditor.loading import LoadOptions, load_image
 from auditor.report import json_format, model
 from auditor.report.schema import schema, validate
-from auditor.scan import ScanOptions, load_image
 from tests.factory import build, write_docker_archive
 from tests.report.support import demo_scores, good_spec
 
@@ -60,7 +60,7 @@ def test_schema_rejects_broken_reports(bad_report: dict[str, Any], mutate: Any, 
 def test_suite_hook_validates_every_built_report(tmp_path: Path) -> None:
     """tests/conftest.py wraps build_report: a report breaking the contract fails the test."""
     archive = write_docker_archive(build(good_spec()), tmp_path / "good.tar")
-    loaded = load_image(f"docker-archive:{archive}", ScanOptions(cache_dir=tmp_path, jobs=1))
+    loaded = load_image(f"docker-archive:{archive}", LoadOptions(cache_dir=tmp_path, jobs=1))
     scores = demo_scores([])
     model.build_report(loaded, scores=scores)  # fine
     with pytest.raises(jsonschema.ValidationError, match="101"):

@@ -26,7 +26,7 @@ from auditor.sources.interface import Image
 
 
 @dataclass(frozen=True)
-class ScanOptions:
+class LoadOptions:
     source: SourceOptions = field(default_factory=SourceOptions)
     cache_dir: Path | None = None  # None: the default (IMGAUDIT_CACHE_DIR or XDG cache)
     use_cache: bool = True
@@ -56,14 +56,14 @@ class LoadedImage:
     def __init__(
         self,
         image: Image,
-        options: ScanOptions | None = None,
+        options: LoadOptions | None = None,
         indexes: list[LayerIndex] | None = None,
         layers_allowed: bool = True,
     ) -> None:
         """`layers_allowed=False`: asking for the layers raises `LayersNeeded` (the fleet
         tries the result cache first, before it schedules the layers' reads)."""
         self.image = image
-        self.options = options or ScanOptions()
+        self.options = options or LoadOptions()
         self.layers_allowed = layers_allowed
         self.created_by: list[str | None] = created_by_per_layer(image.config, len(image.layers))
         self._indexes = indexes
@@ -104,19 +104,19 @@ class LoadedImage:
         return indexes
 
 
-def open_loaded(reference: str, options: ScanOptions | None = None) -> LoadedImage:
+def open_loaded(reference: str, options: LoadOptions | None = None) -> LoadedImage:
     """The image opened (manifest and config read), its layers not yet read."""
-    options = options or ScanOptions()
+    options = options or LoadOptions()
     return LoadedImage(open_image(reference, options.source), options)
 
 
-def load_image(reference: str, options: ScanOptions | None = None) -> LoadedImage:
+def load_image(reference: str, options: LoadOptions | None = None) -> LoadedImage:
     """The image with every layer read now (errors in layers raise here)."""
-    options = options or ScanOptions()
+    options = options or LoadOptions()
     return load_layers(open_image(reference, options.source), options)
 
 
-def load_layers(image: Image, options: ScanOptions) -> LoadedImage:
+def load_layers(image: Image, options: LoadOptions) -> LoadedImage:
     loaded = LoadedImage(image, options)
     loaded.indexes  # noqa: B018 - read the layers now
     return loaded
