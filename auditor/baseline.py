@@ -19,8 +19,10 @@ from typing import Any
 
 from auditor import history_store
 from auditor.errors import CorruptInput, InputError
+from auditor.facts.baseline import Baseline
 from auditor.loading import LoadedImage, LoadOptions, load_image
-from auditor.report.units import short_digest
+from auditor.references import split_reference
+from auditor.units import short_digest
 
 ReportFor = Callable[[LoadedImage], dict[str, Any]]
 
@@ -72,11 +74,7 @@ def store_url(args: argparse.Namespace) -> str | None:
 def repository_of(args: argparse.Namespace, loaded: LoadedImage) -> tuple[str, str]:
     if getattr(args, "repository", None):
         return str(args.repository), ""
-    reference = loaded.image.reference or loaded.image.source.reference
-    for prefix in ("docker-archive:", "oci-archive:", "oci:"):
-        if reference.startswith(prefix):
-            reference = reference[len(prefix) :]
-    return history_store.split_reference(reference)
+    return split_reference(loaded.image.reference or loaded.image.source.reference)
 
 
 def read_report(path: Path) -> dict[str, Any]:
@@ -112,26 +110,21 @@ def check_options(
     loaded: LoadedImage,
     scan_options: LoadOptions,
     report_for: ReportFor,
-) -> dict[str, dict[str, Any]]:
-    """Options for SZ005: the baseline (if any) and the thresholds from the command line."""
+) -> tuple[dict[str, dict[str, Any]], Baseline | None]:
+    """SZ005's thresholds from the command line, and the baseline (if any)."""
     sz005: dict[str, Any] = {}
-    options: dict[str, dict[str, Any]] = {}
     if args.size_regression_percent is not None:
         sz005["percent"] = args.size_regression_percent
     if args.size_regression_bytes is not None:
         sz005["bytes"] = args.size_regression_bytes
+    found: Baseline | None = None
     if args.baseline:
         if looks_like_report(args.baseline):
-            sz005["baseline"] = read_report(Path(args.baseline))
-            sz005["baseline_label"] = args.baseline
+            found = Baseline(read_report(Path(args.baseline)), args.baseline)
         else:
             base = load_image(args.baseline, scan_options)
-            sz005["baseline"] = report_for(base)
-            sz005["baseline_fs"] = base.fs
-            sz005["baseline_label"] = base.image.reference or args.baseline
-            # BL003 (reproducibility) may compare two builds of the same source:
-            # auditor.diff.unreproducible_differences(baseline_fs, facts.fs)
-            options["BL003"] = {"baseline_fs": base.fs}
+            label = base.image.reference or args.baseline
+            found = Baseline(report_for(base), label, base.fs)
     else:
         url = store_url(args)
         if url is not None:
@@ -140,14 +133,13 @@ def check_options(
                 last = store.last(repository)
             if last is not None:
                 record, report = last
-                sz005["baseline"] = report
                 tag = f":{record.tag}" if record.tag else ""
-                sz005["baseline_label"] = (
+                label = (
                     f"the last recorded scan of {record.repository}{tag} "
                     f"({short_digest(record.digest)})"
                 )
-    options["SZ005"] = sz005
-    return options
+                found = Baseline(report, label)
+    return {"SZ005": sz005}, found
 
 
 def record(args: argparse.Namespace, loaded: LoadedImage, report: dict[str, Any]) -> None:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.fs import FileSystem
-from auditor.report.model import TOP_DIRECTORIES
+from auditor.sizes import TOP_DIRECTORIES, directory_sizes
 
 DIFF_SCHEMA_VERSION = 1
 MAX_PATHS = 500  # path rows kept in a diff; totals always cover everything
-DIRECTORY_DEPTH = 3
 
 # Paths whose content is expected to change between two builds of the same source and
 # carries nothing the application needs: logs and caches left behind by package managers.
@@ -136,26 +135,17 @@ def compare_top_lists(old: dict[str, int], new: dict[str, int], list_length: int
     return [c for c in out if c.delta or not c.estimated]
 
 
-def top_directories(sizes: dict[str, int], n: int) -> dict[str, int]:
-    """The same "largest n" cut the report's `sizes` section makes."""
-    return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
-
-
 def file_sizes(fs: FileSystem) -> dict[str, int]:
     """Every non-directory path of the final view with its size (links count 0 bytes)."""
     return {"/" + path: node.entry.size for path, node in fs.walk_files()}
 
 
-def directory_sizes(fs: FileSystem) -> dict[str, int]:
-    return {"/" + p: b for p, b in fs.directory_sizes(DIRECTORY_DEPTH).items()}
-
-
-def report_directories(report: dict[str, Any]) -> dict[str, int]:
+def report_directories(report: Mapping[str, Any]) -> dict[str, int]:
     dirs = (report.get("sizes") or {}).get("directories") or []
     return {d["path"]: int(d["bytes"]) for d in dirs if "path" in d and "bytes" in d}
 
 
-def report_packages(report: dict[str, Any]) -> tuple[dict[str, int], dict[str, str]]:
+def report_packages(report: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, str]]:
     """Distributions keyed by `name (location)`: one name can live in several venvs."""
     sizes: dict[str, int] = {}
     versions: dict[str, str] = {}
@@ -176,7 +166,7 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def image_size(report: dict[str, Any]) -> int:
+def image_size(report: Mapping[str, Any]) -> int:
     image = report.get("image") or {}
     return int(image.get("size") or 0)
 

@@ -114,19 +114,6 @@ def configured_url(cli_url: str | None) -> str | None:
     return cli_url or os.environ.get(ENV_VAR) or None
 
 
-def split_reference(reference: str) -> tuple[str, str]:
-    """`registry:5000/org/app:1.2@sha256:..` -> (`registry:5000/org/app`, `1.2`)."""
-    ref = reference.split("@", 1)[0]
-    for prefix in ("docker://", "docker-daemon:"):
-        if ref.startswith(prefix):
-            ref = ref[len(prefix) :]
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, ""
-
-
 class HistoryStore:
     def __init__(self, url: str) -> None:
         self.url = url

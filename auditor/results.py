@@ -46,10 +46,6 @@ _PACKAGES = ("auditor", "auditor.checks")
 _CODE_SUFFIXES = (".py", ".json")
 
 
-class Uncacheable(Exception):
-    """A check's inputs cannot be named by a key (options that are not plain JSON)."""
-
-
 @cache
 def code_fingerprint() -> str:
     """A digest of imgaudit's own code and data: any change invalidates every result."""
@@ -71,14 +67,13 @@ def code_fingerprint() -> str:
 
 
 def canonical(value: Any) -> str:
-    """JSON with sorted keys; raises `Uncacheable` for anything JSON cannot spell."""
-    try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_refuse)
-    except (TypeError, ValueError) as exc:
-        raise Uncacheable(str(exc)) from None
+    """JSON with sorted keys (dates as ISO text). Everything a key holds is plain data:
+    check options are validated config values, and what is not (a baseline, a Packages
+    index) is a typed fact named by its identity, so anything else is a bug (TypeError)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_date)
 
 
-def _refuse(value: Any) -> Any:
+def _date(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not plain JSON")
@@ -112,19 +107,20 @@ class ImageResults:
         sections: dict[str, Any] = self._data["sections"]
         if name in sections:
             return sections[name]
-        value = compute()
-        try:
-            sections[name] = json.loads(canonical(value))
-        except Uncacheable:
-            return value
+        sections[name] = json.loads(canonical(compute()))
         self._dirty = True
         return sections[name]  # as it will read back: cold and warm scans report alike
 
     # ---- check results ---------------------------------------------------------------
 
-    def check_key(self, check_id: str, options: dict[str, Any]) -> str:
-        """Raises `Uncacheable` when the options cannot be named."""
-        text = canonical({"check": check_id, "options": options}) + self.context
+    def check_key(
+        self, check_id: str, options: dict[str, Any], inputs: dict[str, str | None] | None = None
+    ) -> str:
+        """`inputs`: identity of each given fact the check uses (None: not given)."""
+        named: dict[str, Any] = {"check": check_id, "options": options}
+        if inputs:
+            named["inputs"] = inputs
+        text = canonical(named) + self.context
         return hashlib.sha256(text.encode()).hexdigest()
 
     def recall(
@@ -151,19 +147,16 @@ class ImageResults:
     ) -> tuple[CheckResult, list[Finding]]:
         """`today`: the date the check compared against, if it asked for one. Returns
         the result as it will read back, so a cold and a warm scan report alike."""
-        try:
-            entry = json.loads(
-                canonical(
-                    {
-                        "check": result.check_id,
-                        "today": today.isoformat() if today else None,
-                        "result": result.to_json(),
-                        "findings": [f.to_json() for f in findings],
-                    }
-                )
+        entry = json.loads(
+            canonical(
+                {
+                    "check": result.check_id,
+                    "today": today.isoformat() if today else None,
+                    "result": result.to_json(),
+                    "findings": [f.to_json() for f in findings],
+                }
             )
-        except Uncacheable:
-            return result, findings
+        )
         self._put(key, entry)
         return CheckResult.from_json(entry["result"]), [
             Finding.from_json(f) for f in entry["findings"]
@@ -186,10 +179,7 @@ class ImageResults:
 
     def remember_data(self, key: str, check_id: str, gathered: Any) -> Any:
         """Store a two-phase check's gathered data; returns it as it will read back."""
-        try:
-            value = json.loads(canonical(gathered))
-        except Uncacheable:
-            return gathered
+        value = json.loads(canonical(gathered))
         if value is not None:
             self._put(key, {"check": f"{check_id}:gathered", "gathered": value})
         return value

@@ -14,40 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from types import ModuleType
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from auditor import second_process
+from auditor.check import Check, CheckFunction
 from auditor.context import CheckContext
 from auditor.facts import Facts
-from auditor.findings import CheckInfo, CheckResult, Finding, Skip, Status
+from auditor.findings import CheckResult, Finding, Skip, Status
 from auditor.memory import gc_paused
-from auditor.results import ImageResults, Uncacheable
-
-CheckFunction = Callable[[CheckContext], Iterable[Finding]]
-GatherFunction = Callable[[CheckContext], Any]  # returns plain JSON data
-JudgeFunction = Callable[[CheckContext, Any], Iterable[Finding]]
-
-
-@dataclass(frozen=True)
-class Check:
-    info: CheckInfo
-    run: CheckFunction
-    doc: str
-    options: dict[str, Any] = field(default_factory=dict)  # option -> default (config keys)
-    gather: GatherFunction | None = None  # two-phase checks (dated): see the module doc
-    judge: JudgeFunction | None = None
-    offload: bool = False  # walks the tree on its own: may run in a second process
-
-    @classmethod
-    def from_module(cls, module: ModuleType) -> Check:
-        options = dict(getattr(module, "OPTIONS", {}))
-        gather, judge = getattr(module, "gather", None), getattr(module, "judge", None)
-        doc = (module.__doc__ or "").strip()
-        offload = bool(getattr(module, "OFFLOAD", False))
-        return cls(module.INFO, module.run, doc, options, gather, judge, offload)
+from auditor.results import ImageResults
 
 
 @dataclass
@@ -62,15 +39,17 @@ def run_checks(
     options: dict[str, dict[str, Any]] | None = None,
     strict: bool = False,
     stored: ImageResults | None = None,
+    jobs: int = 1,
 ) -> RunOutcome:
     """`stored`: this image's result cache; a check whose result it holds for the same
-    options (and date, if the check asked for one) is not run again. When any check has
-    to run, the layers are read before the first one does, so that a damaged layer is
-    the user's input error (exit 2), not one check's error result."""
+    options and given inputs (and date, if the check asked for one) is not run again.
+    When any check has to run, the layers are read before the first one does, so that
+    a damaged layer is the user's input error (exit 2), not one check's error result.
+    `jobs`: the scan's process budget (0: one per core; 1: no second process)."""
     planned = []
     for check in checks:
         ctx = CheckContext(facts, (options or {}).get(check.info.id, {}), strict)
-        key = _key(stored, check.info.id, ctx.options)
+        key = _key(stored, check, ctx.options, facts)
         if check.gather is not None:
             recalled: Any = stored.recall_data(key) if stored and key else None
         else:
@@ -81,7 +60,7 @@ def run_checks(
     results: list[CheckResult] = []
     findings: list[Finding] = []
     with gc_paused():  # facts build many small objects; see gc_paused
-        _run_planned(planned, facts, stored, results, findings)
+        _run_planned(planned, facts, stored, results, findings, jobs)
     findings.sort(key=Finding.sort_key)
     return RunOutcome(results, findings)
 
@@ -92,6 +71,7 @@ def _run_planned(
     stored: ImageResults | None,
     results: list[CheckResult],
     findings: list[Finding],
+    jobs: int,
 ) -> None:
     """Checks marked OFFLOAD (they walk the tree on their own) run in a second process
     beside the others when there are two cores (auditor/second_process.py)."""
@@ -101,7 +81,7 @@ def _run_planned(
         if check.offload and check.gather is None and recalled is None
     ]
     pending = None
-    if beside and second_process.usable(facts.loaded.options.jobs):
+    if beside and second_process.usable(jobs):
         pending = second_process.start(lambda: [_run_as_data(planned[i], facts) for i in beside])
     done: dict[int, tuple[CheckResult, list[Finding], dt.date | None]] = {}
     for i, (check, ctx, key, recalled) in enumerate(planned):
@@ -178,13 +158,13 @@ def _recall(
         return None
 
 
-def _key(stored: ImageResults | None, check_id: str, options: dict[str, Any]) -> str | None:
+def _key(
+    stored: ImageResults | None, check: Check, options: dict[str, Any], facts: Facts
+) -> str | None:
     if stored is None:
         return None
-    try:
-        return stored.check_key(check_id, options)
-    except Uncacheable:
-        return None
+    inputs = {name: facts.given_identity(name) for name in check.inputs}
+    return stored.check_key(check.info.id, options, inputs)
 
 
 def _run(
@@ -208,7 +188,7 @@ def _with_provenance(finding: Finding, facts: Facts) -> Finding:
         if finding.layer is not None and finding.created_by is None:
             return finding.with_(created_by=_step(facts, finding.layer))
         return finding
-    if not facts.loaded.fs_loaded:
+    if not facts.fs_loaded:
         # Only two-phase checks judge without the layers; their findings carry the
         # layer gathered with them, and a path without one is not in the image.
         return finding
@@ -219,5 +199,5 @@ def _with_provenance(finding: Finding, facts: Facts) -> Finding:
 
 
 def _step(facts: Facts, layer: int) -> str | None:
-    steps = facts.loaded.created_by
+    steps = facts.created_by
     return steps[layer] if 0 <= layer < len(steps) else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from auditor.runner import Check
+from auditor.check import Check
 
 # ---- Base OS, security, size, build structure ------------------------------------------
 from . import (

@@ -96,7 +96,7 @@ def is_source_copy(step: str) -> bool:
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
-    history = ctx.facts.loaded.image.config.get("history")
+    history = ctx.facts.image_config.get("history")
     if not isinstance(history, list) or not history:
         raise Skip("the image has no build history")
     start_layer = ctx.facts.provenance.base_layers or 0

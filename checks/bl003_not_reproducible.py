@@ -76,17 +76,17 @@ def _times(config: dict[str, Any]) -> list[int | None]:
 
 def unnormalised_layers(ctx: CheckContext) -> list[tuple[int, int]]:
     """(layer, distinct build-time mtimes) for layers whose mtimes leak the build clock."""
-    loaded = ctx.facts.loaded
-    times = _times(loaded.image.config)
-    if len(times) != len(loaded.indexes):
+    layers = ctx.facts.layers
+    times = _times(ctx.facts.image_config)
+    if len(times) != len(layers):
         return []
     out = []
-    for layer, (index, step_time) in enumerate(zip(loaded.indexes, times)):
+    for layer, step_time in zip(layers, times):
         if step_time is None:
             continue
-        build = {e.mtime for e in index.entries if step_time - WINDOW <= e.mtime <= step_time + 60}
+        build = {e.mtime for e in layer.entries if step_time - WINDOW <= e.mtime <= step_time + 60}
         if len(build) > 1:
-            out.append((layer, len(build)))
+            out.append((layer.index, len(build)))
     return out
 
 

@@ -35,33 +35,25 @@ OPTIONS = {"max-layers": 30, "tiny-bytes": 1024}
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
-    loaded = ctx.facts.loaded
-    indexes = loaded.indexes
+    layers = ctx.facts.layers
     limit = int(ctx.option("max-layers", OPTIONS["max-layers"]))
     tiny_limit = int(ctx.option("tiny-bytes", OPTIONS["tiny-bytes"]))
-    if len(indexes) > limit:
+    if len(layers) > limit:
         yield INFO.finding(
-            f"{len(indexes)} layers (limit {limit})",
+            f"{len(layers)} layers (limit {limit})",
             "merge related RUN steps and use a multi-stage build",
             severity=Severity.WARNING,
-            evidence={"layers": len(indexes), "limit": limit},
+            evidence={"layers": len(layers), "limit": limit},
         )
-    empty = [
-        i for i, ix in enumerate(indexes) if not (ix.entries or ix.whiteouts or ix.opaque_dirs)
-    ]
-    tiny = [
-        i
-        for i, ix in enumerate(indexes)
-        if i not in empty and ix.size < tiny_limit and not ix.whiteouts and not ix.opaque_dirs
-    ]
-    for label, layers in (("empty", empty), ("tiny", tiny)):
-        for i in layers:
-            size = indexes[i].size
+    empty = [ly for ly in layers if ly.empty]
+    tiny = [ly for ly in layers if not ly.empty and ly.size < tiny_limit and not ly.changes_lower]
+    for label, found in (("empty", empty), ("tiny", tiny)):
+        for ly in found:
             yield INFO.finding(
-                f"layer {i} is {label}"
-                + (f" ({size} bytes of content)" if label == "tiny" else "")
-                + f": {loaded.created_by[i] or 'unknown step'}",
+                f"layer {ly.index} is {label}"
+                + (f" ({ly.size} bytes of content)" if label == "tiny" else "")
+                + f": {ly.created_by or 'unknown step'}",
                 "merge this step into the RUN next to it",
-                layer=i,
-                evidence={"layer": i, "bytes": size},
+                layer=ly.index,
+                evidence={"layer": ly.index, "bytes": ly.size},
             )

@@ -45,7 +45,7 @@ def created_date(text: object) -> dt.date | None:
 
 
 def gather(ctx: CheckContext) -> dict[str, Any]:
-    return {"created": ctx.facts.loaded.image.config.get("created")}
+    return {"created": ctx.facts.image_config.get("created")}
 
 
 def judge(ctx: CheckContext, g: dict[str, Any]) -> Iterator[Finding]:

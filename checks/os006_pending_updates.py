@@ -31,17 +31,18 @@ INFO = CheckInfo(
     criterion="kept up to date",
     dimension=Dimension.SECURE,
 )
+INPUTS = ("packages_index",)  # a fact given from outside the image (auditor/check.py)
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
-    index = ctx.option("packages_index", None)
-    if not index:
+    index = ctx.facts.packages_index
+    if index is None:
         raise Skip("no --packages-index given")
     db = ctx.facts.dpkg
     if not db.present:
         raise Skip("no dpkg database")
     installed = {name: pkg.version for name, pkg in db.packages.items()}
-    pending = outdated(installed, index)
+    pending = outdated(installed, index.newest)
     if not pending:
         return
     yield INFO.finding(

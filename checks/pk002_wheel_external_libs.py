@@ -52,7 +52,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     owners = facts.owners
     if not owners.record:
         raise Skip("no Python distributions with a RECORD in the image")
-    allowed = allowed_libraries(facts.loaded.image.architecture)
+    allowed = allowed_libraries(facts.architecture)
     graph = facts.elf_graph
     external: dict[tuple[str, str], list[str]] = {}
     absent: dict[tuple[str, str], list[str]] = {}

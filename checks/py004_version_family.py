@@ -21,7 +21,6 @@ References: https://devguide.python.org/versions/
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from auditor.context import CheckContext
 from auditor.facts.stdlib_data import version_tuple
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.references import repository
 
 from .py003_python_eol import status
 
@@ -42,7 +42,6 @@ INFO = CheckInfo(
 )
 
 MIN_SUPPORTED, MAX_SUPPORTED = 2, 3
-_TRANSPORT = re.compile(r"^(?:docker-daemon:|docker://|oci-archive:|oci:|docker-archive:)")
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -79,12 +78,6 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def repository(reference: str) -> str:
-    ref = _TRANSPORT.sub("", reference).split("@", 1)[0]
-    name, sep, tag = ref.rpartition(":")
-    return name if sep and "/" not in tag else ref
 
 
 def main_interpreter(interps: Sequence[Python]) -> Python | None:

@@ -37,7 +37,7 @@ MB = 1_000_000
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
-    size = sum(index.size for index in ctx.facts.loaded.indexes)
+    size = ctx.facts.image_size
     warn = float(ctx.option("warn-mb", OPTIONS["warn-mb"])) * MB
     target = float(ctx.option("target-mb", OPTIONS["target-mb"])) * MB
     evidence = {"size": size, "warn_bytes": int(warn), "target_bytes": int(target)}

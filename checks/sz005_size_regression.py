@@ -44,9 +44,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.context import CheckContext
+from auditor.facts.baseline import Baseline
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.report.model import TOP_DIRECTORIES
-from auditor.report.units import human_bytes
+from auditor.sizes import TOP_DIRECTORIES, directory_sizes, top_directories
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="SZ005",
@@ -57,14 +58,15 @@ INFO = CheckInfo(
     dimension=Dimension.SMALL,
 )
 
+INPUTS = ("baseline",)  # a fact given from outside the image (auditor/check.py)
 DEFAULT_PERCENT = 10.0
 DEFAULT_BYTES = 50_000_000
 TOP_GROWERS = 5
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
-    baseline: dict[str, Any] | None = ctx.option("baseline", None)
-    if not baseline:
+    baseline = ctx.facts.baseline
+    if baseline is None:
         raise Skip(
             "no baseline: pass --baseline REPORT.json|IMAGE, or record scans in a history "
             "store (--record, --db URL or IMGAUDIT_DB)"
@@ -72,10 +74,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     # deferred: start-up time, see README "Performance" (most scans have no baseline)
     from auditor import diff
 
-    current = sum(index.size for index in ctx.facts.loaded.indexes)
     regression = diff.Regression(
-        old=diff.image_size(baseline),
-        new=current,
+        old=diff.image_size(baseline.report),
+        new=ctx.facts.image_size,
         percent_limit=float(ctx.option("percent", DEFAULT_PERCENT)),
         bytes_limit=int(ctx.option("bytes", DEFAULT_BYTES)),
     )
@@ -83,7 +84,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if not broke:
         return
     directories, packages = _growers(ctx, baseline)
-    label = ctx.option("baseline_label", None) or _label(baseline)
+    label = baseline.label
     pct = f" ({regression.percent:+.1f}%)" if regression.percent is not None else ""
     names = [f"{c.name} +{human_bytes(c.delta)}" for c in directories[:3]] + [
         _package_text(c) for c in packages[:3]
@@ -103,7 +104,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         bytes=regression.delta,
         evidence={
             "baseline": label,
-            "baseline_digest": (baseline.get("image") or {}).get("digest"),
+            "baseline_digest": (baseline.report.get("image") or {}).get("digest"),
             "old_size": regression.old,
             "new_size": regression.new,
             "delta": regression.delta,
@@ -115,21 +116,20 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     )
 
 
-def _growers(ctx: CheckContext, baseline: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+def _growers(ctx: CheckContext, baseline: Baseline) -> tuple[list[Any], list[Any]]:
     from auditor import diff  # deferred, as in run()
 
-    current_dirs = diff.directory_sizes(ctx.facts.fs)
-    baseline_fs = ctx.option("baseline_fs", None)
-    if baseline_fs is not None:
-        dirs = diff.compare_sizes(diff.directory_sizes(baseline_fs), current_dirs)
+    current_dirs = directory_sizes(ctx.facts.fs)
+    if baseline.fs is not None:
+        dirs = diff.compare_sizes(directory_sizes(baseline.fs), current_dirs)
     else:
         dirs = diff.compare_top_lists(
-            diff.report_directories(baseline),
-            diff.top_directories(current_dirs, TOP_DIRECTORIES),
+            diff.report_directories(baseline.report),
+            top_directories(current_dirs),
             TOP_DIRECTORIES,
         )
     facts_json = ctx.facts.to_json()
-    old_sizes, old_versions = diff.report_packages(baseline)
+    old_sizes, old_versions = diff.report_packages(baseline.report)
     new_sizes, new_versions = diff.report_packages({"facts": facts_json})
     packages = diff.compare_sizes(old_sizes, new_sizes, old_versions, new_versions)
     return [c for c in dirs if c.delta > 0], [c for c in packages if c.delta > 0]
@@ -142,9 +142,3 @@ def _package_text(change: Any) -> str:
     elif change.old_version is None:
         text += " (new)"
     return text
-
-
-def _label(baseline: dict[str, Any]) -> str:
-    image = baseline.get("image") or {}
-    source = baseline.get("source") or {}
-    return str(image.get("reference") or source.get("reference") or "the baseline")

@@ -10,7 +10,8 @@ import pytest
 
 from auditor import history_store
 from auditor.errors import InputError
-from auditor.history_store import HistoryStore, open_store, split_reference
+from auditor.history_store import HistoryStore, open_store
+from auditor.references import split_reference
 from tests.history_writers import assert_all_landed, report, write_concurrently
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -86,6 +87,8 @@ def test_default_store_is_in_the_xdg_data_dir(tmp_path, monkeypatch):
         ("localhost:5000/app", ("localhost:5000/app", "")),
         ("localhost:5000/app:2@sha256:abc", ("localhost:5000/app", "2")),
         ("docker://quay.io/x/y:latest", ("quay.io/x/y", "latest")),
+        ("docker-archive:/tmp/app.tar", ("/tmp/app.tar", "")),
+        ("oci:layout:v2", ("layout", "v2")),
     ],
 )
 def test_split_reference(reference, expected):

@@ -164,6 +164,39 @@ def test_other_options_are_other_results(
     assert reads.merges == 1
 
 
+def test_a_given_packages_index_is_cached_by_its_content(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """OS006 depends on a fact from outside the image: the same index file is the same
+    result (no layer read), another one is computed again."""
+    on_day(monkeypatch, "2026-11-28")
+    status = b"Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2\n\n"
+    spec = factory.ImageSpec(
+        layers=[
+            Layer(
+                [
+                    File("etc/os-release", b"ID=debian\nVERSION_ID=12\n"),
+                    File("var/lib/dpkg/status", status),
+                ],
+                "ADD rootfs /",
+            )
+        ],
+        name="example.org/app:1",
+        created=CREATED,
+    )
+    ref = layout(tmp_path, factory.build(spec))
+    index = tmp_path / "Packages"
+    index.write_text("Package: bash\nVersion: 5.2.15-2\n")
+    first = scan(ref, capsys, "--packages-index", str(index))
+    assert result_of(first, "OS006") == "passed"
+    reads.reset()
+    assert scan(ref, capsys, "--packages-index", str(index)) == first
+    assert reads.merges == 0
+    index.write_text("Package: bash\nVersion: 5.2.15-3\n")
+    assert result_of(scan(ref, capsys, "--packages-index", str(index)), "OS006") == "failed"
+    assert reads.merges == 1
+
+
 def test_a_new_imgaudit_does_not_trust_old_results(
     tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:

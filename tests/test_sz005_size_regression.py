@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
-from auditor.report.units import human_bytes
+from auditor.units import human_bytes
 from tests.diff_images import STDLIB, write_pair
 
 GROWTH = 196_850

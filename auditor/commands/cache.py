@@ -34,7 +34,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from auditor import cachedir
-    from auditor.report.units import human_bytes
+    from auditor.units import human_bytes
 
     root: Path = args.cache_dir or default_cache_dir()
     if args.older_than is not None and (args.action != "prune" or args.older_than < 0):

@@ -17,6 +17,8 @@ from auditor.context import today_utc
 from auditor.errors import InputError
 from auditor.facts import Facts, packages_index
 from auditor.facts import provenance as prov
+from auditor.facts.baseline import Baseline
+from auditor.facts.packages_index import PackagesIndex
 from auditor.findings import Finding, Severity
 from auditor.gating import failures
 from auditor.loading import LoadedImage, LoadOptions, open_loaded
@@ -27,7 +29,6 @@ from auditor.report.model import build_report, content_sections
 from auditor.results import (
     ImageResults,
     ResultCache,
-    Uncacheable,
     canonical,
     image_key,
     no_results,
@@ -164,16 +165,15 @@ def _scan_one(
     reference: str,
     options: LoadOptions,
     config: configuration.Config,
-    index: Any,
+    index: PackagesIndex | None,
 ) -> dict[str, Any]:
     """One image: load, check with the baseline's and the config's options, record."""
     loaded = open_loaded(reference, options)  # layers are read only if a result needs them
-    check_options = dict(baseline.check_options(args, loaded, options, report_for) or {})
+    cli_options, found = baseline.check_options(args, loaded, options, report_for)
+    check_options = dict(cli_options)
     for cid, opts in config.options.items():
         check_options[cid] = {**check_options.get(cid, {}), **opts}
-    if index is not None:
-        check_options["OS006"] = {**check_options.get("OS006", {}), "packages_index": index}
-    report = report_for(loaded, check_options, config)
+    report = report_for(loaded, check_options, config, found, index)
     baseline.record(args, loaded, report)
     return report
 
@@ -196,6 +196,8 @@ def report_for(
     loaded: LoadedImage,
     check_options: dict[str, dict[str, Any]] | None = None,
     config: configuration.Config | None = None,
+    given_baseline: Baseline | None = None,
+    index: PackagesIndex | None = None,
 ) -> dict[str, Any]:
     """facts -> checks -> scores -> report for one loaded image (also used by `diff` and
     baselines). `config` selects checks, overrides severities, applies ignores and names
@@ -204,12 +206,13 @@ def report_for(
     What the image's result cache holds is taken from it; only what it lacks reads the
     layers (auditor/results.py)."""
     config = config or configuration.Config()
-    facts = Facts(loaded, base=config.base)
+    facts = Facts(loaded, base=config.base, baseline=given_baseline, packages_index=index)
     provenance = facts.provenance  # a bad --base is an input error: raise it before checks
     provenance_json = provenance.to_json()
     stored = stored_results(loaded, {"strict": config.strict, "provenance": provenance_json})
     checks = [c for c in ALL_CHECKS if config.selected(c.info.id)]
-    outcome = run_checks(checks, facts, check_options, config.strict, stored)
+    jobs = loaded.options.jobs
+    outcome = run_checks(checks, facts, check_options, config.strict, stored, jobs)
     applied = configuration.apply(config, outcome.findings)
     findings = prov.mark(applied.findings, provenance)
     scores = score(findings, {c.info.id: c.info.dimension for c in ALL_CHECKS})
@@ -234,11 +237,8 @@ def stored_results(loaded: LoadedImage, context: dict[str, Any]) -> ImageResults
     path = results_path(loaded)
     if path is None:
         return no_results()
-    try:
-        stored = ResultCache.open_path(path)
-        stored.context = canonical(context)
-    except Uncacheable:
-        return no_results()
+    stored = ResultCache.open_path(path)
+    stored.context = canonical(context)
     return stored
 
 
@@ -249,10 +249,7 @@ def results_path(loaded: LoadedImage) -> Path | None:
     if root is None:
         return None
     limits = (loaded.options.max_ratio, loaded.options.max_entries)
-    try:
-        return ResultCache(root).path(image_key(loaded.image.config, limits))
-    except Uncacheable:
-        return None
+    return ResultCache(root).path(image_key(loaded.image.config, limits))
 
 
 # ---- several images: reports in order, then the version-family comparison (PY004) ----

@@ -2,7 +2,13 @@
 
 `Facts` is the only door checks have to the image: each property delegates to one
 module of this package and is cached. Checks never read layers or the FileSystem
-directly for things a fact already knows.
+directly for things a fact already knows, and never see the loader (`LoadedImage`,
+kept private here): the image config, the layers' summaries and the filesystem model
+are facts like any other.
+
+Two facts come from outside the image (`GIVEN` in auditor/check.py): the baseline an
+image is compared with (SZ005) and a Debian Packages index (OS006). A check that uses
+one declares it (`INPUTS`), and the result cache names it by `given_identity`.
 """
 
 from __future__ import annotations
@@ -19,24 +25,79 @@ from auditor.facts import owners as owners_mod
 from auditor.facts import provenance as prov
 from auditor.facts import pyc as pycfiles
 from auditor.facts import users as userdb
+from auditor.facts.baseline import Baseline
+from auditor.facts.image_layers import LayerFacts, summarise
+from auditor.facts.packages_index import PackagesIndex
 from auditor.fs import FileSystem
 from auditor.loading import LoadedImage
 
 
 class Facts:
-    def __init__(self, loaded: LoadedImage, base: str | None = None) -> None:
-        self.loaded = loaded
+    def __init__(
+        self,
+        loaded: LoadedImage,
+        base: str | None = None,
+        *,
+        baseline: Baseline | None = None,
+        packages_index: PackagesIndex | None = None,
+    ) -> None:
+        self._loaded = loaded
         self.base_reference = base  # --base REF (provenance)
+        self.baseline = baseline  # given: what SZ005 compares with
+        self.packages_index = packages_index  # given: what OS006 compares with
+
+    def given_identity(self, name: str) -> str | None:
+        """What names a given fact (auditor/check.py GIVEN) in the result cache."""
+        given: Baseline | PackagesIndex | None = {
+            "baseline": self.baseline,
+            "packages_index": self.packages_index,
+        }[name]
+        return given.identity if given is not None else None
+
+    # ---- the image: config, layers, filesystem -------------------------------------------
 
     @property
     def fs(self) -> FileSystem:
-        return self.loaded.fs
+        """The merged filesystem (reads the layers on first use)."""
+        return self._loaded.fs
+
+    @property
+    def fs_loaded(self) -> bool:
+        """Whether anything read the layers yet (the result cache may have spared it)."""
+        return self._loaded.fs_loaded
+
+    @property
+    def image_config(self) -> dict[str, Any]:
+        """The whole image config document (architecture, created, history, config)."""
+        return self._loaded.image.config
+
+    @property
+    def architecture(self) -> str:
+        return self._loaded.image.architecture
 
     @property
     def config(self) -> dict[str, Any]:
         """The image config's `config` part (User, Env, Entrypoint, Labels, ...)."""
-        cfg = self.loaded.image.config.get("config")
+        cfg = self.image_config.get("config")
         return cfg if isinstance(cfg, dict) else {}
+
+    @property
+    def created_by(self) -> list[str | None]:
+        """The build step of each layer, from the config's history (no layer is read)."""
+        return self._loaded.created_by
+
+    @cached_property
+    def layers(self) -> tuple[LayerFacts, ...]:
+        """One summary per layer, bottom first (reads the layers)."""
+        return tuple(
+            summarise(index, i, self.created_by[i], self.provenance.in_base(i))
+            for i, index in enumerate(self._loaded.indexes)
+        )
+
+    @property
+    def image_size(self) -> int:
+        """Bytes of regular-file content all layers write (the report's `image.size`)."""
+        return sum(layer.size for layer in self.layers)
 
     @cached_property
     def env(self) -> dict[str, str]:
@@ -71,7 +132,7 @@ class Facts:
 
     @cached_property
     def provenance(self) -> prov.Provenance:
-        image = self.loaded.image
+        image = self._loaded.image
         labels = self.config.get("Labels") or {}
         return prov.detect(
             [ly.diff_id for ly in image.layers],

@@ -9,7 +9,10 @@ Versions are compared the dpkg way (python-debian's `Version`), never as strings
 from __future__ import annotations
 
 import gzip
+import hashlib
 import lzma
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.errors import InputError
@@ -18,7 +21,21 @@ from auditor.errors import InputError
 # module (OS006), few give an index. Deferred: start-up time, see README "Performance".
 
 
-def load(path: str | Path) -> dict[str, str]:
+@dataclass(frozen=True, eq=False)
+class PackagesIndex:
+    """A fact given from outside the image (OS006); the result cache names it by the
+    digest of the file as given."""
+
+    path: str
+    digest: str  # sha256 of the file's bytes as read (compressed or not)
+    newest: Mapping[str, str]  # package name -> newest version in the index
+
+    @property
+    def identity(self) -> str:
+        return self.digest
+
+
+def load(path: str | Path) -> PackagesIndex:
     """Newest version per package name in the index file."""
     from debian import deb822
     from debian.debian_support import Version
@@ -26,6 +43,7 @@ def load(path: str | Path) -> dict[str, str]:
     p = Path(path)
     try:
         raw = p.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         elif raw[:6] == b"\xfd7zXZ\x00":
@@ -45,10 +63,10 @@ def load(path: str | Path) -> dict[str, str]:
             continue
     if not newest:
         raise InputError(f"{p}: not a Debian Packages index (no Package/Version stanzas)")
-    return newest
+    return PackagesIndex(str(p), digest, newest)
 
 
-def outdated(installed: dict[str, str], index: dict[str, str]) -> list[tuple[str, str, str]]:
+def outdated(installed: Mapping[str, str], index: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """(package, installed version, available version) for every pending update."""
     from debian.debian_support import Version
 

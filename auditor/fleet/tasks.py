@@ -30,10 +30,10 @@ from typing import Any
 from auditor.cache import LayerCache, default_cache_dir
 from auditor.capture import DEFAULT_POLICY
 from auditor.errors import InputError
-from auditor.history_store import split_reference
 from auditor.layerindex import LayerIndex
 from auditor.layers import DEFAULT_MAX_RATIO, index_layer
 from auditor.loading import LayersNeeded, LoadedImage, LoadOptions, open_loaded
+from auditor.references import split_reference
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import FileSlice, Image, Layer
 from auditor.sources.registry import RegistryBlob
@@ -247,9 +247,6 @@ def failed(reference: str, options: TaskOptions, error: str) -> Outcome:
 
 def repository_of(reference: str) -> tuple[str, str]:
     """(repository, tag) as the history store keys scans (same as `scan --record`)."""
-    for prefix in ("docker-archive:", "oci-archive:", "oci:"):
-        if reference.startswith(prefix):
-            reference = reference[len(prefix) :]
     return split_reference(reference)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from auditor.report.html_format import e
 from auditor.report.markdown import esc
-from auditor.report.units import human_bytes, shorten
+from auditor.units import human_bytes, shorten
 
 Section = tuple[str, list[str], list[list[Any]]]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.runner import Check
+from auditor.check import Check
 
 DIMENSIONS = ("secure", "small", "fast", "usable")
 SEVERITIES = ("error", "warning", "info")  # most severe first

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from auditor.report import charts
-from auditor.report.units import human_bytes, short_digest, shorten
+from auditor.units import human_bytes, short_digest, shorten
 
 TOP = 15  # rows per section in the human formats (json keeps everything)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from auditor.history_store import Record
 from auditor.report import charts
-from auditor.report.units import human_bytes, short_digest
+from auditor.units import human_bytes, short_digest
 
 
 @dataclass(frozen=True)

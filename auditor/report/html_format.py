@@ -32,7 +32,7 @@ from auditor.report.catalog import (
     status_counts,
 )
 from auditor.report.svg import Bar, bar_chart, meter
-from auditor.report.units import human_bytes, short_digest, shorten
+from auditor.units import human_bytes, short_digest, shorten
 
 MAX_WASTE_ROWS = 100
 TOP_BARS = 15

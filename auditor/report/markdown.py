@@ -22,7 +22,7 @@ from auditor.report.catalog import (
     severity_counts,
     status_counts,
 )
-from auditor.report.units import human_bytes, short_digest, shorten
+from auditor.units import human_bytes, short_digest, shorten
 
 MAX_FINDINGS = 50
 MAX_ROWS = 15

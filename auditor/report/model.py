@@ -10,10 +10,10 @@ from typing import Any
 
 from auditor import __version__
 from auditor.loading import LoadedImage
+from auditor.sizes import directory_sizes, top_directories
 
 SCHEMA_VERSION = 1
 MAX_WASTE_FILES = 1000
-TOP_DIRECTORIES = 15
 
 
 def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
@@ -89,9 +89,8 @@ def waste_section(loaded: LoadedImage) -> dict[str, Any]:
 
 
 def sizes_section(loaded: LoadedImage) -> dict[str, Any]:
-    dirs = loaded.fs.directory_sizes()
-    top = sorted(dirs.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DIRECTORIES]
-    return {"directories": [{"path": "/" + p, "bytes": b} for p, b in top]}
+    top = top_directories(directory_sizes(loaded.fs))
+    return {"directories": [{"path": p, "bytes": b} for p, b in top.items()]}
 
 
 def content_sections(loaded: LoadedImage) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from auditor.report.units import human_bytes, shorten
+from auditor.units import human_bytes, shorten
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from auditor.report.catalog import (
     severity_counts,
     status_counts,
 )
-from auditor.report.units import human_bytes, short_digest, shorten
+from auditor.units import human_bytes, short_digest, shorten
 
 WIDTH = 80
 COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2"}

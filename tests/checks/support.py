@@ -14,10 +14,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from auditor.check import Check
 from auditor.facts import Facts
 from auditor.findings import Finding, Status
 from auditor.loading import LoadOptions, load_image
-from auditor.runner import Check, run_checks
+from auditor.runner import run_checks
 from tests.factory import (
     Dir,
     File,
@@ -88,10 +89,11 @@ def debian_base(extra: list[Item] | None = None, setuid: bool = True) -> Layer:
     return Layer(items, "ADD rootfs.tar.xz / # debian bookworm minbase")
 
 
-def load(spec: ImageSpec, tmp_path: Path, base: str | None = None) -> Facts:
+def load(spec: ImageSpec, tmp_path: Path, base: str | None = None, **given: Any) -> Facts:
+    """`given`: facts from outside the image (`baseline`, `packages_index`)."""
     archive = write_docker_archive(build(spec), tmp_path / f"image-{len(os.listdir(tmp_path))}.tar")
     loaded = load_image(f"docker-archive:{archive}", LoadOptions(use_cache=False, jobs=1))
-    return Facts(loaded, base=base)
+    return Facts(loaded, base=base, **given)
 
 
 def run(
@@ -101,9 +103,10 @@ def run(
     options: dict[str, Any] | None = None,
     strict: bool = False,
     base: str | None = None,
+    **given: Any,
 ) -> list[Finding]:
     """The findings of one check; fails the test when the check crashed or skipped."""
-    facts = load(spec, tmp_path, base)
+    facts = load(spec, tmp_path, base, **given)
     check = Check.from_module(module)
     opts = {"today": TODAY, **(options or {})}
     outcome = run_checks([check], facts, {check.info.id: opts}, strict)

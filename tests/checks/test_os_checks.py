@@ -129,7 +129,7 @@ def test_os005_fresh_and_stale(tmp_path: Path) -> None:
     assert run(os005_image_stale, stale, tmp_path, {"max-age-days": 365}) == []
 
 
-def _index(tmp_path: Path, stanzas: str) -> dict[str, str]:
+def _index(tmp_path: Path, stanzas: str) -> packages_index.PackagesIndex:
     path = tmp_path / "Packages.gz"
     path.write_bytes(gzip.compress(stanzas.encode()))
     return packages_index.load(path)
@@ -142,14 +142,14 @@ def test_os006_up_to_date_and_pending(tmp_path: Path) -> None:
         tmp_path,
         "Package: bash\nVersion: 5.2.15-2+b13\n\nPackage: libc6\nVersion: 2.36-9+deb12u14\n",
     )
-    assert run(os006_pending_updates, spec, tmp_path, {"packages_index": same}) == []
+    assert run(os006_pending_updates, spec, tmp_path, packages_index=same) == []
     newer = _index(
         tmp_path,
         "Package: bash\nVersion: 5.2.15-2+b14\n\n"
         "Package: libc6\nVersion: 2.36-9+deb12u9\n\n"  # older than installed: no update
         "Package: not-installed\nVersion: 9\n",
     )
-    found = run(os006_pending_updates, spec, tmp_path, {"packages_index": newer})
+    found = run(os006_pending_updates, spec, tmp_path, packages_index=newer)
     assert summary(found) == [("OS006", "warning", "/var/lib/dpkg/status")]
     assert found[0].evidence["updates"] == [
         {"package": "bash", "installed": "5.2.15-2+b13", "available": "5.2.15-2+b14"}

@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 from auditor.checks import _PYTHON
 
+from auditor.check import Check
 from auditor.facts import Facts
 from auditor.loading import LoadOptions, load_image
-from auditor.runner import Check, run_checks
+from auditor.runner import run_checks
 from tests.support.baseimages import BuiltImage, build, save
 from tests.support.services import DockerEngine, cache_dir
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from auditor.check import Check
 from auditor.facts import Facts
 from auditor.findings import Finding
 from auditor.loading import LoadOptions, load_image
-from auditor.runner import Check, run_checks
+from auditor.runner import run_checks
 from tests.factory import ImageSpec, write_docker_archive
 from tests.python import pyimage
 

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from auditor.checks.py004_version_family import Member, Python, families, repository
+from auditor.checks.py004_version_family import Member, Python, families
 
 from auditor.cli import main
+from auditor.references import repository
 from auditor.report.schema import validate
 from tests.factory import ImageSpec, write_docker_archive
 from tests.python import pyimage

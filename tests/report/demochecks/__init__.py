@@ -4,7 +4,7 @@ images, so the reports the format tests render are produced by the real pipeline
 
 from __future__ import annotations
 
-from auditor.runner import Check
+from auditor.check import Check
 from tests.report.demochecks import tst001_root, tst002_big_files, tst003_python, tst004_crash
 
 DEMO_CHECKS: tuple[Check, ...] = tuple(

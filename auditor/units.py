@@ -1,4 +1,4 @@
-"""Human-readable numbers for the text formats."""
+"""Human-readable numbers for text output (reports, summaries, check messages)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,23 @@
+"""Directory sizes as reports list them: shared by the report, `diff` and SZ005.
+
+A report keeps only its TOP_DIRECTORIES largest directories (at most DIRECTORY_DEPTH
+path components deep), so whatever is compared with a report's list must be measured
+and cut the same way.
+"""
+
+from __future__ import annotations
+
+from auditor.fs import FileSystem
+
+TOP_DIRECTORIES = 15
+DIRECTORY_DEPTH = 3
+
+
+def directory_sizes(fs: FileSystem) -> dict[str, int]:
+    """Every directory down to DIRECTORY_DEPTH, as an absolute path, with its content size."""
+    return {"/" + p: b for p, b in fs.directory_sizes(DIRECTORY_DEPTH).items()}
+
+
+def top_directories(sizes: dict[str, int], n: int = TOP_DIRECTORIES) -> dict[str, int]:
+    """The `n` largest, largest first (ties by path): the report's `sizes` cut."""
+    return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
