@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 from auditor.checks import ALL_CHECKS
-
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.loading import LoadOptions, open_loaded

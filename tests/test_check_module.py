@@ -8,9 +8,9 @@ import types
 from collections.abc import Iterator
 
 import pytest
-from auditor.checks import ALL_CHECKS, os005_image_stale, os006_pending_updates, py006_bytecode
 
 from auditor.check import GIVEN, Check, CheckModule
+from auditor.checks import ALL_CHECKS, os005_image_stale, os006_pending_updates, py006_bytecode
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 

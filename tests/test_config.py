@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from auditor.checks import ALL_CHECKS
 
+from auditor.checks import ALL_CHECKS
 from auditor.config import Config, ConfigError, Ignore, apply, find_file, load
 from auditor.findings import Finding, Severity
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auditor.checks import ALL_CHECKS
 
+from auditor.checks import ALL_CHECKS
 from auditor.facts import Facts
 from auditor.findings import Finding, Status
 from auditor.loading import LoadOptions, load_image

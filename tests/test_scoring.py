@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from auditor.checks import ALL_CHECKS
 
+from auditor.checks import ALL_CHECKS
 from auditor.findings import Dimension, Finding, Severity
 from auditor.scoring import Weights, default_weights, score
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auditor.checks import ALL_CHECKS
 
 from auditor import second_process
+from auditor.checks import ALL_CHECKS
 from auditor.commands.scan import report_for
 from auditor.loading import LoadOptions, load_image
 from tests import factory

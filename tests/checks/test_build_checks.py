@@ -6,13 +6,13 @@ import py_compile
 from pathlib import Path
 
 import pytest
+
 from auditor.checks import (
     bl001_cache_unfriendly_order,
     bl002_single_stage,
     bl003_not_reproducible,
     bl004_layers,
 )
-
 from tests.checks.support import debian_base, image, run, summary
 from tests.factory import MTIME, Dir, File, Layer, host_file
 

@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
+
 from auditor.checks import (
     os001_base_os_unknown,
     os002_base_os_eol,
@@ -14,7 +15,6 @@ from auditor.checks import (
     os005_image_stale,
     os006_pending_updates,
 )
-
 from auditor.errors import InputError
 from auditor.facts import packages_index
 from auditor.findings import Status

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from auditor.checks import (
     sec001_runs_as_root,
     sec002_user_unknown,
@@ -15,7 +16,6 @@ from auditor.checks import (
     sec008_secrets,
     sec009_sudo,
 )
-
 from tests.checks.support import debian_base, image, real_file, run, stock_setuid, summary
 from tests.factory import Dir, File, Layer
 

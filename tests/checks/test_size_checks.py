@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.checks import sz001_image_size, sz002_wasted_space, sz003_caches, sz004_docs
-
 from tests.checks.support import debian_base, image, run, summary
 from tests.factory import File, Layer, Whiteout
 

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from auditor.checks import _PYTHON
 
 from auditor.check import Check
+from auditor.checks import _PYTHON
 from auditor.facts import Facts
 from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks

@@ -15,7 +15,6 @@ from auditor.checks import (
     sec004_writable_app,
     sec005_pip_writable,
 )
-
 from auditor.facts.venvs import parse_cfg, shebang_interpreter
 from tests.factory import Dir, File, ImageSpec, Layer, Symlink
 from tests.python import pyimage

@@ -4,13 +4,13 @@ holding a real CPython (the test host's, and Debian's own python3.11)."""
 from __future__ import annotations
 
 import pytest
+
 from auditor.checks import (
     py001_system_python,
     py002_stdlib_incomplete,
     py003_python_eol,
     py005_stdlib_tests,
 )
-
 from auditor.facts.pythons import modbuilt_names
 from tests.factory import Dir, ImageSpec, Layer, Whiteout, host_file
 from tests.python import pyimage

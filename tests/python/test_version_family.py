@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from auditor.checks.py004_version_family import Member, Python, families
 
+from auditor.checks.py004_version_family import Member, Python, families
 from auditor.cli import main
 from auditor.references import repository
 from auditor.report.schema import validate

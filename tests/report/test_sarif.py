@@ -8,8 +8,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from auditor.checks import by_id
 
+from auditor.checks import by_id
 from auditor.report import sarif
 from tests.report.support import bad_spec, scan_report
 
