@@ -27,11 +27,11 @@ References: PEP 552; https://docs.python.org/3/library/compileall.html
 from __future__ import annotations
 
 import posixpath
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auditor.context import CheckContext
+from auditor.facts import pyc
 from auditor.facts.distributions import site_dirs
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.fs import DIR, FILE, FileSystem
@@ -58,14 +58,6 @@ class Tally:
     timestamp: int = 0
     hashed: int = 0
     example: str | None = None
-
-
-def pyc_header(data: bytes) -> tuple[int, int, int] | None:
-    """(flags, source mtime, source size) of a pyc's 16-byte header (PEP 552)."""
-    if len(data) < 16:
-        return None
-    flags, mtime, size = struct.unpack("<III", data[4:16])
-    return flags, mtime, size
 
 
 def entry_scripts(ctx: CheckContext) -> set[str]:
@@ -140,16 +132,15 @@ def _judge(
         t.missing += 1
         t.example = t.example or path
         return
-    header = pyc_header(fs.read(f"{d}/__pycache__/{pycs[0]}") or b"")
-    if header is None:
+    found = pyc.header(fs.read(f"{d}/__pycache__/{pycs[0]}") or b"")
+    if found is None:
         t.missing += 1
         t.example = t.example or path
         return
-    flags, pyc_mtime, pyc_size = header
-    if flags & 1:
+    if found.mode != pyc.TIMESTAMP:
         t.hashed += 1
         return
-    if (pyc_mtime, pyc_size) != (mtime & 0xFFFFFFFF, size & 0xFFFFFFFF):
+    if (found.source_mtime, found.source_size) != (mtime & 0xFFFFFFFF, size & 0xFFFFFFFF):
         t.stale += 1
         t.example = t.example or path
         return

@@ -1,12 +1,14 @@
 """How each cached bytecode file is invalidated, from its 16-byte header (PEP 552).
 
 Bytes 4-8 are a little-endian flags word: 0 = timestamp-based (the pyc embeds the
-source mtime, so rebuilding changes the bytes: not reproducible), bit 0 set =
-hash-based, bit 1 = checked against the source hash at import.
+source mtime and size in bytes 8-16, so rebuilding changes the bytes: not
+reproducible), bit 0 set = hash-based, bit 1 = checked against the source hash at
+import. The header is parsed here only (`header`, `mode`); PY006 and BL003 ask.
 """
 
 from __future__ import annotations
 
+import struct
 from operator import methodcaller
 from typing import NamedTuple
 
@@ -25,10 +27,31 @@ class Pyc(NamedTuple):
     mode: str
 
 
-def mode(header: bytes) -> str | None:
-    if len(header) < 8:
+class Header(NamedTuple):
+    flags: int
+    source_mtime: int  # meaningful for timestamp-based pycs only
+    source_size: int
+
+    @property
+    def mode(self) -> str:
+        return _mode(self.flags)
+
+
+def header(data: bytes) -> Header | None:
+    """The 16-byte header of a pyc's bytes (None: too short to be one)."""
+    if len(data) < 16:
         return None
-    flags = int.from_bytes(header[4:8], "little")
+    return Header(*struct.unpack("<III", data[4:16]))
+
+
+def mode(data: bytes) -> str | None:
+    """The invalidation mode from the flags word alone (a capture may hold 8 bytes)."""
+    if len(data) < 8:
+        return None
+    return _mode(int.from_bytes(data[4:8], "little"))
+
+
+def _mode(flags: int) -> str:
     if flags & 0b1 == 0:
         return TIMESTAMP
     return CHECKED_HASH if flags & 0b10 else UNCHECKED_HASH
