@@ -3,13 +3,16 @@
 Transports follow skopeo's spelling: `docker-archive:PATH[:REF]`, `oci-archive:PATH[:tag]`,
 `oci:DIR[:tag]`, `docker-daemon:REF`, `docker://REF`. A bare path is recognised by
 its content; a bare reference goes to the local engine first, then the registry.
+
+A new transport is one module in this package that opens its references into an
+`Image` (auditor/sources/interface.py), and one entry in `TRANSPORTS`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from auditor.errors import InputError
 from auditor.sources import docker_archive, oci_archive, oci_layout_dir
@@ -26,7 +29,6 @@ class SourceOptions:
     pull: str = "missing"  # always | missing | never (engine pull policy)
     insecure_registries: tuple[str, ...] = ()
     quiet: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 Opener = Callable[[str, SourceOptions], Image]
@@ -98,11 +100,6 @@ TRANSPORTS: dict[str, Opener] = {
     "docker": _registry,
     "bare": _bare,
 }
-
-
-def register_transport(name: str, opener: Opener) -> None:
-    """Add a transport (engine and registry transports register here)."""
-    TRANSPORTS[name] = opener
 
 
 def open_image(reference: str, opts: SourceOptions | None = None) -> Image:
