@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auditor.findings import Severity
+from auditor.findings import Finding, Severity
 
 
 def failures(
-    severities: Sequence[Severity], overall: int, fail_on: Severity, fail_under: float | None
+    severities: Sequence[Severity], overall: float, fail_on: Severity, fail_under: float | None
 ) -> list[str]:
     """Why the gate trips (empty: it passes), from the findings' severities and the score."""
     reasons = []
@@ -23,3 +23,12 @@ def failures(
     if fail_under is not None and overall < fail_under:
         reasons.append(f"score {overall} is under {fail_under:g}")
     return reasons
+
+
+def report_failures(
+    findings: Sequence[Finding], overall: float | None, fail_on: Severity, fail_under: float | None
+) -> list[str]:
+    """`failures` over findings (a report's, or a family comparison's); `overall`: the
+    report's score (None: not scored, so no score can trip the gate)."""
+    severities = [f.severity for f in findings]
+    return failures(severities, overall if overall is not None else 100, fail_on, fail_under)

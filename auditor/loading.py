@@ -1,7 +1,8 @@
-"""One scan, start to finish: reference -> Image -> layer indexes -> FileSystem.
+"""Loading an image: reference -> Image -> layer indexes -> FileSystem.
 
-This is the only place that wires the steps together; each step only sees the output
-of the one before (see the README's data-flow diagram).
+The first three steps of the pipeline (sources, layers, fs); auditor/pipeline.py
+wires them to the rest. Each step only sees the output of the one before (see the
+README's data-flow diagram).
 
 A `LoadedImage` reads its layers on first use, not when it is made: when the per-image
 result cache (auditor/results.py) already holds everything a report needs, an

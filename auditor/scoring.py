@@ -55,9 +55,9 @@ def default_weights() -> Weights:
 
 @dataclass(frozen=True)
 class Scores:
-    overall: int
+    overall: float  # 0-100; `score` gives whole numbers, a stored report may hold any
     grade: str
-    dimensions: Mapping[Dimension, int]
+    dimensions: Mapping[Dimension, float]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +65,20 @@ class Scores:
             "grade": self.grade,
             **{d.value: self.dimensions[d] for d in Dimension},
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Scores:
+        return cls(
+            overall=_number(data["overall"]),
+            grade=str(data["grade"]),
+            dimensions={d: _number(data[d.value]) for d in Dimension},
+        )
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a score is a number, not {value!r}")
+    return value
 
 
 def check_cost(findings: list[Finding], weights: Weights) -> float:

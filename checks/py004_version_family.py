@@ -21,7 +21,7 @@ References: https://devguide.python.org/versions/
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,10 @@ class Member:
     interpreters: tuple[Python, ...]
 
     @classmethod
-    def from_report(cls, report: dict[str, Any], fallback: str) -> Member:
-        """An image as its JSON report describes it (facts.pythons)."""
-        name = (report.get("image") or {}).get("reference") or fallback
-        pythons = ((report.get("facts") or {}).get("pythons")) or []
-        return cls(name, tuple(Python(p["version"], p["origin"]) for p in pythons))
+    def from_facts(cls, reference: str, facts: Mapping[str, Any] | None) -> Member:
+        """An image as its report's `facts` describe it (`facts.pythons`)."""
+        pythons = (facts or {}).get("pythons") or []
+        return cls(reference, tuple(Python(p["version"], p["origin"]) for p in pythons))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Suite-wide hooks.
 
-Every report built during the tests through `auditor.report.model.build_report` (also
-when `imgaudit scan` runs in-process) is validated against the shipped JSON Schema
-(auditor/schema/report-v1.schema.json): the JSON report is a public contract.
+Every report built during the tests through `auditor.report.sections.build_report` (by
+the pipeline, whichever face called it) is validated, as JSON, against the shipped
+JSON Schema (auditor/schema/report-v1.schema.json): the JSON report is a public contract.
 A test that builds a report some other way can call `auditor.report.schema.validate`.
 
 Every test also gets its own layer cache (IMGAUDIT_CACHE_DIR), never the user's.
@@ -16,22 +16,21 @@ from typing import Any
 
 import pytest
 
-import auditor.commands.scan as scan_command
-import auditor.report.model as model
+import auditor.report.sections as sections
+from auditor.report.model import Report
 from auditor.report.schema import validate
 
 
 @pytest.fixture(autouse=True)
 def validate_every_report(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    original = model.build_report
+    original = sections.build_report
 
-    def checked(loaded: Any, **sections: Any) -> dict[str, Any]:
-        report = original(loaded, **sections)
-        validate(report)
+    def checked(loaded: Any, *args: Any, **parts: Any) -> Report:
+        report = original(loaded, *args, **parts)
+        validate(report.to_json())
         return report
 
-    monkeypatch.setattr(model, "build_report", checked)
-    monkeypatch.setattr(scan_command, "build_report", checked)
+    monkeypatch.setattr(sections, "build_report", checked)
     yield
 
 

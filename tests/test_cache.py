@@ -48,9 +48,9 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def scan(ref: str, cache_dir: Path) -> dict:  # type: ignore[type-arg]
     loaded = load_image(ref, LoadOptions(cache_dir=cache_dir, jobs=1))
-    from auditor.report.model import build_report
+    from auditor.report.sections import build_report
 
-    return build_report(loaded)
+    return build_report(loaded).to_json()
 
 
 def test_second_scan_reads_no_layer(tmp_path: Path, opened: list[str]) -> None:

@@ -12,10 +12,13 @@ import pytest
 
 from auditor.cli import main
 from auditor.errors import InputError
+from auditor.findings import Dimension, Finding, Severity
 from auditor.fleet import catalog, summary, view
 from auditor.fleet.engine import Stats
+from auditor.fleet.outcome import Outcome, outcome_of
 from auditor.fleet.runs import FleetStore
-from auditor.fleet.tasks import Outcome, outcome_of
+from auditor.report.model import Report
+from auditor.scoring import Scores
 from tests.factory import File, ImageSpec, Layer, build, host_file, write_docker_archive
 
 
@@ -46,16 +49,19 @@ def test_missing_dask_is_one_clear_line(monkeypatch, capsys):
     )
 
 
-def _finding(check: str, severity: str, message: str) -> dict:
-    return {"check_id": check, "name": check.lower(), "severity": severity, "message": message}
+def _finding(check: str, severity: str, message: str) -> Finding:
+    return Finding(check, check.lower(), Severity.parse(severity), message, remedy="")
 
 
-def _report(size: int, grade: str | None, findings: list[dict]) -> dict:
-    report = {"image": {"digest": "sha256:" + "a" * 64, "size": size, "layers": [{}]}}
-    report["findings"] = findings
-    if grade:
-        report["scores"] = {"grade": grade, "overall": 80.0}
-    return report
+def _report(size: int, grade: str | None, findings: list[Finding]) -> Report:
+    scores = Scores(80.0, grade, dict.fromkeys(Dimension, 80)) if grade else None
+    return Report(
+        source={"transport": "docker", "reference": "docker://reg/app:1"},
+        image={"digest": "sha256:" + "a" * 64, "size": size, "layers": [{}]},
+        waste={"wasted_bytes": 0},
+        findings=tuple(findings),
+        scores=scores,
+    )
 
 
 def test_summary_groups_findings_and_compares_with_the_previous_run():
@@ -105,8 +111,8 @@ def test_a_retried_result_is_recorded_once(tmp_path):
     outcome = outcome_of("reg/app:1", None, report)
     with FleetStore(url) as store:
         run = store.start_run()
-        first = store.record_result(run, outcome, report)
-        again = store.record_result(run, outcome, report)  # a worker died after writing
+        first = store.record_result(run, outcome, report.to_json())
+        again = store.record_result(run, outcome, report.to_json())  # a worker died here
         assert first == again and store.count() == 1
         assert store.results(run) == [
             {
@@ -141,10 +147,10 @@ def test_an_attempt_killed_midway_leaves_nothing(tmp_path, monkeypatch):
 
         monkeypatch.setattr(FleetStore, "_insert_scan", dies_after_the_scan_row)
         with pytest.raises(KeyboardInterrupt):
-            store.record_result(run, outcome, report)
+            store.record_result(run, outcome, report.to_json())
         assert store.count() == 0 and store.results(run) == []
         monkeypatch.setattr(FleetStore, "_insert_scan", original)
-        retried = store.record_result(run, outcome, report)
+        retried = store.record_result(run, outcome, report.to_json())
         assert store.count() == 1
         assert [r["scan_id"] for r in store.results(run)] == [retried]
 
@@ -227,7 +233,7 @@ def test_dask_weighs_a_layer_index_by_its_content():
     pytest.importorskip("dask")
     from dask.sizeof import sizeof
 
-    from auditor.fleet.tasks import LayerResult
+    from auditor.fleet.outcome import LayerResult
     from auditor.layerindex import Entry, LayerIndex
 
     def index(n: int) -> LayerResult:

@@ -230,8 +230,8 @@ def test_the_same_report_from_docker_archive_and_oci_layout(
 ) -> None:
     """The transport changes only the report's `source`: everything derived from the
     image (facts, findings, waste, sizes, skipped) is identical."""
-    from auditor.commands.scan import report_for
     from auditor.loading import LoadOptions, load_image
+    from auditor.pipeline import Settings, audit
     from tests.images import write
 
     built = factory.build(
@@ -241,7 +241,8 @@ def test_the_same_report_from_docker_archive_and_oci_layout(
     with tempfile.TemporaryDirectory() as tmp:
         for transport in ("docker-archive-legacy", "oci"):
             ref = write(built, Path(tmp), transport)
-            report = report_for(load_image(ref, LoadOptions(use_cache=False, jobs=1)))
+            loaded = load_image(ref, LoadOptions(use_cache=False, jobs=1))
+            report = audit(loaded, Settings()).to_json()
             report.pop("source")
             report["image"].pop("reference", None)
             for layer in report["image"]["layers"]:

@@ -12,8 +12,8 @@ import pytest
 
 from auditor import second_process
 from auditor.checks import ALL_CHECKS
-from auditor.commands.scan import report_for
 from auditor.loading import LoadOptions, load_image
+from auditor.pipeline import Settings, audit
 from tests import factory
 from tests.factory import File, Layer
 
@@ -36,7 +36,7 @@ def image_ref(tmp_path: Path) -> str:
 
 
 def report(ref: str, jobs: int) -> dict[str, Any]:
-    return report_for(load_image(ref, LoadOptions(jobs=jobs, use_cache=False)))
+    return audit(load_image(ref, LoadOptions(jobs=jobs, use_cache=False)), Settings()).to_json()
 
 
 def test_offloaded_checks_report_what_one_process_reports(

@@ -79,6 +79,16 @@ def test_cli_and_scan_command_import_nothing_heavy() -> None:
     }
 
 
+def test_import_auditor_is_cheap_and_the_api_comes_on_first_use() -> None:
+    """`import auditor` (every process, the CLI's first line) loads no other module of
+    ours; `from auditor import audit` loads the pipeline, still nothing heavy."""
+    modules = _modules_after("import auditor")
+    assert {m for m in modules if m.split(".")[0] == "auditor"} == {"auditor"}
+    modules = _modules_after("from auditor import audit, Report, Settings")
+    assert "auditor.pipeline" in modules
+    assert _heavy(modules) == []
+
+
 def test_warm_json_scan_of_a_docker_archive_imports_nothing_heavy(tmp_path: Path) -> None:
     """The whole command, run twice (the second from the layer cache). The image has no
     ELF file and no dpkg database, so nothing on this path has a reason to import

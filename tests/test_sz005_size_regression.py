@@ -38,11 +38,10 @@ def sz005(report: dict) -> tuple[dict, list[dict]]:
 
 @pytest.fixture(scope="module")
 def old_report(pair, tmp_path_factory) -> Path:
-    from auditor.commands.scan import report_for
-    from auditor.loading import load_image
+    from auditor.pipeline import Settings, audit
 
     path = tmp_path_factory.mktemp("base") / "old.json"
-    path.write_text(json.dumps(report_for(load_image(pair[0]))))
+    path.write_text(json.dumps(audit(pair[0], Settings()).to_json()))
     return path
 
 

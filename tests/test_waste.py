@@ -103,7 +103,7 @@ def test_no_waste(tmp_path: Path) -> None:
 
 
 def test_efficiency_in_the_report(tmp_path: Path) -> None:
-    from auditor.report.model import waste_section
+    from auditor.report.sections import waste_section
 
     spec = factory.ImageSpec(
         layers=[

@@ -7,6 +7,9 @@ else the default SQLite file), so `imgaudit history` sees fleet scans. The summa
 (grades, worst findings, biggest images, size growth since the last fleet run,
 failures) goes to stdout or `-o FILE` as table, json, markdown or html.
 
+Every image is reported as `imgaudit scan` reports it, under the same config
+(`--config`, `[tool.imgaudit]`) and flags.
+
 Without `--scheduler` a private local cluster of worker processes runs the scan;
 with `--scheduler tcp://HOST:PORT` the same tasks go to that Dask cluster (its
 workers need imgaudit installed, the registry reachable, and, to share the layer
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 
+from auditor.commands import options
 from auditor.report.formats import DOCUMENT_FORMATS
 
 
@@ -35,21 +39,11 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running Dask scheduler")
     p.add_argument("--workers", type=int, default=2, help="local cluster worker processes (2)")
     p.add_argument("--db", metavar="URL", help="history store (default $IMGAUDIT_DB or SQLite)")
-    p.add_argument("--cache-dir", metavar="DIR", help="layer cache shared by the workers")
-    p.add_argument("--no-cache", action="store_true", help="read every layer, ignore the cache")
-    p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-arch index")
-    p.add_argument("--pull", choices=("always", "missing", "never"), default="missing")
-    p.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="allow plain HTTP to this registry (repeatable; loopback is always allowed)",
-    )
-    p.add_argument("--max-ratio", type=int, default=None, help="decompression ratio limit")
     p.add_argument("--format", "-f", choices=DOCUMENT_FORMATS, default="table")
     p.add_argument("--output", "-o", metavar="FILE", help="write the summary to FILE")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    # --cache-dir: with --scheduler, a directory every worker shares
+    options.add_image_arguments(p, jobs=False)
+    options.add_check_arguments(p)
     p.set_defaults(execute=execute)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from auditor import history_store
 from auditor.checks.sz005_size_regression import DEFAULT_BYTES, DEFAULT_PERCENT
-from auditor.commands.diff import write_output
 from auditor.report.formats import DOCUMENT_FORMATS
+from auditor.report.output import write_document
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +47,10 @@ def execute(args: argparse.Namespace) -> int:
                 if svg is None:
                     continue
                 target = out.with_name(f"{out.stem}-{name}.svg")
-                write_output(svg, str(target))
+                write_document(svg, str(target))
                 svg_files[name] = target.name
         text = historyview.render_markdown(doc, svg_files)
     else:
         text = historyview.FORMATS[args.format](doc)
-    write_output(text, args.output)
+    write_document(text, args.output)
     return 0

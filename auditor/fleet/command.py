@@ -8,19 +8,18 @@ command runs, because it brings in Dask and the registry client (see README
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from pathlib import Path
 
 from auditor import history_store
-from auditor.cache import default_cache_dir
-from auditor.commands.diff import write_output
+from auditor.commands import options
 from auditor.errors import InputError
 from auditor.fleet import catalog, engine, summary, view
+from auditor.fleet.outcome import Outcome
 from auditor.fleet.runs import FleetStore
-from auditor.fleet.tasks import Outcome, TaskOptions
+from auditor.fleet.tasks import TaskOptions
 from auditor.report import output
-from auditor.sources import SourceOptions
 from auditor.sources.platform import Platform
 
 
@@ -52,10 +51,20 @@ def execute(args: argparse.Namespace) -> int:
     engine.require_dask()  # one clear line before any work when Dask is missing
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
-    platform = Platform.parse(args.platform) if args.platform else None
-    refs = references(args, platform)
+    settings = options.settings(args)
+    loading = settings.loading
+    refs = references(args, loading.source.platform)
     url = history_store.configured_url(args.db) or history_store.default_url()
-    cache_dir = args.cache_dir or os.environ.get("IMGAUDIT_CACHE_DIR") or str(default_cache_dir())
+    # the workers: one layer per task (the cluster is the parallelism), no progress
+    # lines, and the cache where every worker finds it
+    root = loading.cache_root
+    loading = dataclasses.replace(
+        loading,
+        source=dataclasses.replace(loading.source, quiet=True),
+        cache_dir=root.absolute() if root is not None else None,
+        jobs=1,
+    )
+    settings = dataclasses.replace(settings, loading=loading)
     if args.output:
         output.check_writable(Path(args.output))  # a bad -o fails now, not after the run
     # the cluster first: an unreachable scheduler leaves no half-started run in the store
@@ -63,23 +72,11 @@ def execute(args: argparse.Namespace) -> int:
         run_id = store.start_run()
         previous_id = store.previous_run(run_id)
         previous = store.results(previous_id) if previous_id is not None else []
-        options = TaskOptions(
-            source=SourceOptions(
-                platform=platform,
-                pull=args.pull,
-                insecure_registries=tuple(args.insecure_registry),
-                quiet=True,
-            ),
-            cache_dir=str(Path(cache_dir).absolute()),
-            use_cache=not args.no_cache,
-            max_ratio=args.max_ratio,
-            store_url=url,
-            run_id=run_id,
-        )
-        result = engine.run(client, refs, options, _Progress(len(refs), args.quiet))
+        task_options = TaskOptions(settings, store_url=url, run_id=run_id)
+        result = engine.run(client, refs, task_options, _Progress(len(refs), args.quiet))
         doc = summary.build(result.outcomes, result.stats, run_id, previous, previous_id)
         store.finish_run(run_id, doc)
-    write_output(view.FORMATS[args.format](doc), args.output)
+    output.write_document(view.FORMATS[args.format](doc), args.output)
     return 1 if result.stats.failed else 0
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.fleet import tasks
-from auditor.fleet.tasks import Outcome, Resolved, TaskOptions
+from auditor.fleet.outcome import Outcome, Resolved
+from auditor.fleet.tasks import TaskOptions
 
 RETRIES = 3  # per task, for workers lost mid-task (imgaudit errors are not retried)
 MISSING = (
@@ -218,7 +219,9 @@ def run(
         deps = [layer_future(first[d]) for d in diff_ids]
         for diff_id in diff_ids:
             users[diff_id] = users.get(diff_id, 0) + 1
-        audit = client.submit(tasks.audit, ref, image, options, *deps, retries=RETRIES, pure=False)
+        audit = client.submit(
+            tasks.audit_image, ref, image, options, *deps, retries=RETRIES, pure=False
+        )
         audits[audit] = (ref, diff_ids)
         pending.add(audit)
     for fut in layer_futures.values():  # none left; defensive
@@ -245,7 +248,7 @@ def _result(fut: Any, ref: str) -> Resolved | Outcome:
         value = fut.result()
     except Exception as exc:  # any task crash is this image's error only
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        return tasks.Outcome(ref, error=f"scan failed: {type(exc).__name__}: {detail}"[:500])
+        return Outcome(ref, error=f"scan failed: {type(exc).__name__}: {detail}"[:500])
     return value
 
 

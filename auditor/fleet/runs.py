@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from auditor.fleet.outcome import Outcome
 from auditor.history_store import HistoryStore
-
-if TYPE_CHECKING:
-    from auditor.fleet.tasks import Outcome
 
 _TABLES = {
     "sqlite": [

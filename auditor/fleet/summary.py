@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from auditor.fleet.engine import Stats
-from auditor.fleet.tasks import Outcome
+from auditor.fleet.outcome import Outcome
 
 TOP = 10
 GRADES = ("A", "B", "C", "D", "E", "F")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-Renderer = Callable[[dict[str, Any]], str]
+if TYPE_CHECKING:
+    from auditor.report.model import Report
+
+Renderer = Callable[["Report"], str]
 
 
 class OutputFormat(enum.Enum):

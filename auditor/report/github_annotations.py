@@ -8,7 +8,7 @@ command parser expects (%, CR, LF in the message; also `:` and `,` in properties
 
 from __future__ import annotations
 
-from typing import Any
+from auditor.report.model import Report
 
 LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -21,17 +21,16 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     lines = []
-    for f in report.get("findings") or []:
+    for f in report.findings or ():
         props = []
-        if f.get("path"):
-            props.append(f"file={escape_property(f['path'])}")
-        props.append(f"title={escape_property(f['check_id'] + ' ' + f.get('name', ''))}")
-        message = f["message"]
-        if f.get("remedy"):
-            message += f"\nFix: {f['remedy']}"
-        lines.append(
-            f"::{LEVEL.get(f['severity'], 'warning')} {','.join(props)}::{escape_data(message)}\n"
-        )
+        if f.path:
+            props.append(f"file={escape_property(f.path)}")
+        props.append(f"title={escape_property(f.check_id + ' ' + f.name)}")
+        message = f.message
+        if f.remedy:
+            message += f"\nFix: {f.remedy}"
+        level = LEVEL[str(f.severity)]
+        lines.append(f"::{level} {','.join(props)}::{escape_data(message)}\n")
     return "".join(lines)

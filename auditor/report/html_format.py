@@ -19,18 +19,17 @@ import json
 from html import escape
 from typing import Any
 
+from auditor.findings import Dimension, Finding
 from auditor.report.catalog import (
     DIMENSIONS,
     SEVERITIES,
-    CheckMeta,
     catalog,
     dimension_of,
     fmt_score,
-    score_value,
-    scores_of,
     severity_counts,
     status_counts,
 )
+from auditor.report.model import CheckMeta, Report
 from auditor.report.svg import Bar, bar_chart, meter
 from auditor.units import human_bytes, short_digest, shorten
 
@@ -137,9 +136,8 @@ def e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def render(report: dict[str, Any]) -> str:
-    image = report["image"]
-    reference = image.get("reference") or report["source"].get("reference") or "image"
+def render(report: Report) -> str:
+    reference = report.reference or "image"
     csp = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
         f"script-src '{_script_hash()}'; base-uri 'none'; form-action 'none'"
@@ -155,7 +153,7 @@ def render(report: dict[str, Any]) -> str:
         _waste(report),
         _checks(report),
     ]
-    tool = report.get("tool") or {}
+    tool = report.tool
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -165,22 +163,23 @@ def render(report: dict[str, Any]) -> str:
         "<body><main>"
         + "".join(body)
         + f"<footer>imgaudit {e(tool.get('version', ''))} · report schema "
-        f"{e(report.get('schema_version'))}</footer>"
+        f"{e(report.schema_version)}</footer>"
         f"</main><script>{SCRIPT}</script></body></html>\n"
     )
 
 
-def _header(report: dict[str, Any], reference: str) -> str:
-    image = report["image"]
-    waste = report["waste"]
-    scores = scores_of(report)
+def _header(report: Report, reference: str) -> str:
+    image = report.image
+    waste = report.waste
+    scores = report.scores
     if scores:
-        grade = str(scores.get("grade", "?"))
+        grade = scores.grade
         badge = f'<div class="grade g-{e(grade[:1])}" id="grade">{e(grade)}</div>'
-        overall = f"<p><b>{fmt_score(scores.get('overall'))}</b>/100 overall</p>"
+        overall = f"<p><b>{fmt_score(scores.overall)}</b>/100 overall</p>"
+        values = {d: scores.dimensions[Dimension(d)] for d in DIMENSIONS}
         dims = "".join(
             f'<div class="score"><span class="meta">{d.capitalize()}</span>'
-            f"<b>{fmt_score(scores.get(d))}</b>{meter(score_value(scores.get(d)))}</div>"
+            f"<b>{fmt_score(values[d])}</b>{meter(values[d])}</div>"
             for d in DIMENSIONS
         )
         score_html = f'{overall}<div class="scores">{dims}</div>'
@@ -201,11 +200,10 @@ def _header(report: dict[str, Any], reference: str) -> str:
     )
 
 
-def _findings(report: dict[str, Any]) -> str:
-    findings = report.get("findings")
-    if findings is None and report.get("results") is None:
+def _findings(report: Report) -> str:
+    if report.findings is None and report.results is None:
         return '<section class="card"><h2>Findings</h2><p>Checks were not run.</p></section>'
-    findings = findings or []
+    findings = report.findings or ()
     metas = catalog(report)
     counts = severity_counts(findings)
     count_html = "".join(
@@ -235,50 +233,47 @@ def _dim_order(d: str) -> tuple[int, str]:
     return (DIMENSIONS.index(d) if d in DIMENSIONS else len(DIMENSIONS), d)
 
 
-def _finding(f: dict[str, Any], metas: dict[str, CheckMeta]) -> str:
+def _finding(f: Finding, metas: dict[str, CheckMeta]) -> str:
     dimension = dimension_of(f, metas)
-    meta = metas.get(f["check_id"])
-    text = " ".join(
-        str(x)
-        for x in (f["check_id"], f.get("name"), f["message"], f.get("path"), f.get("remedy"))
-        if x
-    ).lower()
+    meta = metas.get(f.check_id)
+    severity = str(f.severity)
+    text = " ".join(str(x) for x in (f.check_id, f.name, f.message, f.path, f.remedy) if x).lower()
     parts = [
-        f'<article class="finding" data-severity="{e(f["severity"])}" '
+        f'<article class="finding" data-severity="{e(severity)}" '
         f'data-dimension="{e(dimension)}" data-text="{e(text)}">',
-        f'<h3><span class="sev sev-{e(f["severity"])}">{e(f["severity"])}</span>'
-        f"<span>{e(f['check_id'])} {e(f.get('name'))}</span>"
+        f'<h3><span class="sev sev-{e(severity)}">{e(severity)}</span>'
+        f"<span>{e(f.check_id)} {e(f.name)}</span>"
         f'<span class="dim">{e(dimension)}</span></h3>',
-        f'<p class="msg">{e(f["message"])}</p>',
+        f'<p class="msg">{e(f.message)}</p>',
     ]
-    if f.get("path"):
-        parts.append(f'<p>at <span class="path">{e(f["path"])}</span></p>')
-    if f.get("paths"):
-        shown = "".join(f'<li><span class="path">{e(p)}</span></li>' for p in f["paths"][:50])
-        more = f"<li>…and {len(f['paths']) - 50} more</li>" if len(f["paths"]) > 50 else ""
+    if f.path:
+        parts.append(f'<p>at <span class="path">{e(f.path)}</span></p>')
+    if f.paths:
+        shown = "".join(f'<li><span class="path">{e(p)}</span></li>' for p in f.paths[:50])
+        more = f"<li>…and {len(f.paths) - 50} more</li>" if len(f.paths) > 50 else ""
         parts.append(
-            f"<details><summary>{len(f['paths'])} paths</summary><ul>{shown}{more}</ul></details>"
+            f"<details><summary>{len(f.paths)} paths</summary><ul>{shown}{more}</ul></details>"
         )
-    if f.get("layer") is not None:
+    if f.layer is not None:
         parts.append(
-            f'<p class="meta">layer {e(f["layer"])}: <code>'
-            f"{e(shorten(f.get('created_by') or '', 160))}</code></p>"
+            f'<p class="meta">layer {e(f.layer)}: <code>'
+            f"{e(shorten(f.created_by or '', 160))}</code></p>"
         )
-    if f.get("bytes") is not None:
-        parts.append(f'<p class="meta">{e(human_bytes(f["bytes"]))} at stake</p>')
-    if f.get("remedy"):
-        parts.append(f"<p><b>Fix:</b> {e(f['remedy'])}</p>")
-    if f.get("evidence"):
-        evidence = json.dumps(f["evidence"], indent=2, sort_keys=True, ensure_ascii=False)
+    if f.bytes is not None:
+        parts.append(f'<p class="meta">{e(human_bytes(f.bytes))} at stake</p>')
+    if f.remedy:
+        parts.append(f"<p><b>Fix:</b> {e(f.remedy)}</p>")
+    if f.evidence:
+        evidence = json.dumps(f.evidence, indent=2, sort_keys=True, ensure_ascii=False)
         parts.append(f"<details><summary>Evidence</summary><pre>{e(evidence)}</pre></details>")
     if meta is not None and meta.help:
-        parts.append(f'<p><a href="#check-{e(f["check_id"])}">About {e(f["check_id"])}</a></p>')
+        parts.append(f'<p><a href="#check-{e(f.check_id)}">About {e(f.check_id)}</a></p>')
     parts.append("</article>")
     return "".join(parts)
 
 
-def _layers(report: dict[str, Any]) -> str:
-    layers = report["image"]["layers"]
+def _layers(report: Report) -> str:
+    layers = report.image["layers"]
     bars = [
         Bar(
             f"#{ly['index']} {shorten(ly.get('created_by') or '', 60)}",
@@ -293,8 +288,8 @@ def _layers(report: dict[str, Any]) -> str:
     return f'<section class="card" id="layers"><h2>Layer sizes</h2>{chart}</section>'
 
 
-def _directories(report: dict[str, Any]) -> str:
-    dirs = (report.get("sizes") or {}).get("directories") or []
+def _directories(report: Report) -> str:
+    dirs = (report.sizes or {}).get("directories") or []
     if not dirs:
         return ""
     bars = [Bar(d["path"], int(d["bytes"])) for d in dirs[:TOP_BARS]]
@@ -302,8 +297,8 @@ def _directories(report: dict[str, Any]) -> str:
     return f'<section class="card" id="directories"><h2>Biggest directories</h2>{chart}</section>'
 
 
-def _packages(report: dict[str, Any]) -> str:
-    packages = (report.get("facts") or {}).get("packages")
+def _packages(report: Report) -> str:
+    packages = (report.facts or {}).get("packages")
     if not packages:
         return ""
     biggest = sorted(packages, key=lambda p: (-(p.get("size") or 0), str(p.get("name"))))
@@ -320,8 +315,8 @@ def _packages(report: dict[str, Any]) -> str:
     )
 
 
-def _waste(report: dict[str, Any]) -> str:
-    waste = report["waste"]
+def _waste(report: Report) -> str:
+    waste = report.waste
     files = waste["files"]
     head = (
         f'<section class="card" id="waste"><h2>Wasted space: '
@@ -357,16 +352,16 @@ def _check_doc(meta: CheckMeta | None) -> str:
     return f"<details><summary>{e(meta.title)}</summary><pre>{e(meta.help)}</pre></details>"
 
 
-def _checks(report: dict[str, Any]) -> str:
-    results = report.get("results") or []
+def _checks(report: Report) -> str:
+    results = report.results or ()
     if not results:
         return ""
     counts = status_counts(results)
     metas = catalog(report)
     rows = "".join(
-        f'<tr id="check-{e(r["check_id"])}"><td>{e(r["check_id"])}</td>'
-        f"<td>{e(r.get('name'))}{_check_doc(metas.get(r['check_id']))}</td>"
-        f'<td class="st-{e(r["status"])}">{e(r["status"])}</td><td>{e(r.get("reason") or "")}'
+        f'<tr id="check-{e(r.check_id)}"><td>{e(r.check_id)}</td>'
+        f"<td>{e(r.name)}{_check_doc(metas.get(r.check_id))}</td>"
+        f'<td class="st-{e(r.status.value)}">{e(r.status.value)}</td><td>{e(r.reason or "")}'
         "</td></tr>"
         for r in results
     )

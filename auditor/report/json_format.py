@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+
+from auditor.report.model import Report
 
 # Tar names that are not UTF-8 reach us as lone surrogates (surrogateescape). Written
 # raw they would make the output invalid UTF-8; as `\udcXX` escapes the JSON stays
@@ -12,6 +13,6 @@ from typing import Any
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def render(report: dict[str, Any]) -> str:
-    text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False)
+def render(report: Report) -> str:
+    text = json.dumps(report.to_json(), indent=2, sort_keys=True, ensure_ascii=False)
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"

@@ -13,15 +13,16 @@ import html
 import re
 from typing import Any
 
+from auditor.findings import Dimension
 from auditor.report.catalog import (
     DIMENSIONS,
     catalog,
     dimension_of,
     fmt_score,
-    scores_of,
     severity_counts,
     status_counts,
 )
+from auditor.report.model import Report
 from auditor.units import human_bytes, short_digest, shorten
 
 MAX_FINDINGS = 50
@@ -40,20 +41,21 @@ def esc(text: Any, width: int | None = None) -> str:
     return s.replace("@", "&#64;").replace("://", ":&#47;&#47;")
 
 
-def render(report: dict[str, Any]) -> str:
-    image = report["image"]
-    reference = image.get("reference") or report["source"].get("reference")
+def render(report: Report) -> str:
+    image = report.image
+    reference = report.reference
     out: list[str] = []
-    scores = scores_of(report)
+    scores = report.scores
     if scores:
         out.append(
-            f"### imgaudit: grade **{esc(scores.get('grade', '?'))}** "
-            f"({fmt_score(scores.get('overall'))}/100) for {esc(reference)}"
+            f"### imgaudit: grade **{esc(scores.grade)}** "
+            f"({fmt_score(scores.overall)}/100) for {esc(reference)}"
         )
         out.append("")
         out.append("| " + " | ".join(d.capitalize() for d in DIMENSIONS) + " |")
         out.append("|" + "---:|" * len(DIMENSIONS))
-        out.append("| " + " | ".join(fmt_score(scores.get(d)) for d in DIMENSIONS) + " |")
+        dims = [fmt_score(scores.dimensions[Dimension(d)]) for d in DIMENSIONS]
+        out.append("| " + " | ".join(dims) + " |")
     else:
         out.append(f"### imgaudit: {esc(reference)} (not scored)")
     out.append("")
@@ -61,7 +63,7 @@ def render(report: dict[str, Any]) -> str:
         f"`{short_digest(image.get('digest'))}` · {esc(image.get('os'))}/"
         f"{esc(image.get('architecture'))} · {human_bytes(image.get('size'))} uncompressed, "
         f"{human_bytes(image.get('compressed_size'))} compressed · "
-        f"{human_bytes(report['waste']['wasted_bytes'])} wasted"
+        f"{human_bytes(report.waste['wasted_bytes'])} wasted"
     )
     out.append("")
     out += _findings(report)
@@ -69,11 +71,10 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _findings(report: dict[str, Any]) -> list[str]:
-    findings = report.get("findings")
-    if findings is None and report.get("results") is None:
+def _findings(report: Report) -> list[str]:
+    if report.findings is None and report.results is None:
         return ["Checks were not run.", ""]
-    findings = findings or []
+    findings = report.findings or ()
     counts = severity_counts(findings)
     out = [
         "**Findings:** "
@@ -87,9 +88,9 @@ def _findings(report: dict[str, Any]) -> list[str]:
     out.append("|---|---|---|---|---|")
     for f in findings[:MAX_FINDINGS]:
         out.append(
-            f"| {ICONS.get(f['severity'], '')} | {esc(f['check_id'])} {esc(f.get('name'))} "
-            f"| {esc(dimension_of(f, metas))} | {esc(f['message'], 200)} "
-            f"| {esc(f.get('path') or '', 80)} |"
+            f"| {ICONS[str(f.severity)]} | {esc(f.check_id)} {esc(f.name)} "
+            f"| {esc(dimension_of(f, metas))} | {esc(f.message, 200)} "
+            f"| {esc(f.path or '', 80)} |"
         )
     if len(findings) > MAX_FINDINGS:
         out.append("")
@@ -98,8 +99,8 @@ def _findings(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _details(report: dict[str, Any]) -> list[str]:
-    image = report["image"]
+def _details(report: Report) -> list[str]:
+    image = report.image
     out: list[str] = []
     layers = image["layers"]
     out += _section(
@@ -110,13 +111,13 @@ def _details(report: dict[str, Any]) -> list[str]:
             for ly in layers[: MAX_ROWS * 4]
         ],
     )
-    dirs = (report.get("sizes") or {}).get("directories") or []
+    dirs = (report.sizes or {}).get("directories") or []
     out += _section(
         "Largest directories",
         ["Size", "Directory"],
         [[human_bytes(d["bytes"]), esc(d["path"], 100)] for d in dirs[:MAX_ROWS]],
     )
-    packages = ((report.get("facts") or {}).get("packages")) or []
+    packages = (report.facts or {}).get("packages") or []
     if packages:
         biggest = sorted(packages, key=lambda p: -(p.get("size") or 0))[:MAX_ROWS]
         out += _section(
@@ -127,7 +128,7 @@ def _details(report: dict[str, Any]) -> list[str]:
                 for p in biggest
             ],
         )
-    waste = report["waste"]
+    waste = report.waste
     if waste["files"]:
         out += _section(
             f"Wasted space ({human_bytes(waste['wasted_bytes'])}, "
@@ -142,18 +143,14 @@ def _details(report: dict[str, Any]) -> list[str]:
                 for w in waste["files"][:MAX_ROWS]
             ],
         )
-    results = report.get("results") or []
+    results = report.results or ()
     if results:
         counts = status_counts(results)
         out += _section(
             "Checks: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
             ["Check", "Status", "Reason"],
             [
-                [
-                    f"{esc(r['check_id'])} {esc(r.get('name'))}",
-                    r["status"],
-                    esc(r.get("reason") or "", 120),
-                ]
+                [f"{esc(r.check_id)} {esc(r.name)}", r.status.value, esc(r.reason or "", 120)]
                 for r in results
             ],
         )

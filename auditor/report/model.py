@@ -1,123 +1,154 @@
-"""The report object: the JSON contract of design.md (schema_version 1).
+"""The report: the JSON contract of design.md (schema_version 1) as one frozen value.
 
-Every output format renders this one dict; none recomputes anything. Output is
-deterministic: sorted lists, no timestamps of our own.
+`auditor.audit` builds it, every output format renders it, and the history store,
+`diff` and SZ005 baselines keep its JSON (`to_json`); `from_json` reads a stored one
+back. What code computes on is typed (findings, check results, scores, the checks'
+metadata); the descriptive sections (source, image, waste, sizes, facts, config) are
+JSON objects, as the schema describes them. A section absent from the JSON is None
+here (renderers say "not scored", "checks not run"), so `from_json(r.to_json())`
+gives `r` back, and unknown top-level sections (a later schema addition) are kept.
+
+The JSON objects are shared with the JSON `to_json` returns, not copied: treat both
+as read-only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import __version__
-from auditor.loading import LoadedImage
-from auditor.sizes import directory_sizes, top_directories
+from auditor.findings import CheckResult, Finding
+from auditor.scoring import Scores
 
 SCHEMA_VERSION = 1
-MAX_WASTE_FILES = 1000
+TOOL = {"name": "imgaudit", "version": __version__}
+JSON = Mapping[str, Any]
 
 
-def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
-    """What the image section needs from the layers' content (the rest is the config)."""
-    return {
-        "layers": [
-            {
-                "size": index.size,
-                "files": sum(1 for e in index.entries if e.kind != "d"),
-                "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
-            }
-            for index in loaded.indexes
-        ],
-        "final_size": loaded.fs.total_bytes,
-    }
+@dataclass(frozen=True)
+class CheckMeta:
+    """A check's public metadata and documentation, carried in the report (`checks`)
+    so that a stored report renders the same whatever checks a later imgaudit ships."""
 
+    id: str
+    name: str
+    title: str
+    dimension: str  # secure | small | fast | usable, or "other" when unknown
+    severity: str
+    criterion: str
+    help: str
 
-def image_section(loaded: LoadedImage, sizes: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`sizes`: `layer_sizes(loaded)`, given when the result cache holds it."""
-    image = loaded.image
-    sizes = sizes if sizes is not None else layer_sizes(loaded)
-    raw_cfg = image.config.get("config")
-    cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
-    # No media type here: it names how a transport stored the bytes (docker save
-    # rewrites it), not the image, and the report must not differ by transport.
-    layers = []
-    for layer, stats, created_by in zip(image.layers, sizes["layers"], loaded.created_by):
-        layers.append(
-            {
-                "index": layer.index,
-                "digest": layer.digest,
-                "diff_id": layer.diff_id,
-                "size": stats["size"],
-                "compressed_size": layer.size,
-                "files": stats["files"],
-                "created_by": created_by,
-                "empty": stats["empty"],
-            }
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title,
+            "dimension": self.dimension,
+            "severity": self.severity,
+            "criterion": self.criterion,
+            "help": self.help,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> CheckMeta:
+        return cls(
+            id=data["id"],
+            name=data.get("name", data["id"]),
+            title=data.get("title", ""),
+            dimension=data.get("dimension") or "other",
+            severity=data.get("severity", "warning"),
+            criterion=data.get("criterion", ""),
+            help=data.get("help", ""),
         )
-    compressed = [ly.size for ly in image.layers]
-    return {
-        "reference": image.reference,
-        "digest": image.config_digest,
-        "os": image.os,
-        "architecture": image.architecture,
-        "created": image.config.get("created"),
-        "user": cfg.get("User") or "",
-        "entrypoint": cfg.get("Entrypoint"),
-        "cmd": cfg.get("Cmd"),
-        "workdir": cfg.get("WorkingDir") or "",
-        "env": list(cfg.get("Env") or []),
-        "labels": dict(sorted((cfg.get("Labels") or {}).items())),
-        "size": sum(ly["size"] for ly in layers),
-        "final_size": sizes["final_size"],
-        "compressed_size": None if None in compressed else sum(c or 0 for c in compressed),
-        "layers": layers,
-    }
 
 
-def waste_section(loaded: LoadedImage) -> dict[str, Any]:
-    fs = loaded.fs
-    files = fs.waste()
-    return {
-        "wasted_bytes": fs.wasted_bytes,
-        "written_bytes": fs.written_bytes,
-        "efficiency": round(fs.efficiency, 6),
-        "files_total": len(files),
-        "files": [
-            {"path": "/" + w.path, "wasted_bytes": w.wasted_bytes, "layers": list(w.layers)}
-            for w in files[:MAX_WASTE_FILES]
-        ],
-    }
+_KNOWN = frozenset(
+    {"schema_version", "tool", "source", "image", "waste", "sizes", "skipped", "facts",
+     "checks", "results", "findings", "scores", "config"}
+)  # fmt: skip
 
 
-def sizes_section(loaded: LoadedImage) -> dict[str, Any]:
-    top = top_directories(directory_sizes(loaded.fs))
-    return {"directories": [{"path": p, "bytes": b} for p, b in top.items()]}
+@dataclass(frozen=True)
+class Report:
+    source: JSON  # {transport, reference, path?}: the only part that differs by transport
+    image: JSON  # reference, digest, platform, config summary, sizes, layers
+    waste: JSON
+    sizes: JSON | None = None  # the largest directories
+    skipped: tuple[JSON, ...] | None = None  # tar entries the reader did not index
+    facts: JSON | None = None
+    results: tuple[CheckResult, ...] | None = None  # None: checks were not run
+    findings: tuple[Finding, ...] | None = None
+    checks: tuple[CheckMeta, ...] | None = None
+    scores: Scores | None = None  # None: not scored
+    config: JSON | None = None  # ignores applied and expired
+    tool: JSON = field(default_factory=lambda: dict(TOOL))
+    schema_version: int = SCHEMA_VERSION
+    extra: JSON = field(default_factory=dict)  # top-level sections this version does not know
+
+    @property
+    def reference(self) -> str:
+        """The image as the user knows it: its own reference, else what was scanned."""
+        return str(self.image.get("reference") or self.source.get("reference") or "")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report (what `--format json` prints, with sorted keys)."""
+        out: dict[str, Any] = {
+            **self.extra,
+            "schema_version": self.schema_version,
+            "tool": self.tool,
+            "source": self.source,
+            "image": self.image,
+            "waste": self.waste,
+        }
+        optional: dict[str, Any] = {
+            "sizes": self.sizes,
+            "skipped": None if self.skipped is None else list(self.skipped),
+            "facts": self.facts,
+            "checks": _list(self.checks),
+            "results": _list(self.results),
+            "findings": _list(self.findings),
+            "scores": self.scores.to_json() if self.scores is not None else None,
+            "config": self.config,
+        }
+        out.update((k, v) for k, v in optional.items() if v is not None)
+        return out
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Report:
+        """A report read back (a file `--format json` wrote, a stored scan). Raises
+        ValueError when `data` is not a schema_version 1 report."""
+        if not isinstance(data, Mapping) or data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError("not an imgaudit report of schema_version 1")
+        try:
+            return cls(
+                source=data["source"],
+                image=data["image"],
+                waste=data["waste"],
+                sizes=data.get("sizes"),
+                skipped=_tuple(data.get("skipped"), dict),
+                facts=data.get("facts"),
+                results=_tuple(data.get("results"), CheckResult.from_json),
+                findings=_tuple(data.get("findings"), Finding.from_json),
+                checks=_tuple(data.get("checks"), CheckMeta.from_json),
+                scores=Scores.from_json(data["scores"]) if "scores" in data else None,
+                config=data.get("config"),
+                tool=data.get("tool") or dict(TOOL),
+                schema_version=SCHEMA_VERSION,
+                extra={k: v for k, v in data.items() if k not in _KNOWN},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an imgaudit report: {type(exc).__name__}: {exc}") from None
 
 
-def content_sections(loaded: LoadedImage) -> dict[str, Any]:
-    """Everything the report takes from the layers' content: pure data, which the
-    per-image result cache keeps so that an unchanged image is reported unread."""
-    return {
-        "layer_sizes": layer_sizes(loaded),
-        "waste": waste_section(loaded),
-        "sizes": sizes_section(loaded),
-        "skipped": [{"layer": ly, "entry": s} for ly, s in loaded.fs.skipped],
-    }
+def _list(items: Sequence[Any] | None) -> list[Any] | None:
+    if items is None:
+        return None
+    return [item.to_json() for item in items]
 
 
-def build_report(
-    loaded: LoadedImage, content: dict[str, Any] | None = None, **sections: Any
-) -> dict[str, Any]:
-    """The whole report; later steps (facts, results, findings, scores) pass their parts.
-    `content`: `content_sections(loaded)`, when the caller already has it."""
-    content = content if content is not None else content_sections(loaded)
-    report: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "imgaudit", "version": __version__},
-        "source": loaded.image.source.to_json(),
-        "image": image_section(loaded, content["layer_sizes"]),
-        "waste": content["waste"],
-        "sizes": content["sizes"],
-        "skipped": content["skipped"],
-    }
-    report.update(sections)
-    return report
+def _tuple(items: Any, make: Any) -> tuple[Any, ...] | None:
+    if items is None:
+        return None
+    return tuple(make(item) for item in items)

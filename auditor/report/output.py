@@ -14,12 +14,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from auditor.errors import InputError
 from auditor.report import github_annotations
-from auditor.report.catalog import count_text, fmt_score, scores_of, severity_counts
+from auditor.report.catalog import count_text, fmt_score, severity_counts
 from auditor.report.formats import SUFFIXES, OutputFormat
+from auditor.report.model import Report
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def use_color(stream: TextIO) -> bool:
 
 
 def emit(
-    report: dict[str, Any],
+    report: Report,
     args: argparse.Namespace,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
@@ -121,14 +122,10 @@ def emit(
         stderr.write(summary_line(report, written) + "\n")
 
 
-def summary_line(report: dict[str, Any], written: list[str] | None = None) -> str:
-    counts = severity_counts(report.get("findings") or [])
-    scores = scores_of(report)
-    grade = (
-        f"grade {scores.get('grade', '?')} ({fmt_score(scores.get('overall'))}/100)"
-        if scores
-        else "not scored"
-    )
+def summary_line(report: Report, written: list[str] | None = None) -> str:
+    counts = severity_counts(report.findings or ())
+    scores = report.scores
+    grade = f"grade {scores.grade} ({fmt_score(scores.overall)}/100)" if scores else "not scored"
     line = f"imgaudit: {grade}; findings: {count_text(counts)}"
     if written:
         line += f"; wrote {', '.join(written)}"
@@ -143,6 +140,17 @@ def check_writable(path: Path) -> None:
         raise InputError(f"cannot write {path}: it is a directory")
     if not os.access(directory, os.W_OK):
         raise InputError(f"cannot write {path}: directory {directory} is not writable")
+
+
+def write_document(text: str, output: str | None) -> None:
+    """A document (`diff`, `history`, `fleet`) to stdout, or to a file as reports are."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        write_atomic(Path(output), text)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -16,7 +16,9 @@ import json
 import re
 from typing import Any
 
-from auditor.report.catalog import CheckMeta, catalog, scores_of
+from auditor.findings import Finding
+from auditor.report.catalog import catalog
+from auditor.report.model import CheckMeta, Report
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -69,23 +71,23 @@ def _uri(path: str) -> str:
     return quote(path.lstrip("/"), safe="/!$&'()*+,;=:@-._~")
 
 
-def _result(f: dict[str, Any], rule_index: int) -> dict[str, Any]:
-    text = f["message"]
-    if f.get("remedy"):
-        text += f"\nFix: {f['remedy']}"
-    paths = [f.get("path")] if f.get("path") else []
-    related = [p for p in f.get("paths") or [] if p != f.get("path")]
+def _result(f: Finding, rule_index: int) -> dict[str, Any]:
+    text = f.message
+    if f.remedy:
+        text += f"\nFix: {f.remedy}"
+    related = [p for p in f.paths if p != f.path]
+    found = f.to_json()
     result: dict[str, Any] = {
-        "ruleId": f["check_id"],
+        "ruleId": f.check_id,
         "ruleIndex": rule_index,
-        "level": LEVELS.get(f["severity"], "warning"),
+        "level": LEVELS[str(f.severity)],
         "message": {"text": text},
-        "locations": [_location(paths[0] if paths else None)],
-        "partialFingerprints": {
-            FINGERPRINT_KEY: fingerprint(f["check_id"], f.get("path"), f["message"])
-        },
+        "locations": [_location(f.path)],
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f.check_id, f.path, f.message)},
         "properties": {
-            k: f[k] for k in ("severity", "layer", "created_by", "bytes", "evidence") if k in f
+            k: found[k]
+            for k in ("severity", "layer", "created_by", "bytes", "evidence")
+            if k in found
         },
     }
     if related:
@@ -103,24 +105,25 @@ def _repository(reference: str | None) -> str:
     return f"{head}/{tail}" if head else tail
 
 
-def build(report: dict[str, Any]) -> dict[str, Any]:
+def build(report: Report) -> dict[str, Any]:
     metas = catalog(report)
-    ran = [r["check_id"] for r in report.get("results") or []]
-    ids = sorted(set(ran) | {f["check_id"] for f in report.get("findings") or []})
+    findings = report.findings or ()
+    ran = [r.check_id for r in report.results or ()]
+    ids = sorted(set(ran) | {f.check_id for f in findings})
     rules = [_rule(metas[i]) for i in ids]
     index = {i: n for n, i in enumerate(ids)}
-    results = [_result(f, index[f["check_id"]]) for f in report.get("findings") or []]
+    results = [_result(f, index[f.check_id]) for f in findings]
     notifications = [
         {
             "level": "error",
-            "message": {"text": f"check {r['check_id']} failed to run: {r.get('reason', '')}"},
-            "descriptor": {"id": r["check_id"], "index": index[r["check_id"]]},
+            "message": {"text": f"check {r.check_id} failed to run: {r.reason or ''}"},
+            "descriptor": {"id": r.check_id, "index": index[r.check_id]},
         }
-        for r in report.get("results") or []
-        if r["status"] == "error"
+        for r in report.results or ()
+        if r.status.value == "error"
     ]
-    image = report["image"]
-    reference = image.get("reference") or report["source"].get("reference")
+    image = report.image
+    reference = report.reference or None
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
@@ -131,9 +134,9 @@ def build(report: dict[str, Any]) -> dict[str, Any]:
             "platform": f"{image.get('os')}/{image.get('architecture')}",
         }
     }
-    scores = scores_of(report)
-    run_properties["scores"] = scores if scores is not None else "not scored"
-    tool = report.get("tool") or {}
+    scores = report.scores
+    run_properties["scores"] = scores.to_json() if scores is not None else "not scored"
+    tool = report.tool
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -168,5 +171,5 @@ def build(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     return json.dumps(build(report), indent=2, ensure_ascii=False) + "\n"

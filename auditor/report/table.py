@@ -8,20 +8,20 @@ the caller says so (a terminal without NO_COLOR: see output.use_color).
 from __future__ import annotations
 
 import textwrap
-from typing import Any
 
 from tabulate import tabulate
 
+from auditor.findings import Dimension, Finding
 from auditor.report.catalog import (
     DIMENSIONS,
     catalog,
     count_text,
     fmt_score,
     grouped,
-    scores_of,
     severity_counts,
     status_counts,
 )
+from auditor.report.model import Report
 from auditor.units import human_bytes, short_digest, shorten
 
 WIDTH = 80
@@ -34,7 +34,7 @@ def _paint(text: str, code: str | None, color: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if color and code else text
 
 
-def render(report: dict[str, Any], *, color: bool = False) -> str:
+def render(report: Report, *, color: bool = False) -> str:
     out: list[str] = []
     out += _header(report)
     out.append("")
@@ -47,9 +47,9 @@ def render(report: dict[str, Any], *, color: bool = False) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def ignores(report: dict[str, Any]) -> list[str]:
+def ignores(report: Report) -> list[str]:
     """Config ignores: how many findings they hid, and the expired ones that stopped applying."""
-    config = report.get("config") or {}
+    config = report.config or {}
     out: list[str] = []
     if config.get("ignored"):
         out += ["", f"Ignored by config: {len(config['ignored'])} finding(s)"]
@@ -62,11 +62,11 @@ def ignores(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _header(report: dict[str, Any]) -> list[str]:
-    image = report["image"]
-    waste = report["waste"]
+def _header(report: Report) -> list[str]:
+    image = report.image
+    waste = report.waste
     summary = [
-        ("Image", shorten(image.get("reference") or report["source"]["reference"], 68)),
+        ("Image", shorten(report.reference, 68)),
         ("Digest", short_digest(image["digest"])),
         ("Platform", f"{image['os']}/{image['architecture']}"),
         ("User", shorten(image.get("user") or "(root: no User set)", 68)),
@@ -83,71 +83,71 @@ def _header(report: dict[str, Any]) -> list[str]:
     return [tabulate(summary, tablefmt="plain")]
 
 
-def _scores(report: dict[str, Any], color: bool) -> list[str]:
-    scores = scores_of(report)
+def _scores(report: Report, color: bool) -> list[str]:
+    scores = report.scores
     if scores is None:
         return ["Grade: not scored (this report has no scores section)"]
-    grade = str(scores.get("grade", "?"))
-    head = _paint(f"Grade {grade}", GRADE_COLORS.get(grade, "1"), color)
-    dims = "  ".join(f"{d.capitalize()} {fmt_score(scores.get(d))}" for d in DIMENSIONS)
-    return [f"{head}  {fmt_score(scores.get('overall'))}/100    {dims}"]
+    head = _paint(f"Grade {scores.grade}", GRADE_COLORS.get(scores.grade, "1"), color)
+    dims = "  ".join(
+        f"{d.capitalize()} {fmt_score(scores.dimensions[Dimension(d)])}" for d in DIMENSIONS
+    )
+    return [f"{head}  {fmt_score(scores.overall)}/100    {dims}"]
 
 
-def findings_table(report: dict[str, Any], *, color: bool = False) -> list[str]:
+def findings_table(report: Report, *, color: bool = False) -> list[str]:
     """Findings grouped by dimension, most severe first, wrapped to 80 columns."""
-    findings = report.get("findings")
-    results = report.get("results")
-    if findings is None and results is None:
+    if report.findings is None and report.results is None:
         return ["Checks: not run (this report has no results)"]
-    findings = findings or []
+    findings = report.findings or ()
+    results = report.results or ()
     counts = severity_counts(findings)
-    status = status_counts(results or [])
+    status = status_counts(results)
     lines = [
         f"Findings: {count_text(counts)}",
         f"Checks:   {status['passed']} passed, {status['failed']} failed, "
         f"{status['skipped']} skipped, {status['error']} error",
     ]
-    for result in results or []:
-        if result["status"] == "error":
+    for result in results:
+        if result.status.value == "error":
             lines.append(
-                _paint(f"  check {result['check_id']} crashed: ", COLORS["error"], color)
-                + shorten(result.get("reason"), 50)
+                _paint(f"  check {result.check_id} crashed: ", COLORS["error"], color)
+                + shorten(result.reason, 50)
             )
     metas = catalog(report)
     for dimension, items in grouped(findings, metas):
         lines.append("")
         lines.append(_paint(dimension.upper(), COLORS["bold"], color))
         for f in items:
-            sev = _paint(f["severity"].upper(), COLORS.get(f["severity"]), color)
-            pad = " " * (8 - len(f["severity"]))
+            severity = str(f.severity)
+            sev = _paint(severity.upper(), COLORS.get(severity), color)
+            pad = " " * (8 - len(severity))
             first, *rest = _finding_text(f).split("\n")
-            lines.append(f"{sev}{pad} {f['check_id']:<7} {first}")
+            lines.append(f"{sev}{pad} {f.check_id:<7} {first}")
             lines += [" " * 17 + more for more in rest]
     return lines
 
 
-def _finding_text(f: dict[str, Any]) -> str:
-    parts = textwrap.wrap(" ".join(f["message"].split()), MESSAGE_WIDTH) or [""]
-    where = f.get("path")
-    if f.get("paths"):
-        where = f"{where or ''} (+{len(f['paths'])} more)".strip()
+def _finding_text(f: Finding) -> str:
+    parts = textwrap.wrap(" ".join(f.message.split()), MESSAGE_WIDTH) or [""]
+    where = f.path
+    if f.paths:
+        where = f"{where or ''} (+{len(f.paths)} more)".strip()
     if where:
         parts += textwrap.wrap(
             f"at {where}", MESSAGE_WIDTH, break_long_words=True, break_on_hyphens=False
         )
-    if f.get("layer") is not None:
-        step = shorten(f.get("created_by") or "", MESSAGE_WIDTH - 12)
-        in_base = f.get("in_base")
-        origin = "" if in_base is None else (" (base)" if in_base else " (own)")
-        parts.append(shorten(f"layer {f['layer']}{origin}: {step}", MESSAGE_WIDTH))
-    if f.get("remedy"):
-        parts += textwrap.wrap("fix: " + " ".join(f["remedy"].split()), MESSAGE_WIDTH)
+    if f.layer is not None:
+        step = shorten(f.created_by or "", MESSAGE_WIDTH - 12)
+        origin = "" if f.in_base is None else (" (base)" if f.in_base else " (own)")
+        parts.append(shorten(f"layer {f.layer}{origin}: {step}", MESSAGE_WIDTH))
+    if f.remedy:
+        parts += textwrap.wrap("fix: " + " ".join(f.remedy.split()), MESSAGE_WIDTH)
     return "\n".join(parts)
 
 
-def _sizes(report: dict[str, Any]) -> list[str]:
-    image = report["image"]
-    waste = report["waste"]
+def _sizes(report: Report) -> list[str]:
+    image = report.image
+    waste = report.waste
     out: list[str] = []
     rows = [
         (
@@ -159,7 +159,7 @@ def _sizes(report: dict[str, Any]) -> list[str]:
         for ly in image["layers"]
     ]
     out.append(tabulate(rows, headers=["#", "Size", "Layer", "Created by"], tablefmt="simple"))
-    dirs = (report.get("sizes") or {}).get("directories", [])[:10]
+    dirs = (report.sizes or {}).get("directories", [])[:10]
     if dirs:
         out.append("")
         out.append(

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from auditor.cli import main
-from auditor.commands.scan import report_for
 from auditor.fleet import catalog, engine
 from auditor.fleet.runs import FleetStore
 from auditor.fleet.tasks import TaskOptions
-from auditor.loading import LoadOptions, load_image
+from auditor.loading import LoadOptions
+from auditor.pipeline import Settings, audit
 from tests.factory import File, ImageSpec, Layer, build
 from tests.support.fleetimages import FleetImage, base_layers, push_built, push_fleet
 from tests.support.require import unavailable
@@ -193,7 +193,8 @@ def test_fleet_on_a_real_cluster(dask_cluster, registry, fleet, tmp_path):
         # the fleet's report is the report a single scan gives
         sample = fleet[7]
         _, stored = store.last(f"{registry.host}/{sample.repository}")
-    direct = report_for(load_image(f"docker://{sample.reference}", LoadOptions(use_cache=False)))
+    loading = LoadOptions(use_cache=False)
+    direct = audit(f"docker://{sample.reference}", Settings(loading=loading)).to_json()
     assert stored["findings"] == direct["findings"]
     assert stored["image"] == direct["image"]
     assert {i["reference"] for i in doc["biggest"]} <= {f"docker://{r}" for r in specs}
@@ -239,7 +240,7 @@ def test_a_worker_killed_mid_scan_loses_no_result(dask_cluster, registry, fleet,
     db = f"sqlite:///{tmp_path / 'history.db'}"
     with FleetStore(db) as store:
         run_id = store.start_run()
-    options = TaskOptions(use_cache=False, store_url=db, run_id=run_id)
+    options = TaskOptions(Settings(loading=LoadOptions(use_cache=False, jobs=1)), db, run_id)
     refs = [img.reference for img in fleet]
     killed: dict[str, Any] = {}
 

@@ -108,3 +108,34 @@ def test_single_image_output_is_one_report(
     assert [p["path"] for p in report["facts"]["pythons"]] == [
         f"/opt/acme/python/bin/python{pyimage.VERSION}"
     ]
+
+
+def test_family_findings_go_through_the_config_and_the_gate(
+    tmp_path: Path,
+    layer_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PY004 is a check like any other: its severity can be raised (and then it fails
+    the scan), it can be disabled, and the Python API reports what the CLI does."""
+    from auditor import Settings, audit_many
+
+    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(layer_cache))
+    refs = [
+        _archive(tmp_path, "example.org/acme/base:a"),
+        _archive(tmp_path, "example.org/acme/base:b"),
+    ]
+    raised = tmp_path / "raised.toml"
+    raised.write_text('disable = ["SEC001"]\nseverity = { PY004 = "error" }\n')
+    argv = ["scan", "-q", "-j", "1", "--format", "json"]
+    # the family finding is an error now: the gate trips
+    assert main([*argv, "--config", str(raised), *refs]) == 1
+    cli = json.loads(capsys.readouterr().out)
+    assert [f["severity"] for f in cli["version_family"]["findings"]] == ["error"]
+    api = audit_many(refs, Settings.from_config(raised)).to_json()
+    assert api == cli
+
+    disabled = tmp_path / "disabled.toml"
+    disabled.write_text('disable = ["SEC001", "PY004"]\n')
+    assert main([*argv, "--config", str(disabled), *refs]) == 0
+    assert json.loads(capsys.readouterr().out)["version_family"]["findings"] == []

@@ -2,9 +2,9 @@
 
 `scan_report(spec, tmp)` writes the image as a docker-archive, loads it with
 `load_image`, runs the demo check list (`tests/report/demochecks`) through
-`run_checks` and builds the report with `build_report`. Two parts that other issues
-own are derived here, in the tests only, from the same scan: `scores` (until
-auditor/scoring.py lands: a simple documented rule over the findings) and
+`run_checks` and builds the report with `build_report`. Two parts are derived here,
+in the tests only, from the same scan, so that the format tests do not change when
+the real rules do: `scores` (a simple documented rule over the findings) and
 `facts.packages` (dist-info directories found in the merged filesystem).
 """
 
@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from auditor.facts import Facts
+from auditor.findings import Dimension, Finding
 from auditor.loading import LoadOptions, load_image
-from auditor.report import model
+from auditor.report import sections
 from auditor.report.catalog import checks_section
+from auditor.report.model import Report
 from auditor.report.schema import validate
 from auditor.runner import run_checks
+from auditor.scoring import Scores
 from tests.factory import (
     Dir,
     File,
@@ -38,15 +41,21 @@ PENALTY = {"error": 25, "warning": 10, "info": 2}
 DIMENSION_OF = {c.info.id: c.info.dimension.value for c in DEMO_CHECKS}
 
 
-def demo_scores(findings: list[dict[str, Any]]) -> dict[str, Any]:
+def demo_scores(findings: list[Finding]) -> Scores:
     """Test-only scoring: 100 minus a penalty per finding in its dimension."""
     dims = {"secure": 100, "small": 100, "fast": 100, "usable": 100}
     for f in findings:
-        dim = DIMENSION_OF[f["check_id"]]
-        dims[dim] = max(0, dims[dim] - PENALTY[f["severity"]])
+        dim = DIMENSION_OF[f.check_id]
+        dims[dim] = max(0, dims[dim] - PENALTY[str(f.severity)])
     overall = round(sum(dims.values()) / 4)
     grade = "A" if overall >= 90 else "B" if overall >= 80 else "C" if overall >= 70 else "D"
-    return {"overall": overall, "grade": grade, **dims}
+    return Scores(overall, grade, {Dimension(d): v for d, v in dims.items()})
+
+
+def scores(report: Report) -> dict[str, Any]:
+    """The report's scores as its JSON spells them (the tests compare rendered text)."""
+    assert report.scores is not None
+    return report.scores.to_json()
 
 
 def demo_packages(facts: Facts) -> list[dict[str, Any]]:
@@ -122,7 +131,7 @@ def good_spec() -> ImageSpec:
 
 def scan_report(
     spec: ImageSpec, tmp: Path, *, scored: bool = True, with_checks: bool = True
-) -> dict[str, Any]:
+) -> Report:
     archive = write_docker_archive(build(spec), tmp / f"image-{len(list(tmp.iterdir()))}.tar")
     loaded = load_image(f"docker-archive:{archive}", LoadOptions(cache_dir=tmp / "cache", jobs=1))
     facts = Facts(loaded)
@@ -130,17 +139,16 @@ def scan_report(
     packages = demo_packages(facts)
     if packages:
         facts_json["packages"] = packages
-    sections: dict[str, Any] = {"facts": facts_json}
+    parts: dict[str, Any] = {"facts": facts_json}
     if with_checks:
         outcome = run_checks(DEMO_CHECKS, facts)
-        findings = [f.to_json() for f in outcome.findings]
-        sections.update(
-            results=[r.to_json() for r in outcome.results],
-            findings=findings,
+        parts.update(
+            results=outcome.results,
+            findings=outcome.findings,
             checks=checks_section(DEMO_CHECKS),
         )
         if scored:
-            sections["scores"] = demo_scores(findings)
-    report = model.build_report(loaded, **sections)
-    validate(report)
+            parts["scores"] = demo_scores(outcome.findings)
+    report = sections.build_report(loaded, **parts)
+    validate(report.to_json())
     return report

@@ -7,20 +7,20 @@ import re
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from auditor.report import html_format
+from auditor.report.model import Report
 from tests.report import chromium
-from tests.report.support import XSS_IMG
+from tests.report.support import XSS_IMG, scores
 
 pytestmark = pytest.mark.skipif(
     chromium.find() is None, reason="chromium not installed (apt-get install chromium)"
 )
 
 
-def _write(report: dict[str, Any], tmp_path: Path, name: str = "report.html") -> Path:
+def _write(report: Report, tmp_path: Path, name: str = "report.html") -> Path:
     page = tmp_path / name
     page.write_text(html_format.render(report), encoding="utf-8")
     return page
@@ -45,18 +45,16 @@ def test_loads_without_console_messages(
     assert "</html>" in page.dom
 
 
-def test_shows_grade_and_findings_and_script_ran(
-    bad_report: dict[str, Any], tmp_path: Path
-) -> None:
+def test_shows_grade_and_findings_and_script_ran(bad_report: Report, tmp_path: Path) -> None:
     dom = chromium.dump_dom(_write(bad_report, tmp_path)).dom
-    assert f'id="grade">{bad_report["scores"]["grade"]}</div>' in dom
+    assert f'id="grade">{scores(bad_report)["grade"]}</div>' in dom
     assert dom.count('<article class="finding"') == 5
     assert "the image runs as root" in dom
     # The count is written by the inline script: it ran, so the CSP hash is right.
     assert '<span class="meta" id="f-count">5 of 5 shown</span>' in dom
 
 
-def test_filter_by_severity_dimension_and_text(bad_report: dict[str, Any], tmp_path: Path) -> None:
+def test_filter_by_severity_dimension_and_text(bad_report: Report, tmp_path: Path) -> None:
     page = _write(bad_report, tmp_path)
     for fragment, shown in (
         ("#sev=error", 1),
@@ -71,14 +69,14 @@ def test_filter_by_severity_dimension_and_text(bad_report: dict[str, Any], tmp_p
         assert sum(1 for tag in visible if " hidden" not in tag) == shown
 
 
-def test_about_link_opens_the_check_doc(bad_report: dict[str, Any], tmp_path: Path) -> None:
+def test_about_link_opens_the_check_doc(bad_report: Report, tmp_path: Path) -> None:
     result = chromium.dump_dom(_write(bad_report, tmp_path), "#check-TST002")
     assert result.console == []
     assert re.search(r'<tr id="check-TST002">.*?<details open="">', result.dom)
     assert not re.search(r'<tr id="check-TST001">(?:(?!</tr>).)*<details open', result.dom)
 
 
-def test_script_named_files_cannot_inject(bad_report: dict[str, Any], tmp_path: Path) -> None:
+def test_script_named_files_cannot_inject(bad_report: Report, tmp_path: Path) -> None:
     dom = chromium.dump_dom(_write(bad_report, tmp_path))
     assert dom.console == []
     assert dom.dom.count("<script") == 1  # ours only
@@ -101,7 +99,7 @@ def _png_info(data: bytes) -> tuple[int, int, int]:
     return width, height, len(set(zlib.decompress(chunks)))
 
 
-def test_screenshot(bad_report: dict[str, Any], tmp_path: Path) -> None:
+def test_screenshot(bad_report: Report, tmp_path: Path) -> None:
     png = tmp_path / "report.png"
     chromium.screenshot(_write(bad_report, tmp_path), png)
     width, height, distinct = _png_info(png.read_bytes())

@@ -7,12 +7,12 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from auditor.cli import main
 from auditor.report import github_annotations
+from auditor.report.model import Report
 from auditor.report.output import add_arguments, emit
 from auditor.report.schema import validate
 from tests.factory import build, write_docker_archive
@@ -111,7 +111,7 @@ def test_failed_scan_keeps_the_previous_report(
     ],
 )
 def test_github_annotations_auto_on_actions(
-    bad_report: dict[str, Any],
+    bad_report: Report,
     monkeypatch: pytest.MonkeyPatch,
     env: str | None,
     flag: str | None,
@@ -128,11 +128,11 @@ def test_github_annotations_auto_on_actions(
     emit(bad_report, args, stdout, stderr)
     json.loads(stdout.getvalue())  # annotations never pollute the report
     lines = [ln for ln in stderr.getvalue().splitlines() if ln.startswith("::")]
-    assert len(lines) == (len(bad_report["findings"]) if expected else 0)
+    assert len(lines) == (len(bad_report.findings or ()) if expected else 0)
     assert stderr.getvalue().splitlines()[-1].startswith("imgaudit: grade ")
 
 
-def test_annotation_lines(bad_report: dict[str, Any]) -> None:
+def test_annotation_lines(bad_report: Report) -> None:
     lines = github_annotations.render(bad_report).splitlines()
     assert lines[0] == (
         "::error title=TST001 demo-runs-as-root::the image runs as root "
@@ -142,5 +142,5 @@ def test_annotation_lines(bad_report: dict[str, Any]) -> None:
         "::warning file=/app/<img src=x onerror=alert(1)>,title=TST002 demo-big-files::"
     )
     assert lines[-1].startswith("::notice title=TST003 demo-python-missing::")
-    assert len(lines) == len(bad_report["findings"])
+    assert len(lines) == len(bad_report.findings or ())
     assert github_annotations.escape_property("a,b:c%\n") == "a%2Cb%3Ac%25%0A"

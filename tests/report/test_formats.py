@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import pytest
 
 from auditor.errors import InputError
 from auditor.report.formats import SUFFIXES, OutputFormat
+from auditor.report.model import Report
 from auditor.report.output import Destination, add_arguments, destinations, parse_output
 
 
 @pytest.mark.parametrize("fmt", list(OutputFormat))
-def test_every_format_renders_every_report(fmt: OutputFormat, any_report: dict[str, Any]) -> None:
+def test_every_format_renders_every_report(fmt: OutputFormat, any_report: Report) -> None:
     text = fmt.renderer()(any_report)
     assert text.endswith("\n") and len(text) > 200
 

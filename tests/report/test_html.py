@@ -6,10 +6,10 @@ import base64
 import hashlib
 import re
 from html.parser import HTMLParser
-from typing import Any
 
 from auditor.report import html_format
-from tests.report.support import XSS_IMG, XSS_NAME
+from auditor.report.model import Report
+from tests.report.support import XSS_IMG, XSS_NAME, scores
 
 
 class _Tags(HTMLParser):
@@ -31,13 +31,13 @@ class _Tags(HTMLParser):
             self.scripts.append(data)
 
 
-def _parse(report: dict[str, Any]) -> _Tags:
+def _parse(report: Report) -> _Tags:
     parser = _Tags()
     parser.feed(html_format.render(report))
     return parser
 
 
-def test_self_contained(any_report: dict[str, Any]) -> None:
+def test_self_contained(any_report: Report) -> None:
     parsed = _parse(any_report)
     for tag, attrs in parsed.tags:
         for name in ("src", "action", "srcset", "poster", "data", "xlink:href"):
@@ -49,7 +49,7 @@ def test_self_contained(any_report: dict[str, Any]) -> None:
     assert "@import" not in text and "url(" not in text
 
 
-def test_one_script_pinned_by_the_csp(any_report: dict[str, Any]) -> None:
+def test_one_script_pinned_by_the_csp(any_report: Report) -> None:
     parsed = _parse(any_report)
     assert [t for t, _ in parsed.tags].count("script") == 1
     (script,) = parsed.scripts
@@ -59,7 +59,7 @@ def test_one_script_pinned_by_the_csp(any_report: dict[str, Any]) -> None:
     assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
 
 
-def test_untrusted_names_cannot_inject(bad_report: dict[str, Any]) -> None:
+def test_untrusted_names_cannot_inject(bad_report: Report) -> None:
     text = html_format.render(bad_report)
     for payload in (XSS_NAME, XSS_IMG, "<b>bold</b>", '<img src=x onerror="alert(3)">'):
         assert payload not in text
@@ -69,9 +69,9 @@ def test_untrusted_names_cannot_inject(bad_report: dict[str, Any]) -> None:
     assert "img" not in tags and "b" in tags  # our own <b>Fix:</b>, never the image's
 
 
-def test_grade_scores_findings_charts_waste(bad_report: dict[str, Any]) -> None:
+def test_grade_scores_findings_charts_waste(bad_report: Report) -> None:
     text = html_format.render(bad_report)
-    s = bad_report["scores"]
+    s = scores(bad_report)
     assert f'id="grade">{s["grade"]}</div>' in text
     assert text.count('<article class="finding"') == 5
     assert text.count('data-severity="warning" data-dimension="small"') == 3
@@ -85,7 +85,7 @@ def test_grade_scores_findings_charts_waste(bad_report: dict[str, Any]) -> None:
     assert '<tr id="check-TST002">' in text
 
 
-def test_not_scored(unscored_report: dict[str, Any], bare_report: dict[str, Any]) -> None:
+def test_not_scored(unscored_report: Report, bare_report: Report) -> None:
     assert 'id="grade">not scored</div>' in html_format.render(unscored_report)
     bare = html_format.render(bare_report)
     assert "Checks were not run." in bare and 'id="packages"' in bare

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
 
 from auditor.report import junit
+from auditor.report.model import Report
+from tests.report.support import scores
 
 
-def _parse(report: dict[str, Any]) -> ET.Element:
+def _parse(report: Report) -> ET.Element:
     return ET.fromstring(junit.render(report).encode("utf-8"))
 
 
-def test_counts_match_results(any_report: dict[str, Any]) -> None:
+def test_counts_match_results(any_report: Report) -> None:
     root = _parse(any_report)
-    results = any_report.get("results") or []
+    results = any_report.results or ()
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
     assert len(cases) == len(results) == int(suite.get("tests", "-1")) == int(root.get("tests", ""))
@@ -23,12 +24,12 @@ def test_counts_match_results(any_report: dict[str, Any]) -> None:
         ("skipped", "skipped", "skipped"),
         ("error", "error", "errors"),
     ):
-        expected = sum(1 for r in results if r["status"] == status)
+        expected = sum(1 for r in results if r.status.value == status)
         assert int(suite.get(attr, "-1")) == expected
         assert sum(1 for c in cases if c.find(tag) is not None) == expected
 
 
-def test_failures_carry_findings(bad_report: dict[str, Any]) -> None:
+def test_failures_carry_findings(bad_report: Report) -> None:
     suite = _parse(bad_report).find("testsuite")
     assert suite is not None
     cases = {c.get("name"): c for c in suite.findall("testcase")}
@@ -46,12 +47,10 @@ def test_failures_carry_findings(bad_report: dict[str, Any]) -> None:
     crash = cases["TST004 demo-crash"].find("error")
     assert crash is not None and "asked to crash" in crash.get("message", "")
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    assert props["grade"] == bad_report["scores"]["grade"]
+    assert props["grade"] == scores(bad_report)["grade"]
 
 
-def test_skipped_and_not_scored(
-    good_report: dict[str, Any], unscored_report: dict[str, Any]
-) -> None:
+def test_skipped_and_not_scored(good_report: Report, unscored_report: Report) -> None:
     suite = _parse(good_report).find("testsuite")
     assert suite is not None
     skipped = [c for c in suite.findall("testcase") if c.find("skipped") is not None]

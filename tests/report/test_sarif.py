@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from auditor.checks import by_id
 from auditor.report import sarif
+from auditor.report.model import Report
 from tests.report.support import bad_spec, scan_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,24 +28,24 @@ def _official_schema() -> dict[str, Any]:
     pytest.skip(f"no ../shared/{SCHEMA_NAME} next to the repository")
 
 
-def _doc(report: dict[str, Any]) -> dict[str, Any]:
+def _doc(report: Report) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(sarif.render(report))
     return loaded
 
 
-def test_valid_against_the_official_schema(any_report: dict[str, Any]) -> None:
+def test_valid_against_the_official_schema(any_report: Report) -> None:
     official = _official_schema()
     jsonschema.Draft4Validator(official).validate(_doc(any_report))
 
 
-def test_schema_check_can_fail(bad_report: dict[str, Any]) -> None:
+def test_schema_check_can_fail(bad_report: Report) -> None:
     broken = _doc(bad_report)
     broken["runs"][0]["results"][0]["level"] = "fatal"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(_official_schema()).validate(broken)
 
 
-def test_github_upload_requirements(any_report: dict[str, Any]) -> None:
+def test_github_upload_requirements(any_report: Report) -> None:
     doc = _doc(any_report)
     assert doc["version"] == "2.1.0"
     (run,) = doc["runs"]
@@ -52,7 +54,7 @@ def test_github_upload_requirements(any_report: dict[str, Any]) -> None:
     rules = driver["rules"]
     ids = [r["id"] for r in rules]
     assert len(ids) == len(set(ids))
-    assert ids == sorted(r["check_id"] for r in any_report.get("results") or [])
+    assert ids == sorted(r.check_id for r in any_report.results or ())
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["help"]["text"]
         assert rule["defaultConfiguration"]["level"] in ("error", "warning", "note")
@@ -68,13 +70,13 @@ def test_github_upload_requirements(any_report: dict[str, Any]) -> None:
         assert artifact["uriBaseId"] in run["originalUriBaseIds"]
         assert loc["physicalLocation"]["region"]["startLine"] >= 1
         assert result["partialFingerprints"][sarif.FINGERPRINT_KEY]
-    assert len(run["results"]) == len(any_report.get("findings") or [])
+    assert len(run["results"]) == len(any_report.findings or ())
 
 
-def test_rules_carry_the_check_docs_and_levels(bad_report: dict[str, Any]) -> None:
+def test_rules_carry_the_check_docs_and_levels(bad_report: Report) -> None:
     run = _doc(bad_report)["runs"][0]
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
-    docs = {c["id"]: c["help"] for c in bad_report["checks"]}
+    docs = {c.id: c.help for c in bad_report.checks or ()}
     assert {i: r["help"]["text"] for i, r in rules.items()} == docs
     assert rules["TST001"]["properties"]["security-severity"] == "8.0"
     assert [(r["ruleId"], r["level"]) for r in run["results"]] == [
@@ -98,9 +100,9 @@ def test_rules_carry_the_check_docs_and_levels(bad_report: dict[str, Any]) -> No
     assert notification["descriptor"]["id"] == "TST004"
 
 
-def test_installed_check_list_is_the_fallback_for_old_reports(bad_report: dict[str, Any]) -> None:
+def test_installed_check_list_is_the_fallback_for_old_reports(bad_report: Report) -> None:
     """A report without `checks` still renders; unknown IDs get minimal rules."""
-    old = {k: v for k, v in bad_report.items() if k != "checks"}
+    old = dataclasses.replace(bad_report, checks=None)
     rules = _doc(old)["runs"][0]["tool"]["driver"]["rules"]
     assert by_id("TST001") is None
     assert rules[0]["id"] == "TST001" and rules[0]["name"] == "demo-runs-as-root"
