@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -54,9 +56,12 @@ def dask_cluster() -> Iterator[Cluster]:
         import distributed
     except ImportError:
         unavailable("Dask distributed not installed (pip install 'imgaudit[fleet]')")
-    dask_cli = shutil.which("dask")
-    if dask_cli is None:
-        unavailable("the dask command is not on PATH")
+    if importlib.util.find_spec("dask.__main__") is None:
+        unavailable("this Dask has no command line (python -m dask)")
+    # The interpreter running the tests runs the cluster too: its environment is the
+    # one imgaudit is installed in (a `dask` found on PATH may belong to another
+    # Python, without imgaudit's package mapping: `auditor.checks` lives in checks/).
+    dask_cli = [sys.executable, "-m", "dask"]
     workdir = Path(tempfile.mkdtemp(prefix="imgaudit-dask-"))
     log = workdir / "cluster.log"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # workers import this checkout
@@ -64,7 +69,7 @@ def dask_cluster() -> Iterator[Cluster]:
     address = f"tcp://127.0.0.1:{port}"
     with log.open("ab") as out:
         scheduler = subprocess.Popen(
-            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            [*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -72,7 +77,7 @@ def dask_cluster() -> Iterator[Cluster]:
         )
         workers = subprocess.Popen(
             [
-                dask_cli,
+                *dask_cli,
                 "worker",
                 address,
                 "--nworkers",
