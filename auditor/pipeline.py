@@ -30,6 +30,7 @@ from auditor import config as configuration
 from auditor.baseline import BaselineImage, BaselineSource, LastRecorded
 from auditor.check import Check
 from auditor.context import today_utc
+from auditor.errors import InputError
 from auditor.facts import Facts
 from auditor.facts import packages_index as packages
 from auditor.facts import provenance as prov
@@ -44,14 +45,34 @@ from auditor.results import ImageResults, ResultCache, canonical, image_key, no_
 from auditor.runner import run_checks
 from auditor.scoring import score
 
+# checks/ is `auditor.checks` only once installed (setuptools package-dir): a checkout
+# put on PYTHONPATH alone has `auditor` but not its checks
+NOT_INSTALLED = (
+    "imgaudit's checks (auditor.checks) cannot be imported: install imgaudit "
+    "(pip install . or, in a checkout, pip install -e .)"
+)
+
 
 def installed_checks() -> tuple[Check, ...]:
     """Every check imgaudit ships (auditor.checks), imported on first use: importing
     them is most of a warm scan's start-up, and `import auditor` must stay cheap."""
-    from auditor.checks import ALL_CHECKS
-
+    try:
+        from auditor.checks import ALL_CHECKS
+    except ModuleNotFoundError as exc:
+        if exc.name != "auditor.checks":
+            raise
+        raise InputError(NOT_INSTALLED) from None
     checks: tuple[Check, ...] = ALL_CHECKS
     return checks
+
+
+def find_check(name: str) -> Check | None:
+    """A check by ID (any case) or by name (`SEC001`, `runs-as-root`)."""
+    installed_checks()  # the one clear error when the checks cannot be imported
+    from auditor.checks import by_id
+
+    found: Check | None = by_id(name)
+    return found
 
 
 def load_config(

@@ -1,8 +1,10 @@
-"""Directory sizes as reports list them: shared by the report, `diff` and SZ005.
+"""Sizes as reports list and compare them: shared by the report, `diff`, `history`
+and SZ005.
 
 A report keeps only its TOP_DIRECTORIES largest directories (at most DIRECTORY_DEPTH
 path components deep), so whatever is compared with a report's list must be measured
-and cut the same way.
+and cut the same way. Growth counts as a regression (SZ005) or a jump (`history`)
+beyond REGRESSION_PERCENT of the earlier size or REGRESSION_BYTES.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from auditor.fs import FileSystem
 
 TOP_DIRECTORIES = 15
 DIRECTORY_DEPTH = 3
+REGRESSION_PERCENT = 10.0
+REGRESSION_BYTES = 50_000_000
 
 
 def directory_sizes(fs: FileSystem) -> dict[str, int]:

@@ -46,7 +46,13 @@ from typing import Any
 from auditor.context import CheckContext
 from auditor.facts.baseline import Baseline
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.sizes import TOP_DIRECTORIES, directory_sizes, top_directories
+from auditor.sizes import (
+    REGRESSION_BYTES,
+    REGRESSION_PERCENT,
+    TOP_DIRECTORIES,
+    directory_sizes,
+    top_directories,
+)
 from auditor.units import human_bytes
 
 INFO = CheckInfo(
@@ -59,8 +65,8 @@ INFO = CheckInfo(
 )
 
 INPUTS = ("baseline",)  # a fact given from outside the image (auditor/check.py)
-DEFAULT_PERCENT = 10.0
-DEFAULT_BYTES = 50_000_000
+DEFAULT_PERCENT = REGRESSION_PERCENT
+DEFAULT_BYTES = REGRESSION_BYTES
 TOP_GROWERS = 5
 
 

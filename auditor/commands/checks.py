@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from auditor.checks import ALL_CHECKS
+from auditor.pipeline import installed_checks
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def execute(args: argparse.Namespace) -> int:
             "title": c.info.title,
             "options": c.options,
         }
-        for c in ALL_CHECKS
+        for c in installed_checks()
     ]
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")

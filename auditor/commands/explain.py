@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from auditor.checks import ALL_CHECKS, by_id
 from auditor.errors import InputError
+from auditor.pipeline import find_check, installed_checks
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,9 +16,9 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    check = by_id(args.check)
+    check = find_check(args.check)
     if check is None:
-        known = ", ".join(c.info.id for c in ALL_CHECKS)
+        known = ", ".join(c.info.id for c in installed_checks())
         raise InputError(f"unknown check {args.check!r} (known: {known})")
     info = check.info
     header = (

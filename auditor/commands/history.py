@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 
 from auditor import history_store
-from auditor.checks.sz005_size_regression import DEFAULT_BYTES, DEFAULT_PERCENT
 from auditor.report.formats import DOCUMENT_FORMATS
 from auditor.report.output import write_document
+from auditor.sizes import REGRESSION_BYTES, REGRESSION_PERCENT
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +23,8 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
     p.add_argument("--db", metavar="URL", help="history store (default $IMGAUDIT_DB or SQLite)")
     p.add_argument("--limit", type=int, default=50, help="the last N scans (default 50)")
-    p.add_argument("--jump-percent", type=float, default=DEFAULT_PERCENT)
-    p.add_argument("--jump-bytes", type=int, default=DEFAULT_BYTES)
+    p.add_argument("--jump-percent", type=float, default=REGRESSION_PERCENT)
+    p.add_argument("--jump-bytes", type=int, default=REGRESSION_BYTES)
     p.set_defaults(execute=execute)
 
 

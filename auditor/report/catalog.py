@@ -54,7 +54,7 @@ def catalog(report: Report) -> dict[str, CheckMeta]:
 def _installed(check_id: str) -> CheckMeta | None:
     from auditor.checks import by_id  # the installed list: only for reports without `checks`
 
-    check = by_id(check_id)
+    check: Check | None = by_id(check_id)
     return meta_of(check) if check is not None else None
 
 
