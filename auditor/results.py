@@ -49,20 +49,23 @@ _CODE_SUFFIXES = (".py", ".json")
 @cache
 def code_fingerprint() -> str:
     """A digest of imgaudit's own code and data: any change invalidates every result."""
-    digest = hashlib.sha256()
-    seen: set[Path] = set()
+    roots = []
     for package in _PACKAGES:
         spec = importlib.util.find_spec(package)
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            root = Path(location)
-            for path in sorted(root.rglob("*")):
-                if path.suffix not in _CODE_SUFFIXES or "__pycache__" in path.parts:
-                    continue
-                if path.resolve() in seen:  # installed, the checks are inside `auditor`
-                    continue
-                seen.add(path.resolve())
-                digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
-                digest.update(path.read_bytes())
+        roots += (
+            [(package, Path(p)) for p in (spec.submodule_search_locations or [])] if spec else []
+        )
+    digest = hashlib.sha256()
+    for package, root in roots:
+        # installed, the checks are inside `auditor`: hash them once, as auditor.checks
+        inner = [r for p, r in roots if p != package and r.is_relative_to(root)]
+        for path in sorted(root.rglob("*")):
+            if path.suffix not in _CODE_SUFFIXES or "__pycache__" in path.parts:
+                continue
+            if any(path.is_relative_to(r) for r in inner):
+                continue
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
