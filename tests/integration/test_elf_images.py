@@ -190,7 +190,7 @@ def test_build_essential_in_the_final_stage(
     assert "/usr/bin/gcc-12" in gcc.evidence["tools"] and "/usr/bin/cc" in gcc.evidence["tools"]
     assert gcc.bytes is not None and gcc.bytes > 10_000_000
     assert gcc.created_by is not None and "build-essential" in gcc.created_by
-    assert gcc.layer == len(facts.loaded.indexes) - 1
+    assert gcc.layer == len(facts.layers) - 1
     assert set(cc001["binutils-x86-64-linux-gnu"].evidence["tools"]) >= {
         "/usr/bin/as",
         "/usr/bin/ld",
