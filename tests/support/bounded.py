@@ -10,6 +10,7 @@ timeout (pytest-timeout) for a true hang.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ class ReadCount:
     bytes: int = 0
     empty: int = 0
 
-    def add(self, data: bytes) -> bytes:
+    def add(self, data: builtins.bytes) -> builtins.bytes:
         self.calls += 1
         self.bytes += len(data)
         self.empty += not data
