@@ -193,7 +193,10 @@ def _lddtree_missing(root: Path, paths: list[str]) -> dict[str, set[str]]:
     """
     lddtree = shutil.which("lddtree")
     if lddtree is None or not Path("/usr/bin/python3").exists():
-        pytest.skip("pax-utils lddtree (with Debian's python3) is not installed")
+        pytest.skip(
+            "pax-utils lddtree (with Debian's python3) is not installed "
+            "(apt-get install pax-utils python3-pyelftools)"
+        )
     inner = root / str(root).lstrip("/")
     inner.parent.mkdir(parents=True, exist_ok=True)
     inner.symlink_to(os.path.relpath(root, inner.parent))

@@ -22,7 +22,8 @@ V = pyimage.VERSION
 PREFIX = "opt/acme/python"
 LIB = f"{PREFIX}/lib/python{V}"
 needs_debian = pytest.mark.skipif(
-    not pyimage.debian_python_available(), reason="the host has no Debian python3.11"
+    not pyimage.debian_python_available(),
+    reason="the host has no Debian python3.11 (apt-get install python3-venv)",
 )
 
 
@@ -84,7 +85,7 @@ def test_stdlib_complete_has_no_error(scan: Scan) -> None:
 def test_modbuilt_names_from_debian_sysconfigdata() -> None:
     real = next(pyimage.Path("/usr/lib/python3.11").glob("_sysconfigdata__x86_64*.py"), None)
     if real is None:
-        pytest.skip("no Debian sysconfigdata on this host")
+        pytest.skip("no Debian sysconfigdata on this host (apt-get install python3)")
     names = modbuilt_names(real.read_bytes())
     assert names is not None and {"zlib", "pyexpat", "_elementtree"} <= names
     assert not names & {"_json", "_ssl", "_decimal", "_gdbm"}  # shared in Debian's build
