@@ -6,6 +6,10 @@ JSON Schema (auditor/schema/report-v1.schema.json): the JSON report is a public 
 A test that builds a report some other way can call `auditor.report.schema.validate`.
 
 Every test also gets its own layer cache (IMGAUDIT_CACHE_DIR), never the user's.
+
+Skips are allowed locally and fail the run under CI (`CI=true`) or with
+IMGAUDIT_REQUIRE_INTEGRATION=1: the report hooks of tests/support/require.py, installed
+here for the whole suite.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ import pytest
 import auditor.report.sections as sections
 from auditor.report.model import Report
 from auditor.report.schema import validate
+from tests.support.require import (  # noqa: F401 - pytest hooks, found here by name
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
-import sys
 import sysconfig
 import tarfile
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,7 +137,6 @@ def host_libraries(elves: list[Path]) -> list[Item]:
     loader also at /lib64), found with the host's own ldd: run on host files only, never
     on anything from an image. The images then load as they would on Debian."""
     multiarch = str(sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
-    prefix = sys.base_prefix
     found: dict[str, Path] = {}
     for elf in elves:
         out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, check=False)
@@ -147,7 +148,7 @@ def host_libraries(elves: list[Path]) -> list[Item]:
                 name, path = Path(parts[0]).name, Path(parts[0])
             else:
                 continue
-            if "libpython" in name or str(path).startswith(prefix + "/"):
+            if "libpython" in name:  # the interpreter's own: the image has its copy
                 continue
             found.setdefault(name, path)
     items: list[Item] = [
@@ -159,6 +160,36 @@ def host_libraries(elves: list[Path]) -> list[Item]:
             items.append(host_file(path, f"lib64/{name}"))
         items.append(host_file(path, f"usr/lib/{multiarch}/{name}"))
     return items
+
+
+def compiled_library(needed: Sequence[str], runpath: str | None = None) -> Path:
+    """A real shared object built here by the host's gcc and linker: DT_NEEDED lists
+    `needed` (sonames linked with `-l:NAME`, so the host must have them), DT_RUNPATH is
+    `runpath` when given. For ELF tests that need an object with known links (say, a
+    Python extension as a source build leaves it: libsqlite3 plus a RUNPATH into the
+    build prefix) on any host, whatever its Python is. Written once per content under
+    the temp dir (atomically: xdist workers may race) and reused."""
+    source = b"int imgaudit_test_object(void) { return 42; }\n"
+    args = ["-shared", "-fPIC", "-Wl,--no-as-needed", *[f"-l:{name}" for name in needed]]
+    if runpath is not None:
+        args += ["-Wl,--enable-new-dtags", f"-Wl,-rpath,{runpath}"]
+    key = hashlib.sha256(source + "\0".join(args).encode()).hexdigest()[:16]
+    out_dir = Path(tempfile.gettempdir()) / f"imgaudit-test-objects-{os.getuid()}"
+    out = out_dir / f"lib{key}.so"
+    if out.exists():
+        return out
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise FileNotFoundError("gcc not found: test objects are compiled (apt-get install gcc)")
+    out_dir.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        (Path(tmp) / "object.c").write_bytes(source)
+        subprocess.run(
+            [gcc, *args[:2], "-o", "object.so", "object.c", *args[2:]],
+            cwd=tmp, check=True, capture_output=True,
+        )  # fmt: skip
+        os.replace(Path(tmp) / "object.so", out)
+    return out
 
 
 # ---- layers ------------------------------------------------------------------------

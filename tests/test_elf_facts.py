@@ -20,6 +20,7 @@ from elftools.elf.gnuversions import GNUVerNeedSection
 from auditor.elf import parse_elf
 from auditor.layers import index_layer
 from auditor.sources.interface import FileSlice, Layer
+from tests.support.wheels import manylinux_wheels
 
 LIBSQLITE = "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
@@ -166,17 +167,13 @@ def test_big_library_streams_through_index_layer_in_bounded_memory(tmp_path: Pat
     assert peak < 40 << 20, f"peak {peak >> 20} MiB while streaming a {lib.size >> 20} MiB ELF"
 
 
-WHEEL_CACHE = Path.home() / ".cache" / "imgaudit-test" / "wheels"
-
-
 def test_patchelf_layout_of_repaired_wheels_agrees_with_pyelftools(tmp_path: Path) -> None:
     """auditwheel-repaired libraries (patchelf moved .dynstr next to a new .dynamic, far
     beyond the kept head: cv2.abi3.so is 72 MB) parse the same as with pyelftools."""
     import zipfile
 
-    wheels = sorted(WHEEL_CACHE.glob("opencv_python-*manylinux*.whl"))
-    if not wheels:
-        pytest.skip(f"no opencv-python wheel cached in {WHEEL_CACHE}")
+    wheels = sorted(manylinux_wheels().glob("opencv_python-*manylinux*.whl"))
+    assert wheels
     checked = 0
     with zipfile.ZipFile(wheels[0]) as zf:
         for name in zf.namelist():

@@ -1,10 +1,16 @@
 """ELF resolution and the ELF/wheel/compiler checks on factory images made of real host
 ELF files: dependencies present, absent, under RPATH/RUNPATH/$ORIGIN, behind symlinks,
-through ld.so.conf includes and LD_LIBRARY_PATH; corrupt ELF files; toolchains."""
+through ld.so.conf includes and LD_LIBRARY_PATH; corrupt ELF files; toolchains.
+
+The Python extensions here are compiled by the host's gcc (factory.compiled_library)
+with the links a source-built CPython leaves in its own (libsqlite3 or libz, and a
+RUNPATH into the build prefix BUILD_LIB), so the tests do not depend on how the test
+host's Python was built or where it lives."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -24,21 +30,32 @@ from tests.factory import (
     Layer,
     Symlink,
     build,
+    compiled_library,
     host_file,
     write_docker_archive,
 )
 
 ML = "lib/x86_64-linux-gnu"
-DYNLOAD = "/root/.pyenv/versions/3.11.7/lib/python3.11/lib-dynload"
-SQLITE_EXT = f"{DYNLOAD}/_sqlite3.cpython-311-x86_64-linux-gnu.so"
-ZLIB_EXT = f"{DYNLOAD}/zlib.cpython-311-x86_64-linux-gnu.so"
 HOST_ML = "/usr/lib/x86_64-linux-gnu"
+#: The RUNPATH a source build of CPython leaves in its extensions: its build prefix.
+BUILD_LIB = "/opt/build-host/python3.11/lib"
+HOST_GCC = os.path.realpath(shutil.which("gcc") or "/usr/bin/gcc")
 ELF_CHECKS = {"EL001", "EL002", "EL003", "PK002", "PK003", "CC001", "CC002"}
 
 pytestmark = pytest.mark.skipif(
-    not (os.path.exists(SQLITE_EXT) and os.path.exists(f"{HOST_ML}/libc.so.6")),
-    reason="needs the host's glibc and pyenv CPython 3.11.7",
+    not (shutil.which("gcc") and os.path.exists(f"{HOST_ML}/libc.so.6")),
+    reason="needs the host's glibc (x86_64 multiarch) and gcc (apt-get install gcc)",
 )
+
+
+def sqlite_ext() -> str:
+    """An extension module like a source build's _sqlite3 (needs libsqlite3, libc)."""
+    return str(compiled_library(["libsqlite3.so.0", "libc.so.6"], runpath=BUILD_LIB))
+
+
+def zlib_ext() -> str:
+    """An extension module like a source build's zlib (needs libz, libc)."""
+    return str(compiled_library(["libz.so.1", "libc.so.6"], runpath=BUILD_LIB))
 
 
 def glibc_base(lib_dir: str = ML) -> list[Item]:
@@ -123,17 +140,17 @@ def test_merged_usr_symlinks_are_followed(tmp_path: Path) -> None:
 
 def test_python_extension_missing_library_names_the_import(tmp_path: Path) -> None:
     ext = "usr/local/lib/python3.11/lib-dynload/_sqlite3.cpython-311-x86_64-linux-gnu.so"
-    _, findings = scan(tmp_path, glibc_base(), [host_file(SQLITE_EXT, ext)])
+    _, findings = scan(tmp_path, glibc_base(), [host_file(sqlite_ext(), ext)])
     assert summary(findings) == [("EL001", "/" + ext, ("libsqlite3.so.0",))]
     assert findings[0].evidence["import"] == "_sqlite3"
     assert "`import _sqlite3` fails" in findings[0].message
     # the RUNPATH of the build host comes first in the search
-    assert findings[0].evidence["searched"][0] == "/root/.pyenv/versions/3.11.7/lib"
+    assert findings[0].evidence["searched"][0] == BUILD_LIB
 
 
 def sqlite_items(lib_path: str) -> list[Item]:
     return [
-        host_file(SQLITE_EXT, "app/_sqlite3.so"),
+        host_file(sqlite_ext(), "app/_sqlite3.so"),
         host_file(f"{HOST_ML}/libsqlite3.so.0", lib_path),
     ]
 
@@ -141,8 +158,8 @@ def sqlite_items(lib_path: str) -> list[Item]:
 @pytest.mark.parametrize(
     ("lib_path", "extra", "env", "resolved"),
     [
-        # DT_RUNPATH of the extension (the pyenv prefix it was built with)
-        ("root/.pyenv/versions/3.11.7/lib/libsqlite3.so.0", [], [], None),
+        # DT_RUNPATH of the extension (the prefix it was built with)
+        (f"{BUILD_LIB[1:]}/libsqlite3.so.0", [], [], None),
         # /etc/ld.so.conf -> include ld.so.conf.d/*.conf -> /opt/sqlite/lib
         (
             "opt/sqlite/lib/libsqlite3.so.0",
@@ -183,8 +200,8 @@ def test_ld_so_conf_without_include_does_not_find_it(tmp_path: Path) -> None:
 
 def patched_runpath(new: bytes) -> bytes:
     """The real _sqlite3 extension with its RUNPATH string replaced (same length)."""
-    data = Path(SQLITE_EXT).read_bytes()
-    old = b"/root/.pyenv/versions/3.11.7/lib\0"
+    data = Path(sqlite_ext()).read_bytes()
+    old = BUILD_LIB.encode() + b"\0"
     assert data.count(old) == 1 and len(new) < len(old)
     return data.replace(old, new.ljust(len(old), b"\0"))
 
@@ -222,7 +239,7 @@ def wheel(name: str, ext_src: str, ext_name: str, tag: str) -> list[Item]:
 
 def test_wheel_needing_an_external_system_library(tmp_path: Path) -> None:
     items = wheel(
-        "sq", SQLITE_EXT, "_sq.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-linux_x86_64"
+        "sq", sqlite_ext(), "_sq.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-linux_x86_64"
     )
     items.append(host_file(f"{HOST_ML}/libsqlite3.so.0", f"usr/{ML}/libsqlite3.so.0"))
     _, findings = scan(tmp_path, glibc_base(), items)
@@ -234,7 +251,7 @@ def test_wheel_needing_an_external_system_library(tmp_path: Path) -> None:
 
 def test_wheel_needing_an_allowed_library_the_image_lacks(tmp_path: Path) -> None:
     items = wheel(
-        "zz", ZLIB_EXT, "zz.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-manylinux_2_17_x86_64"
+        "zz", zlib_ext(), "zz.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-manylinux_2_17_x86_64"
     )
     _, findings = scan(tmp_path, glibc_base(), items)
     ext = "/venv/lib/python3.11/site-packages/zz/zz.cpython-311-x86_64-linux-gnu.so"
@@ -249,7 +266,7 @@ def test_wheel_needing_an_allowed_library_the_image_lacks(tmp_path: Path) -> Non
 
 def test_wheel_tagged_for_a_newer_glibc(tmp_path: Path) -> None:
     items = wheel(
-        "zz", ZLIB_EXT, "zz.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-manylinux_2_99_x86_64"
+        "zz", zlib_ext(), "zz.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-manylinux_2_99_x86_64"
     )
     items.append(host_file(f"{HOST_ML}/libz.so.1", f"usr/{ML}/libz.so.1"))
     _, findings = scan(tmp_path, glibc_base(), items)
@@ -296,7 +313,7 @@ def test_truncated_and_corrupt_elf_scan_cleanly(tmp_path: Path, cut: int) -> Non
 
 
 def test_compiler_toolchain_from_dpkg(tmp_path: Path) -> None:
-    gcc = host_file("/usr/bin/x86_64-linux-gnu-gcc-12", "usr/bin/x86_64-linux-gnu-gcc-12", 0o755)
+    gcc = host_file(HOST_GCC, "usr/bin/x86_64-linux-gnu-gcc-12", 0o755)
     make = host_file("/usr/bin/make", "usr/bin/make", 0o755)
     items: list[Item] = [
         gcc,
@@ -397,13 +414,13 @@ def test_a_library_for_another_machine_is_skipped(tmp_path: Path) -> None:
     foreign = bytearray(Path(f"{HOST_ML}/libsqlite3.so.0").read_bytes())
     struct.pack_into("<H", foreign, 0x12, 183)  # e_machine = EM_AARCH64
     items: list[Item] = [
-        host_file(SQLITE_EXT, "app/_sqlite3.so"),
-        File("root/.pyenv/versions/3.11.7/lib/libsqlite3.so.0", bytes(foreign)),
+        host_file(sqlite_ext(), "app/_sqlite3.so"),
+        File(f"{BUILD_LIB[1:]}/libsqlite3.so.0", bytes(foreign)),
         host_file(f"{HOST_ML}/libsqlite3.so.0", f"usr/{ML}/libsqlite3.so.0"),
     ]
     facts, findings = scan(tmp_path, glibc_base(), items)
     # the aarch64 library itself finds no aarch64 libc/libm: that is its own finding
-    foreign_path = "/root/.pyenv/versions/3.11.7/lib/libsqlite3.so.0"
+    foreign_path = f"{BUILD_LIB}/libsqlite3.so.0"
     assert summary(findings) == [("EL001", foreign_path, ("libc.so.6", "libm.so.6"))]
     assert facts.elf_graph.resolved["app/_sqlite3.so"]["libsqlite3.so.0"] == (
         f"usr/{ML}/libsqlite3.so.0"

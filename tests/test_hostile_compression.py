@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from auditor.errors import CorruptInput
 from auditor.layers import index_layer
 from tests import factory
 from tests.factory import File, Layer
+from tests.support.bounded import counted_layer
 from tests.test_hostile_tar import one_line
 from tests.test_layers import source_layer
 
@@ -57,12 +57,14 @@ def zstd_frame(data: bytes, **params: int) -> bytes:
         (zstd_frame(TAR, window_log=31, write_content_size=False), "too much memory"),
     ],
 )
+@pytest.mark.timeout(120)  # only a hang; the work is bounded below
 def test_broken_compression_is_one_error(tmp_path: Path, blob: bytes, message: str) -> None:
-    start = time.monotonic()
+    layer, count = counted_layer(tmp_path, blob, TAR)
     with pytest.raises(CorruptInput, match="layer 0") as exc:
-        index(tmp_path, blob)
+        index_layer(layer)
     assert message in str(exc.value)
-    assert time.monotonic() - start < 5
+    # bounded work: no byte read twice, no spinning on an exhausted stream
+    assert count.bytes <= len(blob) and count.empty <= 2, count
 
 
 def test_concatenated_members_and_zero_padding_are_fine(tmp_path: Path) -> None:
@@ -111,13 +113,13 @@ from auditor.layers import index_layer
 from auditor.sources.interface import FileSlice, Layer
 layer = Layer(index=0, diff_id={diff!r}, digest={digest!r}, media_type="", size=0,
               locator=FileSlice({path!r}))
-start = time.monotonic()
+start = time.process_time()
 try:
     result = "ok %d" % index_layer(layer, max_ratio={ratio}).entries[0].size
 except CorruptInput as exc:
     result = "error " + str(exc)
 print(result)
-print(hwm() // 1024, time.monotonic() - start)
+print(hwm() // 1024, time.process_time() - start)  # CPU seconds: not the machine's load
 """
 
 
@@ -147,7 +149,7 @@ def test_decompression_bomb_stops_early_in_flat_memory(tmp_path: Path, compressi
     result, rss, seconds = measure(ratio)
     assert result.startswith("error layer 0"), result
     assert f"decompresses to over {ratio}x" in result and "raise --max-ratio" in result
-    assert rss < 150 and seconds < 30, (rss, seconds)
+    assert rss < 150 and seconds < 60, (rss, seconds)  # CPU s, generous: only a runaway fails
     # Allowed by a higher limit: read to the end, still in flat memory.
     result, rss, _ = measure(10**7)
     assert result == f"ok {300 << 20}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -95,9 +94,7 @@ def test_damaged_elf_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> 
     files.append(File("etc/os-release", b"ID=debian\nVERSION_ID=12\n"))
     spec = factory.ImageSpec(layers=[Layer(files)])
     layout = factory.write_oci_dir(factory.build(spec), tmp_path / "l")
-    start = time.monotonic()
-    report = scan_json(f"oci:{layout}")
-    assert time.monotonic() - start < 60
+    report = scan_json(f"oci:{layout}")  # a subprocess with a hang timeout of its own
     (finding,) = in001(report)
     assert finding["severity"] == "info"
     reported = set(finding["evidence"]["unparseable"])

@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zlib_ng import zlib_ng
 
 from auditor import layers
 from auditor.errors import CorruptInput
 
-INFLATERS: list[tuple[str, Any]] = [("zlib", zlib)]
-try:
-    from zlib_ng import zlib_ng
-
-    INFLATERS.append(("zlib_ng", zlib_ng))
-except ImportError:  # pragma: no cover
-    pass
+# zlib-ng is a dependency (imgaudit falls back to zlib without it): both must agree.
+INFLATERS: list[tuple[str, Any]] = [("zlib", zlib), ("zlib_ng", zlib_ng)]
 
 
 def _real_tar() -> bytes:

@@ -27,7 +27,9 @@ from auditor import layers, tarstream
 from auditor.errors import CorruptInput
 from auditor.sources.interface import FileSlice, Layer
 
-pytestmark = pytest.mark.skipif(shutil.which("tar") is None, reason="GNU tar not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("tar") is None, reason="GNU tar not installed (apt-get install tar)"
+)
 
 
 def _tree(root: Path) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import py_compile
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,15 +91,20 @@ def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], l
 # ---- BL002 ------------------------------------------------------------------------
 
 EXT = "usr/lib/python3/dist-packages/_cffi_backend.cpython-311-x86_64-linux-gnu.so"
+# Real ELF files from the host, wherever it keeps them: cffi's compiled backend (a test
+# dependency) and the gcc driver on PATH, placed at the image paths above and below.
+_CFFI = importlib.util.find_spec("_cffi_backend")
+HOST_EXT = _CFFI.origin if _CFFI is not None and _CFFI.origin else ""
+HOST_GCC = os.path.realpath(shutil.which("gcc") or "/usr/bin/gcc")
 needs_host = pytest.mark.skipif(
-    not (Path("/usr/bin/gcc-12").exists() and Path("/" + EXT).exists()),
-    reason="needs this Debian host's gcc-12 and python3-cffi-backend",
+    not (shutil.which("gcc") and shutil.which("make") and HOST_EXT),
+    reason="needs gcc and make (apt-get install gcc make) and cffi (pip install cffi)",
 )
 
 
 @needs_host
 def test_bl002_extensions_without_compiler_pass(tmp_path: Path) -> None:
-    spec = image(debian_base(setuid=False), Layer([host_file("/" + EXT, EXT)]))
+    spec = image(debian_base(setuid=False), Layer([host_file(HOST_EXT, EXT)]))
     assert run(bl002_single_stage, spec, tmp_path) == []
 
 
@@ -104,12 +112,12 @@ def test_bl002_extensions_without_compiler_pass(tmp_path: Path) -> None:
 def test_bl002_extensions_and_compiler(tmp_path: Path) -> None:
     tools = Layer(
         [
-            host_file("/usr/bin/gcc-12", "usr/bin/gcc-12"),
-            host_file("/usr/bin/make", "usr/bin/make"),
+            host_file(HOST_GCC, "usr/bin/gcc-12"),
+            host_file(shutil.which("make") or "/usr/bin/make", "usr/bin/make"),
         ],
         "RUN apt-get install -y gcc make",
     )
-    ext = Layer([host_file("/" + EXT, EXT)], "RUN pip install cffi")
+    ext = Layer([host_file(HOST_EXT, EXT)], "RUN pip install cffi")
     found = run(bl002_single_stage, image(debian_base(setuid=False), tools, ext), tmp_path)
     assert summary(found) == [("BL002", "warning", "/usr/bin/gcc-12")]
     assert found[0].evidence == {"tools": ["gcc", "make"], "extensions": ["/" + EXT]}

@@ -214,7 +214,7 @@ def _debian_python_files() -> list[File]:
 
 @pytest.mark.skipif(
     subprocess.run(["dpkg", "-s", "python3-pip"], capture_output=True).returncode != 0,
-    reason="needs Debian's python3-pip on the test host",
+    reason="needs Debian's python3-pip on the test host (apt-get install python3-pip)",
 )
 def test_sec008_zero_findings_on_stock_debian_python_pip(tmp_path: Path) -> None:
     files = _debian_python_files()

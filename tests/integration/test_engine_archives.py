@@ -87,7 +87,7 @@ def test_docker_load_save_and_skopeo_give_the_same_report(
         assert report(f"docker-archive:{saved}:{TAG}", capsys) == expected
         skopeo = shutil.which("skopeo")
         if skopeo is None:
-            pytest.skip("skopeo is not installed")
+            pytest.skip("skopeo is not installed (apt-get install skopeo)")
         for dest in (f"oci:{tmp_path / 'layout'}:v1", f"oci-archive:{tmp_path / 'o.tar'}:v1"):
             subprocess.run(
                 [skopeo, "copy", "--quiet", "--format", "v2s2", f"docker-archive:{saved}", dest],

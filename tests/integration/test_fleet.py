@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,7 +35,7 @@ from auditor.pipeline import Settings, audit
 from tests.factory import File, ImageSpec, Layer, build
 from tests.support.fleetimages import FleetImage, base_layers, push_built, push_fleet
 from tests.support.require import unavailable
-from tests.support.services import Registry, free_port, stop_pid, tail
+from tests.support.services import Registry, stop_pid, tail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLEET_SIZE = 30
@@ -65,21 +66,26 @@ def dask_cluster() -> Iterator[Cluster]:
     workdir = Path(tempfile.mkdtemp(prefix="imgaudit-dask-"))
     log = workdir / "cluster.log"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # workers import this checkout
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    # Port 0: the scheduler binds a free port itself and writes its address to the
+    # scheduler file, which the workers read: no port picked here that another
+    # process could take first.
+    scheduler_file = workdir / "scheduler.json"
     with log.open("ab") as out:
         scheduler = subprocess.Popen(
-            [*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            [*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=workdir,
-        )
+        )  # fmt: skip
+        address = _scheduler_address(scheduler_file, scheduler, log)
         workers = subprocess.Popen(
             [
                 *dask_cli,
                 "worker",
-                address,
+                "--scheduler-file",
+                str(scheduler_file),
                 "--nworkers",
                 "2",
                 "--nthreads",
@@ -105,6 +111,22 @@ def dask_cluster() -> Iterator[Cluster]:
     finally:
         _stop(cluster)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _scheduler_address(path: Path, scheduler: subprocess.Popen[bytes], log: Path) -> str:
+    """The address the scheduler wrote to its scheduler file, once it has."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if scheduler.poll() is not None:
+            pytest.fail(f"dask scheduler exited {scheduler.returncode}:\n{tail(log)}")
+        try:
+            address = json.loads(path.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.1)
+            continue
+        return str(address)
+    stop_pid(scheduler.pid, proc=scheduler)
+    pytest.fail(f"dask scheduler wrote no address in 120 s:\n{tail(log)}")
 
 
 def _stop(cluster: Cluster) -> None:

@@ -1,20 +1,22 @@
 """Python checks on images built by a real engine: Debian's python3 (system python), a
-CPython copied into /opt/acme/python with a venv made by it and packages from real
+CPython installed in /opt/acme/python with a venv made by it and packages from real
 wheels (the good image), the same after a locally built sdist wheel and a chown (the
 bad image), and a venv copied without its interpreter (the multi-stage break).
 
-The CPython is the test host's own (a pyenv source build); it finds libpython through
-an ld.so.conf.d entry, as machine-notes describe. Wheels come from PyPI through pip on
-the host: `pip download` (manylinux binary wheels) and `pip wheel --no-binary :all:`
-(a wheel built here from the sdist, tagged linux_x86_64).
+The CPython is built from upstream source inside the engine (tests/support/cpython.py),
+so the images are the same whatever Python the test host has; it finds libpython
+through an ld.so.conf.d entry, as an /opt install does. Wheels come from PyPI through
+pip on the host: `pip download` (manylinux binary wheels for CPython 3.11) and
+`pip wheel --no-binary :all:` (a wheel built here from the sdist, tagged linux_x86_64,
+so the host's python must be a 3.11 too). What the good image's interpreter can import
+is asked of that interpreter, run in the image.
 """
 
 from __future__ import annotations
 
-import shutil
+import json
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,13 +28,15 @@ from auditor.facts import Facts
 from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
 from tests.support.baseimages import BuiltImage, build, save
+from tests.support.cpython import PREFIX, SourceCPython, source_cpython
+from tests.support.require import unavailable
 from tests.support.services import DockerEngine, cache_dir
 
-V = f"{sys.version_info.major}.{sys.version_info.minor}"
-PREFIX = Path(sys.base_prefix)
+V = "3.11"  # the source-built interpreter's (tests/support/cpython.py)
 CHECKS = [Check.from_module(m) for m in _PYTHON]
 OPTIONS = {"PY003": {"today": "2026-11-28"}}
 PINS = ["six==1.17.0", "markupsafe==3.0.3"]
+STDLIB_DATA = Path(__file__).resolve().parents[2] / "auditor" / "data" / "stdlib.json"
 
 
 def _pip(*args: str, cwd: Path) -> None:
@@ -41,18 +45,20 @@ def _pip(*args: str, cwd: Path) -> None:
         cwd=cwd, capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     if done.returncode != 0:
-        pytest.skip(f"pip {args[0]} failed (no PyPI?): {done.stderr[-400:]}")
+        unavailable(f"pip {args[0]} failed (no PyPI?): {done.stderr[-400:]}")
 
 
 @pytest.fixture(scope="session")
 def wheels() -> tuple[Path, Path]:
     """(binary wheels from PyPI, a wheel built here from markupsafe's sdist), cached."""
+    if sys.version_info[:2] != (3, 11):
+        unavailable(f"the sdist-built wheel must suit the image's CPython {V}: run with a 3.11")
     root = cache_dir() / f"py-wheels-cp{V.replace('.', '')}"
     binary, built = root / "binary", root / "sdist-built"
     if not any(binary.glob("*.whl")):
         binary.mkdir(parents=True, exist_ok=True)
-        _pip("download", "--only-binary", ":all:", "--no-deps", "--dest", str(binary), *PINS,
-             cwd=root)  # fmt: skip
+        _pip("download", "--only-binary", ":all:", "--no-deps", "--python-version", V,
+             "--dest", str(binary), *PINS, cwd=root)  # fmt: skip
     if not any(built.glob("*linux_x86_64.whl")):
         built.mkdir(parents=True, exist_ok=True)
         _pip("wheel", "--no-binary", ":all:", "--no-deps", "--wheel-dir", str(built), PINS[1],
@@ -61,54 +67,16 @@ def wheels() -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def cpython_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The host CPython without site-packages, its test suites, static lib and caches."""
-    dest = tmp_path_factory.mktemp("cpython") / "python"
-    (dest / "bin").mkdir(parents=True)
-    shutil.copy2(PREFIX / "bin" / f"python{V}", dest / "bin" / f"python{V}")
-    (dest / "bin" / "python3").symlink_to(f"python{V}")
-    (dest / "lib").mkdir()
-    soname = str(sysconfig.get_config_var("INSTSONAME"))
-    shutil.copy2(PREFIX / "lib" / soname, dest / "lib" / soname)
-    skip = shutil.ignore_patterns(
-        "site-packages",
-        "test",
-        "tests",
-        "__pycache__",
-        "config-*",
-        "idlelib",
-        "tkinter",
-        "turtledemo",
-    )  # as the official images' clean-up does (find -name test -o -name tests ...)
-    shutil.copytree(PREFIX / "lib" / f"python{V}", dest / "lib" / f"python{V}", ignore=skip)
-    return dest
-
-
-def runtime_packages() -> str:
-    """The Debian packages that hold the system libraries the host CPython's stdlib
-    extensions link against (libssl3, libncursesw6, ...): a source-built Python needs
-    them at run time, so the good image installs them, as a real Dockerfile would."""
-    dynload = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
-    libs: set[str] = set()
-    for ext in dynload.glob("*.so"):
-        out = subprocess.run(["ldd", str(ext)], capture_output=True, text=True, check=False)
-        for line in out.stdout.splitlines():
-            parts = line.split()
-            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-                libs.add(str(Path(parts[2]).resolve()))
-    # dpkg lists merged-/usr files under /lib as well as /usr/lib: ask for both spellings
-    spellings = sorted(libs | {p.removeprefix("/usr") for p in libs})
-    owners = subprocess.run(["dpkg", "-S", *spellings], capture_output=True, text=True,
-                            check=False)  # fmt: skip
-    packages = {line.split(":", 1)[0] for line in owners.stdout.splitlines() if ":" in line}
-    return " ".join(sorted(packages - {"libc6"}))
+def cpython(docker_engine: DockerEngine) -> SourceCPython:
+    """CPython built from source in the engine (cached in its data root)."""
+    return source_cpython(docker_engine)
 
 
 GOOD = f"""\
 FROM {{base}}
-RUN apt-get update -q && apt-get install -y -q --no-install-recommends {runtime_packages()} \\
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends {{runtime}} \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
-COPY python /opt/acme/python
+COPY --from={{cpython}} {PREFIX} {PREFIX}
 COPY wheels /wheels
 RUN echo /opt/acme/python/lib > /etc/ld.so.conf.d/acme-python.conf && ldconfig \\
  && /opt/acme/python/bin/python{V} -m venv /opt/acme/venv \\
@@ -160,7 +128,7 @@ def images(
     bookworm_minbase: BuiltImage,
     bookworm_python: BuiltImage,
     wheels: tuple[Path, Path],
-    cpython_copy: Path,
+    cpython: SourceCPython,
 ) -> Iterator[dict[str, str]]:
     binary, built = wheels
     app = {"main.py": b"import six, markupsafe\nprint(markupsafe.escape('<ok>'))\n"}
@@ -170,8 +138,9 @@ def images(
         "broken": "imgaudit-test/py-broken:latest",
         "system": "imgaudit-test/py-system:latest",
     }
-    build(docker_engine, tags["good"], GOOD.format(base=bookworm_minbase.tag),
-          {"python": cpython_copy, "wheels": binary, "app/main.py": app["main.py"]})  # fmt: skip
+    good = GOOD.format(base=bookworm_minbase.tag, cpython=cpython.image.tag,
+                       runtime=" ".join(cpython.runtime_packages))  # fmt: skip
+    build(docker_engine, tags["good"], good, {"wheels": binary, "app/main.py": app["main.py"]})
     build(docker_engine, tags["bad"], BAD.format(good=tags["good"]), {"wheels": built})
     build(docker_engine, tags["broken"],
           BROKEN.format(base=bookworm_minbase.tag, good=tags["good"]))  # fmt: skip
@@ -189,8 +158,34 @@ def test_good_image_has_no_python_findings(
     assert names == ["markupsafe", "pip", "setuptools", "six"]
     [venv] = facts.venvs
     assert venv.home_python == f"opt/acme/python/bin/python{V}" and venv.has_pip
-    # The host CPython was built without libgdbm/libdb: the only (info) finding.
+    # Built without gdbm/Berkeley DB headers: _dbm is what the interpreter, run in the
+    # image, cannot import; PY002's info finding says so, and nothing else is found.
+    assert unimportable(docker_engine, images["good"], f"/{PREFIX}/bin/python{V}") == ["_dbm"]
     assert found == [DBM]
+
+
+def unimportable(engine: DockerEngine, tag: str, python: str) -> list[str]:
+    """The stdlib extensions (auditor/data/stdlib.json, an any_of group by its name) that
+    `python` in the image cannot import: the interpreter run by the engine answers."""
+    groups = {e["name"]: e.get("any_of", [e["name"]]) for e in json.loads(
+        STDLIB_DATA.read_text())["extensions"]}  # fmt: skip
+    probe = (
+        "import importlib, json, sys\n"
+        "def ok(m):\n"
+        "    try:\n        importlib.import_module(m)\n    except ImportError:\n"
+        "        return False\n    return True\n"
+        "groups = json.loads(sys.argv[1])\n"
+        "print(json.dumps([g for g, ms in groups.items() if not any(ok(m) for m in ms)]))"
+    )
+    client = engine.client()
+    try:
+        out = client.containers.run(
+            tag, [python, "-c", probe, json.dumps(groups)], remove=True, network_mode="none"
+        )
+    finally:
+        client.close()
+    missing: list[str] = json.loads(out)
+    return missing
 
 
 DBM = ("PY002", "info", f"Python {V} at /opt/acme/python/bin/python{V} lacks _dbm")

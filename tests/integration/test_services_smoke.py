@@ -186,3 +186,32 @@ def test_python_image_has_debian_python(
         assert b"Package: " + package + b"\n" in status
     _, python = read_file_from_image(docker_client, bookworm_python.tag, "/usr/bin/python3.11")
     assert python[:4] == b"\x7fELF"
+
+
+def test_postgres_takes_another_port_when_its_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The port seen free is taken before the server binds it (a race lost to another
+    process): the server starts on the next free port instead of failing."""
+    import socket
+
+    from tests.support import postgres
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    taken_port = taken.getsockname()[1]
+    ports = iter([taken_port])
+    real = postgres.free_port
+    monkeypatch.setattr(postgres, "free_port", lambda: next(ports, None) or real())
+    try:
+        server = postgres.PostgresServer.start()
+    except postgres.ServiceUnavailable as exc:
+        pytest.skip(exc.reason)
+    finally:
+        taken.close()
+    try:
+        assert server.port != taken_port
+        assert "could not bind" in (server.root / "server.log").read_text()
+    finally:
+        server.stop()

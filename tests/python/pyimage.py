@@ -2,9 +2,15 @@
 
 The copy keeps what the Python facts read for real: the python executable, libpython,
 every lib-dynload extension (real ELF files), the _sysconfigdata module, and the venv
-and ensurepip packages with their bundled wheels. Of the pure-Python stdlib only a
-small subset is copied (os.py, site.py, json, encodings) to keep images small; the
-facts do not read the rest. Failing cases remove pieces in a later layer (whiteouts),
+and ensurepip packages with their bundled wheels. Every piece is found through the host
+interpreter's own sysconfig (BINDIR, LIBDIR/INSTSONAME, DESTSHARED, WHEEL_PKG_DIR), not
+at a path of one machine, and laid out as a source build installs it under a prefix:
+so a pyenv build and Debian's /usr/bin/python3 (libpython in the multiarch dir,
+ensurepip's wheels in /usr/share/python-wheels) give the same kind of image. Which
+modules the copy has built in or as shared objects is the host's, and tests ask the
+host interpreter (sys.builtin_module_names) what to expect. Of the pure-Python stdlib
+only a small subset is copied (os.py, site.py, json, encodings) to keep images small;
+the facts do not read the rest. Failing cases remove pieces in a later layer (whiteouts),
 as `RUN rm` would.
 
 The CPython layer is built once per prefix per session (functools.cache) and its tar
@@ -28,12 +34,34 @@ from unittest import mock
 from tests import factory
 from tests.factory import Dir, File, ImageSpec, Item, Layer, Symlink, host_file
 
-HOST_PREFIX = Path(sys.base_prefix)
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 HOST_STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # ".cpython-311-x86_64-linux-gnu.so"
 MULTIARCH = str(sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
 LDLIBRARY = str(sysconfig.get_config_var("INSTSONAME") or f"libpython{VERSION}.so.1.0")
+HOST_EXECUTABLE = Path(str(sysconfig.get_config_var("BINDIR"))) / f"python{VERSION}"
+HOST_DYNLOAD = Path(str(sysconfig.get_config_var("DESTSHARED") or HOST_STDLIB / "lib-dynload"))
+
+
+def host_libpython() -> Path:
+    """The host's shared libpython: LIBDIR (a source build's prefix/lib, Debian's
+    multiarch dir), else LIBDIR/MULTIARCH. Debian's python3 binary links libpython in
+    statically; its shared copy comes with the libpython3.X package."""
+    libdir = Path(str(sysconfig.get_config_var("LIBDIR")))
+    for candidate in (libdir / LDLIBRARY, libdir / MULTIARCH / LDLIBRARY):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no {LDLIBRARY} in {libdir} (Debian: apt-get install libpython3-dev)")
+
+
+def host_bundled_wheels() -> list[Path]:
+    """The wheels ensurepip installs: ensurepip/_bundled in a source build; Debian moves
+    them to WHEEL_PKG_DIR (/usr/share/python-wheels, with other wheels beside them)."""
+    bundled = sorted((HOST_STDLIB / "ensurepip" / "_bundled").glob("*.whl"))
+    if bundled:
+        return bundled
+    pkg_dir = Path(str(sysconfig.get_config_var("WHEEL_PKG_DIR") or "/usr/share/python-wheels"))
+    return sorted(p for p in pkg_dir.glob("*.whl") if p.name.startswith(("pip-", "setuptools-")))
 
 _PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
 _PACKAGES = ("venv", "ensurepip", "json", "encodings")
@@ -55,9 +83,9 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
     lib = f"{prefix}/lib/python{VERSION}"
     items: list[Item] = [
         Dir(prefix),
-        host_file(HOST_PREFIX / "bin" / f"python{VERSION}", f"{prefix}/bin/python{VERSION}"),
+        host_file(HOST_EXECUTABLE, f"{prefix}/bin/python{VERSION}"),
         Symlink(f"{prefix}/bin/python3", f"python{VERSION}"),
-        host_file(HOST_PREFIX / "lib" / LDLIBRARY, f"{prefix}/lib/{LDLIBRARY}"),
+        host_file(host_libpython(), f"{prefix}/lib/{LDLIBRARY}"),
         Symlink(f"{prefix}/lib/libpython{VERSION}.so", LDLIBRARY),
     ]
     items += [host_file(HOST_STDLIB / name, f"{lib}/{name}") for name in _PURE]
@@ -65,15 +93,16 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
         host_file(p, f"{lib}/{p.name}") for p in sorted(HOST_STDLIB.glob("_sysconfigdata_*.py"))
     ]
     for pkg in _PACKAGES:
-        items += list(_tree(HOST_STDLIB / pkg, f"{lib}/{pkg}"))
-    dynload = HOST_STDLIB / "lib-dynload"
+        items += [f for f in _tree(HOST_STDLIB / pkg, f"{lib}/{pkg}") if "/_bundled/" not in f.path]
+    items += [host_file(p, f"{lib}/ensurepip/_bundled/{p.name}") for p in host_bundled_wheels()]
+    dynload = HOST_DYNLOAD
     items += [host_file(p, f"{lib}/lib-dynload/{p.name}") for p in sorted(dynload.glob("*.so"))]
-    # The host build's RUNPATH points at the build prefix: the image finds libpython
-    # through ld.so.conf.d, as a real /opt install does.
+    # A host build's RUNPATH, if any, points at its build prefix: the image finds
+    # libpython through ld.so.conf.d, as a real /opt install does.
     items.append(File("etc/ld.so.conf.d/acme-python.conf", f"/{prefix}/lib\n".encode()))
     # The system libraries the interpreter and its extensions link against, so the
     # complete install also loads (PY002 checks each extension's links).
-    elves = [HOST_PREFIX / "bin" / f"python{VERSION}", *sorted(dynload.glob("*.so"))]
+    elves = [HOST_EXECUTABLE, *sorted(dynload.glob("*.so"))]
     items += factory.host_libraries(elves)
     layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
     _CACHED_LAYERS.append(layer)
@@ -82,9 +111,11 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
 
 @functools.cache
 def stdlib_tests_layer(prefix: str = "opt/acme/python") -> Layer:
-    """Real files of the host's stdlib test suite (a subset, ~300 KB)."""
+    """Real files of the host's stdlib test suite (a subset, ~1 MB): what every build
+    ships (test.support and libregrtest: Debian keeps them in libpython3.X-stdlib, the
+    rest in a -testsuite package) and a few test modules when the host has them."""
     lib = f"{prefix}/lib/python{VERSION}"
-    names = ["__init__.py", "test_os.py", "test_json", "test_venv.py"]
+    names = ["__init__.py", "support", "libregrtest", "test_os.py", "test_json", "test_venv.py"]
     items: list[Item] = []
     for name in names:
         host = HOST_STDLIB / "test" / name

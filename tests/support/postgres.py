@@ -76,7 +76,6 @@ class PostgresServer:
             for path in (root, root / "pw", root / "sock"):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         data = root / "data"
-        port = free_port()
         try:
             _run(
                 [
@@ -91,22 +90,7 @@ class PostgresServer:
                     "--no-sync",
                 ]
             )
-            _run(
-                [
-                    *prefix,
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(root / "server.log"),
-                    "-o",
-                    f"-k {root / 'sock'} -p {port} -h 127.0.0.1 -c fsync=off",
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
-            )
+            port = _start_on_a_free_port(prefix, bindir, root, data)
             pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
             env = dict(os.environ, PGPASSWORD=password)
             _run(
@@ -138,6 +122,44 @@ class PostgresServer:
             if pid_alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+#: Tries at a free port: another process may take the port between the moment it was
+#: seen free and the moment the server binds it (as with the registries).
+PORT_ATTEMPTS = 5
+
+
+def _start_on_a_free_port(prefix: list[str], bindir: Path, root: Path, data: Path) -> int:
+    """Start the server on a port that was free; on a lost race for it, try another."""
+    log = root / "server.log"
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        start = log.stat().st_size if log.exists() else 0
+        try:
+            _run(
+                [
+                    *prefix,
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-o",
+                    f"-k {root / 'sock'} -p {port} -h 127.0.0.1 -c fsync=off",
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            )
+            return port
+        except ServiceUnavailable:
+            with open(log, "rb") as fh:
+                fh.seek(start)
+                new = fh.read().decode(errors="replace")
+            if "could not bind" not in new or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _stop_pid_file(data: Path) -> None:
