@@ -1,0 +1,593 @@
+"""The realistic image set: look-alikes of the public Python base images and apps built
+on them from the Dockerfiles the public docs publish.
+
+Why: issue 15 measured that about one finding in four was wrong on images built the way
+users build them. This set is the yardstick: every image is built by the real engine from
+a debootstrap bookworm base, every Dockerfile cites the public source it adapts, and the
+truth about each image is established by running it (``realistic_truth``).
+
+The bases:
+
+* ``python-full``: the official ``python:3.11`` (bookworm): CPython built from source
+  on a buildpack-deps look-alike (compilers, -dev packages, git, mercurial, ...) the way
+  docker-library/python's ``3.11/bookworm/Dockerfile`` does it: /usr/local prefix,
+  ``--enable-shared``, ``$ORIGIN/../lib`` rpath, test dirs and ``.pyc`` removed,
+  ``ldconfig``, setuptools and wheel, ``python`` symlinks. PGO and LTO are left out so
+  the build takes minutes on two cores.
+* ``python-slim``: ``python:3.11-slim``: the same /usr/local (copied, so CPython is
+  built once) on minbase with only the runtime libraries the official clean-up keeps
+  (found the official way: ``ldd`` of /usr/local, tkinter excluded, ``dpkg-query -S``).
+* ``distroless-python``: ``gcr.io/distroless/python3-debian12``: only the files of the
+  Debian packages distroless lists, unpacked with ``dpkg-deb -x``, with the package
+  database as distroless writes it (``var/lib/dpkg/status.d/<pkg>`` and
+  ``<pkg>.md5sums``; no ``status``, no shell, no ld.so.cache), users root, nobody and
+  nonroot (65532).
+
+The apps are listed in :data:`APPS`. Every image carries a recipe label (a hash of its
+Dockerfile, its context and its parents' ids): an image whose tag already carries the
+label is reused, so the set builds once per engine data root, under a file lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .baseimages import (
+    MINBASE_TAG,
+    RECIPE_LABEL,
+    BuiltImage,
+    ContextFile,
+    _cached,
+    build,
+    debian_minbase,
+)
+from .realistic_wheels import (
+    CPYTHON_SHA256,
+    CPYTHON_TARBALL,
+    CPYTHON_VERSION,
+    SERVER_URL,
+    WHEELS_URL,
+    wheel_server,
+)
+from .services import DockerEngine, cache_dir, file_lock
+
+__all__ = ["ALL_IMAGES", "APPS", "BASES", "Recipe", "build_set", "tag_of"]
+
+APPS_DIR = Path(__file__).resolve().parents[1] / "data" / "realistic" / "apps"
+#: Bump to rebuild the whole set (a change to how every recipe is built).
+SET_RECIPE_VERSION = "1"
+
+
+def tag_of(name: str) -> str:
+    """The engine tag of image ``name`` of the set."""
+    return f"imgaudit-test/realistic-{name}:latest"
+
+
+#: Build arguments every RUN step that installs from PyPI reads (never in the config).
+PIP_ARGS = f"""\
+ARG PIP_NO_INDEX=1
+ARG PIP_FIND_LINKS={WHEELS_URL}
+ARG PIP_DISABLE_PIP_VERSION_CHECK=1
+"""
+
+# --------------------------------------------------------------------------- bases
+
+#: buildpack-deps:bookworm (curl + scm + the build packages), trimmed of the biggest
+#: (ImageMagick, MySQL client, GLib dev) to keep the cold build short. Source:
+#: https://github.com/docker-library/buildpack-deps/blob/master/debian/bookworm/Dockerfile
+BUILDPACK = f"""\
+# Adapted from docker-library/buildpack-deps debian/bookworm/{{curl,scm,}}/Dockerfile
+FROM {MINBASE_TAG}
+RUN set -eux; \\
+	apt-get update; \\
+	apt-get install -y --no-install-recommends \\
+		ca-certificates curl gnupg netbase wget \\
+		git mercurial openssh-client procps \\
+		autoconf automake bzip2 dpkg-dev file g++ gcc libbz2-dev libc6-dev \\
+		libcurl4-openssl-dev libdb-dev libffi-dev libgdbm-dev libgmp-dev libjpeg-dev \\
+		libkrb5-dev liblzma-dev libncurses5-dev libncursesw5-dev libpng-dev libpq-dev \\
+		libreadline-dev libsqlite3-dev libssl-dev libtool libxml2-dev libxslt1-dev \\
+		libyaml-dev make patch unzip xz-utils zlib1g-dev \\
+	; \\
+	rm -rf /var/lib/apt/lists/*
+CMD ["bash"]
+"""
+
+#: python:3.11 (bookworm). Source:
+#: https://github.com/docker-library/python/blob/master/3.11/bookworm/Dockerfile
+#: Differences: the tarball comes from Debian's archive (via the local server) with its
+#: sha256 checked instead of python.org + GPG; no --enable-optimizations / --with-lto.
+PYTHON_FULL = f"""\
+# Adapted from docker-library/python 3.11/bookworm/Dockerfile
+FROM {{buildpack}}
+ENV PATH /usr/local/bin:$PATH
+ENV LANG C.UTF-8
+RUN set -eux; \\
+	apt-get update; \\
+	apt-get install -y --no-install-recommends \\
+		libbluetooth-dev \\
+		tk-dev \\
+		uuid-dev \\
+	; \\
+	rm -rf /var/lib/apt/lists/*
+ENV PYTHON_VERSION {CPYTHON_VERSION}
+ENV PYTHON_SHA256 {CPYTHON_SHA256}
+{PIP_ARGS}RUN set -eux; \\
+	\\
+	wget -O python.tar.gz "{SERVER_URL}{CPYTHON_TARBALL}"; \\
+	echo "$PYTHON_SHA256 *python.tar.gz" | sha256sum -c -; \\
+	mkdir -p /usr/src/python; \\
+	tar --extract --directory /usr/src/python --strip-components=1 --file python.tar.gz; \\
+	rm python.tar.gz; \\
+	\\
+	cd /usr/src/python; \\
+	gnuArch="$(dpkg-architecture --query DEB_BUILD_GNU_TYPE)"; \\
+	./configure \\
+		--build="$gnuArch" \\
+		--enable-loadable-sqlite-extensions \\
+		--enable-option-checking=fatal \\
+		--enable-shared \\
+		--with-ensurepip \\
+	; \\
+	nproc="$(nproc)"; \\
+	EXTRA_CFLAGS="$(dpkg-buildflags --get CFLAGS)"; \\
+	LDFLAGS="$(dpkg-buildflags --get LDFLAGS)"; \\
+	LDFLAGS="${{LDFLAGS:-}} -Wl,--strip-all"; \\
+	make -j "$nproc" \\
+		"EXTRA_CFLAGS=${{EXTRA_CFLAGS:-}}" \\
+		"LDFLAGS=${{LDFLAGS:-}}" \\
+	; \\
+	rm python; \\
+	make -j "$nproc" \\
+		"EXTRA_CFLAGS=${{EXTRA_CFLAGS:-}}" \\
+		"LDFLAGS=${{LDFLAGS:-}} -Wl,-rpath='\\$\\$ORIGIN/../lib'" \\
+		python \\
+	; \\
+	make install; \\
+	\\
+	cd /; \\
+	rm -rf /usr/src/python; \\
+	\\
+	find /usr/local -depth \\
+		\\( \\
+			\\( -type d -a \\( -name test -o -name tests -o -name idle_test \\) \\) \\
+			-o \\( -type f -a \\( -name '*.pyc' -o -name '*.pyo' -o -name 'libpython*.a' \\) \\) \\
+		\\) -exec rm -rf '{{}}' + \\
+	; \\
+	\\
+	ldconfig; \\
+	\\
+	export PYTHONDONTWRITEBYTECODE=1; \\
+	python3 --version; \\
+	\\
+	pip3 install \\
+		--disable-pip-version-check \\
+		--no-cache-dir \\
+		--no-compile \\
+		'setuptools==79.0.1' \\
+		'wheel<0.46' \\
+	; \\
+	pip3 --version
+RUN set -eux; \\
+	for src in idle3 pip3 pydoc3 python3 python3-config; do \\
+		dst="$(echo "$src" | tr -d 3)"; \\
+		[ -s "/usr/local/bin/$src" ]; \\
+		[ ! -e "/usr/local/bin/$dst" ]; \\
+		ln -svT "$src" "/usr/local/bin/$dst"; \\
+	done
+CMD ["python3"]
+"""
+
+#: The official slim Dockerfile's way to find what /usr/local needs at run time, run in
+#: the full image: the Debian packages owning every library ldd resolves outside
+#: /usr/local for /usr/local's executables (tkinter excluded, as upstream does).
+RUNTIME_PACKAGES_SCRIPT = r"""
+find /usr/local -type f -executable -not \( -name '*tkinter*' \) -exec ldd '{}' ';' \
+	| awk '/=>/ { so = $(NF-1); if (index(so, "/usr/local/") == 1) { next }; gsub("^/(usr/)?", "", so); printf "*%s\n", so }' \
+	| sort -u \
+	| xargs -r dpkg-query --search \
+	| awk 'sub(":$", "", $1) { print $1 }' \
+	| sort -u
+"""
+
+#: python:3.11-slim (bookworm). Source:
+#: https://github.com/docker-library/python/blob/master/3.11/slim-bookworm/Dockerfile
+#: Difference: instead of building again and purging the build deps, /usr/local comes
+#: from python-full (the same ``make install``) and the runtime packages the official
+#: ``apt-mark manual`` keeps are installed by name.
+PYTHON_SLIM = f"""\
+# Adapted from docker-library/python 3.11/slim-bookworm/Dockerfile
+FROM {MINBASE_TAG}
+ENV PATH /usr/local/bin:$PATH
+ENV LANG C.UTF-8
+RUN set -eux; \\
+	apt-get update; \\
+	apt-get install -y --no-install-recommends \\
+		ca-certificates \\
+		netbase \\
+		tzdata \\
+		{{runtime_packages}} \\
+	; \\
+	rm -rf /var/lib/apt/lists/*
+ENV PYTHON_VERSION {CPYTHON_VERSION}
+ENV PYTHON_SHA256 {CPYTHON_SHA256}
+COPY --from={{full}} /usr/local /usr/local
+RUN set -eux; \\
+	ldconfig; \\
+	python3 --version; \\
+	pip3 --version
+CMD ["python3"]
+"""
+
+#: gcr.io/distroless/python3-debian12: the packages of distroless's static, base, cc and
+#: python3 (debian12) layers. Sources:
+#: https://github.com/GoogleContainerTools/distroless/blob/main/python3/config.bzl (the
+#: debian12 list, before python3-debian12 was removed), common/BUILD.bazel (passwd,
+#: group, homes, /tmp), PACKAGE_METADATA.md (status.d layout).
+DISTROLESS_PACKAGES = (
+    "base-files netbase tzdata ca-certificates "
+    "libc6 libssl3 libgcc-s1 libgomp1 libstdc++6 "
+    "libbz2-1.0 libdb5.3 libexpat1 liblzma5 libsqlite3-0 libuuid1 libncursesw6 libtinfo6 "
+    "python3-distutils zlib1g libcom-err2 libcrypt1 libgssapi-krb5-2 libk5crypto3 "
+    "libkeyutils1 libkrb5-3 libkrb5support0 libnsl2 libreadline8 libtirpc3 libffi8 "
+    "libpython3.11-minimal libpython3.11-stdlib python3.11-minimal"
+)
+
+DISTROLESS = f"""\
+# Adapted from GoogleContainerTools/distroless python3 (debian12): Debian packages
+# unpacked with dpkg-deb, metadata in /var/lib/dpkg/status.d, no shell, no ld.so.cache.
+FROM {MINBASE_TAG} AS unpack
+RUN set -eux; \\
+	apt-get update; \\
+	mkdir /debs; cd /debs; \\
+	apt-get download {DISTROLESS_PACKAGES}; \\
+	rm -rf /var/lib/apt/lists/*
+RUN set -eux; \\
+	mkdir -p /rootfs/var/lib/dpkg/status.d /ctl; \\
+	for deb in /debs/*.deb; do \\
+		pkg="$(dpkg-deb --field "$deb" Package)"; \\
+		dpkg-deb -x "$deb" /rootfs; \\
+		dpkg-deb --field "$deb" > "/rootfs/var/lib/dpkg/status.d/$pkg"; \\
+		rm -rf /ctl/*; dpkg-deb --control "$deb" /ctl; \\
+		if [ -f /ctl/md5sums ]; then cp /ctl/md5sums "/rootfs/var/lib/dpkg/status.d/$pkg.md5sums"; fi; \\
+	done; \\
+	cd /rootfs; \\
+	mkdir -p etc/ssl/certs tmp root home/nonroot; \\
+	cat usr/share/ca-certificates/mozilla/*.crt > etc/ssl/certs/ca-certificates.crt; \\
+	printf 'root:x:0:0:root:/root:/sbin/nologin\\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\\n' > etc/passwd; \\
+	printf 'root:x:0:\\nnobody:x:65534:\\ntty:x:5:\\nstaff:x:50:\\nnonroot:x:65532:\\n' > etc/group; \\
+	rm -f etc/os-release; \\
+	printf 'PRETTY_NAME="Distroless"\\nNAME="Debian GNU/Linux"\\nID="debian"\\nVERSION_ID="12"\\nVERSION="Debian GNU/Linux 12 (bookworm)"\\nHOME_URL="https://github.com/GoogleContainerTools/distroless"\\n' > etc/os-release; \\
+	chmod 1777 tmp; chmod 700 root home/nonroot; chown 65532:65532 home/nonroot; \\
+	ln -s python3.11 usr/bin/python3; ln -s python3.11 usr/bin/python
+FROM scratch
+COPY --from=unpack /rootfs /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+ENV LANG=C.UTF-8
+ENTRYPOINT ["/usr/bin/python3.11"]
+"""
+
+# --------------------------------------------------------------------------- apps
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One image of the set: its Dockerfile (``{full}``, ``{slim}``, ``{distroless}``
+    stand for the bases' tags), the app directory it copies, what it exercises."""
+
+    name: str
+    dockerfile: str
+    exercises: str
+    app: str | None = None
+    parents: tuple[str, ...] = ()
+    context: Mapping[str, ContextFile] = field(default_factory=dict)
+
+
+OFFICIAL_GUIDE = f"""\
+# Adapted from the python image's "How to use this image"
+# (https://hub.docker.com/_/python, "Create a Dockerfile in your Python app project"),
+# plus the usual libGL step for opencv-python (https://pypi.org/project/opencv-python/).
+FROM {{full}}
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \\
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /usr/src/app
+COPY requirements.txt ./
+{PIP_ARGS}RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+CMD [ "python", "./app.py" ]
+"""
+
+FASTAPI = f"""\
+# Adapted from https://fastapi.tiangolo.com/deployment/docker/ ("Dockerfile"),
+# on the slim base instead of python:3.9.
+FROM {{slim}}
+WORKDIR /code
+COPY ./requirements.txt /code/requirements.txt
+{PIP_ARGS}RUN pip install --no-cache-dir --upgrade -r /code/requirements.txt
+COPY ./app /code/app
+CMD ["fastapi", "run", "app/main.py", "--port", "80"]
+"""
+
+MULTISTAGE_VENV = f"""\
+# Adapted from https://pythonspeed.com/articles/multi-stage-docker-python/
+# ("Solution #2: Virtualenv"), with a non-root user as Docker's best practices ask.
+FROM {{full}} AS builder
+RUN python -m venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH"
+COPY requirements.txt .
+{PIP_ARGS}RUN pip install -r requirements.txt
+
+FROM {{slim}}
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH"
+RUN useradd --create-home appuser
+WORKDIR /app
+COPY app.py config.yaml ./
+USER appuser
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
+"""
+
+POETRY = f"""\
+# Adapted from the widely copied Poetry multi-stage pattern
+# (https://medium.com/@albertazzir/blazing-fast-python-docker-builds-with-poetry-a78a66f5aed0):
+# in-project venv, `poetry install --only main --no-root`, venv copied to slim.
+FROM {{full}} AS builder
+{PIP_ARGS}RUN pip install poetry==1.8.5
+ENV POETRY_NO_INTERACTION=1 \\
+    POETRY_VIRTUALENVS_IN_PROJECT=1 \\
+    POETRY_VIRTUALENVS_CREATE=1 \\
+    POETRY_CACHE_DIR=/tmp/poetry_cache
+WORKDIR /app
+COPY pyproject.toml poetry.lock ./
+RUN poetry install --only main --no-root && rm -rf $POETRY_CACHE_DIR
+
+FROM {{slim}} AS runtime
+ENV VIRTUAL_ENV=/app/.venv \\
+    PATH="/app/.venv/bin:$PATH"
+COPY --from=builder ${{VIRTUAL_ENV}} ${{VIRTUAL_ENV}}
+WORKDIR /app
+COPY app ./app
+ENTRYPOINT ["python", "-m", "app.main"]
+"""
+
+UV = f"""\
+# Adapted from https://docs.astral.sh/uv/guides/integration/docker/ and
+# astral-sh/uv-docker-example multistage.Dockerfile: uv from its PyPI wheel instead of
+# the ghcr.io image; the lock resolves against the local wheel server.
+FROM {{slim}} AS builder
+{PIP_ARGS}RUN pip install uv==0.5.4
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0
+WORKDIR /app
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-install-project --no-dev
+COPY . /app
+RUN uv sync --frozen --no-dev
+
+FROM {{slim}}
+RUN groupadd --system --gid 999 nonroot \\
+ && useradd --system --gid 999 --uid 999 --create-home nonroot
+COPY --from=builder --chown=nonroot:nonroot /app /app
+ENV PATH="/app/.venv/bin:$PATH"
+USER nonroot
+WORKDIR /app
+CMD ["python", "-m", "app.main"]
+"""
+
+PIP_USER = f"""\
+# Adapted from https://www.docker.com/blog/containerized-python-development-part-1/
+# (multi-stage with `pip install --user`, ~/.local copied, PATH extended).
+FROM {{slim}} AS builder
+COPY requirements.txt .
+{PIP_ARGS}RUN pip install --user -r requirements.txt
+
+FROM {{slim}}
+WORKDIR /code
+COPY --from=builder /root/.local /root/.local
+COPY app.py .
+ENV PATH=/root/.local/bin:$PATH
+CMD [ "python", "./app.py" ]
+"""
+
+DJANGO = f"""\
+# Adapted from https://testdriven.io/blog/dockerizing-django-with-postgres-gunicorn-and-nginx/
+# (psycopg2-binary, collectstatic, gunicorn, a non-root user owning /app).
+FROM {{slim}}
+ENV PYTHONDONTWRITEBYTECODE=1
+ENV PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.txt .
+{PIP_ARGS}RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN python manage.py collectstatic --noinput
+RUN useradd -m appuser && chown -R appuser:appuser /app
+USER appuser
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "mysite.wsgi:application"]
+"""
+
+DISTROLESS_APP = f"""\
+# Adapted from GoogleContainerTools/distroless examples/python3-requirements/Dockerfile
+# (debian12 era: the venv is made by Debian's python3-venv in a Debian stage and copied),
+# running as nonroot like the :nonroot variant.
+FROM {MINBASE_TAG} AS build
+{PIP_ARGS}RUN apt-get update && \\
+    apt-get install --no-install-suggests --no-install-recommends --yes python3-venv && \\
+    python3 -m venv /venv && \\
+    /venv/bin/pip install --upgrade pip setuptools wheel
+
+FROM build AS build-venv
+COPY requirements.txt /requirements.txt
+{PIP_ARGS}RUN /venv/bin/pip install --disable-pip-version-check -r /requirements.txt
+
+FROM {{distroless}}
+COPY --from=build-venv /venv /venv
+COPY . /app
+WORKDIR /app
+USER 65532
+ENTRYPOINT ["/venv/bin/python3", "main.py"]
+"""
+
+BASES: tuple[Recipe, ...] = (
+    Recipe("python-full", PYTHON_FULL, "python:3.11 look-alike: source CPython in /usr/local "
+           "on a buildpack-deps base (compilers, -dev headers, Debian python3 via mercurial)"),
+    Recipe("python-slim", PYTHON_SLIM, "python:3.11-slim look-alike: the same /usr/local, "
+           "runtime libraries only (tkinter's Tk libraries left out, as upstream)",
+           parents=("python-full",)),
+    Recipe("distroless-python", DISTROLESS, "python3-debian12 look-alike: Debian's python "
+           "unpacked from .debs, status.d dpkg data, no shell, no ld.so.cache"),
+)  # fmt: skip
+
+APPS: tuple[Recipe, ...] = (
+    Recipe("official-guide", OFFICIAL_GUIDE, "single stage on the full image as root, "
+           "pip into the system site-packages, opencv-python's vendored libraries",
+           app="official-guide", parents=("python-full",)),
+    Recipe("fastapi", FASTAPI, "FastAPI docs on slim, root, fastapi[standard] console "
+           "script as CMD, many binary wheels", app="fastapi", parents=("python-slim",)),
+    Recipe("multistage-venv", MULTISTAGE_VENV, "venv built on full, copied to slim, "
+           "non-root user, read-only app", app="multistage-venv",
+           parents=("python-full", "python-slim")),
+    Recipe("poetry", POETRY, "Poetry in-project venv (--only main) copied to slim, root, "
+           "python -m entrypoint", app="poetry", parents=("python-full", "python-slim")),
+    Recipe("uv", UV, "uv sync --frozen --no-dev, compiled bytecode, /app owned by the "
+           "runtime user (venv writable)", app="uv", parents=("python-slim",)),
+    Recipe("pip-user", PIP_USER, "pip install --user, ~/.local copied, root", app="pip-user",
+           parents=("python-slim",)),
+    Recipe("django", DJANGO, "Django + gunicorn + psycopg2-binary (vendored libpq), "
+           "collectstatic, chown -R of /app to the runtime user", app="django",
+           parents=("python-slim",)),
+    Recipe("distroless-app", DISTROLESS_APP, "Debian venv copied into the distroless "
+           "look-alike, uid 65532, no shell", app="distroless",
+           parents=("distroless-python",)),
+)  # fmt: skip
+
+ALL_IMAGES: tuple[Recipe, ...] = BASES + APPS
+BUILDPACK_NAME = "buildpack"
+
+
+def _digest_tree(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _fill(template: str, **values: str) -> str:
+    """Put the bases' tags into a Dockerfile (``{name}``): plain replacement, because the
+    Dockerfiles are full of shell braces."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def _recipe_hash(*parts: str) -> str:
+    return hashlib.sha256("|".join((SET_RECIPE_VERSION, *parts)).encode()).hexdigest()[:16]
+
+
+def _runtime_packages(engine: DockerEngine, full: BuiltImage) -> list[str]:
+    """Run the official slim clean-up's package query in the full image."""
+    client = engine.client()
+    try:
+        output = client.containers.run(
+            full.id, ["-c", RUNTIME_PACKAGES_SCRIPT], entrypoint=["sh"],
+            network_mode="none", remove=True,
+        )  # fmt: skip
+    finally:
+        client.close()
+    return sorted(set(output.decode().split()) - {"libc6"})
+
+
+#: name -> seconds each image took to build in this process (0 when reused from cache).
+BUILD_SECONDS: dict[str, float] = {}
+
+
+def _build_cached(
+    engine: DockerEngine,
+    name: str,
+    dockerfile: str,
+    context: Mapping[str, ContextFile],
+    recipe: str,
+) -> BuiltImage:
+    tag = tag_of(name)
+    cached = _cached(engine, tag, recipe)
+    if cached is not None:
+        BUILD_SECONDS.setdefault(name, 0.0)
+        return cached
+    start = time.monotonic()
+    image_id = build(engine, tag, dockerfile, context, labels={RECIPE_LABEL: recipe})
+    BUILD_SECONDS[name] = time.monotonic() - start
+    return BuiltImage(tag=tag, id=image_id)
+
+
+def _app_context(recipe: Recipe) -> dict[str, ContextFile]:
+    if recipe.app is None:
+        return {}
+    root = APPS_DIR / recipe.app
+    return {
+        str(path.relative_to(root)): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def build_set(
+    engine: DockerEngine, names: Callable[[str], bool] | None = None
+) -> dict[str, BuiltImage]:
+    """Build (or reuse) every image of the set; return name -> image.
+
+    One file lock for the whole set, so parallel test processes build it once; the
+    wheel server runs only while something must be built.
+    """
+    wanted = [r for r in ALL_IMAGES if names is None or names(r.name)]
+    with file_lock(cache_dir() / "realistic" / "images.lock"):
+        minbase = debian_minbase(engine)
+        built: dict[str, BuiltImage] = {}
+        server = None
+        try:
+            buildpack_recipe = _recipe_hash(minbase.id, BUILDPACK)
+            buildpack = _cached(engine, tag_of(BUILDPACK_NAME), buildpack_recipe)
+            if buildpack is None:
+                buildpack = _build_cached(engine, BUILDPACK_NAME, BUILDPACK, {}, buildpack_recipe)
+            full_text = _fill(PYTHON_FULL, buildpack=buildpack.tag)
+            full_recipe = _recipe_hash(buildpack.id, full_text)
+            if _cached(engine, tag_of("python-full"), full_recipe) is None:
+                server = wheel_server()
+                server.__enter__()
+            full = _build_cached(engine, "python-full", full_text, {}, full_recipe)
+            built["python-full"] = full
+            slim_text = _fill(
+                PYTHON_SLIM,
+                full=full.tag,
+                runtime_packages=" \\\n\t\t".join(_runtime_packages(engine, full)),
+            )
+            built["python-slim"] = _build_cached(
+                engine, "python-slim", slim_text, {}, _recipe_hash(minbase.id, full.id, slim_text)
+            )
+            built["distroless-python"] = _build_cached(
+                engine, "distroless-python", DISTROLESS, {}, _recipe_hash(minbase.id, DISTROLESS)
+            )
+            bases = {
+                "full": built["python-full"].tag,
+                "slim": built["python-slim"].tag,
+                "distroless": built["distroless-python"].tag,
+            }
+            for recipe in APPS:
+                if recipe not in wanted:
+                    continue
+                text = _fill(recipe.dockerfile, **bases)
+                context = _app_context(recipe)
+                parent_ids = [built[p].id for p in recipe.parents]
+                app_digest = _digest_tree(APPS_DIR / recipe.app) if recipe.app else ""
+                recipe_hash = _recipe_hash(minbase.id, *parent_ids, text, app_digest)
+                if server is None and _cached(engine, tag_of(recipe.name), recipe_hash) is None:
+                    server = wheel_server()
+                    server.__enter__()
+                built[recipe.name] = _build_cached(engine, recipe.name, text, context, recipe_hash)
+        finally:
+            if server is not None:
+                server.__exit__(None, None, None)
+        return {name: image for name, image in built.items() if any(r.name == name for r in wanted)}
