@@ -75,9 +75,7 @@ def tally(details: bool) -> str:
         c: Counter[str] = Counter(
             v.kind for check, vs in per.items() if check not in ("inventory", "pythons") for v in vs
         )
-        lines.append(
-            f"- {name}: {c['correct'] + c['false']} / {c['false']} / {c['missed']}"
-        )
+        lines.append(f"- {name}: {c['correct'] + c['false']} / {c['false']} / {c['missed']}")
     for kind in ("false", "missed"):
         lines += ["", f"## {kind.capitalize()}", ""]
         for name, per in verdicts.items():

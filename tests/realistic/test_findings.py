@@ -24,11 +24,14 @@ from tests.realistic.judge import judge_image, load_expected
 from tests.support.realistic_images import ALL_IMAGES
 
 IMAGES = [r.name for r in ALL_IMAGES]
-CHECKS = (
-    "BL001 BL002 BL003 BL004 CC001 CC002 EL001 EL002 EL003 IN001 OS001 OS002 OS003 OS004 "
-    "OS005 OS006 PK001 PK002 PK003 PK004 PY001 PY002 PY003 PY004 PY005 PY006 PY007 SEC001 "
-    "SEC002 SEC003 SEC004 SEC005 SEC006 SEC007 SEC008 SEC009 SZ001 SZ002 SZ003 SZ004 SZ005"
-).split()
+CHECKS = [
+    *("BL001", "BL002", "BL003", "BL004", "CC001", "CC002", "EL001", "EL002", "EL003"),
+    *("IN001", "OS001", "OS002", "OS003", "OS004", "OS005", "OS006"),
+    *("PK001", "PK002", "PK003", "PK004"),
+    *("PY001", "PY002", "PY003", "PY004", "PY005", "PY006", "PY007"),
+    *("SEC001", "SEC002", "SEC003", "SEC004", "SEC005", "SEC006", "SEC007", "SEC008", "SEC009"),
+    *("SZ001", "SZ002", "SZ003", "SZ004", "SZ005"),
+]
 SECTIONS = ["inventory", "pythons"]
 
 #: (image, check) -> what imgaudit gets wrong there today (issue 15). Filled from the
@@ -77,7 +80,7 @@ def test_reviewed_expectations_name_real_images_and_checks(
     expected: dict[str, dict[str, dict[str, Any]]],
 ) -> None:
     for image, rules in expected.items():
-        assert image in IMAGES, image
+        assert image in [*IMAGES, "*"], image
         for check, rule in rules.items():
             assert check in CHECKS, (image, check)
             assert isinstance(rule.get("fires"), bool) and rule.get("reason"), (image, check)

@@ -30,6 +30,7 @@ label is reused, so the set builds once per engine data root, under a file lock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Mapping
@@ -51,6 +52,7 @@ from .realistic_wheels import (
     CPYTHON_VERSION,
     SERVER_URL,
     WHEELS_URL,
+    served_dir,
     wheel_server,
 )
 from .services import DockerEngine, cache_dir, file_lock
@@ -76,12 +78,53 @@ ARG PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --------------------------------------------------------------------------- bases
 
+#: What debuerreotype does to make the official ``debian:bookworm`` image from a
+#: debootstrap root: apt configured to keep no .deb files, package caches or translations
+#: (``/etc/apt/apt.conf.d/docker-*``), one layer. Source:
+#: https://github.com/debuerreotype/debuerreotype/blob/master/scripts/debuerreotype-minimizing-config
+DEBIAN_TUNE = r"""
+	printf '%s\n' \
+		'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+		'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+		'Dir::Cache::pkgcache "";' 'Dir::Cache::srcpkgcache "";' \
+		> /etc/apt/apt.conf.d/docker-clean; \
+	echo 'Acquire::Languages "none";' > /etc/apt/apt.conf.d/docker-no-languages; \
+	echo 'Acquire::GzipIndexes "true";' > /etc/apt/apt.conf.d/docker-gzip-indexes; \
+	echo 'Apt::AutoRemove::SuggestsImportant "false";' > /etc/apt/apt.conf.d/docker-autoremove-suggests; \
+	rm -f /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache"""  # noqa: E501
+
+#: debuerreotype-slimify: dpkg told to skip docs, man pages and locales, and the ones
+#: debootstrap installed removed (``debian:bookworm-slim``).
+DEBIAN_SLIMIFY = r"""
+	printf '%s\n' \
+		'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+		'path-exclude /usr/share/groff/*' 'path-exclude /usr/share/info/*' \
+		'path-exclude /usr/share/linda/*' 'path-exclude /usr/share/lintian/overrides/*' \
+		'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/man/*' \
+		> /etc/dpkg/dpkg.cfg.d/docker; \
+	find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete; \
+	find /usr/share/doc -mindepth 1 -type d -empty -delete; \
+	rm -rf /usr/share/groff/* /usr/share/info/* /usr/share/linda/* \
+		/usr/share/lintian/overrides/* /usr/share/locale/* /usr/share/man/*"""
+
+#: One layer, as ``docker import`` of debuerreotype's tarball gives (FROM scratch and a
+#: COPY of the tuned root: the tuning's deletions leave no whiteouts behind).
+DEBIAN = f"""\
+# Adapted from debuerreotype (how the official debian:bookworm image is made)
+FROM {MINBASE_TAG} AS tune
+RUN set -eux; \\{{tune}}
+FROM scratch
+COPY --from=tune / /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CMD ["bash"]
+"""
+
 #: buildpack-deps:bookworm (curl + scm + the build packages), trimmed of the biggest
 #: (ImageMagick, MySQL client, GLib dev) to keep the cold build short. Source:
 #: https://github.com/docker-library/buildpack-deps/blob/master/debian/bookworm/Dockerfile
-BUILDPACK = f"""\
-# Adapted from docker-library/buildpack-deps debian/bookworm/{{curl,scm,}}/Dockerfile
-FROM {MINBASE_TAG}
+BUILDPACK = """\
+# Adapted from docker-library/buildpack-deps debian/bookworm/{curl,scm,}/Dockerfile
+FROM {debian}
 RUN set -eux; \\
 	apt-get update; \\
 	apt-get install -y --no-install-recommends \\
@@ -192,16 +235,17 @@ find /usr/local -type f -executable -not \( -name '*tkinter*' \) -exec ldd '{}' 
 	| xargs -r dpkg-query --search \
 	| awk 'sub(":$", "", $1) { print $1 }' \
 	| sort -u
-"""
+"""  # noqa: E501
 
 #: python:3.11-slim (bookworm). Source:
 #: https://github.com/docker-library/python/blob/master/3.11/slim-bookworm/Dockerfile
-#: Difference: instead of building again and purging the build deps, /usr/local comes
-#: from python-full (the same ``make install``) and the runtime packages the official
-#: ``apt-mark manual`` keeps are installed by name.
+#: Difference: instead of building CPython a second time, the one RUN step fetches the
+#: ``make install`` result of python-full (its /usr/local, served as a tarball) where
+#: upstream builds; the runtime packages the official ``apt-mark manual`` keeps are
+#: installed by name, and wget is purged again as upstream purges its build deps.
 PYTHON_SLIM = f"""\
 # Adapted from docker-library/python 3.11/slim-bookworm/Dockerfile
-FROM {MINBASE_TAG}
+FROM {{debian_slim}}
 ENV PATH /usr/local/bin:$PATH
 ENV LANG C.UTF-8
 RUN set -eux; \\
@@ -210,14 +254,29 @@ RUN set -eux; \\
 		ca-certificates \\
 		netbase \\
 		tzdata \\
-		{{runtime_packages}} \\
 	; \\
 	rm -rf /var/lib/apt/lists/*
 ENV PYTHON_VERSION {CPYTHON_VERSION}
 ENV PYTHON_SHA256 {CPYTHON_SHA256}
-COPY --from={{full}} /usr/local /usr/local
 RUN set -eux; \\
+	\\
+	savedAptMark="$(apt-mark showmanual)"; \\
+	apt-get update; \\
+	apt-get install -y --no-install-recommends wget; \\
+	wget -O usr-local.tar "{SERVER_URL}{{usr_local_tarball}}"; \\
+	tar --extract --directory /usr --numeric-owner --file usr-local.tar; \\
+	rm usr-local.tar; \\
 	ldconfig; \\
+	apt-mark auto '.*' > /dev/null; \\
+	apt-mark manual $savedAptMark; \\
+	apt-get install -y --no-install-recommends \\
+		{{runtime_packages}} \\
+	; \\
+	apt-mark manual {{runtime_packages}}; \\
+	apt-get purge -y --auto-remove -o APT::AutoRemove::RecommendsImportant=false; \\
+	rm -rf /var/lib/apt/lists/*; \\
+	\\
+	export PYTHONDONTWRITEBYTECODE=1; \\
 	python3 --version; \\
 	pip3 --version
 CMD ["python3"]
@@ -240,7 +299,7 @@ DISTROLESS_PACKAGES = (
 DISTROLESS = f"""\
 # Adapted from GoogleContainerTools/distroless python3 (debian12): Debian packages
 # unpacked with dpkg-deb, metadata in /var/lib/dpkg/status.d, no shell, no ld.so.cache.
-FROM {MINBASE_TAG} AS unpack
+FROM {{debian}} AS unpack
 RUN set -eux; \\
 	apt-get update; \\
 	mkdir /debs; cd /debs; \\
@@ -270,7 +329,7 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 ENV LANG=C.UTF-8
 ENTRYPOINT ["/usr/bin/python3.11"]
-"""
+"""  # noqa: E501
 
 # --------------------------------------------------------------------------- apps
 
@@ -412,8 +471,8 @@ CMD ["gunicorn", "--bind", "0.0.0.0:8000", "mysite.wsgi:application"]
 DISTROLESS_APP = f"""\
 # Adapted from GoogleContainerTools/distroless examples/python3-requirements/Dockerfile
 # (debian12 era: the venv is made by Debian's python3-venv in a Debian stage and copied),
-# running as nonroot like the :nonroot variant.
-FROM {MINBASE_TAG} AS build
+# running as nonroot like the :nonroot variant. debian-slim stands for debian:12-slim.
+FROM {{debian_slim}} AS build
 {PIP_ARGS}RUN apt-get update && \\
     apt-get install --no-install-suggests --no-install-recommends --yes python3-venv && \\
     python3 -m venv /venv && \\
@@ -433,12 +492,14 @@ ENTRYPOINT ["/venv/bin/python3", "main.py"]
 
 BASES: tuple[Recipe, ...] = (
     Recipe("python-full", PYTHON_FULL, "python:3.11 look-alike: source CPython in /usr/local "
-           "on a buildpack-deps base (compilers, -dev headers, Debian python3 via mercurial)"),
+           "on a buildpack-deps base (compilers, -dev headers, Debian python3 via mercurial)",
+           parents=("buildpack",)),
     Recipe("python-slim", PYTHON_SLIM, "python:3.11-slim look-alike: the same /usr/local, "
            "runtime libraries only (tkinter's Tk libraries left out, as upstream)",
-           parents=("python-full",)),
+           parents=("debian-slim", "python-full")),
     Recipe("distroless-python", DISTROLESS, "python3-debian12 look-alike: Debian's python "
-           "unpacked from .debs, status.d dpkg data, no shell, no ld.so.cache"),
+           "unpacked from .debs, status.d dpkg data, no shell, no ld.so.cache",
+           parents=("debian",)),
 )  # fmt: skip
 
 APPS: tuple[Recipe, ...] = (
@@ -461,11 +522,28 @@ APPS: tuple[Recipe, ...] = (
            parents=("python-slim",)),
     Recipe("distroless-app", DISTROLESS_APP, "Debian venv copied into the distroless "
            "look-alike, uid 65532, no shell", app="distroless",
-           parents=("distroless-python",)),
+           parents=("debian-slim", "distroless-python")),
 )  # fmt: skip
 
 ALL_IMAGES: tuple[Recipe, ...] = BASES + APPS
-BUILDPACK_NAME = "buildpack"
+
+#: Images the set is built on but does not judge (debian:bookworm, debian:bookworm-slim
+#: and buildpack-deps:bookworm look-alikes), in build order with what each is made from.
+SUPPORT: tuple[Recipe, ...] = (
+    Recipe("debian", DEBIAN.replace("{tune}", DEBIAN_TUNE), "debian:bookworm look-alike"),
+    Recipe("debian-slim", DEBIAN.replace("{tune}", DEBIAN_TUNE + "; \\" + DEBIAN_SLIMIFY),
+           "debian:bookworm-slim look-alike"),
+    Recipe("buildpack", BUILDPACK, "buildpack-deps:bookworm look-alike", parents=("debian",)),
+)  # fmt: skip
+#: Dockerfile placeholder -> image name.
+PLACEHOLDERS = {
+    "debian": "debian",
+    "debian_slim": "debian-slim",
+    "buildpack": "buildpack",
+    "full": "python-full",
+    "slim": "python-slim",
+    "distroless": "distroless-python",
+}
 
 
 def _digest_tree(root: Path) -> str:
@@ -488,8 +566,36 @@ def _recipe_hash(*parts: str) -> str:
     return hashlib.sha256("|".join((SET_RECIPE_VERSION, *parts)).encode()).hexdigest()[:16]
 
 
+def _usr_local_tarball(engine: DockerEngine, full: BuiltImage, root: Path) -> str:
+    """python-full's /usr/local as a tar in the served directory (made once per image id);
+    return its name. python-slim's RUN step fetches it where upstream builds CPython."""
+    name = f"usr-local-{full.id.removeprefix('sha256:')[:24]}.tar"
+    target = root / name
+    if target.exists():
+        return name
+    client = engine.client()
+    try:
+        container = client.containers.create(full.id, ["true"])
+        try:
+            stream, _ = container.get_archive("/usr/local")
+            partial = target.with_name(name + ".partial")
+            with open(partial, "wb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+            partial.replace(target)
+        finally:
+            container.remove(force=True)
+    finally:
+        client.close()
+    return name
+
+
 def _runtime_packages(engine: DockerEngine, full: BuiltImage) -> list[str]:
-    """Run the official slim clean-up's package query in the full image."""
+    """Run the official slim clean-up's package query in the full image (once per full
+    image id: the answer is kept beside the other caches)."""
+    memo = cache_dir() / "realistic" / f"runtime-packages-{full.id.removeprefix('sha256:')[:24]}"
+    if memo.exists():
+        return memo.read_text().split()
     client = engine.client()
     try:
         output = client.containers.run(
@@ -498,7 +604,9 @@ def _runtime_packages(engine: DockerEngine, full: BuiltImage) -> list[str]:
         )  # fmt: skip
     finally:
         client.close()
-    return sorted(set(output.decode().split()) - {"libc6"})
+    packages = sorted(set(output.decode().split()) - {"libc6"})
+    memo.write_text("\n".join(packages) + "\n")
+    return packages
 
 
 #: name -> seconds each image took to build in this process (0 when reused from cache).
@@ -537,57 +645,39 @@ def _app_context(recipe: Recipe) -> dict[str, ContextFile]:
 def build_set(
     engine: DockerEngine, names: Callable[[str], bool] | None = None
 ) -> dict[str, BuiltImage]:
-    """Build (or reuse) every image of the set; return name -> image.
+    """Build (or reuse) every image of the set; return name -> image (judged images only).
 
     One file lock for the whole set, so parallel test processes build it once; the
     wheel server runs only while something must be built.
     """
-    wanted = [r for r in ALL_IMAGES if names is None or names(r.name)]
-    with file_lock(cache_dir() / "realistic" / "images.lock"):
+    with file_lock(cache_dir() / "realistic" / "images.lock"), contextlib.ExitStack() as stack:
         minbase = debian_minbase(engine)
         built: dict[str, BuiltImage] = {}
-        server = None
-        try:
-            buildpack_recipe = _recipe_hash(minbase.id, BUILDPACK)
-            buildpack = _cached(engine, tag_of(BUILDPACK_NAME), buildpack_recipe)
-            if buildpack is None:
-                buildpack = _build_cached(engine, BUILDPACK_NAME, BUILDPACK, {}, buildpack_recipe)
-            full_text = _fill(PYTHON_FULL, buildpack=buildpack.tag)
-            full_recipe = _recipe_hash(buildpack.id, full_text)
-            if _cached(engine, tag_of("python-full"), full_recipe) is None:
-                server = wheel_server()
-                server.__enter__()
-            full = _build_cached(engine, "python-full", full_text, {}, full_recipe)
-            built["python-full"] = full
-            slim_text = _fill(
-                PYTHON_SLIM,
-                full=full.tag,
-                runtime_packages=" \\\n\t\t".join(_runtime_packages(engine, full)),
+        server_up = False
+
+        def values() -> dict[str, str]:
+            return {key: built[name].tag for key, name in PLACEHOLDERS.items() if name in built}
+
+        for recipe in SUPPORT + ALL_IMAGES:
+            if names is not None and recipe in ALL_IMAGES and not names(recipe.name):
+                continue
+            extra: dict[str, str] = {}
+            if recipe.name == "python-slim":
+                full = built["python-full"]
+                extra["runtime_packages"] = " ".join(_runtime_packages(engine, full))
+                extra["usr_local_tarball"] = _usr_local_tarball(engine, full, served_dir())
+            text = _fill(recipe.dockerfile, **values(), **extra)
+            parents = recipe.parents
+            app_digest = _digest_tree(APPS_DIR / recipe.app) if recipe.app else ""
+            recipe_hash = _recipe_hash(
+                minbase.id, *(built[p].id for p in parents), text, app_digest
             )
-            built["python-slim"] = _build_cached(
-                engine, "python-slim", slim_text, {}, _recipe_hash(minbase.id, full.id, slim_text)
+            tag = tag_of(recipe.name)
+            if not server_up and _cached(engine, tag, recipe_hash) is None:
+                stack.enter_context(wheel_server())
+                server_up = True
+            built[recipe.name] = _build_cached(
+                engine, recipe.name, text, _app_context(recipe), recipe_hash
             )
-            built["distroless-python"] = _build_cached(
-                engine, "distroless-python", DISTROLESS, {}, _recipe_hash(minbase.id, DISTROLESS)
-            )
-            bases = {
-                "full": built["python-full"].tag,
-                "slim": built["python-slim"].tag,
-                "distroless": built["distroless-python"].tag,
-            }
-            for recipe in APPS:
-                if recipe not in wanted:
-                    continue
-                text = _fill(recipe.dockerfile, **bases)
-                context = _app_context(recipe)
-                parent_ids = [built[p].id for p in recipe.parents]
-                app_digest = _digest_tree(APPS_DIR / recipe.app) if recipe.app else ""
-                recipe_hash = _recipe_hash(minbase.id, *parent_ids, text, app_digest)
-                if server is None and _cached(engine, tag_of(recipe.name), recipe_hash) is None:
-                    server = wheel_server()
-                    server.__enter__()
-                built[recipe.name] = _build_cached(engine, recipe.name, text, context, recipe_hash)
-        finally:
-            if server is not None:
-                server.__exit__(None, None, None)
-        return {name: image for name, image in built.items() if any(r.name == name for r in wanted)}
+        judged = {r.name for r in ALL_IMAGES}
+        return {name: image for name, image in built.items() if name in judged}

@@ -2,8 +2,9 @@
 
 Why a script run in the image: the truth a finding is judged against must come from the
 image's own parts, not from a model of them. So this asks the image's own dynamic loader
-(``ld.so --list`` per ELF), its own interpreters (``importlib.metadata``, ``import X``,
-``pip install``) and the kernel (``os.access`` and real writes as the runtime user).
+(in trace mode, as ``ldd`` runs it, per ELF), its own interpreters
+(``importlib.metadata``, ``import X``, ``pip install``) and the kernel (``os.access``
+and real writes as the runtime user).
 
 It runs under the image's own CPython (3.11 here) with the standard library only, and
 never touches the network (the container runs with ``--network none``). Two modes:
@@ -27,11 +28,13 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 SKIP_TOP = ("/proc", "/sys", "/dev", "/probe", "/run")
 LOADER = "/lib64/ld-linux-x86-64.so.2"
 ELF_MAGIC = b"\x7fELF"
-#: ``ld.so --list``'s complaint about a symbol version: (version, library, required by).
+#: The loader's complaint about a symbol version: (version, library, required by).
 VERSION_ERROR = re.compile(r"([^\s:]+): version [`']([^`']+)' not found \(required by ([^)]+)\)")
 EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3)\.so$")
 PYTHON_NAME = re.compile(r"^python\d+(\.\d+)?$")
@@ -47,7 +50,7 @@ COMPILER_NAMES = re.compile(
 CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".sh")
 
 
-def walk(top: str = "/"):  # type: ignore[no-untyped-def]
+def walk(top: str = "/") -> Iterator[str]:
     """Every path below ``top`` (no symlinks followed), pseudo-filesystems skipped."""
     for root, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if os.path.join(root, d) not in SKIP_TOP]
@@ -55,7 +58,7 @@ def walk(top: str = "/"):  # type: ignore[no-untyped-def]
             yield os.path.join(root, name)
 
 
-def run(argv: list[str], timeout: int = 120, **kw):  # type: ignore[no-untyped-def]
+def run(argv: list[str], timeout: int = 120, **kw: Any) -> dict[str, Any]:
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, check=False, **kw
@@ -87,9 +90,13 @@ def elf_kind(path: str) -> str | None:
     return {2: "exec", 3: "dyn", 1: "rel", 4: "core"}.get(e_type, "other")
 
 
-def loader_list(path: str) -> dict:  # type: ignore[type-arg]
-    """``ld.so --list PATH``: what it loads (real paths), what it cannot find, errors."""
-    out = run([LOADER, "--list", path])
+def loader_list(path: str) -> dict[str, Any]:
+    """What the loader in trace mode says about PATH (what ``ldd`` runs): the objects it
+    loads (real paths), the names it cannot find, symbol versions it misses, errors.
+
+    ``ld.so --list`` would stop at the first missing library (glibc 2.36 exits 127);
+    ``LD_TRACE_LOADED_OBJECTS=1 ld.so PATH`` lists every one as ``=> not found``."""
+    out = run([LOADER, path], env={**os.environ, "LD_TRACE_LOADED_OBJECTS": "1"})
     loads: list[str] = []
     missing: list[str] = []
     for line in out["stdout"].splitlines():
@@ -135,8 +142,8 @@ def dpkg_owned_names() -> set[str]:
     return owned
 
 
-def inventory() -> dict:  # type: ignore[type-arg]
-    elves: dict[str, dict] = {}  # type: ignore[type-arg]
+def inventory() -> dict[str, Any]:
+    elves: dict[str, dict[str, Any]] = {}
     pythons: list[str] = []
     venvs: list[str] = []
     for path in walk():
@@ -194,7 +201,7 @@ print(json.dumps({"version": platform.python_version(), "executable": sys.execut
 """
 
 
-def top_level_modules(dist: dict) -> list[str]:  # type: ignore[type-arg]
+def top_level_modules(dist: dict[str, Any]) -> list[str]:
     """What ``import`` names a distribution provides: top_level.txt, else its RECORD."""
     if dist["top_level"]:
         return sorted({m.replace("/", ".") for m in dist["top_level"] if m and "." not in m})
@@ -215,13 +222,13 @@ def top_level_modules(dist: dict) -> list[str]:  # type: ignore[type-arg]
     return sorted(n for n in names if n.isidentifier())
 
 
-def try_import(python: str, module: str, cwd: str) -> dict:  # type: ignore[type-arg]
+def try_import(python: str, module: str, cwd: str) -> dict[str, Any]:
     out = run([python, "-c", f"import {module}"], cwd=cwd)
     error = "" if out["rc"] == 0 else last_line(out["stderr"]) or f"exit {out['rc']}"
     return {"ok": out["rc"] == 0, "error": error}
 
 
-def can_create(directory: str) -> dict:  # type: ignore[type-arg]
+def can_create(directory: str) -> dict[str, Any]:
     probe = os.path.join(directory, f".imgaudit-probe-{os.getpid()}")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -249,14 +256,14 @@ def writable_code_paths(top: str) -> list[str]:
 
 def writable_count(top: str) -> int:
     count = 0
-    for root, dirs, files in os.walk(top):
+    for root, _dirs, files in os.walk(top):
         for name in [root, *(os.path.join(root, f) for f in files)]:
             if not os.path.islink(name) and os.access(name, os.W_OK):
                 count += 1
     return count
 
 
-def resolve_command(argv: list[str]) -> dict:  # type: ignore[type-arg]
+def resolve_command(argv: list[str]) -> dict[str, Any]:
     """The interpreter the image's ENTRYPOINT+CMD runs: argv[0] through PATH, and a
     script's ``#!`` line (``/usr/bin/env NAME`` through PATH again)."""
     if not argv:
@@ -279,13 +286,13 @@ def resolve_command(argv: list[str]) -> dict:  # type: ignore[type-arg]
     return {"argv0": first, "python": python, "python_real": os.path.realpath(python)}
 
 
-def environment(python: str, cwd: str) -> dict:  # type: ignore[type-arg]
+def environment(python: str, cwd: str) -> dict[str, Any]:
     out = run([python, "-P", "-c", ENV_SNIPPET], cwd="/")
     if out["rc"] != 0:
         return {"python": python, "runs": False, "error": last_line(out["stderr"])}
     data = json.loads(out["stdout"])
     data.update({"python": python, "runs": True})
-    imports: dict[str, dict] = {}  # type: ignore[type-arg]
+    imports: dict[str, dict[str, Any]] = {}
     for dist in data["distributions"]:
         for module in top_level_modules(dist):
             if module not in imports:
@@ -296,7 +303,7 @@ def environment(python: str, cwd: str) -> dict:  # type: ignore[type-arg]
     return data
 
 
-def pip_install(python: str, wheel: str) -> dict:  # type: ignore[type-arg]
+def pip_install(python: str, wheel: str) -> dict[str, Any]:
     version = run([python, "-m", "pip", "--version"], cwd="/")
     if version["rc"] != 0:
         return {"has_pip": False, "ok": False, "error": last_line(version["stderr"])}
@@ -322,12 +329,12 @@ def compilers_on_path() -> dict[str, str]:
     return found
 
 
-def runtime(args: dict) -> dict:  # type: ignore[type-arg]
+def runtime(args: dict) -> dict[str, Any]:
     import grp
     import pwd
 
     uid, gid = os.getuid(), os.getgid()
-    identity: dict = {"uid": uid, "gid": gid, "groups": sorted(os.getgroups())}  # type: ignore[type-arg]
+    identity: dict[str, Any] = {"uid": uid, "gid": gid, "groups": sorted(os.getgroups())}
     try:
         entry = pwd.getpwuid(uid)
         identity.update(name=entry.pw_name, home=entry.pw_dir,
@@ -387,10 +394,7 @@ def runtime(args: dict) -> dict:  # type: ignore[type-arg]
 
 def main() -> None:
     mode = sys.argv[1]
-    if mode == "inventory":
-        data = inventory()
-    else:
-        data = runtime(json.loads(sys.argv[2]))
+    data = inventory() if mode == "inventory" else runtime(json.loads(sys.argv[2]))
     sys.stdout.write(json.dumps(data, sort_keys=True))
 
 

@@ -39,7 +39,8 @@ PROBE_WHEEL = "imgaudit_probe-1.0-py3-none-any.whl"
 
 
 def probe_version() -> str:
-    return hashlib.sha256(PROBE.read_bytes()).hexdigest()[:12]
+    """A hash of how truth is established (the probe and this module): part of the cache key."""
+    return hashlib.sha256(PROBE.read_bytes() + Path(__file__).read_bytes()).hexdigest()[:12]
 
 
 def _probe_wheel() -> bytes:
@@ -119,17 +120,18 @@ def _run(
         client.close()
 
 
-def _config(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
+def _inspect(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
     client = engine.client()
     try:
-        config: dict[str, Any] = client.api.inspect_image(image.id)["Config"]
-        return config
+        inspect: dict[str, Any] = client.api.inspect_image(image.id)
+        return inspect
     finally:
         client.close()
 
 
 def establish(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
-    """The truth about ``image``: ``{"config", "inventory", "runtime"}`` (see the probe)."""
+    """The truth about ``image``: ``{"config", "size", "inventory", "runtime"}`` (see the
+    probe); ``size`` is the engine's (uncompressed bytes of all layers)."""
     key = f"{image.id.removeprefix('sha256:')[:24]}-{probe_version()}"
     store = cache_dir() / "realistic" / "truth"
     path = store / f"{key}.json"
@@ -139,7 +141,8 @@ def establish(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
     with file_lock(store / f"{key}.lock"):
         if path.exists():
             return dict(json.loads(path.read_text()))
-        config = _config(engine, image)
+        inspect = _inspect(engine, image)
+        config = inspect["Config"]
         probe_dir = _probe_dir()
         try:
             inventory = _run(engine, image, probe_dir, ["inventory"], "0", PROBE_PYTHONS)
@@ -157,7 +160,7 @@ def establish(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
         finally:
             shutil.rmtree(probe_dir, ignore_errors=True)
         truth = {"image": image.tag, "id": image.id, "config": config,
-                 "inventory": inventory, "runtime": runtime}  # fmt: skip
+                 "size": inspect["Size"], "inventory": inventory, "runtime": runtime}  # fmt: skip
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(truth, sort_keys=True))
         partial.replace(path)

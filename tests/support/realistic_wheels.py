@@ -118,7 +118,9 @@ def _download_wheels(dest: Path) -> None:
         capture_output=True, text=True, check=False, timeout=900,
     )  # fmt: skip
     if done.returncode != 0:
-        raise ServiceUnavailable(f"pip download of the realistic wheels failed: {done.stderr[-600:]}")
+        raise ServiceUnavailable(
+            f"pip download of the realistic wheels failed: {done.stderr[-600:]}"
+        )
     partial_dir.replace(dest)
 
 

@@ -14,7 +14,7 @@ def thumbnail() -> Response:
     image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     height, width = image.shape[:2]
     small = cv2.resize(image, (128, max(1, height * 128 // width)))
-    ok, png = cv2.imencode(".png", small)
+    _, png = cv2.imencode(".png", small)
     return Response(png.tobytes(), mimetype="image/png")
 
 

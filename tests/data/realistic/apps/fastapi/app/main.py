@@ -1,6 +1,5 @@
 """The FastAPI tutorial's first app, as the "FastAPI in Containers" page ships it."""
 
-
 from fastapi import FastAPI
 
 app = FastAPI()
