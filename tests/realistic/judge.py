@@ -48,14 +48,16 @@ class Verdict:
     kind: Kind
     subject: str
     reason: str
+    #: The judged finding's severity (None for a miss or a facts section).
+    severity: str | None = None
 
 
 def _correct(f: Finding, reason: str) -> Verdict:
-    return Verdict(f["check_id"], "correct", f["message"], reason)
+    return Verdict(f["check_id"], "correct", f["message"], reason, f["severity"])
 
 
 def _false(f: Finding, reason: str) -> Verdict:
-    return Verdict(f["check_id"], "false", f["message"], reason)
+    return Verdict(f["check_id"], "false", f["message"], reason, f["severity"])
 
 
 def _missed(check: str, subject: str, reason: str) -> Verdict:
@@ -611,10 +613,7 @@ def judge_reviewed(
     check that should fire and has no correct finding is a miss.
     """
     if rule is None:
-        return [
-            Verdict(check, "false", f["message"], "not reviewed: add it to expected.toml")
-            for f in findings
-        ]
+        return [_false(f, "not reviewed: add it to expected.toml") for f in findings]
     out = []
     limit = int(rule.get("max", len(findings)))
     kept = 0

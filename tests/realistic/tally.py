@@ -49,26 +49,29 @@ def tally(details: bool) -> str:
     lines = [
         f"imgaudit code digest {code_digest()}; images: {', '.join(built)}",
         "",
-        "| check | findings | correct | false | missed |",
-        "|---|---:|---:|---:|---:|",
+        "| check | findings | correct | false | of which errors | missed |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     totals: Counter[str] = Counter()
     for check in checks:
         counts: Counter[str] = Counter()
         for per in verdicts.values():
             counts.update(v.kind for v in per.get(check, []))
+            counts["false errors"] += sum(
+                v.kind == "false" and v.severity == "error" for v in per.get(check, [])
+            )
         findings = counts["correct"] + counts["false"]
         if check not in ("inventory", "pythons"):
             totals.update(counts)
         if findings or counts["missed"]:
             lines.append(
                 f"| {check} | {findings} | {counts['correct']} | {counts['false']} "
-                f"| {counts['missed']} |"
+                f"| {counts['false errors']} | {counts['missed']} |"
             )
     total = totals["correct"] + totals["false"]
     lines.append(
         f"| **all checks** | {total} | {totals['correct']} | {totals['false']} "
-        f"| {totals['missed']} |"
+        f"| {totals['false errors']} | {totals['missed']} |"
     )
     lines += ["", "Per image (checks only): findings / false / missed", ""]
     for name, per in verdicts.items():
@@ -77,15 +80,18 @@ def tally(details: bool) -> str:
         )
         lines.append(f"- {name}: {c['correct'] + c['false']} / {c['false']} / {c['missed']}")
     for kind in ("false", "missed"):
-        lines += ["", f"## {kind.capitalize()}", ""]
+        lines += ["", f"## {kind.capitalize()} (grouped by image, check and reason)", ""]
         for name, per in verdicts.items():
             for check in checks:
-                items = [v for v in per.get(check, []) if v.kind == kind]
-                shown = items if details or check not in ("inventory",) else items[:8]
-                for v in shown:
-                    lines.append(f"- {name} {check}: {v.subject[:160]} -- {v.reason[:200]}")
-                if len(shown) < len(items):
-                    lines.append(f"- {name} {check}: ... {len(items) - len(shown)} more")
+                groups: dict[str, list[str]] = {}
+                for v in per.get(check, []):
+                    if v.kind == kind:
+                        groups.setdefault(v.reason, []).append(v.subject)
+                for reason, subjects in groups.items():
+                    shown = subjects if details else subjects[:1]
+                    times = f" x{len(subjects)}" if len(subjects) > 1 else ""
+                    lines.append(f"- {name} {check}{times}: {reason[:220]}")
+                    lines += [f"    - {subject[:200]}" for subject in shown]
     lines += [
         "",
         "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()),
@@ -98,7 +104,9 @@ def tally(details: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="also write the tally to this file")
-    parser.add_argument("--details", action="store_true", help="list every inventory verdict")
+    parser.add_argument(
+        "--details", action="store_true", help="list every false finding, not one per reason"
+    )
     args = parser.parse_args(argv)
     text = tally(args.details)
     sys.stdout.write(text)
