@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -179,12 +180,13 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def wheel_server() -> Iterator[str]:
     """Serve :func:`served_dir` on :data:`SERVER_URL` for the block; yield the URL.
 
-    Holds ``realistic-server.lock`` so that concurrent builders (xdist workers, other
-    checkouts) take turns on the fixed port. Raises ``ServiceUnavailable`` when a
+    Holds a machine-wide lock named after the port, so that concurrent builders (xdist
+    workers, other checkouts, other test caches) take turns on it. Raises ``ServiceUnavailable`` when a
     process outside the lock holds the port.
     """
     root = served_dir()
-    with file_lock(cache_dir() / "realistic" / "server.lock"):
+    # The port is machine-wide, so is the lock (two test caches may build at once).
+    with file_lock(Path(tempfile.gettempdir()) / f"imgaudit-wheel-server-{SERVER_PORT}.lock"):
         handler = partial(_QuietHandler, directory=str(root))
         try:
             server = ThreadingHTTPServer(("127.0.0.1", SERVER_PORT), handler)
