@@ -181,8 +181,8 @@ def wheel_server() -> Iterator[str]:
     """Serve :func:`served_dir` on :data:`SERVER_URL` for the block; yield the URL.
 
     Holds a machine-wide lock named after the port, so that concurrent builders (xdist
-    workers, other checkouts, other test caches) take turns on it. Raises ``ServiceUnavailable`` when a
-    process outside the lock holds the port.
+    workers, other checkouts, other test caches) take turns on it. Raises
+    ``ServiceUnavailable`` when a process outside the lock holds the port.
     """
     root = served_dir()
     # The port is machine-wide, so is the lock (two test caches may build at once).
