@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.realistic_images import ALL_IMAGES
+
 Truth = Callable[[str], dict[str, Any]]
 
 
@@ -126,3 +128,16 @@ def test_fastapi_console_script_runs_the_source_built_python(realistic_truth: Tr
     command = realistic_truth("fastapi")["runtime"]["command"]
     assert command["argv0"] == "/usr/local/bin/fastapi"
     assert command["python_real"] == "/usr/local/bin/python3.11"
+
+
+@pytest.mark.parametrize("image", [r.name for r in ALL_IMAGES])
+def test_every_installed_distribution_imports(realistic_truth: Truth, image: str) -> None:
+    """The images work: every top-level module of every distribution any interpreter or
+    venv lists imports (so an EL001 or PK002 error on them can only be false)."""
+    failures = {
+        (python, module): result["error"]
+        for python, env in realistic_truth(image)["runtime"]["environments"].items()
+        for module, result in env.get("imports", {}).items()
+        if not result["ok"]
+    }
+    assert failures == {}
