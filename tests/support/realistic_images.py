@@ -33,8 +33,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .baseimages import (
@@ -336,15 +336,16 @@ ENTRYPOINT ["/usr/bin/python3.11"]
 
 @dataclass(frozen=True)
 class Recipe:
-    """One image of the set: its Dockerfile (``{full}``, ``{slim}``, ``{distroless}``
-    stand for the bases' tags), the app directory it copies, what it exercises."""
+    """One image: its Dockerfile (placeholders such as ``{slim}`` stand for the tags of
+    the set's images, :data:`PLACEHOLDERS`), what it exercises, the app directory under
+    tests/data/realistic/apps it copies, and ``parents``: the set's images its Dockerfile
+    names, whose ids are part of its recipe hash (a rebuilt base rebuilds it)."""
 
     name: str
     dockerfile: str
     exercises: str
     app: str | None = None
     parents: tuple[str, ...] = ()
-    context: Mapping[str, ContextFile] = field(default_factory=dict)
 
 
 OFFICIAL_GUIDE = f"""\
@@ -642,9 +643,7 @@ def _app_context(recipe: Recipe) -> dict[str, ContextFile]:
     }
 
 
-def build_set(
-    engine: DockerEngine, names: Callable[[str], bool] | None = None
-) -> dict[str, BuiltImage]:
+def build_set(engine: DockerEngine) -> dict[str, BuiltImage]:
     """Build (or reuse) every image of the set; return name -> image (judged images only).
 
     One file lock for the whole set, so parallel test processes build it once; the
@@ -659,18 +658,15 @@ def build_set(
             return {key: built[name].tag for key, name in PLACEHOLDERS.items() if name in built}
 
         for recipe in SUPPORT + ALL_IMAGES:
-            if names is not None and recipe in ALL_IMAGES and not names(recipe.name):
-                continue
             extra: dict[str, str] = {}
             if recipe.name == "python-slim":
                 full = built["python-full"]
                 extra["runtime_packages"] = " ".join(_runtime_packages(engine, full))
                 extra["usr_local_tarball"] = _usr_local_tarball(engine, full, served_dir())
             text = _fill(recipe.dockerfile, **values(), **extra)
-            parents = recipe.parents
             app_digest = _digest_tree(APPS_DIR / recipe.app) if recipe.app else ""
             recipe_hash = _recipe_hash(
-                minbase.id, *(built[p].id for p in parents), text, app_digest
+                minbase.id, *(built[p].id for p in recipe.parents), text, app_digest
             )
             tag = tag_of(recipe.name)
             if not server_up and _cached(engine, tag, recipe_hash) is None:
