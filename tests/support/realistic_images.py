@@ -574,6 +574,8 @@ def _usr_local_tarball(engine: DockerEngine, full: BuiltImage, root: Path) -> st
     target = root / name
     if target.exists():
         return name
+    for stale in root.glob("usr-local-*.tar"):  # an earlier python-full's, ~200 MB each
+        stale.unlink()
     client = engine.client()
     try:
         container = client.containers.create(full.id, ["true"])
