@@ -22,7 +22,7 @@ from typing import IO, Any, NamedTuple, cast
 
 import zstandard
 
-from auditor import tarstream
+from auditor import elffacts, tarstream
 from auditor.capture import DEFAULT_POLICY, CapturePolicy
 from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
@@ -35,8 +35,9 @@ except ImportError:  # pragma: no cover - the stdlib fallback keeps imgaudit wor
     _inflate = zlib
 
 # 2: ELF facts from the forward-only parser (auditor/elf.py); 3: the compact binary file
-# (auditor/indexcodec.py) instead of gzip'd JSON
-INDEX_FORMAT = 3
+# (auditor/indexcodec.py) instead of gzip'd JSON; 4: typed ELF facts with the loader's
+# header checks (auditor/elffacts.py)
+INDEX_FORMAT = 4
 CHUNK = 1 << 20
 TAR_READER = "tarstream"  # or "tarfile": the reference (tests/test_tarstream.py)
 GZIP_MAGIC = b"\x1f\x8b"
@@ -115,7 +116,7 @@ class LayerIndex:
     whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
     contents: dict[str, bytes] = field(default_factory=dict)  # captured file contents
-    elf: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> ELF link facts
+    elf: dict[str, elffacts.AnyElf] = field(default_factory=dict)  # path -> ELF link facts
     skipped: list[str] = field(default_factory=list)  # entries not indexed, with the reason
     tar_size: int = 0  # bytes of the uncompressed tar stream
 
@@ -132,7 +133,7 @@ class LayerIndex:
             "whiteouts": self.whiteouts,
             "opaque_dirs": self.opaque_dirs,
             "contents": {k: v.decode("latin-1") for k, v in self.contents.items()},
-            "elf": self.elf,
+            "elf": {k: elffacts.to_json(v) for k, v in self.elf.items()},
             "skipped": self.skipped,
             "tar_size": self.tar_size,
         }
@@ -147,7 +148,7 @@ class LayerIndex:
             whiteouts=list(data["whiteouts"]),
             opaque_dirs=list(data["opaque_dirs"]),
             contents={k: v.encode("latin-1") for k, v in data["contents"].items()},
-            elf=dict(data["elf"]),
+            elf={k: elffacts.from_json(v) for k, v in data["elf"].items()},
             skipped=list(data["skipped"]),
             tar_size=int(data["tar_size"]),
         )
