@@ -89,19 +89,24 @@ def _finding(ctx: CheckContext, cause: Cause) -> Finding:
         evidence["provided_by"] = provider.to_json() if provider else None
         elsewhere = _elsewhere(ctx, first.name)
         evidence["found_elsewhere"] = ["/" + p for p in elsewhere]
-        stale = _unconfigured(ctx, elsewhere)
+        stale = _unconfigured(ctx, elsewhere, first.searched)
         if first.cpu_dependent:
             where = ", ".join(first.cpu_dependent)
             message = f"{first.name} is found only for some CPUs ({where}): on others " + describe(
                 impacts
             )
-        else:
+        elif first.reason == "not found":
             message = f"{first.name} is not in the image: {describe(impacts)}"
+        else:  # only files the loader passes over (another class or machine)
+            message = f"{first.name}: {first.reason}: {describe(impacts)}"
         if stale:
+            no_cache = facts.loader_paths.cache_state != "ok"
             remedy = (
                 f"{first.name} is at /{stale[0]}, in a directory ld.so.conf lists, but the "
-                "loader reads /etc/ld.so.cache, not ld.so.conf: run `ldconfig` in the same "
-                "step that installs it."
+                "loader reads /etc/ld.so.cache, not ld.so.conf"
+                + (", and the image has no usable cache" if no_cache else "")
+                + ": run `ldconfig` in the same step that installs it"
+                + (" (and keep /etc/ld.so.cache)." if no_cache else ".")
             )
         elif provider is not None:
             remedy = (
@@ -124,7 +129,7 @@ def _finding(ctx: CheckContext, cause: Cause) -> Finding:
         )
     else:
         path = first.path or ""
-        message = f"/{path} cannot be loaded ({first.reason}): {describe(impacts)}"
+        message = f"/{path} cannot be loaded: {first.reason}. {describe(impacts)}"
         owner = owners.dpkg(path)
         evidence["dpkg_package_of_file"] = owner
         remedy = f"Replace /{path} with a complete, working copy" + (
@@ -146,9 +151,14 @@ def _elsewhere(ctx: CheckContext, name: str) -> list[str]:
     return sorted(found)[:20]
 
 
-def _unconfigured(ctx: CheckContext, elsewhere: list[str]) -> list[str]:
-    """Those of `elsewhere` in a directory ld.so.conf lists: ldconfig was not run (or
-    the cache is gone) after they arrived."""
+def _unconfigured(ctx: CheckContext, elsewhere: list[str], searched: Iterable[str]) -> list[str]:
+    """Those of `elsewhere` in a directory ld.so.conf lists but the loader did not
+    search: ldconfig was not run (or the cache is gone) after they arrived."""
     fs = ctx.facts.fs
     conf = {fs.resolve(d) for d in ctx.facts.elf_graph.ld_conf_dirs}
-    return [p for p in elsewhere if fs.resolve(posixpath.dirname(p)) in conf]
+    seen = {fs.resolve(d.strip("/")) for d in searched}
+    return [
+        p
+        for p in elsewhere
+        if (parent := fs.resolve(posixpath.dirname(p))) in conf and parent not in seen
+    ]

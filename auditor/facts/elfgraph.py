@@ -357,6 +357,7 @@ class _Search:
     found: tuple[str, _Probe] | None = None  # (the path it was found under, probe)
     fatal: tuple[str, _Probe] | None = None
     cpu_only: tuple[str, ...] = ()  # found only in CPU-dependent subdirectories
+    passed_over: tuple[str, ...] = ()  # files of another ELF class or machine
 
 
 class _Loader:
@@ -429,8 +430,8 @@ class _Loader:
             return _Probe(
                 "fatal",
                 real,
-                reason=f"truncated: {size} of the {facts.mapped_end} bytes its segments map "
-                "(the process dies with SIGBUS)",
+                reason=f"truncated: {size} of the {facts.mapped_end} bytes its segments "
+                "map; the process dies with SIGBUS",
             )
         if isinstance(facts, ElfFacts):
             if facts.is_pie:
@@ -470,11 +471,15 @@ class _Loader:
         self, name: str, dirs: tuple[str, ...], machine: str | None, klass: int | None, musl: bool
     ) -> _Search:
         cpu_only: list[str] = []
+        passed: list[str] = []
         for d in dirs:
             for sub, cpu in (("", False),) if musl else self.subdirs(d, machine):
                 cand = f"{d}/{sub}{name}" if d else f"{sub}{name}"
                 probe = self.probe(cand, machine, klass, musl)
-                if probe.verdict in ("absent", "skip"):
+                if probe.verdict == "absent":
+                    continue
+                if probe.verdict == "skip":
+                    passed.append(cand)
                     continue
                 if cpu:
                     if probe.verdict == "found":
@@ -483,7 +488,7 @@ class _Loader:
                 if probe.verdict == "fatal":
                     return _Search(fatal=(cand, probe), cpu_only=tuple(cpu_only))
                 return _Search(found=(cand, probe), cpu_only=tuple(cpu_only))
-        return _Search(cpu_only=tuple(cpu_only))
+        return _Search(cpu_only=tuple(cpu_only), passed_over=tuple(passed))
 
     # -- search paths
 
@@ -592,6 +597,7 @@ class _Loader:
             return hit
         searched: list[str] = []
         cpu_only: list[str] = []
+        passed: list[str] = []
         if "/" in name:
             values = self._dst(name, "/" + posixpath.dirname(loader.name), machine, klass, musl)
             for v in values:
@@ -599,7 +605,7 @@ class _Loader:
                 probe = self.probe(cand, machine, klass, musl)
                 if probe.verdict in ("found", "fatal"):
                     return self._bind(ns, loader, name, cand, probe)
-            return self._missing(ns, loader, name, (), ())
+            return self._missing(ns, loader, name, (), (), ())
         lists: list[tuple[str, ...]] = []
         env = () if secure else self.expand(self.paths.ld_library_path, ns.main or loader, musl)
         if musl:
@@ -615,11 +621,12 @@ class _Loader:
             searched.extend(d for d in dirs if d not in searched)
             result = self.search(name, dirs, machine, klass, musl)
             cpu_only.extend(result.cpu_only)
+            passed.extend(result.passed_over)
             outcome = result.found or result.fatal
             if outcome is not None:
                 return self._bind(ns, loader, name, *outcome)
         if musl:
-            return self._missing(ns, loader, name, searched, cpu_only)
+            return self._missing(ns, loader, name, searched, cpu_only, passed)
         nodeflib = facts is not None and facts.nodeflib
         defaults = self.paths.default_dirs(machine, klass)
         cached = self.cache_lookup(name, machine, klass)
@@ -631,16 +638,19 @@ class _Loader:
                     probe = self.probe(path, machine, klass, False)
                     if probe.verdict in ("found", "fatal"):
                         return self._bind(ns, loader, name, path, probe)
+                    if probe.verdict == "skip":
+                        passed.append(path)
             cpu_only.extend(norm_dir(e.path, "") for e in cached.cpu_dependent if e.path)
         if not nodeflib:
             dirs = tuple(defaults)
             searched.extend(d for d in dirs if d not in searched)
             result = self.search(name, dirs, machine, klass, False)
             cpu_only.extend(result.cpu_only)
+            passed.extend(result.passed_over)
             outcome = result.found or result.fatal
             if outcome is not None:
                 return self._bind(ns, loader, name, *outcome)
-        return self._missing(ns, loader, name, searched, cpu_only)
+        return self._missing(ns, loader, name, searched, cpu_only, passed)
 
     def _bind(
         self, ns: _Namespace, loader: _Obj, name: str, cand: str, probe: _Probe
@@ -663,12 +673,18 @@ class _Loader:
         name: str,
         searched: Iterable[str],
         cpu_only: Iterable[str],
+        passed: Iterable[str],
     ) -> Failure:
         ns.failed.add(name)
+        others = list(dict.fromkeys("/" + p for p in passed))
+        reason = "not found"
+        if others:  # glibc's dlopen() says "wrong ELF class" then
+            reason += " (passed over, another ELF class or machine: " + ", ".join(others) + ")"
         return Failure(
             MISSING,
             name,
             loader.path,
+            reason=reason,
             searched=tuple("/" + d for d in searched),
             cpu_dependent=tuple(dict.fromkeys("/" + c for c in cpu_only)),
         )
@@ -788,8 +804,8 @@ class _Loader:
             size = self.fs.file_size(root) or 0
             if size < facts.mapped_end:
                 reason = (
-                    f"truncated: {size} of the {facts.mapped_end} bytes its segments map "
-                    "(the process dies with SIGBUS)"
+                    f"truncated: {size} of the {facts.mapped_end} bytes its segments map; "
+                    "the process dies with SIGBUS"
                 )
                 return Failure(UNLOADABLE, name, root, root, reason)
             return None
