@@ -16,11 +16,13 @@ only the ranges the headers point at are kept:
   PREFIX_CAP bytes: the dynamic string table and the version tables that .dynamic
   points at sit in the first read-only segment, before .dynamic, in every layout the
   GNU and LLVM linkers produce;
-- when the prefix ends inside a string table (a library whose .dynsym + .dynstr pass
-  PREFIX_CAP), the strings that can be a library name, a search path or a version name
-  (not C++ mangled symbols: "_Z...") are harvested from the rest of that table as it
-  streams past, up to HARVEST_CAP bytes: names the linker wrote late (DT_SONAME,
-  DT_RPATH, version names, which GNU ld appends after every symbol) are found there;
+- when a string table lies (in part) beyond the prefix (a library whose .dynsym and
+  .dynstr pass PREFIX_CAP), the strings that can be a library name, a search path or a
+  version name (not C++ mangled symbols: "_Z...") are harvested from it as it streams
+  past, up to HARVEST_CAP bytes: names the linker wrote late (DT_SONAME, DT_RPATH,
+  version names, which GNU ld appends after every symbol) are found there. Skipped
+  bytes that are text (a 4 KB sample first, then the chunk) start a harvest; bytes
+  that are not end it, so code and data cost one cheap test per megabyte;
 - when PT_DYNAMIC lies beyond the prefix (a huge .text before .data), the TAIL_CAP
   bytes just before it: patchelf (auditwheel repair, i.e. most manylinux wheels)
   rewrites .dynstr and the version tables into a new segment right there;
@@ -248,11 +250,22 @@ class _Forward:
             self._harvest(data)
 
     def _harvest(self, data: bytes) -> None:
+        """Harvest strings from skipped bytes that form a string table: one the kept
+        prefix ended in, or one that starts later (a .dynsym bigger than the prefix
+        pushes .dynstr beyond it). A chunk that is not text ends the table."""
         harvester = self._harvester
         if harvester is None:
-            return
+            if self.keeping or not _is_text(data[-4096:]):
+                return
+            start = _text_tail(data)  # where the table starts in this chunk
+            if len(data) - start < 64:
+                return
+            # a table starting mid-string (or the run just found): its first, partial
+            # string is not preceded by a NUL in what the harvester sees: left out
+            begin = self.pos - len(data) + start
+            harvester = self._harvester = _Harvester(self.harvested, begin, b"")
+            data = data[start:]
         if harvester.full:
-            self._harvester = None
             return
         other = _NON_TEXT_BYTE.search(data)
         if other is None or _is_text(data):
@@ -336,6 +349,18 @@ class _Forward:
             harvester.feed(data)
         harvester.feed(b"\0")
         return out
+
+
+def _text_tail(data: bytes) -> int:
+    """Where the run of text that ends `data` starts (0: all of it is text)."""
+    end = len(data)
+    while end > 0 and _is_text(data[max(0, end - 4096) : end]):
+        end -= 4096
+    if end <= 0:
+        return 0
+    block = data[max(0, end - 4096) : end + 4096]
+    others = list(_NON_TEXT_BYTE.finditer(block))  # a few KB at most
+    return max(0, end - 4096) + (others[-1].end() if others else 0)
 
 
 def _is_text(data: bytes) -> bool:
@@ -550,23 +575,28 @@ def _no_strings(at: int) -> str:
 
 
 def _table_lookup(src: _Forward, off: int, strsz: int) -> Callable[[int], str]:
-    """String lookup in a table kept whole, or (when PREFIX_CAP cut it) in the part the
-    prefix kept and the strings harvested from the rest."""
+    """String lookup in a table kept whole, or (when the stream passed part of it) in
+    the part the prefix kept and the strings harvested from the rest."""
     try:
         strtab = src.get(off, strsz) if strsz else src.get_upto(off, VERSION_SPAN)
     except ElfError:
-        if not src.harvested.starts or off >= len(src.prefix):
-            raise
-        strtab = src._prefix_range(off, len(src.prefix))
+        if not src.harvested.starts:
+            raise ElfError(
+                f"the dynamic string table ({strsz} bytes at {off}) lies beyond what the "
+                "streaming parser keeps"
+            ) from None
+        kept = src._prefix_range(off, len(src.prefix)) if off < len(src.prefix) else b""
+        last_nul = kept.rfind(b"\0")  # a string after it runs on past the prefix
         harvested = src.harvested
-        last_nul = strtab.rfind(b"\0")  # a string after it runs on past the prefix
 
         def cut_string(at: int) -> str:
             if strsz and at >= strsz:
                 raise ElfError(f"string offset {at} outside the dynamic string table")
             if at <= last_nul:
-                return _text(strtab[at : strtab.find(b"\0", at)])
+                return _text(kept[at : kept.find(b"\0", at)])
             text = harvested.find(off + at)
+            if text is None:
+                text = _in_pieces(src, off + at)
             if text is None:
                 raise ElfError(
                     f"string at {at} of a {strsz}-byte dynamic string table is beyond what "
@@ -583,6 +613,16 @@ def _table_lookup(src: _Forward, off: int, strsz: int) -> Callable[[int], str]:
         return _text(strtab[at : end if end >= 0 else len(strtab)])
 
     return string
+
+
+def _in_pieces(src: _Forward, at: int) -> bytes | None:
+    """The string at file offset `at` in a range kept beyond the prefix (the bytes
+    before .dynamic), when its NUL is there too."""
+    for start, data in src.pieces:
+        if start <= at < start + len(data):
+            end = data.find(b"\0", at - start)
+            return data[at - start : end] if end >= 0 else None
+    return None
 
 
 def _sparse_lookup(strings: _Strings, strsz: int) -> Callable[[int], str]:

@@ -400,7 +400,7 @@ class _Loader:
         if node is None:
             return _ABSENT
         if node.entry.kind == DIR:
-            return _Probe("fatal", real, reason="cannot read file data (a directory)")
+            return _Probe("fatal", real, reason="cannot read file data: Error 21 (a directory)")
         if node.entry.kind not in (FILE, HARDLINK):
             return _Probe("fatal", real, reason="file too short")
         size = fs.file_size(real) or 0
@@ -483,7 +483,7 @@ class _Loader:
                     continue
                 if cpu:
                     if probe.verdict == "found":
-                        cpu_only.append(cand)
+                        cpu_only.append(probe.real)
                     continue
                 if probe.verdict == "fatal":
                     return _Search(fatal=(cand, probe), cpu_only=tuple(cpu_only))
@@ -640,7 +640,10 @@ class _Loader:
                         return self._bind(ns, loader, name, path, probe)
                     if probe.verdict == "skip":
                         passed.append(path)
-            cpu_only.extend(norm_dir(e.path, "") for e in cached.cpu_dependent if e.path)
+            for entry in cached.cpu_dependent:
+                real = self.fs.resolve(norm_dir(entry.path or "", ""))
+                if real is not None:
+                    cpu_only.append(real)
         if not nodeflib:
             dirs = tuple(defaults)
             searched.extend(d for d in dirs if d not in searched)

@@ -134,8 +134,9 @@ class LdCache:
             if entry.path is None or not (entry.flags == want or (not exact and entry.flags == 1)):
                 continue
             if entry.hwcaps_subdir is not None:
-                other.append(entry)  # listed first; only CPUs with that level take them
-                continue
+                if entry.hwcaps_subdir:  # listed first; only CPUs with that level take them
+                    other.append(entry)
+                continue  # a name glibc cannot read (see `_extensions`): never used
             if best is not None:
                 break
             if not _baseline(entry.hwcap, machine):
@@ -239,7 +240,11 @@ def _new(data: bytes, at: int, fmt: str) -> LdCache | None:
 
 def _extensions(data: bytes, at: int, offset: int) -> tuple[list[str], str | None]:
     """The glibc-hwcaps subdirectory names and the generator string, when present.
-    Their offsets count from the start of the file (glibc's `cache`)."""
+
+    Their offsets count from the start of the file, as glibc reads them (its `cache`):
+    ldconfig writes the names' offsets in the new format's numbering, so in a compat
+    file (old + new) they point elsewhere and glibc matches no subdirectory name:
+    such entries are never used, and their name reads as ""."""
     hwcaps: list[str] = []
     generator = None
     if offset == 0 or offset % 4 or offset + 8 > len(data):
@@ -256,7 +261,8 @@ def _extensions(data: bytes, at: int, offset: int) -> tuple[list[str], str | Non
         elif tag == TAG_GLIBC_HWCAPS and sec_off % 4 == 0:
             for k in range(size // 4):
                 (name_at,) = struct.unpack_from("<I", data, sec_off + 4 * k)
-                hwcaps.append(_string(data, name_at) or "")
+                name = _string(data, name_at) or ""
+                hwcaps.append(name if name.isprintable() else "")
     return hwcaps, generator
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from auditor.facts import Facts
-from auditor.facts.elfgraph import EXTENSION, MISSING, UNLOADABLE, LoadTree
+from auditor.facts.elfgraph import EXTENSION, MISSING
 from auditor.findings import Finding, Status
 from auditor.runner import run_checks
 from auditor.scan import ScanOptions, load_image
@@ -41,10 +41,11 @@ from checks import ALL_CHECKS
 from tests.support.baseimages import PYTHON_TAG, BuiltImage, build, save
 from tests.support.loaderoracle import (
     Verdict,
+    agree,
     dlopen_in_image,
     export_rootfs,
     ld_list,
-    real_path,
+    verdict_of,
 )
 from tests.support.services import DockerEngine, cache_dir
 
@@ -109,44 +110,6 @@ def _findings(facts: Facts) -> list[Finding]:
     return outcome.findings
 
 
-def _ours(tree: LoadTree) -> Verdict:
-    """imgaudit's verdict for one root, in the oracle's terms."""
-    missing = frozenset(f.name for f in tree.failures if f.kind == MISSING)
-    fatal = [f for f in tree.failures if f.kind == UNLOADABLE]
-    versions = frozenset(v for g in tree.version_gaps for v in g.versions)
-    if not fatal:
-        return Verdict(missing, versions)
-    reason = "SIGBUS" if "SIGBUS" in fatal[0].reason else fatal[0].reason
-    return Verdict(missing, versions, "/" + (fatal[0].path or ""), reason)
-
-
-def _agree(ours: Verdict, theirs: Verdict, first_failure_only: bool, rootfs: Path) -> bool:
-    """Equal verdicts. The loader stops at the first file it cannot load (ld.so --list,
-    dlopen()) and dlopen() at the first missing library too: there, imgaudit's list
-    must contain what the loader names, and fail exactly when it fails."""
-    if theirs.fatal_reason is not None:
-        if ours.fatal_reason is None:
-            return False
-        if theirs.fatal_reason == "SIGBUS":
-            return ours.fatal_reason == "SIGBUS"
-        same_file = theirs.fatal_file is None or _same(rootfs, theirs.fatal_file, ours.fatal_file)
-        return same_file and theirs.fatal_reason in ours.fatal_reason
-    if first_failure_only:
-        if theirs.ok:
-            return ours.ok
-        return theirs.missing <= ours.missing and theirs.versions <= ours.versions
-    return (ours.missing, ours.versions, ours.fatal_reason) == (
-        theirs.missing,
-        theirs.versions,
-        None,
-    )
-
-
-def _same(rootfs: Path, opened: str, real: str | None) -> bool:
-    """The loader names the path it opened, imgaudit the real path: the same file?"""
-    return real is not None and real_path(rootfs, opened) == real_path(rootfs, real)
-
-
 def _show(differ: dict[str, tuple[Verdict, Verdict]]) -> list[str]:
     def one(v: Verdict) -> str:
         return f"missing={sorted(v.missing)} versions={sorted(v.versions)} fatal={v.fatal_reason}"
@@ -172,8 +135,8 @@ def _compare(facts: Facts, engine: DockerEngine, tag: str, tmp: Path) -> dict[st
     differ = {}
     failing: dict[str, int] = {}
     for root, tree in roots.items():
-        ours = _ours(tree)
-        if not _agree(ours, theirs[root], tree.kind == EXTENSION, rootfs):
+        ours = verdict_of(tree)
+        if not agree(ours, theirs[root], tree.kind == EXTENSION, rootfs):
             differ[root] = (ours, theirs[root])
         if not theirs[root].ok:
             failing[tree.kind] = failing.get(tree.kind, 0) + 1
@@ -390,9 +353,9 @@ def test_where_lddtree_differs_the_loader_decides(
     ]
     listed.update(dlopen_in_image(docker_engine, tag, modules))
     wrong = {
-        r: (_ours(trees[r]), listed[r])
+        r: (verdict_of(trees[r]), listed[r])
         for r in judged
-        if not _agree(_ours(trees[r]), listed[r], trees[r].kind == EXTENSION, rootfs)
+        if not agree(verdict_of(trees[r]), listed[r], trees[r].kind == EXTENSION, rootfs)
     }
     assert wrong == {}
     if image == "wheels_image":  # vendored libraries that find each other as loaded objects

@@ -19,6 +19,7 @@ Nothing here runs on the host outside the chroot; the chroot is a temporary dire
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -28,6 +29,8 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from auditor.facts.elfgraph import MISSING, UNLOADABLE, LoadTree
 
 from .services import DockerEngine, require_root
 
@@ -59,9 +62,11 @@ class Verdict:
 
     missing: frozenset[str] = frozenset()  # DT_NEEDED names not found
     versions: frozenset[str] = frozenset()  # symbol versions not found
-    fatal_file: str | None = None  # the file it found and could not load
+    fatal_file: str | None = None  # the file it found and could not load (or the name
+    # it looked for: the loader names the DT_NEEDED for faults found after opening)
     fatal_reason: str | None = None  # its message, or "SIGBUS"
     raw: str = field(default="", compare=False)
+    fatal_name: str | None = None  # imgaudit's: the DT_NEEDED name of the unloadable file
 
     @property
     def ok(self) -> bool:
@@ -216,3 +221,68 @@ def parse_dlopen(returncode: int, message: str) -> Verdict:
     return Verdict(
         fatal_file=m.group(1) if m else None, fatal_reason=m.group(2) if m else text, raw=message
     )
+
+
+def verdict_of(tree: LoadTree) -> Verdict:
+    """imgaudit's verdict for one root, in the loader's terms."""
+    missing = frozenset(f.name for f in tree.failures if f.kind == MISSING)
+    fatal = [f for f in tree.failures if f.kind == UNLOADABLE]
+    versions = frozenset(v for g in tree.version_gaps for v in g.versions)
+    if not fatal:
+        return Verdict(missing, versions)
+    reason = "SIGBUS" if "SIGBUS" in fatal[0].reason else fatal[0].reason
+    return Verdict(missing, versions, "/" + (fatal[0].path or ""), reason, fatal_name=fatal[0].name)
+
+
+def agree(ours: Verdict, theirs: Verdict, first_failure_only: bool, rootfs: Path) -> bool:
+    """Equal verdicts. The loader stops at the first file it cannot load (trace mode,
+    dlopen()) and dlopen() at the first missing library too: there, imgaudit's list
+    must contain what the loader names, and fail exactly when it fails."""
+    if theirs.fatal_reason is not None:
+        if ours.fatal_reason is None:
+            return False
+        if theirs.fatal_reason == "SIGBUS":
+            return ours.fatal_reason == "SIGBUS"
+        if theirs.fatal_file is None:
+            same = True
+        elif "/" not in theirs.fatal_file:  # a DT_NEEDED name
+            same = theirs.fatal_file == ours.fatal_name
+        else:
+            same = ours.fatal_file is not None and (
+                real_path(rootfs, theirs.fatal_file) == real_path(rootfs, ours.fatal_file)
+            )
+        return same and theirs.fatal_reason in ours.fatal_reason
+    if first_failure_only:
+        if theirs.ok:
+            return ours.ok
+        return theirs.missing <= ours.missing and theirs.versions <= ours.versions
+    return (ours.missing, ours.versions, ours.fatal_reason) == (
+        theirs.missing,
+        theirs.versions,
+        None,
+    )
+
+
+def materialize(layers: Iterable[bytes], dest: Path) -> Path:
+    """The root filesystem of an image from its uncompressed layer tars, extracted in
+    order into `dest` (for layers without whiteouts: the unit tests' images)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for data in layers:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="tar")
+    return dest
+
+
+def run_in_root(root: Path, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """A program of the root filesystem, run chrooted into it (a unit test's
+    stand-in interpreter that dlopen()s its arguments)."""
+    require_root("chroot")
+
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+
+    return subprocess.run(
+        argv, capture_output=True, text=True, env={"LC_ALL": "C"}, check=False, timeout=60,
+        preexec_fn=enter,  # chroot in the child, before it runs the program
+    )  # fmt: skip
