@@ -343,7 +343,9 @@ def test_nodeflib_skips_the_default_directories(tmp_path: Path, parts: dict[str,
     needs in the default directories (nor through cache entries there)."""
     uses = "int base(void); int use(void) { return base(); }"
     plain = shared_library("libiaplain.so.1", uses, [parts["base"]])
-    strict = shared_library("libiastrict.so.1", uses, [parts["base"]], flags=["-Wl,-z,nodefaultlib"])
+    strict = shared_library(
+        "libiastrict.so.1", uses, [parts["base"]], flags=["-Wl,-z,nodefaultlib"]
+    )
     main = "int use(void); int main(void) { return use(); }"
     items = [
         *glibc(),
@@ -425,3 +427,55 @@ def test_what_breaks_sets_the_severity(tmp_path: Path, parts: dict[str, Built]) 
         str(judge.impact(tree[f"{ML}/plugpkg/plugins/libiaplug.so"], None, None).severity) == "info"
     )
     assert finding.evidence["provided_by"] is None  # nothing in dpkg or Debian's index has it
+
+
+@requires_root
+def test_debians_loader_does_not_search_lib64(tmp_path: Path, parts: dict[str, Built]) -> None:
+    """On Debian, /usr/lib64 is not a system directory for x86-64 libraries (the loader
+    there searches the multiarch directories, /lib and /usr/lib): the host's Debian
+    loader agrees."""
+    items = [
+        *glibc(),
+        lib("usr/lib64/libiabase.so.1", parts["base"]),
+        lib("usr/lib/libiamid.so.1", parts["mid"]),
+        exe("usr/bin/app", program("app", MAIN_BASE, [parts["base"]])),
+        exe("usr/bin/app-mid", program("app-mid", MAIN_MID, [parts["mid"]])),
+    ]
+    image = Scanned(tmp_path, items)
+    theirs = image.agree_with_loader()
+    assert theirs["usr/bin/app"].missing == {"libiabase.so.1"}
+    assert image.facts.loader_paths.family == "debian"
+    failure = image.trees["usr/bin/app"].failures[0]
+    assert failure.searched == (
+        "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("os_release", "found_in", "missing_in"),
+    [
+        (b"ID=fedora\n", "usr/lib64", f"{ML}"),
+        (b"ID=rocky\nID_LIKE=rhel centos fedora\n", "usr/lib64", "usr/lib"),
+        (b"ID=arch\n", "usr/lib", "usr/lib64"),
+        (b"ID=ubuntu\nID_LIKE=debian\n", f"{ML}", "usr/lib64"),
+    ],
+)
+def test_system_directories_per_distribution_family(
+    tmp_path: Path, parts: dict[str, Built], os_release: bytes, found_in: str, missing_in: str
+) -> None:
+    """The system directories come from the distribution's glibc build: upstream's
+    lib64 layout (RHEL, Fedora, Rocky...), Arch's /usr/lib, Debian's multiarch layout.
+    (No loader of those families here to ask: the layouts are those their ld.so --help
+    prints; the Debian case above is checked against the real loader.)"""
+    other = shared_library("libiaother.so.1", BASE_C)
+    main = "int base(void); int other(void); int main(void) { return base(); }"
+    items = [
+        *[i for i in glibc() if getattr(i, "path", "") != "etc/os-release"],
+        File("etc/os-release", os_release),
+        lib(f"{found_in}/libiabase.so.1", parts["base"]),
+        lib(f"{missing_in}/libiaother.so.1", other),
+        exe("usr/bin/app", program("app", main, [parts["base"], other])),
+    ]
+    image = Scanned(tmp_path, items)
+    failures = image.trees["usr/bin/app"].failures  # (libc.so.6 too, where it is not Debian)
+    assert [f.name for f in failures if f.name.startswith("libia")] == ["libiaother.so.1"]
