@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 
 from auditor.facts import ldcache
 from auditor.facts.ldcache import libcmp
-from tests.factory import Dir, File, Item, Layer, layer_tar
-from tests.support.elfbuild import Built, shared_library
-from tests.support.loaderoracle import materialize
+from tests.factory import Dir, File, Item
+from tests.support.elfbuild import Built, ld_so_cache, shared_library
 from tests.test_elf_loadtree import (
     BASE_C,
     ML,
@@ -37,16 +36,9 @@ pytestmark = pytest.mark.skipif(LDCONFIG is None, reason="needs glibc's ldconfig
 
 
 def make_cache(items: list[Item], tmp: Path, fmt: str = "new") -> bytes:
-    """The cache glibc's ldconfig writes for a root holding `items` (-X: no links made,
-    -r: that root's /etc/ld.so.conf and directories)."""
-    root = materialize([layer_tar(Layer(items))], tmp / f"ldconfig-{fmt}")
-    assert LDCONFIG is not None
-    cache = root / "etc" / "ld.so.cache"
-    subprocess.run(
-        [LDCONFIG, "-X", "-r", str(root), "-c", fmt, "-C", "/etc/ld.so.cache"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cache.read_bytes()
+    """The cache glibc's ldconfig writes for a root holding `items`."""
+    del tmp
+    return ld_so_cache(items, fmt)
 
 
 def host_listing() -> list[tuple[str, str]]:

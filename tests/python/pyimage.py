@@ -27,6 +27,7 @@ from unittest import mock
 
 from tests import factory
 from tests.factory import Dir, File, ImageSpec, Item, Layer, Symlink, host_file
+from tests.support.elfbuild import ld_so_cache
 
 HOST_PREFIX = Path(sys.base_prefix)
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -69,12 +70,14 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
     dynload = HOST_STDLIB / "lib-dynload"
     items += [host_file(p, f"{lib}/lib-dynload/{p.name}") for p in sorted(dynload.glob("*.so"))]
     # The host build's RUNPATH points at the build prefix: the image finds libpython
-    # through ld.so.conf.d, as a real /opt install does.
+    # through an ld.so.conf.d entry and the ld.so.cache `ldconfig` then writes, as a real
+    # /opt install does (the loader reads the cache, never ld.so.conf).
     items.append(File("etc/ld.so.conf.d/acme-python.conf", f"/{prefix}/lib\n".encode()))
     # The system libraries the interpreter and its extensions link against, so the
     # complete install also loads (PY002 checks each extension's links).
     elves = [HOST_PREFIX / "bin" / f"python{VERSION}", *sorted(dynload.glob("*.so"))]
     items += factory.host_libraries(elves)
+    items.append(File("etc/ld.so.cache", ld_so_cache(items)))
     layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
     _CACHED_LAYERS.append(layer)
     return layer

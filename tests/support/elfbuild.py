@@ -14,11 +14,13 @@ test cache, so a run compiles each file once.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +134,24 @@ def program(
     extra = [*_paths(rpath, runpath), *(flags or [])]
     deps = tuple(needs or [])
     return Built(name, _build("exe", name, source, extra, list(deps)), None, deps)
+
+
+def ld_so_cache(items: list[Any], fmt: str = "new") -> bytes:
+    """The /etc/ld.so.cache glibc's own `ldconfig` writes for a root holding `items`
+    (factory items: its /etc/ld.so.conf and the libraries in the directories it names
+    and in the system directories), as `RUN ... && ldconfig` would leave it. -X: no
+    soname links made; -r: ldconfig chroots into the root, so this needs root."""
+    from tests.factory import Layer, layer_tar
+
+    from .loaderoracle import materialize
+
+    ldconfig = shutil.which("ldconfig", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if ldconfig is None or os.geteuid() != 0:
+        pytest.skip("glibc's ldconfig (run as root: it chroots) writes the ld.so.cache")
+    with tempfile.TemporaryDirectory(prefix="imgaudit-ldconfig-") as tmp:
+        root = materialize([layer_tar(Layer(list(items)))], Path(tmp) / "root")
+        subprocess.run(
+            [ldconfig, "-X", "-r", str(root), "-c", fmt, "-C", "/etc/ld.so.cache"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return (root / "etc" / "ld.so.cache").read_bytes()
