@@ -21,8 +21,8 @@ only the ranges the headers point at are kept:
   version name (not C++ mangled symbols: "_Z...") are harvested from it as it streams
   past, up to HARVEST_CAP bytes: names the linker wrote late (DT_SONAME, DT_RPATH,
   version names, which GNU ld appends after every symbol) are found there. Skipped
-  bytes that are text (a 4 KB sample first, then the chunk) start a harvest; bytes
-  that are not end it, so code and data cost one cheap test per megabyte;
+  bytes that are text (a 4 KB sample first, then the chunk) within PREFIX_CAP bytes
+  after the prefix start a harvest, bytes that are not end it; one run is harvested;
 - when PT_DYNAMIC lies beyond the prefix (a huge .text before .data), the TAIL_CAP
   bytes just before it: patchelf (auditwheel repair, i.e. most manylinux wheels)
   rewrites .dynstr and the version tables into a new segment right there;
@@ -100,9 +100,18 @@ VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
 _HARVEST = re.compile(
     rb"(?<=\0)(?!_Z)(?:[^\0]*(?:\.so|/|\$)[^\0]*|[A-Za-z_][A-Za-z0-9_.@-]{0,127})(?=\0)"
 )
-# bytes a string table is made of (printable ASCII); a chunk mostly of others is not one
-_NOT_TEXT = bytes(range(1, 32)) + bytes(range(127, 256))
-_NON_TEXT_BYTE = re.compile(rb"[\x01-\x1f\x7f-\xff]")
+# The bytes a dynamic string table is made of: NULs and the characters of symbol names,
+# library names, search paths and version names. Other text (.rodata's messages: spaces,
+# punctuation, newlines) does not pass for one, so it is never harvested.
+_TABLE_CHARS = (
+    b"\0"
+    + b"_.$@-+:/~"
+    + bytes(range(48, 58))
+    + bytes(range(65, 91))
+    + bytes(range(97, 123))
+)
+_NOT_TEXT = bytes(b for b in range(256) if b not in _TABLE_CHARS)
+_NON_TEXT_BYTE = re.compile(b"[" + re.escape(_NOT_TEXT) + b"]")
 
 
 class ElfError(Exception):
@@ -189,6 +198,7 @@ class _Forward:
         self.pieces: list[tuple[int, bytes]] = []  # (offset, bytes) kept beyond the prefix
         self.harvested = _Strings()
         self._harvester: _Harvester | None = None  # live while the prefix's table goes on
+        self.harvest_done = False  # a string table was harvested (there is one to find)
 
     def _piece(self, off: int, n: int) -> bytes | None:
         for start, data in self.pieces:
@@ -255,7 +265,12 @@ class _Forward:
         pushes .dynstr beyond it). A chunk that is not text ends the table."""
         harvester = self._harvester
         if harvester is None:
-            if self.keeping or not _is_text(data[-4096:]):
+            # Only the table .dynsym pushed past the prefix: one run of text, starting
+            # within another PREFIX_CAP bytes (.rodata of a big library is text too,
+            # hundreds of MB further on: not worth a look).
+            if self.keeping or self.harvest_done or self.pos - len(data) >= 2 * PREFIX_CAP:
+                return
+            if not _is_text(data[-4096:]):
                 return
             start = _text_tail(data)  # where the table starts in this chunk
             if len(data) - start < 64:
@@ -266,6 +281,8 @@ class _Forward:
             harvester = self._harvester = _Harvester(self.harvested, begin, b"")
             data = data[start:]
         if harvester.full:
+            self._harvester = None
+            self.harvest_done = True
             return
         other = _NON_TEXT_BYTE.search(data)
         if other is None or _is_text(data):
@@ -273,6 +290,7 @@ class _Forward:
         else:  # the table ends in this chunk: harvest up to there, then nothing more
             harvester.feed(data[: other.start()] + b"\0")
             self._harvester = None
+            self.harvest_done = True
 
     def _extend_prefix(self, end: int) -> None:
         while self.keeping and self.pos < end:
@@ -364,7 +382,7 @@ def _text_tail(data: bytes) -> int:
 
 
 def _is_text(data: bytes) -> bool:
-    """Mostly printable ASCII and NULs: a piece of a string table."""
+    """Made (99%) of a dynamic string table's characters: a piece of one."""
     return len(data.translate(None, _NOT_TEXT)) * 100 >= len(data) * 99
 
 
