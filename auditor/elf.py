@@ -104,11 +104,7 @@ _HARVEST = re.compile(
 # library names, search paths and version names. Other text (.rodata's messages: spaces,
 # punctuation, newlines) does not pass for one, so it is never harvested.
 _TABLE_CHARS = (
-    b"\0"
-    + b"_.$@-+:/~"
-    + bytes(range(48, 58))
-    + bytes(range(65, 91))
-    + bytes(range(97, 123))
+    b"\0" + b"_.$@-+:/~" + bytes(range(48, 58)) + bytes(range(65, 91)) + bytes(range(97, 123))
 )
 _NOT_TEXT = bytes(b for b in range(256) if b not in _TABLE_CHARS)
 _NON_TEXT_BYTE = re.compile(b"[" + re.escape(_NOT_TEXT) + b"]")
