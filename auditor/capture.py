@@ -43,7 +43,9 @@ CAPTURES: tuple[Capture, ...] = (
     Capture("etc/group"),
     Capture("etc/sudoers", limit=256 << 10),
     Capture("etc/sudoers.d/*", limit=256 << 10),
-    # dynamic loader configuration
+    # dynamic loader configuration: the cache is what ld.so reads (auditor/facts/ldcache.py);
+    # ld.so.conf only tells what ldconfig would write into a new one
+    Capture("etc/ld.so.cache", limit=16 << 20),
     Capture("etc/ld.so.conf"),
     Capture("etc/ld.so.conf.d/*"),
     Capture("etc/ld-musl-*.path"),

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from auditor.elffacts import AnyElf
+
 # Facts and checks see tar entries through this model: it offers the entry kinds.
 from auditor.layerindex import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
 from auditor.memory import gc_paused
@@ -402,7 +404,7 @@ class FileSystem:
             return None
         return node.linked_size if node.entry.kind == HARDLINK else node.entry.size
 
-    def elf(self, path: str) -> dict[str, Any] | None:
+    def elf(self, path: str) -> AnyElf | None:
         """ELF link facts of `path` (after following links), if it is an ELF file."""
         real = self.resolve(path)
         if real is None:
@@ -437,7 +439,7 @@ class FileSystem:
         return sorted(found)
 
     @cached_property
-    def _elf_list(self) -> list[tuple[str, dict[str, Any]]]:
+    def _elf_list(self) -> list[tuple[str, AnyElf]]:
         out = []
         for path in self._holders(index.elf for index in self._indexes):
             if self.nodes[path].entry.kind in (FILE, HARDLINK):
@@ -448,7 +450,7 @@ class FileSystem:
                     out.append((path, facts))
         return out
 
-    def elf_files(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def elf_files(self) -> Iterator[tuple[str, AnyElf]]:
         """Every surviving ELF file, sorted by path (listed once per scan, then reused)."""
         return iter(self._elf_list)
 

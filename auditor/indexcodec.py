@@ -34,6 +34,7 @@ from typing import Any
 
 import zstandard
 
+from auditor import elffacts
 from auditor.layerindex import INDEX_FORMAT, KINDS, Entry, LayerIndex
 from auditor.memory import gc_paused
 
@@ -175,7 +176,7 @@ def _frame(index: LayerIndex, part: int, last: bool) -> bytes:
         "last": last,
         "tar_size": index.tar_size,
         "count": len(entries),
-        "elf": list(index.elf.values()),
+        "elf": [elffacts.to_json(f) for f in index.elf.values()],
         "sections": w.layout,
     }
     return w.compress(json.dumps(header, separators=(",", ":")).encode("ascii"))
@@ -289,7 +290,7 @@ def _decode_frame(data: memoryview) -> tuple[LayerIndex, dict[str, Any]]:
         whiteouts=_strings(sections["whiteouts"], -1),
         opaque_dirs=_strings(sections["opaque_dirs"], -1),
         contents=contents,
-        elf=dict(zip(elf_paths, elf_facts)),
+        elf=dict(zip(elf_paths, map(elffacts.from_json, elf_facts))),
         skipped=_strings(sections["skipped"], -1),
         tar_size=tar_size,
     )

@@ -1,5 +1,5 @@
 """The layer model: what reading one layer yields, as pure data (no I/O, no imports
-of the project).
+of the project but the ELF facts model, auditor/elffacts.py, itself pure data).
 
 A `LayerIndex` holds every tar entry of one layer as an `Entry` tuple, the paths its
 whiteouts delete, the directories it makes opaque, the file contents the capture
@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from auditor import elffacts
+
 # 2: ELF facts from the forward-only parser (auditor/elf.py); 3: the compact binary file
-# (auditor/indexcodec.py) instead of gzip'd JSON
-INDEX_FORMAT = 3
+# (auditor/indexcodec.py) instead of gzip'd JSON; 4: typed ELF facts with the loader's
+# header checks (auditor/elffacts.py)
+INDEX_FORMAT = 4
 
 # Entry kinds
 FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
@@ -45,7 +48,7 @@ class LayerIndex:
     whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
     contents: dict[str, bytes] = field(default_factory=dict)  # captured file contents
-    elf: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> ELF link facts
+    elf: dict[str, elffacts.AnyElf] = field(default_factory=dict)  # path -> ELF link facts
     skipped: list[str] = field(default_factory=list)  # entries not indexed, with the reason
     tar_size: int = 0  # bytes of the uncompressed tar stream
 
@@ -62,7 +65,7 @@ class LayerIndex:
             "whiteouts": self.whiteouts,
             "opaque_dirs": self.opaque_dirs,
             "contents": {k: v.decode("latin-1") for k, v in self.contents.items()},
-            "elf": self.elf,
+            "elf": {k: elffacts.to_json(v) for k, v in self.elf.items()},
             "skipped": self.skipped,
             "tar_size": self.tar_size,
         }
@@ -77,7 +80,7 @@ class LayerIndex:
             whiteouts=list(data["whiteouts"]),
             opaque_dirs=list(data["opaque_dirs"]),
             contents={k: v.encode("latin-1") for k, v in data["contents"].items()},
-            elf=dict(data["elf"]),
+            elf={k: elffacts.from_json(v) for k, v in data["elf"].items()},
             skipped=list(data["skipped"]),
             tar_size=int(data["tar_size"]),
         )

@@ -591,12 +591,14 @@ def simple_resolution(fs: Any) -> tuple[int, int]:
     search_tail = conf_dirs + _DEFAULT_DIRS
     missing = total = 0
     for path, facts in fs.elf_files():
+        if not hasattr(facts, "needed"):
+            continue  # an unreadable ELF
         origin = path.rsplit("/", 1)[0] if "/" in path else ""
         extra = [
             d.replace("$ORIGIN", "/" + origin).replace("${ORIGIN}", "/" + origin).strip("/")
-            for d in (facts.get("rpath") or []) + (facts.get("runpath") or [])
+            for d in [*(facts.rpath or ()), *(facts.runpath or ())]
         ]
-        for need in facts.get("needed") or []:
+        for need in facts.needed:
             total += 1
             if not any(fs.resolve(f"{d}/{need}" if d else need) for d in extra + search_tail):
                 missing += 1

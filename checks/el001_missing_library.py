@@ -1,39 +1,50 @@
-"""EL001 missing-library: a DT_NEEDED that nothing in the image satisfies.
+"""EL001 missing-library: a program, an import or a plugin fails to load a library.
 
-Why it matters: the program (or `import` of the Python extension) fails at run time with
-`error while loading shared libraries: libGL.so.1: cannot open shared object file`. The
-classic case is opencv-python on a slim base: the wheel expects the system to provide
-libGL.so.1, and `import cv2` dies in production, not in the build.
+Why it matters: the program (or the `import` of a Python extension) fails at run time
+with `error while loading shared libraries: libGL.so.1: cannot open shared object file`,
+or `invalid ELF header`, or dies with SIGBUS on a truncated library. The classic case is
+opencv-python on a slim base: the wheel expects the system to provide libGL.so.1, and
+`import cv2` dies in production, not in the build.
 
-How it is found: every ELF's DT_NEEDED is resolved as glibc's (or musl's) dynamic loader
-would, inside the image root: DT_RPATH, LD_LIBRARY_PATH from the image's Env,
-DT_RUNPATH, /etc/ld.so.conf (+ includes), default and multiarch directories, with
-$ORIGIN/$LIB/$PLATFORM expanded and wrong-class libraries skipped (auditor/facts/elfgraph.py
-lists where this differs from ld.so). A missing PT_INTERP (program loader) is reported too.
+How it is found: every load tree of the image (programs, extension modules as their
+interpreter dlopen()s them, libraries nothing else loads) is resolved as the image's
+own loader resolves it (auditor/facts/elfgraph.py): breadth-first, DT_RPATH inherited
+down the loader chain and DT_RUNPATH not, names satisfied by objects already loaded
+(auditwheel's vendored `<pkg>.libs/` rely on it), /etc/ld.so.cache as the loader reads
+it (ld.so.conf is not read at run time), the system directories of the image's
+distribution. One finding per root cause: a library that is not found (naming every
+root that fails because of it), a file that is found but cannot load (truncated, not
+ELF, an executable), or a missing program interpreter.
 
-Example: ``import cv2` fails: /opt/venv/lib/python3.11/site-packages/cv2/cv2.abi3.so
-needs libGL.so.1 (needed by /opt/venv/.../opencv_python.libs/libQt5Gui-2db27984.so.5.15.19):
-not found in the image`.
+Severity: error when a program or an import fails; warning when only a library that
+something would dlopen() on demand fails, or when the library exists for some CPUs only
+(glibc-hwcaps); info for a distribution package's optional plugin (dpkg-owned, outside
+the library directories) and for files built for another architecture.
+
+Example: `libGL.so.1 is not in the image: `import cv2` fails
+(/opt/venv/lib/python3.11/site-packages/cv2/cv2.abi3.so); ...`; provided by libgl1.
 
 How to fix: install the package that provides the library (`apt-get install libgl1`),
-use a wheel that does not need it (opencv-python-headless), or remove the ELF if it is
-not used. References: ld.so(8), https://github.com/opencv/opencv-python#installation
+use a wheel that does not need it (opencv-python-headless), run `ldconfig` in the same
+step that adds a library to an ld.so.conf.d directory, or replace a damaged file.
+References: ld.so(8), ldconfig(8), https://github.com/opencv/opencv-python#installation
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.elfgraph import Missing
-from auditor.facts.owners import import_name, top_import
+from auditor.facts.elfgraph import INTERP, MISSING, Cause
+from auditor.facts.loadimpact import SHOWN, describe, ordered
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
     id="EL001",
     name="missing-library",
-    title="A shared library an ELF needs is not in the image",
+    title="A shared library an ELF needs is missing or cannot be loaded",
     severity=Severity.ERROR,
     criterion="every ELF's DT_NEEDED resolves inside the image",
     dimension=Dimension.USABLE,
@@ -41,63 +52,113 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
-    """One finding per ELF: a Python extension module with everything missing in its
-    whole dependency tree (that is what makes its import fail); any other ELF with its
-    own missing DT_NEEDED, unless a module finding of its distribution already names
-    them (a wheel's vendored libraries)."""
     facts = ctx.facts
     graph = facts.elf_graph
+    for cause in graph.causes():
+        yield _finding(ctx, cause)
+
+
+def _finding(ctx: CheckContext, cause: Cause) -> Finding:
+    facts = ctx.facts
     owners = facts.owners
-    direct: dict[str, list[Missing]] = {}
-    for m in graph.missing:
-        direct.setdefault(m.path, []).append(m)
-    covered: dict[str, set[str]] = {}  # distribution -> names reported for its modules
-    modules = {}
-    for path, tree in graph.unresolved_tree.items():
-        module = import_name(path)
-        if module is not None:
-            modules[path] = (module, tree)
-            dist = owners.python_distribution(path)
-            if dist is not None:
-                covered.setdefault(dist, set()).update(tree)
-    for path in sorted(set(direct) | set(modules)):
-        dist = owners.python_distribution(path)
-        evidence: dict[str, Any] = {
-            "dpkg_package": owners.dpkg(path),
-            "python_distribution": dist,
-        }
-        if path in modules:
-            module, tree = modules[path]
-            names = sorted(tree)
-            via = [f"{n} (needed by /{tree[n]})" if tree[n] != path else n for n in names]
-            message = (
-                f"`import {top_import(module)}` fails: /{path} needs "
-                + ", ".join(via)
-                + ": not found in the image"
+    judge = facts.load_judge
+    impacts = ordered([judge.impact(tree, f, f.needed_by) for tree, f in cause.failures])
+    first = cause.first
+    severity = impacts[0].severity
+    dist = next(
+        (d for i in impacts if (d := owners.python_distribution(i.tree.root)) is not None), None
+    )
+    evidence: dict[str, Any] = {
+        "kind": cause.kind,
+        "library": first.name,
+        "needed": [first.name],
+        "reason": first.reason,
+        "file": "/" + first.path if first.path else None,
+        "roots": [i.to_json(owners) for i in impacts[:SHOWN]],
+        "count": len(impacts),
+        "searched": list(first.searched),
+        "cpu_dependent": list(first.cpu_dependent),
+        # the most affected root's owners, and its import (None for a program)
+        "import": impacts[0].to_json(owners)["import"],
+        "python_distribution": owners.python_distribution(impacts[0].tree.root),
+        "dpkg_package": owners.dpkg(impacts[0].tree.root),
+    }
+    paths = [i.tree.root for i in impacts]
+    if cause.kind == MISSING:
+        provider = facts.library_providers.find(first.name)
+        evidence["provided_by"] = provider.to_json() if provider else None
+        elsewhere = _elsewhere(ctx, first.name)
+        evidence["found_elsewhere"] = ["/" + p for p in elsewhere]
+        stale = _unconfigured(ctx, elsewhere, first.searched)
+        if first.cpu_dependent:
+            where = ", ".join(first.cpu_dependent)
+            message = f"{first.name} is found only for some CPUs ({where}): on others " + describe(
+                impacts
             )
-            tried = next((m.tried for m in direct.get(path, [])), ())
-            evidence["missing"] = [{"needed": n, "needed_by": "/" + tree[n]} for n in names]
-            evidence["import"] = module
-            evidence["searched"] = list(tried)
-        else:
-            skip = covered.get(dist or "", set())
-            found = sorted(
-                (m for m in direct[path] if m.needed not in skip), key=lambda m: m.needed
-            )
-            if not found:
-                continue
-            names = [m.needed for m in found]
-            what = "program interpreter" if found[0].interp else "shared libraries"
-            message = f"/{path} needs {what} {', '.join(names)}: not found in the image"
-            evidence["missing"] = [{"needed": m.needed, "needed_by": "/" + path} for m in found]
-            evidence["searched"] = list(found[0].tried)
-            evidence["import"] = None
-        evidence["needed"] = names
-        if dist:
+        elif first.reason == "not found":
+            message = f"{first.name} is not in the image: {describe(impacts)}"
+        else:  # only files the loader passes over (another class or machine)
+            message = f"{first.name}: {first.reason}: {describe(impacts)}"
+        if stale:
+            no_cache = facts.loader_paths.cache_state != "ok"
             remedy = (
-                f"Install the system packages that provide {', '.join(names)}, or use a "
-                f"build of {dist} that does not need them (e.g. a -headless variant)."
+                f"{first.name} is at /{stale[0]}, in a directory ld.so.conf lists, but the "
+                "loader reads /etc/ld.so.cache, not ld.so.conf"
+                + (", and the image has no usable cache" if no_cache else "")
+                + ": run `ldconfig` in the same step that installs it"
+                + (" (and keep /etc/ld.so.cache)." if no_cache else ".")
+            )
+        elif provider is not None:
+            remedy = (
+                f"Install {provider.packages[0]}, which provides {first.name} "
+                f"(`apt-get install -y --no-install-recommends {provider.packages[0]}`)"
+            )
+            remedy += f", or use a build of {dist} that does not need it." if dist else "."
+        elif dist:
+            remedy = (
+                f"Install the system package that provides {first.name}, or use a build of "
+                f"{dist} that does not need it (e.g. a -headless variant)."
             )
         else:
-            remedy = f"Install the packages that provide {', '.join(names)}, or remove /{path}."
-        yield INFO.finding(message, remedy, path=path, evidence=evidence)
+            remedy = f"Install the package that provides {first.name}, or remove what needs it."
+    elif cause.kind == INTERP:
+        message = f"program interpreter {first.name} is not in the image: {describe(impacts)}"
+        remedy = (
+            f"Install the C library the program was built for ({first.name}), or use "
+            "a build of the program for the image's C library."
+        )
+    else:
+        path = first.path or ""
+        message = f"/{path} cannot be loaded: {first.reason}. {describe(impacts)}"
+        owner = owners.dpkg(path)
+        evidence["dpkg_package_of_file"] = owner
+        remedy = f"Replace /{path} with a complete, working copy" + (
+            f" (reinstall {owner})." if owner else " (reinstall what installed it)."
+        )
+    return INFO.finding(
+        message,
+        remedy,
+        path=paths[0],
+        paths=paths[1:SHOWN],
+        severity=severity,
+        evidence=evidence,
+    )
+
+
+def _elsewhere(ctx: CheckContext, name: str) -> list[str]:
+    """Files of that name somewhere in the image (not on any path that was searched)."""
+    found = [p for p, _ in ctx.facts.fs.files_ending("/" + name)]
+    return sorted(found)[:20]
+
+
+def _unconfigured(ctx: CheckContext, elsewhere: list[str], searched: Iterable[str]) -> list[str]:
+    """Those of `elsewhere` in a directory ld.so.conf lists but the loader did not
+    search: ldconfig was not run (or the cache is gone) after they arrived."""
+    fs = ctx.facts.fs
+    conf = {fs.resolve(d) for d in ctx.facts.elf_graph.ld_conf_dirs}
+    seen = {fs.resolve(d.strip("/")) for d in searched}
+    return [
+        p
+        for p in elsewhere
+        if (parent := fs.resolve(posixpath.dirname(p))) in conf and parent not in seen
+    ]

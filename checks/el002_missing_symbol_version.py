@@ -4,10 +4,13 @@ Why it matters: the loader refuses the binary with `version 'GLIBC_2.34' not fou
 (required by ...)` or `GLIBCXX_3.4.30 not found`: typically a binary or wheel built on a
 newer distribution than the image's base, or a libstdc++ copied from elsewhere.
 
-How it is found: for every resolved DT_NEEDED, the GLIBC_/GLIBCXX_/CXXABI_/GCC_ versions
-the ELF needs from it (its version-needed table) against the versions the resolved
-library defines. A library without version definitions satisfies any version (ld.so
-only warns then).
+How it is found: in every load tree (auditor/facts/elfgraph.py), each loaded object's
+needed versions, in every namespace (GLIBC_, GLIBCXX_, CXXABI_, GCC_, but also
+OPENSSL_3.0.0, Qt_5, ZLIB_1.2.9...: an impostor libcrypto breaks `import ssl` just the
+same), against the versions the library it bound to defines. Weak version references
+and libraries without version definitions are left out, as ld.so only warns about them.
+One finding per library that lacks versions, naming what needs them and which roots
+fail (severity as EL001: error for a program or an import).
 
 Example: `/app/bin/tool needs GLIBC_2.38 from libc.so.6 (/lib/x86_64-linux-gnu/libc.so.6
 defines up to GLIBC_2.36)`.
@@ -19,8 +22,11 @@ newer base image. References: https://sourceware.org/glibc/wiki/Glibc%20Timeline
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from auditor.context import CheckContext
+from auditor.facts.elfgraph import LoadTree, VersionGap
+from auditor.facts.loadimpact import SHOWN, Impact, describe, ordered
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -34,18 +40,38 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
-    for m in ctx.facts.elf_graph.missing_versions:
-        versions = ", ".join(m.versions)
+    facts = ctx.facts
+    owners = facts.owners
+    judge = facts.load_judge
+    by_library: dict[tuple[str, str], list[tuple[LoadTree, VersionGap]]] = {}
+    for tree, gap in facts.elf_graph.version_gaps():
+        by_library.setdefault((gap.resolved, gap.library), []).append((tree, gap))
+    for (resolved, library), found in sorted(by_library.items()):
+        versions = sorted({v for _, g in found for v in g.versions})
+        needers = sorted({g.needed_by for _, g in found})
+        impacts: list[Impact] = ordered(
+            list({t.root: judge.impact(t, None, g.needed_by) for t, g in found}.values())
+        )
+        first = needers[0]
+        evidence: dict[str, Any] = {
+            "library": library,
+            "resolved": "/" + resolved,
+            "versions": versions,
+            "needed_by": ["/" + n for n in needers[:SHOWN]],
+            "roots": [i.to_json(owners) for i in impacts[:SHOWN]],
+            "count": len(impacts),
+            "dpkg_package": owners.dpkg(first),
+            "python_distribution": owners.python_distribution(first),
+            "library_dpkg_package": owners.dpkg(resolved),
+        }
+        who = f"/{first}" + (f" and {len(needers) - 1} more" if len(needers) > 1 else "")
         yield INFO.finding(
-            f"/{m.path} needs {versions} from {m.library}, which /{m.resolved} does not define",
-            "Rebuild it against the image's libraries (or an older base), or upgrade the "
-            "package that provides " + m.library + ".",
-            path=m.path,
-            evidence={
-                "library": m.library,
-                "resolved": "/" + m.resolved,
-                "versions": list(m.versions),
-                "dpkg_package": ctx.facts.owners.dpkg(m.path),
-                "python_distribution": ctx.facts.owners.python_distribution(m.path),
-            },
+            f"/{resolved} ({library}) does not define {', '.join(versions)}, needed by "
+            f"{who}: {describe(impacts)}",
+            "Rebuild what needs it against the image's libraries (or an older base), or "
+            f"install a version of {library} that defines {versions[0]}.",
+            path=first,
+            paths=needers[1:SHOWN],
+            severity=impacts[0].severity if impacts else Severity.ERROR,
+            evidence=evidence,
         )

@@ -17,9 +17,9 @@ Alpine), or switch to a glibc base such as debian:bookworm-slim.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from auditor.context import CheckContext
+from auditor.elffacts import ElfFacts
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -32,14 +32,14 @@ INFO = CheckInfo(
 )
 
 
-def elf_libc(facts: dict[str, Any]) -> str | None:
+def elf_libc(facts: ElfFacts) -> str | None:
     """glibc / musl from an ELF's loader and libc dependency; None when it does not say."""
-    interp = str(facts.get("interp") or "")
+    interp = facts.interp or ""
     if "ld-musl" in interp:
         return "musl"
     if "ld-linux" in interp:
         return "glibc"
-    for name in facts.get("needed") or []:
+    for name in facts.needed:
         if name.startswith("libc.musl-"):
             return "musl"
         if name == "libc.so.6":
@@ -52,7 +52,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if image_libc not in ("glibc", "musl"):
         raise Skip("the image's C library is unknown (no glibc or musl loader found)")
     for path, facts in ctx.facts.fs.elf_files():
-        if "error" in facts:
+        if not isinstance(facts, ElfFacts):
             continue
         libc = elf_libc(facts)
         if libc is None or libc == image_libc:
@@ -64,7 +64,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             evidence={
                 "elf_libc": libc,
                 "image_libc": image_libc,
-                "interp": facts.get("interp"),
+                "interp": facts.interp,
                 "dpkg_package": ctx.facts.owners.dpkg(path),
                 "python_distribution": ctx.facts.owners.python_distribution(path),
             },

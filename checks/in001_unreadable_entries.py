@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
+from auditor.elffacts import UnreadableElf
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -53,7 +54,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 "count": len(skipped),
             },
         )
-    broken = [(path, facts["error"]) for path, facts in fs.elf_files() if "error" in facts]
+    broken = [
+        (path, facts.reason) for path, facts in fs.elf_files() if isinstance(facts, UnreadableElf)
+    ]
     if broken:
         yield INFO.finding(
             f"{len(broken)} ELF file{'' if len(broken) == 1 else 's'} could not be parsed "

@@ -8,11 +8,15 @@ another system library only works where that library happens to be installed. An
 allowed libraries themselves are NOT guaranteed on slim images: opencv-python needs
 libGL.so.1, which debian:slim does not have.
 
-How it is found: for each ELF that belongs to a Python distribution (RECORD, not a dpkg
-package), each DT_NEEDED is classified: resolved inside the distribution's own tree or a
-`*.libs` directory next to it (vendored), on the manylinux allowed list (auditwheel's
-installed policy data), or external. Findings: external libraries (one per distribution
-and library), and allowed-list libraries the image does not have.
+How it is found: in the load trees the ELF fact resolved as the loader would (the
+extension modules as their interpreter imports them, auditor/facts/elfgraph.py), each
+DT_NEEDED of an object that belongs to a Python distribution (RECORD, not a dpkg
+package) is classified by the file it binds to: inside site-packages (the wheel's own
+tree or its `*.libs` directory, also when found as an object already loaded, the way
+auditwheel-repaired wheels without an RPATH of their own find their vendored
+libraries: vendored, never external), on the manylinux allowed list (auditwheel's
+installed policy data), or external. Findings: external libraries (one per
+distribution), and allowed-list libraries the image does not have.
 
 Example: `opencv-python needs libGL.so.1 (allowed by manylinux, but not in the image)`.
 
@@ -53,26 +57,32 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if not owners.record:
         raise Skip("no Python distributions with a RECORD in the image")
     allowed = allowed_libraries(facts.architecture)
-    graph = facts.elf_graph
-    external: dict[tuple[str, str], list[str]] = {}
-    absent: dict[tuple[str, str], list[str]] = {}
-    for path, elf in facts.fs.elf_files():
-        dist = owners.python_distribution(path)
-        if dist is None or owners.dpkg(path) is not None or "error" in elf:
-            continue
-        site = _site(path)
-        for name, hit in graph.resolved.get(path, {}).items():
-            if hit is not None and hit.startswith(site + "/"):
+    external: dict[tuple[str, str], set[str]] = {}
+    absent: dict[tuple[str, str], set[str]] = {}
+    dists: dict[str, str | None] = {}
+
+    def distribution(path: str) -> str | None:
+        if path not in dists:
+            dist = owners.python_distribution(path)
+            dists[path] = dist if dist is not None and owners.dpkg(path) is None else None
+        return dists[path]
+
+    for tree in facts.elf_graph.trees.values():
+        for obj, name, hit in tree.edges:
+            dist = distribution(obj)
+            if dist is None:
+                continue
+            if hit is not None and hit.startswith(_site(obj) + "/"):
                 continue  # vendored: inside site-packages (own tree or a *.libs dir)
             if name in allowed or name.startswith("ld-linux") or name.startswith("libpython"):
                 if hit is None:
-                    absent.setdefault((dist, name), []).append(path)
+                    absent.setdefault((dist, name), set()).add(obj)
                 continue
-            external.setdefault((dist, name), []).append(path)
+            external.setdefault((dist, name), set()).add(obj)
     for kind, table in (("external", external), ("allowed-but-absent", absent)):
         per_dist: dict[str, dict[str, list[str]]] = {}
-        for (dist, name), paths in table.items():
-            per_dist.setdefault(dist, {})[name] = sorted(paths)
+        for (dist, name), needers in table.items():
+            per_dist.setdefault(dist, {})[name] = sorted(needers)
         for dist, libs in sorted(per_dist.items()):
             names = sorted(libs)
             paths = sorted({p for ps in libs.values() for p in ps})

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
+from auditor.elffacts import ElfFacts
 from auditor.facts.elfgraph import parse_glibc
 from auditor.facts.owners import wheel_tags
 from auditor.facts.wheelpolicy import glibc_required
@@ -60,9 +61,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     worst: dict[str, tuple[tuple[int, int], str]] = {}
     for path, elf in facts.fs.elf_files():
         owner = owners.python_distribution(path)
-        if owner is None or "error" in elf:
+        if owner is None or not isinstance(elf, ElfFacts):
             continue
-        for _lib, versions in (elf.get("verneed") or {}).items():
+        for versions in elf.verneed.values():
             for v in versions:
                 parsed = parse_glibc(v)
                 newer = parsed is not None and parsed > glibc

@@ -1,5 +1,5 @@
 """Fuzz the ELF reader: any bytes after the ELF magic must give link facts or an
-`{"error": ...}` record, never an exception (the scan goes on past a bad binary)."""
+`UnreadableElf` record, never an exception (the scan goes on past a bad binary)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from harness import instrumented, main
 
 with instrumented():
     from auditor.elf import ELF_MAGIC, parse_elf_stream
+    from auditor.elffacts import ElfFacts, UnreadableElf, from_json, to_json
 
 _SPILL = tempfile.mkdtemp(prefix="imgaudit-fuzz-elf-")
 
@@ -18,7 +19,8 @@ def one_input(data: bytes) -> None:
     if not data.startswith(ELF_MAGIC):
         data = ELF_MAGIC + data
     facts = parse_elf_stream(io.BytesIO(data[4:]), data[:4], _SPILL)
-    assert isinstance(facts, dict)
+    assert isinstance(facts, (ElfFacts, UnreadableElf))
+    assert from_json(to_json(facts)) == facts  # what the layer index stores reads back
 
 
 if __name__ == "__main__":

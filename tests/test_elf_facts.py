@@ -3,6 +3,7 @@ big padded library streamed through `index_layer` in bounded memory."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -18,6 +19,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
 from auditor.elf import parse_elf
+from auditor.elffacts import AnyElf, ElfFacts, UnreadableElf
 from auditor.layers import index_layer
 from auditor.sources.interface import FileSlice, Layer
 from tests.support.wheels import manylinux_wheels
@@ -60,39 +62,63 @@ def _pyelftools_facts(path: str) -> dict[str, Any]:
         }
 
 
+def _as_dict(facts: AnyElf) -> dict[str, Any]:
+    """The typed facts in _pyelftools_facts' shape."""
+    assert isinstance(facts, ElfFacts), facts
+    return {
+        "class": facts.elf_class,
+        "machine": facts.machine,
+        "type": facts.type,
+        "needed": list(facts.needed),
+        "soname": facts.soname,
+        "verneed": {k: list(v) for k, v in facts.verneed.items()},
+        "stripped": facts.stripped,
+    }
+
+
 @pytest.mark.parametrize("path", [p for p in HOST_FILES if os.path.exists(p)])
 def test_facts_agree_with_pyelftools(path: str) -> None:
     with open(path, "rb") as fh:
         facts = parse_elf(fh)
-    expected = _pyelftools_facts(path)
-    assert {k: facts[k] for k in expected} == expected
+    assert _as_dict(facts) == _pyelftools_facts(path)
 
 
 def test_interp_and_glibc_versions_defined() -> None:
     with open("/usr/bin/ls", "rb") as fh:
         ls = parse_elf(fh)
-    assert ls["interp"] == "/lib64/ld-linux-x86-64.so.2"
-    assert "libc.so.6" in ls["needed"]
+    assert isinstance(ls, ElfFacts)
+    assert ls.interp == "/lib64/ld-linux-x86-64.so.2"
+    assert "libc.so.6" in ls.needed and ls.is_program
     with open(LIBC, "rb") as fh:
         libc = parse_elf(fh)
-    assert "GLIBC_2.34" in libc["verdef"] and "GLIBC_2.2.5" in libc["verdef"]
-    assert libc["soname"] == "libc.so.6"
+    assert isinstance(libc, ElfFacts)
+    assert "GLIBC_2.34" in libc.verdef and "GLIBC_2.2.5" in libc.verdef
+    assert libc.soname == "libc.so.6" and not libc.is_program
 
 
 @pytest.mark.parametrize("cut", [4, 20, 63, 200, 4096, 40000])
 def test_truncated_elf_gives_an_error_record(cut: int) -> None:
     data = Path(LIBSQLITE).read_bytes()[:cut]
     facts = parse_elf(io.BytesIO(data))
-    assert set(facts) == {"error"}
+    assert isinstance(facts, UnreadableElf) and facts.reason
+    if cut >= 64:  # the header was read: what the loader needs to judge the file
+        assert (facts.elf_class, facts.machine, facts.type) == (64, "EM_X86_64", "ET_DYN")
+        phnum = struct.unpack_from("<H", data, 0x38)[0]
+        if cut >= 64 + 56 * phnum:  # and the program headers: how much the segments map
+            assert facts.mapped_end > cut and facts.fault is None
+        else:  # glibc: "cannot read file data" when the program headers are cut
+            assert facts.fault == "cannot read file data"
 
 
 def test_corrupt_headers_give_an_error_record() -> None:
     data = bytearray(Path(LIBSQLITE).read_bytes())
     struct.pack_into("<Q", data, 0x20, len(data) * 4)  # e_phoff far past the end
-    assert set(parse_elf(io.BytesIO(bytes(data)))) == {"error"}
+    facts = parse_elf(io.BytesIO(bytes(data)))
+    assert isinstance(facts, UnreadableElf) and facts.fault == "cannot read file data"
     data = bytearray(Path(LIBSQLITE).read_bytes())
     data[4] = 7  # bad class byte
-    assert set(parse_elf(io.BytesIO(bytes(data)))) == {"error"}
+    facts = parse_elf(io.BytesIO(bytes(data)))
+    assert isinstance(facts, UnreadableElf) and facts.ei_class == 7 and facts.elf_class is None
 
 
 class _PaddedLibrary(io.RawIOBase):
@@ -163,7 +189,7 @@ def test_big_library_streams_through_index_layer_in_bounded_memory(tmp_path: Pat
     with open(LIBSQLITE, "rb") as fh:
         expected = parse_elf(fh)
     assert facts == expected
-    assert "libc.so.6" in facts["needed"]
+    assert isinstance(facts, ElfFacts) and "libc.so.6" in facts.needed
     assert peak < 40 << 20, f"peak {peak >> 20} MiB while streaming a {lib.size >> 20} MiB ELF"
 
 
@@ -183,8 +209,7 @@ def test_patchelf_layout_of_repaired_wheels_agrees_with_pyelftools(tmp_path: Pat
             target.write_bytes(zf.read(name))
             with open(target, "rb") as fh:
                 facts = parse_elf(fh)
-            expected = _pyelftools_facts(str(target))
-            assert {k: facts.get(k) for k in expected} == expected, name
+            assert _as_dict(facts) == _pyelftools_facts(str(target)), name
             checked += 1
     assert checked > 10
 
@@ -233,5 +258,7 @@ def test_dynamic_section_far_beyond_the_kept_head() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert facts == expected
+    assert isinstance(facts, ElfFacts)
+    assert facts.mapped_end > 40 << 20  # the segments moved; everything else is the same
+    assert facts == dataclasses.replace(expected, mapped_end=facts.mapped_end)
     assert peak < PREFIX_CAP + TAIL_CAP + (8 << 20)

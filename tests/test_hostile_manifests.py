@@ -158,9 +158,7 @@ def _blob_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 @pytest.mark.timeout(300)  # only a hang: 12**7 walks would never end
-def test_index_fan_out_bomb_is_walked_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_index_fan_out_bomb_is_walked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Seven levels of indexes, each listing the next one 12 times: 12**7 walks unless
     each index is visited once. (A true cycle cannot exist: digests are verified.)"""
     layout = factory.write_oci_dir(BASE, tmp_path / "l")

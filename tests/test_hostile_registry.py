@@ -157,9 +157,7 @@ def _drip_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.timeout(120)  # only a hang; the work (requests, bytes) is counted below
-def test_a_drip_fed_manifest_hits_the_deadline(
-    serve: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_drip_fed_manifest_hits_the_deadline(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     _drip_only(monkeypatch)
     padded = IMAGE.manifest + b" " * 4000  # 16 B per 50 ms: over 12 s, deadline 1.5 s
     server = serve(registry_of(manifest=(200, {"Content-Type": MANIFEST_TYPE}, padded, "drip")))

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor import indexcodec
+from auditor.elffacts import ElfFacts
 from auditor.layerindex import KINDS, Entry, LayerIndex
 from tests import factory
 from tests.test_layers import ITEMS, index_of
@@ -31,7 +32,7 @@ def sample() -> LayerIndex:
         whiteouts=["var/old", "x\udcff"],
         opaque_dirs=["", "opt"],
         contents={"etc/caf\udcc3": b"\x00\xffcontent", "empty": b""},
-        elf={"usr/bin/x": {"class": 64, "needed": ["libc.so.6"], "interp": None}},
+        elf={"usr/bin/x": ElfFacts(ei_class=2, machine="EM_X86_64", needed=("libc.so.6",))},
         skipped=["app/volume: unsupported tar entry type b'V'"],
         tar_size=123456,
     )
@@ -188,7 +189,7 @@ def test_any_index_round_trips(
 def test_captured_paths_are_the_entries_own_strings(tmp_path: Path) -> None:
     index = index_of(tmp_path, factory.Layer(ITEMS))
     index.contents["etc/os-release"] = b"ID=debian\n"
-    index.elf["usr/bin/tool"] = {"class": 64}
+    index.elf["usr/bin/tool"] = ElfFacts(ei_class=2)
     back = indexcodec.decode(indexcodec.encode(index))
     paths = {id(e.path) for e in back.entries}
     assert {id(p) for p in [*back.contents, *back.elf]} <= paths
@@ -221,7 +222,7 @@ def test_a_later_part_drops_content_its_elf_file_replaces() -> None:
         "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 3, 0, "")], contents={"bin/x": b"#!/"}
     )
     second = LayerIndex(
-        "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 9, 0, "")], elf={"bin/x": {"class": 64}}
+        "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 9, 0, "")], elf={"bin/x": ElfFacts(ei_class=2)}
     )
     third = LayerIndex(
         "sha256:1", [Entry("bin/x", "f", 0, 0, 0, 2, 0, "")], contents={"bin/x": b"#!"}
@@ -230,12 +231,16 @@ def test_a_later_part_drops_content_its_elf_file_replaces() -> None:
     parts.add(first)
     parts.add(second)
     joined = indexcodec.decode(parts.finish(LayerIndex("sha256:1", tar_size=7)))
-    assert (joined.contents, joined.elf, joined.tar_size) == ({}, {"bin/x": {"class": 64}}, 7)
+    assert (joined.contents, joined.elf, joined.tar_size) == (
+        {},
+        {"bin/x": ElfFacts(ei_class=2)},
+        7,
+    )
     assert len(joined.entries) == 2
     parts.add(first)
     parts.add(second)
     joined = indexcodec.decode(parts.finish(third))
-    assert (joined.contents, joined.elf) == ({"bin/x": b"#!"}, {"bin/x": {"class": 64}})
+    assert (joined.contents, joined.elf) == ({"bin/x": b"#!"}, {"bin/x": ElfFacts(ei_class=2)})
 
 
 def test_parts_must_all_be_there_in_order() -> None:

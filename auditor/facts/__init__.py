@@ -17,12 +17,23 @@ from functools import cached_property
 from typing import Any
 
 from auditor.facts import compilers as compilers_mod
-from auditor.facts import distributions, elfgraph, osinfo, permissions, pythons, venvs
+from auditor.facts import (
+    distributions,
+    elfgraph,
+    ldcache,
+    ldpaths,
+    loadimpact,
+    osinfo,
+    permissions,
+    pythons,
+    venvs,
+)
 from auditor.facts import distro as distrodb
 from auditor.facts import dpkg as dpkgdb
 from auditor.facts import extensions as extmods
 from auditor.facts import owners as owners_mod
 from auditor.facts import provenance as prov
+from auditor.facts import providers as providers_mod
 from auditor.facts import pyc as pycfiles
 from auditor.facts import users as userdb
 from auditor.facts.baseline import Baseline
@@ -185,14 +196,94 @@ class Facts:
         return owners_mod.load(self.dpkg, self.distributions)
 
     @cached_property
+    def ld_cache(self) -> tuple[ldcache.LdCache | None, str]:
+        """/etc/ld.so.cache as the loader reads it, and its state: ok, absent, or
+        ignored (present but refused by the loader: damaged, wrong endianness)."""
+        data = self.fs.read("etc/ld.so.cache")
+        if data is None:
+            return None, "absent"
+        cache = ldcache.parse(data)
+        return cache, "ok" if cache is not None else "ignored"
+
+    @cached_property
+    def loader_paths(self) -> ldpaths.LoaderPaths:
+        """Where the image's loader searches (system directories per distribution family,
+        the cache, LD_LIBRARY_PATH, the working directory)."""
+        cache, state = self.ld_cache
+        workdir = str(self.config.get("WorkingDir") or "/")
+        return ldpaths.LoaderPaths(
+            family=ldpaths.family(self.os, self.fs),
+            glibc=self.glibc_version,
+            cache=cache,
+            cache_state=state,
+            ld_library_path=ldpaths.split_env_path(self.env.get("LD_LIBRARY_PATH", "")),
+            working_dir=ldpaths.norm_dir(workdir, ""),
+        )
+
+    @cached_property
+    def extension_interpreters(self) -> list[tuple[str, str]]:
+        """(directory, interpreter program): who dlopen()s the extension modules below
+        each directory. A venv's site-packages -> its `home` python; a prefix's
+        lib/pythonX.Y (lib-dynload, site-packages) -> that prefix's python; Debian's
+        /usr/lib/python3 and /usr/local/lib/pythonX.Y -> the distro's python3.X."""
+        fs = self.fs
+        out: list[tuple[str, str]] = []
+        taken: set[str] = set()
+
+        def add(directory: str, program: str | None) -> None:
+            real = fs.resolve(program) if program else None
+            if real is not None and directory not in taken:
+                taken.add(directory)
+                out.append((directory, real))
+
+        for v in self.venvs:
+            for site in v.site_packages:
+                add(site, v.home_python)
+        for interp in self.pythons:
+            if interp.stdlib:
+                add(interp.stdlib, interp.executable)
+        for interp in self.pythons:
+            if interp.prefix == "usr" and interp.origin == "distro":
+                add(f"usr/local/lib/python{interp.version}", interp.executable)
+                if fs.resolve("usr/bin/python3") == fs.resolve(interp.executable or ""):
+                    add("usr/lib/python3", interp.executable)
+        return out
+
+    @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:
-        """Every ELF's DT_NEEDED resolved inside the image as ld.so would."""
-        return elfgraph.build(self.fs, self.env, self.os.libc)
+        """Every load tree (programs, extension modules, libraries nothing loads)
+        resolved inside the image as its loader would."""
+        return elfgraph.build(
+            self.fs,
+            self.loader_paths,
+            self.os.libc,
+            self.extension_interpreters,
+            self.architecture,
+            extension=lambda path: owners_mod.import_name(path) is not None,
+        )
+
+    @cached_property
+    def load_judge(self) -> loadimpact.Judge:
+        """Severity and wording of load failures (EL001, EL002): what breaks."""
+        paths = self.loader_paths
+        fs = self.fs
+        machine = ldpaths.IMAGE_ARCH.get(self.architecture or "")
+        dirs = [*paths.default_dirs(machine, 64), *paths.default_dirs(machine, 32)]
+        dirs += self.elf_graph.ld_conf_dirs
+        if paths.cache is not None:
+            dirs += [e.path.rpartition("/")[0] for e in paths.cache.entries if e.path]
+        real = {fs.resolve(d.strip("/")) for d in dirs}
+        return loadimpact.Judge(self.owners, {d for d in real if d is not None}, fs.resolve)
+
+    @cached_property
+    def library_providers(self) -> providers_mod.Providers:
+        """Soname -> the package that provides it (the image's dpkg data, Debian's index)."""
+        return providers_mod.Providers(self.dpkg, self.loader_paths.family == "debian")
 
     @cached_property
     def glibc_version(self) -> tuple[int, int] | None:
         """The image's glibc (newest GLIBC_2.N that libc.so.6 defines)."""
-        return elfgraph.glibc_version(self.fs, self.elf_graph.ld_conf_dirs)
+        return elfgraph.glibc_version(self.fs, elfgraph.ld_so_conf_dirs(self.fs))
 
     @cached_property
     def compilers(self) -> compilers_mod.Compilers:

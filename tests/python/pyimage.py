@@ -33,6 +33,7 @@ from unittest import mock
 
 from tests import factory
 from tests.factory import Dir, File, ImageSpec, Item, Layer, Symlink, host_file
+from tests.support.elfbuild import ld_so_cache
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 HOST_STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -62,6 +63,7 @@ def host_bundled_wheels() -> list[Path]:
         return bundled
     pkg_dir = Path(str(sysconfig.get_config_var("WHEEL_PKG_DIR") or "/usr/share/python-wheels"))
     return sorted(p for p in pkg_dir.glob("*.whl") if p.name.startswith(("pip-", "setuptools-")))
+
 
 _PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
 _PACKAGES = ("venv", "ensurepip", "json", "encodings")
@@ -97,13 +99,15 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
     items += [host_file(p, f"{lib}/ensurepip/_bundled/{p.name}") for p in host_bundled_wheels()]
     dynload = HOST_DYNLOAD
     items += [host_file(p, f"{lib}/lib-dynload/{p.name}") for p in sorted(dynload.glob("*.so"))]
-    # A host build's RUNPATH, if any, points at its build prefix: the image finds
-    # libpython through ld.so.conf.d, as a real /opt install does.
+    # A host build's RUNPATH, if any, points at the build prefix: the image finds libpython
+    # through an ld.so.conf.d entry and the ld.so.cache `ldconfig` then writes, as a real
+    # /opt install does (the loader reads the cache, never ld.so.conf).
     items.append(File("etc/ld.so.conf.d/acme-python.conf", f"/{prefix}/lib\n".encode()))
     # The system libraries the interpreter and its extensions link against, so the
     # complete install also loads (PY002 checks each extension's links).
     elves = [HOST_EXECUTABLE, *sorted(dynload.glob("*.so"))]
     items += factory.host_libraries(elves)
+    items.append(File("etc/ld.so.cache", ld_so_cache(items)))
     layer = Layer(items, created_by=f"COPY /python /{prefix} # buildkit", compression="none")
     _CACHED_LAYERS.append(layer)
     return layer

@@ -43,6 +43,7 @@ BUILD_DEPENDENCIES = (
     "libsqlite3-dev libffi-dev libreadline-dev libncursesw5-dev uuid-dev"
 )
 
+
 def dockerfile(base: str) -> str:
     """The builder's Dockerfile on top of `base` (an image tag)."""
     return f"""\

@@ -1,0 +1,138 @@
+"""Libraries whose dynamic string table is larger than what the streaming parser keeps
+still give their DT_NEEDED, DT_SONAME, DT_RPATH and version names (auditor/elf.py):
+from the strings harvested as the table streams past the kept head (GNU ld writes the
+soname, search path and version names after every symbol name), or, for a table after
+.dynamic (patchelf's layout), by streaming the table and keeping what is asked for.
+
+The big library is made by the host's assembler and linker: tens of thousands of C++
+mangled symbols (the bulk of real big libraries' tables) with a version script, a
+search path and real dependencies. The parser's caps are lowered for the test, so a
+few MB stand for the hundreds of MB a real framework library has.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import tempfile
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import auditor.elf as elf
+from auditor.elffacts import ElfFacts, UnreadableElf
+from tests.support.services import cache_dir
+from tests.test_elf_facts import WHEEL_CACHE, _as_dict, _pyelftools_facts
+
+SYMBOLS = 40_000
+CAP = 1 << 20
+
+
+def big_library() -> Path:
+    """A shared library with a ~4 MB .dynstr, built once into the test cache."""
+    out = cache_dir() / "elf-fixtures" / f"libiabig-{SYMBOLS}.so.1"
+    if out.exists():
+        return out
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (assembles the big library)")
+    with tempfile.TemporaryDirectory(prefix="imgaudit-big-") as tmp:
+        work = Path(tmp)
+        lines = [".text", ".globl use_libc", ".type use_libc,@function", "use_libc:",
+                 " jmp memcpy@PLT"]  # fmt: skip
+        for i in range(SYMBOLS):
+            name = f"_ZN8imgaudit5tests6nested9namespace8function{i}EPKcRKSt6vectorIiSaIiEE"
+            lines += [f".globl {name}", f".type {name},@function", f"{name}:", " ret"]
+        (work / "big.s").write_text("\n".join(lines) + "\n")
+        (work / "big.map").write_text("BIGLIB_1.0 { global: *; };\nBIGLIB_2.0 { } BIGLIB_1.0;\n")
+        partial = out.with_name(out.name + ".partial")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["gcc", "-shared", "-o", str(partial), str(work / "big.s"),
+             "-Wl,-soname,libiabig.so.1", "-Wl,--version-script=" + str(work / "big.map"),
+             "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../vendored:/opt/big/lib",
+             "-Wl,--no-as-needed", "-lz", "-lm", "-Wl,-z,noexecstack"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        partial.replace(out)
+    return out
+
+
+def _dynstr_size(path: Path) -> int:
+    done = subprocess.run(["readelf", "-SW", str(path)], capture_output=True, text=True)
+    m = re.search(r"\.dynstr\s+STRTAB\s+\S+\s+(\S+)\s+(\S+)", done.stdout)
+    assert m is not None
+    return int(m.group(1), 16) + int(m.group(2), 16)
+
+
+def test_a_string_table_past_the_kept_head_is_harvested(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = big_library()
+    assert _dynstr_size(path) > 3 * CAP  # the table runs well past the (lowered) cap
+    monkeypatch.setattr(elf, "PREFIX_CAP", CAP)
+    monkeypatch.setattr(elf, "TAIL_CAP", CAP)
+    data = path.read_bytes()
+    tracemalloc.start()
+    try:
+        facts = elf.parse_elf(io.BytesIO(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(facts, ElfFacts), facts
+    expected = _pyelftools_facts(str(path))
+    assert _as_dict(facts) == expected
+    assert facts.needed == ("libz.so.1", "libm.so.6", "libc.so.6")
+    assert facts.rpath == ("$ORIGIN/../vendored", "/opt/big/lib")
+    assert facts.verdef == ("BIGLIB_1.0", "BIGLIB_2.0")
+    assert "GLIBC_2.14" in facts.verneed["libc.so.6"]
+    # mangled names are not kept: memory is the caps, not the table
+    assert peak < 4 * CAP + (2 << 20), peak
+
+
+def test_without_the_harvest_the_file_says_what_it_could_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same library with harvesting off: an UnreadableElf that says why (reported
+    by IN001), never facts with names silently missing."""
+    path = big_library()
+    monkeypatch.setattr(elf, "PREFIX_CAP", CAP)
+    monkeypatch.setattr(elf, "TAIL_CAP", CAP)
+    monkeypatch.setattr(elf, "_HARVEST", re.compile(rb"(?!)"))
+    facts = elf.parse_elf(io.BytesIO(path.read_bytes()))
+    assert isinstance(facts, UnreadableElf)
+    assert "lies beyond what the streaming parser keeps" in facts.reason
+    assert (facts.elf_class, facts.machine, facts.has_dynamic) == (64, "EM_X86_64", True)
+
+
+def test_a_string_table_after_dynamic_is_streamed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """patchelf (auditwheel repair) moves .dynstr into a new segment after .dynamic:
+    streamed (here every such table, BIG_STRTAB lowered to 0), the facts are the same."""
+    wheels = sorted(WHEEL_CACHE.glob("opencv_python-*manylinux*.whl"))
+    if not wheels:
+        pytest.skip(f"no opencv-python wheel cached in {WHEEL_CACHE}")
+    monkeypatch.setattr(elf, "BIG_STRTAB", 0)
+    streamed = 0
+    with zipfile.ZipFile(wheels[0]) as zf:
+        for name in zf.namelist():
+            if name.endswith("/") or (".libs/" not in name and not name.endswith("abi3.so")):
+                continue
+            target = tmp_path / "lib.so"
+            target.write_bytes(zf.read(name))
+            calls: list[Any] = []
+            original = elf._Forward.stream_strings
+
+            def spy(self: Any, *args: Any, calls: list[Any] = calls, orig: Any = original) -> Any:
+                calls.append(args)
+                return orig(self, *args)
+
+            monkeypatch.setattr(elf._Forward, "stream_strings", spy)
+            with open(target, "rb") as fh:
+                facts = elf.parse_elf(fh)
+            assert _as_dict(facts) == _pyelftools_facts(str(target)), name
+            streamed += bool(calls)
+    assert streamed > 10
