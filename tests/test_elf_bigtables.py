@@ -27,7 +27,8 @@ import pytest
 import auditor.elf as elf
 from auditor.elffacts import ElfFacts, UnreadableElf
 from tests.support.services import cache_dir
-from tests.test_elf_facts import WHEEL_CACHE, _as_dict, _pyelftools_facts
+from tests.support.wheels import manylinux_wheels
+from tests.test_elf_facts import _as_dict, _pyelftools_facts
 
 SYMBOLS = 40_000
 CAP = 1 << 20
@@ -112,9 +113,8 @@ def test_a_string_table_after_dynamic_is_streamed(
 ) -> None:
     """patchelf (auditwheel repair) moves .dynstr into a new segment after .dynamic:
     streamed (here every such table, BIG_STRTAB lowered to 0), the facts are the same."""
-    wheels = sorted(WHEEL_CACHE.glob("opencv_python-*manylinux*.whl"))
-    if not wheels:
-        pytest.skip(f"no opencv-python wheel cached in {WHEEL_CACHE}")
+    wheels = sorted(manylinux_wheels().glob("opencv_python-*manylinux*.whl"))
+    assert wheels
     monkeypatch.setattr(elf, "BIG_STRTAB", 0)
     streamed = 0
     with zipfile.ZipFile(wheels[0]) as zf:
