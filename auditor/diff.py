@@ -13,10 +13,11 @@ of the same source should not differ) calls it directly.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from auditor.fs import FileSystem
 from auditor.report.model import TOP_DIRECTORIES
@@ -163,17 +164,13 @@ def report_packages(report: dict[str, Any]) -> tuple[dict[str, int], dict[str, s
         name = pkg.get("name")
         if not name:
             continue
-        key = _canonical(name)
+        key: str = canonicalize_name(name)
         if pkg.get("location"):
             key = f"{key} ({pkg['location']})"
         sizes[key] = int(pkg.get("size") or 0)
         if pkg.get("version") is not None:
             versions[key] = str(pkg["version"])
     return sizes, versions
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def image_size(report: dict[str, Any]) -> int:

@@ -57,7 +57,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if venvs:
             reasons.append("venv home: " + ", ".join(venvs))
         pip_dists = sorted(
-            d.name
+            d.name or ""
             for d in facts.distributions
             if d.location.endswith("/dist-packages")
             and d.location.startswith(interp.prefix + "/")

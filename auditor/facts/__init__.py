@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from auditor.facts import compilers as compilers_mod
-from auditor.facts import distributions, elfgraph, osinfo, permissions, pythons, venvs
+from auditor.facts import distributions, elfgraph, osinfo, permissions, pythons, syspath, venvs
 from auditor.facts import distro as distrodb
 from auditor.facts import dpkg as dpkgdb
 from auditor.facts import extensions as extmods
@@ -98,8 +98,25 @@ class Facts:
         return venvs.find(self.fs)
 
     @cached_property
+    def process_env(self) -> syspath.ProcessEnv:
+        """Env, working directory and HOME every process in the container gets."""
+        workdir = str(self.config.get("WorkingDir") or "")
+        return syspath.process_env(self.env, workdir, self.runtime_user.home)
+
+    @cached_property
+    def environments(self) -> list[syspath.Environment]:
+        """Each interpreter and venv with its sys.path, as its own site.py builds it."""
+        return syspath.environments(self.fs, self.pythons, self.venvs, self.process_env)
+
+    @cached_property
+    def inventory(self) -> distributions.Inventory:
+        """What importlib.metadata lists per environment, and off-path site dirs."""
+        return distributions.find(self.fs, self.environments)
+
+    @cached_property
     def distributions(self) -> list[distributions.Distribution]:
-        return distributions.find(self.fs)
+        """Installed distributions with a Name (the unnamed are in `inventory`)."""
+        return list(self.inventory.distributions)
 
     @cached_property
     def venv_writable(self) -> dict[str, permissions.WritableScan]:
@@ -155,7 +172,17 @@ class Facts:
         return {
             "pythons": [i.to_json() for i in self.pythons],
             "venvs": venv_json,
+            "environments": [e.to_json() for e in self.environments],
             "packages": [d.to_json() for d in self.distributions],
+            "unnamed_packages": [
+                {
+                    "metadata": "/" + d.meta_dir,
+                    "location": "/" + d.location,
+                    "version": d.version,
+                    "environments": ["/" + e for e in d.environments],
+                }
+                for d in self.inventory.unnamed
+            ],
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.facts.distributions import wheel_tag_lines
 from auditor.facts.dpkg import DpkgDb
 from auditor.fs import FileSystem
 from auditor.layers import FILE
@@ -57,14 +58,7 @@ class Owners:
 
 def wheel_tags(fs: FileSystem, dist_info: str) -> list[str]:
     """`Tag:` lines of a distribution's WHEEL file (manylinux_2_17_x86_64, ...)."""
-    data = fs.read(posixpath.join(dist_info, "WHEEL"))
-    if data is None:
-        return []
-    return [
-        line.split(":", 1)[1].strip()
-        for line in data.decode("utf-8", "replace").splitlines()
-        if line.lower().startswith("tag:")
-    ]
+    return list(wheel_tag_lines(fs.read(posixpath.join(dist_info, "WHEEL"))))
 
 
 def _site_packages_top(path: str) -> str | None:

@@ -1,0 +1,117 @@
+"""The package inventory equals what each interpreter and venv of the image lists with
+its own `importlib.metadata.distributions()`, run in the image by the engine.
+
+The images (tests/integration/python_cases.py) hold every case importlib has a rule
+for: Debian's dist-packages with dist-info, egg-info directories and a single-file
+egg-info, venvs with and without system site-packages, root's and a user's
+`pip install --user`, `--target` trees off sys.path until PYTHONPATH names them,
+.pth files (hidden ones too), an .egg put on sys.path by easy-install.pth, upper-case
+suffixes, and malformed metadata. Compared per environment: canonical name, version
+as written (None when the metadata has none), and the metadata's real path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from auditor.facts import Facts
+from auditor.scan import ScanOptions, load_image
+from tests.integration import python_cases as cases
+from tests.support.baseimages import BuiltImage, save
+from tests.support.services import DockerEngine
+
+Key = tuple[str | None, str | None, str]
+
+
+@pytest.fixture(scope="module")
+def inventory_images(
+    docker_engine: DockerEngine, bookworm_python: BuiltImage
+) -> Iterator[tuple[str, str]]:
+    try:
+        yield cases.build_inventory_images(docker_engine)
+    except RuntimeError as exc:  # no PyPI for the wheels
+        pytest.skip(str(exc))
+
+
+def _facts(engine: DockerEngine, tag: str, tmp: Path) -> Facts:
+    path = save(engine, tag, tmp / (tag.replace("/", "_").replace(":", "_") + ".tar"))
+    return Facts(load_image(f"docker-archive:{path}", ScanOptions(use_cache=False, jobs=1)))
+
+
+def _truth(engine: DockerEngine, tag: str, python: str) -> tuple[set[Key], set[str]]:
+    """(distributions the interpreter lists, the interpreter's own egg-info paths)."""
+    dists = cases.environment_truth(engine, tag, python)["dists"]
+    own = {path for name, _v, path in dists if name == "Python" and "/lib-dynload/" in path}
+    listed = {
+        (canonicalize_name(name) if name is not None else None, version, path)
+        for name, version, path in dists
+        if path not in own
+    }
+    return listed, own
+
+
+def _listed_by(facts: Facts, environment: str) -> set[Key]:
+    inventory = facts.inventory
+    return {
+        (d.name, d.version, "/" + d.meta_dir)
+        for d in (*inventory.distributions, *inventory.unnamed)
+        if environment.lstrip("/") in d.environments
+    }
+
+
+@pytest.mark.parametrize("image", ["root", "user"])
+def test_inventory_equals_importlib_per_environment(
+    docker_engine: DockerEngine,
+    inventory_images: tuple[str, str],
+    tmp_path: Path,
+    image: str,
+) -> None:
+    tag = inventory_images[0 if image == "root" else 1]
+    facts = _facts(docker_engine, tag, tmp_path)
+    assert sorted("/" + e.path for e in facts.environments) == sorted(cases.ENVIRONMENTS)
+    for environment, python in cases.ENVIRONMENTS.items():
+        truth, own = _truth(docker_engine, tag, python)
+        assert _listed_by(facts, environment) == truth, environment
+        assert {"/" + p for p in facts.inventory.interpreter_metadata} == own
+    # what no interpreter lists is still inventoried, with no environment
+    off_path = {"/" + d.meta_dir for d in facts.distributions if not d.environments}
+    if image == "root":
+        assert off_path == {"/app/deps/packaging-25.0.dist-info"}  # --target, no PYTHONPATH
+    else:  # root's user site is not the app user's
+        assert off_path == {"/root/.local/lib/python3.11/site-packages/attrs-25.3.0.dist-info"}
+
+
+def test_inventory_reads_requirements_and_kinds(
+    docker_engine: DockerEngine, inventory_images: tuple[str, str], tmp_path: Path
+) -> None:
+    facts = _facts(docker_engine, inventory_images[0], tmp_path)
+    by_meta = {d.meta_dir.rsplit("/", 1)[-1]: d for d in facts.distributions}
+    mixed = by_meta["Mixed_Case-1.0.DIST-INFO"]
+    assert (mixed.name, mixed.display_name, mixed.kind) == ("mixed-case", "Mixed_Case", "dist-info")
+    assert [str(r) for r in mixed.requires] == ["idna>=3", 'attrs; extra == "x"']
+    foo = by_meta["Foo_Bar-1.0.egg-info"]  # requires.txt sections become markers
+    assert [str(r) for r in foo.requires] == [
+        "six>=1.0",
+        'idna; extra == "test"',
+        'attrs; python_version < "4"',
+    ]
+    egg = by_meta["EGG-INFO"]
+    assert (egg.name, egg.kind, egg.location) == (
+        "eggy",
+        "egg",
+        "usr/local/lib/python3.11/dist-packages/eggy-2.0-py3.11.egg",
+    )
+    assert by_meta["python_apt-2.6.0.egg-info"].kind == "egg-info"  # Debian's single file
+    assert by_meta["badversion-1.0.dist-info"].version == "not a version!"  # as written
+    merged = by_meta["merged-1.0.dist-info"]  # merge markers in RECORD: rows skipped
+    site = "usr/local/lib/python3.11/dist-packages"
+    assert merged.files == (f"{site}/merged/__init__.py", f"{site}/merged-1.0.dist-info/RECORD")
+    report = facts.content_json()
+    unnamed = {p["metadata"] for p in report["unnamed_packages"]}
+    assert unnamed == {
+        f"/{cases.DIST_PACKAGES}/{n}-1.0.dist-info" for n in ("conflicted", "emptymeta", "nometa")
+    }
