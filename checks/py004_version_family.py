@@ -26,8 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.version import Version
+
 from auditor.context import CheckContext
-from auditor.facts.stdlib_data import version_tuple
+from auditor.facts.stdlib_data import python_version
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from checks.py003_python_eol import status
 
@@ -86,11 +88,14 @@ def repository(reference: str) -> str:
     return name if sep and "/" not in tag else ref
 
 
+_NONE = Version("0")  # sorts an unreadable version first
+
+
 def main_interpreter(interps: Sequence[Python]) -> Python | None:
     if not interps:
         return None
     own = [i for i in interps if i.origin not in ("distro", "deadsnakes")] or list(interps)
-    return max(own, key=lambda i: version_tuple(i.version) or (0, 0))
+    return max(own, key=lambda i: python_version(i.version) or _NONE)
 
 
 def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Finding]]:
@@ -110,7 +115,7 @@ def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Fi
     for repo, members_rows in sorted(groups.items()):
         supported = sorted(
             {r.python for r in members_rows if r.python and r.state in ("supported", "near-eol")},
-            key=lambda v: version_tuple(v) or (0, 0),
+            key=lambda v: python_version(v) or _NONE,
         )
         if MIN_SUPPORTED <= len(supported) <= MAX_SUPPORTED:
             continue

@@ -75,3 +75,27 @@ def test_origin_rule(
     fs = FileSystem([])
     db = DpkgDb(present=has_db)
     assert pythons._origin(fs, db, env, prefix, version, package, default) == origin
+
+
+def _full(files: dict[str, bytes], env: dict[str, str] | None = None) -> tuple[str | None, ...]:
+    fs = fs_with({"usr/local/lib/python3.11/os.py": b"", **files})
+    [interp] = pythons.find(fs, DpkgDb(), env or {})
+    return interp.full_version, interp.full_version_source
+
+
+def test_full_version_sources_in_order() -> None:
+    """Without a version string in a binary (none here): patchlevel.h, then the official
+    image's PYTHON_VERSION, then what a venv made from it recorded; never another X.Y."""
+    header = b'#define PY_MINOR_VERSION 11\n#define PY_VERSION              "3.11.4"\n'
+    cfg = b"home = /usr/local/bin\nversion_info = 3.11.3.final.0\n"
+    assert _full({"usr/local/include/python3.11/patchlevel.h": header}) == (
+        "3.11.4",
+        "patchlevel.h",
+    )
+    env = {"PYTHON_VERSION": "3.11.5"}
+    assert _full({"opt/venv/pyvenv.cfg": cfg}, env) == ("3.11.5", "env PYTHON_VERSION")
+    assert _full({"opt/venv/pyvenv.cfg": cfg}) == ("3.11.3", "pyvenv.cfg")
+    other = b"home = /usr/local/bin\nversion = 3.12.1\n"  # made by another X.Y: no answer
+    assert _full({"opt/venv/pyvenv.cfg": other}) == (None, None)
+    wrong = b'#define PY_VERSION "3.12.0"\n'
+    assert _full({"usr/local/include/python3.11/patchlevel.h": wrong}) == (None, None)
