@@ -10,8 +10,17 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from auditor.facts import (
+    apppython,
+    distributions,
+    elfgraph,
+    osinfo,
+    permissions,
+    pythons,
+    syspath,
+    venvs,
+)
 from auditor.facts import compilers as compilers_mod
-from auditor.facts import distributions, elfgraph, osinfo, permissions, pythons, syspath, venvs
 from auditor.facts import distro as distrodb
 from auditor.facts import dpkg as dpkgdb
 from auditor.facts import extensions as extmods
@@ -109,6 +118,11 @@ class Facts:
         return syspath.environments(self.fs, self.pythons, self.venvs, self.process_env)
 
     @cached_property
+    def app_python(self) -> apppython.AppPython:
+        """The interpreter or venv the application runs on (entrypoint, PATH, venvs)."""
+        return apppython.find(self.fs, self.config, self.env, self.pythons, self.environments)
+
+    @cached_property
     def inventory(self) -> distributions.Inventory:
         """What importlib.metadata lists per environment, and off-path site dirs."""
         return distributions.find(self.fs, self.environments)
@@ -169,8 +183,10 @@ class Facts:
                     "writable_by_runtime_user": bool(scan.writable),
                 }
             )
+        app = self.app_python.interpreter
         return {
-            "pythons": [i.to_json() for i in self.pythons],
+            "pythons": [{**i.to_json(), "app": i.path == app} for i in self.pythons],
+            "app_python": self.app_python.to_json(),
             "venvs": venv_json,
             "environments": [e.to_json() for e in self.environments],
             "packages": [d.to_json() for d in self.distributions],

@@ -55,6 +55,10 @@ _LIB_RE = re.compile(
 _FULL_IN_PATH = re.compile(r"(?:^|/)(?:python-?)?(\d+\.\d+\.\d+)(?:/|$)")
 
 
+#: Origins of an interpreter a package manager installed (the distribution's own).
+DISTRO_ORIGINS = ("distro", "deadsnakes")
+
+
 @dataclass(frozen=True)
 class ModuleState:
     name: str

@@ -123,7 +123,7 @@ def test_system_python_used_by_app_venv(scan: Scan) -> None:
     [f] = findings(py001_system_python, facts)
     assert f.message == (
         "the app uses the distribution's Python 3.11 (distro, package python3.11-minimal): "
-        "venv home: /app/venv"
+        "/app/venv is the image's only venv"
     )
     assert f.path == "/usr/bin/python3.11"
 
