@@ -28,8 +28,10 @@ script's own directory, '' for -c, left out: it is no installed location).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +202,132 @@ def build_inventory_images(engine: DockerEngine) -> tuple[str, str]:
     build(engine, INVENTORY_TAG, INVENTORY, files)
     build(engine, AS_USER_TAG, AS_USER)
     return INVENTORY_TAG, AS_USER_TAG
+
+
+# ---- the host's CPython, copied into images as a source-built interpreter --------------
+
+PREFIX = Path(sys.base_prefix)
+
+
+def copy_host_cpython(dest: Path, headers: bool = False) -> Path:
+    """The host CPython (a shared pyenv build) at `dest`, without site-packages, its
+    test suites, static lib and caches; `headers` adds include/pythonX.Y/patchlevel.h."""
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2(PREFIX / "bin" / f"python{V}", dest / "bin" / f"python{V}")
+    (dest / "bin" / "python3").symlink_to(f"python{V}")
+    (dest / "lib").mkdir()
+    soname = str(sysconfig.get_config_var("INSTSONAME"))
+    shutil.copy2(PREFIX / "lib" / soname, dest / "lib" / soname)
+    skip = shutil.ignore_patterns(
+        "site-packages",
+        "test",
+        "tests",
+        "__pycache__",
+        "config-*",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+    )  # as the official images' clean-up does (find -name test -o -name tests ...)
+    shutil.copytree(PREFIX / "lib" / f"python{V}", dest / "lib" / f"python{V}", ignore=skip)
+    if headers:
+        include = dest / "include" / f"python{V}"
+        include.mkdir(parents=True)
+        shutil.copy2(PREFIX / "include" / f"python{V}" / "patchlevel.h", include)
+    return dest
+
+
+def runtime_packages() -> str:
+    """The Debian packages that hold the system libraries the host CPython's stdlib
+    extensions link against (libssl3, libncursesw6, ...): a source-built Python needs
+    them at run time, so an image that carries it installs them, as a real Dockerfile
+    would."""
+    dynload = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
+    libs: set[str] = set()
+    for ext in dynload.glob("*.so"):
+        out = subprocess.run(["ldd", str(ext)], capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+                libs.add(str(Path(parts[2]).resolve()))
+    # dpkg lists merged-/usr files under /lib as well as /usr/lib: ask for both spellings
+    spellings = sorted(libs | {p.removeprefix("/usr") for p in libs})
+    owners = subprocess.run(["dpkg", "-S", *spellings], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    packages = {line.split(":", 1)[0] for line in owners.stdout.splitlines() if ":" in line}
+    return " ".join(sorted(packages - {"libc6"}))
+
+
+# ---- which interpreter the app runs: the image's own command says -----------------------
+
+#: What every app entry point here prints: the interpreter that really runs it.
+REPORT = (
+    "import json, sys; print(json.dumps({'executable': sys.executable, 'prefix': sys.prefix, "
+    "'base_prefix': sys.base_prefix, 'version': sys.version.split()[0]}))\n"
+)
+APP_BASE_TAG = "imgaudit-test/py-app-base:latest"
+APP_BASE = f"""\
+FROM {PYTHON_TAG}
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends {{packages}} \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+COPY python /opt/acme/python
+COPY app /app
+RUN echo /opt/acme/python/lib > /etc/ld.so.conf.d/acme-python.conf && ldconfig \\
+ && /opt/acme/python/bin/python{V} -m venv /opt/acme/venv \\
+ && for s in gunicorn uvicorn; do \\
+      printf '#!/opt/acme/venv/bin/python\\n%s' "$(cat /app/report.py)" > /opt/acme/venv/bin/$s \\
+      && chmod 755 /opt/acme/venv/bin/$s; done \\
+ && chmod 755 /app/run.py
+"""
+VENV_PATH = "/opt/acme/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: name -> the Dockerfile lines that pick the command (FROM the app base).
+APP_VARIANTS = {
+    "gunicorn-on-path": f'ENV PATH={VENV_PATH}\nCMD ["gunicorn", "app:app"]',
+    "sh-c": f'ENV PATH={VENV_PATH}\nCMD ["sh", "-c", "cd /app && exec uvicorn app:app"]',
+    "python3": 'CMD ["python3", "/app/main.py"]',
+    "env-shebang": 'ENTRYPOINT ["/app/run.py"]',
+    "own-python": 'CMD ["/opt/acme/python/bin/python3", "/app/main.py"]',
+    "venv-python": 'WORKDIR /app\nCMD ["/opt/acme/venv/bin/python", "main.py"]',
+}
+
+
+def build_app_images(engine: DockerEngine, cpython: Path) -> dict[str, str]:
+    """The app base (Debian's python3 for apt's sake, the app's own CPython in /opt and a
+    venv made from it) and one image per way of starting the app; name -> tag."""
+    build(
+        engine,
+        APP_BASE_TAG,
+        APP_BASE.format(packages=runtime_packages()),
+        {
+            "python": cpython,
+            "app/report.py": REPORT,
+            "app/main.py": REPORT,
+            "app/run.py": "#!/usr/bin/env python3\n" + REPORT,
+        },
+    )
+    tags = {}
+    for name, lines in APP_VARIANTS.items():
+        tags[name] = f"imgaudit-test/py-app-{name}:latest"
+        build(engine, tags[name], f"FROM {APP_BASE_TAG}\n{lines}\n")
+    return tags
+
+
+# ---- a distroless look-alike: dpkg data only in status.d --------------------------------
+
+DISTROLESS_TAG = "imgaudit-test/py-distroless-dpkg:latest"
+DISTROLESS = f"""\
+FROM {PYTHON_TAG}
+RUN cd /var/lib/dpkg && mkdir status.d \\
+ && for p in $(dpkg-query -W -f '${{Package}}\\n'); do \\
+      dpkg-query -s "$p" | grep -v '^Status:' > "status.d/$p"; \\
+      for f in "info/$p.md5sums" info/"$p":*.md5sums; do \\
+        if [ -f "$f" ]; then cp "$f" "status.d/$p.md5sums"; fi; done; \\
+    done \\
+ && rm -rf /var/lib/dpkg/status /var/lib/dpkg/status-old /var/lib/dpkg/info
+"""
+
+
+def build_distroless_image(engine: DockerEngine) -> str:
+    """Debian's python3 with the dpkg database as distroless keeps it: a control stanza
+    per package in status.d/<name> and its md5sums next to it, no status, no info/."""
+    build(engine, DISTROLESS_TAG, DISTROLESS)
+    return DISTROLESS_TAG

@@ -1,5 +1,8 @@
-"""The package inventory equals what each interpreter and venv of the image lists with
-its own `importlib.metadata.distributions()`, run in the image by the engine.
+"""The Python facts equal what the image's own interpreters say, run by the engine:
+the package inventory is what each interpreter and venv lists with its own
+`importlib.metadata.distributions()`; each full version is its `sys.version`; the
+app's interpreter is the one the image's own command runs; and distroless's
+status.d makes Debian's python the distro's.
 
 The images (tests/integration/python_cases.py) hold every case importlib has a rule
 for: Debian's dist-packages with dist-info, egg-info directories and a single-file
@@ -12,6 +15,7 @@ as written (None when the metadata has none), and the metadata's real path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +23,9 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from auditor.facts import Facts
+from auditor.runner import Check, run_checks
 from auditor.scan import ScanOptions, load_image
+from checks import py001_system_python, py005_stdlib_tests
 from tests.integration import python_cases as cases
 from tests.support.baseimages import BuiltImage, save
 from tests.support.services import DockerEngine
@@ -115,3 +121,69 @@ def test_inventory_reads_requirements_and_kinds(
     assert unnamed == {
         f"/{cases.DIST_PACKAGES}/{n}-1.0.dist-info" for n in ("conflicted", "emptymeta", "nometa")
     }
+
+
+# ---- full versions, and which interpreter the app runs ------------------------------
+
+
+def test_full_versions_equal_sys_version(
+    docker_engine: DockerEngine, inventory_images: tuple[str, str], tmp_path: Path
+) -> None:
+    facts = _facts(docker_engine, inventory_images[0], tmp_path)
+    [debian] = facts.pythons
+    truth = cases.environment_truth(docker_engine, inventory_images[0], "/usr/bin/python3.11")
+    assert (debian.full_version, debian.full_version_source) == (truth["version"], "binary")
+
+
+@pytest.fixture(scope="module")
+def app_images(
+    docker_engine: DockerEngine,
+    bookworm_python: BuiltImage,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    cpython = cases.copy_host_cpython(tmp_path_factory.mktemp("cpython") / "python", True)
+    return cases.build_app_images(docker_engine, cpython)
+
+
+@pytest.mark.parametrize("variant", sorted(cases.APP_VARIANTS))
+def test_app_python_is_what_the_image_runs(
+    docker_engine: DockerEngine, app_images: dict[str, str], tmp_path: Path, variant: str
+) -> None:
+    """The image's own command prints the interpreter that runs it: imgaudit names the
+    same venv (or none), base interpreter and full version, and PY001 follows."""
+    tag = app_images[variant]
+    ran = json.loads(cases.run_image(docker_engine, tag))
+    facts = _facts(docker_engine, tag, tmp_path)
+    app = facts.app_python
+    assert app.how == "entrypoint"
+    venv = ran["prefix"].lstrip("/") if ran["prefix"] != ran["base_prefix"] else None
+    assert (app.environment if app.environment != app.interpreter else None) == venv
+    [base] = [i for i in facts.pythons if i.path == app.interpreter]
+    assert ("/" + base.prefix, base.full_version) == (ran["base_prefix"], ran["version"])
+    outcome = run_checks([Check.from_module(py001_system_python)], facts, {})
+    flagged = [f.message for f in outcome.findings]
+    if base.origin == "distro":
+        assert len(flagged) == 1 and flagged[0].startswith("the app uses the distribution's")
+    else:  # Debian's python3 is in the image, for apt's sake only
+        assert flagged == []
+
+
+def test_distroless_dpkg_status_d_owns_the_distro_python(
+    docker_engine: DockerEngine, bookworm_python: BuiltImage, tmp_path: Path
+) -> None:
+    tag = cases.build_distroless_image(docker_engine)
+    facts = _facts(docker_engine, tag, tmp_path)
+    assert facts.dpkg.origin == "/var/lib/dpkg/status.d" and not facts.fs.listdir(
+        "var/lib/dpkg/info"
+    )
+    [interp] = facts.pythons
+    truth = cases.environment_truth(docker_engine, tag, "/usr/bin/python3.11")
+    assert (interp.origin, interp.package, interp.full_version) == (
+        "distro",
+        "python3.11-minimal",
+        truth["version"],
+    )
+    # Debian's own stdlib test files (libpython3.11-stdlib) are the distro's, not a finding
+    assert facts.dpkg.owner("usr/lib/python3.11/test/__init__.py") is not None
+    outcome = run_checks([Check.from_module(py005_stdlib_tests)], facts, {})
+    assert outcome.findings == []
