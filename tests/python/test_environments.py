@@ -161,6 +161,29 @@ def test_editable_install(scan: Scan) -> None:
     assert f.message == f"{name} is an editable install of {url}"
 
 
+def test_egg_link_editable_install(scan: Scan) -> None:
+    """`setup.py develop`: an egg-link and easy-install.pth put the project directory on
+    sys.path; importlib lists its egg-info there (not the egg-link), PK004 names it. A
+    link whose project is not in the image is reported by itself."""
+    pkg_info = b"Metadata-Version: 1.1\nName: proj\nVersion: 0.1\n"
+    items = [
+        *pyimage.venv_items(VENV, "/opt/acme/python/bin"),
+        File(f"{SITE}/proj.egg-link", b"/src/proj\n.\n"),
+        File(f"{SITE}/gone.egg-link", b"/src/gone\n.\n"),
+        File(f"{SITE}/easy-install.pth", b"/src/proj\n/src/gone\n"),
+        File("src/proj/proj.egg-info/PKG-INFO", pkg_info),
+        File("src/proj/proj/__init__.py", b""),
+    ]
+    facts = scan(image(Layer(items)))
+    [d] = facts.distributions
+    assert (d.name, d.location, d.environments, d.editable) == ("proj", "src/proj", (VENV,), True)
+    found = findings(pk004_editable_install, facts)
+    assert sorted((f.message, f.path) for f in found) == [
+        ("gone.egg-link links an editable install of /src/gone", f"/{SITE}/gone.egg-link"),
+        ("proj is an editable install of file:///src/proj", "/src/proj/proj.egg-info"),
+    ]
+
+
 # ---- permissions (SEC003, SEC004, SEC005) -----------------------------------------------
 
 

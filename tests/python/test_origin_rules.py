@@ -99,3 +99,35 @@ def test_full_version_sources_in_order() -> None:
     assert _full({"opt/venv/pyvenv.cfg": other}) == (None, None)
     wrong = b'#define PY_VERSION "3.12.0"\n'
     assert _full({"usr/local/include/python3.11/patchlevel.h": wrong}) == (None, None)
+
+
+def test_distroless_status_d_md5sums_own_files() -> None:
+    """distroless keeps no info/*.list: the file lists are status.d/<name>.md5sums."""
+    fs = fs_with(
+        {
+            "var/lib/dpkg/status.d/python3.11-minimal": b"Package: python3.11-minimal\n"
+            b"Version: 3.11.2-6+deb12u6\nArchitecture: amd64\n",
+            "var/lib/dpkg/status.d/python3.11-minimal.md5sums": (
+                b"61b1600a764d9e2947a52ad348b2b0dd  usr/bin/python3.11\n"
+                b"not an md5sums line\n"
+                b"3dd49551104e3151d1123afed8a7bd26  usr/share/binfmts/python3.11\n"
+            ),
+            "var/lib/dpkg/status.d/libpython3.11-stdlib.md5sums": (
+                b"0123456789abcdef0123456789abcdef  usr/lib/python3.11/test/a b.py\n"
+            ),
+            "usr/bin/python3.11": b"",
+            "usr/lib/python3.11/os.py": b"",
+            "usr/lib/python3.11/test/a b.py": b"",
+        }
+    )
+    db = load(fs)
+    assert (db.present, db.origin) == (True, "/var/lib/dpkg/status.d")
+    assert set(db.packages) == {"python3.11-minimal"}  # an md5sums file is no stanza
+    assert db.package_of(fs, "usr/bin/python3.11") == "python3.11-minimal"
+    assert db.files["usr/lib/python3.11/test/a b.py"] == "libpython3.11-stdlib"
+    [interp] = pythons.find(fs, db, {})
+    assert (interp.origin, interp.package, interp.full_version) == (
+        "distro",
+        "python3.11-minimal",
+        "3.11.2",
+    )
