@@ -29,6 +29,7 @@ from typing import Any
 from packaging.version import Version
 
 from auditor.context import CheckContext
+from auditor.facts.pythons import DISTRO_ORIGINS
 from auditor.facts.stdlib_data import python_version
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from checks.py003_python_eol import status
@@ -54,6 +55,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 class Python:
     version: str
     origin: str
+    app: bool = False  # the interpreter the app runs (facts.app_python)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ class Member:
         """An image as its JSON report describes it (facts.pythons)."""
         name = (report.get("image") or {}).get("reference") or fallback
         pythons = ((report.get("facts") or {}).get("pythons")) or []
-        return cls(name, tuple(Python(p["version"], p["origin"]) for p in pythons))
+        return cls(
+            name,
+            tuple(Python(p["version"], p["origin"], bool(p.get("app"))) for p in pythons),
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,8 @@ _NONE = Version("0")  # sorts an unreadable version first
 def main_interpreter(interps: Sequence[Python]) -> Python | None:
     if not interps:
         return None
-    own = [i for i in interps if i.origin not in ("distro", "deadsnakes")] or list(interps)
+    app = [i for i in interps if i.app]
+    own = app or [i for i in interps if i.origin not in DISTRO_ORIGINS] or list(interps)
     return max(own, key=lambda i: python_version(i.version) or _NONE)
 
 
