@@ -145,3 +145,23 @@ def test_pyvenv_cfg_empty_home_is_no_home(tmp_path: Path) -> None:
         Symlink("opt/venv/bin/python", "/usr/bin/python3.11"),
     )
     assert (venv.home, venv.home_python) == (None, "usr/bin/python3.11")
+
+
+def test_distribution_without_a_name_still_owns_its_files(tmp_path: Path) -> None:
+    """importlib lists it with no Name (pip skips it as invalid): it is no package of the
+    inventory, but its files stay its own, labelled by its metadata directory."""
+    from auditor.facts import Facts
+
+    items = [
+        File(f"{SITE}/broken-1.0.dist-info/RECORD", b"broken/__init__.py,,\n"),
+        File(f"{SITE}/broken/__init__.py", b""),
+    ]
+    facts = Facts(load(factory.ImageSpec(layers=[Layer(items)]), tmp_path))
+    assert facts.distributions == []
+    [unnamed] = facts.inventory.unnamed
+    assert (unnamed.name, unnamed.version) == (None, None)
+    owner = facts.owners.python_distribution(f"{SITE}/broken/__init__.py")
+    assert owner == "broken-1.0.dist-info"
+    assert facts.content_json()["unnamed_packages"][0]["metadata"] == (
+        f"/{SITE}/broken-1.0.dist-info"
+    )

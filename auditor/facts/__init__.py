@@ -152,7 +152,8 @@ class Facts:
     @cached_property
     def owners(self) -> owners_mod.Owners:
         """File -> dpkg package / Python distribution (the Python facts' index)."""
-        return owners_mod.load(self.dpkg, self.distributions)
+        inventory = self.inventory
+        return owners_mod.load(self.dpkg, [*inventory.distributions, *inventory.unnamed])
 
     @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:

@@ -108,8 +108,10 @@ def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
     owners = Owners(dpkg_db)
     record, dist_info, record_tops = owners.record, owners.dist_info, owners.record_tops
     for d in dists:
-        owners.dist_names[d.meta_dir] = d.name
-        name, meta_dir = d.name, d.meta_dir
+        # a distribution whose metadata has no Name still owns its files: it is named
+        # by its metadata directory (a path, not a package name made up from it)
+        name, meta_dir = d.name or d.meta_dir.rsplit("/", 1)[-1], d.meta_dir
+        owners.dist_names[meta_dir] = name
         base = d.location + "/"
         cut = len(base)
         seen: set[str] = set()  # tops of this distribution already indexed
