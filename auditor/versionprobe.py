@@ -31,8 +31,10 @@ class VersionProbe:
 
     def __init__(self, raw: IO[bytes], major_minor: str, already: bytes = b"") -> None:
         self._raw = raw
-        version = re.escape(major_minor.encode()) + rb"\.\d{1,3}(?:(?:a|b|rc)\d{1,3})?\+?"
-        self._pattern = re.compile(rb"(?<![0-9.])(" + version + rb")\x00")
+        self._needle = major_minor.encode() + b"."
+        # matched at each place the needle is found (bytes.find is a fast search; a
+        # pattern that starts with a look-behind would be tried at every offset)
+        self._version = re.compile(rb"\d{1,3}(?:(?:a|b|rc)\d{1,3})?\+?\x00")
         self._tail = b""
         self.seen = 0
         self.found: set[str] = set()
@@ -50,11 +52,14 @@ class VersionProbe:
         self.seen += len(data)
         if start >= SCAN_LIMIT or len(self.found) >= MAX_CANDIDATES:
             return
-        window = self._tail + bytes(data)
-        for m in self._pattern.finditer(window):
-            self.found.add(m.group(1).decode("ascii"))
-            if len(self.found) >= MAX_CANDIDATES:
-                break
+        window = self._tail + data
+        needle, at = self._needle, window.find(self._needle)
+        while at >= 0 and len(self.found) < MAX_CANDIDATES:
+            before = window[at - 1 : at] if at else b""
+            m = self._version.match(window, at + len(needle))
+            if m is not None and not (before.isdigit() or before == b"."):
+                self.found.add(window[at : m.end() - 1].decode("ascii"))
+            at = window.find(needle, at + 1)
         self._tail = window[-_OVERLAP:]
 
     def drain(self, total: int) -> None:
