@@ -65,7 +65,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             for d in facts.distributions
             if d.location.endswith("/dist-packages")
             and interp.path in d.environments
-            and facts.dpkg.package_of(facts.fs, d.meta_dir) is None
+            and facts.dpkg.package_of_dir(facts.fs, d.meta_dir) is None
         )
         reasons: list[str] = []
         if app.interpreter == interp.path:

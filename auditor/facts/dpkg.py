@@ -64,6 +64,21 @@ class DpkgDb:
             found = self.files.get(real) if real is not None else None
         return found
 
+    def package_of_dir(self, fs: FileSystem, path: str) -> str | None:
+        """The package that ships directory `path`: listed itself (info/*.list names
+        directories), or through a file directly in it (md5sums name files only)."""
+        found = self.package_of(fs, path)
+        if found is not None:
+            return found
+        real = fs.resolve(path.strip("/"))
+        if real is None:
+            return None
+        for child in fs.listdir(real):
+            found = self.files.get(f"{real}/{child}" if real else child)
+            if found is not None:
+                return found
+        return None
+
     @property
     def versions(self) -> dict[str, str]:
         """Installed package -> Version."""

@@ -187,3 +187,7 @@ def test_distroless_dpkg_status_d_owns_the_distro_python(
     assert facts.dpkg.owner("usr/lib/python3.11/test/__init__.py") is not None
     outcome = run_checks([Check.from_module(py005_stdlib_tests)], facts, {})
     assert outcome.findings == []
+    # the base image's CMD runs python3: PY001, for that reason only (Debian's own
+    # python3-pip etc. in dist-packages are the distro's, through their md5sums)
+    [f] = run_checks([Check.from_module(py001_system_python)], facts, {}).findings
+    assert f.message.endswith("the entrypoint runs it (/usr/bin/python3)")

@@ -115,6 +115,11 @@ def test_distroless_status_d_md5sums_own_files() -> None:
             "var/lib/dpkg/status.d/libpython3.11-stdlib.md5sums": (
                 b"0123456789abcdef0123456789abcdef  usr/lib/python3.11/test/a b.py\n"
             ),
+            "var/lib/dpkg/status.d/python3-six.md5sums": (
+                b"0123456789abcdef0123456789abcdef  "
+                b"usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO\n"
+            ),
+            "usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO": b"Name: six\n",
             "usr/bin/python3.11": b"",
             "usr/lib/python3.11/os.py": b"",
             "usr/lib/python3.11/test/a b.py": b"",
@@ -125,6 +130,9 @@ def test_distroless_status_d_md5sums_own_files() -> None:
     assert set(db.packages) == {"python3.11-minimal"}  # an md5sums file is no stanza
     assert db.package_of(fs, "usr/bin/python3.11") == "python3.11-minimal"
     assert db.files["usr/lib/python3.11/test/a b.py"] == "libpython3.11-stdlib"
+    # md5sums name files only: a metadata directory is the package's through its files
+    egg_info = "usr/lib/python3/dist-packages/six-1.16.0.egg-info"
+    assert (db.package_of(fs, egg_info), db.package_of_dir(fs, egg_info)) == (None, "python3-six")
     [interp] = pythons.find(fs, db, {})
     assert (interp.origin, interp.package, interp.full_version) == (
         "distro",
