@@ -53,12 +53,11 @@ class AppPython:
     program: str | None = None  # what the entrypoint runs, as found (no leading slash)
 
     def to_json(self) -> dict[str, Any]:
-        slash = lambda p: "/" + p if p else None  # noqa: E731
         return {
-            "environment": slash(self.environment),
-            "interpreter": slash(self.interpreter),
+            "environment": _absolute(self.environment),
+            "interpreter": _absolute(self.interpreter),
             "how": self.how,
-            "program": slash(self.program),
+            "program": _absolute(self.program),
         }
 
 
@@ -221,3 +220,7 @@ def shebang(head: bytes) -> str | None:
 
 def _norm(path: str) -> str:
     return posixpath.normpath("/" + path).strip("/")
+
+
+def _absolute(path: str | None) -> str | None:
+    return "/" + path if path else None

@@ -30,7 +30,7 @@ import json
 import posixpath
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -105,7 +105,7 @@ class Inventory:
     distributions: tuple[Distribution, ...]  # with a Name
     unnamed: tuple[Distribution, ...] = ()  # metadata without a Name (or none at all)
     interpreter_metadata: tuple[str, ...] = ()  # CPython's own Python-X.Y.egg-info
-    egg_links: tuple[EggLink, ...] = field(default=())
+    egg_links: tuple[EggLink, ...] = ()
 
 
 def parsed_tags(lines: Sequence[str]) -> frozenset[Tag]:

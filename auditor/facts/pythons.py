@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from auditor.facts.dpkg import DpkgDb, upstream_version
@@ -362,6 +363,14 @@ def _extension(
     return ModuleState(piece.name, piece.kind, piece.tier, "missing")
 
 
+def _wheel_project(filename: str) -> str | None:
+    """The canonical project name of a wheel file name (`pip-23.0.1-py3-none-any.whl`)."""
+    try:
+        return parse_wheel_filename(filename)[0]
+    except InvalidWheelFilename:
+        return None
+
+
 def _package(
     fs: FileSystem, piece: StdlibPiece, interp: Interpreter, wheels: tuple[str, ...]
 ) -> ModuleState:
@@ -370,10 +379,10 @@ def _package(
         return ModuleState(piece.name, piece.kind, piece.tier, "missing")
     if piece.name == "ensurepip":
         have = {
-            name.split("-", 1)[0].lower()
+            project
             for d in (f"{pkg}/_bundled", "usr/share/python-wheels")
             for name in fs.listdir(d)
-            if name.endswith(".whl")
+            if (project := _wheel_project(name)) is not None
         }
         lacking = [w for w in wheels if w not in have]
         if lacking:
