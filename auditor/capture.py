@@ -21,11 +21,13 @@ from functools import cached_property
 @dataclass(frozen=True)
 class Capture:
     """Keep the content of files matching `glob`: up to `limit` bytes; `head` keeps a prefix
-    of longer files instead of dropping them."""
+    of longer files instead of dropping them. `ignore_case` matches the glob in any case:
+    importlib.metadata finds `Foo-1.0.DIST-INFO` as it finds `foo-1.0.dist-info`."""
 
     glob: str
     limit: int = 1 << 20
     head: bool = False
+    ignore_case: bool = False
 
 
 # Globs: `*` matches within one path component, `**/` any number of directories.
@@ -55,18 +57,33 @@ CAPTURES: tuple[Capture, ...] = (
     Capture("var/lib/dpkg/info/*.list", limit=8 << 20),
     Capture("lib/apk/db/installed", limit=64 << 20),
     Capture("var/lib/apt/lists/*Release", limit=1 << 20, head=True),
-    # Python
+    # Python. Distribution metadata as importlib.metadata finds it: the *.dist-info /
+    # *.egg-info suffix in any case, METADATA or PKG-INFO inside (or the file itself:
+    # distutils and Debian write a single-file egg-info), an egg's EGG-INFO.
     Capture("**/pyvenv.cfg", limit=64 << 10),
-    Capture("**/*.dist-info/METADATA", limit=64 << 10, head=True),
-    Capture("**/*.dist-info/WHEEL", limit=64 << 10),
-    Capture("**/*.dist-info/INSTALLER", limit=4 << 10),
-    Capture("**/*.dist-info/RECORD", limit=32 << 20),
-    Capture("**/*.dist-info/direct_url.json", limit=64 << 10),
-    Capture("**/*.dist-info/top_level.txt", limit=64 << 10),
-    Capture("**/*.dist-info/entry_points.txt", limit=256 << 10),
-    Capture("**/*.egg-info/PKG-INFO", limit=64 << 10, head=True),
-    Capture("**/*.egg-info/top_level.txt", limit=64 << 10),
-    Capture("**/*.egg-info/installed-files.txt", limit=4 << 20),
+    Capture("**/*.dist-info/METADATA", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.dist-info/PKG-INFO", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.dist-info/WHEEL", limit=64 << 10, ignore_case=True),
+    Capture("**/*.dist-info/INSTALLER", limit=4 << 10, ignore_case=True),
+    Capture("**/*.dist-info/RECORD", limit=32 << 20, ignore_case=True),
+    Capture("**/*.dist-info/direct_url.json", limit=64 << 10, ignore_case=True),
+    Capture("**/*.dist-info/top_level.txt", limit=64 << 10, ignore_case=True),
+    Capture("**/*.dist-info/entry_points.txt", limit=256 << 10, ignore_case=True),
+    Capture("**/*.egg-info/PKG-INFO", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.egg-info/METADATA", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.egg-info/top_level.txt", limit=64 << 10, ignore_case=True),
+    Capture("**/*.egg-info/requires.txt", limit=256 << 10, ignore_case=True),
+    Capture("**/*.egg-info/installed-files.txt", limit=4 << 20, ignore_case=True),
+    Capture("**/*.egg/EGG-INFO/PKG-INFO", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.egg/EGG-INFO/METADATA", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.egg/EGG-INFO/requires.txt", limit=256 << 10, ignore_case=True),
+    Capture("**/*.egg/EGG-INFO/top_level.txt", limit=64 << 10, ignore_case=True),
+    Capture("**/*.dist-info", limit=64 << 10, head=True, ignore_case=True),
+    Capture("**/*.egg-info", limit=64 << 10, head=True, ignore_case=True),
+    # an interpreter's own site.py says which site directories it adds (Debian's
+    # dist-packages) and whether it skips hidden .pth files; patchlevel.h its version
+    Capture("**/python3.*/site.py", limit=128 << 10),
+    Capture("**/include/python3.*/patchlevel.h", limit=16 << 10, head=True),
     Capture("**/*.egg-link", limit=4 << 10),
     Capture("**/__editable__*", limit=64 << 10, head=True),
     Capture("**/*.pth", limit=64 << 10),
@@ -145,16 +162,29 @@ def reversed_glob_regex(glob: str) -> str:
     return "".join(out)
 
 
+#: ELF files scanned, as they stream past, for the CPython version they were built as
+#: (`PY_VERSION`, the string `sys.version` starts with): the interpreter itself, or
+#: libpython for a shared build, whose executable is a small stub.
+VERSION_PROBES: tuple[str, ...] = ("**/bin/python3.*", "**/libpython3.*.so*")
+
+#: Bytes kept of an executable file that no glob names and that starts with `#!`: its
+#: shebang tells which interpreter an entrypoint script (`/app/run.py`) runs.
+SHEBANG_HEAD = 256
+
+
 @dataclass(frozen=True)
 class CapturePolicy:
     captures: tuple[Capture, ...] = CAPTURES
     elf: bool = True
+    version_probes: tuple[str, ...] = VERSION_PROBES
+    shebang_head: int = SHEBANG_HEAD
 
     @cached_property
     def _regex(self) -> re.Pattern[str]:
         """Matches the reversed path (see `reversed_glob_regex`)."""
         alternatives = "|".join(
-            f"(?P<c{i}>{reversed_glob_regex(c.glob)})" for i, c in enumerate(self.captures)
+            f"(?P<c{i}>{_scoped(reversed_glob_regex(c.glob), c.ignore_case)})"
+            for i, c in enumerate(self.captures)
         )
         return re.compile(f"(?:{alternatives})\\Z")
 
@@ -167,9 +197,29 @@ class CapturePolicy:
         return self.captures[int(m.lastgroup[1:])]
 
     @cached_property
+    def _probe_regex(self) -> re.Pattern[str] | None:
+        if not self.version_probes:
+            return None
+        return re.compile("|".join(f"(?:{glob_to_regex(g)})" for g in self.version_probes) + "\\Z")
+
+    def probes_version(self, path: str) -> str | None:
+        """The X.Y an ELF file at `path` would be built as, when the file is to be scanned
+        for its full version (`usr/lib/libpython3.11.so.1.0` -> "3.11"), else None."""
+        regex = self._probe_regex
+        if regex is None or "python3." not in path or not regex.match(path):
+            return None
+        m = re.search(r"python(3\.\d+)", path.rpartition("/")[2])
+        return m.group(1) if m else None
+
+    @cached_property
     def fingerprint(self) -> str:
-        text = json.dumps([[c.glob, c.limit, c.head] for c in self.captures] + [self.elf])
+        rules = [[c.glob, c.limit, c.head, c.ignore_case] for c in self.captures]
+        text = json.dumps([*rules, self.elf, list(self.version_probes), self.shebang_head])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _scoped(regex: str, ignore_case: bool) -> str:
+    return f"(?i:{regex})" if ignore_case else regex
 
 
 DEFAULT_POLICY = CapturePolicy()

@@ -13,10 +13,11 @@ of the same source should not differ) calls it directly.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from auditor.fs import FileSystem
 from auditor.sizes import TOP_DIRECTORIES, directory_sizes
@@ -153,17 +154,13 @@ def report_packages(report: Mapping[str, Any]) -> tuple[dict[str, int], dict[str
         name = pkg.get("name")
         if not name:
             continue
-        key = _canonical(name)
+        key: str = canonicalize_name(name)
         if pkg.get("location"):
             key = f"{key} ({pkg['location']})"
         sizes[key] = int(pkg.get("size") or 0)
         if pkg.get("version") is not None:
             versions[key] = str(pkg["version"])
     return sizes, versions
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def image_size(report: Mapping[str, Any]) -> int:

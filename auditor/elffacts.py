@@ -46,6 +46,9 @@ class ElfHeader:
     fault: str | None = None
     has_dynamic: bool = False  # a PT_DYNAMIC with content (separate debug files have none)
     mapped_end: int = 0
+    # the CPython versions a python binary or libpython says it was built as
+    # (auditor/versionprobe.py); empty for every other file
+    python_versions: tuple[str, ...] = ()
 
     @property
     def elf_class(self) -> int | None:
@@ -114,6 +117,8 @@ def to_json(facts: AnyElf) -> dict[str, Any]:
         "d": facts.has_dynamic,
         "e": facts.mapped_end,
     }
+    if facts.python_versions:
+        out["pv"] = list(facts.python_versions)
     if isinstance(facts, UnreadableElf):
         out["error"] = facts.reason
         return out
@@ -163,6 +168,7 @@ def from_json(data: Any) -> AnyElf:
         "fault": _opt_str(data.get("f")),
         "has_dynamic": bool(data.get("d")),
         "mapped_end": _int(data.get("e", 0)),
+        "python_versions": _strs(data["pv"]) if "pv" in data else (),
     }
     if "error" in data:
         return UnreadableElf(**header, reason=str(data["error"]))

@@ -10,6 +10,7 @@ ELF parser keeps the ranges it needs in memory, within fixed caps: auditor/elf.p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import posixpath
 import tarfile
@@ -36,6 +37,7 @@ from auditor.layerindex import (
 )
 from auditor.memory import trim_heap
 from auditor.sources.interface import Layer
+from auditor.versionprobe import VersionProbe
 
 _inflate: Any  # the zlib-compatible module that inflates gzip layers
 try:  # zlib-ng inflates real layers ~2x faster than the stdlib's zlib (bench/RESULTS.md)
@@ -535,19 +537,29 @@ def _index_entry(
     if kind != FILE or size == 0:
         return
     capture = policy.match(path)
-    if not policy.elf and capture is None:
+    executable = info.mode & 0o111 and policy.shebang_head
+    if not policy.elf and capture is None and not executable:
         return
     fh = extract(info)
     if fh is None:
         return
     head = fh.read(min(4, size))
     if policy.elf and head == ELF_MAGIC:
-        index.elf[path] = parse_elf_stream(fh, head, spill)
+        major_minor = policy.probes_version(path)
+        probe = VersionProbe(fh, major_minor, head) if major_minor else None
+        facts = parse_elf_stream(cast(IO[bytes], probe) if probe else fh, head, spill)
+        if probe is not None:
+            probe.drain(size)
+            facts = dataclasses.replace(facts, python_versions=tuple(probe.versions()))
+        index.elf[path] = facts
         index.contents.pop(path, None)
         if size >= _TRIM_AFTER:
             trim_heap()
         return
     if capture is None:
+        if executable and head[:2] == b"#!":  # a script: its shebang names its interpreter
+            keep = min(size, policy.shebang_head)
+            index.contents[path] = head + fh.read(max(0, keep - len(head)))
         return
     if size > capture.limit and not capture.head:
         index.skipped.append(f"{path}: {size} bytes, over the capture limit of {capture.limit}")

@@ -43,7 +43,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for d in dists:
         if not d.built_locally:
             continue
-        if facts.dpkg.package_of(facts.fs, d.meta_dir) is not None:
+        if facts.dpkg.package_of_dir(facts.fs, d.meta_dir) is not None:
             continue
         yield INFO.finding(
             f"{d.display_name} {d.version or ''} was built from source "

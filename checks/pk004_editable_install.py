@@ -32,16 +32,29 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
-    dists = ctx.facts.distributions
-    if not dists:
+    inventory = ctx.facts.inventory
+    if not inventory.distributions and not inventory.egg_links:
         raise Skip("no installed Python distributions")
-    for d in dists:
+    linked = set()
+    for d in inventory.distributions:
         if not d.editable:
             continue
         url = (d.direct_url or {}).get("url")
+        linked.add(url)
         yield INFO.finding(
             f"{d.display_name} is an editable install" + (f" of {url}" if url else ""),
             "Install the package normally (pip install . or a built wheel)",
             path=d.meta_dir,
             evidence={"name": d.name, "version": d.version, "url": url},
+        )
+    for link in inventory.egg_links:
+        url = "file://" + link.target
+        if url in linked:
+            continue  # reported with its distribution above
+        # the project it names is not on any sys.path (or not in the image at all)
+        yield INFO.finding(
+            f"{link.path.rsplit('/', 1)[-1]} links an editable install of {link.target}",
+            "Install the package normally (pip install . or a built wheel)",
+            path=link.path,
+            evidence={"name": None, "version": None, "url": url},
         )

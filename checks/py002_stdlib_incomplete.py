@@ -16,6 +16,10 @@ assumed to have zlib, pyexpat, _json and _decimal built in (Debian and Ubuntu do
 Each present extension's own DT_NEEDED libraries must resolve in the image (e.g. _ssl
 needs libssl.so.3): that part uses the ELF graph fact when available.
 
+A distro interpreter that is not the app's (Debian's python3 pulled in by mercurial or
+a -dev package while the app runs on its own CPython, auditor/facts/apppython.py) is
+not held to the app's standard: what it lacks is reported as info.
+
 Example: `rm -rf /usr/local/lib/python3.12/lib-dynload/_sqlite3*` to save 200 KB.
 
 How to fix: install the -dev packages before building CPython (libssl-dev, libffi-dev,
@@ -32,6 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.context import CheckContext
+from auditor.facts.pythons import DISTRO_ORIGINS
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -48,26 +53,32 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     facts = ctx.facts
     if not facts.pythons:
         raise Skip("no Python interpreter in the image")
+    app = facts.app_python.interpreter
     for interp in facts.pythons:
+        # a distro Python the app does not run (a tool's dependency): only worth knowing
+        tool = app is not None and interp.path != app and interp.origin in DISTRO_ORIGINS
+        cap = Severity.INFO if tool else Severity.ERROR
+        whose = " (a dependency of distro packages, not the app's interpreter)" if tool else ""
         if interp.stdlib is None:
             lib = f"/{interp.prefix}/lib/python{interp.version}"
             yield INFO.finding(
                 f"Python {interp.version} at /{interp.path} has no standard library ({lib} "
-                "is missing)",
+                f"is missing){whose}",
                 "Copy the whole installation prefix, not only the executable",
                 path=interp.path,
-                evidence={"interpreter": "/" + interp.path, "expected": lib},
+                severity=cap,
+                evidence={"interpreter": "/" + interp.path, "expected": lib, "app": not tool},
             )
             continue
         missing = interp.missing
         core = [m for m in missing if m.tier == "core"]
         optional = [m for m in missing if m.tier != "core"]
-        for group, severity in ((core, Severity.ERROR), (optional, Severity.INFO)):
+        for group, severity in ((core, cap), (optional, Severity.INFO)):
             if not group:
                 continue
             names = ", ".join(m.name + (f" ({m.detail})" if m.detail else "") for m in group)
             yield INFO.finding(
-                f"Python {interp.version} at /{interp.path} lacks {names}",
+                f"Python {interp.version} at /{interp.path} lacks {names}{whose}",
                 "Build CPython with the matching -dev packages installed and keep "
                 "lib-dynload, venv and ensurepip whole",
                 path=interp.stdlib or interp.path,
@@ -76,17 +87,18 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                     "interpreter": "/" + interp.path,
                     "version": interp.version,
                     "missing": [m.name for m in group],
+                    "app": not tool,
                 },
             )
         for module, unresolved in _unresolved_links(ctx, interp.modules):
             yield INFO.finding(
                 f"{module.name} of Python {interp.version} cannot load: "
-                f"{', '.join(unresolved)} not found in the image",
+                f"{', '.join(unresolved)} not found in the image{whose}",
                 "Install the runtime libraries the extension links against in the final image",
                 path=module.path,
                 # as serious as the module missing: core modules are errors, readline etc. info
-                severity=Severity.ERROR if module.tier == "core" else Severity.INFO,
-                evidence={"module": module.name, "unresolved": unresolved},
+                severity=cap if module.tier == "core" else Severity.INFO,
+                evidence={"module": module.name, "unresolved": unresolved, "app": not tool},
             )
 
 

@@ -25,8 +25,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.version import Version
+
 from auditor.context import CheckContext
-from auditor.facts.stdlib_data import version_tuple
+from auditor.facts.pythons import DISTRO_ORIGINS
+from auditor.facts.stdlib_data import python_version
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.references import repository
 
@@ -52,6 +55,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 class Python:
     version: str
     origin: str
+    app: bool = False  # the interpreter the app runs (facts.app_python)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,10 @@ class Member:
     def from_facts(cls, reference: str, facts: Mapping[str, Any] | None) -> Member:
         """An image as its report's `facts` describe it (`facts.pythons`)."""
         pythons = (facts or {}).get("pythons") or []
-        return cls(reference, tuple(Python(p["version"], p["origin"]) for p in pythons))
+        return cls(
+            reference,
+            tuple(Python(p["version"], p["origin"], bool(p.get("app"))) for p in pythons),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,15 @@ class Row:
         return dict(self.__dict__)
 
 
+_NONE = Version("0")  # sorts an unreadable version first
+
+
 def main_interpreter(interps: Sequence[Python]) -> Python | None:
     if not interps:
         return None
-    own = [i for i in interps if i.origin not in ("distro", "deadsnakes")] or list(interps)
-    return max(own, key=lambda i: version_tuple(i.version) or (0, 0))
+    app = [i for i in interps if i.app]
+    own = app or [i for i in interps if i.origin not in DISTRO_ORIGINS] or list(interps)
+    return max(own, key=lambda i: python_version(i.version) or _NONE)
 
 
 def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Finding]]:
@@ -103,7 +114,7 @@ def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Fi
     for repo, members_rows in sorted(groups.items()):
         supported = sorted(
             {r.python for r in members_rows if r.python and r.state in ("supported", "near-eol")},
-            key=lambda v: version_tuple(v) or (0, 0),
+            key=lambda v: python_version(v) or _NONE,
         )
         if MIN_SUPPORTED <= len(supported) <= MAX_SUPPORTED:
             continue

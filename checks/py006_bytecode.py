@@ -8,13 +8,17 @@ size match the ones recorded in its header: tools that rewrite layer timestamps
 (SOURCE_DATE_EPOCH, rewrite-timestamp) silently turn every pyc stale. Timestamp pycs
 also make rebuilds non-reproducible; checked-hash pycs (PEP 552) do not.
 
-Read from the image: each `.py` in site-packages / dist-packages and in the app
-directories, its `__pycache__/<name>.cpython-XY.pyc`, and that pyc's 16-byte header
-(flags, source mtime and size). Warning per location when more than 20% of the
-sources have no valid pyc (missing or stale); info when valid pycs are
-timestamp-based (not reproducible). Distro-owned files, the scripts the config runs
-directly (`python main.py`: a __main__ script never uses a pyc) and setup.py,
-conftest.py, manage.py, noxfile.py are not counted.
+What the app imports is judged: the site directories on the sys.path of the
+interpreter or venv the app runs (auditor/facts/apppython.py; every site directory
+when the files do not say) and the app directories. pip, setuptools and wheel are
+left out: the app does not import them, and the official python images delete their
+pycs on purpose. Read from the image: each `.py` there, its
+`__pycache__/<name>.cpython-XY.pyc`, and that pyc's 16-byte header (flags, source
+mtime and size). Warning per location when more than 20% of the sources have no
+valid pyc (missing or stale) and they are more than a handful (5); a handful is info,
+as are valid pycs that are timestamp-based (not reproducible). Distro-owned files,
+the scripts the config runs directly (`python main.py`: a __main__ script never uses
+a pyc) and setup.py, conftest.py, manage.py, noxfile.py are not counted.
 
 Example: `PYTHONDONTWRITEBYTECODE=1 pip install ...` or `pip install --no-compile`.
 
@@ -47,6 +51,8 @@ INFO = CheckInfo(
 OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 
 MISSING_RATIO = 0.2
+HANDFUL = 5  # this many modules without bytecode cost little start-up time: info
+TOOLING = frozenset({"pip", "setuptools", "wheel"})  # installers: not imported by the app
 NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "manage.py", "noxfile.py"})
 
 
@@ -72,7 +78,9 @@ def entry_scripts(ctx: CheckContext) -> set[str]:
     return out
 
 
-def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
+def tally(
+    ctx: CheckContext, root: str, skip: set[str], tooling: frozenset[str] = frozenset()
+) -> Tally:
     fs = ctx.facts.fs
     dpkg = ctx.facts.dpkg
     scripts = entry_scripts(ctx)
@@ -97,6 +105,8 @@ def tally(ctx: CheckContext, root: str, skip: set[str]) -> Tally:
             if not name.endswith(".py") or entry[1] != FILE:
                 continue
             if owned.get(path) is not None or path in scripts or name in NOT_IMPORTED:
+                continue
+            if path in tooling:
                 continue
             t.sources += 1
             _judge(fs, t, path, entry.mtime, entry.size, caches, d, name[:-3])
@@ -147,14 +157,34 @@ def _judge(
     t.timestamp += 1
 
 
+def app_locations(ctx: CheckContext) -> list[str]:
+    """Where the app's code is imported from: the site entries of the app's environment
+    (every site directory when it is unknown), and the app directories."""
+    facts = ctx.facts
+    app = facts.app_python.environment
+    env = next((e for e in facts.environments if e.path == app), None)
+    if env is None:
+        sites = set(site_dirs(facts.fs))
+    else:
+        sites = {real for p in env.site if (real := facts.fs.resolve(p)) is not None}
+        sites = {p for p in sites if (n := facts.fs.get(p)) is not None and n.entry.kind == DIR}
+    return sorted(sites | set(facts.app_dirs))
+
+
+def tooling_files(ctx: CheckContext) -> frozenset[str]:
+    """Files of pip, setuptools and wheel (their RECORD): never the app's imports."""
+    return frozenset(f for d in ctx.facts.distributions if d.name in TOOLING for f in d.files)
+
+
 def run(ctx: CheckContext) -> Iterable[Finding]:
     facts = ctx.facts
     if not facts.pythons and not facts.venvs:
         raise Skip("no Python in the image")
-    locations = sorted(set(site_dirs(facts.fs)) | set(facts.app_dirs))
+    locations = app_locations(ctx)
     skip = set(locations) | {v.path for v in facts.venvs}
+    tooling = tooling_files(ctx)
     for loc in locations:
-        t = tally(ctx, loc, skip - {loc})
+        t = tally(ctx, loc, skip - {loc}, tooling)
         if not t.sources:
             continue
         invalid = t.missing + t.stale
@@ -174,6 +204,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 "Run `python -m compileall -q --invalidation-mode checked-hash` on the code "
                 "as the last step that writes it",
                 path=loc,
+                severity=Severity.WARNING if invalid > HANDFUL else Severity.INFO,
                 evidence=evidence,
             )
         elif t.timestamp:

@@ -21,7 +21,10 @@ from auditor.capture import CAPTURES, Capture, CapturePolicy, glob_to_regex
 POLICY = CapturePolicy()
 
 
-FORWARD = [(re.compile(glob_to_regex(c.glob) + r"\Z"), c) for c in CAPTURES]
+FORWARD = [
+    (re.compile(glob_to_regex(c.glob) + r"\Z", re.IGNORECASE if c.ignore_case else 0), c)
+    for c in CAPTURES
+]
 
 
 def _forward_match(path: str) -> Capture | None:
@@ -54,9 +57,33 @@ def test_real_paths_match_like_the_forward_globs() -> None:
     assert matched > 10  # dist-info files, bin/*, etc/passwd ...
 
 
+def test_metadata_suffixes_match_in_any_case_and_names_exactly() -> None:
+    """importlib.metadata lowers the *.dist-info / *.egg-info suffix before matching it;
+    the files inside keep their exact names (the policy keeps a few extra bytes for a
+    lower-case `metadata`, which the facts never read)."""
+    for path in (
+        "a/Foo-1.0.DIST-INFO/METADATA",
+        "a/foo.Egg-Info/PKG-INFO",
+        "a/x.EGG/EGG-INFO/PKG-INFO",
+        "a/distutils_style-0.5-py3.11.EGG-INFO",
+    ):
+        capture = POLICY.match(path)
+        assert capture is not None and capture.ignore_case, path
+    assert POLICY.match("usr/lib/python3.11/site.py") is not None
+    assert POLICY.match("usr/include/python3.11/patchlevel.h") is not None
+
+
+def test_version_probes_name_interpreters_and_libpython() -> None:
+    assert POLICY.probes_version("usr/bin/python3.11") == "3.11"
+    assert POLICY.probes_version("usr/local/lib/libpython3.12.so.1.0") == "3.12"
+    assert POLICY.probes_version("usr/lib/x86_64-linux-gnu/libpython3.11.so") == "3.11"
+    assert POLICY.probes_version("usr/bin/python3") is None  # no X.Y in the name
+    assert POLICY.probes_version("usr/lib/python3.11/lib-dynload/_ssl.so") is None
+
+
 WORDS = sorted(
     {w for c in CAPTURES for w in re.split(r"[/*?]+", c.glob) if w}
-    | {"x", "a.b", "bin", "lib", ".wh.x", "python3.11", "site-packages", "é"}
+    | {"x", "a.b", "bin", "lib", ".wh.x", "python3.11", "site-packages", "é", "Foo.DIST-INFO"}
 )
 component = st.one_of(
     st.sampled_from(WORDS),

@@ -208,6 +208,7 @@ def test_origin_runpath_finds_the_vendored_library(tmp_path: Path) -> None:
     items: list[Item] = [
         File(ext, patched_runpath(b"$ORIGIN/../sqlitepkg.libs")),
         host_file(f"{HOST_ML}/libsqlite3.so.0", f"{sp}/sqlitepkg.libs/libsqlite3.so.0"),
+        File(f"{sp}/sqlitepkg-1.0.dist-info/METADATA", b"Name: sqlitepkg\nVersion: 1.0\n"),
         File(f"{sp}/sqlitepkg-1.0.dist-info/RECORD", record),
         File(f"{sp}/sqlitepkg-1.0.dist-info/WHEEL", b"Tag: cp311-cp311-manylinux_2_17_x86_64\n"),
     ]
@@ -224,6 +225,7 @@ def wheel(name: str, ext_src: str, ext_name: str, tag: str) -> list[Item]:
     record = f"{name}/{ext_name},,\n{name}-1.0.dist-info/RECORD,,\n".encode()
     return [
         host_file(ext_src, f"{sp}/{name}/{ext_name}"),
+        File(f"{sp}/{name}-1.0.dist-info/METADATA", f"Name: {name}\nVersion: 1.0\n".encode()),
         File(f"{sp}/{name}-1.0.dist-info/RECORD", record),
         File(f"{sp}/{name}-1.0.dist-info/WHEEL", f"Tag: {tag}\n".encode()),
     ]

@@ -1,12 +1,16 @@
 """Python packaging metadata as real images hold it, odd bytes included: METADATA with
-CRLF, a BOM or Latin-1, RECORD with broken rows, pyvenv.cfg without `home`. Parsed
-leniently, and correctly where the data allows it; never an exception."""
+CRLF, a BOM or Latin-1, merge markers, RECORD with broken rows, pyvenv.cfg without
+`home`. Never an exception; Name and Version exactly as importlib.metadata reads them
+(its email parser: a first line that is no header ends the headers), never taken from
+the directory name. The engine-built twin of these cases, judged by the image's own
+interpreter, is tests/integration/test_python_inventory.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from auditor.facts import distributions, venvs
 from tests import factory
@@ -19,7 +23,8 @@ SITE = "usr/lib/python3/dist-packages"
 def _dist(tmp_path: Path, files: dict[str, bytes]) -> distributions.Distribution:
     items = [File(f"{SITE}/{p}", d) for p, d in files.items()]
     fs = load(factory.ImageSpec(layers=[Layer(items)]), tmp_path).fs
-    (dist,) = distributions.find(fs)
+    inventory = distributions.find(fs)
+    (dist,) = (*inventory.distributions, *inventory.unnamed)
     return dist
 
 
@@ -31,7 +36,9 @@ def _dist(tmp_path: Path, files: dict[str, bytes]) -> distributions.Distribution
             "Foo.Bar",
             "1.0",
         ),
-        (b"\xef\xbb\xbfMetadata-Version: 2.1\nName: bom_pkg\nVersion: 2.0\n", "bom_pkg", "2.0"),
+        # a byte-order mark makes the first line no header: the email parser (and so
+        # importlib) sees no headers at all
+        (b"\xef\xbb\xbfMetadata-Version: 2.1\nName: bom_pkg\nVersion: 2.0\n", None, None),
         # Latin-1, as old setuptools wrote it: decoded as Latin-1, not as U+FFFD
         (
             b"Metadata-Version: 1.1\nName: caf\xe9\nAuthor: Jos\xe9\nVersion: 3.0\n",
@@ -41,16 +48,21 @@ def _dist(tmp_path: Path, files: dict[str, bytes]) -> distributions.Distribution
         # a folded header line before Version
         (b"Metadata-Version: 2.1\nName: fold\nSummary: one\n  two\nVersion: 4.0\n", "fold", "4.0"),
         (b"Metadata-Version: 2.1\rName: cr\rVersion: 5.0\r", "cr", "5.0"),  # old Mac endings
-        (b"\x00\xff\xfe garbage", "pkg", "9.9"),  # nothing usable: the directory name
-        (b"", "pkg", "9.9"),
+        # nothing usable: no name, no version, whatever the directory says
+        (b"\x00\xff\xfe garbage", None, None),
+        (b"", None, None),
+        (b"<<<<<<< HEAD\nName: merged\nVersion: 1.0\n=======\n", None, None),  # merge markers
+        (b"Name: only\n", "only", None),  # no Version: None, not the directory's 9.9
+        (b"Name: first\nName: second\nVersion: 1\n", "first", "1"),  # the first one counts
+        (b"Name: spaced  \nVersion:  2.0 \n", "spaced  ", "2.0 "),  # as written, as importlib
     ],
 )
 def test_metadata_encodings_and_line_endings(
-    tmp_path: Path, metadata: bytes, name: str, version: str
+    tmp_path: Path, metadata: bytes, name: str | None, version: str | None
 ) -> None:
     dist = _dist(tmp_path, {"pkg-9.9.dist-info/METADATA": metadata})
     assert (dist.display_name, dist.version) == (name, version)
-    assert dist.name == distributions.normalise(name)
+    assert dist.name == (canonicalize_name(name) if name is not None else None)
 
 
 def test_record_with_bad_rows(tmp_path: Path) -> None:
@@ -133,3 +145,23 @@ def test_pyvenv_cfg_empty_home_is_no_home(tmp_path: Path) -> None:
         Symlink("opt/venv/bin/python", "/usr/bin/python3.11"),
     )
     assert (venv.home, venv.home_python) == (None, "usr/bin/python3.11")
+
+
+def test_distribution_without_a_name_still_owns_its_files(tmp_path: Path) -> None:
+    """importlib lists it with no Name (pip skips it as invalid): it is no package of the
+    inventory, but its files stay its own, labelled by its metadata directory."""
+    from auditor.facts import Facts
+
+    items = [
+        File(f"{SITE}/broken-1.0.dist-info/RECORD", b"broken/__init__.py,,\n"),
+        File(f"{SITE}/broken/__init__.py", b""),
+    ]
+    facts = Facts(load(factory.ImageSpec(layers=[Layer(items)]), tmp_path))
+    assert facts.distributions == []
+    [unnamed] = facts.inventory.unnamed
+    assert (unnamed.name, unnamed.version) == (None, None)
+    owner = facts.owners.python_distribution(f"{SITE}/broken/__init__.py")
+    assert owner == "broken-1.0.dist-info"
+    assert facts.content_json()["unnamed_packages"][0]["metadata"] == (
+        f"/{SITE}/broken-1.0.dist-info"
+    )

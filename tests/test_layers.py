@@ -206,6 +206,50 @@ def test_elf_files_are_reduced_to_link_facts(tmp_path: Path) -> None:
     assert "usr/bin/python3" not in index.contents
 
 
+def test_cpython_binaries_carry_the_version_they_were_built_as(tmp_path: Path) -> None:
+    """The version string is found in the interpreter (static build) or in libpython
+    (shared build, whose executable is a stub); the oracle is the interpreter itself."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    def version_of(python: str) -> str:
+        cmd = [python, "-c", "import sys; print(sys.version.split()[0])"]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+    v = f"{sys.version_info.major}.{sys.version_info.minor}"
+    libpython = Path(sys.base_prefix) / "lib" / str(sysconfig.get_config_var("INSTSONAME"))
+    items = [
+        factory.host_file(sys.executable, f"opt/py/bin/python{v}"),  # the stub
+        factory.host_file(libpython, f"opt/py/lib/{libpython.name}"),
+        factory.host_file(sys.executable, "opt/py/bin/tool"),  # not named like a python
+    ]
+    debian = Path("/usr/bin/python3.11")
+    if debian.exists():
+        items.append(factory.host_file(debian, "usr/bin/python3.11"))
+    index = index_of(tmp_path, factory.Layer(items))
+    found = index.elf[f"opt/py/lib/{libpython.name}"].python_versions
+    assert found == [version_of(sys.executable)]
+    assert index.elf["opt/py/bin/tool"].python_versions == ()
+    if debian.exists():
+        assert index.elf["usr/bin/python3.11"].python_versions == (version_of(str(debian)),)
+        assert index.elf["usr/bin/python3.11"]["needed"]  # the link facts are still read
+
+
+def test_executable_scripts_keep_their_shebang(tmp_path: Path) -> None:
+    script = b"#!/opt/venv/bin/python\n" + b"# padding\n" * 100
+    layer = factory.Layer(
+        [
+            factory.File("app/run.py", script, mode=0o755),
+            factory.File("app/data.py", script, mode=0o644),  # not executable
+            factory.File("app/blob", b"\x00" * 1000, mode=0o755),  # no shebang
+        ]
+    )
+    index = index_of(tmp_path, layer)
+    assert index.contents["app/run.py"] == script[:256]
+    assert "app/data.py" not in index.contents and "app/blob" not in index.contents
+
+
 def test_index_round_trips_through_json(tmp_path: Path) -> None:
     index = index_of(tmp_path, factory.Layer(ITEMS))
     assert LayerIndex.from_json(index.to_json()) == index

@@ -16,8 +16,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from auditor.facts import compilers as compilers_mod
 from auditor.facts import (
+    apppython,
     distributions,
     elfgraph,
     ldcache,
@@ -26,8 +26,10 @@ from auditor.facts import (
     osinfo,
     permissions,
     pythons,
+    syspath,
     venvs,
 )
+from auditor.facts import compilers as compilers_mod
 from auditor.facts import distro as distrodb
 from auditor.facts import dpkg as dpkgdb
 from auditor.facts import extensions as extmods
@@ -170,8 +172,30 @@ class Facts:
         return venvs.find(self.fs)
 
     @cached_property
+    def process_env(self) -> syspath.ProcessEnv:
+        """Env, working directory and HOME every process in the container gets."""
+        workdir = str(self.config.get("WorkingDir") or "")
+        return syspath.process_env(self.env, workdir, self.runtime_user.home)
+
+    @cached_property
+    def environments(self) -> list[syspath.Environment]:
+        """Each interpreter and venv with its sys.path, as its own site.py builds it."""
+        return syspath.environments(self.fs, self.pythons, self.venvs, self.process_env)
+
+    @cached_property
+    def app_python(self) -> apppython.AppPython:
+        """The interpreter or venv the application runs on (entrypoint, PATH, venvs)."""
+        return apppython.find(self.fs, self.config, self.env, self.pythons, self.environments)
+
+    @cached_property
+    def inventory(self) -> distributions.Inventory:
+        """What importlib.metadata lists per environment, and off-path site dirs."""
+        return distributions.find(self.fs, self.environments)
+
+    @cached_property
     def distributions(self) -> list[distributions.Distribution]:
-        return distributions.find(self.fs)
+        """Installed distributions with a Name (the unnamed are in `inventory`)."""
+        return list(self.inventory.distributions)
 
     @cached_property
     def venv_writable(self) -> dict[str, permissions.WritableScan]:
@@ -193,7 +217,8 @@ class Facts:
     @cached_property
     def owners(self) -> owners_mod.Owners:
         """File -> dpkg package / Python distribution (the Python facts' index)."""
-        return owners_mod.load(self.dpkg, self.distributions)
+        inventory = self.inventory
+        return owners_mod.load(self.dpkg, [*inventory.distributions, *inventory.unnamed])
 
     @cached_property
     def ld_cache(self) -> tuple[ldcache.LdCache | None, str]:
@@ -304,10 +329,22 @@ class Facts:
                     "writable_by_runtime_user": bool(scan.writable),
                 }
             )
+        app = self.app_python.interpreter
         return {
-            "pythons": [i.to_json() for i in self.pythons],
+            "pythons": [{**i.to_json(), "app": i.path == app} for i in self.pythons],
+            "app_python": self.app_python.to_json(),
             "venvs": venv_json,
+            "environments": [e.to_json() for e in self.environments],
             "packages": [d.to_json() for d in self.distributions],
+            "unnamed_packages": [
+                {
+                    "metadata": "/" + d.meta_dir,
+                    "location": "/" + d.location,
+                    "version": d.version,
+                    "environments": ["/" + e for e in d.environments],
+                }
+                for d in self.inventory.unnamed
+            ],
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -1,13 +1,26 @@
-"""Installed Python distributions: every *.dist-info / *.egg-info in every site-packages
-or dist-packages directory of the image (and any other directory holding a
-*.dist-info, as `pip install --target` makes), with what pip and the wheel left behind.
+"""Installed Python distributions: exactly what `importlib.metadata.distributions()`
+lists for each interpreter and venv of the image, plus what sits in a site directory
+no interpreter has on its path (a `pip install --target` tree the app adds itself, the
+user site of another user), and what pip and the wheel left behind.
 
-Name and version come from METADATA / PKG-INFO (the directory name as fallback), the
-name normalised per PEP 503. `wheel_tags` are the WHEEL file's `Tag:` lines: a
-`linux_*` platform tag means the wheel was compiled during the image build from an
-sdist. `editable` comes from direct_url.json `dir_info.editable`, an `*.egg-link` or a
-`__editable__` finder. Size is the sum of RECORD's size column; entries without a size
-are looked up in the image, and with no RECORD the top-level modules' files count.
+Discovery follows importlib's path finder (`FastPath` / `Lookup`) over each
+environment's sys.path (auditor/facts/syspath.py): in every entry, each child whose
+name ends in `.dist-info` or `.egg-info` in any case, directory or file; and when the
+entry itself is a `*.egg` directory (easy-install.pth puts it on sys.path), its
+`EGG-INFO`. `*.egg-link` files are not distributions (importlib does not read them):
+the project directory they point at is, when a .pth puts it on the path; the links
+themselves are kept for PK004. A CPython's own `Python-X.Y.egg-info` in its standard
+library (setup.py-era builds install one) is listed by importlib but is no package.
+
+Name and version come from the metadata only (auditor/facts/pymetadata.py, the
+`packaging` parser importlib's email rules agree with); a distribution whose metadata
+has no Name is kept apart (`unnamed`: pip skips it as invalid). Names are compared
+canonicalised (`packaging.utils.canonicalize_name`). `wheel_tags` are WHEEL's `Tag:`
+lines, read with `packaging.tags.parse_tag`: a `linux_*` platform means the wheel was
+built during the image build from an sdist. `editable` comes from direct_url.json
+`dir_info.editable`, an `*.egg-link` pointing at its directory or a `__editable__`
+finder. Size is the sum of RECORD's size column; entries without a size are looked
+up in the image, and with no RECORD the top-level modules' files count.
 """
 
 from __future__ import annotations
@@ -15,25 +28,31 @@ from __future__ import annotations
 import csv
 import json
 import posixpath
-import re
 import weakref
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from packaging.requirements import Requirement
+from packaging.tags import Tag, parse_tag
+from packaging.utils import canonicalize_name
+
+from auditor.facts import pymetadata
+from auditor.facts.syspath import Environment
 from auditor.fs import DIR, FILE, FileSystem
 
 _SITE_NAMES = ("site-packages", "dist-packages")
-_SITE_ENDS = (*_SITE_NAMES, ".dist-info")
+_META_SUFFIXES = (".dist-info", ".egg-info")
 
 
 @dataclass(frozen=True)
 class Distribution:
-    name: str  # normalised (PEP 503)
-    display_name: str
-    version: str | None
-    location: str  # the site-packages directory
-    meta_dir: str  # the .dist-info / .egg-info path
+    name: str | None  # canonical (PEP 503); None when the metadata names nothing
+    display_name: str | None  # `Name` as written
+    version: str | None  # `Version` as written; None when the metadata has none
+    location: str  # the sys.path entry (real path) that holds `meta_dir`
+    meta_dir: str  # the .dist-info / .egg-info (directory or file) / EGG-INFO path
+    kind: str  # dist-info | egg-info | egg
     installer: str | None
     wheel_tags: tuple[str, ...]
     editable: bool
@@ -41,26 +60,72 @@ class Distribution:
     size: int
     top_level: tuple[str, ...]
     files: tuple[str, ...]  # image paths from RECORD that exist
+    requires: tuple[Requirement, ...] = ()
+    invalid_requires: tuple[str, ...] = ()
+    requires_python: str | None = None
+    environments: tuple[str, ...] = ()  # interpreters / venvs that list it (paths)
+
+    @property
+    def tags(self) -> frozenset[Tag]:
+        return parsed_tags(self.wheel_tags)
 
     @property
     def built_locally(self) -> bool:
-        return any(t.rsplit("-", 1)[-1].startswith("linux_") for t in self.wheel_tags)
+        return any(t.platform.startswith("linux_") for t in self.tags)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "display_name": self.display_name,
             "version": self.version,
             "location": "/" + self.location,
+            "metadata": "/" + self.meta_dir,
+            "kind": self.kind,
             "installer": self.installer,
             "wheel_tags": list(self.wheel_tags),
             "editable": self.editable,
             "size": self.size,
             "top_level": list(self.top_level),
+            "requires_dist": [str(r) for r in self.requires],
+            "requires_dist_invalid": list(self.invalid_requires),
+            "requires_python": self.requires_python,
+            "environments": ["/" + e for e in self.environments],
         }
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+@dataclass(frozen=True)
+class EggLink:
+    path: str  # the *.egg-link file
+    target: str  # the project directory it names, as written
+
+
+@dataclass(frozen=True)
+class Inventory:
+    distributions: tuple[Distribution, ...]  # with a Name
+    unnamed: tuple[Distribution, ...] = ()  # metadata without a Name (or none at all)
+    interpreter_metadata: tuple[str, ...] = ()  # CPython's own Python-X.Y.egg-info
+    egg_links: tuple[EggLink, ...] = ()
+
+
+def parsed_tags(lines: Sequence[str]) -> frozenset[Tag]:
+    """WHEEL `Tag:` values as packaging reads them (compressed sets expanded); a value
+    that is no tag is left out."""
+    out: set[Tag] = set()
+    for line in lines:
+        try:
+            out |= parse_tag(line)
+        except ValueError:
+            continue
+    return frozenset(out)
+
+
+def wheel_tag_lines(data: bytes | None) -> tuple[str, ...]:
+    """The `Tag:` values of a WHEEL file, as written."""
+    return tuple(
+        line.partition(":")[2].strip()
+        for line in (data or b"").decode("utf-8", "replace").splitlines()
+        if line.lower().startswith("tag:")
+    )
 
 
 def site_dirs(fs: FileSystem) -> list[str]:
@@ -80,69 +145,132 @@ _SITE_DIRS: weakref.WeakKeyDictionary[FileSystem, list[str]] = weakref.WeakKeyDi
 def _find_site_dirs(fs: FileSystem) -> list[str]:
     out = set()
     for p, n in fs.nodes.items():
-        if not p.endswith(_SITE_ENDS) or n.entry.kind != DIR:
+        if n.entry.kind != DIR or not p[-13:].lower().endswith(("-packages", ".dist-info")):
             continue  # the name test first: cheaper, and almost no path passes it
         name = p.rsplit("/", 1)[-1]
         if name in _SITE_NAMES:
             out.add(p)
-        elif name.endswith(".dist-info") and "/" in p:
+        elif name.lower().endswith(".dist-info") and "/" in p:
             out.add(p.rsplit("/", 1)[0])
     return sorted(out)
 
 
-def _text(data: bytes) -> str:
-    """METADATA is UTF-8 by spec; old setuptools wrote Latin-1, which never fails."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.lstrip("\ufeff")
+# ---- discovery: importlib's Lookup over sys.path ---------------------------------------
 
 
-def _headers(data: bytes | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in _text(data or b"").splitlines():
-        if not line.strip():
-            break
-        if line[:1] in " \t" or ":" not in line:
-            continue
-        key, _, value = line.partition(":")
-        out.setdefault(key.strip().lower(), value.strip())
-    return out
+def _metadata_paths(fs: FileSystem, entry: str) -> Iterator[tuple[str, str, str]]:
+    """(real location, metadata path, kind) of what importlib finds in sys.path `entry`."""
+    real = fs.resolve(entry)
+    node = fs.get(real) if real is not None else None
+    if real is None or node is None or node.entry.kind != DIR:
+        return  # missing, or a file (a zip importlib would open: not indexed)
+    base_is_egg = entry.rsplit("/", 1)[-1].lower().endswith(".egg")
+    for child in fs.listdir(real):
+        low = child.lower()
+        if low.endswith(".dist-info"):
+            yield real, f"{real}/{child}" if real else child, "dist-info"
+        elif low.endswith(".egg-info"):
+            yield real, f"{real}/{child}" if real else child, "egg-info"
+        elif base_is_egg and low == "egg-info":
+            yield real, f"{real}/{child}", "egg"
 
 
-def find(fs: FileSystem) -> list[Distribution]:
-    out = []
+def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
+    """Every distribution each environment lists, and those of site directories on no
+    environment's path, each read once."""
+    seen_in: dict[str, list[str]] = {}  # metadata path -> environments listing it
+    where: dict[str, tuple[str, str]] = {}  # metadata path -> (location, kind)
+    own: set[str] = set()
+    stdlib_entries: dict[str, set[str]] = {}
+    for env in environments:
+        stdlib_real = {fs.resolve(p) for p in env.stdlib}
+        for entry in env.sys_path:
+            for location, meta, kind in _metadata_paths(fs, entry):
+                where.setdefault(meta, (location, kind))
+                envs = seen_in.setdefault(meta, [])
+                if env.path not in envs:
+                    envs.append(env.path)
+                if location in stdlib_real:
+                    stdlib_entries.setdefault(meta, set()).add(env.path)
+    covered = {fs.resolve(p) for env in environments for p in env.sys_path}
     for site in site_dirs(fs):
-        names = fs.listdir(site)
-        editable_finders = {n for n in names if n.startswith("__editable__")}
-        for name in names:
-            if name.endswith(".dist-info"):
-                out.append(_dist_info(fs, site, name, editable_finders))
-            elif name.endswith(".egg-info"):
-                out.append(_egg_info(fs, site, name))
-            elif name.endswith(".egg-link"):
-                out.append(_egg_link(fs, site, name))
+        if site in covered:
+            continue
+        for location, meta, kind in _metadata_paths(fs, site):
+            where.setdefault(meta, (location, kind))
+            seen_in.setdefault(meta, [])
+    egg_links = _egg_links(fs, {loc for loc, _ in where.values()} | set(site_dirs(fs)))
+    link_targets = {fs.resolve(posixpath.normpath("/" + link.target)): link for link in egg_links}
+    named: list[Distribution] = []
+    unnamed: list[Distribution] = []
+    for meta in sorted(where):
+        location, kind = where[meta]
+        dist = _read(fs, location, meta, kind)
+        dist = replace(dist, environments=tuple(seen_in[meta]))
+        if meta in stdlib_entries and dist.display_name == "Python":
+            own.add(meta)  # the interpreter's own Python-X.Y.egg-info
+            continue
+        if location in link_targets and not dist.editable:
+            url = {"url": "file://" + link_targets[location].target, "dir_info": {"editable": True}}
+            dist = replace(dist, editable=True, direct_url=url)
+        (named if dist.name is not None else unnamed).append(dist)
+    return Inventory(tuple(named), tuple(unnamed), tuple(sorted(own)), tuple(egg_links))
+
+
+def _egg_links(fs: FileSystem, dirs: set[str]) -> list[EggLink]:
+    out = []
+    for d in sorted(dirs):
+        for name in fs.listdir(d):
+            if name.endswith(".egg-link"):
+                data = fs.read(f"{d}/{name}") or b""
+                target = data.decode("utf-8", "replace").split("\n", 1)[0].strip()
+                out.append(EggLink(f"{d}/{name}", target))
     return out
 
 
-def _split_dir_name(name: str) -> tuple[str, str | None]:
-    stem = name.rsplit(".", 1)[0]
-    n, _, v = stem.partition("-")
-    return n, (v.split("-py")[0] or None)
+# ---- reading one distribution -----------------------------------------------------------
 
 
-def _dist_info(fs: FileSystem, site: str, name: str, finders: set[str]) -> Distribution:
-    d = f"{site}/{name}"
-    meta = _headers(fs.read(f"{d}/METADATA"))
-    dir_name, dir_version = _split_dir_name(name)
-    display = meta.get("name") or dir_name
-    installer = (fs.read(f"{d}/INSTALLER") or b"").decode("utf-8", "replace").strip() or None
-    tags = tuple(
-        line.partition(":")[2].strip()
-        for line in (fs.read(f"{d}/WHEEL") or b"").decode("utf-8", "replace").splitlines()
-        if line.lower().startswith("tag:")
+def _read(fs: FileSystem, location: str, meta: str, kind: str) -> Distribution:
+    node = fs.get(fs.resolve(meta) or meta)
+    is_dir = node is not None and node.entry.kind == DIR
+    text = ""
+    if is_dir:
+        for filename in ("METADATA", "PKG-INFO"):
+            data = fs.read(f"{meta}/{filename}")
+            if data:
+                text = pymetadata.decode(data)
+                break
+    else:
+        text = pymetadata.decode(fs.read(meta) or b"")
+    requires_txt = fs.read(f"{meta}/requires.txt") if is_dir and kind != "dist-info" else None
+    core = pymetadata.parse(text, pymetadata.decode(requires_txt) if requires_txt else None)
+    base = Distribution(
+        name=canonicalize_name(core.name) if core.name is not None else None,
+        display_name=core.name,
+        version=core.version,
+        location=location,
+        meta_dir=meta,
+        kind=kind,
+        installer=None,
+        wheel_tags=(),
+        editable=False,
+        direct_url=None,
+        size=0,
+        top_level=(),
+        files=(),
+        requires=core.requires,
+        invalid_requires=core.invalid_requires,
+        requires_python=core.requires_python,
     )
+    if kind == "dist-info" and is_dir:
+        return _dist_info(fs, base)
+    return _egg_info(fs, base, is_dir)
+
+
+def _dist_info(fs: FileSystem, dist: Distribution) -> Distribution:
+    d, site = dist.meta_dir, dist.location
+    installer = (fs.read(f"{d}/INSTALLER") or b"").decode("utf-8", "replace").strip() or None
     direct_url = None
     raw = fs.read(f"{d}/direct_url.json")
     if raw:
@@ -152,9 +280,13 @@ def _dist_info(fs: FileSystem, site: str, name: str, finders: set[str]) -> Distr
         except ValueError:
             direct_url = None
     editable = bool(direct_url and (direct_url.get("dir_info") or {}).get("editable"))
-    norm = normalise(display)
-    if any(normalise(f.removeprefix("__editable__").strip("_.")).startswith(norm) for f in finders):
-        editable = True
+    if dist.name is not None:
+        finders = [n for n in fs.listdir(site) if n.startswith("__editable__")]
+        if any(
+            canonicalize_name(f.removeprefix("__editable__").strip("_.")).startswith(dist.name)
+            for f in finders
+        ):
+            editable = True
     record = fs.read(f"{d}/RECORD")
     size, files, tops = _record(fs, site, record) if record else (0, [], set())
     top_txt = fs.read(f"{d}/top_level.txt")
@@ -163,10 +295,16 @@ def _dist_info(fs: FileSystem, site: str, name: str, finders: set[str]) -> Distr
         if top_txt
         else tuple(sorted(tops))
     )
-    return Distribution(
-        norm, display, meta.get("version") or dir_version, site, d, installer, tags, editable,
-        direct_url, size, top, tuple(files),
-    )  # fmt: skip
+    return replace(
+        dist,
+        installer=installer,
+        wheel_tags=wheel_tag_lines(fs.read(f"{d}/WHEEL")),
+        editable=editable,
+        direct_url=direct_url,
+        size=size,
+        top_level=top,
+        files=tuple(files),
+    )
 
 
 def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set[str]]:
@@ -231,35 +369,19 @@ def _record_rows(data: bytes) -> Iterator[list[str]]:
             continue
 
 
-def _egg_info(fs: FileSystem, site: str, name: str) -> Distribution:
-    d = f"{site}/{name}"
-    node = fs.get(d)
-    is_dir = node is not None and node.entry.kind == DIR
-    meta = _headers(fs.read(f"{d}/PKG-INFO" if is_dir else d))
-    dir_name, dir_version = _split_dir_name(name)
-    display = meta.get("name") or dir_name
+def _egg_info(fs: FileSystem, dist: Distribution, is_dir: bool) -> Distribution:
+    d, site = dist.meta_dir, dist.location
     top_txt = fs.read(f"{d}/top_level.txt") if is_dir else None
     top = tuple(top_txt.decode("utf-8", "replace").split()) if top_txt else ()
     size = 0
-    for t in top:
-        for cand in (f"{site}/{t}", f"{site}/{t}.py"):
-            size += _tree_size(fs, cand)
-    size += _tree_size(fs, d)
-    return Distribution(
-        normalise(display), display, meta.get("version") or dir_version, site, d, None, (),
-        False, None, size, top, (),
-    )  # fmt: skip
-
-
-def _egg_link(fs: FileSystem, site: str, name: str) -> Distribution:
-    d = f"{site}/{name}"
-    target = (fs.read(d) or b"").decode("utf-8", "replace").split("\n", 1)[0].strip()
-    display = name[: -len(".egg-link")]
-    return Distribution(
-        normalise(display), display, None, site, d, None, (), True,
-        {"url": "file://" + target, "dir_info": {"editable": True}} if target else None,
-        0, (), (),
-    )  # fmt: skip
+    if dist.kind == "egg":
+        size = _tree_size(fs, site)  # the whole .egg directory is the distribution
+    else:
+        for t in top:
+            for cand in (f"{site}/{t}", f"{site}/{t}.py"):
+                size += _tree_size(fs, cand)
+        size += _tree_size(fs, d)
+    return replace(dist, size=size, top_level=top)
 
 
 def _tree_size(fs: FileSystem, path: str) -> int:

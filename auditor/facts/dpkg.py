@@ -1,16 +1,21 @@
 """The dpkg database: installed packages and which package owns which file.
 
-Read from `var/lib/dpkg/status` (or distroless's `var/lib/dpkg/status.d/*`, one
-stanza file per package) with python-debian's deb822 parser, and from the
-`var/lib/dpkg/info/*.list` file lists. List paths are written as the package ships
-them (`/bin/su`); on merged-/usr images `/bin` is a link to `/usr/bin`, so every
-listed directory is resolved through the image's own links before it is used as
-a key: `owner("/usr/bin/su")` finds util-linux either way.
+Read from `var/lib/dpkg/status` (or distroless's `var/lib/dpkg/status.d/<name>`, one
+control stanza per package) with python-debian's deb822 parser, and from the file
+lists: `var/lib/dpkg/info/*.list`, or distroless's `status.d/<name>.md5sums` (one
+`<md5>  <path>` line per regular file the package ships; distroless keeps no
+`info/` directory, so without these its files would look like nobody's).
+
+Listed paths are written as the package ships them (`/bin/su`); on merged-/usr
+images `/bin` is a link to `/usr/bin`, so every listed directory is resolved through
+the image's own links before it is used as a key: `owner("/usr/bin/su")` finds
+util-linux either way.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +63,21 @@ class DpkgDb:
             real = fs.resolve(path)
             found = self.files.get(real) if real is not None else None
         return found
+
+    def package_of_dir(self, fs: FileSystem, path: str) -> str | None:
+        """The package that ships directory `path`: listed itself (info/*.list names
+        directories), or through a file directly in it (md5sums name files only)."""
+        found = self.package_of(fs, path)
+        if found is not None:
+            return found
+        real = fs.resolve(path.strip("/"))
+        if real is None:
+            return None
+        for child in fs.listdir(real):
+            found = self.files.get(f"{real}/{child}" if real else child)
+            if found is not None:
+                return found
+        return None
 
     @property
     def versions(self) -> dict[str, str]:
@@ -118,14 +138,19 @@ def load(fs: FileSystem) -> DpkgDb:
     if status is not None:
         db.present, db.origin = True, "/" + STATUS
         db.packages.update(parse_status(status.decode("utf-8", "replace")))
+    resolved: dict[str, str | None] = {}  # listed parent directory -> its real path
     for name in fs.listdir(STATUS_D):
         data = fs.read(f"{STATUS_D}/{name}")
         if data is None:
             continue
+        text = data.decode("utf-8", "replace")
+        if name.endswith(MD5SUMS):
+            package = name[: -len(MD5SUMS)].split(":", 1)[0]
+            _add_files(db, fs, package, md5sums_paths(text), resolved)
+            continue
         db.present = True
         db.origin = db.origin or "/" + STATUS_D
-        db.packages.update(parse_status(data.decode("utf-8", "replace")))
-    resolved: dict[str, str | None] = {}
+        db.packages.update(parse_status(text))
     for name in fs.listdir(INFO):
         if not name.endswith(".list"):
             continue
@@ -133,18 +158,43 @@ def load(fs: FileSystem) -> DpkgDb:
         if data is None:
             continue
         package = name[: -len(".list")].split(":", 1)[0]
-        listed = db.lists.setdefault(package, [])
-        for line in data.decode("utf-8", "replace").splitlines():
-            path = line.strip().strip("/")
-            if not path or path == ".":
-                continue
-            listed.append(path)
-            parent, base = posixpath.split(path)
-            if parent not in resolved:
-                resolved[parent] = fs.resolve(parent) if parent else ""
-            real_parent = resolved[parent]
-            if real_parent is None:
-                continue
-            key = f"{real_parent}/{base}" if real_parent else base
-            db.files.setdefault(key, package)
+        paths = (line.strip() for line in data.decode("utf-8", "replace").splitlines())
+        _add_files(db, fs, package, paths, resolved)
     return db
+
+
+MD5SUMS = ".md5sums"
+
+
+def md5sums_paths(text: str) -> Iterator[str]:
+    """The paths of an md5sums file: `<32 hex digits><two spaces><path>` per line (the
+    path may hold spaces; a line of another shape is skipped)."""
+    for line in text.splitlines():
+        digest, sep, path = line.partition("  ")
+        if sep and len(digest) == 32 and path.strip():
+            yield path.strip()
+
+
+def _add_files(
+    db: DpkgDb,
+    fs: FileSystem,
+    package: str,
+    paths: Iterable[str],
+    resolved: dict[str, str | None],
+) -> None:
+    """Record `package` as the owner of `paths` (as the package lists them), keyed by the
+    real path: each listed directory is resolved through the image's own links."""
+    listed = db.lists.setdefault(package, [])
+    for raw in paths:
+        path = raw.strip("/")
+        if not path or path == ".":
+            continue
+        listed.append(path)
+        parent, base = posixpath.split(path)
+        if parent not in resolved:
+            resolved[parent] = fs.resolve(parent) if parent else ""
+        real_parent = resolved[parent]
+        if real_parent is None:
+            continue
+        key = f"{real_parent}/{base}" if real_parent else base
+        db.files.setdefault(key, package)

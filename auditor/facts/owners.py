@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.facts.distributions import wheel_tag_lines
 from auditor.facts.dpkg import DpkgDb
 from auditor.fs import FILE, FileSystem
 
@@ -56,14 +57,7 @@ class Owners:
 
 def wheel_tags(fs: FileSystem, dist_info: str) -> list[str]:
     """`Tag:` lines of a distribution's WHEEL file (manylinux_2_17_x86_64, ...)."""
-    data = fs.read(posixpath.join(dist_info, "WHEEL"))
-    if data is None:
-        return []
-    return [
-        line.split(":", 1)[1].strip()
-        for line in data.decode("utf-8", "replace").splitlines()
-        if line.lower().startswith("tag:")
-    ]
+    return list(wheel_tag_lines(fs.read(posixpath.join(dist_info, "WHEEL"))))
 
 
 def _site_packages_top(path: str) -> str | None:
@@ -113,8 +107,10 @@ def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
     owners = Owners(dpkg_db)
     record, dist_info, record_tops = owners.record, owners.dist_info, owners.record_tops
     for d in dists:
-        owners.dist_names[d.meta_dir] = d.name
-        name, meta_dir = d.name, d.meta_dir
+        # a distribution whose metadata has no Name still owns its files: it is named
+        # by its metadata directory (a path, not a package name made up from it)
+        name, meta_dir = d.name or d.meta_dir.rsplit("/", 1)[-1], d.meta_dir
+        owners.dist_names[meta_dir] = name
         base = d.location + "/"
         cut = len(base)
         seen: set[str] = set()  # tops of this distribution already indexed

@@ -4,8 +4,13 @@ how complete its standard library is. Nothing is run: everything comes from the 
 Discovery: a stdlib directory `<prefix>/lib/pythonX.Y/os.py`, an executable
 `<prefix>/bin/pythonX.Y` (not a link into another prefix, not inside a venv) or a
 `libpythonX.Y.so*` makes an interpreter at `<prefix>`. The version is the X.Y of those
-names; the patch version comes from the prefix (pyenv `versions/3.11.7`), the config's
-`PYTHON_VERSION` (official images) or the owning dpkg package's version (status file).
+names. The full version (3.11.7, what `sys.version` starts with), most direct source
+first: the `PY_VERSION` string compiled into the executable or, for a shared build,
+libpython (read while the layer streamed past, auditor/versionprobe.py); the
+`PY_VERSION` of `include/pythonX.Y/patchlevel.h`; the owning dpkg package's version;
+the config's `PYTHON_VERSION` (official images) or the prefix (pyenv `versions/3.11.7`);
+the `version` / `version_info` that `pyvenv.cfg` of a venv made from it recorded.
+`full_version_source` says which one answered.
 
 Origin, most specific first: conda (`<prefix>/conda-meta`), pyenv / python-build
 (`.pyenv/versions/`), distro (owned by a dpkg package, prefix /usr, the distro's
@@ -33,9 +38,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
 from auditor.facts.dpkg import DpkgDb, upstream_version
-from auditor.facts.stdlib_data import StdlibPiece, stdlib_table
+from auditor.facts.stdlib_data import StdlibPiece, python_version, stdlib_table
+from auditor.facts.venvs import parse_cfg
 from auditor.fs import DIR, SYMLINK, FileSystem
+from auditor.versionprobe import full_version
 
 _STDLIB_RE = re.compile(r"^(?P<prefix>(?:.*/)?)lib/python(?P<ver>\d\.\d+t?)/os\.py$")
 _EXE_RE = re.compile(r"^(?P<prefix>(?:.*/)?)bin/python(?P<ver>\d\.\d+t?)$")
@@ -43,6 +53,10 @@ _LIB_RE = re.compile(
     r"^(?P<prefix>(?:.*/)?)lib(?:/[^/]*-linux-[^/]*)?/libpython(?P<ver>\d\.\d+t?)m?\.so(?:\.[\d.]+)?$"
 )
 _FULL_IN_PATH = re.compile(r"(?:^|/)(?:python-?)?(\d+\.\d+\.\d+)(?:/|$)")
+
+
+#: Origins of an interpreter a package manager installed (the distribution's own).
+DISTRO_ORIGINS = ("distro", "deadsnakes")
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,7 @@ class Interpreter:
     full_version: str | None
     sysconfigdata: tuple[str, ...]
     modules: tuple[ModuleState, ...] = field(default=())
+    full_version_source: str | None = None  # binary | libpython | patchlevel.h | dpkg | ...
 
     @property
     def path(self) -> str:
@@ -86,6 +101,7 @@ class Interpreter:
             "path": "/" + self.path,
             "version": self.version,
             "full_version": self.full_version,
+            "full_version_source": self.full_version_source,
             "origin": self.origin,
             "prefix": "/" + self.prefix,
             "package": self.package,
@@ -133,7 +149,7 @@ def find(fs: FileSystem, dpkg: DpkgDb, env: dict[str, str]) -> list[Interpreter]
         _interpreter(fs, dpkg, env, k, stdlibs.get(k), exes.get(k), libs.get(k, []), default)
         for k in keys
     ]
-    out.sort(key=lambda i: (i.prefix, i.version))
+    out.sort(key=lambda i: (i.prefix, python_version(i.version) or Version("0"), i.version))
     return out
 
 
@@ -168,13 +184,11 @@ def _interpreter(
             if name.startswith("_sysconfigdata_") and name.endswith(".py")
         )
     )
-    full = _full_version(prefix, version, env, origin)
-    if full is None and package is not None and package in dpkg.versions:
-        upstream = upstream_version(dpkg.versions[package])
-        full = upstream if upstream.startswith(version.rstrip("t") + ".") else None
+    full, source = _full_version(fs, dpkg, env, prefix, version, exe, libs, package, origin)
     interp = Interpreter(
-        prefix, version, exe, stdlib, tuple(sorted(libs)), origin, package, full, sysconfig
-    )
+        prefix, version, exe, stdlib, tuple(sorted(libs)), origin, package, full, sysconfig,
+        full_version_source=source,
+    )  # fmt: skip
     modules = tuple(_modules(fs, interp))
     return Interpreter(**{**interp.__dict__, "modules": modules})
 
@@ -205,14 +219,71 @@ def _origin(
     return "source-build"
 
 
-def _full_version(prefix: str, version: str, env: dict[str, str], origin: str) -> str | None:
-    m = _FULL_IN_PATH.search(prefix)
-    if m and m.group(1).startswith(version.rstrip("t") + "."):
-        return m.group(1)
+def _full_version(
+    fs: FileSystem,
+    dpkg: DpkgDb,
+    env: dict[str, str],
+    prefix: str,
+    version: str,
+    exe: str | None,
+    libs: list[str],
+    package: str | None,
+    origin: str,
+) -> tuple[str | None, str | None]:
+    """(full version, where it was read), most direct source first (module docstring)."""
+    mm = version.rstrip("t")
+
+    def fits(candidate: str | None) -> bool:
+        return bool(candidate) and str(candidate).startswith(mm + ".")
+
+    sources: list[tuple[str, str | None]] = []
+    if exe is not None:
+        sources.append(("binary", _probed(fs, exe)))
+    for lib in sorted(libs):
+        sources.append(("libpython", _probed(fs, lib)))
+    header = fs.read(f"{prefix}/include/python{version}/patchlevel.h".lstrip("/"))
+    if header:
+        define = _PY_VERSION_DEFINE.search(header)
+        sources.append(("patchlevel.h", define.group(1).decode("ascii") if define else None))
+    if package is not None and package in dpkg.versions:
+        sources.append(("dpkg", upstream_version(dpkg.versions[package])))
     pv = env.get("PYTHON_VERSION", "")
-    if origin == "official-image" and pv.startswith(version + "."):
-        return pv
-    return None
+    if origin == "official-image":
+        sources.append(("env PYTHON_VERSION", pv))
+    m = _FULL_IN_PATH.search(prefix)
+    sources.append(("prefix", m.group(1) if m else None))
+    sources.append(("pyvenv.cfg", _venv_recorded(fs, prefix, exe, mm)))
+    for source, candidate in sources:
+        if fits(candidate):
+            return candidate, source
+    return None, None
+
+
+_PY_VERSION_DEFINE = re.compile(rb'#define\s+PY_VERSION\s+"([0-9][0-9a-z.+]*)"')
+
+
+def _probed(fs: FileSystem, path: str) -> str | None:
+    """The version the layer reader found compiled into a binary or libpython."""
+    elf = fs.elf(path)
+    return full_version(elf.python_versions) if elf is not None else None
+
+
+def _venv_recorded(fs: FileSystem, prefix: str, exe: str | None, major_minor: str) -> str | None:
+    """The version pyvenv.cfg files recorded for venvs made from this interpreter (one
+    distinct value only: venvs made before and after an upgrade disagree)."""
+    bin_dir = f"/{prefix}/bin" if prefix else "/bin"
+    found = set()
+    for _path, data in fs.captured(lambda p: p == "pyvenv.cfg" or p.endswith("/pyvenv.cfg")):
+        cfg = parse_cfg(data)
+        home = (cfg.get("home") or "").rstrip("/")
+        if home != bin_dir and (exe is None or fs.resolve(home) != f"{prefix}/bin"):
+            continue
+        recorded = cfg.get("version_info") or cfg.get("version") or ""
+        parts = recorded.split(".")
+        text = ".".join(parts[:3]) if len(parts) >= 3 else recorded
+        if text.startswith(major_minor + "."):
+            found.add(text)
+    return found.pop() if len(found) == 1 else None
 
 
 def modbuilt_names(source: bytes) -> set[str] | None:
@@ -297,6 +368,14 @@ def _extension(
     return ModuleState(piece.name, piece.kind, piece.tier, "missing")
 
 
+def _wheel_project(filename: str) -> str | None:
+    """The canonical project name of a wheel file name (`pip-23.0.1-py3-none-any.whl`)."""
+    try:
+        return parse_wheel_filename(filename)[0]
+    except InvalidWheelFilename:
+        return None
+
+
 def _package(
     fs: FileSystem, piece: StdlibPiece, interp: Interpreter, wheels: tuple[str, ...]
 ) -> ModuleState:
@@ -305,10 +384,10 @@ def _package(
         return ModuleState(piece.name, piece.kind, piece.tier, "missing")
     if piece.name == "ensurepip":
         have = {
-            name.split("-", 1)[0].lower()
+            project
             for d in (f"{pkg}/_bundled", "usr/share/python-wheels")
             for name in fs.listdir(d)
-            if name.endswith(".whl")
+            if (project := _wheel_project(name)) is not None
         }
         lacking = [w for w in wheels if w not in have]
         if lacking:

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 
 @dataclass(frozen=True)
 class StdlibPiece:
@@ -20,7 +22,7 @@ class StdlibPiece:
     kind: str  # "extension" | "package"
     tier: str  # "core" | "optional"
     any_of: tuple[str, ...]  # module names, one of which is enough
-    since: tuple[int, int]
+    since: Version
     why: str
 
 
@@ -31,7 +33,7 @@ class StdlibTable:
     bundled_wheels: dict[str, tuple[str, ...]]
 
     def expected(self, version: str) -> list[StdlibPiece]:
-        v = version_tuple(version)
+        v = python_version(version)
         if v is None:
             return []
         return [p for p in self.pieces if v >= p.since]
@@ -40,11 +42,12 @@ class StdlibTable:
         return self.bundled_wheels.get(version, ("pip",))
 
 
-def version_tuple(version: str) -> tuple[int, int] | None:
-    parts = version.rstrip("t").split(".")
+def python_version(version: str) -> Version | None:
+    """A CPython version ("3.9", "3.13t", "3.11.7") as packaging orders it: 3.9 < 3.10.
+    The free-threaded build's `t` is not part of the version."""
     try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
+        return Version(version.rstrip("t"))
+    except InvalidVersion:
         return None
 
 
@@ -60,7 +63,7 @@ def stdlib_table() -> StdlibTable:
     pieces = []
     for kind, key in (("extension", "extensions"), ("package", "packages")):
         for item in raw[key]:
-            since = version_tuple(item["since"]) or (3, 0)
+            since = python_version(item["since"]) or Version("3.0")
             pieces.append(
                 StdlibPiece(
                     item["name"],

@@ -75,3 +75,67 @@ def test_origin_rule(
     fs = FileSystem([])
     db = DpkgDb(present=has_db)
     assert pythons._origin(fs, db, env, prefix, version, package, default) == origin
+
+
+def _full(files: dict[str, bytes], env: dict[str, str] | None = None) -> tuple[str | None, ...]:
+    fs = fs_with({"usr/local/lib/python3.11/os.py": b"", **files})
+    [interp] = pythons.find(fs, DpkgDb(), env or {})
+    return interp.full_version, interp.full_version_source
+
+
+def test_full_version_sources_in_order() -> None:
+    """Without a version string in a binary (none here): patchlevel.h, then the official
+    image's PYTHON_VERSION, then what a venv made from it recorded; never another X.Y."""
+    header = b'#define PY_MINOR_VERSION 11\n#define PY_VERSION              "3.11.4"\n'
+    cfg = b"home = /usr/local/bin\nversion_info = 3.11.3.final.0\n"
+    assert _full({"usr/local/include/python3.11/patchlevel.h": header}) == (
+        "3.11.4",
+        "patchlevel.h",
+    )
+    env = {"PYTHON_VERSION": "3.11.5"}
+    assert _full({"opt/venv/pyvenv.cfg": cfg}, env) == ("3.11.5", "env PYTHON_VERSION")
+    assert _full({"opt/venv/pyvenv.cfg": cfg}) == ("3.11.3", "pyvenv.cfg")
+    other = b"home = /usr/local/bin\nversion = 3.12.1\n"  # made by another X.Y: no answer
+    assert _full({"opt/venv/pyvenv.cfg": other}) == (None, None)
+    wrong = b'#define PY_VERSION "3.12.0"\n'
+    assert _full({"usr/local/include/python3.11/patchlevel.h": wrong}) == (None, None)
+
+
+def test_distroless_status_d_md5sums_own_files() -> None:
+    """distroless keeps no info/*.list: the file lists are status.d/<name>.md5sums."""
+    fs = fs_with(
+        {
+            "var/lib/dpkg/status.d/python3.11-minimal": b"Package: python3.11-minimal\n"
+            b"Version: 3.11.2-6+deb12u6\nArchitecture: amd64\n",
+            "var/lib/dpkg/status.d/python3.11-minimal.md5sums": (
+                b"61b1600a764d9e2947a52ad348b2b0dd  usr/bin/python3.11\n"
+                b"not an md5sums line\n"
+                b"3dd49551104e3151d1123afed8a7bd26  usr/share/binfmts/python3.11\n"
+            ),
+            "var/lib/dpkg/status.d/libpython3.11-stdlib.md5sums": (
+                b"0123456789abcdef0123456789abcdef  usr/lib/python3.11/test/a b.py\n"
+            ),
+            "var/lib/dpkg/status.d/python3-six.md5sums": (
+                b"0123456789abcdef0123456789abcdef  "
+                b"usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO\n"
+            ),
+            "usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO": b"Name: six\n",
+            "usr/bin/python3.11": b"",
+            "usr/lib/python3.11/os.py": b"",
+            "usr/lib/python3.11/test/a b.py": b"",
+        }
+    )
+    db = load(fs)
+    assert (db.present, db.origin) == (True, "/var/lib/dpkg/status.d")
+    assert set(db.packages) == {"python3.11-minimal"}  # an md5sums file is no stanza
+    assert db.package_of(fs, "usr/bin/python3.11") == "python3.11-minimal"
+    assert db.files["usr/lib/python3.11/test/a b.py"] == "libpython3.11-stdlib"
+    # md5sums name files only: a metadata directory is the package's through its files
+    egg_info = "usr/lib/python3/dist-packages/six-1.16.0.egg-info"
+    assert (db.package_of(fs, egg_info), db.package_of_dir(fs, egg_info)) == (None, "python3-six")
+    [interp] = pythons.find(fs, db, {})
+    assert (interp.origin, interp.package, interp.full_version) == (
+        "distro",
+        "python3.11-minimal",
+        "3.11.2",
+    )

@@ -52,6 +52,13 @@ def test_main_interpreter_prefers_own_python() -> None:
     assert (rows[0].python, rows[0].origin) == ("3.12", "source-build")
 
 
+def test_main_interpreter_is_the_apps_when_known() -> None:
+    """An image whose app runs Debian's 3.11 although a newer CPython sits in /opt."""
+    app = Python("3.11", "distro", app=True)
+    rows, _ = families([Member("a/b:1", (app, interp("3.13", "source-build")))], ON)
+    assert (rows[0].python, rows[0].origin) == ("3.11", "distro")
+
+
 def _archive(tmp_path: Path, name: str) -> str:
     path = tmp_path / (name.replace("/", "_").replace(":", "_") + ".tar")
     spec = ImageSpec([pyimage.cpython_layer()], name=name)

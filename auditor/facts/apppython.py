@@ -1,0 +1,225 @@
+"""Which interpreter (or venv) the application runs on.
+
+Why it matters: an image often holds more than one Python. Debian's python3 comes in
+as a dependency of mercurial, of a `-dev` package or of apt tooling while the app runs
+on its own CPython; the distro one is then no concern of the app (PY001, PY002 judge
+it gently), and bytecode, system-python and stdlib rules apply to what the app runs.
+
+Decided as the engine would start the container, most direct evidence first:
+
+1. `entrypoint`: Entrypoint + Cmd, past wrappers (tini, dumb-init, gosu, su-exec,
+   env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string).
+   The program is looked up in the config's PATH (Docker's default PATH when unset),
+   relative paths against WorkingDir. A `python`/`python3.X` program is the
+   interpreter; a script (`gunicorn`, `uvicorn`, `fastapi` console scripts, an
+   executable `app.py`) runs what its shebang names (`#!/usr/bin/env python3`: PATH
+   again). The venv is told by `pyvenv.cfg` next to the interpreter's own directory,
+   as CPython's getpath finds it (on the path as invoked, before links are followed).
+2. `path`: no answer from the entrypoint (a shell script, an ELF program, nothing
+   set): the `python3` or `python` first on PATH when that is a venv's;
+3. `venv`: else the only venv whose interpreter is present;
+4. `path`: else the `python3` / `python` first on PATH.
+
+Nothing is run; a program the files cannot tie to an interpreter leaves step 1 silent.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.facts.pythons import Interpreter
+from auditor.facts.syspath import Environment
+from auditor.fs import DIR, FileSystem
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PYTHON_NAME = re.compile(r"^python(?:\d(?:\.\d+t?)?)?$")
+_WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
+_USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
+_SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+_BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
+
+
+@dataclass(frozen=True)
+class AppPython:
+    environment: str | None  # Environment.path: the interpreter executable or venv dir
+    interpreter: str | None  # the base interpreter's path (None: a venv without one)
+    how: str  # entrypoint | path | venv | unknown
+    program: str | None = None  # what the entrypoint runs, as found (no leading slash)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "environment": _absolute(self.environment),
+            "interpreter": _absolute(self.interpreter),
+            "how": self.how,
+            "program": _absolute(self.program),
+        }
+
+
+UNKNOWN = AppPython(None, None, "unknown")
+
+
+def find(
+    fs: FileSystem,
+    config: dict[str, Any],
+    env: dict[str, str],
+    interps: Sequence[Interpreter],
+    environments: Sequence[Environment],
+) -> AppPython:
+    finder = _Finder(fs, config, env, interps, environments)
+    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    program = finder.program(argv)
+    if program is not None:
+        found = finder.environment_of(program)
+        if found is not None:
+            return finder.answer(found, "entrypoint", program)
+    on_path = next((p for n in ("python3", "python") if (p := finder.which(n))), None)
+    found = finder.environment_of(on_path) if on_path else None
+    if found is not None and found.kind == "venv":
+        return finder.answer(found, "path", on_path)
+    venvs = [e for e in environments if e.kind == "venv" and e.base is not None]
+    if len(venvs) == 1:
+        return finder.answer(venvs[0], "venv", None)
+    if found is not None:
+        return finder.answer(found, "path", on_path)
+    return UNKNOWN
+
+
+class _Finder:
+    def __init__(
+        self,
+        fs: FileSystem,
+        config: dict[str, Any],
+        env: dict[str, str],
+        interps: Sequence[Interpreter],
+        environments: Sequence[Environment],
+    ) -> None:
+        self.fs = fs
+        self.workdir = "/" + str(config.get("WorkingDir") or "").strip("/")
+        self.path = [p for p in (env.get("PATH") or DEFAULT_PATH).split(":") if p]
+        self.interps = interps
+        self.environments = {e.path: e for e in environments}
+
+    def answer(self, found: Environment, how: str, program: str | None) -> AppPython:
+        return AppPython(found.path, found.base, how, program)
+
+    # ---- programs -------------------------------------------------------------------
+
+    def which(self, name: str) -> str | None:
+        """`name` as execvp finds it: a path (relative to WorkingDir), or PATH's first."""
+        if "/" in name:
+            path = _norm(posixpath.join(self.workdir, name))
+            return path if self._is_file(path) else None
+        for d in self.path:
+            path = _norm(posixpath.join(self.workdir, d, name))
+            if self._is_file(path):
+                return path
+        return None
+
+    def _is_file(self, path: str) -> bool:
+        real = self.fs.resolve(path)
+        node = self.fs.get(real) if real is not None else None
+        return node is not None and node.entry.kind != DIR
+
+    def program(self, argv: list[str]) -> str | None:
+        """The program the container's command finally runs, found on PATH."""
+        args = list(argv)
+        while args:
+            name = args[0].rsplit("/", 1)[-1]
+            if name in _WRAPPERS or name in _USER_WRAPPERS:
+                args = args[1:]
+                while args and args[0].startswith("-"):
+                    args = args[1:]
+                if name in _USER_WRAPPERS and args:
+                    args = args[1:]  # the user
+                continue
+            if name == "env":
+                args = args[1:]
+                while args and ("=" in args[0] or args[0].startswith("-")):
+                    args = args[1:]
+                continue
+            if name in _SHELLS and len(args) >= 3 and args[1] == "-c":
+                return self._shell_program(args[2])
+            return self.which(args[0])
+        return None
+
+    def _shell_program(self, script: str) -> str | None:
+        """The last command of a `sh -c` string that is a program (`migrate && exec
+        gunicorn ...` runs gunicorn for the life of the container)."""
+        try:
+            words = shlex.split(script, comments=True)
+        except ValueError:
+            return None
+        commands: list[list[str]] = [[]]
+        for w in words:
+            if w in ("&&", "||", ";", "|", "&"):
+                commands.append([])
+            else:
+                commands[-1].append(w.rstrip(";"))
+        for command in reversed(commands):
+            while command and (command[0] == "exec" or "=" in command[0]):
+                command = command[1:]
+            if command and command[0] not in _BUILTINS:
+                return self.program(command)
+        return None
+
+    # ---- interpreters -----------------------------------------------------------------
+
+    def environment_of(self, program: str, depth: int = 0) -> Environment | None:
+        """The environment `program` runs in: a python itself, or what its shebang runs."""
+        name = program.rsplit("/", 1)[-1]
+        if _PYTHON_NAME.match(name):
+            return self._python(program)
+        head = self.fs.read(program) or b""
+        if depth > 2 or not head.startswith(b"#!"):
+            return None
+        interpreter = shebang(head)
+        if interpreter is None:
+            return None
+        if "/" not in interpreter:  # `#!/usr/bin/env python3`
+            found = self.which(interpreter)
+            return self.environment_of(found, depth + 1) if found else None
+        return self.environment_of(_norm(interpreter), depth + 1)
+
+    def _python(self, path: str) -> Environment | None:
+        bin_dir = posixpath.dirname(path)
+        venv = posixpath.dirname(bin_dir)
+        for cfg in (f"{bin_dir}/pyvenv.cfg", f"{venv}/pyvenv.cfg"):
+            if self.fs.get(cfg) is not None or self.fs.resolve(cfg) is not None:
+                found = self.environments.get(posixpath.dirname(cfg))
+                if found is not None:
+                    return found
+        real = self.fs.resolve(path)
+        for interp in self.interps:
+            if interp.executable and self.fs.resolve(interp.executable) == real:
+                return self.environments.get(interp.path)
+        return None
+
+
+def shebang(head: bytes) -> str | None:
+    """The interpreter a `#!` line names; for `/usr/bin/env [-S] NAME`, NAME (a PATH
+    lookup); pip's long-path `#!/bin/sh` + `'''exec' /path/python` trampoline too."""
+    lines = head.split(b"\n", 2)
+    words = lines[0][2:].decode("utf-8", "replace").split()
+    if not words:
+        return None
+    if words[0].endswith("/env"):
+        rest = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        return rest[0] if rest else None
+    if words[0].endswith("/sh") and len(lines) > 1 and lines[1].startswith(b"'''exec' "):
+        rest = lines[1][len(b"'''exec' ") :].decode("utf-8", "replace").split()
+        return rest[0].strip("'\"") if rest else None
+    return words[0]
+
+
+def _norm(path: str) -> str:
+    return posixpath.normpath("/" + path).strip("/")
+
+
+def _absolute(path: str | None) -> str | None:
+    return "/" + path if path else None
