@@ -229,7 +229,7 @@ def test_cpython_binaries_carry_the_version_they_were_built_as(tmp_path: Path) -
         items.append(factory.host_file(debian, "usr/bin/python3.11"))
     index = index_of(tmp_path, factory.Layer(items))
     found = index.elf[f"opt/py/lib/{libpython.name}"].python_versions
-    assert found == [version_of(sys.executable)]
+    assert found == (version_of(sys.executable),)
     assert index.elf["opt/py/bin/tool"].python_versions == ()
     if debian.exists():
         assert index.elf["usr/bin/python3.11"].python_versions == (version_of(str(debian)),)
