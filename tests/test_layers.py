@@ -233,7 +233,7 @@ def test_cpython_binaries_carry_the_version_they_were_built_as(tmp_path: Path) -
     assert index.elf["opt/py/bin/tool"].python_versions == ()
     if debian.exists():
         assert index.elf["usr/bin/python3.11"].python_versions == (version_of(str(debian)),)
-        assert index.elf["usr/bin/python3.11"]["needed"]  # the link facts are still read
+        assert index.elf["usr/bin/python3.11"].needed  # the link facts are still read
 
 
 def test_executable_scripts_keep_their_shebang(tmp_path: Path) -> None:
