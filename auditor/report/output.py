@@ -1,9 +1,10 @@
 """Where reports go: stdout and `-o FILE` (several at once), written atomically.
 
 Every requested output is rendered in memory first; only when all of them rendered
-are files written, each to a temporary file beside its target and renamed over it.
-A failure therefore never leaves a half-written report, nor clobbers the previous
-one. The report goes to stdout; the one-line summary and progress go to stderr.
+are files written, by `filewrite`: a regular file through a temporary file renamed
+over it (a failure never leaves a half-written report, nor clobbers the previous
+one), a device, FIFO or descriptor (`-o /dev/null`, `-o /dev/stdout`) written into.
+The report goes to stdout; the one-line summary and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -19,8 +19,11 @@ from typing import TextIO
 from auditor.errors import InputError
 from auditor.report import github_annotations
 from auditor.report.catalog import count_text, fmt_score, severity_counts
+from auditor.report.filewrite import check_writable, write_file
 from auditor.report.formats import SUFFIXES, OutputFormat
 from auditor.report.model import Report
+
+__all__ = ["check_writable", "write_document", "write_file"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def emit(
             stdout.write(text)
             stdout.flush()
         else:
-            write_atomic(dest.path, text)
+            write_file(dest.path, text)
     want_annotations = args.github_annotations
     if want_annotations is None:
         want_annotations = os.environ.get("GITHUB_ACTIONS") == "true"
@@ -132,46 +135,12 @@ def summary_line(report: Report, written: list[str] | None = None) -> str:
     return line
 
 
-def check_writable(path: Path) -> None:
-    directory = path.parent
-    if not directory.is_dir():
-        raise InputError(f"cannot write {path}: directory {directory} does not exist")
-    if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a directory")
-    if not os.access(directory, os.W_OK):
-        raise InputError(f"cannot write {path}: directory {directory} is not writable")
-
-
 def write_document(text: str, output: str | None) -> None:
     """A document (`diff`, `history`, `fleet`) to stdout, or to a file as reports are."""
     if output is None:
         sys.stdout.write(text)
         return
     try:
-        write_atomic(Path(output), text)
+        write_file(Path(output), text)
     except OSError as exc:
         raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory + rename.
-
-    Readers never see half a report, and a failure leaves the old file. No fsync: a
-    report is cheap to regenerate, and on a busy CI disk fsync cost seconds (measured)."""
-    check_writable(path)
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
