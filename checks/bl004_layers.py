@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="BL004",
@@ -51,7 +52,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         for ly in found:
             yield INFO.finding(
                 f"layer {ly.index} is {label}"
-                + (f" ({ly.size} bytes of content)" if label == "tiny" else "")
+                + (f" ({human_bytes(ly.size)} of content)" if label == "tiny" else "")
                 + f": {ly.created_by or 'unknown step'}",
                 "merge this step into the RUN next to it",
                 layer=ly.index,

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.fs import DIR, FILE
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="PY005",
@@ -68,7 +69,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if not found or total < MIN_BYTES:
             continue
         yield INFO.finding(
-            f"Python {interp.version}'s test suites take {total} bytes in /{stdlib}",
+            f"Python {interp.version}'s test suites take {human_bytes(total)} in /{stdlib}",
             "Delete lib/pythonX.Y/test, idlelib/idle_test, tkinter/test and lib2to3/tests "
             "after installing CPython",
             path=found[0],

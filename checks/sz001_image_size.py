@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="SZ001",
@@ -43,14 +44,14 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     evidence = {"size": size, "warn_bytes": int(warn), "target_bytes": int(target)}
     if size > warn:
         yield INFO.finding(
-            f"the image is {size / MB:.1f} MB, above the {warn / MB:.0f} MB budget",
+            f"the image is {human_bytes(size)}, above the {human_bytes(int(warn))} budget",
             "use a slim base, a multi-stage build, and remove caches and docs",
             bytes=int(size - target),
             evidence=evidence,
         )
     elif size > target:
         yield INFO.finding(
-            f"the image is {size / MB:.1f} MB, above the {target / MB:.0f} MB target",
+            f"the image is {human_bytes(size)}, above the {human_bytes(int(target))} target",
             "trim caches, docs and build tools to get under the target",
             severity=Severity.INFO,
             bytes=int(size - target),

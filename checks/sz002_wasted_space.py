@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="SZ002",
@@ -42,7 +43,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         return
     top = files[0]
     yield INFO.finding(
-        f"{wasted / 1e6:.1f} MB in {len(files)} file(s) are written and then overwritten "
+        f"{human_bytes(wasted)} in {len(files)} file(s) are written and then overwritten "
         f"or deleted by a later layer (efficiency {fs.efficiency * 100:.1f}%)",
         "delete files in the same RUN that creates them; use COPY --chown and multi-stage",
         path=top.path,

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 from auditor.fs import FILE, FileSystem
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="SZ003",
@@ -115,7 +116,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         files = sorted(found[label], key=lambda f: (-f[1], f[0]))
         total = sum(size for _, size in files)
         yield INFO.finding(
-            f"{label}: {len(files)} file(s), {total / 1e6:.2f} MB",
+            f"{label}: {len(files)} file(s), {human_bytes(total)}",
             remedies[label],
             path=files[0][0],
             paths=[p for p, _ in files[1:TOP]],

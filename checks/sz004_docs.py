@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 from auditor.fs import FILE
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     id="SZ004",
@@ -66,7 +67,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         if not files or total < min_bytes:
             continue
         yield INFO.finding(
-            f"{label}: {len(files)} file(s), {total / 1e6:.2f} MB under "
+            f"{label}: {len(files)} file(s), {human_bytes(total)} under "
             + ", ".join("/" + p.rstrip("/") for p in prefixes),
             "exclude docs, man pages and locales with dpkg path-exclude (keep copyright)",
             path=files[0][0],

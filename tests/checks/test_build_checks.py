@@ -196,5 +196,5 @@ def test_bl004_count_empty_tiny(tmp_path: Path) -> None:
     assert [(str(f.severity), f.layer, f.message) for f in found] == [
         ("warning", None, "4 layers (limit 3)"),
         ("info", 2, "layer 2 is empty: RUN true"),
-        ("info", 3, "layer 3 is tiny (0 bytes of content): RUN mkdir /app"),
+        ("info", 3, "layer 3 is tiny (0 B of content): RUN mkdir /app"),
     ]
