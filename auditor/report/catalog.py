@@ -9,7 +9,7 @@ fall back to the installed check list (`auditor.checks.by_id`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from auditor.check import Check
 from auditor.findings import CheckResult, Finding
@@ -84,17 +84,3 @@ def status_counts(results: Iterable[CheckResult]) -> dict[str, int]:
 
 def fmt_score(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
-
-
-def grouped(
-    findings: Sequence[Finding], metas: dict[str, CheckMeta]
-) -> list[tuple[str, list[Finding]]]:
-    """Findings by dimension (secure, small, fast, usable, other), most severe first."""
-    groups: dict[str, list[Finding]] = {}
-    for f in findings:
-        groups.setdefault(dimension_of(f, metas), []).append(f)
-    dims = [d for d in DIMENSIONS if d in groups] + sorted(d for d in groups if d not in DIMENSIONS)
-    return [
-        (d, sorted(groups[d], key=lambda f: (-f.severity, f.check_id, f.path or "", f.message)))
-        for d in dims
-    ]

@@ -34,12 +34,14 @@ class OutputFormat(enum.Enum):
                 return fmt
         return None
 
-    def renderer(self, *, color: bool = False) -> Renderer:
+    def renderer(self, *, color: bool = False, verbose: bool = False) -> Renderer:
+        """`verbose`: the table and markdown list every info finding (the other
+        formats always carry everything)."""
         # Imported here so that `--format json` never imports the HTML machinery.
         if self is OutputFormat.TABLE:
             from auditor.report import table
 
-            return partial(table.render, color=color)
+            return partial(table.render, color=color, verbose=verbose)
         if self is OutputFormat.JSON:
             from auditor.report import json_format
 
@@ -55,7 +57,7 @@ class OutputFormat(enum.Enum):
         if self is OutputFormat.MARKDOWN:
             from auditor.report import markdown
 
-            return markdown.render
+            return partial(markdown.render, verbose=verbose)
         if self is OutputFormat.HTML:
             from auditor.report import html_format
 

@@ -1,7 +1,9 @@
 """`--format markdown`: a compact report for a pull-request comment.
 
-Grade and scores, then a findings table, then the details (layers, biggest
-directories, waste, checks) collapsed in `<details>`, so the comment stays short.
+Grade and scores, then a findings table worst first (`priority.by_priority`, the order
+the terminal table and the summary line use; info folded into one row per check unless
+`verbose`), then the details (layers, biggest directories, waste, checks) collapsed in
+`<details>`, so the comment stays short.
 Everything from the image is escaped: GitHub renders HTML and Markdown in comments,
 and a file name must not become a link, a mention or a tag. Long lists are capped to
 stay far below GitHub's comment size limit (65536 characters).
@@ -23,6 +25,7 @@ from auditor.report.catalog import (
     status_counts,
 )
 from auditor.report.model import Report
+from auditor.report.priority import InfoGroup, condensed
 from auditor.units import human_bytes, short_digest, shorten
 
 MAX_FINDINGS = 50
@@ -41,7 +44,7 @@ def esc(text: Any, width: int | None = None) -> str:
     return s.replace("@", "&#64;").replace("://", ":&#47;&#47;")
 
 
-def render(report: Report) -> str:
+def render(report: Report, *, verbose: bool = False) -> str:
     image = report.image
     reference = report.reference
     out: list[str] = []
@@ -66,12 +69,12 @@ def render(report: Report) -> str:
         f"{human_bytes(report.waste['wasted_bytes'])} wasted"
     )
     out.append("")
-    out += _findings(report)
+    out += _findings(report, verbose)
     out += _details(report)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _findings(report: Report) -> list[str]:
+def _findings(report: Report, verbose: bool) -> list[str]:
     if report.findings is None and report.results is None:
         return ["Checks were not run.", ""]
     findings = report.findings or ()
@@ -86,17 +89,36 @@ def _findings(report: Report) -> list[str]:
     metas = catalog(report)
     out.append("| | Check | Dimension | Finding | Path |")
     out.append("|---|---|---|---|---|")
-    for f in findings[:MAX_FINDINGS]:
-        out.append(
-            f"| {ICONS[str(f.severity)]} | {esc(f.check_id)} {esc(f.name)} "
-            f"| {esc(dimension_of(f, metas))} | {esc(f.message, 200)} "
-            f"| {esc(f.path or '', 80)} |"
+    listed, folded = condensed(findings, verbose=verbose)
+    rows = [
+        f"| {ICONS[str(f.severity)]} | {esc(f.check_id)} {esc(f.name)} "
+        f"| {esc(dimension_of(f, metas))} | {esc(f.message, 200)} "
+        f"| {esc(f.path or '', 80)} |"
+        for f in listed
+    ]
+    for group in folded:
+        first = group.findings[0]
+        text = first.message if group.count == 1 else _count_text(group)
+        path = (first.path or "") if group.count == 1 else ""
+        rows.append(
+            f"| {ICONS['info']} | {esc(group.check_id)} {esc(group.name)} "
+            f"| {esc(dimension_of(first, metas))} | {esc(text, 200)} | {esc(path, 80)} |"
         )
-    if len(findings) > MAX_FINDINGS:
+    out += rows[:MAX_FINDINGS]
+    if len(rows) > MAX_FINDINGS:
         out.append("")
-        out.append(f"…and {len(findings) - MAX_FINDINGS} more (see the full report).")
+        out.append(f"…and {len(rows) - MAX_FINDINGS} more (see the full report).")
+    if folded:
+        n = sum(g.count for g in folded)
+        out.append("")
+        out.append(f"{n} info finding(s) summarised by check; `--verbose` lists each.")
     out.append("")
     return out
+
+
+def _count_text(group: InfoGroup) -> str:
+    stake = f", {human_bytes(group.bytes)}" if group.bytes else ""
+    return f"{group.count} findings{stake}; --verbose lists them"
 
 
 def _details(report: Report) -> list[str]:

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import TextIO
 
 from auditor.errors import InputError
+from auditor.findings import Finding
 from auditor.report import github_annotations
 from auditor.report.catalog import count_text, fmt_score, severity_counts
 from auditor.report.filewrite import check_writable, write_file
 from auditor.report.formats import SUFFIXES, OutputFormat
 from auditor.report.model import Report
+from auditor.report.priority import top
+from auditor.units import human_bytes, shorten
 
 __all__ = ["check_writable", "write_document", "write_file"]
 
@@ -50,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the report to FILE, format from the suffix "
         f"({', '.join(sorted(SUFFIXES))}) or given as FORMAT:FILE; repeatable",
+    )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="table and markdown: list every info finding (default: one line per check; "
+        "JSON, SARIF, JUnit and HTML always carry every finding)",
     )
     parser.add_argument(
         "--github-annotations",
@@ -105,7 +115,8 @@ def emit(
     rendered: list[tuple[Destination, str]] = []
     for dest in destinations(args):
         color = dest.path is None and use_color(stdout)
-        rendered.append((dest, dest.format.renderer(color=color)(report)))
+        verbose = bool(getattr(args, "verbose", False))
+        rendered.append((dest, dest.format.renderer(color=color, verbose=verbose)(report)))
     for dest, _ in rendered:  # refuse before writing anything: all outputs or none
         if dest.path is not None:
             check_writable(dest.path)
@@ -126,13 +137,23 @@ def emit(
 
 
 def summary_line(report: Report, written: list[str] | None = None) -> str:
+    """Grade, counts and the findings to fix first (`priority.top`), on one line."""
     counts = severity_counts(report.findings or ())
     scores = report.scores
     grade = f"grade {scores.grade} ({fmt_score(scores.overall)}/100)" if scores else "not scored"
     line = f"imgaudit: {grade}; findings: {count_text(counts)}"
+    first = top(report.findings or ())
+    if first:
+        line += "; top: " + " | ".join(headline(f) for f in first)
     if written:
         line += f"; wrote {', '.join(written)}"
     return line
+
+
+def headline(finding: Finding) -> str:
+    """`SEC001 error: the image runs as root`, with the bytes at stake when there are."""
+    stake = f", {human_bytes(finding.bytes)}" if finding.bytes else ""
+    return f"{finding.check_id} {finding.severity}{stake}: {shorten(finding.message, 60)}"
 
 
 def write_document(text: str, output: str | None) -> None:

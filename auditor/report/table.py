@@ -1,8 +1,10 @@
 """The default output: a summary a person reads in an 80-column terminal (tabulate).
 
 Grade and the four dimension scores first (what a person wants to know), then the
-findings grouped by dimension and severity, then the image's sizes. Colour only when
-the caller says so (a terminal without NO_COLOR: see output.use_color).
+findings worst first (`priority.by_priority`: errors, warnings, info; own layers before
+base layers; most bytes first), each tagged with its dimension, info folded into one
+line per check unless `verbose`; then the image's sizes. Colour only when the caller
+says so (a terminal without NO_COLOR: see output.use_color).
 """
 
 from __future__ import annotations
@@ -16,31 +18,33 @@ from auditor.report.catalog import (
     DIMENSIONS,
     catalog,
     count_text,
+    dimension_of,
     fmt_score,
-    grouped,
     severity_counts,
     status_counts,
 )
-from auditor.report.model import Report
+from auditor.report.model import CheckMeta, Report
+from auditor.report.priority import InfoGroup, condensed
 from auditor.units import human_bytes, short_digest, shorten
 
 WIDTH = 80
 COLORS = {"error": "31", "warning": "33", "info": "36", "bold": "1", "dim": "2"}
 GRADE_COLORS = {"A": "32", "B": "32", "C": "33", "D": "31", "E": "31", "F": "31"}
-MESSAGE_WIDTH = WIDTH - 18  # severity (8), check ID (7) and gaps
+INDENT = 25  # severity (8), check ID (7), dimension (6) and gaps
+MESSAGE_WIDTH = WIDTH - INDENT - 1
 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if color and code else text
 
 
-def render(report: Report, *, color: bool = False) -> str:
+def render(report: Report, *, color: bool = False, verbose: bool = False) -> str:
     out: list[str] = []
     out += _header(report)
     out.append("")
     out += _scores(report, color)
     out.append("")
-    out += findings_table(report, color=color)
+    out += findings_table(report, color=color, verbose=verbose)
     out += ignores(report)
     out.append("")
     out += _sizes(report)
@@ -94,8 +98,9 @@ def _scores(report: Report, color: bool) -> list[str]:
     return [f"{head}  {fmt_score(scores.overall)}/100    {dims}"]
 
 
-def findings_table(report: Report, *, color: bool = False) -> list[str]:
-    """Findings grouped by dimension, most severe first, wrapped to 80 columns."""
+def findings_table(report: Report, *, color: bool = False, verbose: bool = False) -> list[str]:
+    """Findings worst first, wrapped to 80 columns; info one line per check unless
+    `verbose`."""
     if report.findings is None and report.results is None:
         return ["Checks: not run (this report has no results)"]
     findings = report.findings or ()
@@ -114,17 +119,44 @@ def findings_table(report: Report, *, color: bool = False) -> list[str]:
                 + shorten(result.reason, 50)
             )
     metas = catalog(report)
-    for dimension, items in grouped(findings, metas):
+    listed, folded = condensed(findings, verbose=verbose)
+    if listed or folded:
         lines.append("")
-        lines.append(_paint(dimension.upper(), COLORS["bold"], color))
-        for f in items:
-            severity = str(f.severity)
-            sev = _paint(severity.upper(), COLORS.get(severity), color)
-            pad = " " * (8 - len(severity))
-            first, *rest = _finding_text(f).split("\n")
-            lines.append(f"{sev}{pad} {f.check_id:<7} {first}")
-            lines += [" " * 17 + more for more in rest]
+    for f in listed:
+        lines += _row(str(f.severity), f.check_id, dimension_of(f, metas), _finding_text(f), color)
+    for group in folded:
+        text = _folded(group, _title(group, metas))
+        lines += _row("info", group.check_id, _dimension(group, metas), text, color)
+    if folded:
+        n = sum(g.count for g in folded)
+        lines += ["", f"{n} info finding(s) summarised by check; --verbose lists each."]
     return lines
+
+
+def _row(severity: str, check_id: str, dimension: str, text: str, color: bool) -> list[str]:
+    sev = _paint(severity.upper(), COLORS.get(severity), color)
+    pad = " " * (8 - len(severity))
+    first, *rest = text.split("\n")
+    return [f"{sev}{pad} {check_id:<7} {dimension:<6}  {first}"] + [
+        " " * INDENT + more for more in rest
+    ]
+
+
+def _dimension(group: InfoGroup, metas: dict[str, CheckMeta]) -> str:
+    return dimension_of(group.findings[0], metas)
+
+
+def _title(group: InfoGroup, metas: dict[str, CheckMeta]) -> str:
+    meta = metas.get(group.check_id)
+    return meta.title if meta and meta.title else group.name
+
+
+def _folded(group: InfoGroup, title: str) -> str:
+    """One line: the finding itself when it is alone, else the check's title and a count."""
+    if group.count == 1:
+        return shorten(group.findings[0].message, MESSAGE_WIDTH)
+    stake = f", {human_bytes(group.bytes)}" if group.bytes else ""
+    return shorten(f"{group.count} findings{stake}: {title}", MESSAGE_WIDTH)
 
 
 def _finding_text(f: Finding) -> str:

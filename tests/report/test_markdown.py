@@ -36,6 +36,22 @@ def test_not_scored_and_no_findings(unscored_report: Report, good_report: Report
 
 def test_long_finding_lists_are_capped(bad_report: Report) -> None:
     many = dataclasses.replace(bad_report, findings=(bad_report.findings or ()) * 30)
-    text = markdown.render(many)
+    text = markdown.render(many, verbose=True)
     assert f"…and {150 - markdown.MAX_FINDINGS} more" in text
     assert len(text) < 65536
+
+
+def test_worst_first_and_info_folded_unless_verbose(bad_report: Report) -> None:
+    findings = bad_report.findings or ()
+    info = [f for f in findings if str(f.severity) == "info"]
+    many = dataclasses.replace(bad_report, findings=(*info, *findings, *info))  # 3 info first
+    text = markdown.render(many)
+    rows = [ln for ln in text.splitlines() if ln.startswith(("| 🔴", "| 🟠", "| 🔵"))]
+    assert [r[:3] for r in rows] == ["| 🔴", "| 🟠", "| 🟠", "| 🟠", "| 🔵"]
+    assert "| 3 findings; --verbose lists them |" in rows[-1]
+    assert "3 info finding(s) summarised by check" in text
+    assert "is 20.0 kB" in rows[1] and "is 5.0 kB" in rows[2] and "is 4.1 kB" in rows[3]
+    verbose = markdown.render(many, verbose=True)
+    rows = [ln for ln in verbose.splitlines() if ln.startswith(("| 🔴", "| 🟠", "| 🔵"))]
+    assert [r[:3] for r in rows] == ["| 🔴", "| 🟠", "| 🟠", "| 🟠", "| 🔵", "| 🔵", "| 🔵"]
+    assert "summarised" not in verbose

@@ -1,15 +1,19 @@
-"""The terminal table: 80 columns, grade on top, findings by dimension, colour rules."""
+"""The terminal table: 80 columns, grade on top, findings worst first, colour rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
+import textwrap
 
 import pytest
 
-from auditor.report import table
+from auditor.facts.provenance import Provenance, mark
+from auditor.report import markdown, table
 from auditor.report.model import Report
-from auditor.report.output import use_color
+from auditor.report.output import summary_line, use_color
+from auditor.report.priority import by_priority
 from tests.report.support import scores
 
 ANSI = re.compile(r"\033\[[0-9;]*m")
@@ -28,15 +32,71 @@ def test_grade_and_scores_come_first(bad_report: Report) -> None:
     assert text.index("Grade") < text.index("Findings:") < text.index("Created by")
 
 
-def test_findings_grouped_by_dimension_then_severity(bad_report: Report) -> None:
+def _rows(text: str) -> list[tuple[str, str, str]]:
+    """(severity, check ID, dimension) of each finding row, in the order printed."""
+    return [
+        (m[1], m[2], m[3])
+        for m in re.finditer(r"^(ERROR|WARNING|INFO) +(\S+) +(\S+)  ", text, re.MULTILINE)
+    ]
+
+
+def test_findings_worst_first_with_the_dimension_as_a_tag(bad_report: Report) -> None:
     text = table.render(bad_report)
-    heads = [ln for ln in text.splitlines() if ln in ("SECURE", "SMALL", "FAST", "USABLE")]
-    assert heads == ["SECURE", "SMALL", "USABLE"]
-    small = text[text.index("\nSMALL\n") : text.index("\nUSABLE\n")]
-    assert small.count("WARNING  TST002") == 3
-    assert "/usr/local/lib/python3.11/site-packages/numpy/core.so" in small
+    assert _rows(text) == [
+        ("ERROR", "TST001", "secure"),
+        ("WARNING", "TST002", "small"),
+        ("WARNING", "TST002", "small"),
+        ("WARNING", "TST002", "small"),
+        ("INFO", "TST003", "usable"),
+    ]
+    # the warnings by bytes at stake: numpy's 20 kB, then the two files of 5.0 and 4.1 kB
+    site = "/usr/local/lib/python3.11/site-packages/numpy/core.so"
+    assert text.index(site) < text.index("is 5.0 kB") < text.index("is 4.1 kB")
     assert "Findings: 1 error, 3 warnings, 1 info" in text
     assert "check TST004 crashed: RuntimeError: asked to crash" in text
+
+
+def test_own_layers_come_before_base_layers(bad_report: Report) -> None:
+    """With the first two layers the base's (as `--base` would find them), numpy's
+    20 kB warning in the base's pip layer drops below the app's own smaller files."""
+    findings = mark(bad_report.findings or (), Provenance("base:1", "--base", 2))
+    text = table.render(dataclasses.replace(bad_report, findings=tuple(findings)))
+    site = "/usr/local/lib/python3.11/site-packages/numpy/core.so"
+    assert text.index("is 5.0 kB") < text.index("is 4.1 kB") < text.index(site)
+    assert "layer 1 (base): RUN pip install" in text and "layer 2 (own): COPY" in text
+
+
+def test_info_is_one_line_per_check_unless_verbose(bad_report: Report) -> None:
+    findings = bad_report.findings or ()
+    info = [f for f in findings if str(f.severity) == "info"]
+    assert len(info) == 1
+    many = dataclasses.replace(bad_report, findings=(*findings, *info, *info))  # 3 info
+    text = table.render(many)
+    assert [r for r in _rows(text) if r[0] == "INFO"] == [("INFO", "TST003", "usable")]
+    assert "3 findings: No Python" in text
+    assert "3 info finding(s) summarised by check; --verbose lists each." in text
+    verbose = table.render(many, verbose=True)
+    assert [r for r in _rows(verbose) if r[0] == "INFO"] == [("INFO", "TST003", "usable")] * 3
+    assert verbose.count("no interpreter at /usr/local/bin/python3") == 3
+    assert "summarised" not in verbose
+
+
+def test_one_order_for_table_markdown_and_summary_line(bad_report: Report) -> None:
+    """The table, the markdown comment and the stderr summary all read findings
+    through priority.by_priority: they name the same findings in the same order."""
+    findings = mark(bad_report.findings or (), Provenance("base:1", "--base", 2))
+    report = dataclasses.replace(bad_report, findings=tuple(findings))
+    ordered = by_priority(findings)
+    assert [str(f.severity) for f in ordered] == ["error", "warning", "warning", "warning", "info"]
+    text = table.render(report, verbose=True)
+    rows = re.findall(r"^(?:ERROR|WARNING|INFO) +(\S+) +\S+ +(.*)$", text, re.MULTILINE)
+    assert rows == [(f.check_id, textwrap.wrap(f.message, table.MESSAGE_WIDTH)[0]) for f in ordered]
+    want = [(f.check_id, f.message) for f in ordered]
+    md = markdown.render(report, verbose=True)
+    assert sorted(want, key=lambda w: md.index(markdown.esc(w[1], 200))) == want
+    line = summary_line(report)
+    named = re.findall(r"(?:top: | \| )(TST\d+) (\w+)", line)
+    assert named == [(f.check_id, str(f.severity)) for f in by_priority(findings)[:3]]
 
 
 def test_not_scored_and_not_run(unscored_report: Report, bare_report: Report) -> None:

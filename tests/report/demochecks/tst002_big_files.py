@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.units import human_bytes
 
 INFO = CheckInfo(
     "TST002", "demo-big-files", "Big files", Severity.WARNING, "small", Dimension.SMALL
@@ -22,7 +23,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     for path, node in sorted(ctx.facts.fs.walk_files()):
         if node.entry.kind == "f" and node.entry.size >= LIMIT:
             yield INFO.finding(
-                f"/{path} is {node.entry.size} bytes",
+                f"/{path} is {human_bytes(node.entry.size)}",
                 "remove it from the final stage",
                 path=path,
                 bytes=node.entry.size,
