@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -307,3 +308,77 @@ def test_compressed_archive_with_worker_processes(
     gc.collect()
     after = {p.name for p in Path(tempfile.gettempdir()).glob("imgaudit-archive-*")}
     assert after <= before
+
+
+BASE_LAYER = Layer(
+    [
+        File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n'),
+        File("var/log/dpkg.log", b"l" * 3000),
+        File("var/cache/apt/archives/x.deb", b"d" * 70_000),
+    ],
+    "/bin/sh -c #(nop) ADD file:abc in / ",
+)
+OWN_LAYER = Layer(
+    [
+        File("root/.cache/pip/http/a", b"p" * 12_000),
+        File("tmp/build.o", b"t" * 2000),
+        File("app/main.py", b"print(1)\n"),
+    ],
+    "RUN pip install .",
+)
+
+
+def _scan_with_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[str, str]:
+    """The real checks on an image whose first layer is a base image's (`--base`):
+    one error (root), and info findings in the base's layer and in the own one."""
+    (tmp_path / "base").mkdir(exist_ok=True)
+    (tmp_path / "image").mkdir(exist_ok=True)
+    base = write(factory.build(factory.ImageSpec(layers=[BASE_LAYER])), tmp_path / "base", "oci")
+    spec = factory.ImageSpec(layers=[BASE_LAYER, OWN_LAYER], name="example.org/shop/api:3")
+    image = write(factory.build(spec), tmp_path / "image", "oci")
+    assert main(["scan", image, "-j", "1", "--base", base, *extra]) == 1  # SEC001
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def test_table_lists_worst_first_own_layers_before_the_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    out, err = _scan_with_base(tmp_path, capsys, "--verbose")
+    rows = [ln for ln in out.splitlines() if ln.startswith(("ERROR ", "WARNING ", "INFO "))]
+    assert rows[0].startswith("ERROR    SEC001  secure")
+    caches = [r.split(None, 3)[3] for r in rows if r.split()[1] == "SZ003"]
+    # own layer first (12 kB pip cache, 2 kB temporary file), then the base's (70 kB, 3 kB)
+    assert caches == [
+        "pip cache: 1 file(s), 12.0 kB",
+        "temporary files: 1 file(s), 2.0 kB",
+        "apt archives: 1 file(s), 70.0 kB",
+        "logs: 1 file(s), 3.0 kB",
+    ]
+    assert "layer 0 (base): ADD file:abc in /" in out and "layer 1 (own): RUN pip" in out
+    assert "summarised" not in out
+    assert not re.search(r"\d{4,} bytes", out + err)  # sizes in human units only
+    summary = err.strip().splitlines()[-1]
+    assert re.search(
+        r"; top: SEC001 error: .* \| SZ003 info, 12\.0 kB: pip cache: .* \| "
+        r"SZ003 info, 2\.0 kB: temporary files: ",
+        summary,
+    ), summary
+
+
+def test_info_is_summarised_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    out, _ = _scan_with_base(tmp_path, capsys)
+    rows = [ln for ln in out.splitlines() if ln.startswith(("ERROR ", "WARNING ", "INFO "))]
+    sz003 = [r for r in rows if r.split()[1] == "SZ003"]
+    assert len(sz003) == 1 and "4 findings, 87.0 kB" in sz003[0]
+    assert "info finding(s) summarised by check; --verbose lists each." in out
+    report = tmp_path / "r.json"
+    _scan_with_base(tmp_path, capsys, "-o", str(report))  # JSON carries everything
+    findings = json.loads(report.read_text())["findings"]
+    assert len([f for f in findings if f["check_id"] == "SZ003"]) == 4
