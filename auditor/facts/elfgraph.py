@@ -88,6 +88,7 @@ from auditor.facts.ldpaths import (
     norm_dir,
 )
 from auditor.fs import DIR, FILE, HARDLINK, FileSystem
+from auditor.units import human_bytes
 
 PROGRAM, EXTENSION, LIBRARY = "program", "extension", "library"
 MISSING, UNLOADABLE, INTERP = "missing", "unloadable", "interp"
@@ -429,8 +430,9 @@ class _Loader:
             return _Probe(
                 "fatal",
                 real,
-                reason=f"truncated: {size} of the {facts.mapped_end} bytes its segments "
-                "map; the process dies with SIGBUS",
+                reason=f"truncated: {human_bytes(facts.mapped_end - size)} short of the "
+                f"{human_bytes(facts.mapped_end)} "
+                "its segments map; the process dies with SIGBUS",
             )
         if isinstance(facts, ElfFacts):
             if facts.is_pie:
@@ -806,8 +808,9 @@ class _Loader:
             size = self.fs.file_size(root) or 0
             if size < facts.mapped_end:
                 reason = (
-                    f"truncated: {size} of the {facts.mapped_end} bytes its segments map; "
-                    "the process dies with SIGBUS"
+                    f"truncated: {human_bytes(facts.mapped_end - size)} short of the "
+                    f"{human_bytes(facts.mapped_end)} "
+                    "its segments map; the process dies with SIGBUS"
                 )
                 return Failure(UNLOADABLE, name, root, root, reason)
             return None
