@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
+from auditor.report import table
 from tests.checks.support import debian_base, real_file
 from tests.factory import Dir, File, ImageSpec, Layer, build, write_docker_archive
 
@@ -123,9 +124,10 @@ def test_table_shows_grade_and_findings(images, capsys) -> None:  # type: ignore
     # secure: SEC001 error 30 + SEC006 11 warnings capped at 20 = 50; overall 100 - 0.35 * 50
     assert "Grade B  83/100    Secure 50  Small 100  Fast 100  Usable 100" in out
     lines = out.splitlines()
-    at = lines.index("                 at /usr/bin/su")
-    assert lines[at - 2].split()[:2] == ["WARNING", "SEC006"]
-    assert lines[at + 1].strip() == "layer 0 (base): ADD rootfs.tar.xz / # debian bookworm minbase"
+    at = lines.index(" " * table.INDENT + "at /usr/bin/su")
+    row = next(ln for ln in reversed(lines[:at]) if not ln.startswith(" "))
+    assert row.split()[:3] == ["WARNING", "SEC006", "secure"]
+    assert lines[at + 1].strip().startswith("layer 0 (base): ADD rootfs.tar.xz / # debian bookw")
 
 
 def test_checks_and_explain_commands(capsys) -> None:  # type: ignore[no-untyped-def]
