@@ -115,6 +115,11 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--packages-index", metavar="FILE", help="Debian Packages index to compare (OS006)"
     )
+    g.add_argument(
+        "--dockerfile",
+        metavar="PATH",
+        help="the Dockerfile the image was built from: findings name the line of their layer",
+    )
 
 
 def add_gating_arguments(p: argparse.ArgumentParser) -> None:
@@ -189,6 +194,7 @@ def settings(args: argparse.Namespace) -> Settings:
         "strict": args.strict,
         "base": args.base,
         "packages_index": args.packages_index,
+        "dockerfile": getattr(args, "dockerfile", None),
         "enable": args.enable,
         "disable": args.disable,
     }
