@@ -13,7 +13,7 @@ import html
 import re
 from typing import Any
 
-from auditor.findings import Dimension
+from auditor.findings import Dimension, Finding
 from auditor.report.catalog import (
     DIMENSIONS,
     catalog,
@@ -22,6 +22,7 @@ from auditor.report.catalog import (
     severity_counts,
     status_counts,
 )
+from auditor.report.dockerfile_links import link, repo_path
 from auditor.report.model import Report
 from auditor.units import human_bytes, short_digest, shorten
 
@@ -90,13 +91,22 @@ def _findings(report: Report) -> list[str]:
         out.append(
             f"| {ICONS[str(f.severity)]} | {esc(f.check_id)} {esc(f.name)} "
             f"| {esc(dimension_of(f, metas))} | {esc(f.message, 200)} "
-            f"| {esc(f.path or '', 80)} |"
+            f"| {esc(f.path or '', 80)}{_line_link(f)} |"
         )
     if len(findings) > MAX_FINDINGS:
         out.append("")
         out.append(f"…and {len(findings) - MAX_FINDINGS} more (see the full report).")
     out.append("")
     return out
+
+
+def _line_link(f: Finding) -> str:
+    """` (Dockerfile line 14)`, linked to the line, for a finding that has one."""
+    if f.dockerfile is None:
+        return ""
+    where = f"{repo_path(f.dockerfile.path)} line {f.dockerfile.line}"
+    target = link(f.dockerfile).replace(")", "%29").replace(" ", "%20")
+    return f"<br>[{esc(where)}]({target})"
 
 
 def _details(report: Report) -> list[str]:
