@@ -14,14 +14,15 @@ writes a step's `created_by` in its own way:
 
 A step matches an instruction only when its text is what that instruction writes: the
 same kind, and the same command, destination, keys and values once `${VAR}` is expanded
-with the values the build used (ARG defaults, or the values the history itself shows in
-`|N K=V` prefixes and BuildKit's `ARG K=V` steps; a value nobody shows matches any word,
-never the literal rest). Instructions and steps are aligned in order (a longest common
-subsequence that prefers the latest steps, so the final stage's own steps win over a
-base step that happens to read the same). Steps before the first match are the base
-image's; a step after it that matches nothing, or an instruction no step matches, is
-reported as such (an out-of-date Dockerfile, a base image's ONBUILD trigger): a line
-is never guessed.
+with the values the build used, as the history itself shows them: `|N K=V` prefixes of
+RUN steps, BuildKit's `ARG K=V` steps, and the ENV steps matched to an instruction. An
+ARG default is not trusted (--build-arg may have overridden it): a value nobody shows
+matches any one word, never the literal rest. Instructions and steps are aligned in
+order (a longest common subsequence that prefers the latest steps, so the final stage's
+own steps win over a base step that happens to read the same). Steps before the first
+match are the base image's; a step after it that matches nothing, or an instruction no
+step matches, is reported as such (an out-of-date Dockerfile, a base image's ONBUILD
+trigger): a line is never guessed.
 """
 
 from __future__ import annotations
@@ -56,19 +57,21 @@ class Step:
     layer: int | None  # the layer it made (None: an empty step, or past the layers)
     kind: str  # "RUN", "COPY", ... as far as the text says
     body: str  # the text after the kind, white space collapsed
+    classic: bool = False  # written by the classic builder (`/bin/sh -c #(nop) ...`)
 
     @classmethod
     def parse(cls, index: int, created_by: str, empty: bool, layer: int | None) -> Step:
         text = " ".join(created_by.split())
         text = text.removesuffix(BUILDKIT_SUFFIX.strip()).strip()
-        if text.startswith(NOP.strip()):
+        classic = text.startswith(NOP.strip())
+        if classic:
             text = text[len(NOP.strip()) :].strip()
             kind, _, body = text.partition(" ")
         else:
             kind, _, body = text.partition(" ")
             if kind not in _KINDS:  # the classic builder's RUN: no kind written
-                kind, body = "RUN", text
-        return cls(index, created_by, empty, layer, kind, body.strip())
+                kind, body, classic = "RUN", text, True
+        return cls(index, created_by, empty, layer, kind, body.strip(), classic)
 
 
 @dataclass(frozen=True)
@@ -202,8 +205,16 @@ def match(dockerfile: Dockerfile, config: Mapping[str, Any], layer_count: int) -
     """Align the image's history with the Dockerfile's final stage."""
     steps = steps_of(config, layer_count)
     instructions = dockerfile.final_instructions()
-    expected = expectations(dockerfile, instructions, learned_args(steps))
+    learned = learned_args(steps)
+    expected = expectations(dockerfile, instructions, learned)
     pairs = _align(expected, steps)
+    # second pass: the values the matched ENV steps show (what a --build-arg made of
+    # `ENV APP_HOME=${APP_HOME}`) decide the instructions that use them
+    observed = {i: _env_values(instructions[i], steps[j]) for i, j in pairs}
+    observed = {i: values for i, values in observed.items() if values}
+    if observed:
+        expected = expectations(dockerfile, instructions, learned, observed)
+        pairs = _align(expected, steps)
     by_step = {s: expected[i].instruction for i, s in pairs}
     first = min(by_step) if by_step else len(steps)
     out = []
@@ -241,12 +252,23 @@ def _align(expected: Sequence[Expected], steps: Sequence[Step]) -> list[tuple[in
     return pairs[::-1]
 
 
+def _env_values(instruction: Instruction, step: Step) -> dict[str, str]:
+    """`ENV A=${X} B=2` matched to `ENV A=/srv B=2`: {"A": "/srv", "B": "2"}."""
+    if instruction.cmd != "ENV":
+        return {}
+    keys = [k for k, _ in env_pairs(instruction)]
+    regex = " ".join(re.escape(k) + "=(.*)" for k in keys)
+    m = re.fullmatch(regex, step.body)
+    return dict(zip(keys, m.groups())) if m else {}
+
+
 def learned_args(steps: Sequence[Step]) -> dict[str, str]:
-    """Build-arg values the history shows: BuildKit's `ARG K=V` steps (the value used),
-    then the `|N K=V ...` prefixes of RUN steps (what every RUN saw; they win)."""
+    """Build-arg values the history shows: BuildKit's `ARG K=V` steps (the value used;
+    the classic builder's show the default, whatever --build-arg said), then the
+    `|N K=V ...` prefixes of RUN steps (what every RUN saw; they win)."""
     out: dict[str, str] = {}
     for step in steps:
-        if step.kind == "ARG":
+        if step.kind == "ARG" and not step.classic:
             for word in step.body.split():
                 key, eq, value = word.partition("=")
                 if eq:
@@ -278,16 +300,25 @@ def _prefix_args(body: str) -> dict[str, str]:
 
 
 def expectations(
-    dockerfile: Dockerfile, instructions: Sequence[Instruction], learned: Mapping[str, str]
+    dockerfile: Dockerfile,
+    instructions: Sequence[Instruction],
+    learned: Mapping[str, str],
+    observed: Mapping[int, Mapping[str, str]] | None = None,
 ) -> list[Expected]:
-    """Each instruction's expected step, with ARG/ENV as they stand at that point."""
+    """Each instruction's expected step, with ARG/ENV as they stand at that point.
+
+    `learned`: build-arg values the history shows; an ARG whose value no step shows
+    may have been overridden with --build-arg, so its default is not trusted (it
+    matches any word). `observed`: per instruction position, the values an ENV step
+    matched to it shows (`ENV APP_HOME=/srv/web`), which later instructions use."""
+    observed = observed or {}
     env: dict[str, str | None] = {}
     workdir: str | None = None
     shell = DEFAULT_SHELL
     stage = None
     args: set[str] = set()  # names whose value is an ARG's (scoped to its stage)
     out = []
-    for ins in instructions:
+    for position, ins in enumerate(instructions):
         if ins.stage != stage:  # a stage continuing another keeps its ENV, not its ARGs
             stage = ins.stage
             for key in args:
@@ -296,14 +327,13 @@ def expectations(
         exp, workdir = _expected(ins, env, workdir, shell)
         out.append(exp)
         if ins.cmd == "ARG":
-            for key, default in arg_pairs(ins).items():
-                if default is None and key in dockerfile.global_args:
-                    default = dockerfile.global_args[key]
-                env[key] = learned.get(key, default)
+            for key in arg_pairs(ins):
+                env[key] = learned.get(key)
                 args.add(key)
         elif ins.cmd == "ENV":
+            seen = observed.get(position, {})
             for key, value in env_pairs(ins):
-                env[key] = _value(value, env)
+                env[key] = seen[key] if key in seen else _value(value, env)
                 args.discard(key)
         elif ins.cmd == "SHELL" and ins.json:
             shell = tuple(ins.value)
