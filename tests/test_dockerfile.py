@@ -340,3 +340,36 @@ def test_runs_as_root_points_at_the_user_line_or_says_where_it_goes() -> None:
     assert f.remedy == (
         'Dockerfile sets no USER: fix it, before line 21 (`CMD ["python", "app.py"]`)'
     )
+
+
+def test_classic_arg_steps_show_defaults_not_the_build_args() -> None:
+    """ARG_HEAVY built by Docker 28's classic builder with --build-arg APP_HOME=/srv/web
+    UID=10042 VERSION=2.3.1 (tests/integration/test_dockerfile_lines.py): its ARG step
+    reads `APP_HOME=/opt/app`, the default; the ENV step shows the value used."""
+    from tests.integration.test_dockerfile_lines import ARG_HEAVY as REAL
+    from tests.integration.test_dockerfile_lines import ARG_HEAVY_LINES
+
+    history = [
+        ("", False),
+        ("/bin/sh -c #(nop)  ARG APP_HOME=/opt/app", True),
+        ("/bin/sh -c #(nop)  ARG UID", True),
+        ("/bin/sh -c #(nop)  ARG GID=10042", True),
+        ("/bin/sh -c #(nop)  ARG VERSION", True),
+        ("/bin/sh -c #(nop)  ENV APP_HOME=/srv/web APP_VERSION=2.3.1 PATH=/srv/web/bin:"
+         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", True),
+        ("/bin/sh -c #(nop) WORKDIR /srv/web", False),
+        (f"/bin/sh -c #(nop) COPY dir:{H} in /srv/web/ ", False),
+        ("|3 GID=10042 UID=10042 VERSION=2.3.1 /bin/sh -c groupadd --gid ${GID} app  && "
+         "useradd --uid ${UID} --gid ${GID} --no-create-home app  && mkdir -p "
+         "${APP_HOME}/data  && chmod 0777 ${APP_HOME}/data", False),
+        ("/bin/sh -c #(nop)  LABEL org.opencontainers.image.version=2.3.1", True),
+        ("/bin/sh -c #(nop)  USER root", True),
+        ("/bin/sh -c #(nop)  EXPOSE 8000", True),
+        ('/bin/sh -c #(nop)  CMD ["run.sh"]', True),
+    ]  # fmt: skip
+    m = match(parse_text(REAL), config(history), 4)
+    assert [x.instruction.line for x in m.matched if x.instruction] == ARG_HEAVY_LINES
+    # a WORKDIR step that reads the default is not the line: the ENV step said /srv/web
+    stale = [(t.replace("WORKDIR /srv/web", "WORKDIR /opt/app"), e) for t, e in history]
+    m = match(parse_text(REAL), config(stale), 4)
+    assert [i.line for i in m.missing] == [11]

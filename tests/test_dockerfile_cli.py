@@ -126,3 +126,15 @@ def test_a_bad_dockerfile_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_diff_ignores_the_configs_dockerfile(
+    image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Dockerfile names the lines of one image: `diff` compares two and takes none
+    (a config naming a Dockerfile that is not there proves it is not read)."""
+    (tmp_path / ".imgaudit.toml").write_text('dockerfile = "missing/Dockerfile"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", image, image, "--no-cache"]) == 0
+    assert main(["scan", image, "--no-cache"]) == 2
+    assert "missing/Dockerfile: cannot read it" in capsys.readouterr().err
