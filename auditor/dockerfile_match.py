@@ -263,8 +263,9 @@ def _env_values(instruction: Instruction, step: Step) -> dict[str, str]:
 
 
 def learned_args(steps: Sequence[Step]) -> dict[str, str]:
-    """Build-arg values the history shows: BuildKit's `ARG K=V` steps (the value used;
-    the classic builder's show the default, whatever --build-arg said), then the
+    """Build-arg values the history shows: BuildKit's `ARG K=V` steps (recent BuildKit
+    writes the value used; the classic builder, and dockerd 20.10's BuildKit 0.8, the
+    default whatever --build-arg said: a wrong value can only fail a match), then the
     `|N K=V ...` prefixes of RUN steps (what every RUN saw; they win)."""
     out: dict[str, str] = {}
     for step in steps:

@@ -1,11 +1,11 @@
 """The Dockerfile parser and the matching of history steps to its lines (`--dockerfile`).
 
-The classic builder's `created_by` strings below are what Docker 28's classic builder
-wrote for PROBE (copied from `docker history --no-trunc`; the integration test
-tests/integration/test_dockerfile_lines.py builds such files with the real engine
-and asserts the same lines). The BuildKit strings follow BuildKit's
-dockerfile2llb (`RUN |N K=V /bin/sh -c ... # buildkit`, `COPY src dest # buildkit`,
-`EXPOSE map[8080/tcp:{}]`): the test engine has no buildx, so no BuildKit build here.
+The classic builder's `created_by` strings below are what Docker's classic builder
+wrote for PROBE (copied from `docker history --no-trunc`); the BuildKit strings follow
+BuildKit's dockerfile2llb (`RUN |N K=V /bin/sh -c ... # buildkit`, `COPY src dest #
+buildkit`, `EXPOSE map[8080/tcp:{}]`), as the engine's BuildKit writes them too.
+tests/integration/test_dockerfile_lines.py builds such files with both builders of the
+real engine and asserts the same lines.
 """
 
 from __future__ import annotations

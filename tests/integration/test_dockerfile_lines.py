@@ -1,10 +1,11 @@
 """`--dockerfile` on images the real engine built: each finding names the line it came from.
 
-Built by the test dockerd's classic builder (docker SDK, tests/support/baseimages.py),
-from the debootstrap minbase. BuildKit is not tested end to end: the engine's BuildKit
-needs the buildx client (`DOCKER_BUILDKIT=1 docker build` says "BuildKit is enabled but
-the buildx component is missing"), which no package here provides; tests/test_dockerfile.py
-matches BuildKit's history format as its dockerfile2llb writes it.
+Built from the debootstrap minbase by the test dockerd twice: with the classic builder
+(docker SDK, tests/support/baseimages.py) and with the engine's BuildKit
+(tests/support/buildkit.py: `POST /build?version=2`; `DOCKER_BUILDKIT=1 docker build`
+itself needs the buildx plugin, which no package here provides). The engine's built-in
+frontend (dockerd 20.10) has no heredocs, so heredocs are tested on BuildKit's history
+format in tests/test_dockerfile.py only.
 
 The lines expected below are the Dockerfiles' own (counted by eye and asserted against
 the parser too); a finding is expected on a line only where its layer was written by it.
@@ -20,6 +21,7 @@ import pytest
 
 from auditor.cli import main
 from auditor.dockerfile import parse_text
+from tests.support import buildkit
 from tests.support.baseimages import MINBASE_TAG, BuiltImage, build, save
 from tests.support.services import DockerEngine
 
@@ -71,8 +73,13 @@ ARG_HEAVY_LINES = [4, 5, 6, 7, 8, 11, 12, 13, 17, 18, 19, 20]
 BUILD_ARGS = {"APP_HOME": "/srv/web", "UID": "10042", "VERSION": "2.3.1"}
 
 
-def _build(engine: DockerEngine, tag: str, text: str, **kw: Any) -> BuiltImage:
-    image_id = build(engine, tag, text, {"app/run.sh": RUN_SH}, **kw)
+BUILDERS = ["classic", "buildkit"]
+
+
+def _build(engine: DockerEngine, builder: str, name: str, text: str, **kw: Any) -> BuiltImage:
+    tag = f"imgaudit-test/dockerfile-{name}-{builder}:latest"
+    make = build if builder == "classic" else buildkit.build
+    image_id = make(engine, tag, text, {"app/run.sh": RUN_SH}, **kw)
     return BuiltImage(tag=tag, id=image_id)
 
 
@@ -123,16 +130,18 @@ def assert_findings_follow_their_layers(report: dict[str, Any]) -> None:
             assert f["remedy"].startswith(f"line {expected}: `")
 
 
-@pytest.fixture(scope="module")
-def multi_stage(docker_engine: DockerEngine, bookworm_minbase: BuiltImage) -> BuiltImage:
-    return _build(docker_engine, "imgaudit-test/dockerfile-multistage:latest", MULTI_STAGE)
+@pytest.fixture(scope="module", params=BUILDERS)
+def multi_stage(
+    request: pytest.FixtureRequest, docker_engine: DockerEngine, bookworm_minbase: BuiltImage
+) -> BuiltImage:
+    return _build(docker_engine, request.param, "multistage", MULTI_STAGE)
 
 
-@pytest.fixture(scope="module")
-def arg_heavy(docker_engine: DockerEngine, bookworm_minbase: BuiltImage) -> BuiltImage:
-    return _build(
-        docker_engine, "imgaudit-test/dockerfile-args:latest", ARG_HEAVY, buildargs=BUILD_ARGS
-    )
+@pytest.fixture(scope="module", params=BUILDERS)
+def arg_heavy(
+    request: pytest.FixtureRequest, docker_engine: DockerEngine, bookworm_minbase: BuiltImage
+) -> BuiltImage:
+    return _build(docker_engine, request.param, "args", ARG_HEAVY, buildargs=BUILD_ARGS)
 
 
 def test_multi_stage(
