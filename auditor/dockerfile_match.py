@@ -158,7 +158,9 @@ class Matching:
                 {"line": i.line, "instruction": instruction_text(i)} for i in self.missing
             ],
         }
-        if not self.matched:
+        if not self.steps:
+            out["problem"] = "the image config has no build history: no line can be named"
+        elif not self.matched:
             out["problem"] = (
                 "no history step of the image matches an instruction of the Dockerfile's "
                 "final stage: it is not the Dockerfile this image was built from"
@@ -416,9 +418,7 @@ def _run(ins: Instruction, shell: tuple[str, ...]) -> Expected:
 
 
 def _copy(ins: Instruction, env: Mapping[str, str | None]) -> Expected:
-    words = list(ins.value)
-    if ins.json:
-        words = [str(w) for w in json.loads(ins.original.split(None, 1)[1])]
+    words = list(ins.value)  # the exec form's words too: COPY ["a b", "/x/"]
     if not words:
         return Expected(ins, ins.cmd, ())
     dest = pattern(words[-1], env)

@@ -373,3 +373,14 @@ def test_classic_arg_steps_show_defaults_not_the_build_args() -> None:
     stale = [(t.replace("WORKDIR /srv/web", "WORKDIR /opt/app"), e) for t, e in history]
     m = match(parse_text(REAL), config(stale), 4)
     assert [i.line for i in m.missing] == [11]
+
+
+def test_exec_form_copy_with_flags_and_an_image_without_history() -> None:
+    df = parse_text('FROM scratch\nCOPY --chown=1:1 ["my file", "/srv/x y/"]\n')
+    history = [("COPY --chown=1:1 my file /srv/x y/ # buildkit", False)]
+    matched = match(df, config(history), 1).matched
+    assert [x.instruction.line for x in matched if x.instruction] == [2]
+    classic = [("/bin/sh -c #(nop) COPY --chown=1:1file:abc123 in /srv/x y/ ", False)]
+    assert len(match(df, config(classic), 1).matched) == 1
+    squashed = match(df, {}, 1).to_json()
+    assert squashed["matched"] == [] and "no build history" in squashed["problem"]
