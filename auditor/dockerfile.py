@@ -218,7 +218,16 @@ def pattern(text: str, env: Mapping[str, str | None]) -> str:
             out.append(_expand(m, env))
             pos = m.end()
         out.append(re.escape(part[pos:]))
-    return "".join(out)
+    return _one_hole_per_word("".join(out))
+
+
+def _one_hole_per_word(regex: str) -> str:
+    """A word with two or more unknown values (`${APP}/bin:$PATH`) becomes one unknown
+    word: one `\\S*` per word matches in linear time, two or more backtrack in
+    polynomial time on a long word, and the history is the image's, which may be
+    hostile. The words around it must still match."""
+    words = regex.split("\\ ")
+    return "\\ ".join(_ANY if w.count(_ANY) > 1 else w for w in words)
 
 
 _ANY = r"\S*"

@@ -37,6 +37,14 @@ from typing import Any
 from auditor.dockerfile import Dockerfile, Instruction, arg_pairs, env_pairs, pattern
 
 BUILDKIT_SUFFIX = " # buildkit"
+# The history comes from the image, which may be hostile. Patterns hold at most one
+# unknown value (`\S*`) per word (auditor/dockerfile.py), so one comparison is linear in
+# the step's length; still, a step other than RUN longer than any real one (ENV, WORKDIR,
+# COPY) matches nothing, RUN (literal patterns) is capped higher, and a history longer
+# than any real build is not aligned (the alignment compares steps x instructions).
+MAX_STEP_TEXT = 4 * 1024
+MAX_RUN_TEXT = 1024 * 1024
+MAX_STEPS = 4096
 NOP = "/bin/sh -c #(nop) "
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
 _KINDS = frozenset(
@@ -86,6 +94,8 @@ class Expected:
     def matches(self, step: Step) -> bool:
         if step.kind != self.kind:
             return False
+        if len(step.body) > (MAX_RUN_TEXT if self.kind == "RUN" else MAX_STEP_TEXT):
+            return False
         if self.kind == "RUN":
             return self._run_matches(step.body)
         return any(p.fullmatch(step.body) for p in self.patterns)
@@ -119,6 +129,7 @@ class Matching:
     dockerfile: Dockerfile
     steps: tuple[Match, ...]
     missing: tuple[Instruction, ...]  # instructions of the final stage no step matches
+    too_long: bool = False  # the history has more than MAX_STEPS steps: not aligned
 
     def for_layer(self, layer: int | None) -> Instruction | None:
         if layer is None:
@@ -158,7 +169,12 @@ class Matching:
                 {"line": i.line, "instruction": instruction_text(i)} for i in self.missing
             ],
         }
-        if not self.steps:
+        if self.too_long:
+            out["problem"] = (
+                f"the image's history has more than {MAX_STEPS} steps, more than any "
+                "real build: it was not matched"
+            )
+        elif not self.steps:
             out["problem"] = "the image config has no build history: no line can be named"
         elif not self.matched:
             out["problem"] = (
@@ -207,6 +223,8 @@ def match(dockerfile: Dockerfile, config: Mapping[str, Any], layer_count: int) -
     """Align the image's history with the Dockerfile's final stage."""
     steps = steps_of(config, layer_count)
     instructions = dockerfile.final_instructions()
+    if len(steps) > MAX_STEPS:
+        return Matching(dockerfile, tuple(Match(s, None, "base") for s in steps), (), True)
     learned = learned_args(steps)
     expected = expectations(dockerfile, instructions, learned)
     pairs = _align(expected, steps)

@@ -169,6 +169,8 @@ def test_substitution_patterns() -> None:
     # a value the scan cannot know matches one word, never more
     assert pattern("${UNKNOWN}/bin", env) == r"\S*/bin"
     assert pattern("$NEVER_DECLARED", env) == r"\S*"
+    # two unknowns in one word: one unknown word (linear matching on hostile history)
+    assert pattern("${UNKNOWN}/bin:$PATH $A", env) == r"\S*\ /app"
 
 
 # ---- matching ---------------------------------------------------------------------------
@@ -384,3 +386,20 @@ def test_exec_form_copy_with_flags_and_an_image_without_history() -> None:
     assert len(match(df, config(classic), 1).matched) == 1
     squashed = match(df, {}, 1).to_json()
     assert squashed["matched"] == [] and "no build history" in squashed["problem"]
+
+
+@pytest.mark.timeout(30)
+def test_a_hostile_history_is_matched_quickly_or_not_at_all() -> None:
+    """The history comes from the image: a huge step or a huge history must not make
+    the scan hang (patterns with `\\S*` are quadratic on a long word)."""
+    df = parse_text(ARG_HEAVY)
+    word = "x" * 2_000_000
+    huge = [("", False), (f"ENV PATH={word}/bin:{word} PYTHONDONTWRITEBYTECODE=1", True)]
+    m = match(df, config(huge), 1)
+    assert m.matched == []
+    # many long ENV steps made to backtrack: each comparison stays linear
+    spiky = [(f"ENV PATH={'/bin:' * 800}x PYTHONDONTWRITEBYTECODE=0", True)] * 4000
+    assert match(df, config(spiky), 0).matched == []
+    endless = [("/bin/sh -c #(nop)  ARG PY", True)] * 5000
+    report = match(df, config(endless), 0).to_json()
+    assert report["matched"] == [] and "more than 4096 steps" in report["problem"]
