@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditor.dockerfile import Dockerfile, parse_file, parse_text, pattern
 from auditor.dockerfile_lines import locate_in
@@ -403,3 +405,36 @@ def test_a_hostile_history_is_matched_quickly_or_not_at_all() -> None:
     endless = [("/bin/sh -c #(nop)  ARG PY", True)] * 5000
     report = match(df, config(endless), 0).to_json()
     assert report["matched"] == [] and "more than 4096 steps" in report["problem"]
+
+
+_STEP_TEXTS = [t for t, _ in CLASSIC + BUILDKIT] + [
+    "/bin/sh -c #(nop) WORKDIR /app",
+    "RUN /bin/sh -c make # buildkit",
+    "USER root",
+    "",
+    "|9 junk",
+    "COPY  # buildkit",
+]
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(_STEP_TEXTS), st.booleans()), max_size=40),
+    st.integers(min_value=0, max_value=40),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_history_gives_an_ordered_match_of_the_same_kinds(
+    history: list[tuple[str, bool]], layer_count: int
+) -> None:
+    """Whatever the image's history: matched steps keep the Dockerfile's order, each is
+    of its instruction's kind, base steps come first, and no step has two lines."""
+    m = match(parse_text(PROBE), config(history), layer_count)
+    matched = m.matched
+    assert [x.instruction.line for x in matched if x.instruction] == sorted(
+        x.instruction.line for x in matched if x.instruction
+    )
+    for x in matched:
+        assert x.instruction is not None and x.instruction.cmd == x.step.kind
+    roles = [x.role for x in m.steps]
+    assert roles == sorted(roles, key=lambda r: r != "base")
+    assert len(m.missing) + len(matched) == len(PROBE_LINES)
+    assert all(x.step.layer is None or x.step.layer < layer_count for x in m.steps)
