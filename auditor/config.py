@@ -52,8 +52,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 FILE_NAMES = (".imgaudit.toml", "pyproject.toml")
 TOP_KEYS = frozenset(
     {"fail-on", "fail-under", "strict", "base", "packages-index", "dockerfile", "enable",
-     "disable",
-     "severity", "checks", "ignore"}
+     "disable", "severity", "checks", "ignore"}
 )  # fmt: skip
 IGNORE_KEYS = frozenset({"check", "path", "reason", "expires"})
 ALLOW = "allow"

@@ -190,7 +190,9 @@ def _baseline(loaded: LoadedImage, settings: Settings) -> Baseline | None:
         return source
     if isinstance(source, BaselineImage):
         base = load_image(source.reference, settings.loading)
-        report = _audit(base, replace(settings, baseline=None))
+        # the baseline is another build: the Dockerfile's lines are not its lines
+        plain = replace(settings.config, dockerfile=None)
+        report = _audit(base, replace(settings, baseline=None, config=plain))
         return Baseline(report.to_json(), base.image.reference or source.reference, base.fs)
     assert isinstance(source, LastRecorded)
     reference = loaded.image.reference or loaded.image.source.reference
