@@ -14,6 +14,7 @@ noticing.
     strict = false
     base = "docker-archive:base.tar"
     packages-index = "Packages.xz"
+    dockerfile = "Dockerfile"      # findings point at the line that wrote their layer
     disable = ["BL004"]            # or enable = [...] to run only those
     severity = { SZ004 = "warning" }
 
@@ -50,8 +51,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 FILE_NAMES = (".imgaudit.toml", "pyproject.toml")
 TOP_KEYS = frozenset(
-    {"fail-on", "fail-under", "strict", "base", "packages-index", "enable", "disable",
-     "severity", "checks", "ignore"}
+    {"fail-on", "fail-under", "strict", "base", "packages-index", "dockerfile", "enable",
+     "disable", "severity", "checks", "ignore"}
 )  # fmt: skip
 IGNORE_KEYS = frozenset({"check", "path", "reason", "expires"})
 ALLOW = "allow"
@@ -95,6 +96,7 @@ class Config:
     strict: bool = False
     base: str | None = None
     packages_index: str | None = None
+    dockerfile: str | None = None  # the Dockerfile the image was built from
     enable: frozenset[str] | None = None  # None: every check
     disable: frozenset[str] = frozenset()
     severity: Mapping[str, Severity] = field(default_factory=dict)
@@ -269,7 +271,7 @@ def parse_table(
             out["fail_under"] = _number(value, at)
         elif key == "strict":
             out["strict"] = _bool(value, at)
-        elif key in ("base", "packages-index"):
+        elif key in ("base", "packages-index", "dockerfile"):
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{at}: expected a string")
             out[key.replace("-", "_")] = value
@@ -323,6 +325,7 @@ ENV_KEYS = {
     "IMGAUDIT_STRICT": "strict",
     "IMGAUDIT_BASE": "base",
     "IMGAUDIT_PACKAGES_INDEX": "packages-index",
+    "IMGAUDIT_DOCKERFILE": "dockerfile",
     "IMGAUDIT_ENABLE": "enable",
     "IMGAUDIT_DISABLE": "disable",
 }
@@ -344,7 +347,10 @@ def load(
     if path is not None:
         if path_text and not path.is_file():
             raise ConfigError(f"config file {path} not found")
-        settings.update(parse_table(load_table(path), str(path), known))
+        from_file = parse_table(load_table(path), str(path), known)
+        if "dockerfile" in from_file:  # a path in a config file is relative to that file
+            from_file["dockerfile"] = _beside(path, from_file["dockerfile"])
+        settings.update(from_file)
     env_table = {key: env[name] for name, key in ENV_KEYS.items() if env.get(name)}
     settings.update(parse_table(env_table, "environment", known))
     for key, value in (cli or {}).items():
@@ -362,3 +368,15 @@ def load(
 
 def with_cli(config: Config, **changes: Any) -> Config:
     return replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _beside(config_file: Path, path: str) -> str:
+    """`path` from a config file, as a path from the working directory (kept relative
+    when it can be: reports and SARIF show it)."""
+    if os.path.isabs(path):
+        return path
+    joined = os.path.normpath(os.path.join(config_file.parent, path))
+    if os.path.isabs(joined):
+        relative = os.path.relpath(joined)
+        return joined if relative.startswith("..") else relative
+    return joined

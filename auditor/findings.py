@@ -49,6 +49,22 @@ class Skip(Exception):
 
 
 @dataclass(frozen=True)
+class DockerfileLine:
+    """The Dockerfile instruction that wrote a finding's layer (`--dockerfile`)."""
+
+    path: str  # the Dockerfile as the user named it
+    line: int  # the instruction's first line, 1-based
+    instruction: str  # the instruction on one line, as written
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "instruction": self.instruction}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DockerfileLine:
+        return cls(str(data["path"]), int(data["line"]), str(data["instruction"]))
+
+
+@dataclass(frozen=True)
 class Finding:
     check_id: str
     name: str
@@ -62,6 +78,7 @@ class Finding:
     bytes: int | None = None  # bytes at stake
     evidence: dict[str, Any] = field(default_factory=dict)
     in_base: bool | None = None  # the layer belongs to the base image (see --base)
+    dockerfile: DockerfileLine | None = None  # the line that wrote the layer (--dockerfile)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -78,6 +95,8 @@ class Finding:
                 out[key] = value
         if self.paths:
             out["paths"] = list(self.paths)
+        if self.dockerfile is not None:
+            out["dockerfile"] = self.dockerfile.to_json()
         return out
 
     @classmethod
@@ -96,6 +115,9 @@ class Finding:
             bytes=data.get("bytes"),
             evidence=dict(data.get("evidence") or {}),
             in_base=data.get("in_base"),
+            dockerfile=DockerfileLine.from_json(data["dockerfile"])
+            if data.get("dockerfile")
+            else None,
         )
 
     def sort_key(self) -> tuple[Any, ...]:

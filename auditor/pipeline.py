@@ -27,9 +27,11 @@ from typing import Any
 
 from auditor import baseline as baselines
 from auditor import config as configuration
+from auditor import dockerfile as dockerfiles
 from auditor.baseline import BaselineImage, BaselineSource, LastRecorded
 from auditor.check import Check
 from auditor.context import today_utc
+from auditor.dockerfile_lines import locate_in
 from auditor.errors import InputError
 from auditor.facts import Facts
 from auditor.facts import packages_index as packages
@@ -143,6 +145,7 @@ def _audit(loaded: LoadedImage, settings: Settings) -> Report:
         packages_index=settings.packages_index,
     )
     provenance = facts.provenance  # a bad --base is an input error: raise it before checks
+    dockerfile = dockerfiles.parse_file(config.dockerfile) if config.dockerfile else None
     provenance_json = provenance.to_json()
     stored = stored_results(loaded, {"strict": config.strict, "provenance": provenance_json})
     every = installed_checks()
@@ -152,6 +155,10 @@ def _audit(loaded: LoadedImage, settings: Settings) -> Report:
     )
     applied = configuration.apply(config, outcome.findings)
     findings = prov.mark(applied.findings, provenance)
+    dockerfile_json = None
+    if dockerfile is not None:
+        located = locate_in(dockerfile, loaded.image.config, len(loaded.image.layers), findings)
+        findings, dockerfile_json = located.findings, located.matching.to_json()
     scores = score(findings, {c.info.id: c.info.dimension for c in every})
     content = stored.section("content", lambda: sections.content_sections(loaded))
     facts_json = stored.section("facts", facts.content_json)
@@ -165,6 +172,7 @@ def _audit(loaded: LoadedImage, settings: Settings) -> Report:
         checks=checks_section(every),
         scores=scores,
         config=applied.to_json(config.source),
+        dockerfile=dockerfile_json,
     )
 
 
@@ -182,7 +190,9 @@ def _baseline(loaded: LoadedImage, settings: Settings) -> Baseline | None:
         return source
     if isinstance(source, BaselineImage):
         base = load_image(source.reference, settings.loading)
-        report = _audit(base, replace(settings, baseline=None))
+        # the baseline is another build: the Dockerfile's lines are not its lines
+        plain = replace(settings.config, dockerfile=None)
+        report = _audit(base, replace(settings, baseline=None, config=plain))
         return Baseline(report.to_json(), base.image.reference or source.reference, base.fs)
     assert isinstance(source, LastRecorded)
     reference = loaded.image.reference or loaded.image.source.reference

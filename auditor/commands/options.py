@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,17 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_dockerfile_argument(p: argparse.ArgumentParser) -> None:
+    """`scan` only: one Dockerfile names the lines of the image built from it (`diff`
+    and `fleet` ignore the config's `dockerfile` too)."""
+    p.add_argument(
+        "--dockerfile",
+        metavar="PATH",
+        help="the Dockerfile the image was built from: findings name the line of their "
+        "layer (default: the config's `dockerfile`)",
+    )
+
+
 def add_gating_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scoring and gating")
     g.add_argument(
@@ -189,6 +201,7 @@ def settings(args: argparse.Namespace) -> Settings:
         "strict": args.strict,
         "base": args.base,
         "packages_index": args.packages_index,
+        "dockerfile": getattr(args, "dockerfile", None),
         "enable": args.enable,
         "disable": args.disable,
     }
@@ -205,4 +218,7 @@ def settings(args: argparse.Namespace) -> Settings:
             fields["baseline"] = baseline.from_argument(args.baseline)
         elif url is not None:
             fields["baseline"] = baseline.LastRecorded(url, args.repository)
-    return Settings.from_config(args.config, cli, **fields)
+    settings = Settings.from_config(args.config, cli, **fields)
+    if not hasattr(args, "dockerfile") and settings.config.dockerfile:
+        settings = replace(settings, config=replace(settings.config, dockerfile=None))
+    return settings

@@ -38,6 +38,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
     options.add_image_arguments(p)
     options.add_baseline_arguments(p)
     options.add_check_arguments(p)
+    options.add_dockerfile_argument(p)
     options.add_gating_arguments(p)
     p.set_defaults(execute=execute)
 

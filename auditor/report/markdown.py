@@ -15,7 +15,7 @@ import html
 import re
 from typing import Any
 
-from auditor.findings import Dimension
+from auditor.findings import Dimension, Finding
 from auditor.report.catalog import (
     DIMENSIONS,
     catalog,
@@ -24,6 +24,7 @@ from auditor.report.catalog import (
     severity_counts,
     status_counts,
 )
+from auditor.report.dockerfile_links import link, repo_path
 from auditor.report.model import Report
 from auditor.report.priority import InfoGroup, condensed
 from auditor.units import human_bytes, short_digest, shorten
@@ -93,7 +94,7 @@ def _findings(report: Report, verbose: bool) -> list[str]:
     rows = [
         f"| {ICONS[str(f.severity)]} | {esc(f.check_id)} {esc(f.name)} "
         f"| {esc(dimension_of(f, metas))} | {esc(f.message, 200)} "
-        f"| {esc(f.path or '', 80)} |"
+        f"| {esc(f.path or '', 80)}{_line_link(f)} |"
         for f in listed
     ]
     for group in folded:
@@ -119,6 +120,15 @@ def _findings(report: Report, verbose: bool) -> list[str]:
 def _count_text(group: InfoGroup) -> str:
     stake = f", {human_bytes(group.bytes)}" if group.bytes else ""
     return f"{group.count} findings{stake}; --verbose lists them"
+
+
+def _line_link(f: Finding) -> str:
+    """` (Dockerfile line 14)`, linked to the line, for a finding that has one."""
+    if f.dockerfile is None:
+        return ""
+    where = f"{repo_path(f.dockerfile.path)} line {f.dockerfile.line}"
+    target = link(f.dockerfile).replace(")", "%29").replace(" ", "%20")
+    return f"<br>[{esc(where)}]({target})"
 
 
 def _details(report: Report) -> list[str]:

@@ -66,7 +66,7 @@ class CheckMeta:
 
 _KNOWN = frozenset(
     {"schema_version", "tool", "source", "image", "waste", "sizes", "skipped", "facts",
-     "checks", "results", "findings", "scores", "config"}
+     "checks", "results", "findings", "scores", "config", "dockerfile"}
 )  # fmt: skip
 
 
@@ -83,6 +83,7 @@ class Report:
     checks: tuple[CheckMeta, ...] | None = None
     scores: Scores | None = None  # None: not scored
     config: JSON | None = None  # ignores applied and expired
+    dockerfile: JSON | None = None  # history steps matched to --dockerfile's lines
     tool: JSON = field(default_factory=lambda: dict(TOOL))
     schema_version: int = SCHEMA_VERSION
     extra: JSON = field(default_factory=dict)  # top-level sections this version does not know
@@ -111,6 +112,7 @@ class Report:
             "findings": _list(self.findings),
             "scores": self.scores.to_json() if self.scores is not None else None,
             "config": self.config,
+            "dockerfile": self.dockerfile,
         }
         out.update((k, v) for k, v in optional.items() if v is not None)
         return out
@@ -134,6 +136,7 @@ class Report:
                 checks=_tuple(data.get("checks"), CheckMeta.from_json),
                 scores=Scores.from_json(data["scores"]) if "scores" in data else None,
                 config=data.get("config"),
+                dockerfile=data.get("dockerfile"),
                 tool=data.get("tool") or dict(TOOL),
                 schema_version=SCHEMA_VERSION,
                 extra={k: v for k, v in data.items() if k not in _KNOWN},

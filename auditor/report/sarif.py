@@ -4,7 +4,10 @@ One rule per check that ran (from `results`), documented by the check's docstrin
 one result per finding with a level, a message, and a location: the image path
 (relative to the `IMAGEROOT` base, as GitHub wants relative URIs) or, for findings
 about the image configuration (User, Env, ...), the pseudo-file `config.json` under
-`IMAGECONFIG`. `partialFingerprints` hash the check, the path and the message with
+`IMAGECONFIG`. A finding with a Dockerfile line (`--dockerfile`) is located on that
+line instead (relative to `%SRCROOT%`, the repository GitHub checked out), so code
+scanning shows it on the pull request's diff, and keeps the image path as its logical
+location. `partialFingerprints` hash the check, the path and the message with
 its numbers blanked, so a finding keeps its alert across rebuilds even when a size
 or a count changes. Crashed checks become tool execution notifications.
 """
@@ -18,6 +21,7 @@ from typing import Any
 
 from auditor.findings import Finding
 from auditor.report.catalog import catalog
+from auditor.report.dockerfile_links import repo_path, uri
 from auditor.report.model import CheckMeta, Report
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -64,6 +68,30 @@ def _location(path: str | None) -> dict[str, Any]:
     return {"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": 1}}}
 
 
+def _dockerfile_location(f: Finding) -> dict[str, Any]:
+    """The Dockerfile line that wrote the layer (GitHub shows it on the PR diff), with
+    the image path (or the config) kept as the logical location."""
+    assert f.dockerfile is not None
+    path = repo_path(f.dockerfile.path)
+    artifact: dict[str, Any] = {"uri": uri(path)}
+    if not path.startswith("/"):
+        artifact["uriBaseId"] = "%SRCROOT%"
+    else:
+        artifact["uri"] = "file://" + uri(path)
+    logical = (
+        {"fullyQualifiedName": f.path, "name": f.path.rsplit("/", 1)[-1] or "/", "kind": "file"}
+        if f.path
+        else {"fullyQualifiedName": CONFIG_URI, "name": CONFIG_URI, "kind": "image-config"}
+    )
+    return {
+        "physicalLocation": {
+            "artifactLocation": artifact,
+            "region": {"startLine": f.dockerfile.line},
+        },
+        "logicalLocations": [logical],
+    }
+
+
 def _uri(path: str) -> str:
     """An image path as a relative URI reference (percent-encoding what must be)."""
     from urllib.parse import quote
@@ -82,7 +110,7 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
         "ruleIndex": rule_index,
         "level": LEVELS[str(f.severity)],
         "message": {"text": text},
-        "locations": [_location(f.path)],
+        "locations": [_dockerfile_location(f) if f.dockerfile else _location(f.path)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f.check_id, f.path, f.message)},
         "properties": {
             k: found[k]

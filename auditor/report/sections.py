@@ -118,6 +118,7 @@ def build_report(
     checks: Sequence[CheckMeta] | None = None,
     scores: Scores | None = None,
     config: dict[str, Any] | None = None,
+    dockerfile: dict[str, Any] | None = None,
 ) -> Report:
     """The whole report; the later steps pass their parts (absent: not run, not scored).
     `content`: `content_sections(loaded)`, when the caller already has it."""
@@ -134,4 +135,5 @@ def build_report(
         checks=tuple(checks) if checks is not None else None,
         scores=scores,
         config=config,
+        dockerfile=dockerfile,
     )

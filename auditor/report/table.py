@@ -23,6 +23,7 @@ from auditor.report.catalog import (
     severity_counts,
     status_counts,
 )
+from auditor.report.dockerfile_links import repo_path
 from auditor.report.model import CheckMeta, Report
 from auditor.report.priority import InfoGroup, condensed
 from auditor.units import human_bytes, short_digest, shorten
@@ -172,6 +173,9 @@ def _finding_text(f: Finding) -> str:
         step = shorten(f.created_by or "", MESSAGE_WIDTH - 12)
         origin = "" if f.in_base is None else (" (base)" if f.in_base else " (own)")
         parts.append(shorten(f"layer {f.layer}{origin}: {step}", MESSAGE_WIDTH))
+    if f.dockerfile is not None:
+        where = f"{repo_path(f.dockerfile.path)} line {f.dockerfile.line}"
+        parts.append(shorten(f"{where}: {f.dockerfile.instruction}", MESSAGE_WIDTH))
     if f.remedy:
         parts += textwrap.wrap("fix: " + " ".join(f.remedy.split()), MESSAGE_WIDTH)
     return "\n".join(parts)
