@@ -21,6 +21,7 @@ class OutputFormat(enum.Enum):
     JUNIT = "junit"
     MARKDOWN = "markdown"
     HTML = "html"
+    CYCLONEDX = "cyclonedx"
 
     def __str__(self) -> str:
         return self.value
@@ -60,6 +61,10 @@ class OutputFormat(enum.Enum):
             from auditor.report import html_format
 
             return html_format.render
+        if self is OutputFormat.CYCLONEDX:
+            from auditor.report import cyclonedx
+
+            return cyclonedx.render
         _exhaustive(self)
 
 
@@ -68,8 +73,9 @@ def _exhaustive(value: NoReturn) -> NoReturn:
     raise AssertionError(f"no renderer for {value!r}")
 
 
-# Longest first so that `.sarif.json` is SARIF, not JSON.
+# Longest first so that `.sarif.json` is SARIF and `.cdx.json` CycloneDX, not JSON.
 SUFFIXES: dict[str, OutputFormat] = {
+    ".cdx.json": OutputFormat.CYCLONEDX,
     ".sarif.json": OutputFormat.SARIF,
     ".sarif": OutputFormat.SARIF,
     ".json": OutputFormat.JSON,
