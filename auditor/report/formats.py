@@ -22,6 +22,7 @@ class OutputFormat(enum.Enum):
     MARKDOWN = "markdown"
     HTML = "html"
     CYCLONEDX = "cyclonedx"
+    CODEQUALITY = "codequality"
 
     def __str__(self) -> str:
         return self.value
@@ -65,6 +66,10 @@ class OutputFormat(enum.Enum):
             from auditor.report import cyclonedx
 
             return cyclonedx.render
+        if self is OutputFormat.CODEQUALITY:
+            from auditor.report import codequality
+
+            return codequality.render
         _exhaustive(self)
 
 
@@ -73,8 +78,11 @@ def _exhaustive(value: NoReturn) -> NoReturn:
     raise AssertionError(f"no renderer for {value!r}")
 
 
-# Longest first so that `.sarif.json` is SARIF and `.cdx.json` CycloneDX, not JSON.
+# Longest first so that `.sarif.json` is SARIF and `.cdx.json` CycloneDX, not JSON;
+# `gl-code-quality-report.json` (GitLab's usual artifact name) is Code Quality.
 SUFFIXES: dict[str, OutputFormat] = {
+    "code-quality-report.json": OutputFormat.CODEQUALITY,
+    ".codequality.json": OutputFormat.CODEQUALITY,
     ".cdx.json": OutputFormat.CYCLONEDX,
     ".sarif.json": OutputFormat.SARIF,
     ".sarif": OutputFormat.SARIF,
