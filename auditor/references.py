@@ -7,7 +7,14 @@ image must get the same name whichever transport read it, so the transport prefi
 
 from __future__ import annotations
 
-TRANSPORT_PREFIXES = ("docker-archive:", "oci-archive:", "oci:", "docker-daemon:", "docker://")
+TRANSPORT_PREFIXES = (
+    "docker-archive:",
+    "oci-archive:",
+    "oci:",
+    "dir:",
+    "docker-daemon:",
+    "docker://",
+)
 
 
 def strip_transport(reference: str) -> str:

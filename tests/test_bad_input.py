@@ -242,9 +242,17 @@ def test_missing_layer_in_docker_archive(tmp_path: Path) -> None:
     assert_one_line(str(path), "missing deadbeef/layer.tar")
 
 
-@pytest.mark.parametrize("ref", ["foo-archive:x.tar", "dir:/tmp/x", "containers-storage:img"])
+@pytest.mark.parametrize(
+    "ref", ["foo-archive:x.tar", "docker-dir:/tmp/x", "containers-storage:img"]
+)
 def test_unknown_transport(ref: str) -> None:
     assert_one_line(ref, "unknown transport", "known: ")
+
+
+def test_dir_transport_without_the_directory(tmp_path: Path) -> None:
+    assert_one_line(f"dir:{tmp_path / 'absent'}", "no such directory")
+    (tmp_path / "empty").mkdir()
+    assert_one_line(f"dir:{tmp_path / 'empty'}", "no manifest.json")
 
 
 def test_tag_not_in_the_archive(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def configure_parser(sub: argparse._SubParsersAction) -> None:
         "image",
         nargs="+",
         help="image reference: docker-archive:PATH, oci-archive:PATH[:tag], "
-        "oci:DIR[:tag], docker-daemon:REF, docker://REF, a path, or REF; several images "
+        "oci:DIR[:tag], dir:DIR, docker-daemon:REF, docker://REF, a path, or REF; several images "
         "are reported one after the other, then compared as families (PY004)",
     )
     output.add_arguments(p)

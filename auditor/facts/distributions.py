@@ -64,6 +64,7 @@ class Distribution:
     invalid_requires: tuple[str, ...] = ()
     requires_python: str | None = None
     environments: tuple[str, ...] = ()  # interpreters / venvs that list it (paths)
+    layer: int | None = None  # the layer that last wrote its metadata (METADATA, PKG-INFO)
 
     @property
     def tags(self) -> frozenset[Tag]:
@@ -90,6 +91,7 @@ class Distribution:
             "requires_dist_invalid": list(self.invalid_requires),
             "requires_python": self.requires_python,
             "environments": ["/" + e for e in self.environments],
+            "layer": self.layer,
         }
 
 
@@ -235,11 +237,14 @@ def _read(fs: FileSystem, location: str, meta: str, kind: str) -> Distribution:
     node = fs.get(fs.resolve(meta) or meta)
     is_dir = node is not None and node.entry.kind == DIR
     text = ""
+    layer = node.layer if node is not None else None
     if is_dir:
         for filename in ("METADATA", "PKG-INFO"):
             data = fs.read(f"{meta}/{filename}")
             if data:
                 text = pymetadata.decode(data)
+                written = fs.get(fs.resolve(f"{meta}/{filename}") or f"{meta}/{filename}")
+                layer = written.layer if written is not None else layer
                 break
     else:
         text = pymetadata.decode(fs.read(meta) or b"")
@@ -262,6 +267,7 @@ def _read(fs: FileSystem, location: str, meta: str, kind: str) -> Distribution:
         requires=core.requires,
         invalid_requires=core.invalid_requires,
         requires_python=core.requires_python,
+        layer=layer,
     )
     if kind == "dist-info" and is_dir:
         return _dist_info(fs, base)

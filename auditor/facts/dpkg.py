@@ -35,11 +35,28 @@ class Package:
     essential: bool = False
     source: str = ""
     installed_size_kb: int = 0
+    # Relationship fields as the control stanza writes them (`libc6 (>= 2.34), zlib1g`):
+    # the SBOM's dependency graph resolves them against the installed packages.
+    depends: str = ""
+    pre_depends: str = ""
+    provides: str = ""
 
     @property
     def required(self) -> bool:
         """Part of every Debian system: Essential or Priority required."""
         return self.essential or self.priority == "required"
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of the report's `facts.dpkg.packages` (what an SBOM lists)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "architecture": self.architecture,
+            "source": self.source,
+            "depends": self.depends,
+            "pre_depends": self.pre_depends,
+            "provides": self.provides,
+        }
 
 
 @dataclass
@@ -90,6 +107,7 @@ class DpkgDb:
             "origin": self.origin,
             "count": len(self.packages),
             "files": len(self.files),
+            "packages": [self.packages[name].to_json() for name in sorted(self.packages)],
         }
 
 
@@ -121,9 +139,17 @@ def parse_status(text: str, require_installed: bool = True) -> dict[str, Package
             essential=para.get("Essential", "").lower() == "yes",
             source=(para.get("Source", "") or name).split(" ")[0],
             installed_size_kb=size,
+            depends=_one_line(para.get("Depends", "")),
+            pre_depends=_one_line(para.get("Pre-Depends", "")),
+            provides=_one_line(para.get("Provides", "")),
         )
         out[name] = pkg
     return out
+
+
+def _one_line(value: str) -> str:
+    """A folded control field on one line (`Depends` may continue on indented lines)."""
+    return " ".join(value.split())
 
 
 def upstream_version(version: str) -> str:

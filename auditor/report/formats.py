@@ -21,6 +21,8 @@ class OutputFormat(enum.Enum):
     JUNIT = "junit"
     MARKDOWN = "markdown"
     HTML = "html"
+    CYCLONEDX = "cyclonedx"
+    CODEQUALITY = "codequality"
 
     def __str__(self) -> str:
         return self.value
@@ -62,6 +64,14 @@ class OutputFormat(enum.Enum):
             from auditor.report import html_format
 
             return html_format.render
+        if self is OutputFormat.CYCLONEDX:
+            from auditor.report import cyclonedx
+
+            return cyclonedx.render
+        if self is OutputFormat.CODEQUALITY:
+            from auditor.report import codequality
+
+            return codequality.render
         _exhaustive(self)
 
 
@@ -70,8 +80,12 @@ def _exhaustive(value: NoReturn) -> NoReturn:
     raise AssertionError(f"no renderer for {value!r}")
 
 
-# Longest first so that `.sarif.json` is SARIF, not JSON.
+# Longest first so that `.sarif.json` is SARIF and `.cdx.json` CycloneDX, not JSON;
+# `gl-code-quality-report.json` (GitLab's usual artifact name) is Code Quality.
 SUFFIXES: dict[str, OutputFormat] = {
+    "code-quality-report.json": OutputFormat.CODEQUALITY,
+    ".codequality.json": OutputFormat.CODEQUALITY,
+    ".cdx.json": OutputFormat.CYCLONEDX,
     ".sarif.json": OutputFormat.SARIF,
     ".sarif": OutputFormat.SARIF,
     ".json": OutputFormat.JSON,

@@ -1,7 +1,7 @@
 """Turn a user's reference into an `Image`, whatever the transport.
 
 Transports follow skopeo's spelling: `docker-archive:PATH[:REF]`, `oci-archive:PATH[:tag]`,
-`oci:DIR[:tag]`, `docker-daemon:REF`, `docker://REF`. A bare path is recognised by
+`oci:DIR[:tag]`, `dir:DIR`, `docker-daemon:REF`, `docker://REF`. A bare path is recognised by
 its content; a bare reference goes to the local engine first, then the registry.
 
 A new transport is one module in this package that opens its references into an
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from auditor.errors import InputError
-from auditor.sources import docker_archive, oci_archive, oci_layout_dir
+from auditor.sources import dir_transport, docker_archive, oci_archive, oci_layout_dir
 from auditor.sources.archive import TarArchive
 from auditor.sources.interface import Image
 from auditor.sources.platform import Platform
@@ -61,6 +61,10 @@ def _oci_dir(spec: str, opts: SourceOptions) -> Image:
     return oci_layout_dir.open_layout(path, tag, opts.platform, f"oci:{path}")
 
 
+def _dir(spec: str, opts: SourceOptions) -> Image:
+    return dir_transport.open_dir(spec, opts.platform, f"dir:{spec}")
+
+
 def _daemon(spec: str, opts: SourceOptions) -> Image:
     from auditor.sources import daemon
 
@@ -96,6 +100,7 @@ TRANSPORTS: dict[str, Opener] = {
     "docker-archive": _docker_archive,
     "oci-archive": _oci_archive,
     "oci": _oci_dir,
+    "dir": _dir,
     "docker-daemon": _daemon,
     "docker": _registry,
     "bare": _bare,
@@ -138,9 +143,12 @@ def _looks_like_transport(word: str) -> bool:
 
 
 def _open_path(path: str, opts: SourceOptions) -> Image:
-    """A path alone: an OCI layout directory, or an archive recognised by its members."""
+    """A path alone: an OCI layout directory, a `dir:` directory (manifest.json, no
+    index.json), or an archive recognised by its members."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file or directory")
+    if os.path.isdir(path) and dir_transport.is_dir_layout(path):
+        return dir_transport.open_dir(path, opts.platform, f"dir:{path}")
     if os.path.isdir(path):
         return oci_layout_dir.open_layout(path, None, opts.platform, f"oci:{path}")
     archive = TarArchive(path, path)

@@ -26,7 +26,7 @@ class DirectoryStore(BlobStore):
         return os.path.isfile(self._path(name))
 
     def read_file(self, name: str) -> bytes:
-        return _read_limited(self._path(name), f"{self.display}: {name}")
+        return read_limited(self._path(name), f"{self.display}: {name}")
 
     def locate(self, digest: str) -> BlobLocator:
         rel = blob_path(digest)
@@ -40,10 +40,11 @@ class DirectoryStore(BlobStore):
         path = self._path(rel)
         if not os.path.isfile(path):
             raise CorruptInput(f"{self.display}: blob {digest} is missing ({rel})")
-        return _read_limited(path, f"{self.display}: blob {digest}")
+        return read_limited(path, f"{self.display}: blob {digest}")
 
 
-def _read_limited(path: str, what: str) -> bytes:
+def read_limited(path: str, what: str) -> bytes:
+    """A whole small file (a JSON document), refusing one over MAX_DOCUMENT_BYTES."""
     try:
         size = os.path.getsize(path)
         if size > MAX_DOCUMENT_BYTES:

@@ -115,6 +115,14 @@ def load_image(
     return image_from_manifest(store, manifest, manifest_digest, reference, platform, source)
 
 
+def pick_from_index(
+    store: BlobStore, index: dict[str, Any], platform: Platform | None, what: str
+) -> str:
+    """The digest of the manifest for `platform` in an index document that is not
+    itself a blob of the store (the top `manifest.json` of a `dir:` image)."""
+    return _digest_of(_pick(store, _descriptors(index, what), platform, depth=0), what)
+
+
 def image_from_manifest(
     store: BlobStore,
     manifest: dict[str, Any],
