@@ -11,7 +11,10 @@ The API service is stopped by its own PID.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
+import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,14 +36,18 @@ class Podman:
         require_root("podman with a private storage root")
         self.exe = require_binary("podman", "podman")
         self.workdir = workdir
-        for sub in ("root", "run", "tmp"):
+        for sub in ("root", "tmp"):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
+        # podman refuses a --runroot longer than 50 characters (and the API socket in it
+        # must fit a unix socket path): pytest's tmp paths are longer, so a short one.
+        self.runroot = Path(tempfile.mkdtemp(prefix="imgaudit-podman-", dir="/tmp"))
+        weakref.finalize(self, shutil.rmtree, self.runroot, True)
         self.base = [
             self.exe,
             "--root",
             str(workdir / "root"),
             "--runroot",
-            str(workdir / "run"),
+            str(self.runroot),
             "--tmpdir",
             str(workdir / "tmp"),
             "--storage-driver",
@@ -61,7 +68,7 @@ class Podman:
     @contextlib.contextmanager
     def api(self) -> Iterator[str]:
         """The Docker-compatible API on a private unix socket; yields its DOCKER_HOST."""
-        sock = self.workdir / "run" / "api.sock"
+        sock = self.runroot / "api.sock"
         log = self.workdir / "api.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
