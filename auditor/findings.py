@@ -62,6 +62,9 @@ class Finding:
     bytes: int | None = None  # bytes at stake
     evidence: dict[str, Any] = field(default_factory=dict)
     in_base: bool | None = None  # the layer belongs to the base image (see --base)
+    # "base" | "own" | "unknown": whose the finding is (auditor/facts/provenance.py);
+    # None until the pipeline marks it
+    origin: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -72,7 +75,7 @@ class Finding:
             "remedy": self.remedy,
             "evidence": self.evidence,
         }
-        for key in ("path", "layer", "created_by", "bytes", "in_base"):
+        for key in ("path", "layer", "created_by", "bytes", "in_base", "origin"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -96,6 +99,7 @@ class Finding:
             bytes=data.get("bytes"),
             evidence=dict(data.get("evidence") or {}),
             in_base=data.get("in_base"),
+            origin=data.get("origin"),
         )
 
     def sort_key(self) -> tuple[Any, ...]:

@@ -72,11 +72,14 @@ def test_root_image_fails_on_error_with_base_marked(images, capsys) -> None:  # 
         "base": images["base"],
         "method": "--base",
         "base_layers": 1,
+        "reason": f"layer 0 is the base's: they equal {images['base']}'s (--base)",
     }
     sec001 = [f for f in report["findings"] if f["check_id"] == "SEC001"]
     assert len(sec001) == 1 and "in_base" not in sec001[0]  # config-level: no layer
+    assert sec001[0]["origin"] == "own"  # the final config is the team's to set
     setuid = [f for f in report["findings"] if f["check_id"] == "SEC006"]
     assert len(setuid) == 11 and all(f["in_base"] is True and f["layer"] == 0 for f in setuid)
+    assert {f["origin"] for f in setuid} == {"base"}
     assert report["scores"]["grade"] == "B"
 
 
@@ -87,6 +90,38 @@ def test_fail_on_and_fail_under(images, capsys) -> None:  # type: ignore[no-unty
     code, report = scan_json(capsys, images["root"], "--disable", "SEC001", "--fail-under", "95")
     assert (code, report["scores"]["overall"]) == (0, 100)
     assert scan_json(capsys, images["good"], "--fail-under", "100")[0] == 0
+
+
+def eol_base_image(tmp_path: Path) -> tuple[str, str]:
+    """(base, app): a Debian 10 base (OS002: an error, end of life since 2024-06-30)
+    that ends with CMD, and an app built FROM it with a non-root user."""
+    os_release = File("etc/os-release", b'ID=debian\nVERSION_ID="10"\nPRETTY_NAME="Debian 10"\n')
+    rootfs = debian_base([os_release], setuid=False)
+    rootfs.after = ['/bin/sh -c #(nop)  CMD ["bash"]']
+    base = ImageSpec(layers=[rootfs])
+    app = ImageSpec(layers=[rootfs, *app_layers()], config={"User": "app"})
+    return archive(tmp_path, "eol-base.tar", base), archive(tmp_path, "eol-app.tar", app)
+
+
+def test_base_errors_are_shown_not_gated_unless_strict(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The default gate counts the team's errors; the base's are reported (and scored) but
+    fail the build only under --strict, whether the base is named or inferred."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    base, app = eol_base_image(tmp_path)
+    for named in ([], ["--base", base]):
+        code, report = scan_json(capsys, app, *named)
+        os002 = [f for f in report["findings"] if f["check_id"] == "OS002"]
+        assert [(f["severity"], f["origin"]) for f in os002] == [("error", "base")]
+        assert code == 0, report["facts"]["provenance"]
+        assert report["scores"]["grade"] == "B"  # scored as any error: the image has it
+        assert scan_json(capsys, app, *named, "--strict")[0] == 1
+    assert report["facts"]["provenance"]["method"] == "--base"
+    code, report = scan_json(capsys, app)
+    assert report["facts"]["provenance"]["method"] == "history"
+    assert main(["scan", app]) == 0
+    err = capsys.readouterr().err
+    assert "1 finding(s) at or above error come from the base image: shown, not gated" in err
 
 
 def test_config_ignore_lets_the_gate_pass(images, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
