@@ -6,14 +6,23 @@ simple and explainable: each dimension starts at 100, each failing check costs a
 amount set by its worst finding's severity plus a little for each further finding
 (capped per check, so a check that lists 500 files does not outweigh one leaked
 secret), the overall score is the weighted mean of the dimensions, and any
-error-severity finding caps the grade (an image that endangers prod is never an A).
+error-severity finding of the team's own caps the grade (an image that endangers prod
+is never an A).
+
+Whose a finding is matters (`Finding.origin`, auditor/facts/provenance.py): what the
+team's own layers and config do is fully theirs; what sits in the base image's layers
+was chosen as a whole with `FROM` and is fixed by choosing another base, so it weighs
+`origin_weight["base"]` of an own finding and does not cap the grade. A finding of
+unknown origin (no base boundary known, or not marked) counts as own, as gating does.
+The weights were calibrated against a hand-ranked set of realistic images
+(tests/data/ranking.toml, tests/realistic/test_ranking.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -34,6 +43,10 @@ class Weights:
     dimension_weights: Mapping[Dimension, float]
     grades: tuple[tuple[str, float], ...]  # (grade, minimum overall), best first
     max_grade_with_errors: str
+    # origin ("own", "base", "unknown") -> share of an own finding's cost; missing = 1
+    origin_weight: Mapping[str, float] = field(default_factory=dict)
+    # checks that judge the base as chosen (its OS, its Python): full weight anywhere
+    full_weight_checks: frozenset[str] = frozenset()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Weights:
@@ -44,7 +57,17 @@ class Weights:
             },
             grades=tuple((str(g), float(m)) for g, m in data["grades"]),
             max_grade_with_errors=str(data["max_grade_with_errors"]),
+            origin_weight={str(k): float(v) for k, v in data.get("origin_weight", {}).items()},
+            full_weight_checks=frozenset(str(c) for c in data.get("full_weight_checks", ())),
         )
+
+    def weight_of(self, finding: Finding) -> float:
+        """How much of its cost a finding counts: 1 for the team's own (and unknown)
+        origin; less for the base's files, except where the check judges the choice of
+        base itself (an end-of-life OS is the `FROM` line's fault, wherever it sits)."""
+        if finding.check_id in self.full_weight_checks:
+            return 1.0
+        return self.origin_weight.get(finding.origin or "unknown", 1.0)
 
 
 @lru_cache(maxsize=1)
@@ -82,12 +105,26 @@ def _number(value: Any) -> float:
 
 
 def check_cost(findings: list[Finding], weights: Weights) -> float:
-    """What one check's findings cost its dimension."""
+    """What one check's findings cost its dimension: the findings of each weight (own,
+    base) are costed as a group (worst severity first, a little per further one,
+    capped) times that weight, and the sum is capped by the cap of the check's worst severity,
+    so a check never costs more for being found in both the base and own layers."""
     if not findings:
         return 0.0
-    worst = max(f.severity for f in findings)
-    cost = weights.cost[worst]
-    return min(cost.cap, cost.first + cost.more * (len(findings) - 1))
+    by_weight: dict[float, list[Finding]] = {}
+    for f in findings:
+        by_weight.setdefault(weights.weight_of(f), []).append(f)
+    total = 0.0
+    for weight, group in by_weight.items():
+        cost = weights.cost[max(f.severity for f in group)]
+        total += weight * min(cost.cap, cost.first + cost.more * (len(group) - 1))
+    return min(weights.cost[max(f.severity for f in findings)].cap, total)
+
+
+def caps_grade(finding: Finding, weights: Weights) -> bool:
+    """An error caps the grade unless it lies in the base image (which weighs less):
+    a slim base's `_tkinter` that cannot load is no reason to call the app's image B."""
+    return finding.severity == Severity.ERROR and weights.weight_of(finding) >= 1.0
 
 
 def grade_for(overall: float, has_error: bool, weights: Weights) -> str:
@@ -119,7 +156,7 @@ def score(
         sum(max(0.0, 100 - lost[d]) * weights.dimension_weights.get(d, 0.0) for d in Dimension)
         / total_weight
     )
-    has_error = any(f.severity == Severity.ERROR for fs in by_check.values() for f in fs)
+    has_error = any(caps_grade(f, weights) for fs in by_check.values() for f in fs)
     overall = _round(overall_raw)
     return Scores(overall, grade_for(overall, has_error, weights), dims)
 

@@ -155,8 +155,9 @@ def test_usage_and_input_errors_exit_2(images, tmp_path, capsys) -> None:  # typ
 def test_table_shows_grade_and_findings(images, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["scan", "-q", images["root"], "--base", images["base"], "--strict"]) == 1
     out = capsys.readouterr().out
-    # secure: SEC001 error 30 + SEC006 11 warnings capped at 20 = 50; overall 100 - 0.35 * 50
-    assert "Grade B  83/100    Secure 50  Small 100  Fast 100  Usable 100" in out
+    # secure: SEC001 (own: the config) error 30 + SEC006's 11 warnings (base) capped at 20,
+    # at the base's weight 0.5: 10; lost 40; overall 100 - 0.35 * 40
+    assert "Grade B  86/100    Secure 60  Small 100  Fast 100  Usable 100" in out
     lines = out.splitlines()
     at = lines.index("                 at /usr/bin/su")
     assert lines[at - 2].split()[:2] == ["WARNING", "SEC006"]
