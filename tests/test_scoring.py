@@ -31,30 +31,44 @@ def f(check: str, severity: str, n: int = 1, origin: str | None = None) -> list[
 CASES = [
     # (findings, overall, grade, secure, small, fast, usable)
     pytest.param([], 100, "A", 100, 100, 100, 100, id="clean small non-root supported base"),
-    pytest.param(f("SZ004", "info"), 100, "A", 100, 98, 100, 100, id="one info barely counts"),
-    pytest.param(f("SZ004", "warning", 3), 97, "A", 100, 84, 100, 100, id="warnings of one check"),
-    pytest.param(f("SZ004", "info", 40), 99, "A", 100, 95, 100, 100, id="info cost is capped"),
-    pytest.param(f("SEC001", "error"), 90, "B", 70, 100, 100, 100, id="one error caps at B"),
+    pytest.param(f("SZ004", "info"), 100, "A", 100, 99, 100, 100, id="one info barely counts"),
+    pytest.param(f("SZ004", "info", 40), 99, "A", 100, 97, 100, 100, id="info cost is capped"),
+    pytest.param(
+        f("SZ004", "warning", 3), 96, "B", 100, 84, 100, 100,
+        id="an own warning: something to fix, so no A",
+    ),
+    pytest.param(
+        f("SZ004", "warning", 3, "base") + f("BL003", "info", 2, "own"), 98, "A",
+        100, 94, 99, 100, id="the base's warnings cost a little and leave an A",
+    ),
+    pytest.param(f("SEC001", "error"), 90, "C", 75, 100, 100, 100, id="one error caps at C"),
     pytest.param(
         f("SEC001", "error") + f("SEC008", "error", 2),
-        76, "C", 30, 100, 100, 100, id="several errors",
+        76, "C", 40, 100, 100, 100, id="several errors",
     ),
     pytest.param(
         f("SEC001", "error") + f("SEC008", "error", 9) + f("OS002", "error"),
-        65, "D", 0, 100, 100, 100, id="secure floors at 0",
+        60, "D", 0, 100, 100, 100, id="secure floors at 0",
     ),
     pytest.param(
         f("SZ001", "warning") + f("SZ003", "warning", 2) + f("BL001", "warning")
         + f("OS003", "warning"),
-        91, "A", 100, 77, 90, 90, id="warnings across dimensions",
+        91, "B", 100, 77, 90, 90, id="warnings across dimensions",
     ),
     pytest.param(
         f("SEC001", "error") + f("SZ001", "warning") + f("SZ002", "warning")
         + f("SZ003", "warning") + f("SZ004", "warning") + f("BL002", "warning")
         + f("BL004", "info", 3) + f("OS001", "warning"),
-        76, "C", 70, 60, 87, 90, id="a typical fat single-stage root image",
+        76, "C", 75, 60, 89, 90, id="a typical fat single-stage root image",
     ),
-    pytest.param(f("XX999", "error"), 100, "B", 100, 100, 100, 100, id="unknown check"),
+    pytest.param(
+        f("SEC001", "error") + f("CC001", "warning", 5, "base") + f("CC002", "warning", 3, "base")
+        + f("SEC005", "warning") + f("SEC006", "warning", 2, "base") + f("SZ001", "warning")
+        + f("SZ004", "warning", 2, "base") + f("BL002", "warning", 1, "base"),
+        75, "C", 52, 78, 96, 100,
+        id="compilers from the base alone do not make a D: that takes many findings",
+    ),
+    pytest.param(f("XX999", "error"), 100, "C", 100, 100, 100, 100, id="unknown check"),
 ]  # fmt: skip
 
 
@@ -85,8 +99,8 @@ def test_every_error_costs_visibly() -> None:
     base = score(f("SZ004", "warning"), DIMS).overall
     for check in ("SEC001", "OS002", "SEC002"):
         with_error = score(f("SZ004", "warning") + f(check, "error"), DIMS)
-        assert with_error.overall <= base - 7
-        assert with_error.grade != "A"
+        assert with_error.overall <= base - 5
+        assert with_error.grade == "C"
 
 
 def test_weights_are_data() -> None:
@@ -145,7 +159,7 @@ def test_a_base_error_costs_but_does_not_cap_the_grade() -> None:
     base = score(f("EL001", "error", 1, "base"), DIMS)
     own = score(f("EL001", "error", 1, "own"), DIMS)
     assert base.grade == "A" and base.dimensions[Dimension.USABLE] < 100
-    assert own.grade == "B"
+    assert own.grade == default_weights().max_grade_with_errors == "C"
 
 
 @pytest.mark.parametrize("check", ["OS002", "PY003", "SEC008"])
@@ -154,7 +168,7 @@ def test_full_weight_checks_count_in_full_wherever_found(check: str) -> None:
     whoever left it: these weigh as the team's own even in base layers."""
     assert check in default_weights().full_weight_checks
     assert score(f(check, "error", 1, "base"), DIMS) == score(f(check, "error", 1, "own"), DIMS)
-    assert score(f(check, "error", 1, "base"), DIMS).grade == "B"
+    assert score(f(check, "error", 1, "base"), DIMS).grade == "C"
 
 
 XZ = shutil.which("xz")
@@ -183,4 +197,4 @@ def test_the_pipeline_weighs_a_base_layers_error_less(
         assert report.scores is not None
         scores[where] = report.scores
     assert scores["base"].overall > scores["own"].overall
-    assert (scores["base"].grade, scores["own"].grade) == ("A", "B")
+    assert (scores["base"].grade, scores["own"].grade) == ("A", "C")
