@@ -79,6 +79,9 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     in_base: bool | None = None  # the layer belongs to the base image (see --base)
     dockerfile: DockerfileLine | None = None  # the line that wrote the layer (--dockerfile)
+    # "base" | "own" | "unknown": whose the finding is (auditor/facts/provenance.py);
+    # None until the pipeline marks it
+    origin: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -89,7 +92,7 @@ class Finding:
             "remedy": self.remedy,
             "evidence": self.evidence,
         }
-        for key in ("path", "layer", "created_by", "bytes", "in_base"):
+        for key in ("path", "layer", "created_by", "bytes", "in_base", "origin"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -118,6 +121,7 @@ class Finding:
             dockerfile=DockerfileLine.from_json(data["dockerfile"])
             if data.get("dockerfile")
             else None,
+            origin=data.get("origin"),
         )
 
     def sort_key(self) -> tuple[Any, ...]:

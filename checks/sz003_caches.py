@@ -6,9 +6,15 @@ deploy. pip's wheel/http cache alone is often 50-300 MB.
 What is counted (surviving files only, bytes per category): pip/uv/poetry caches
 (`*/.cache/pip`, `.cache/uv`, `.cache/pypoetry`), apt package lists
 (`/var/lib/apt/lists`), apt archives and binary caches (`/var/cache/apt`), content of
-/tmp and /var/tmp, non-empty log files under /var/log, and `__pycache__` bytecode
-whose source file is gone. A category under `min-kb` (default 1024) is info, above
-it a warning.
+/tmp and /var/tmp, log files under /var/log, and `__pycache__` bytecode whose source
+file is gone. Only bytes a rebuild can reclaim count: empty files (apt's `lock` files,
+which the official images keep and apt re-creates; an empty wtmp) and directories
+(`partial/`, an empty /tmp) are structure, not cache, and never make a finding. A
+category under `min-kb` (default 1024) is info, above it a warning.
+
+Base or own: a cache in the base image's layers is the base's (`origin: base`): your
+Dockerfile cannot reclaim it (deleting it in a later layer only adds a whiteout), a
+slimmer or rebuilt base can.
 
 Example: `RUN pip install -r requirements.txt` without `--no-cache-dir`;
 `RUN apt-get update && apt-get install -y curl` without `rm -rf /var/lib/apt/lists/*`.
@@ -102,9 +108,9 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         m = _ANY.match(path)
         if m is None or node.entry.kind != FILE or ctx.allowed(path):
             continue
+        if node.entry.size == 0:
+            continue  # apt's lock, an empty wtmp or /tmp file: nothing to reclaim
         label = CATEGORIES[int(str(m.lastgroup)[1:])][0]
-        if label == "logs" and node.entry.size == 0:
-            continue  # empty wtmp/btmp/lastlog are structure, not waste
         found.setdefault(label, []).append((path, node.entry.size))
     orphans = [p for p in orphan_pycs(fs) if not ctx.allowed(p)]
     if orphans:

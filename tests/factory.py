@@ -108,6 +108,9 @@ class Layer:
     compression: Compression = "gzip"
     auto_parents: bool = True
     tar_format: int = tarfile.PAX_FORMAT  # GNU_FORMAT: long names as GNU ././@LongLink
+    # history entries with no layer that follow this layer's (ENV, CMD, ... of the
+    # Dockerfile that made it), as a builder records them: `docker history` order
+    after: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -307,7 +310,12 @@ def build(spec: ImageSpec) -> BuiltImage:
         {"created": spec.created, "created_by": step, "empty_layer": True}
         for step in spec.empty_steps
     ]
-    history += [{"created": spec.created, "created_by": layer.created_by} for layer in spec.layers]
+    for layer in spec.layers:
+        history.append({"created": spec.created, "created_by": layer.created_by})
+        history += [
+            {"created": spec.created, "created_by": step, "empty_layer": True}
+            for step in layer.after
+        ]
     config: dict[str, Any] = {
         "architecture": spec.architecture,
         "os": spec.os,
@@ -480,7 +488,7 @@ def uncompressed(spec: ImageSpec) -> ImageSpec:
     """The same image with every layer stored uncompressed (as docker save stores them)."""
     return ImageSpec(
         layers=[
-            Layer(ly.items, ly.created_by, "none", ly.auto_parents, ly.tar_format)
+            Layer(ly.items, ly.created_by, "none", ly.auto_parents, ly.tar_format, ly.after)
             for ly in spec.layers
         ],
         name=spec.name,

@@ -73,12 +73,15 @@ def test_root_image_fails_on_error_with_base_marked(images, capsys) -> None:  # 
         "base": images["base"],
         "method": "--base",
         "base_layers": 1,
+        "reason": f"layer 0 is the base's: they equal {images['base']}'s (--base)",
     }
     sec001 = [f for f in report["findings"] if f["check_id"] == "SEC001"]
     assert len(sec001) == 1 and "in_base" not in sec001[0]  # config-level: no layer
+    assert sec001[0]["origin"] == "own"  # the final config is the team's to set
     setuid = [f for f in report["findings"] if f["check_id"] == "SEC006"]
     assert len(setuid) == 11 and all(f["in_base"] is True and f["layer"] == 0 for f in setuid)
-    assert report["scores"]["grade"] == "B"
+    assert {f["origin"] for f in setuid} == {"base"}
+    assert report["scores"]["grade"] == "C"  # an error of the team's own: at best C
 
 
 def test_fail_on_and_fail_under(images, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -88,6 +91,39 @@ def test_fail_on_and_fail_under(images, capsys) -> None:  # type: ignore[no-unty
     code, report = scan_json(capsys, images["root"], "--disable", "SEC001", "--fail-under", "95")
     assert (code, report["scores"]["overall"]) == (0, 100)
     assert scan_json(capsys, images["good"], "--fail-under", "100")[0] == 0
+
+
+def eol_base_image(tmp_path: Path) -> tuple[str, str]:
+    """(base, app): a Debian 10 base (OS002: an error, end of life since 2024-06-30)
+    that ends with CMD, and an app built FROM it with a non-root user."""
+    os_release = File("etc/os-release", b'ID=debian\nVERSION_ID="10"\nPRETTY_NAME="Debian 10"\n')
+    rootfs = debian_base([os_release], setuid=False)
+    rootfs.after = ['/bin/sh -c #(nop)  CMD ["bash"]']
+    base = ImageSpec(layers=[rootfs])
+    app = ImageSpec(layers=[rootfs, *app_layers()], config={"User": "app"})
+    return archive(tmp_path, "eol-base.tar", base), archive(tmp_path, "eol-app.tar", app)
+
+
+def test_base_errors_are_shown_not_gated_unless_strict(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The default gate counts the team's errors; the base's are reported (and scored) but
+    fail the build only under --strict, whether the base is named or inferred."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    base, app = eol_base_image(tmp_path)
+    for named in ([], ["--base", base]):
+        code, report = scan_json(capsys, app, *named)
+        os002 = [f for f in report["findings"] if f["check_id"] == "OS002"]
+        assert [(f["severity"], f["origin"]) for f in os002] == [("error", "base")]
+        assert code == 0, report["facts"]["provenance"]
+        # scored in full wherever it sits: an end-of-life base is what FROM chose
+        assert report["scores"]["grade"] == "C"
+        assert scan_json(capsys, app, *named, "--strict")[0] == 1
+    assert report["facts"]["provenance"]["method"] == "--base"
+    code, report = scan_json(capsys, app)
+    assert report["facts"]["provenance"]["method"] == "history"
+    assert main(["scan", app]) == 0
+    err = capsys.readouterr().err
+    assert "1 finding(s) at or above error come from the base image: shown, not gated" in err
 
 
 def test_config_ignore_lets_the_gate_pass(images, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -121,8 +157,9 @@ def test_usage_and_input_errors_exit_2(images, tmp_path, capsys) -> None:  # typ
 def test_table_shows_grade_and_findings(images, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["scan", "-q", images["root"], "--base", images["base"], "--strict"]) == 1
     out = capsys.readouterr().out
-    # secure: SEC001 error 30 + SEC006 11 warnings capped at 20 = 50; overall 100 - 0.35 * 50
-    assert "Grade B  83/100    Secure 50  Small 100  Fast 100  Usable 100" in out
+    # secure: SEC001 (own: the config) error 25 + SEC006's 11 warnings (base) capped at 20,
+    # at the base's weight 0.4: 8; lost 33; overall 100 - 0.4 * 33 = 86.8; an own error: C
+    assert "Grade C  87/100    Secure 67  Small 100  Fast 100  Usable 100" in out
     lines = out.splitlines()
     at = lines.index(" " * table.INDENT + "at /usr/bin/su")
     row = next(ln for ln in reversed(lines[:at]) if not ln.startswith(" "))

@@ -110,9 +110,15 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         default=None,
-        help="also flag what a stock distribution ships (e.g. its setuid binaries)",
+        help="also flag what a stock distribution ships (e.g. its setuid binaries), and "
+        "fail on the base image's findings too",
     )
-    g.add_argument("--base", metavar="REF", help="the base image: its layers are the base's")
+    g.add_argument(
+        "--base",
+        metavar="REF",
+        help="the base image: its layers are the base's (default: the base labels, else "
+        "inferred from the build history)",
+    )
     g.add_argument(
         "--packages-index", metavar="FILE", help="Debian Packages index to compare (OS006)"
     )
@@ -135,7 +141,8 @@ def add_gating_arguments(p: argparse.ArgumentParser) -> None:
         "--fail-on",
         choices=["info", "warning", "error"],
         default=None,
-        help="exit 1 when a finding has this severity or worse (default: error)",
+        help="exit 1 when a finding of your own layers has this severity or worse "
+        "(default: error; --strict counts the base image's too)",
     )
     g.add_argument(
         "--fail-under", type=float, default=None, metavar="SCORE", help="exit 1 below this score"

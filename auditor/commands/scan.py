@@ -18,7 +18,7 @@ from auditor.commands import options
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import Finding
-from auditor.gating import report_failures
+from auditor.gating import base_held_back, report_failures
 from auditor.pipeline import Settings, audit, compare_family
 from auditor.report import output
 from auditor.report.formats import OutputFormat
@@ -74,7 +74,15 @@ def _gate(report: Report, config: Config, quiet: bool) -> list[str]:
             file=sys.stderr,
         )
     overall = report.scores.overall if report.scores else None
-    tripped = report_failures(report.findings or (), overall, config.fail_on, config.fail_under)
+    findings = report.findings or ()
+    tripped = report_failures(findings, overall, config.fail_on, config.fail_under, config.strict)
+    held = base_held_back(findings, config.fail_on, config.strict)
+    if held and not quiet:
+        print(
+            f"imgaudit: {held} finding(s) at or above {config.fail_on} come from the base "
+            "image: shown, not gated (--strict gates them)",
+            file=sys.stderr,
+        )
     if tripped and not quiet:
         print("imgaudit: failing: " + "; ".join(tripped), file=sys.stderr)
     return tripped
@@ -97,7 +105,8 @@ def _execute_many(args: argparse.Namespace, settings: Settings) -> int:
         reports.append(report)
     family = compare_family(reports, args.image, settings)
     config = settings.config
-    tripped = bool(report_failures(family.findings, None, config.fail_on, None)) or tripped
+    family_failures = report_failures(family.findings, None, config.fail_on, None, config.strict)
+    tripped = bool(family_failures) or tripped
     if as_json:
         sys.stdout.write(json.dumps(family.to_json(), indent=2, sort_keys=True) + "\n")
     else:

@@ -151,6 +151,7 @@ class Facts:
             [ly.diff_id for ly in image.layers],
             labels if isinstance(labels, dict) else {},
             self.base_reference,
+            history=self.image_config.get("history"),
         )
 
     @cached_property

@@ -85,7 +85,17 @@ def _header(report: Report) -> list[str]:
             f"{human_bytes(waste['wasted_bytes'])} (efficiency {waste['efficiency'] * 100:.1f}%)",
         ),
     ]
+    base = _base_line(report)
+    if base:
+        summary.append(("Base", base))
     return [tabulate(summary, tablefmt="plain")]
+
+
+def _base_line(report: Report) -> str:
+    """Which layers are the base image's and how that was decided (facts.provenance)."""
+    provenance = (report.facts or {}).get("provenance") or {}
+    reason = provenance.get("reason")
+    return textwrap.shorten(str(reason), 68, placeholder="...") if reason else ""
 
 
 def _scores(report: Report, color: bool) -> list[str]:
@@ -171,7 +181,7 @@ def _finding_text(f: Finding) -> str:
         )
     if f.layer is not None:
         step = shorten(f.created_by or "", MESSAGE_WIDTH - 12)
-        origin = "" if f.in_base is None else (" (base)" if f.in_base else " (own)")
+        origin = f" ({f.origin})" if f.origin in ("base", "own") else ""
         parts.append(shorten(f"layer {f.layer}{origin}: {step}", MESSAGE_WIDTH))
     if f.dockerfile is not None:
         where = f"{repo_path(f.dockerfile.path)} line {f.dockerfile.line}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auditor.checks import sz001_image_size, sz002_wasted_space, sz003_caches, sz004_docs
 from tests.checks.support import debian_base, image, run, summary
-from tests.factory import File, Layer, Whiteout
+from tests.factory import Dir, File, Layer, Whiteout
 
 MB = 1_000_000
 APT_LIST = "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
@@ -50,7 +50,22 @@ def test_sz002_deleted_and_overwritten(tmp_path: Path) -> None:
 
 
 def test_sz003_clean_image_passes(tmp_path: Path) -> None:
-    spec = image(debian_base(setuid=False), Layer([File("var/log/wtmp", b"")]))
+    """What the official images keep after `rm -rf /var/lib/apt/lists/*` and apt's
+    docker-clean: the empty `lock` files and `partial/` directories apt re-creates, an
+    empty wtmp, an empty /tmp: no byte to reclaim, no finding."""
+    keep = Layer(
+        [
+            File("var/log/wtmp", b""),
+            File("var/cache/apt/archives/lock", b"", 0o640),
+            Dir("var/cache/apt/archives/partial", 0o700),
+            File("var/lib/apt/lists/lock", b"", 0o640),
+            Dir("var/lib/apt/lists/partial", 0o700),
+            Dir("var/lib/apt/lists/auxfiles", 0o755),
+            File("tmp/.keep", b""),
+        ],
+        "RUN apt-get update && apt-get install -y libpq5 && rm -rf /var/lib/apt/lists/*",
+    )
+    spec = image(debian_base(setuid=False), keep)
     assert run(sz003_caches, spec, tmp_path) == []
 
 
@@ -61,6 +76,7 @@ def test_sz003_each_category(tmp_path: Path) -> None:
             File("var/lib/apt/lists/" + APT_LIST, blob(3 * MB // 2)),
             File("var/lib/apt/lists/lock", b""),
             File("var/cache/apt/archives/curl_7.88.1-10_amd64.deb", blob(300_000)),
+            File("var/cache/apt/archives/lock", b""),  # not counted: no byte to reclaim
             File("tmp/build/wheel.whl", blob(10_000)),
             File("var/log/dpkg.log", b"2026-11-01 10:00:00 startup archives unpack\n"),
             File("var/log/lastlog", b""),
@@ -82,6 +98,7 @@ def test_sz003_each_category(tmp_path: Path) -> None:
         ("logs", "info", "/var/log/dpkg.log", 44),
     ]
     assert {f.layer for f in found} == {0}
+    assert [f.evidence["files"] for f in found] == [1, 1, 1, 1, 1, 1]
 
 
 def test_sz004_slim_image_passes(tmp_path: Path) -> None:

@@ -95,7 +95,12 @@ def test_provenance_by_base_and_labels(tmp_path: Path) -> None:
     app = Layer([File("app/x.py", b"x")], "COPY . /app")
     spec = ImageSpec(layers=[debian_base(setuid=False), app])
     facts = load(spec, tmp_path, base=ref)
-    assert facts.provenance.to_json() == {"base": ref, "method": "--base", "base_layers": 1}
+    assert facts.provenance.to_json() == {
+        "base": ref,
+        "method": "--base",
+        "base_layers": 1,
+        "reason": f"layer 0 is the base's: they equal {ref}'s (--base)",
+    }
     labelled = ImageSpec(layers=spec.layers, config={"Labels": {provenance.BASE_NAME: ref}})
     assert load(labelled, tmp_path).provenance.base_layers == 1
     unreachable = ImageSpec(
@@ -104,8 +109,80 @@ def test_provenance_by_base_and_labels(tmp_path: Path) -> None:
     )
     prov = load(unreachable, tmp_path).provenance
     assert prov.base_layers is None and prov.problem and prov.in_base(0) is None
+    assert prov.origin(0) == "unknown" and "base not reachable" in prov.reason
     assert load(ImageSpec(layers=spec.layers), tmp_path).provenance.method is None
     assert provenance.shared_prefix(["a", "b", "c"], ["a", "b", "x"]) == 2
+
+
+CLASSIC_PYTHON_SLIM = [  # docker history of a python:3.11-slim look-alike (classic builder)
+    ("/bin/sh -c #(nop) ADD file:6f2b0c8d5e in / ", False),
+    ('/bin/sh -c #(nop)  CMD ["bash"]', True),
+    ("/bin/sh -c #(nop)  ENV LANG=C.UTF-8", True),
+    ("/bin/sh -c set -eux; apt-get update; apt-get install -y ca-certificates", False),
+    ("/bin/sh -c #(nop)  ENV PYTHON_VERSION=3.11.2", True),
+    ("/bin/sh -c set -eux; wget python.tar.xz; ./configure; make install", False),
+    ('/bin/sh -c #(nop)  CMD ["python3"]', True),
+]
+
+
+def history(*steps: tuple[str, bool]) -> list[dict[str, object]]:
+    """Config history entries: (created_by, empty_layer)."""
+    return [{"created_by": step, **({"empty_layer": True} if e else {})} for step, e in steps]
+
+
+def test_base_boundary_inferred_from_the_end_of_the_base_dockerfile() -> None:
+    """The last CMD/ENTRYPOINT that more layers follow ends the image the app's
+    Dockerfile names in FROM: python's CMD ["python3"], not debian's CMD ["bash"]."""
+    app = [
+        ("/bin/sh -c #(nop) WORKDIR /app", False),
+        ("/bin/sh -c #(nop) COPY file:abc in . ", False),
+        ("|1 PIP_NO_INDEX=1 /bin/sh -c pip install -r requirements.txt", False),
+        ('/bin/sh -c #(nop)  CMD ["gunicorn", "app:app"]', True),
+    ]
+    prov = provenance.from_history(history(*CLASSIC_PYTHON_SLIM, *app), 6)
+    assert (prov.method, prov.base_layers, prov.base_reference) == ("history", 3, None)
+    assert [prov.origin(i) for i in (0, 2, 3, 5, None)] == ["base"] * 2 + ["own"] * 3
+    assert "layers 0-2 are the base's" in prov.reason and 'CMD ["python3"]' in prov.reason
+    buildkit = [  # BuildKit writes the instruction as written; ENTRYPOINT ends a base too
+        ("COPY /rootfs / # buildkit", False),
+        ('ENTRYPOINT ["/usr/bin/python3.11"]', True),
+        ("LABEL org.opencontainers.image.title=distroless", True),
+        ("COPY /venv /venv # buildkit", False),
+        ("WORKDIR /app", True),
+    ]
+    assert provenance.from_history(history(*buildkit), 2).base_layers == 1
+
+
+@pytest.mark.parametrize(
+    ("steps", "layers", "why"),
+    [
+        ([("ADD file:1 in /", False), ("RUN make", False), ('CMD ["app"]', True)], 2, "no CMD"),
+        ([("ADD file:1 in /", False), ('CMD ["bash"]', True)], 2, "does not match"),
+        ([('CMD ["bash"]', True), ("ADD file:1 in /", False)], 1, "no CMD"),
+        ([], 1, "no build history"),
+    ],
+)
+def test_base_boundary_unknown_without_a_base_end(
+    steps: list[tuple[str, bool]], layers: int, why: str
+) -> None:
+    """A single Dockerfile (CMD last), a history that does not match the layers, a CMD
+    before any layer: nothing is inferred, and the reason says so."""
+    prov = provenance.from_history(history(*steps), layers)
+    assert prov.base_layers is None and prov.method is None
+    assert why in prov.reason and prov.origin(0) == "unknown"
+
+
+def test_unreachable_labelled_base_falls_back_to_the_history(tmp_path: Path) -> None:
+    rootfs = debian_base(setuid=False)
+    rootfs.after = ['/bin/sh -c #(nop)  CMD ["bash"]']
+    gone = f"docker-archive:{tmp_path}/gone.tar"
+    spec = ImageSpec(
+        layers=[rootfs, Layer([File("app/x.py", b"x")], "COPY . /app")],
+        config={"Labels": {provenance.BASE_NAME: gone}},
+    )
+    prov = load(spec, tmp_path).provenance
+    assert (prov.method, prov.base_layers, prov.base_reference) == ("history", 1, gone)
+    assert prov.problem and "base not reachable" in prov.problem
 
 
 def test_toolchain_names(tmp_path: Path) -> None:

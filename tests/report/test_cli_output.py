@@ -39,7 +39,7 @@ def test_all_formats_at_once(
     assert main(argv) == 1  # the image runs as root: SEC001 trips the default gate
     captured = capsys.readouterr()
     assert captured.out == ""  # with -o and no --format, stdout stays quiet
-    assert captured.err.splitlines()[-1].startswith("imgaudit: grade B (90/100); findings: ")
+    assert captured.err.splitlines()[-1].startswith("imgaudit: grade C (90/100); findings: ")
     assert "wrote " + ", ".join(str(out / n) for n in names) in captured.err
     assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temp files left
     report = json.loads((out / "r.json").read_text())
@@ -49,7 +49,7 @@ def test_all_formats_at_once(
     assert ET.parse(out / "r.xml").getroot().tag == "testsuites"
     assert "(not scored)" not in (out / "r.md").read_text()  # the scan is scored now
     assert (out / "r.html").read_text().startswith("<!DOCTYPE html>")
-    assert "Grade B" in (out / "r.txt").read_text()
+    assert "Grade C" in (out / "r.txt").read_text()
 
 
 def test_format_to_stdout_alongside_a_file(
