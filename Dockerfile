@@ -43,12 +43,14 @@ ARG BASE
 LABEL org.opencontainers.image.title="imgaudit" \
       org.opencontainers.image.description="Audit finished container images for Python applications" \
       org.opencontainers.image.base.name="${BASE}"
-# A system user with a home for the layer cache (~/.cache/imgaudit); no login shell.
+# A system user with a home for the layer cache (~/.cache/imgaudit, the user's own, so a
+# volume mounted there starts owned by the user and keeps the cache); no login shell.
 # The slim images keep CPython's _tkinter extension but not the Tcl/Tk libraries it
 # links (`import _tkinter` fails: imgaudit's EL001); imgaudit never imports it, so the
-# broken extension goes rather than ~20 MB of Tk and X11 libraries coming in.
+# broken extension goes rather than Tk and its X11 libraries coming in.
 RUN useradd --system --user-group --uid 10001 --create-home --home-dir /home/imgaudit \
         --shell /usr/sbin/nologin --no-log-init imgaudit \
+ && install -d -o imgaudit -g imgaudit /home/imgaudit/.cache \
  && rm -f "$(python3 -B -c 'import sysconfig; print(sysconfig.get_path("platstdlib"))')"/lib-dynload/_tkinter.*.so
 # Root-owned (COPY's default), so the user can read and run the venv but not change it.
 COPY --from=builder /opt/imgaudit /opt/imgaudit

@@ -130,6 +130,36 @@ def test_scans_an_archive_mounted_at_src(
     assert verdict(report) == verdict(host)
 
 
+def test_layer_cache_persists_in_a_volume(
+    docker_engine: DockerEngine, imgaudit_image: BuiltImage, sample_archive: Path
+) -> None:
+    """`-v imgaudit-cache:/home/imgaudit/.cache` keeps the layer cache between runs (a
+    fresh volume takes the image directory's owner: the user); the second run reads it."""
+    client = docker_engine.client()
+    volume = client.volumes.create()
+    try:
+        mounts = {
+            str(sample_archive.parent): {"bind": "/src", "mode": "ro"},
+            volume.name: {"bind": "/home/imgaudit/.cache", "mode": "rw"},
+        }
+        scan = ["scan", "/src/app.tar", "-f", "json"]
+        runs = [
+            run(docker_engine, imgaudit_image, scan, volumes=mounts, network_mode="none")
+            for _ in range(2)
+        ]
+        code, out, err = run(
+            docker_engine, imgaudit_image, ["-c", "find /home/imgaudit/.cache -name '*.index'"],
+            entrypoint=["sh"], volumes=mounts, network_mode="none",
+        )  # fmt: skip
+    finally:
+        volume.remove(force=True)
+        client.close()
+    assert [r[0] for r in runs] == [0, 0], [r[2] for r in runs]
+    assert code == 0, err
+    assert len(out.split()) == len(json.loads(runs[0][1])["image"]["layers"]), (out, err)
+    assert json.loads(runs[0][1])["findings"] == json.loads(runs[1][1])["findings"]
+
+
 def test_runs_as_the_recipe_promises(
     docker_engine: DockerEngine, imgaudit_image: BuiltImage
 ) -> None:
