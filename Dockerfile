@@ -6,8 +6,9 @@
 #   docker build -t imgaudit .
 #   docker build --build-arg BASE=registry.example/python:3.11-slim-bookworm -t imgaudit .
 #
-# BASE must be a CPython image with pip in its interpreter (the official python:*-slim
-# images are); both stages use it, so the venv's interpreter is the runtime's.
+# BASE must be a CPython image with pip >= 22.3 (for `pip --python`) in its interpreter,
+# as the official python:*-slim images are; both stages use it, so the venv's interpreter
+# is the runtime's.
 ARG BASE=python:3.11-slim-bookworm
 
 FROM ${BASE} AS builder
