@@ -1,41 +1,64 @@
-# imgaudit as an image, built the way imgaudit judges images (tests/integration/
-# test_own_image.py builds it and scans it: grade A, no warning from these layers).
+# imgaudit as a container image, built the way imgaudit asks Python images to be built:
+# multi-stage, slim Debian base, a venv that is root-owned and read-only to a non-root
+# user, no compiler and no pip at run time, bytecode compiled at build time (checked-hash
+# pycs: valid whatever the layer mtimes, reproducible), file mtimes normalised.
 #
 #   docker build -t imgaudit .
-#   docker run --rm -v "$PWD:/src" imgaudit scan /src/app.tar
-#   docker run --rm -v /var/run/docker.sock:/var/run/docker.sock \
-#       --group-add "$(stat -c %g /var/run/docker.sock)" imgaudit scan myorg/app:1.4
+#   docker build --build-arg BASE=registry.example/python:3.11-slim-bookworm -t imgaudit .
 #
-# BASE: any Debian-based CPython >= 3.10 image with python3 in /usr/local/bin (the
-# official slim images); both stages use it, so the venv's interpreter exists at run
-# time. Offline builds: --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=URL
-# (build arguments reach the RUN steps, never the image's config).
-ARG BASE=python:3.12-slim-bookworm
+# BASE must be a CPython image with pip >= 22.3 (for `pip --python`) in its interpreter,
+# as the official python:*-slim images are; both stages use it, so the venv's interpreter
+# is the runtime's.
+ARG BASE=python:3.11-slim-bookworm
 
-FROM ${BASE} AS build
+FROM ${BASE} AS builder
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+# Where pip finds packages when PyPI is not the way (a mirror, a wheel directory served
+# on the build host): e.g. --build-arg PIP_INDEX_URL=https://mirror.example/simple.
+# Build arguments reach the RUN steps of this stage only, never the final image.
 ARG PIP_INDEX_URL
-ARG PIP_NO_INDEX
+ARG PIP_EXTRA_INDEX_URL
 ARG PIP_FIND_LINKS
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+ARG PIP_NO_INDEX
+ARG PIP_TRUSTED_HOST
+# The wheel is built from the repository (setuptools comes from PyPI, build isolation).
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY auditor/ auditor/
-COPY checks/ checks/
-# The venv loses its installers (no pip at run time); every module gets checked-hash
-# bytecode (PEP 552): valid whatever the layer's timestamps, the same on every rebuild.
-RUN python3 -m venv /opt/imgaudit \
-    && /opt/imgaudit/bin/pip install --no-compile . \
-    && /opt/imgaudit/bin/pip uninstall --yes pip setuptools wheel \
-    && /opt/imgaudit/bin/python -m compileall -q -f --invalidation-mode checked-hash /opt/imgaudit/lib
+COPY auditor ./auditor
+COPY checks ./checks
+RUN python -m pip wheel --no-deps --wheel-dir /wheels /src
+# The runtime venv never gets pip (--without-pip): the builder's pip installs into it.
+# Its pycs are written once, in checked-hash mode, after the last write to the venv.
+ARG SOURCE_DATE_EPOCH=0
+RUN python -m venv --without-pip /opt/imgaudit \
+ && python -m pip --python /opt/imgaudit/bin/python install --no-compile /wheels/*.whl \
+ && /opt/imgaudit/bin/python -m compileall -q --invalidation-mode checked-hash /opt/imgaudit \
+ && /opt/imgaudit/bin/imgaudit --version \
+ && find /opt/imgaudit -exec touch --no-dereference --date="@${SOURCE_DATE_EPOCH}" '{}' +
 
 FROM ${BASE}
-# First, as it never changes: the runtime user; and the base's _tkinter goes, which the
-# official slim images keep without Tcl/Tk (its import fails; imgaudit never needs it).
-RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin imgaudit \
-    && rm -f /usr/local/lib/python3*/lib-dynload/_tkinter.*.so
-# Root-owned, not writable by the runtime user: the code it runs cannot be changed by it.
-COPY --from=build /opt/imgaudit /opt/imgaudit
-ENV PATH=/opt/imgaudit/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ARG BASE
+LABEL org.opencontainers.image.title="imgaudit" \
+      org.opencontainers.image.description="Audit finished container images for Python applications" \
+      org.opencontainers.image.base.name="${BASE}"
+# A system user with a home for the layer cache (~/.cache/imgaudit, the user's own, so a
+# volume mounted there starts owned by the user and keeps the cache); no login shell.
+# The slim images keep CPython's _tkinter extension but not the Tcl/Tk libraries it
+# links (`import _tkinter` fails: imgaudit's EL001); imgaudit never imports it, so the
+# broken extension goes rather than Tk and its X11 libraries coming in.
+RUN useradd --system --user-group --uid 10001 --create-home --home-dir /home/imgaudit \
+        --shell /usr/sbin/nologin --no-log-init imgaudit \
+ && install -d -o imgaudit -g imgaudit /home/imgaudit/.cache \
+ && rm -f "$(python3 -B -c 'import sysconfig; print(sysconfig.get_path("platstdlib"))')"/lib-dynload/_tkinter.*.so
+# Root-owned (COPY's default), so the user can read and run the venv but not change it.
+COPY --from=builder /opt/imgaudit /opt/imgaudit
+ENV PATH=/opt/imgaudit/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
 USER imgaudit
+WORKDIR /home/imgaudit
 ENTRYPOINT ["imgaudit"]
 CMD ["--help"]
