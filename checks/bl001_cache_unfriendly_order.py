@@ -34,7 +34,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.history import clean_step
+from auditor.history import MANIFESTS, clean_step
 
 INFO = CheckInfo(
     id="BL001",
@@ -51,11 +51,6 @@ INSTALL = (
     r"\b(?:pip3?(?:\.\d+)?\s+install|-m\s+pip\s+install|poetry\s+install|uv\s+sync|"
     r"uv\s+pip\s+(?:install|sync)|pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|"
     r"conda\s+install|mamba\s+install)\b"
-)
-MANIFESTS = (
-    r"(?:^|/)(?:requirements[^/\s]*\.(?:txt|in)|constraints[^/\s]*\.txt|pyproject\.toml|"
-    r"setup\.(?:py|cfg)|Pipfile(?:\.lock)?|poetry\.lock|uv\.lock|pdm\.lock|[^/\s]+\.lock|"
-    r"environment\.ya?ml|README[^/\s]*|LICENSE[^/\s]*)$"
 )
 
 

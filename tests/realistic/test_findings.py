@@ -47,17 +47,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
             "django",
         ),
     ),
-    "BL004": (
-        "tiny layers nobody can merge (WORKDIR, manifest-first COPY, final app COPY, base layers)",
-        (
-            "official-guide",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "pip-user",
-            "django",
-        ),
-    ),
     "CC001": (
         "one finding per package (dozens), not one per toolchain",
         (
