@@ -8,7 +8,12 @@ versioned and target-prefixed names such as x86_64-linux-gnu-gcc-12); a symlink 
 only when it resolves to an existing file inside the image (Debian's
 /usr/bin/cc -> /etc/alternatives/cc -> gcc chain). Toolchain packages come from the
 dpkg file lists: build-essential, gcc-*, g++-*, cpp-*, binutils*, clang*, gfortran*,
-rustc, cargo, golang-*, make, cmake, and every *-dev package (python3-dev included).
+rustc, cargo, golang-*, make, cmake, autoconf, automake, libtool, pkg-config, and every
+*-dev package (python3-dev included).
+
+Each tool and package belongs to one toolchain family (`family_of_tool`,
+`family_of_package`): a C/C++ compiler, binutils, make/autotools, -dev packages, ...
+A user removes a toolchain, not a package: CC001 reports one finding per family.
 """
 
 from __future__ import annotations
@@ -29,8 +34,58 @@ TOOL_RE = re.compile(
 PACKAGE_RE = re.compile(
     r"^(build-essential|gcc(-\d+)?|g\+\+(-\d+)?|cpp(-\d+)?|gfortran(-\d+)?|clang(-\d+)?|"
     r"binutils(-[a-z0-9_-]+)?|rustc|cargo|golang(-[0-9.]+)?(-go)?|make|cmake|"
+    r"autoconf|automake|libtool|pkg-?config|pkgconf|"
     r"gcc-\d+-[a-z0-9_-]+|g\+\+-\d+-[a-z0-9_-]+|cpp-\d+-[a-z0-9_-]+|.+-dev)$"
 )
+
+#: Toolchain families, in report order. A tool's family comes from its canonical name
+#: (TOOL_RE's group), a package's from the family of the tools it owns, else its name.
+C_COMPILER = "C/C++ compiler"
+FORTRAN = "Fortran compiler"
+RUST = "Rust toolchain"
+GO = "Go toolchain"
+BINUTILS = "binutils (assembler, linker)"
+MAKE = "make/autotools"
+DEV = "-dev packages (headers, static libraries)"
+FAMILIES = (C_COMPILER, FORTRAN, RUST, GO, BINUTILS, MAKE, DEV)
+TOOL_FAMILY = {
+    **dict.fromkeys(("gcc", "g++", "cc", "c++", "clang", "clang++"), C_COMPILER),
+    "gfortran": FORTRAN,
+    **dict.fromkeys(("rustc", "cargo"), RUST),
+    "go": GO,
+    **dict.fromkeys(("as", "ld", "ld.bfd", "ld.gold"), BINUTILS),
+    **dict.fromkeys(("make", "gmake", "cmake"), MAKE),
+}
+PACKAGE_FAMILY = (
+    (re.compile(r"^(build-essential|gcc|g\+\+|cpp|clang)(-|$)"), C_COMPILER),
+    (re.compile(r"^gfortran(-|$)"), FORTRAN),
+    (re.compile(r"^(rustc|cargo)$"), RUST),
+    (re.compile(r"^golang(-|$)"), GO),
+    (re.compile(r"^binutils(-|$)"), BINUTILS),
+    # build tools, whatever their names end in (dpkg-dev, autotools-dev hold no headers)
+    (
+        re.compile(
+            r"^(make|cmake|autoconf|automake|libtool|pkg-?config|pkgconf|dpkg-dev|"
+            r"autotools-dev)$"
+        ),
+        MAKE,
+    ),
+    (re.compile(r"-dev$"), DEV),
+)
+
+
+def family_of_tool(name: str) -> str:
+    """The family of a tool by its canonical name (`Tool.name`)."""
+    return TOOL_FAMILY[name]
+
+
+def family_of_package(name: str) -> str:
+    """The family of a toolchain package by its name (one owning no tool: cpp-12,
+    libc6-dev, build-essential)."""
+    for pattern, family in PACKAGE_FAMILY:
+        if pattern.search(name):
+            return family
+    return DEV  # unreachable for names is_toolchain_package accepts; -dev is the widest
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
             "django",
         ),
     ),
-    "CC001": (
-        "one finding per package (dozens), not one per toolchain",
-        (
-            "python-full",
-            "official-guide",
-        ),
-    ),
     "CC002": (
         "names /usr/include for CPython's own headers in /usr/local/include",
         (
