@@ -485,14 +485,19 @@ def test_glibc_version_from_dpkg_when_libc_is_unreadable(tmp_path: Path) -> None
 
 def test_tool_outside_dpkg_and_python_headers(tmp_path: Path) -> None:
     """A build tool no package owns (a cmake copied into /usr/local/bin) is reported
-    with its own size; Python.h outside /usr/include is a dev-files finding of its own."""
+    with its own size; Python.h in /usr/local/include/python3.11 is CPython's own header
+    directory, named as such (not "/usr/include")."""
     cmake = host_file("/usr/bin/make", "usr/local/bin/cmake", 0o755)
     header = host_file("/usr/include/stdio.h", "usr/local/include/python3.11/Python.h")
     facts, findings = scan(tmp_path, glibc_base(), [cmake, header])
     got = sorted((f.check_id, f.path, f.bytes) for f in findings if f.check_id != "EL001")
     assert got == [
         ("CC001", "/usr/local/bin/cmake", len(cmake.data)),
-        ("CC002", "/usr/local/include", len(header.data)),
-        ("CC002", "/usr/local/include/python3.11/Python.h", None),
+        ("CC002", "/usr/local/include/python3.11", len(header.data)),
     ]
+    (cc002,) = (f for f in findings if f.check_id == "CC002")
+    assert cc002.message == (
+        "CPython's own headers: 1 file in /usr/local/include/python3.11 (Python.h)"
+    )
+    assert str(cc002.severity) == "info"
     assert [t.name for t in facts.compilers.tools] == ["cmake"]

@@ -153,24 +153,49 @@ def detect(fs: FileSystem, owners: Owners) -> Compilers:
     return out
 
 
+#: Where headers are installed, and CPython's own header directory under either
+#: (`include/python3.11`, `python3.11d`, the old `python3.7m`): what `make install` of
+#: CPython and Debian's libpython3.X-dev put there for building C extensions.
+INCLUDE_ROOTS = ("usr/include", "usr/local/include")
+CPYTHON_HEADERS = re.compile(r"^(usr(?:/local)?/include/python\d+\.\d+[a-z]*)/")
+
+
+@dataclass
+class HeaderDir:
+    """Header files under one directory: how many, and their bytes."""
+
+    files: int = 0
+    bytes: int = 0
+
+
 @dataclass
 class DevFiles:
-    include_files: int = 0
-    include_bytes: int = 0
-    python_h: list[str] = field(default_factory=list)
+    #: include root -> headers under it that are not CPython's own
+    includes: dict[str, HeaderDir] = field(default_factory=dict)
+    #: CPython's own header directory (usr/local/include/python3.11) -> its headers
+    cpython: dict[str, HeaderDir] = field(default_factory=dict)
+    python_h: list[str] = field(default_factory=list)  # Python.h outside those directories
     static_libs: list[tuple[str, int]] = field(default_factory=list)
 
 
 def dev_files(fs: FileSystem) -> DevFiles:
-    """Headers under usr/include and usr/local/include, Python.h anywhere, static libs."""
+    """Headers under usr/include and usr/local/include (CPython's own apart, so that a
+    finding names the directory the headers are in), Python.h anywhere else, static libs."""
     out = DevFiles()
     # Three queries of the sorted file list instead of three tests on every file; each
     # list comes out sorted by path, as one walk over every file gave it.
-    for _path, node in fs.files_under(("usr/include/", "usr/local/include/")):
-        out.include_files += 1
-        out.include_bytes += node.entry.size if node.entry.kind == FILE else 0
+    for path, node in fs.files_under(tuple(root + "/" for root in INCLUDE_ROOTS)):
+        own = CPYTHON_HEADERS.match(path)
+        if own:
+            where = out.cpython.setdefault(own.group(1), HeaderDir())
+        else:
+            root = next(r for r in INCLUDE_ROOTS if path.startswith(r + "/"))
+            where = out.includes.setdefault(root, HeaderDir())
+        where.files += 1
+        where.bytes += node.entry.size if node.entry.kind == FILE else 0
     for path, _node in fs.files_ending("Python.h"):
-        if posixpath.basename(path) == "Python.h":
+        inside = (m := CPYTHON_HEADERS.match(path)) and path == f"{m.group(1)}/Python.h"
+        if posixpath.basename(path) == "Python.h" and not inside:
             out.python_h.append(path)
     for path, node in fs.files_ending(".a"):
         if node.entry.kind == FILE:

@@ -1,12 +1,12 @@
-"""CC001 on a python:3.11 look-alike: the base's toolchain as one finding per
+"""CC001 and CC002 on a python:3.11 look-alike: the base's toolchain as one finding per
 toolchain (not one per package), said to come from the base; the team's own -dev package
-as its own."""
+as its own; CPython's headers named where they are."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.checks import cc001_compiler_present
+from auditor.checks import cc001_compiler_present, cc002_dev_files
 from auditor.findings import Finding
 from tests.checks.support import image, run
 from tests.factory import File, Item, Layer, Symlink
@@ -122,3 +122,51 @@ def test_cc001_the_teams_own_dev_package_is_its_own(tmp_path: Path) -> None:
 def test_cc001_no_toolchain_passes(tmp_path: Path) -> None:
     spec = image(Layer([File("etc/os-release", b"ID=debian\n"), File("usr/bin/ls", TOOL, 0o755)]))
     assert run(cc001_compiler_present, spec, tmp_path) == []
+
+
+# ---- CC002 ------------------------------------------------------------------------
+
+
+def slim_python() -> list[Layer]:
+    """python:3.11-slim: no -dev package, /usr/include absent; CPython's own headers in
+    /usr/local/include/python3.11 (and its Python.h among them)."""
+    return [
+        Layer([File("etc/os-release", b"ID=debian\n")], f"{NOP}ADD file:ab12 in / ",
+              after=[f'{NOP}CMD ["bash"]']),
+        Layer([File(f"usr/local/include/python3.11/{h}", b"/* CPython */\n" * 20)
+               for h in ("Python.h", "object.h", "pyconfig.h")],
+              "/bin/sh -c set -eux; make install", after=[f'{NOP}CMD ["python3"]']),
+    ]  # fmt: skip
+
+
+def test_cc002_cpythons_own_headers_are_named_where_they_are(tmp_path: Path) -> None:
+    app = Layer([File("app/main.py", b"print(1)\n")], f"{NOP}COPY dir:9f in /app ")
+    (found,) = run(cc002_dev_files, image(*slim_python(), app), tmp_path)
+    assert found.message == (
+        "CPython's own headers: 3 files in /usr/local/include/python3.11 (Python.h)"
+    )
+    assert (found.path, str(found.severity), found.bytes) == (
+        "/usr/local/include/python3.11", "info", 3 * len(b"/* CPython */\n" * 20)
+    )  # fmt: skip
+    assert "/usr/include" not in found.message
+
+
+def test_cc002_the_dev_packages_headers_base_or_own(tmp_path: Path) -> None:
+    """python:3.11 (full): the -dev packages' headers in /usr/include come with the base
+    (info, said so), CPython's own apart; a -dev package of the team's own makes the
+    /usr/include finding the team's (a warning at its layer)."""
+    app = Layer([File("app/main.py", b"print(1)\n")], f"{NOP}COPY dir:9f in /app ")
+    found = {f.path: f for f in run(cc002_dev_files, image(*python_full(app)), tmp_path)}
+    assert set(found) == {"/usr/include", "/usr/local/include/python3.11"}
+    usr = found["/usr/include"]
+    assert usr.message == "5 header files under /usr/include, from the base image"
+    assert (str(usr.severity), usr.layer) == ("info", 1)
+    assert usr.remedy.startswith("The base image brings them")
+
+    pq = Layer(package("libpq-dev", {"usr/include/postgresql/libpq-fe.h": b"/* pq */\n"}),
+               "/bin/sh -c apt-get install -y libpq-dev")  # fmt: skip
+    found = {f.path: f for f in run(cc002_dev_files, image(*python_full(pq)), tmp_path)}
+    usr = found["/usr/include"]
+    assert usr.message == "6 header files under /usr/include"
+    assert (str(usr.severity), usr.layer) == ("warning", 3)
+    assert usr.created_by == "RUN apt-get install -y libpq-dev"

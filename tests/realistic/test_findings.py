@@ -47,18 +47,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
             "django",
         ),
     ),
-    "CC002": (
-        "names /usr/include for CPython's own headers in /usr/local/include",
-        (
-            "python-slim",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "pip-user",
-            "django",
-        ),
-    ),
     "EL001": (
         "vendored wheel libraries resolved alone, not in their root's load tree: false errors",
         ("official-guide",),
