@@ -46,6 +46,16 @@ def steps(*created_by: str) -> list[Layer]:
         ("COPY pyproject.toml poetry.lock ./", "RUN poetry install --no-root", "COPY src/ ./src/"),
         ("COPY . /app",),
         ("COPY . /app", "RUN pip install gunicorn==23.0.0"),
+        # a base's root filesystem as the first layer, no base boundary known (no CMD in
+        # the history): the legacy builder's `COPY --from=rootfs / /` of a Debian image
+        (
+            "/bin/sh -c #(nop) COPY dir:cdc7ef8da262c816 in / ",
+            "/bin/sh -c #(nop) WORKDIR /app",
+            "/bin/sh -c #(nop) COPY file:0a1b in /app/requirements.txt",
+            "/bin/sh -c pip install --no-cache-dir -r requirements.txt",
+            "/bin/sh -c #(nop) COPY dir:9f8e in /app",
+        ),
+        ("COPY . / # buildkit", "RUN pip install -r /requirements.txt # buildkit"),
     ],
 )
 def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> None:
@@ -72,6 +82,8 @@ def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> Non
             2,
         ),
         (("COPY --chown=app:app . .", "RUN uv sync --frozen"), 1),
+        # the same source copy into / is the app's once it is not the first layer
+        (("ADD file:abc in /", "COPY dir:9f8e in /", "RUN pip install -r requirements.txt"), 2),
         (
             (
                 "RUN pip install --no-cache-dir setuptools==75.0 wheel  # the python base's",
@@ -86,6 +98,29 @@ def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], l
     found = run(bl001_cache_unfriendly_order, image(*steps(*history)), tmp_path)
     assert summary(found) == [("BL001", "warning", None)]
     assert found[0].layer == layer
+
+
+def test_bl001_only_the_teams_own_steps_count(tmp_path: Path) -> None:
+    """A base whose own Dockerfile copies a tree before installing from it (its boundary
+    inferred from the history: its CMD, then more layers) is the base's business; the
+    team's manifest-first order on top of it passes. The same steps without the CMD
+    (no boundary known) are all the team's: a finding."""
+    nop = "/bin/sh -c #(nop) "
+    base = steps(
+        f"{nop}COPY dir:cdc7ef8da262c816 in / ",
+        f"{nop}COPY dir:aa11 in /opt/tool ",
+        "/bin/sh -c pip install -r /opt/tool/requirements.txt",
+    )
+    own = [
+        Layer([File("app/requirements.txt", b"flask\n")], f"{nop}COPY file:0a1b in /app/ "),
+        Layer([File("site/flask.py", b"x" * 2048)], "/bin/sh -c pip install -r requirements.txt"),
+        Layer([File("app/main.py", b"x" * 2048)], f"{nop}COPY dir:9f8e in /app "),
+    ]
+    base[-1].after = [f'{nop}CMD ["python3"]']
+    assert run(bl001_cache_unfriendly_order, image(*base, *own), tmp_path) == []
+    base[-1].after = []
+    found = run(bl001_cache_unfriendly_order, image(*base, *own), tmp_path)
+    assert [(f.layer, f.evidence["copy_layer"]) for f in found] == [(2, 1)]
 
 
 # ---- BL002 ------------------------------------------------------------------------

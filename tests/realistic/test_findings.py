@@ -38,15 +38,6 @@ SECTIONS = ["inventory", "pythons"]
 #: Filled from the "before" tally (tests/data/realistic/BEFORE.md); when a fix lands the
 #: strict xfail fails, and the image (or the line) must go.
 ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
-    "BL001": (
-        "the base's layer-0 COPY read as app source copied before the dependencies install",
-        (
-            "python-full",
-            "official-guide",
-            "fastapi",
-            "django",
-        ),
-    ),
     "EL001": (
         "vendored wheel libraries resolved alone, not in their root's load tree: false errors",
         ("official-guide",),
