@@ -46,16 +46,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
         "libraries vendored in the wheel reported as external",
         ("official-guide",),
     ),
-    "PY006": (
-        "the base's uncompiled pip/setuptools and a handful of app modules as warnings",
-        (
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "django",
-        ),
-    ),
     "inventory": (
         "setuptools' vendored _vendor/*.dist-info listed as installed packages",
         (
