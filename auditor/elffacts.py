@@ -96,11 +96,31 @@ class ElfFacts(ElfHeader):
         return self.is_pie or (self.interp is not None and not self.soname)
 
 
+#: What the streaming parser (auditor/elf.py) says when its own bounds stopped it (the
+#: kept head, the range cap, memory) rather than a fault of the file: such a file may be
+#: whole and load fine, so its unread link facts are imgaudit's limit, not the image's.
+READER_LIMITS = (
+    "already passed in the stream",
+    "over the cap of",
+    "beyond what the streaming parser keeps",
+    "MemoryError",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class UnreadableElf(ElfHeader):
     """An ELF file whose link facts could not be read; `reason` says why."""
 
     reason: str = ""
+
+    def reader_limited(self, size: int) -> bool:
+        """The parser's bounds stopped it, and nothing it read refuses the file: a header
+        the loader accepts (no `header_fault`, no `fault`) and, for a file of `size`
+        bytes, every byte its PT_LOAD segments map (a shorter file is truncated: SIGBUS).
+        Such a file may load fine: its unread facts are not a fact about the image."""
+        limited = any(marker in self.reason for marker in READER_LIMITS)
+        whole = size >= self.mapped_end
+        return limited and whole and self.header_fault is None and self.fault is None
 
 
 AnyElf = ElfFacts | UnreadableElf

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The files a project's dependency install reads (requirements, constraints, locks,
+#: pyproject/setup, and the README or LICENSE some build backends insist on), as a
+#: pattern over a path: what a cache-friendly Dockerfile copies alone before the install
+#: (BL001 asks for it; BL004 leaves that COPY alone).
+MANIFESTS = (
+    r"(?:^|/)(?:requirements[^/\s]*\.(?:txt|in)|constraints[^/\s]*\.txt|pyproject\.toml|"
+    r"setup\.(?:py|cfg)|Pipfile(?:\.lock)?|poetry\.lock|uv\.lock|pdm\.lock|[^/\s]+\.lock|"
+    r"environment\.ya?ml|README[^/\s]*|LICENSE[^/\s]*)$"
+)
+
 
 def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str | None]:
     history = config.get("history")

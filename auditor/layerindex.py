@@ -39,6 +39,19 @@ class Entry(NamedTuple):
     link: str  # symlink target as written, or hard-link target path; "" otherwise
 
 
+#: How a `LayerIndex.skipped` note ends when imgaudit kept only the head of a file's
+#: content (its capture policy's limit): the file is in the image as written, so the
+#: note is a limit of the reader, not a fact about the image.
+CAPTURE_LIMIT = "over the capture limit of"
+
+
+def reader_limit(note: str) -> bool:
+    """Whether a skipped-entry note states imgaudit's own limit (the content was cut),
+    not something the image holds that cannot be modelled (an unsupported entry type,
+    a malformed whiteout, absurd metadata)."""
+    return CAPTURE_LIMIT in note
+
+
 @dataclass
 class LayerIndex:
     """Everything later steps need from one layer, without its bytes."""

@@ -26,6 +26,7 @@ from auditor.elf import ELF_MAGIC, parse_elf_stream
 from auditor.errors import CorruptInput
 from auditor.layerindex import (
     BLOCK,
+    CAPTURE_LIMIT,
     CHAR,
     DIR,
     FIFO,
@@ -562,7 +563,7 @@ def _index_entry(
             index.contents[path] = head + fh.read(max(0, keep - len(head)))
         return
     if size > capture.limit and not capture.head:
-        index.skipped.append(f"{path}: {size} bytes, over the capture limit of {capture.limit}")
+        index.skipped.append(f"{path}: {size} bytes, {CAPTURE_LIMIT} {capture.limit}")
         return
     index.contents[path] = head + fh.read(max(0, min(size, capture.limit) - len(head)))
 

@@ -10,8 +10,12 @@ source tree (`COPY . /app`, `COPY src/ ...`, the legacy builder's `COPY dir:...`
 is compared with the first step that installs the project's dependencies (`pip
 install -r ...`, `pip install .` or a path, `poetry install`, `uv sync`, `pipenv
 install`, `pdm install`). Installs of named packages (a base image's `pip install
-wheel`) and `--no-deps` installs of the app itself do not count. Steps of the base
-image are skipped when the base is known (`--base` or the OCI base labels).
+wheel`) and `--no-deps` installs of the app itself do not count. Only the team's own
+steps count: the base image's are skipped when its boundary is known (`--base`, the OCI
+base labels, or inferred from the history: auditor/facts/provenance.py). Whatever is
+known, the image's first layer, when it is a COPY or ADD into `/`, is a root filesystem
+(`FROM scratch` plus a distribution's tree: how Debian's and most base images are
+made, `COPY dir:... in /` in the legacy builder's words), never the app's source.
 
 Example:
 
@@ -34,7 +38,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.history import clean_step
+from auditor.history import MANIFESTS, clean_step
 
 INFO = CheckInfo(
     id="BL001",
@@ -51,11 +55,6 @@ INSTALL = (
     r"\b(?:pip3?(?:\.\d+)?\s+install|-m\s+pip\s+install|poetry\s+install|uv\s+sync|"
     r"uv\s+pip\s+(?:install|sync)|pipenv\s+(?:install|sync)|pdm\s+(?:install|sync)|"
     r"conda\s+install|mamba\s+install)\b"
-)
-MANIFESTS = (
-    r"(?:^|/)(?:requirements[^/\s]*\.(?:txt|in)|constraints[^/\s]*\.txt|pyproject\.toml|"
-    r"setup\.(?:py|cfg)|Pipfile(?:\.lock)?|poetry\.lock|uv\.lock|pdm\.lock|[^/\s]+\.lock|"
-    r"environment\.ya?ml|README[^/\s]*|LICENSE[^/\s]*)$"
 )
 
 
@@ -95,6 +94,22 @@ def is_source_copy(step: str) -> bool:
     return any(not re.search(MANIFESTS, s.rstrip("/")) for s in sources)
 
 
+def copy_destination(step: str) -> str | None:
+    """Where a COPY/ADD step writes (`/app`, `./`), None for any other step."""
+    words = step.split()
+    if not words or words[0] not in ("COPY", "ADD"):
+        return None
+    args = [w for w in words[1:] if not w.startswith("--") and w != "#" and w != "buildkit"]
+    if len(args) >= 3 and args[1] == "in":  # legacy builder: "COPY dir:<hash> in /app"
+        return args[2]
+    return args[-1] if len(args) >= 2 else None
+
+
+def is_rootfs(step: str, layer: int | None) -> bool:
+    """The image's first layer copied into `/`: a base's root filesystem (module doc)."""
+    return layer == 0 and copy_destination(step) == "/"
+
+
 def run(ctx: CheckContext) -> Iterator[Finding]:
     history = ctx.facts.image_config.get("history")
     if not isinstance(history, list) or not history:
@@ -113,7 +128,10 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             steps.append((text, None))
         if not empty:
             layer += 1
-    first_copy = next((i for i, (s, _) in enumerate(steps) if is_source_copy(s)), None)
+    first_copy = next(
+        (i for i, (s, ly) in enumerate(steps) if is_source_copy(s) and not is_rootfs(s, ly)),
+        None,
+    )
     if first_copy is None:
         return
     installs = [i for i, (s, _) in enumerate(steps) if is_install(s)]

@@ -5,9 +5,16 @@ and link. At run time they are dead weight (often tens of MB) and a sign that th
 stage and the runtime stage are the same image.
 
 How it is found: files under /usr/include and /usr/local/include, any Python.h, and every
-*.a file, with their bytes.
+*.a file, with their bytes. Each finding names the directory the headers are in: a
+Python image's /usr/local/include holds only CPython's own headers
+(/usr/local/include/python3.11, installed by `make install` for building C
+extensions), which is not the -dev packages' /usr/include. CPython's own headers are
+info (about 1 MB, part of the interpreter's install; pip needs them to build an sdist);
+other headers and static libraries are a warning when the team's own steps add them
+and info when they come with the base image (pick a base without them).
 
-Example: `2431 header files under /usr/include (38 MB)`.
+Example: `2431 header files under /usr/include (38 MB)`; `CPython's own headers: 189
+files in /usr/local/include/python3.11`.
 
 How to fix: install -dev packages only in a builder stage; in a single stage, purge them
 (`apt-get purge --auto-remove libpq-dev python3-dev`) in the RUN step that used them.
@@ -16,8 +23,10 @@ How to fix: install -dev packages only in a builder stage; in a single stage, pu
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from auditor.context import CheckContext
+from auditor.facts.compilers import CPYTHON_HEADERS
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -30,33 +39,73 @@ INFO = CheckInfo(
 )
 
 REMEDY = "Keep headers and static libraries in a builder stage; do not copy them into the runtime."
+BASE_REMEDY = (
+    "The base image brings them: pick a base without them (its slim variant) for the runtime stage."
+)
+CPYTHON_REMEDY = (
+    "Part of CPython's install (pip builds sdists with them); drop them in a runtime "
+    "stage only if nothing there compiles."
+)
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     dev = ctx.facts.dev_files
-    if dev.include_files:
+    fs = ctx.facts.fs
+    for root, headers in sorted(dev.includes.items()):
+        files = [p for p, _ in fs.files_under([root + "/"]) if not CPYTHON_HEADERS.match(p)]
+        message = f"{_files(headers.files, 'header file')} under /{root}"
+        evidence = {"files": headers.files, "directory": "/" + root}
+        yield _by_origin(ctx, message, files, root, headers.bytes, evidence)
+    for where, headers in sorted(dev.cpython.items()):
         yield INFO.finding(
-            f"{dev.include_files} header files under /usr/include and /usr/local/include",
-            REMEDY,
-            path="usr/include" if ctx.facts.fs.get("usr/include") else "usr/local/include",
-            bytes=dev.include_bytes,
-            evidence={"files": dev.include_files},
+            f"CPython's own headers: {_files(headers.files, 'file')} in /{where} (Python.h)",
+            CPYTHON_REMEDY,
+            path=where,
+            severity=Severity.INFO,
+            bytes=headers.bytes,
+            evidence={"files": headers.files, "directory": "/" + where, "cpython": True},
         )
     for path in dev.python_h:
-        yield INFO.finding(
-            f"Python development headers present (/{path})",
-            REMEDY,
-            path=path,
-            evidence={"file": "Python.h"},
-        )
+        message = f"Python development headers present (/{path})"
+        yield _by_origin(ctx, message, [path], path, None, {"file": "Python.h"})
     if dev.static_libs:
         total = sum(size for _, size in dev.static_libs)
         paths = sorted(p for p, _ in dev.static_libs)
-        yield INFO.finding(
-            f"{len(paths)} static libraries (*.a)",
-            REMEDY,
-            path=paths[0],
-            paths=paths[1:50],
-            bytes=total,
-            evidence={"count": len(paths)},
-        )
+        message = f"{len(paths)} static libraries (*.a)"
+        yield _by_origin(ctx, message, paths, paths[0], total, {"count": len(paths)})
+
+
+def _files(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _by_origin(
+    ctx: CheckContext,
+    message: str,
+    files: list[str],
+    path: str,
+    size: int | None,
+    evidence: dict[str, Any],
+) -> Finding:
+    """The finding for `files` (shown at `path`): the base image's when every one of them
+    is in a base layer (info, and said so), else a warning at the layer of the first
+    file the team's own layers wrote."""
+    provenance = ctx.facts.provenance
+    fs = ctx.facts.fs
+    layers = [(f, node.layer if (node := fs.get(f)) is not None else None) for f in files]
+    own = [(f, layer) for f, layer in layers if provenance.in_base(layer) is not True]
+    base = not own and provenance.base_layers is not None
+    layer = (own or layers or [(path, None)])[0][1]
+    listed = [f for f in files if f != path][:50]
+    if base:
+        message += ", from the base image"
+    return INFO.finding(
+        message,
+        BASE_REMEDY if base else REMEDY,
+        path=path,
+        paths=listed if len(files) > 1 and path in files else [],
+        layer=layer,
+        severity=Severity.INFO if base else None,
+        bytes=size,
+        evidence=evidence,
+    )

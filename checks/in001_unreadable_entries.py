@@ -1,13 +1,23 @@
-"""IN001 unreadable-entries: parts of the image imgaudit skipped or could not parse.
+"""IN001 unreadable-entries: what the image holds that imgaudit cannot model.
 
 Not in criteria.md's table (it has no ID for it): IN001 is proposed for it.
 
 Why it matters: every other check sees only what imgaudit could model. An image from
-a stranger may hold tar entries of types a root filesystem does not use, malformed
-whiteouts, absurd header values (an mtime of 1e308, a uid of -5), files too large to
-read for a check, or ELF files whose headers point past their end. imgaudit does not
-stop on these (the rest of the image is still worth auditing) and does not guess:
-it says what it skipped, so a clean report is never silently partial.
+a stranger may hold tar entries of types a root filesystem does not use (a GNU volume
+header, a multi-volume continuation), malformed whiteouts, absurd header values (an
+mtime of 1e308, a uid of -5), or ELF files whose headers point past their end or that
+are cut short. imgaudit does not stop on these (the rest of the image is still worth
+auditing) and does not guess: it says what it could not model, so a clean report is
+never silently partial.
+
+What it covers, and what it does not: IN001 states facts about the image, and only
+those. imgaudit's own limits are not: a file whose content it kept only in part
+(over a capture size, e.g. a 280 KB `cacert.pem`) or an ELF file whose link facts lie
+beyond what its streaming parser keeps while nothing in its header stops the loader
+(a huge `libopenblas`) is in the image as written and loads as usual. Those are listed
+in the JSON report's `skipped` section (`kind: reader-limit`), never as findings; the
+entries IN001 reports are there too (`kind: unmodelled`). A damaged library that
+something loads is EL001's: it says which programs and imports fail.
 
 What is an error instead (exit 2, no report): anything that makes the layer itself
 untrustworthy: `..` or absolute entry names, NUL in names, unreadable tar headers,
@@ -15,7 +25,7 @@ truncated or corrupt compression, digest mismatches, decompression bombs (over
 `--max-ratio`) and tar bombs (over `--max-entries` entries).
 
 Example: a layer written by a hand-rolled tar writer with PAX `mtime=inf`, or a
-stripped binary with its section headers cut off.
+library truncated by an interrupted copy.
 
 How to fix: rebuild the image with a standard builder (docker, buildah, kaniko);
 for an ELF file, check where it came from (`readelf -h FILE`).
@@ -28,11 +38,12 @@ from collections.abc import Iterable
 from auditor.context import CheckContext
 from auditor.elffacts import UnreadableElf
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.layerindex import reader_limit
 
 INFO = CheckInfo(
     id="IN001",
     name="unreadable-entries",
-    title="Entries imgaudit skipped or could not parse",
+    title="Entries of the image imgaudit cannot model",
     severity=Severity.INFO,
     criterion="every tar entry and ELF file is read",
     dimension=Dimension.USABLE,
@@ -43,7 +54,7 @@ SHOWN = 50  # entries listed in the evidence; the message gives the full count
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     fs = ctx.facts.fs
-    skipped = fs.skipped
+    skipped = [(layer, note) for layer, note in fs.skipped if not reader_limit(note)]
     if skipped:
         yield INFO.finding(
             f"{len(skipped)} tar entr{'y' if len(skipped) == 1 else 'ies'} skipped or "
@@ -55,7 +66,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             },
         )
     broken = [
-        (path, facts.reason) for path, facts in fs.elf_files() if isinstance(facts, UnreadableElf)
+        (path, facts.reason)
+        for path, facts in fs.elf_files()
+        if isinstance(facts, UnreadableElf) and not facts.reader_limited(_size(ctx, path))
     ]
     if broken:
         yield INFO.finding(
@@ -67,3 +80,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             paths=tuple(p for p, _ in broken[1:SHOWN]),
             evidence={"unparseable": {p: e for p, e in broken[:SHOWN]}, "count": len(broken)},
         )
+
+
+def _size(ctx: CheckContext, path: str) -> int:
+    node = ctx.facts.fs.get(path)
+    return node.entry.size if node is not None else 0

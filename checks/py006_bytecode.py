@@ -15,8 +15,10 @@ left out: the app does not import them, and the official python images delete th
 pycs on purpose. Read from the image: each `.py` there, its
 `__pycache__/<name>.cpython-XY.pyc`, and that pyc's 16-byte header (flags, source
 mtime and size). Warning per location when more than 20% of the sources have no
-valid pyc (missing or stale) and they are more than a handful (5); a handful is info,
-as are valid pycs that are timestamp-based (not reproducible). Distro-owned files,
+valid pyc (missing or stale), they are more than a handful (5) and they hold more
+than 100 KB of source; fewer or smaller is info (a few app modules: CPython compiles
+some 1-5 MB of source a second, so 100 KB costs at most about a tenth of a second at
+start), as are valid pycs that are timestamp-based (not reproducible). Distro-owned files,
 the scripts the config runs directly (`python main.py`: a __main__ script never uses
 a pyc) and setup.py, conftest.py, manage.py, noxfile.py are not counted.
 
@@ -52,6 +54,7 @@ OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/
 
 MISSING_RATIO = 0.2
 HANDFUL = 5  # this many modules without bytecode cost little start-up time: info
+SMALL_SOURCE = 100_000  # nor does this much source to compile (bytes; module doc)
 TOOLING = frozenset({"pip", "setuptools", "wheel"})  # installers: not imported by the app
 NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "manage.py", "noxfile.py"})
 
@@ -63,7 +66,14 @@ class Tally:
     stale: int = 0
     timestamp: int = 0
     hashed: int = 0
+    invalid_bytes: int = 0  # source bytes of the missing and stale ones
     example: str | None = None
+
+    @property
+    def costly(self) -> bool:
+        """Enough to compile at every start to matter: more than a handful of modules
+        holding more than SMALL_SOURCE bytes."""
+        return self.missing + self.stale > HANDFUL and self.invalid_bytes > SMALL_SOURCE
 
 
 def entry_scripts(ctx: CheckContext) -> set[str]:
@@ -138,23 +148,19 @@ def _judge(
     stem: str,
 ) -> None:
     pycs = caches.get(stem, [])
-    if not pycs:
-        t.missing += 1
-        t.example = t.example or path
-        return
-    found = pyc.header(fs.read(f"{d}/__pycache__/{pycs[0]}") or b"")
+    found = pyc.header(fs.read(f"{d}/__pycache__/{pycs[0]}") or b"") if pycs else None
     if found is None:
         t.missing += 1
-        t.example = t.example or path
-        return
-    if found.mode != pyc.TIMESTAMP:
+    elif found.mode != pyc.TIMESTAMP:
         t.hashed += 1
         return
-    if (found.source_mtime, found.source_size) != (mtime & 0xFFFFFFFF, size & 0xFFFFFFFF):
+    elif (found.source_mtime, found.source_size) != (mtime & 0xFFFFFFFF, size & 0xFFFFFFFF):
         t.stale += 1
-        t.example = t.example or path
+    else:
+        t.timestamp += 1
         return
-    t.timestamp += 1
+    t.invalid_bytes += size
+    t.example = t.example or path
 
 
 def app_locations(ctx: CheckContext) -> list[str]:
@@ -194,6 +200,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             "stale": t.stale,
             "timestamp": t.timestamp,
             "checked_hash": t.hashed,
+            "invalid_bytes": t.invalid_bytes,
         }
         if invalid / t.sources > MISSING_RATIO:
             detail = f"{t.missing} without a pyc" + (
@@ -204,7 +211,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 "Run `python -m compileall -q --invalidation-mode checked-hash` on the code "
                 "as the last step that writes it",
                 path=loc,
-                severity=Severity.WARNING if invalid > HANDFUL else Severity.INFO,
+                severity=Severity.WARNING if t.costly else Severity.INFO,
                 evidence=evidence,
             )
         elif t.timestamp:

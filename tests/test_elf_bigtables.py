@@ -26,7 +26,7 @@ import pytest
 
 import auditor.elf as elf
 from auditor.elffacts import ElfFacts, UnreadableElf
-from tests.support.services import cache_dir
+from tests.support.services import cache_dir, file_lock
 from tests.support.wheels import manylinux_wheels
 from tests.test_elf_facts import _as_dict, _pyelftools_facts
 
@@ -41,6 +41,14 @@ def big_library() -> Path:
         return out
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed (assembles the big library)")
+    # one builder at a time: xdist workers of several test files ask for it at once
+    with file_lock(out.with_name(out.name + ".lock")):
+        if not out.exists():
+            _build_big_library(out)
+    return out
+
+
+def _build_big_library(out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="imgaudit-big-") as tmp:
         work = Path(tmp)
         lines = [".text", ".globl use_libc", ".type use_libc,@function", "use_libc:",
@@ -60,7 +68,6 @@ def big_library() -> Path:
             check=True, capture_output=True,
         )  # fmt: skip
         partial.replace(out)
-    return out
 
 
 def _dynstr_size(path: Path) -> int:

@@ -327,11 +327,22 @@ def test_compiler_toolchain_from_dpkg(tmp_path: Path) -> None:
     ]
     facts, findings = scan(tmp_path, glibc_base(), ls_layer(), items)
     assert facts.compilers.present
-    cc001 = sorted((f.evidence["package"], f.bytes) for f in findings if f.check_id == "CC001")
-    assert cc001 == [("gcc", 0), ("gcc-12", len(gcc.data)), ("make", len(make.data))]
-    gcc12 = next(f for f in findings if f.evidence.get("package") == "gcc-12")
-    assert gcc12.layer == 2 and gcc12.created_by == "RUN step 2"
-    assert "/usr/bin/gcc-12" in gcc12.evidence["tools"]
+    cc001 = [
+        (f.evidence["toolchain"], f.evidence["packages"], f.bytes)
+        for f in findings
+        if f.check_id == "CC001"
+    ]
+    assert cc001 == [  # one per toolchain: gcc's package joins gcc-12's C compiler
+        ("C/C++ compiler", ["gcc", "gcc-12"], len(gcc.data)),
+        ("make/autotools", ["make"], len(make.data)),
+    ]
+    c = next(f for f in findings if f.check_id == "CC001")
+    assert c.layer == 2 and c.created_by == "RUN step 2"
+    assert c.evidence["tools"] == [
+        "/usr/bin/gcc",
+        "/usr/bin/gcc-12",
+        "/usr/bin/x86_64-linux-gnu-gcc-12",
+    ]
     cc002 = [(f.path, f.bytes) for f in findings if f.check_id == "CC002"]
     assert cc002 == [("/usr/include", os.path.getsize("/usr/include/stdio.h"))]
 
@@ -474,14 +485,19 @@ def test_glibc_version_from_dpkg_when_libc_is_unreadable(tmp_path: Path) -> None
 
 def test_tool_outside_dpkg_and_python_headers(tmp_path: Path) -> None:
     """A build tool no package owns (a cmake copied into /usr/local/bin) is reported
-    with its own size; Python.h outside /usr/include is a dev-files finding of its own."""
+    with its own size; Python.h in /usr/local/include/python3.11 is CPython's own header
+    directory, named as such (not "/usr/include")."""
     cmake = host_file("/usr/bin/make", "usr/local/bin/cmake", 0o755)
     header = host_file("/usr/include/stdio.h", "usr/local/include/python3.11/Python.h")
     facts, findings = scan(tmp_path, glibc_base(), [cmake, header])
     got = sorted((f.check_id, f.path, f.bytes) for f in findings if f.check_id != "EL001")
     assert got == [
         ("CC001", "/usr/local/bin/cmake", len(cmake.data)),
-        ("CC002", "/usr/local/include", len(header.data)),
-        ("CC002", "/usr/local/include/python3.11/Python.h", None),
+        ("CC002", "/usr/local/include/python3.11", len(header.data)),
     ]
+    (cc002,) = (f for f in findings if f.check_id == "CC002")
+    assert cc002.message == (
+        "CPython's own headers: 1 file in /usr/local/include/python3.11 (Python.h)"
+    )
+    assert str(cc002.severity) == "info"
     assert [t.name for t in facts.compilers.tools] == ["cmake"]

@@ -8,7 +8,12 @@ versioned and target-prefixed names such as x86_64-linux-gnu-gcc-12); a symlink 
 only when it resolves to an existing file inside the image (Debian's
 /usr/bin/cc -> /etc/alternatives/cc -> gcc chain). Toolchain packages come from the
 dpkg file lists: build-essential, gcc-*, g++-*, cpp-*, binutils*, clang*, gfortran*,
-rustc, cargo, golang-*, make, cmake, and every *-dev package (python3-dev included).
+rustc, cargo, golang-*, make, cmake, autoconf, automake, libtool, pkg-config, and every
+*-dev package (python3-dev included).
+
+Each tool and package belongs to one toolchain family (`family_of_tool`,
+`family_of_package`): a C/C++ compiler, binutils, make/autotools, -dev packages, ...
+A user removes a toolchain, not a package: CC001 reports one finding per family.
 """
 
 from __future__ import annotations
@@ -29,8 +34,58 @@ TOOL_RE = re.compile(
 PACKAGE_RE = re.compile(
     r"^(build-essential|gcc(-\d+)?|g\+\+(-\d+)?|cpp(-\d+)?|gfortran(-\d+)?|clang(-\d+)?|"
     r"binutils(-[a-z0-9_-]+)?|rustc|cargo|golang(-[0-9.]+)?(-go)?|make|cmake|"
+    r"autoconf|automake|libtool|pkg-?config|pkgconf|"
     r"gcc-\d+-[a-z0-9_-]+|g\+\+-\d+-[a-z0-9_-]+|cpp-\d+-[a-z0-9_-]+|.+-dev)$"
 )
+
+#: Toolchain families, in report order. A tool's family comes from its canonical name
+#: (TOOL_RE's group), a package's from the family of the tools it owns, else its name.
+C_COMPILER = "C/C++ compiler"
+FORTRAN = "Fortran compiler"
+RUST = "Rust toolchain"
+GO = "Go toolchain"
+BINUTILS = "binutils (assembler, linker)"
+MAKE = "make/autotools"
+DEV = "-dev packages (headers, static libraries)"
+FAMILIES = (C_COMPILER, FORTRAN, RUST, GO, BINUTILS, MAKE, DEV)
+TOOL_FAMILY = {
+    **dict.fromkeys(("gcc", "g++", "cc", "c++", "clang", "clang++"), C_COMPILER),
+    "gfortran": FORTRAN,
+    **dict.fromkeys(("rustc", "cargo"), RUST),
+    "go": GO,
+    **dict.fromkeys(("as", "ld", "ld.bfd", "ld.gold"), BINUTILS),
+    **dict.fromkeys(("make", "gmake", "cmake"), MAKE),
+}
+PACKAGE_FAMILY = (
+    (re.compile(r"^(build-essential|gcc|g\+\+|cpp|clang)(-|$)"), C_COMPILER),
+    (re.compile(r"^gfortran(-|$)"), FORTRAN),
+    (re.compile(r"^(rustc|cargo)$"), RUST),
+    (re.compile(r"^golang(-|$)"), GO),
+    (re.compile(r"^binutils(-|$)"), BINUTILS),
+    # build tools, whatever their names end in (dpkg-dev, autotools-dev hold no headers)
+    (
+        re.compile(
+            r"^(make|cmake|autoconf|automake|libtool|pkg-?config|pkgconf|dpkg-dev|"
+            r"autotools-dev)$"
+        ),
+        MAKE,
+    ),
+    (re.compile(r"-dev$"), DEV),
+)
+
+
+def family_of_tool(name: str) -> str:
+    """The family of a tool by its canonical name (`Tool.name`)."""
+    return TOOL_FAMILY[name]
+
+
+def family_of_package(name: str) -> str:
+    """The family of a toolchain package by its name (one owning no tool: cpp-12,
+    libc6-dev, build-essential)."""
+    for pattern, family in PACKAGE_FAMILY:
+        if pattern.search(name):
+            return family
+    return DEV  # unreachable for names is_toolchain_package accepts; -dev is the widest
 
 
 @dataclass(frozen=True)
@@ -98,24 +153,49 @@ def detect(fs: FileSystem, owners: Owners) -> Compilers:
     return out
 
 
+#: Where headers are installed, and CPython's own header directory under either
+#: (`include/python3.11`, `python3.11d`, the old `python3.7m`): what `make install` of
+#: CPython and Debian's libpython3.X-dev put there for building C extensions.
+INCLUDE_ROOTS = ("usr/include", "usr/local/include")
+CPYTHON_HEADERS = re.compile(r"^(usr(?:/local)?/include/python\d+\.\d+[a-z]*)/")
+
+
+@dataclass
+class HeaderDir:
+    """Header files under one directory: how many, and their bytes."""
+
+    files: int = 0
+    bytes: int = 0
+
+
 @dataclass
 class DevFiles:
-    include_files: int = 0
-    include_bytes: int = 0
-    python_h: list[str] = field(default_factory=list)
+    #: include root -> headers under it that are not CPython's own
+    includes: dict[str, HeaderDir] = field(default_factory=dict)
+    #: CPython's own header directory (usr/local/include/python3.11) -> its headers
+    cpython: dict[str, HeaderDir] = field(default_factory=dict)
+    python_h: list[str] = field(default_factory=list)  # Python.h outside those directories
     static_libs: list[tuple[str, int]] = field(default_factory=list)
 
 
 def dev_files(fs: FileSystem) -> DevFiles:
-    """Headers under usr/include and usr/local/include, Python.h anywhere, static libs."""
+    """Headers under usr/include and usr/local/include (CPython's own apart, so that a
+    finding names the directory the headers are in), Python.h anywhere else, static libs."""
     out = DevFiles()
     # Three queries of the sorted file list instead of three tests on every file; each
     # list comes out sorted by path, as one walk over every file gave it.
-    for _path, node in fs.files_under(("usr/include/", "usr/local/include/")):
-        out.include_files += 1
-        out.include_bytes += node.entry.size if node.entry.kind == FILE else 0
+    for path, node in fs.files_under(tuple(root + "/" for root in INCLUDE_ROOTS)):
+        own = CPYTHON_HEADERS.match(path)
+        if own:
+            where = out.cpython.setdefault(own.group(1), HeaderDir())
+        else:
+            root = next(r for r in INCLUDE_ROOTS if path.startswith(r + "/"))
+            where = out.includes.setdefault(root, HeaderDir())
+        where.files += 1
+        where.bytes += node.entry.size if node.entry.kind == FILE else 0
     for path, _node in fs.files_ending("Python.h"):
-        if posixpath.basename(path) == "Python.h":
+        inside = (m := CPYTHON_HEADERS.match(path)) and path == f"{m.group(1)}/Python.h"
+        if posixpath.basename(path) == "Python.h" and not inside:
             out.python_h.append(path)
     for path, node in fs.files_ending(".a"):
         if node.entry.kind == FILE:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from auditor.elffacts import UnreadableElf
 from auditor.findings import CheckResult, Finding
+from auditor.fs import FileSystem
+from auditor.layerindex import reader_limit
 from auditor.loading import LoadedImage
 from auditor.report.model import CheckMeta, Report
 from auditor.scoring import Scores
@@ -104,8 +107,30 @@ def content_sections(loaded: LoadedImage) -> dict[str, Any]:
         "layer_sizes": layer_sizes(loaded),
         "waste": waste_section(loaded),
         "sizes": sizes_section(loaded),
-        "skipped": [{"layer": ly, "entry": s} for ly, s in loaded.fs.skipped],
+        "skipped": skipped_section(loaded.fs),
     }
+
+
+def skipped_section(fs: FileSystem) -> list[dict[str, Any]]:
+    """What the reader did not model in full, each with its `kind`: `unmodelled` (the
+    image holds it and imgaudit cannot model it: IN001 reports these) or `reader-limit`
+    (imgaudit kept only part of it: a file over a capture limit, an ELF file whose link
+    facts lie beyond what the streaming parser keeps; a limit of the reader, not a fact
+    about the image, so no finding)."""
+    out = [
+        {"layer": ly, "entry": s, "kind": "reader-limit" if reader_limit(s) else "unmodelled"}
+        for ly, s in fs.skipped
+    ]
+    for path, facts in fs.elf_files():
+        node = fs.get(path)
+        if (
+            isinstance(facts, UnreadableElf)
+            and node is not None
+            and facts.reader_limited(node.entry.size)
+        ):
+            entry = f"{path}: ELF link facts not read ({facts.reason})"
+            out.append({"layer": node.layer, "entry": entry, "kind": "reader-limit"})
+    return out
 
 
 def build_report(

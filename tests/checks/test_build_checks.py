@@ -17,7 +17,7 @@ from auditor.checks import (
     bl004_layers,
 )
 from tests.checks.support import debian_base, image, run, summary
-from tests.factory import MTIME, Dir, File, Layer, host_file
+from tests.factory import MTIME, Dir, File, Layer, Symlink, host_file
 
 CREATED = 1_793_491_200  # 2026-11-01T00:00:00Z: the factory's history time
 
@@ -46,6 +46,16 @@ def steps(*created_by: str) -> list[Layer]:
         ("COPY pyproject.toml poetry.lock ./", "RUN poetry install --no-root", "COPY src/ ./src/"),
         ("COPY . /app",),
         ("COPY . /app", "RUN pip install gunicorn==23.0.0"),
+        # a base's root filesystem as the first layer, no base boundary known (no CMD in
+        # the history): the legacy builder's `COPY --from=rootfs / /` of a Debian image
+        (
+            "/bin/sh -c #(nop) COPY dir:cdc7ef8da262c816 in / ",
+            "/bin/sh -c #(nop) WORKDIR /app",
+            "/bin/sh -c #(nop) COPY file:0a1b in /app/requirements.txt",
+            "/bin/sh -c pip install --no-cache-dir -r requirements.txt",
+            "/bin/sh -c #(nop) COPY dir:9f8e in /app",
+        ),
+        ("COPY . / # buildkit", "RUN pip install -r /requirements.txt # buildkit"),
     ],
 )
 def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> None:
@@ -72,6 +82,8 @@ def test_bl001_good_orders_pass(tmp_path: Path, history: tuple[str, ...]) -> Non
             2,
         ),
         (("COPY --chown=app:app . .", "RUN uv sync --frozen"), 1),
+        # the same source copy into / is the app's once it is not the first layer
+        (("ADD file:abc in /", "COPY dir:9f8e in /", "RUN pip install -r requirements.txt"), 2),
         (
             (
                 "RUN pip install --no-cache-dir setuptools==75.0 wheel  # the python base's",
@@ -86,6 +98,29 @@ def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], l
     found = run(bl001_cache_unfriendly_order, image(*steps(*history)), tmp_path)
     assert summary(found) == [("BL001", "warning", None)]
     assert found[0].layer == layer
+
+
+def test_bl001_only_the_teams_own_steps_count(tmp_path: Path) -> None:
+    """A base whose own Dockerfile copies a tree before installing from it (its boundary
+    inferred from the history: its CMD, then more layers) is the base's business; the
+    team's manifest-first order on top of it passes. The same steps without the CMD
+    (no boundary known) are all the team's: a finding."""
+    nop = "/bin/sh -c #(nop) "
+    base = steps(
+        f"{nop}COPY dir:cdc7ef8da262c816 in / ",
+        f"{nop}COPY dir:aa11 in /opt/tool ",
+        "/bin/sh -c pip install -r /opt/tool/requirements.txt",
+    )
+    own = [
+        Layer([File("app/requirements.txt", b"flask\n")], f"{nop}COPY file:0a1b in /app/ "),
+        Layer([File("site/flask.py", b"x" * 2048)], "/bin/sh -c pip install -r requirements.txt"),
+        Layer([File("app/main.py", b"x" * 2048)], f"{nop}COPY dir:9f8e in /app "),
+    ]
+    base[-1].after = [f'{nop}CMD ["python3"]']
+    assert run(bl001_cache_unfriendly_order, image(*base, *own), tmp_path) == []
+    base[-1].after = []
+    found = run(bl001_cache_unfriendly_order, image(*base, *own), tmp_path)
+    assert [(f.layer, f.evidence["copy_layer"]) for f in found] == [(2, 1)]
 
 
 # ---- BL002 ------------------------------------------------------------------------
@@ -198,3 +233,93 @@ def test_bl004_count_empty_tiny(tmp_path: Path) -> None:
         ("info", 2, "layer 2 is empty: RUN true"),
         ("info", 3, "layer 3 is tiny (0 B of content): RUN mkdir /app"),
     ]
+
+
+#: The legacy builder's history, as `docker build` (no BuildKit) records the public
+#: patterns: file and directory copies are named by a content hash, not by their sources.
+NOP = "/bin/sh -c #(nop) "
+BASE_END = [f'{NOP} CMD ["python3"]']
+
+
+def python_base() -> list[Layer]:
+    """A python:3.11-slim look-alike: a root filesystem, the interpreter, and (upstream's
+    own separate step) a layer of nothing but symlinks; its Dockerfile ends at its CMD."""
+    layers = [
+        Layer([File("etc/os-release", b"ID=debian\n" * 300)], f"{NOP} ADD file:5e7b in / "),
+        Layer(
+            [File("usr/local/bin/python3.11", b"\x7fELF" + b"x" * 4096, 0o755)],
+            "/bin/sh -c set -eux; ./configure; make install",
+        ),
+        Layer(
+            [Symlink("usr/local/bin/python", "python3.11")],
+            "/bin/sh -c set -eux; for src in idle3 pip3 pydoc3 python3; do ln -svT ...",
+            after=BASE_END,
+        ),
+    ]
+    return layers
+
+
+def fastapi_like() -> list[Layer]:
+    """FastAPI's documented Dockerfile on that base: WORKDIR, the manifest-first COPY,
+    the install, the final app COPY (a few hundred bytes)."""
+    return [
+        Layer([Dir("code")], f"{NOP} WORKDIR /code"),
+        Layer(
+            [File("code/requirements.txt", b"fastapi==0.115.0\n")],
+            f"{NOP} COPY file:0a1b in /code/requirements.txt ",
+        ),
+        Layer(
+            [File("usr/local/lib/python3.11/site-packages/fastapi/__init__.py", b"#" * 4096)],
+            "|3 PIP_NO_INDEX=1 /bin/sh -c pip install --no-cache-dir -r /code/requirements.txt",
+        ),
+        Layer(
+            [File("code/app/__init__.py", b""), File("code/app/main.py", b"app = 1\n" * 40)],
+            f"{NOP} COPY dir:9f8e in /code/app ",
+        ),
+    ]
+
+
+def test_bl004_nothing_a_user_can_merge_is_no_finding(tmp_path: Path) -> None:
+    """WORKDIR's directory-only layer, the manifest-first COPY, the final app COPY and the
+    base's own symlink layer: each tiny, none something this Dockerfile could merge."""
+    spec = image(*python_base(), *fastapi_like())
+    assert run(bl004_layers, spec, tmp_path) == []
+    metadata = [
+        Layer([], f"{NOP} USER app"),
+        Layer([], f"{NOP} ENV A=1"),
+        Layer([Dir("srv")], "WORKDIR /srv # buildkit"),
+    ]
+    assert run(bl004_layers, image(*python_base(), *fastapi_like(), *metadata), tmp_path) == []
+
+
+def test_bl004_the_symlink_step_in_the_teams_own_layers_is_a_finding(tmp_path: Path) -> None:
+    """The python image itself, judged as its maintainers' own work on a Debian base: its
+    symlink RUN could be part of the build RUN before it. One finding, naming that RUN."""
+    rootfs, build_layer, links = python_base()
+    rootfs.after = [f'{NOP} CMD ["bash"]']  # the Debian base ends here
+    links.after = []
+    (found,) = run(bl004_layers, image(rootfs, build_layer, links), tmp_path)
+    assert found.layer == 2
+    assert found.message.startswith("layer 2 is tiny (0 bytes of content): RUN set -eux; for")
+    assert found.evidence["merge_with"] == 1
+    assert found.remedy.startswith("merge this step into the RUN of layer 1 (RUN set -eux;")
+
+
+def test_bl004_a_lone_tiny_run_has_nothing_to_join(tmp_path: Path) -> None:
+    """uv's runtime stage: one RUN (groupadd/useradd) among copies: nothing to merge it into."""
+    users = Layer([File("etc/group", b"nonroot:x:999:\n")], "RUN groupadd --system nonroot")
+    app = Layer([File("app/main.py", b"x = 1\n" * 400)], "COPY --from=builder /app /app")
+    assert run(bl004_layers, image(*python_base(), users, app), tmp_path) == []
+
+
+def test_bl004_copies_that_could_be_one(tmp_path: Path) -> None:
+    """Two COPYs of the build context in a row, the first tiny: one COPY would do. The
+    second (the final app COPY) and a copy from another stage are left alone."""
+    own = [
+        Layer([File("app/config.yaml", b"debug: false\n")], "COPY config.yaml /app/ # buildkit"),
+        Layer([File("app/main.py", b"x = 1\n")], "COPY main.py /app/ # buildkit"),
+        Layer([File("opt/venv/x.py", b"y = 2\n")], "COPY --from=build /opt/venv /opt/venv"),
+    ]
+    found = run(bl004_layers, image(*python_base(), *own), tmp_path)
+    assert [(f.layer, f.evidence["merge_with"]) for f in found] == [(3, 4)]
+    assert found[0].remedy.startswith("merge this step into the COPY of layer 4")

@@ -154,18 +154,27 @@ def test_build_essential_in_the_final_stage(
     facts = scan(docker_engine, tag, BUILD_ESSENTIAL, tmp_path)
     findings = run(facts)
     assert {f.check_id for f in findings} == {"CC001", "CC002"}
-    cc001 = {f.evidence["package"]: f for f in findings if f.check_id == "CC001"}
-    assert set(cc001) == BUILD_ESSENTIAL_PACKAGES
-    gcc = cc001["gcc-12"]
+    # one finding per toolchain, its packages as evidence
+    cc001 = {f.evidence["toolchain"]: f for f in findings if f.check_id == "CC001"}
+    assert {p for f in cc001.values() for p in f.evidence["packages"]} == BUILD_ESSENTIAL_PACKAGES
+    assert set(cc001) == {
+        "C/C++ compiler",
+        "binutils (assembler, linker)",
+        "make/autotools",
+        "-dev packages (headers, static libraries)",
+    }
+    gcc = cc001["C/C++ compiler"]
     assert "/usr/bin/gcc-12" in gcc.evidence["tools"] and "/usr/bin/cc" in gcc.evidence["tools"]
+    assert {"gcc-12", "g++-12", "cpp-12", "build-essential"} <= set(gcc.evidence["packages"])
     assert gcc.bytes is not None and gcc.bytes > 10_000_000
     assert gcc.created_by is not None and "build-essential" in gcc.created_by
     assert gcc.layer == len(facts.layers) - 1
-    assert set(cc001["binutils-x86-64-linux-gnu"].evidence["tools"]) >= {
+    assert set(cc001["binutils (assembler, linker)"].evidence["tools"]) >= {
         "/usr/bin/as",
         "/usr/bin/ld",
     }
-    assert cc001["make"].evidence["tools"] == ["/usr/bin/gmake", "/usr/bin/make"]
+    assert cc001["make/autotools"].evidence["tools"] == ["/usr/bin/gmake", "/usr/bin/make"]
+    assert cc001["make/autotools"].evidence["packages"] == ["dpkg-dev", "make"]
     cc002 = sorted(f.path or "" for f in findings if f.check_id == "CC002")
     assert cc002[0] == "/usr/include" and cc002[1].endswith(".a")
     assert facts.compilers.present

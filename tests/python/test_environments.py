@@ -309,6 +309,44 @@ def test_bytecode_timestamp_is_info_and_stale_is_missing(scan: Scan) -> None:
     assert f.severity.name == "WARNING" and f.evidence["stale"] == f.evidence["sources"]
 
 
+def _app(sizes: list[int]) -> Layer:
+    """An app in /app (a Django project's shape): one module per size, no pycs."""
+    files = [File(f"app/mysite/mod{i}.py", b"x = 1\n" * (n // 6)) for i, n in enumerate(sizes)]
+    return Layer([File("app/mysite/__init__.py", b""), *files], "COPY . /app")
+
+
+def test_bytecode_a_few_small_app_modules_are_info(scan: Scan) -> None:
+    """More than a handful of modules, but a few KB of source: compiling them at start
+    costs milliseconds (issue 15: a handful of app modules without .pyc is info)."""
+    facts = scan(image(_app([600] * 7), WorkingDir="/app", Cmd=["gunicorn", "mysite.wsgi"]))
+    [f] = findings(py006_bytecode, facts)
+    assert f.path == "/app" and f.message.startswith("/app: 8 of 8 Python files lack")
+    assert f.severity.name == "INFO"
+    assert f.evidence["invalid_bytes"] == 7 * 600
+    assert py006_bytecode.HANDFUL < 8  # more modules than a handful: their size decides
+
+
+def test_bytecode_an_app_with_much_source_warns(scan: Scan) -> None:
+    facts = scan(image(_app([20_000] * 7), WorkingDir="/app", Cmd=["gunicorn", "mysite.wsgi"]))
+    [f] = findings(py006_bytecode, facts)
+    assert f.severity.name == "WARNING"
+    assert f.evidence["invalid_bytes"] == 7 * 19_998 > py006_bytecode.SMALL_SOURCE
+
+
+def test_bytecode_of_the_base_python_is_not_the_venv_apps(scan: Scan) -> None:
+    """The app runs its venv (no system site-packages): the base interpreter's own
+    site-packages, uncompiled, is nothing the app imports."""
+    base_site = f"opt/acme/python/lib/python{V}/site-packages"
+    base = Layer(pyimage.dist_items(base_site, dist("packaging")), "RUN pip install packaging")
+    app = venv_with(dist("six"), pyc="checked-hash")
+    facts = scan(image(base, app, Cmd=[f"/{VENV}/bin/python", "-c", "import six"]))
+    assert status(py006_bytecode, facts) == "passed"
+    # the same image running the base interpreter imports from its site-packages
+    facts = scan(image(base, app, Cmd=["/opt/acme/python/bin/python3", "-c", "import packaging"]))
+    [f] = findings(py006_bytecode, facts)
+    assert (f.path, f.severity.name) == (f"/{base_site}", "WARNING")
+
+
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
     """A venv made by 3.12 whose home now holds the host's 3.11 (base image changed)."""
     cfg = b"home = /opt/acme/python/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n"

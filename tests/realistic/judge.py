@@ -335,8 +335,16 @@ def _cc001(findings: list[Finding], v: View) -> list[Verdict]:
         ev = f.get("evidence", {})
         tools = [ev["resolved"]] if ev.get("resolved") else list(ev.get("tools") or [])
         tools += [ev["tool"]] if ev.get("tool") else []
-        family = _family(tools, str(ev.get("package") or ""))
-        hits = [t for t in tools if os.path.realpath(_slash(t)) in reals or t in on_path]
+        # one package per finding, or (one finding per toolchain) the packages as evidence
+        package = ev.get("package") or next(iter(ev.get("packages") or []), "")
+        family = _family(tools, str(package))
+        # by name as the probe found it on PATH (the host's realpath of an image path
+        # only agrees when the host has the same tool)
+        hits = [
+            t
+            for t in tools
+            if os.path.realpath(_slash(t)) in reals or {t, os.path.basename(t)} & set(on_path)
+        ]
         if not on_path:
             out.append(_false(f, "no compiler, linker or make on the runtime PATH"))
         elif tools and not hits:

@@ -38,91 +38,13 @@ SECTIONS = ["inventory", "pythons"]
 #: Filled from the "before" tally (tests/data/realistic/BEFORE.md); when a fix lands the
 #: strict xfail fails, and the image (or the line) must go.
 ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
-    "BL001": (
-        "the base's layer-0 COPY read as app source copied before the dependencies install",
-        (
-            "python-full",
-            "official-guide",
-            "fastapi",
-            "django",
-        ),
-    ),
-    "BL004": (
-        "tiny layers nobody can merge (WORKDIR, manifest-first COPY, final app COPY, base layers)",
-        (
-            "official-guide",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "pip-user",
-            "django",
-        ),
-    ),
-    "CC001": (
-        "one finding per package (dozens), not one per toolchain",
-        (
-            "python-full",
-            "official-guide",
-        ),
-    ),
-    "CC002": (
-        "names /usr/include for CPython's own headers in /usr/local/include",
-        (
-            "python-slim",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "pip-user",
-            "django",
-        ),
-    ),
     "EL001": (
         "vendored wheel libraries resolved alone, not in their root's load tree: false errors",
         ("official-guide",),
     ),
-    "IN001": (
-        "imgaudit's own capture limits reported as a fact about the image",
-        (
-            "python-full",
-            "python-slim",
-            "official-guide",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "pip-user",
-            "django",
-            "distroless-app",
-        ),
-    ),
     "PK002": (
         "libraries vendored in the wheel reported as external",
         ("official-guide",),
-    ),
-    "PY006": (
-        "the base's uncompiled pip/setuptools and a handful of app modules as warnings",
-        (
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "django",
-        ),
-    ),
-    "SZ003": (
-        "apt's empty lock file reported as an apt archive cache",
-        (
-            "python-full",
-            "python-slim",
-            "official-guide",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "pip-user",
-            "django",
-        ),
     ),
     "inventory": (
         "setuptools' vendored _vendor/*.dist-info listed as installed packages",

@@ -1,0 +1,172 @@
+"""CC001 and CC002 on a python:3.11 look-alike: the base's toolchain as one finding per
+toolchain (not one per package), said to come from the base; the team's own -dev package
+as its own; CPython's headers named where they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditor.checks import cc001_compiler_present, cc002_dev_files
+from auditor.findings import Finding
+from tests.checks.support import image, run
+from tests.factory import File, Item, Layer, Symlink
+
+NOP = "/bin/sh -c #(nop) "
+TOOL = b"#!/bin/sh\nexit 0\n" + b"#" * 1000  # an executable the scan finds by name
+DEV_PACKAGES = ("libbz2-dev", "libc6-dev", "libffi-dev", "libssl-dev", "zlib1g-dev")
+
+
+def package(name: str, files: dict[str, bytes | str]) -> list[Item]:
+    """A dpkg package: its file list and its files (bytes: an executable; str: a symlink
+    target)."""
+    items: list[Item] = [
+        File(f"var/lib/dpkg/info/{name}.list", "".join(f"/{p}\n" for p in files).encode())
+    ]
+    for path, what in files.items():
+        items.append(Symlink(path, what) if isinstance(what, str) else File(path, what, 0o755))
+    return items
+
+
+def buildpack() -> list[Item]:
+    """What buildpack-deps installs, cut down: the compilers, binutils, make and -dev
+    packages, the files where Debian puts them."""
+    bin_ = "usr/bin/x86_64-linux-gnu-"
+    return [
+        *package("gcc-12", {f"{bin_}gcc-12": TOOL, "usr/bin/gcc-12": "x86_64-linux-gnu-gcc-12"}),
+        *package("g++-12", {f"{bin_}g++-12": TOOL, "usr/bin/g++-12": "x86_64-linux-gnu-g++-12"}),
+        *package("cpp-12", {f"{bin_}cpp-12": TOOL}),
+        *package("gcc", {"usr/bin/gcc": "gcc-12"}),
+        *package("binutils-x86-64-linux-gnu", {f"{bin_}as": TOOL, f"{bin_}ld": TOOL}),
+        *package("binutils", {"usr/bin/as": f"{bin_[8:]}as", "usr/bin/ld": f"{bin_[8:]}ld"}),
+        *package("binutils-common", {"usr/share/doc/binutils-common/README": b"binutils\n"}),
+        *package("make", {"usr/bin/make": TOOL}),
+        *package("dpkg-dev", {"usr/bin/dpkg-buildflags": TOOL}),
+        *(
+            item
+            for name in DEV_PACKAGES
+            for item in package(name, {f"usr/include/{name}.h": b"#define X 1\n" * 10})
+        ),
+    ]  # fmt: skip
+
+
+def python_full(*own: Layer) -> list[Layer]:
+    """Debian, buildpack-deps and CPython's /usr/local (with its headers), each ending
+    in its CMD as the public Dockerfiles do; then the team's layers `own`."""
+    headers = {
+        f"usr/local/include/python3.11/{h}": b"/* CPython */\n" * 20
+        for h in ("Python.h", "object.h", "pyconfig.h")
+    }
+    return [
+        Layer([File("etc/os-release", b"ID=debian\n")], f"{NOP}ADD file:ab12 in / ",
+              after=[f'{NOP}CMD ["bash"]']),
+        Layer(buildpack(), "/bin/sh -c set -ex; apt-get install gcc g++ make libssl-dev ...",
+              after=[f'{NOP}CMD ["bash"]']),
+        Layer([*(File(p, d) for p, d in headers.items()),
+               File("usr/local/bin/python3.11", TOOL, 0o755)],
+              "/bin/sh -c set -eux; ./configure --enable-shared; make install",
+              after=[f'{NOP}CMD ["python3"]']),
+        *own,
+    ]  # fmt: skip
+
+
+C, BINUTILS, MAKE, DEV = (
+    "C/C++ compiler", "binutils (assembler, linker)", "make/autotools",
+    "-dev packages (headers, static libraries)",
+)  # fmt: skip
+
+
+def by_family(found: list[Finding]) -> dict[str, Finding]:
+    out = {f.evidence["toolchain"]: f for f in found}
+    assert len(out) == len(found)  # one finding per toolchain
+    return out
+
+
+def test_cc001_one_finding_per_toolchain_from_the_base(tmp_path: Path) -> None:
+    app = Layer([File("app/main.py", b"print(1)\n")], f"{NOP}COPY dir:9f in /app ")
+    found = by_family(run(cc001_compiler_present, image(*python_full(app)), tmp_path))
+    assert {family: f.evidence["packages"] for family, f in found.items()} == {
+        C: ["cpp-12", "g++-12", "gcc", "gcc-12"],
+        BINUTILS: ["binutils", "binutils-common", "binutils-x86-64-linux-gnu"],
+        MAKE: ["dpkg-dev", "make"],
+        DEV: list(DEV_PACKAGES),
+    }
+    assert found[C].message == (
+        "C/C++ compiler in the image: /usr/bin/g++-12, /usr/bin/gcc, /usr/bin/gcc-12, "
+        "/usr/bin/x86_64-linux-gnu-g++-12, /usr/bin/x86_64-linux-gnu-gcc-12 (packages "
+        "cpp-12, g++-12, gcc, gcc-12), from the base image"
+    )
+    for f in found.values():
+        assert f.layer == 1 and f.remedy.startswith("The base image brings it")
+    assert found[DEV].message == (
+        f"{DEV} in the image: 5 package(s): {', '.join(DEV_PACKAGES)}, from the base image"
+    )
+    assert found[BINUTILS].evidence["tools"] == [
+        "/usr/bin/as", "/usr/bin/ld", "/usr/bin/x86_64-linux-gnu-as", "/usr/bin/x86_64-linux-gnu-ld"
+    ]  # fmt: skip
+    assert found[MAKE].bytes == 2 * len(TOOL)  # make and dpkg-buildflags
+
+
+def test_cc001_the_teams_own_dev_package_is_its_own(tmp_path: Path) -> None:
+    """libpq-dev added by the team's RUN joins the -dev toolchain, which is then the
+    team's: the finding points at the team's layer and says nothing of the base."""
+    pq = Layer(package("libpq-dev", {"usr/include/postgresql/libpq-fe.h": b"/* pq */\n"}),
+               "/bin/sh -c apt-get install -y libpq-dev")  # fmt: skip
+    found = by_family(run(cc001_compiler_present, image(*python_full(pq)), tmp_path))
+    dev = found.pop(DEV)
+    assert dev.evidence["packages"] == sorted([*DEV_PACKAGES, "libpq-dev"])
+    assert (dev.path, dev.layer) == ("/var/lib/dpkg/info/libpq-dev.list", 3)
+    assert dev.message.endswith("libssl-dev (+1 more)") and dev.remedy.startswith("Build in")
+    assert sorted(f.layer for f in found.values()) == [1, 1, 1]
+
+
+def test_cc001_no_toolchain_passes(tmp_path: Path) -> None:
+    spec = image(Layer([File("etc/os-release", b"ID=debian\n"), File("usr/bin/ls", TOOL, 0o755)]))
+    assert run(cc001_compiler_present, spec, tmp_path) == []
+
+
+# ---- CC002 ------------------------------------------------------------------------
+
+
+def slim_python() -> list[Layer]:
+    """python:3.11-slim: no -dev package, /usr/include absent; CPython's own headers in
+    /usr/local/include/python3.11 (and its Python.h among them)."""
+    return [
+        Layer([File("etc/os-release", b"ID=debian\n")], f"{NOP}ADD file:ab12 in / ",
+              after=[f'{NOP}CMD ["bash"]']),
+        Layer([File(f"usr/local/include/python3.11/{h}", b"/* CPython */\n" * 20)
+               for h in ("Python.h", "object.h", "pyconfig.h")],
+              "/bin/sh -c set -eux; make install", after=[f'{NOP}CMD ["python3"]']),
+    ]  # fmt: skip
+
+
+def test_cc002_cpythons_own_headers_are_named_where_they_are(tmp_path: Path) -> None:
+    app = Layer([File("app/main.py", b"print(1)\n")], f"{NOP}COPY dir:9f in /app ")
+    (found,) = run(cc002_dev_files, image(*slim_python(), app), tmp_path)
+    assert found.message == (
+        "CPython's own headers: 3 files in /usr/local/include/python3.11 (Python.h)"
+    )
+    assert (found.path, str(found.severity), found.bytes) == (
+        "/usr/local/include/python3.11", "info", 3 * len(b"/* CPython */\n" * 20)
+    )  # fmt: skip
+    assert "/usr/include" not in found.message
+
+
+def test_cc002_the_dev_packages_headers_base_or_own(tmp_path: Path) -> None:
+    """python:3.11 (full): the -dev packages' headers in /usr/include come with the base
+    (info, said so), CPython's own apart; a -dev package of the team's own makes the
+    /usr/include finding the team's (a warning at its layer)."""
+    app = Layer([File("app/main.py", b"print(1)\n")], f"{NOP}COPY dir:9f in /app ")
+    found = {f.path: f for f in run(cc002_dev_files, image(*python_full(app)), tmp_path)}
+    assert set(found) == {"/usr/include", "/usr/local/include/python3.11"}
+    usr = found["/usr/include"]
+    assert usr.message == "5 header files under /usr/include, from the base image"
+    assert (str(usr.severity), usr.layer) == ("info", 1)
+    assert usr.remedy.startswith("The base image brings them")
+
+    pq = Layer(package("libpq-dev", {"usr/include/postgresql/libpq-fe.h": b"/* pq */\n"}),
+               "/bin/sh -c apt-get install -y libpq-dev")  # fmt: skip
+    found = {f.path: f for f in run(cc002_dev_files, image(*python_full(pq)), tmp_path)}
+    usr = found["/usr/include"]
+    assert usr.message == "6 header files under /usr/include"
+    assert (str(usr.severity), usr.layer) == ("warning", 3)
+    assert usr.created_by == "RUN apt-get install -y libpq-dev"
