@@ -36,8 +36,8 @@ from collections.abc import Iterator, Sequence
 from auditor.context import CheckContext
 from auditor.facts.image_layers import LayerFacts
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.units import human_bytes, shorten
 from auditor.history import MANIFESTS
+from auditor.units import human_bytes, shorten
 
 INFO = CheckInfo(
     id="BL004",
@@ -114,8 +114,8 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             f"layer {ly.index} is {label}"
             + (f" ({human_bytes(ly.size)} of content)" if label == "tiny" else "")
             + f": {ly.created_by}",
-            f"merge this step into the {step} of layer {other.index} ({shorten(other.created_by, 60)})",
+            f"merge this step into the {step} of layer {other.index} "
+            f"({shorten(other.created_by, 60)})",
             layer=ly.index,
             evidence={"layer": ly.index, "bytes": ly.size, "merge_with": other.index},
         )
-
