@@ -300,7 +300,7 @@ def test_bl004_the_symlink_step_in_the_teams_own_layers_is_a_finding(tmp_path: P
     links.after = []
     (found,) = run(bl004_layers, image(rootfs, build_layer, links), tmp_path)
     assert found.layer == 2
-    assert found.message.startswith("layer 2 is tiny (0 bytes of content): RUN set -eux; for")
+    assert found.message.startswith("layer 2 is tiny (0 B of content): RUN set -eux; for")
     assert found.evidence["merge_with"] == 1
     assert found.remedy.startswith("merge this step into the RUN of layer 1 (RUN set -eux;")
 
