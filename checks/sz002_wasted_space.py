@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.fs import WastedFile
 from auditor.units import human_bytes
 
 INFO = CheckInfo(
@@ -33,22 +34,58 @@ INFO = CheckInfo(
 )
 OPTIONS = {"min-mb": 1}
 TOP = 20
+BASE_REMEDY = (
+    "the base image ships these bytes whatever your Dockerfile does: a slimmer or "
+    "newer base; deleting them in your layers saves nothing"
+)
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     files = [w for w in fs.waste() if not ctx.allowed(w.path)]
-    wasted = sum(w.wasted_bytes for w in files)
-    if wasted < float(ctx.option("min-mb", OPTIONS["min-mb"])) * 1_000_000:
-        return
+    own: list[WastedFile] = []
+    base: list[WastedFile] = []
+    for w in files:
+        (own if _teams(ctx, w) else base).append(w)
+    threshold = float(ctx.option("min-mb", OPTIONS["min-mb"])) * 1_000_000
+    for group, in_base in ((own, False), (base, True)):
+        wasted = sum(w.wasted_bytes for w in group)
+        if group and wasted >= threshold:
+            yield _finding(ctx, group, wasted, in_base)
+
+
+def _teams(ctx: CheckContext, w: WastedFile) -> bool:
+    """Whether the team's own Dockerfile wasted these bytes: one of its layers wrote a
+    copy that did not survive, or wrote the copy that replaced a base file (`chown -R`
+    over the base's files). A base file deleted by the team (`RUN rm`) is the base's
+    waste: the bytes stay in the base's layer whatever the team writes. Without a known
+    base boundary everything is the team's, as before."""
+    provenance = ctx.facts.provenance
+    if any(provenance.in_base(layer) is not True for layer in w.layers):
+        return True
+    node = ctx.facts.fs.get(w.path)
+    return node is not None and provenance.in_base(node.layer) is not True
+
+
+def _finding(ctx: CheckContext, files: list[WastedFile], wasted: int, in_base: bool) -> Finding:
     top = files[0]
-    yield INFO.finding(
+    # The finding sits in the layer to change: the last that wrote a lost copy or, for a
+    # base file the team replaced, the team's layer that replaced it.
+    layer = top.layers[-1]
+    survivor = ctx.facts.fs.get(top.path)
+    if not in_base and ctx.facts.provenance.in_base(layer) is True and survivor is not None:
+        layer = survivor.layer
+    return INFO.finding(
         f"{human_bytes(wasted)} in {len(files)} file(s) are written and then overwritten "
-        f"or deleted by a later layer (efficiency {fs.efficiency * 100:.1f}%)",
-        "delete files in the same RUN that creates them; use COPY --chown and multi-stage",
+        f"or deleted by a later layer"
+        + (", in the base image's layers" if in_base else "")
+        + f" (efficiency {ctx.facts.fs.efficiency * 100:.1f}%)",
+        BASE_REMEDY
+        if in_base
+        else "delete files in the same RUN that creates them; use COPY --chown and multi-stage",
         path=top.path,
         paths=[w.path for w in files[1:TOP]],
-        layer=top.layers[0],
+        layer=layer,
         bytes=wasted,
         evidence={
             "files": len(files),

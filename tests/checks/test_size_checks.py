@@ -120,3 +120,32 @@ def test_sz004_docs_man_locales(tmp_path: Path) -> None:
         ("man pages", "warning", 12 * MB),
         ("docs", "info", 1_500_000),
     ]
+
+
+NOP = "/bin/sh -c #(nop) "
+
+
+def test_sz002_base_waste_and_the_teams_own_are_told_apart(tmp_path: Path) -> None:
+    """Bytes the base wrote and overwrote are the base's (no Dockerfile line of the team
+    reclaims them); the team's `chown -R` copy of a base file and a file its own RUN
+    deletes are the team's, in the team's layer, whatever the biggest wasted file is."""
+    spec = image(
+        Layer([File("opt/base.bin", blob(4 * MB)), File("opt/tool.bin", blob(MB))],
+              f"{NOP}ADD file:ab12 in / "),
+        Layer([Whiteout("opt/base.bin"), File("opt/kept.bin", blob(10))],
+              "/bin/sh -c rm /opt/base.bin", after=[f'{NOP}CMD ["bash"]']),
+        Layer([File("opt/tool.bin", blob(MB)), File("app/build.tgz", blob(2 * MB))],
+              "/bin/sh -c chown -R app /opt && fetch build.tgz"),
+        Layer([Whiteout("app/build.tgz")], "/bin/sh -c rm /app/build.tgz"),
+    )  # fmt: skip
+    base, own = sorted(run(sz002_wasted_space, spec, tmp_path), key=lambda f: f.layer or 0)
+    assert (base.path, base.layer, base.bytes) == ("/opt/base.bin", 0, 4 * MB)
+    assert "in the base image's layers" in base.message
+    assert base.remedy.startswith("the base image ships these bytes")
+    assert (own.path, own.layer, own.bytes, own.paths) == (
+        "/app/build.tgz",
+        2,
+        3 * MB,
+        ("/opt/tool.bin",),
+    )
+    assert "base image" not in own.message
