@@ -486,6 +486,49 @@ def _cache_entries(cache: Path) -> set[str]:
     return {p.name for p in (cache / "layers").rglob("*" + CACHE_SUFFIX)}
 
 
+# --------------------------------------------------------------------------- registry
+
+
+def measure_registry(res: Results, oci_archive: Path, workdir: Path) -> None:
+    """A loopback registry (tests/support: `docker-registry serve`, no auth) holding the
+    OCI archive's image (gzip layers, pushed with skopeo): `skopeo copy` of it to a
+    directory (download + digest checks, the registry floor) against imgaudit cold and
+    warm `docker://` scans of the same image."""
+    from tests.support.services import Registry, ServiceUnavailable
+
+    label = "registry, gzip layers"
+    skopeo = shutil.which("skopeo")
+    try:
+        if skopeo is None:
+            raise ServiceUnavailable("skopeo not installed")
+        registry = Registry.start()
+    except ServiceUnavailable as exc:
+        res.add(Row(f"skopeo copy docker:// -> dir: [{label}]", None, note=str(exc)))
+        return
+    try:
+        ref = f"{registry.host}/bench/image:1"
+        subprocess.run([skopeo, "copy", "--quiet", "--dest-tls-verify=false",
+                        f"oci-archive:{oci_archive}", f"docker://{ref}"], check=True)  # fmt: skip
+        target = Path(tempfile.mkdtemp(prefix="skopeo-dir-", dir=workdir))
+        try:
+            run = run_measured([skopeo, "copy", "--quiet", "--src-tls-verify=false",
+                                f"docker://{ref}", f"dir:{target}"])  # fmt: skip
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+        res.add(_row(f"skopeo copy docker:// -> dir: [{label}]", run, f"exit {run.returncode}"))
+        cache = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
+        try:
+            cold = _imgaudit(f"docker://{ref}", cache)
+            res.add(_row(f"imgaudit cold [{label}]", cold, "empty cache"))
+            warm = _imgaudit(f"docker://{ref}", cache)
+            pct = 100 * warm.seconds / cold.seconds if cold.seconds else 0
+            res.add(_row(f"imgaudit warm [{label}]", warm, f"{pct:.1f}% of cold"))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    finally:
+        registry.stop()
+
+
 # --------------------------------------------------------------------------- peers
 
 
@@ -702,6 +745,7 @@ def run_benchmark(inputs: Inputs, workdir: Path, dive: str | None) -> Results:
     changed = f"docker-archive:{inputs.changed_archive}" if inputs.changed_archive else None
     if inputs.oci_archive is not None:
         measure_imgaudit(res, f"oci-archive:{inputs.oci_archive}", None, "OCI archive", workdir)
+        measure_registry(res, inputs.oci_archive, workdir)
     cache = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
     try:
         measure_imgaudit(res, docker_ref, changed, "docker-archive", workdir, keep=cache)
@@ -835,6 +879,11 @@ def targets(res: Results) -> str:
         name = best.what.split(", ")[1]
         lines.append(f"- cold <= 2x the parallel in-process inflate floor ({name}, the "
                      f"fastest here) (wall): {r:.2f}x, {verdict(r <= 2)}")  # fmt: skip
+    skopeo, rcold = get("skopeo copy"), get("imgaudit cold [registry")
+    if skopeo and rcold and skopeo.seconds and rcold.seconds:
+        r = rcold.seconds / skopeo.seconds
+        lines.append(f"- registry cold scan <= 1.3x `skopeo copy` to a directory (wall): "
+                     f"{r:.2f}x, {verdict(r <= 1.3)}")  # fmt: skip
     if cold and warm and cold.seconds and warm.seconds:
         p = 100 * warm.seconds / cold.seconds
         lines.append(f"- warm <= 5% of cold (wall): {p:.1f}%, {verdict(p <= 5)}")
