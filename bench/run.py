@@ -876,7 +876,7 @@ def targets(res: Results) -> str:
     if cold and cold.seconds and floors:
         best = min(floors, key=lambda r: r.seconds or 0.0)
         r = cold.seconds / (best.seconds or 1.0)
-        name = best.what.split(", ")[1]
+        name = best.what.split(f"{PARALLEL_INFLATE}, ", 1)[1].split(",", 1)[0]
         lines.append(f"- cold <= 2x the parallel in-process inflate floor ({name}, the "
                      f"fastest here) (wall): {r:.2f}x, {verdict(r <= 2)}")  # fmt: skip
     skopeo, rcold = get("skopeo copy"), get("imgaudit cold [registry")
