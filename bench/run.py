@@ -841,8 +841,20 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     print(render_table(res))
     if not args.smoke or args.results != parser.get_default("results"):
-        args.results.write_text(render_markdown(res, targets(res)))
+        write_results(args.results, render_markdown(res, targets(res)))
     return 0
+
+
+def write_results(path: Path, text: str) -> None:
+    """RESULTS.md from this run, keeping the many-file section (bench/manyfiles.py
+    measures it in a run of its own)."""
+    from bench.manyfiles import SECTION_END, SECTION_START
+
+    old = path.read_text() if path.exists() else ""
+    start, end = old.find(SECTION_START), old.find(SECTION_END)
+    if 0 <= start < end:
+        text = text.rstrip("\n") + "\n\n" + old[start : end + len(SECTION_END)] + "\n"
+    path.write_text(text)
 
 
 def targets(res: Results) -> str:

@@ -67,3 +67,15 @@ def test_write_section_replaces_only_its_section(tmp_path: Path) -> None:
     manyfiles.write_section(results, two)
     text = results.read_text()
     assert text.startswith("# head\n\nkept\n") and "second" in text and "first" not in text
+
+
+def test_the_main_bench_keeps_the_many_file_section(tmp_path: Path) -> None:
+    from bench.run import write_results
+
+    results = tmp_path / "RESULTS.md"
+    section = f"{manyfiles.SECTION_START}\nmany rows\n{manyfiles.SECTION_END}"
+    results.write_text(f"# an older run\n\n{section}\n")
+    write_results(results, "# this run\n")
+    text = results.read_text()
+    assert text.startswith("# this run\n") and "an older run" not in text
+    assert section in text
