@@ -81,7 +81,7 @@ def _run_planned(
         if check.offload and check.gather is None and recalled is None
     ]
     pending = None
-    if beside and second_process.usable(jobs):
+    if beside and second_process.usable(jobs) and _small_enough_to_fork(facts):
         pending = second_process.start(lambda: [_run_as_data(planned[i], facts) for i in beside])
     done: dict[int, tuple[CheckResult, list[Finding], dt.date | None]] = {}
     for i, (check, ctx, key, recalled) in enumerate(planned):
@@ -113,6 +113,19 @@ def _run_planned(
             result, found = stored.remember(key, result, found, today)
         results.append(result)
         findings.extend(found)
+
+
+#: Surviving paths above which checks do not fork a second process. The fork shares the
+#: merged model copy-on-write, but CPython writes a reference count into every object a
+#: walk touches, so the child ends up copying the pages of the whole model: ~450 bytes
+#: per path, which doubled the process tree's memory on a 1M-file image (919 MB PSS, of
+#: which 466 MB in the child; bench/PROFILE.md). Below this, the copy is small and the
+#: second core's time is worth it (the 100k-path bench image keeps it).
+SECOND_PROCESS_MAX_PATHS = 250_000
+
+
+def _small_enough_to_fork(facts: Facts) -> bool:
+    return len(facts.fs.nodes) <= SECOND_PROCESS_MAX_PATHS
 
 
 def _run_as_data(

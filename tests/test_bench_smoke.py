@@ -41,6 +41,15 @@ def test_smoke_benchmark_measures_every_row(tmp_path: Path) -> None:
         assert name in rows, name
         assert " s |" in rows[name], rows[name]  # a time was measured
     assert "layers read: 1" in rows["imgaudit warm, one layer added [docker-archive]"]
+    parallel = [w for w in rows if "parallel in-process inflate, zlib," in w]
+    assert len(parallel) == 1 and " s |" in rows[parallel[0]]  # the stdlib's zlib: always there
+    assert "parallel in-process inflate floor" in text  # the target line
+    if shutil.which("docker-registry") and shutil.which("skopeo"):
+        for name in ("skopeo copy docker:// -> dir: [registry, gzip layers]",
+                     "imgaudit cold [registry, gzip layers]",
+                     "imgaudit warm [registry, gzip layers]"):  # fmt: skip
+            assert " s |" in rows[name], rows[name]
+        assert "registry cold scan <= 1.3x" in text
     assert "1 ELF files" in rows["imgaudit ELF parse (auditor.elf) [unpacked root]"]
     if shutil.which("scanelf") is None:  # everything above was checked without it
         pytest.skip("scanelf not installed (apt-get install pax-utils)")

@@ -97,3 +97,27 @@ component = st.one_of(
 def test_generated_paths_match_like_the_forward_globs(parts: list[str]) -> None:
     path = "/".join(parts)
     assert POLICY.match(path) == _forward_match(path)
+
+
+def _one_regex_match(path: str) -> Capture | None:
+    """The policy's answer from its single regex of every rule (no last-character buckets)."""
+    m = POLICY._regex.match(path[::-1])
+    return None if m is None or m.lastgroup is None else CAPTURES[int(m.lastgroup[1:])]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(component, min_size=1, max_size=6),
+    st.sampled_from(["", "K", "\u212a", "\u017f", "S", "a", "/", "*"]),
+    st.booleans(),
+)
+def test_last_character_buckets_agree_with_the_one_regex(
+    parts: list[str], tail: str, swap: bool
+) -> None:
+    """`match` picks a smaller regex by the path's last character; case variants and
+    non-ASCII last characters (the Kelvin sign folds to k, the long s to s) included."""
+    path = "/".join(parts) + tail
+    if swap:
+        path = path.swapcase()
+    assert POLICY.match(path) == _one_regex_match(path)
+    assert POLICY.match(path) == _forward_match(path)

@@ -415,3 +415,41 @@ def test_credentials_from_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert reg.load_credentials("elsewhere.example") is None
     creds = reg.load_credentials("registry.example")
     assert creds is not None and creds.username == "bob"
+
+
+def test_warm_scan_fetches_only_manifests_and_config(fake: FakeRegistry, tmp_path: Path) -> None:
+    """A second scan of the same image, caches filled: the manifests (index, platform
+    manifest) and the config are all it asks for; no layer blob is downloaded again."""
+    from auditor.loading import load_image
+    from auditor.pipeline import Settings, audit
+
+    ref = f"docker://{fake.host}/team/app:1"
+    options = LoadOptions(
+        source=SourceOptions(platform=Platform.parse("linux/arm64")),
+        cache_dir=tmp_path / "cache",
+        jobs=1,
+    )
+    arm = fake.images["arm64"]
+    layer_digests = {sha256(b) for b in arm.blobs}
+    cold = audit(load_image(ref, options), Settings()).to_json()
+    cold_blobs = {p.rsplit("/", 1)[1].split("?")[0] for p, _ in fake.storage.requests}
+    assert cold_blobs == layer_digests | {arm.config_digest}  # the cold scan read them all
+    fake.server.requests.clear()
+    fake.storage.requests.clear()
+    warm = audit(load_image(ref, options), Settings()).to_json()
+    assert warm == cold
+    manifests = [p for p, _ in fake.server.requests if "/manifests/" in p]
+    blobs = [p for p, _ in fake.server.requests if "/blobs/" in p]
+    other = [p for p, _ in fake.server.requests if p not in manifests and p not in blobs]
+    # The tag once more after the 401 that sends the client for a token (the token is
+    # not kept between scans), then the platform's manifest.
+    assert manifests == [
+        "/v2/team/app/manifests/1",
+        "/v2/team/app/manifests/1",
+        f"/v2/team/app/manifests/{arm.manifest_digest}",
+    ]
+    auth = [h.get("authorization") for p, h in fake.server.requests if "/manifests/" in p]
+    assert auth == [None, f"Bearer {TOKEN}", f"Bearer {TOKEN}"]
+    assert blobs == [f"/v2/team/app/blobs/{arm.config_digest}"]
+    assert [p.split("?")[0] for p, _ in fake.storage.requests] == [f"/storage/{arm.config_digest}"]
+    assert all(p.startswith("/token") or p == "/v2/" for p in other), other

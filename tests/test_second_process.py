@@ -61,3 +61,20 @@ def test_a_second_process_that_dies_costs_only_time(
     alone = report(ref, jobs=1)
     monkeypatch.setattr(second_process, "_child", lambda send, work: os._exit(3))
     assert report(ref, jobs=2) == alone
+
+
+def test_no_second_process_for_a_tree_too_big_to_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above SECOND_PROCESS_MAX_PATHS the child would copy the whole model (reference
+    counts): the checks run here instead, with the same report."""
+    from auditor import runner
+
+    ref = image_ref(tmp_path)
+    alone = report(ref, jobs=1)
+    forks: list[int] = []
+    start = second_process.start
+    monkeypatch.setattr(second_process, "start", lambda work: forks.append(1) or start(work))
+    monkeypatch.setattr(runner, "SECOND_PROCESS_MAX_PATHS", 3)  # the image has more paths
+    assert report(ref, jobs=2) == alone
+    assert forks == []
