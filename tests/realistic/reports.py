@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.baseimages import BuiltImage
-from tests.support.services import DockerEngine, cache_dir, file_lock
+from tests.support.services import DockerEngine, cache_dir, cached_json
 
 __all__ = ["code_digest", "scan"]
 
@@ -48,13 +48,8 @@ def scan(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
     """``imgaudit scan docker-daemon:ID --format json`` (exit 0 or 1 both mean a report)."""
     key = f"{image.id.removeprefix('sha256:')[:24]}-{code_digest()}"
     store = cache_dir() / "realistic" / "reports"
-    path = store / f"{key}.json"
-    if path.exists():
-        cached: dict[str, Any] = json.loads(path.read_text())
-        return cached
-    with file_lock(store / f"{key}.lock"):
-        if path.exists():
-            return dict(json.loads(path.read_text()))
+
+    def run() -> dict[str, Any]:
         scratch = store / f"{key}.imgaudit-cache"
         env = {**os.environ, **engine.env(), "IMGAUDIT_CACHE_DIR": str(scratch)}
         done = subprocess.run(
@@ -66,8 +61,7 @@ def scan(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
             raise RuntimeError(f"imgaudit scan {image.tag} exited {done.returncode}: "
                                f"{done.stderr[-2000:]}")  # fmt: skip
         report: dict[str, Any] = json.loads(done.stdout)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(report, sort_keys=True))
-        partial.replace(path)
         subprocess.run(["rm", "-rf", str(scratch)], check=False)
         return report
+
+    return cached_json(store / f"{key}.json", run)

@@ -28,7 +28,7 @@ from typing import Any
 import docker.errors
 
 from .baseimages import BuiltImage
-from .services import DockerEngine, cache_dir, file_lock
+from .services import DockerEngine, cache_dir, cached_json
 
 __all__ = ["PROBE", "establish", "probe_version"]
 
@@ -134,13 +134,8 @@ def establish(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
     probe); ``size`` is the engine's (uncompressed bytes of all layers)."""
     key = f"{image.id.removeprefix('sha256:')[:24]}-{probe_version()}"
     store = cache_dir() / "realistic" / "truth"
-    path = store / f"{key}.json"
-    if path.exists():
-        cached: dict[str, Any] = json.loads(path.read_text())
-        return cached
-    with file_lock(store / f"{key}.lock"):
-        if path.exists():
-            return dict(json.loads(path.read_text()))
+
+    def probe() -> dict[str, Any]:
         inspect = _inspect(engine, image)
         config = inspect["Config"]
         probe_dir = _probe_dir()
@@ -161,7 +156,6 @@ def establish(engine: DockerEngine, image: BuiltImage) -> dict[str, Any]:
             shutil.rmtree(probe_dir, ignore_errors=True)
         truth = {"image": image.tag, "id": image.id, "config": config,
                  "size": inspect["Size"], "inventory": inventory, "runtime": runtime}  # fmt: skip
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(truth, sort_keys=True))
-        partial.replace(path)
         return truth
+
+    return cached_json(store / f"{key}.json", probe)

@@ -121,6 +121,22 @@ def file_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def cached_json(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`compute()`'s result, made once per `path` across processes and checkouts: read
+    from `path` when it exists, else computed under a lock beside it and written
+    atomically (a crashed writer leaves no half file)."""
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    with file_lock(path.with_name(path.stem + ".lock")):
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        result = compute()
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(result, sort_keys=True))
+        partial.replace(path)
+        return result
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the caller retries on a race)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
