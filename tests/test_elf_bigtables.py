@@ -26,7 +26,7 @@ import pytest
 
 import auditor.elf as elf
 from auditor.elffacts import ElfFacts, UnreadableElf
-from tests.support.downloads import OPENCV_WHEELS, pypi_or_skip
+from tests.support.downloads import opencv_wheels
 from tests.support.services import cache_dir
 from tests.test_elf_facts import _as_dict, _pyelftools_facts
 
@@ -113,7 +113,7 @@ def test_a_string_table_after_dynamic_is_streamed(
 ) -> None:
     """patchelf (auditwheel repair) moves .dynstr into a new segment after .dynamic:
     streamed (here every such table, BIG_STRTAB lowered to 0), the facts are the same."""
-    opencv = pypi_or_skip(OPENCV_WHEELS, label="opencv")
+    opencv = opencv_wheels()
     wheels = sorted(opencv.glob("opencv_python-*manylinux*.whl"))
     assert wheels
     monkeypatch.setattr(elf, "BIG_STRTAB", 0)

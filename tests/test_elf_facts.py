@@ -22,7 +22,7 @@ from auditor.elf import parse_elf
 from auditor.elffacts import AnyElf, ElfFacts, UnreadableElf
 from auditor.layers import index_layer
 from auditor.sources.interface import FileSlice, Layer
-from tests.support.downloads import OPENCV_WHEELS, pypi_or_skip
+from tests.support.downloads import opencv_wheels
 
 LIBSQLITE = "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
@@ -198,7 +198,7 @@ def test_patchelf_layout_of_repaired_wheels_agrees_with_pyelftools(tmp_path: Pat
     beyond the kept head: cv2.abi3.so is 72 MB) parse the same as with pyelftools."""
     import zipfile
 
-    opencv = pypi_or_skip(OPENCV_WHEELS, label="opencv")
+    opencv = opencv_wheels()
     wheels = sorted(opencv.glob("opencv_python-*manylinux*.whl"))
     assert wheels
     checked = 0

@@ -38,7 +38,7 @@ from auditor.findings import Finding, Status
 from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
 from tests.support.baseimages import PYTHON_TAG, BuiltImage, build, save
-from tests.support.downloads import pypi_or_skip
+from tests.support.downloads import MANYLINUX2014, pypi_or_skip
 from tests.support.loaderoracle import (
     Verdict,
     agree,
@@ -81,7 +81,9 @@ EL_CHECKS = {"EL001", "EL002", "PK002"}
 
 def _wheels() -> list[Path]:
     """The pinned manylinux wheels, downloaded once into the test cache (PyPI)."""
-    return sorted(pypi_or_skip(WHEEL_PINS, label="elf-oracle").glob("*.whl"))
+    return sorted(
+        pypi_or_skip(WHEEL_PINS, platforms=MANYLINUX2014, label="elf-oracle").glob("*.whl")
+    )
 
 
 def _scan(engine: DockerEngine, tag: str, dockerfile: str, tmp: Path, files: Any = None) -> Facts:

@@ -141,13 +141,13 @@ def test_a_packages_vendored_dist_info_is_no_installed_package() -> None:
     site = "usr/local/lib/python3.12/site-packages"
     vendor = f"{site}/setuptools/_vendor"
     record = (
-        "setuptools/__init__.py,,\n"
-        "setuptools/_vendor/wheel-0.43.0.dist-info/METADATA,,\n"
-        "setuptools/_vendor/wheel-0.43.0.dist-info/RECORD,,\n"
-        "setuptools/_vendor/packaging-24.2.dist-info/METADATA,,\n"
-        "setuptools-79.0.1.dist-info/METADATA,,\n"
-        "setuptools-79.0.1.dist-info/RECORD,,\n"
-    ).encode()
+        b"setuptools/__init__.py,,\n"
+        b"setuptools/_vendor/wheel-0.43.0.dist-info/METADATA,,\n"
+        b"setuptools/_vendor/wheel-0.43.0.dist-info/RECORD,,\n"
+        b"setuptools/_vendor/packaging-24.2.dist-info/METADATA,,\n"
+        b"setuptools-79.0.1.dist-info/METADATA,,\n"
+        b"setuptools-79.0.1.dist-info/RECORD,,\n"
+    )
     fs = fs_with(
         {
             "usr/local/bin/python3.12": b"\x7fELF",

@@ -42,28 +42,42 @@ __all__ = [
     "CPYTHON_SHA256",
     "CPYTHON_TARBALL",
     "CPYTHON_VERSION",
+    "MANYLINUX2014",
     "OPENCV_WHEELS",
+    "PLATFORMS",
     "PLATFORM_ARGS",
     "cpython_source",
+    "opencv_wheels",
+    "platform_args",
     "pypi",
     "pypi_or_skip",
 ]
 
-#: pip download options: binary wheels for CPython 3.11 on x86_64 glibc (the images'
-#: interpreter and platform), whatever the host's Python is.
-PLATFORM_ARGS = (
-    "--only-binary=:all:",
-    "--platform", "manylinux_2_28_x86_64",
-    "--platform", "manylinux_2_17_x86_64",
-    "--platform", "manylinux2014_x86_64",
-    "--platform", "linux_x86_64",
-    "--python-version", "3.11",
-    "--implementation", "cp",
-    "--abi", "cp311", "--abi", "abi3", "--abi", "none",
-)  # fmt: skip
+#: The platforms wheels are fetched for, best first: x86_64 glibc up to bookworm's 2.36.
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+             "linux_x86_64")  # fmt: skip
+#: manylinux2014 only: the build of a wheel whose vendored libraries a test names (their
+#: auditwheel hash suffixes differ between a project's manylinux2014 and 2_28 builds).
+MANYLINUX2014 = ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
+
+
+def platform_args(platforms: Sequence[str] = PLATFORMS) -> tuple[str, ...]:
+    """pip download options: binary wheels for CPython 3.11 on ``platforms`` (the images'
+    interpreter and platform), whatever the host's Python is."""
+    return (
+        "--only-binary=:all:",
+        *(arg for platform in platforms for arg in ("--platform", platform)),
+        "--python-version", "3.11",
+        "--implementation", "cp",
+        "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+    )  # fmt: skip
+
+
+PLATFORM_ARGS = platform_args()
 
 #: opencv-python (not headless: it needs libGL and friends from the system) and numpy:
-#: auditwheel-repaired libraries in opencv_python.libs/, a 72 MB cv2.abi3.so.
+#: auditwheel-repaired libraries in opencv_python.libs/, a 72 MB cv2.abi3.so. Fetched
+#: for :data:`MANYLINUX2014` (the tests name its vendored libraries).
 OPENCV_WHEELS = ("opencv-python==5.0.0.93", "numpy==2.2.6")
 
 #: Bump when the way a request is downloaded changes (its cache key).
@@ -86,19 +100,21 @@ def pypi(
     constraints: Path | None = None,
     deps: bool = False,
     sdist: bool = False,
+    platforms: Sequence[str] = PLATFORMS,
     label: str = "wheels",
 ) -> Path:
     """The directory holding what ``pip download`` fetches for the request.
 
-    ``requirements`` are pins (``six==1.17.0``); ``requirement_files`` and
-    ``constraints`` are pip's ``-r`` and ``-c``. Without ``deps`` only the named
-    distributions come (``--no-deps``). Wheels for :data:`PLATFORM_ARGS` unless
-    ``sdist``: then the source distributions (``--no-binary :all:``, to be built in an
-    image by the image's own interpreter). ``label`` names the directory for people.
+        ``requirements`` are pins (``six==1.17.0``); ``requirement_files`` and
+        ``constraints`` are pip's ``-r`` and ``-c``. Without ``deps`` only the named
+        distributions come (``--no-deps``). Wheels for :data:`PLATFORM_ARGS` unless
+        ``sdist``: then the source distributions (``--no-binary :all:``, to be built in an
+        image by the image's own interpreter); ``platforms`` narrows the wheels' platforms
+    (:data:`MANYLINUX2014`). ``label`` names the directory for people.
     """
     argv = [
         *(() if deps else ("--no-deps",)),
-        *(("--no-binary=:all:",) if sdist else PLATFORM_ARGS),
+        *(("--no-binary=:all:",) if sdist else platform_args(platforms)),
         *(arg for path in requirement_files for arg in ("-r", str(path))),
         *(("-c", str(constraints)) if constraints else ()),
         *requirements,
@@ -132,13 +148,23 @@ def pypi(
 
 
 def pypi_or_skip(
-    requirements: Sequence[str], *, deps: bool = False, sdist: bool = False, label: str = "wheels"
+    requirements: Sequence[str],
+    *,
+    deps: bool = False,
+    sdist: bool = False,
+    platforms: Sequence[str] = PLATFORMS,
+    label: str = "wheels",
 ) -> Path:
     """:func:`pypi` for a test: no PyPI skips it with pip's message (fails it under CI)."""
     try:
-        return pypi(requirements, deps=deps, sdist=sdist, label=label)
+        return pypi(requirements, deps=deps, sdist=sdist, platforms=platforms, label=label)
     except ServiceUnavailable as exc:
         unavailable(exc.reason)
+
+
+def opencv_wheels() -> Path:
+    """The directory holding :data:`OPENCV_WHEELS` (manylinux2014 builds) for a test."""
+    return pypi_or_skip(OPENCV_WHEELS, platforms=MANYLINUX2014, label="opencv")
 
 
 # --------------------------------------------------------------------------- CPython
