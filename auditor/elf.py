@@ -31,7 +31,8 @@ only the ranges the headers point at are kept:
   at the end of the file) of any size is streamed through, keeping only the strings at
   the offsets .dynamic names and the harvestable ones;
 - the section header table at e_shoff (only sh_type is looked at: SHT_SYMTAB present
-  means "not stripped").
+  means "not stripped"), read in file order with the tables .dynamic points at:
+  patchelf leaves it between .dynamic and the string table it appends.
 
 Everything else is skipped without being stored, so a 1 GB shared library costs at
 most PREFIX_CAP + TAIL_CAP + a few capped ranges of memory, and is parsed with `struct`

@@ -77,10 +77,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
             "django",
         ),
     ),
-    "EL001": (
-        "vendored wheel libraries resolved alone, not in their root's load tree: false errors",
-        ("official-guide",),
-    ),
     "IN001": (
         "imgaudit's own capture limits reported as a fact about the image",
         (
@@ -95,10 +91,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
             "django",
             "distroless-app",
         ),
-    ),
-    "PK002": (
-        "libraries vendored in the wheel reported as external",
-        ("official-guide",),
     ),
     "PY006": (
         "the base's uncompiled pip/setuptools and a handful of app modules as warnings",
@@ -122,21 +114,6 @@ ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
             "uv",
             "pip-user",
             "django",
-        ),
-    ),
-    "inventory": (
-        "setuptools' vendored _vendor/*.dist-info listed as installed packages",
-        (
-            "python-full",
-            "python-slim",
-            "official-guide",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "pip-user",
-            "django",
-            "distroless-app",
         ),
     ),
 }
