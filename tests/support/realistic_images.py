@@ -58,7 +58,7 @@ from .baseimages import (
     debian_minbase,
 )
 from .downloads import CPYTHON_SHA256, CPYTHON_TARBALL, CPYTHON_VERSION, cpython_source, pypi
-from .fileserver import BASE_URL, serve
+from .fileserver import BASE_URL, HOST, serve
 from .services import DockerEngine, cache_dir, file_lock
 
 __all__ = ["ALL_IMAGES", "APPS", "BASES", "Recipe", "build_image", "build_set", "tag_of"]
@@ -85,9 +85,11 @@ def tag_of(name: str, recipe_hash: str) -> str:
 
 
 #: Build arguments every RUN step that installs from PyPI reads (never in the config).
+#: pip trusts plain HTTP from localhost only: the file server's name is trusted by name.
 PIP_ARGS = f"""\
 ARG PIP_NO_INDEX=1
 ARG PIP_FIND_LINKS={WHEELS_URL}
+ARG PIP_TRUSTED_HOST={HOST}
 ARG PIP_DISABLE_PIP_VERSION_CHECK=1
 """
 
