@@ -31,7 +31,8 @@ only the ranges the headers point at are kept:
   at the end of the file) of any size is streamed through, keeping only the strings at
   the offsets .dynamic names and the harvestable ones;
 - the section header table at e_shoff (only sh_type is looked at: SHT_SYMTAB present
-  means "not stripped").
+  means "not stripped"), read in file order with the tables .dynamic points at:
+  patchelf leaves it between .dynamic and the string table it appends.
 
 Everything else is skipped without being stored, so a 1 GB shared library costs at
 most PREFIX_CAP + TAIL_CAP + a few capped ranges of memory, and is parsed with `struct`
@@ -484,6 +485,11 @@ def _parse(src: _Forward, header: dict[str, Any]) -> AnyElf:
         elif not loads:
             header["fault"] = "object file has no loadable segments"
 
+    # The section header table, when its size is in the ELF header: read in file order
+    # with the tables .dynamic points at (patchelf puts it between .dynamic and the
+    # .dynstr it appends: read after that string table, it would have streamed past).
+    has_shdrs = bool(e_shoff) and e_shentsize >= (64 if is64 else 40)
+    shdrs = (e_shoff, min(e_shnum, RANGE_CAP // e_shentsize) * e_shentsize) if has_shdrs else None
     link: dict[str, Any] = {"needed": [], "verneed": {}, "verdef": []}
     for rng in sorted(r for r in (dyn_range, interp_range) if r is not None):
         if rng == interp_range:
@@ -491,16 +497,17 @@ def _parse(src: _Forward, header: dict[str, Any]) -> AnyElf:
             link["interp"] = _text(raw.split(b"\0", 1)[0])
         else:
             src.keep_before(rng[0])
-            _dynamic(src, link, src.get(rng[0], rng[1]), is64, e, loads)
+            raw = src.get(rng[0], rng[1])
+            _dynamic(src, link, raw, is64, e, loads, shdrs if e_shnum else None)
 
     # Section headers: only their types matter (SHT_SYMTAB = symbols not stripped).
     stripped = True
-    if e_shoff and e_shentsize >= (64 if is64 else 40):
+    if has_shdrs:
         if e_shnum == 0:  # extended numbering: the count is in section 0's sh_size
             first = src.get(e_shoff, e_shentsize)
             e_shnum = struct.unpack_from(e + ("Q" if is64 else "I"), first, 32 if is64 else 20)[0]
         e_shnum = min(e_shnum, RANGE_CAP // e_shentsize)
-        table = src.get(e_shoff, e_shnum * e_shentsize)
+        table = link.get("shdrs") or src.get(e_shoff, e_shnum * e_shentsize)
         for i in range(e_shnum):
             (sh_type,) = struct.unpack_from(e + "I", table, i * e_shentsize + 4)
             if sh_type == SHT_SYMTAB:
@@ -533,7 +540,11 @@ def _dynamic(
     is64: bool,
     e: str,
     loads: list[tuple[int, int, int]],
+    shdrs: tuple[int, int] | None = None,
 ) -> None:
+    """DT_* of `raw` (PT_DYNAMIC) into `link`, the tables it points at read in file
+    order; `shdrs` (offset, size), the section header table, joins that order when it
+    lies beyond the stream's position (kept as ``link["shdrs"]``)."""
     fmt = e + ("qQ" if is64 else "iI")
     size = 16 if is64 else 8
     tags: list[tuple[int, int]] = []
@@ -558,10 +569,15 @@ def _dynamic(
         jobs.append((_offset(one[DT_VERNEED], loads), "verneed"))
     if DT_VERDEF in one:
         jobs.append((_offset(one[DT_VERDEF], loads), "verdef"))
+    if shdrs is not None and shdrs[0] >= src.pos and shdrs[1] <= RANGE_CAP:
+        jobs.append((shdrs[0], "shdrs"))
     strings: Callable[[int], str] = _no_strings
     pending: list[tuple[int, str, bytes]] = []
     for off, what in sorted(jobs):
-        if what != "strtab":
+        if what == "shdrs":
+            assert shdrs is not None
+            link["shdrs"] = src.get(off, shdrs[1])
+        elif what != "strtab":
             pending.append((off, what, src.get_upto(off, VERSION_SPAN)))
         elif strsz > BIG_STRTAB and off >= src.pos and not src._piece(off, strsz):
             strings = _sparse_lookup(src.stream_strings(off, strsz, set(wanted)), strsz)

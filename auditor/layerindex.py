@@ -18,8 +18,9 @@ from auditor import elffacts
 
 # 2: ELF facts from the forward-only parser (auditor/elf.py); 3: the compact binary file
 # (auditor/indexcodec.py) instead of gzip'd JSON; 4: typed ELF facts with the loader's
-# header checks (auditor/elffacts.py)
-INDEX_FORMAT = 4
+# header checks (auditor/elffacts.py); 5: section headers read in file order (a library
+# patchelf rewrote, unreadable in 4, now has its link facts)
+INDEX_FORMAT = 5
 
 # Entry kinds
 FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"

@@ -26,8 +26,8 @@ import pytest
 
 import auditor.elf as elf
 from auditor.elffacts import ElfFacts, UnreadableElf
+from tests.support.downloads import opencv_wheels
 from tests.support.services import cache_dir, file_lock
-from tests.support.wheels import manylinux_wheels
 from tests.test_elf_facts import _as_dict, _pyelftools_facts
 
 SYMBOLS = 40_000
@@ -120,7 +120,8 @@ def test_a_string_table_after_dynamic_is_streamed(
 ) -> None:
     """patchelf (auditwheel repair) moves .dynstr into a new segment after .dynamic:
     streamed (here every such table, BIG_STRTAB lowered to 0), the facts are the same."""
-    wheels = sorted(manylinux_wheels().glob("opencv_python-*manylinux*.whl"))
+    opencv = opencv_wheels()
+    wheels = sorted(opencv.glob("opencv_python-*manylinux*.whl"))
     assert wheels
     monkeypatch.setattr(elf, "BIG_STRTAB", 0)
     streamed = 0

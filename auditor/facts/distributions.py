@@ -9,8 +9,11 @@ name ends in `.dist-info` or `.egg-info` in any case, directory or file; and whe
 entry itself is a `*.egg` directory (easy-install.pth puts it on sys.path), its
 `EGG-INFO`. `*.egg-link` files are not distributions (importlib does not read them):
 the project directory they point at is, when a .pth puts it on the path; the links
-themselves are kept for PK004. A CPython's own `Python-X.Y.egg-info` in its standard
-library (setup.py-era builds install one) is listed by importlib but is no package.
+themselves are kept for PK004. Metadata that no environment lists and that another
+distribution's RECORD names as its own files (setuptools' ``_vendor/*.dist-info``) is
+that distribution's vendored copy, not a package. A CPython's own `Python-X.Y.egg-info`
+in its standard library (setup.py-era builds install one) is listed by importlib but is
+no package.
 
 Name and version come from the metadata only (auditor/facts/pymetadata.py, the
 `packaging` parser importlib's email rules agree with); a distribution whose metadata
@@ -216,7 +219,27 @@ def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
             url = {"url": "file://" + link_targets[location].target, "dir_info": {"editable": True}}
             dist = replace(dist, editable=True, direct_url=url)
         (named if dist.name is not None else unnamed).append(dist)
+    vendored = _vendored(named + unnamed)
+    named = [d for d in named if d.meta_dir not in vendored]
+    unnamed = [d for d in unnamed if d.meta_dir not in vendored]
     return Inventory(tuple(named), tuple(unnamed), tuple(sorted(own)), tuple(egg_links))
+
+
+def _vendored(dists: Sequence[Distribution]) -> set[str]:
+    """Metadata on no environment's path that another distribution's RECORD lists as its
+    own files: a package's vendored copies (setuptools ships
+    ``setuptools/_vendor/wheel-0.43.0.dist-info`` and a dozen more). importlib lists
+    them only once the package puts that directory on sys.path at run time (``import
+    setuptools`` does); no environment lists them, and nobody installed them: the
+    owning distribution did. A ``pip install --target`` tree is nobody's file: kept."""
+    off_path = {d.meta_dir for d in dists if not d.environments}
+    vendored = set()
+    for dist in dists:
+        for path in dist.files:  # a file of the metadata, or the single-file egg-info
+            for meta in (posixpath.dirname(path), path):
+                if meta in off_path and meta != dist.meta_dir:
+                    vendored.add(meta)
+    return vendored
 
 
 def _egg_links(fs: FileSystem, dirs: set[str]) -> list[EggLink]:

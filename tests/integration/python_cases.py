@@ -28,17 +28,16 @@ script's own directory, '' for -c, left out: it is no installed location).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 from tests.support.baseimages import PYTHON_TAG, build
-from tests.support.services import DockerEngine, cache_dir, file_lock
+from tests.support.cpython import PREFIX, SourceCPython
+from tests.support.downloads import pypi
+from tests.support.services import DockerEngine
 
-V = f"{sys.version_info.major}.{sys.version_info.minor}"
+V = "3.11"  # Debian's python3 and the source-built CPython (tests/support/cpython.py)
 WHEELS = ["six==1.17.0", "markupsafe==3.0.3", "idna==3.10", "attrs==25.3.0", "packaging==25.0"]
 
 # ---- the oracle: the image's own interpreter -------------------------------------------
@@ -80,19 +79,8 @@ def run_image(engine: DockerEngine, tag: str) -> str:
 
 
 def wheels() -> Path:
-    """Binary or pure wheels from PyPI (pip on the host), cached between runs."""
-    root = cache_dir() / f"py-inventory-wheels-cp{V.replace('.', '')}"
-    with file_lock(cache_dir() / "py-inventory-wheels.lock"):
-        if len(list(root.glob("*.whl"))) < len(WHEELS):
-            root.mkdir(parents=True, exist_ok=True)
-            done = subprocess.run(
-                [sys.executable, "-m", "pip", "--disable-pip-version-check", "download",
-                 "--only-binary", ":all:", "--no-deps", "--dest", str(root), *WHEELS],
-                capture_output=True, text=True, check=False, timeout=600,
-            )  # fmt: skip
-            if done.returncode != 0:
-                raise RuntimeError(f"pip download failed (no PyPI?): {done.stderr[-400:]}")
-    return root
+    """Binary or pure wheels of WHEELS from PyPI for the images' CPython 3.11, cached."""
+    return pypi(WHEELS, label="py-inventory")
 
 
 # ---- hand-written metadata, each a rule of importlib.metadata --------------------------
@@ -204,59 +192,6 @@ def build_inventory_images(engine: DockerEngine) -> tuple[str, str]:
     return INVENTORY_TAG, AS_USER_TAG
 
 
-# ---- the host's CPython, copied into images as a source-built interpreter --------------
-
-PREFIX = Path(sys.base_prefix)
-
-
-def copy_host_cpython(dest: Path, headers: bool = False) -> Path:
-    """The host CPython (a shared pyenv build) at `dest`, without site-packages, its
-    test suites, static lib and caches; `headers` adds include/pythonX.Y/patchlevel.h."""
-    (dest / "bin").mkdir(parents=True)
-    shutil.copy2(PREFIX / "bin" / f"python{V}", dest / "bin" / f"python{V}")
-    (dest / "bin" / "python3").symlink_to(f"python{V}")
-    (dest / "lib").mkdir()
-    soname = str(sysconfig.get_config_var("INSTSONAME"))
-    shutil.copy2(PREFIX / "lib" / soname, dest / "lib" / soname)
-    skip = shutil.ignore_patterns(
-        "site-packages",
-        "test",
-        "tests",
-        "__pycache__",
-        "config-*",
-        "idlelib",
-        "tkinter",
-        "turtledemo",
-    )  # as the official images' clean-up does (find -name test -o -name tests ...)
-    shutil.copytree(PREFIX / "lib" / f"python{V}", dest / "lib" / f"python{V}", ignore=skip)
-    if headers:
-        include = dest / "include" / f"python{V}"
-        include.mkdir(parents=True)
-        shutil.copy2(PREFIX / "include" / f"python{V}" / "patchlevel.h", include)
-    return dest
-
-
-def runtime_packages() -> str:
-    """The Debian packages that hold the system libraries the host CPython's stdlib
-    extensions link against (libssl3, libncursesw6, ...): a source-built Python needs
-    them at run time, so an image that carries it installs them, as a real Dockerfile
-    would."""
-    dynload = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
-    libs: set[str] = set()
-    for ext in dynload.glob("*.so"):
-        out = subprocess.run(["ldd", str(ext)], capture_output=True, text=True, check=False)
-        for line in out.stdout.splitlines():
-            parts = line.split()
-            if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
-                libs.add(str(Path(parts[2]).resolve()))
-    # dpkg lists merged-/usr files under /lib as well as /usr/lib: ask for both spellings
-    spellings = sorted(libs | {p.removeprefix("/usr") for p in libs})
-    owners = subprocess.run(["dpkg", "-S", *spellings], capture_output=True, text=True,
-                            check=False)  # fmt: skip
-    packages = {line.split(":", 1)[0] for line in owners.stdout.splitlines() if ":" in line}
-    return " ".join(sorted(packages - {"libc6"}))
-
-
 # ---- which interpreter the app runs: the image's own command says -----------------------
 
 #: What every app entry point here prints: the interpreter that really runs it.
@@ -269,10 +204,10 @@ APP_BASE = f"""\
 FROM {PYTHON_TAG}
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends {{packages}} \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
-COPY python /opt/acme/python
+COPY --from={{cpython}} {PREFIX} {PREFIX}
 COPY app /app
-RUN echo /opt/acme/python/lib > /etc/ld.so.conf.d/acme-python.conf && ldconfig \\
- && /opt/acme/python/bin/python{V} -m venv /opt/acme/venv \\
+RUN echo {PREFIX}/lib > /etc/ld.so.conf.d/acme-python.conf && ldconfig \\
+ && {PREFIX}/bin/python{V} -m venv /opt/acme/venv \\
  && for s in gunicorn uvicorn; do \\
       printf '#!/opt/acme/venv/bin/python\\n%s' "$(cat /app/report.py)" > /opt/acme/venv/bin/$s \\
       && chmod 755 /opt/acme/venv/bin/$s; done \\
@@ -290,15 +225,15 @@ APP_VARIANTS = {
 }
 
 
-def build_app_images(engine: DockerEngine, cpython: Path) -> dict[str, str]:
-    """The app base (Debian's python3 for apt's sake, the app's own CPython in /opt and a
-    venv made from it) and one image per way of starting the app; name -> tag."""
+def build_app_images(engine: DockerEngine, cpython: SourceCPython) -> dict[str, str]:
+    """The app base (Debian's python3 for apt's sake, the app's own CPython in /opt, the
+    tests' source build, and a venv made from it) and one image per way of starting the
+    app; name -> tag."""
     build(
         engine,
         APP_BASE_TAG,
-        APP_BASE.format(packages=runtime_packages()),
+        APP_BASE.format(packages=" ".join(cpython.runtime_packages), cpython=cpython.image.tag),
         {
-            "python": cpython,
             "app/report.py": REPORT,
             "app/main.py": REPORT,
             "app/run.py": "#!/usr/bin/env python3\n" + REPORT,

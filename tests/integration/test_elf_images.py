@@ -21,8 +21,8 @@ from auditor.findings import Finding, Status
 from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
 from tests.support.baseimages import PYTHON_TAG, BuiltImage, build, save
+from tests.support.downloads import opencv_wheels
 from tests.support.services import DockerEngine
-from tests.support.wheels import manylinux_wheels
 
 ELF_CHECKS = {"EL001", "EL002", "EL003", "PK002", "PK003", "CC001", "CC002"}
 SQLITE_EXT = "/usr/lib/python3.11/lib-dynload/_sqlite3.cpython-311-x86_64-linux-gnu.so"
@@ -62,7 +62,7 @@ def run(facts: Facts) -> list[Finding]:
 def opencv_facts(
     docker_engine: DockerEngine, bookworm_python: BuiltImage, tmp_path_factory: Any
 ) -> Facts:
-    wheels = manylinux_wheels()
+    wheels = opencv_wheels()
     files = {f"wheels/{p.name}": p for p in sorted(wheels.glob("*.whl"))}
     tmp = tmp_path_factory.mktemp("opencv")
     return scan(docker_engine, "imgaudit-test/elf-opencv:latest", OPENCV, tmp, files)

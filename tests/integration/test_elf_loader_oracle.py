@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from auditor.findings import Finding, Status
 from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
 from tests.support.baseimages import PYTHON_TAG, BuiltImage, build, save
+from tests.support.downloads import MANYLINUX2014, pypi_or_skip
 from tests.support.loaderoracle import (
     Verdict,
     agree,
@@ -47,7 +47,7 @@ from tests.support.loaderoracle import (
     ld_list,
     verdict_of,
 )
-from tests.support.services import DockerEngine, cache_dir
+from tests.support.services import DockerEngine
 
 ML = "/usr/lib/x86_64-linux-gnu"
 WHEEL_PINS = ("opencv-python==5.0.0.93", "numpy==2.2.6", "psycopg2-binary==2.9.13")
@@ -81,21 +81,9 @@ EL_CHECKS = {"EL001", "EL002", "PK002"}
 
 def _wheels() -> list[Path]:
     """The pinned manylinux wheels, downloaded once into the test cache (PyPI)."""
-    target = cache_dir() / "wheels"
-    target.mkdir(parents=True, exist_ok=True)
-    names = [p.split("==")[0].replace("-", "_") + "-" + p.split("==")[1] for p in WHEEL_PINS]
-    if not all(list(target.glob(f"{n}-*.whl")) for n in names):
-        done = subprocess.run(
-            [
-                sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:",
-                "--no-deps", "--python-version", "3.11", "--platform", "manylinux2014_x86_64",
-                "--platform", "manylinux_2_17_x86_64", "-d", str(target), *WHEEL_PINS,
-            ],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            pytest.skip(f"cannot download {WHEEL_PINS} from PyPI: {done.stderr[-300:]}")
-    return [p for n in names for p in sorted(target.glob(f"{n}-*.whl"))]
+    return sorted(
+        pypi_or_skip(WHEEL_PINS, platforms=MANYLINUX2014, label="elf-oracle").glob("*.whl")
+    )
 
 
 def _scan(engine: DockerEngine, tag: str, dockerfile: str, tmp: Path, files: Any = None) -> Facts:

@@ -28,7 +28,7 @@ from auditor.cli import main
 from tests import factory
 from tests.support.baseimages import BuiltImage
 from tests.support.imgaudit_image import CONTEXT_ROOTS, REPO, build_imgaudit_image
-from tests.support.realistic_images import build_set
+from tests.support.realistic_images import build_image
 from tests.support.services import DockerEngine
 
 Report = dict[str, Any]
@@ -37,7 +37,7 @@ Report = dict[str, Any]
 @pytest.fixture(scope="module")
 def slim(docker_engine: DockerEngine) -> BuiltImage:
     """The python:3.11-slim look-alike (built once per engine data root, then reused)."""
-    return build_set(docker_engine)["python-slim"]
+    return build_image(docker_engine, "python-slim")
 
 
 @pytest.fixture(scope="module")

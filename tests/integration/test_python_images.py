@@ -3,20 +3,19 @@ CPython installed in /opt/acme/python with a venv made by it and packages from r
 wheels (the good image), the same after a locally built sdist wheel and a chown (the
 bad image), and a venv copied without its interpreter (the multi-stage break).
 
-The CPython is built from upstream source inside the engine (tests/support/cpython.py),
-so the images are the same whatever Python the test host has; it finds libpython
-through an ld.so.conf.d entry, as an /opt install does. Wheels come from PyPI through
-pip on the host: `pip download` (manylinux binary wheels for CPython 3.11) and
-`pip wheel --no-binary :all:` (a wheel built here from the sdist, tagged linux_x86_64,
-so the host's python must be a 3.11 too). What the good image's interpreter can import
-is asked of that interpreter, run in the image.
+The CPython is the tests' one source build (tests/support/cpython.py derives the /opt
+install from the realistic set's python-full), so the images are the same whatever
+Python the test host has; the image also finds libpython through an ld.so.conf.d entry,
+as an /opt install does. Wheels come from PyPI (tests/support/downloads.py: manylinux
+binary wheels for CPython 3.11); the bad image's wheel is built from markupsafe's sdist
+inside the engine by the source build's own interpreter (so it is tagged
+cp311-cp311-linux_x86_64 whatever the host runs). What the good image's interpreter can
+import is asked of that interpreter, run in the image.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +28,8 @@ from auditor.loading import LoadOptions, load_image
 from auditor.runner import run_checks
 from tests.support.baseimages import BuiltImage, build, save
 from tests.support.cpython import PREFIX, SourceCPython, source_cpython
-from tests.support.require import unavailable
-from tests.support.services import DockerEngine, cache_dir
+from tests.support.downloads import pypi_or_skip
+from tests.support.services import DockerEngine
 
 V = "3.11"  # the source-built interpreter's (tests/support/cpython.py)
 CHECKS = [Check.from_module(m) for m in _PYTHON]
@@ -39,31 +38,12 @@ PINS = ["six==1.17.0", "markupsafe==3.0.3"]
 STDLIB_DATA = Path(__file__).resolve().parents[2] / "auditor" / "data" / "stdlib.json"
 
 
-def _pip(*args: str, cwd: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        cwd=cwd, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    if done.returncode != 0:
-        unavailable(f"pip {args[0]} failed (no PyPI?): {done.stderr[-400:]}")
-
-
 @pytest.fixture(scope="session")
 def wheels() -> tuple[Path, Path]:
-    """(binary wheels from PyPI, a wheel built here from markupsafe's sdist), cached."""
-    if sys.version_info[:2] != (3, 11):
-        unavailable(f"the sdist-built wheel must suit the image's CPython {V}: run with a 3.11")
-    root = cache_dir() / f"py-wheels-cp{V.replace('.', '')}"
-    binary, built = root / "binary", root / "sdist-built"
-    if not any(binary.glob("*.whl")):
-        binary.mkdir(parents=True, exist_ok=True)
-        _pip("download", "--only-binary", ":all:", "--no-deps", "--python-version", V,
-             "--dest", str(binary), *PINS, cwd=root)  # fmt: skip
-    if not any(built.glob("*linux_x86_64.whl")):
-        built.mkdir(parents=True, exist_ok=True)
-        _pip("wheel", "--no-binary", ":all:", "--no-deps", "--wheel-dir", str(built), PINS[1],
-             cwd=root)  # fmt: skip
-    return binary, built
+    """(binary wheels of PINS for CPython 3.11, markupsafe's sdist), cached."""
+    binary = pypi_or_skip(PINS, label="py-images")
+    sdist = pypi_or_skip(PINS[1:], sdist=True, label="py-images-sdist")
+    return binary, sdist
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +72,13 @@ CMD ["/opt/acme/venv/bin/python", "main.py"]
 """
 
 BAD = """\
+FROM {build} AS sdist-build
+COPY sdist /sdist
+RUN pip wheel -q --no-deps --no-build-isolation --no-index --wheel-dir /built /sdist/*
+
 FROM {good}
 USER root
-COPY wheels /wheels
+COPY --from=sdist-build /built /wheels
 RUN /opt/acme/venv/bin/pip install -q --no-index --no-deps --force-reinstall /wheels/*.whl \\
  && rm -rf /wheels /root/.cache && chown -R app:app /opt/acme/venv /app
 USER app
@@ -130,7 +114,7 @@ def images(
     wheels: tuple[Path, Path],
     cpython: SourceCPython,
 ) -> Iterator[dict[str, str]]:
-    binary, built = wheels
+    binary, sdist = wheels
     app = {"main.py": b"import six, markupsafe\nprint(markupsafe.escape('<ok>'))\n"}
     tags = {
         "good": "imgaudit-test/py-good:latest",
@@ -141,7 +125,8 @@ def images(
     good = GOOD.format(base=bookworm_minbase.tag, cpython=cpython.image.tag,
                        runtime=" ".join(cpython.runtime_packages))  # fmt: skip
     build(docker_engine, tags["good"], good, {"wheels": binary, "app/main.py": app["main.py"]})
-    build(docker_engine, tags["bad"], BAD.format(good=tags["good"]), {"wheels": built})
+    build(docker_engine, tags["bad"], BAD.format(build=cpython.build.tag, good=tags["good"]),
+          {"sdist": sdist})  # fmt: skip
     build(docker_engine, tags["broken"],
           BROKEN.format(base=bookworm_minbase.tag, good=tags["good"]))  # fmt: skip
     build(docker_engine, tags["system"], SYSTEM.format(base=bookworm_python.tag))

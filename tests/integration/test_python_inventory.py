@@ -28,7 +28,9 @@ from auditor.loading import LoadOptions, load_image
 from auditor.runner import Check, run_checks
 from tests.integration import python_cases as cases
 from tests.support.baseimages import BuiltImage, save
-from tests.support.services import DockerEngine
+from tests.support.cpython import source_cpython
+from tests.support.require import unavailable
+from tests.support.services import DockerEngine, ServiceUnavailable
 
 Key = tuple[str | None, str | None, str]
 
@@ -39,8 +41,8 @@ def inventory_images(
 ) -> Iterator[tuple[str, str]]:
     try:
         yield cases.build_inventory_images(docker_engine)
-    except RuntimeError as exc:  # no PyPI for the wheels
-        pytest.skip(str(exc))
+    except ServiceUnavailable as exc:  # no PyPI for the wheels
+        unavailable(exc.reason)
 
 
 def _facts(engine: DockerEngine, tag: str, tmp: Path) -> Facts:
@@ -136,13 +138,8 @@ def test_full_versions_equal_sys_version(
 
 
 @pytest.fixture(scope="module")
-def app_images(
-    docker_engine: DockerEngine,
-    bookworm_python: BuiltImage,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, str]:
-    cpython = cases.copy_host_cpython(tmp_path_factory.mktemp("cpython") / "python", True)
-    return cases.build_app_images(docker_engine, cpython)
+def app_images(docker_engine: DockerEngine, bookworm_python: BuiltImage) -> dict[str, str]:
+    return cases.build_app_images(docker_engine, source_cpython(docker_engine))
 
 
 @pytest.mark.parametrize("variant", sorted(cases.APP_VARIANTS))

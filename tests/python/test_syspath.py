@@ -131,3 +131,41 @@ def test_hidden_pth_rule_follows_the_version_without_site_py() -> None:
         True,
         True,
     ]
+
+
+def test_a_packages_vendored_dist_info_is_no_installed_package() -> None:
+    """setuptools >= 71 ships ``setuptools/_vendor/<dep>.dist-info`` and lists those files
+    in its own RECORD: importlib lists them only after ``import setuptools`` puts the
+    directory on sys.path, so they are setuptools' files, not packages. A tree on no path
+    that no distribution owns (``pip install --target``) is still reported."""
+    site = "usr/local/lib/python3.12/site-packages"
+    vendor = f"{site}/setuptools/_vendor"
+    record = (
+        b"setuptools/__init__.py,,\n"
+        b"setuptools/_vendor/wheel-0.43.0.dist-info/METADATA,,\n"
+        b"setuptools/_vendor/wheel-0.43.0.dist-info/RECORD,,\n"
+        b"setuptools/_vendor/packaging-24.2.dist-info/METADATA,,\n"
+        b"setuptools-79.0.1.dist-info/METADATA,,\n"
+        b"setuptools-79.0.1.dist-info/RECORD,,\n"
+    )
+    fs = fs_with(
+        {
+            "usr/local/bin/python3.12": b"\x7fELF",
+            "usr/local/lib/python3.12/os.py": b"",
+            "usr/local/lib/python3.12/site.py": UPSTREAM_SITE,
+            f"{site}/setuptools/__init__.py": b"",
+            f"{site}/setuptools-79.0.1.dist-info/METADATA": meta("setuptools"),
+            f"{site}/setuptools-79.0.1.dist-info/RECORD": record,
+            f"{vendor}/wheel-0.43.0.dist-info/METADATA": meta("wheel"),
+            f"{vendor}/wheel-0.43.0.dist-info/RECORD": b"wheel-0.43.0.dist-info/METADATA,,\n",
+            f"{vendor}/packaging-24.2.dist-info/METADATA": meta("packaging"),
+            "app/deps/d-1.dist-info/METADATA": meta("d"),
+        },
+        dirs=("usr/local/lib/python3.12/lib-dynload", site),
+    )
+    [env] = envs(fs).values()
+    inventory = distributions.find(fs, [env])
+    assert sorted((d.name, d.environments) for d in inventory.distributions) == [
+        ("d", ()),  # on no path, nobody's file: reported apart
+        ("setuptools", ("usr/local/bin/python3.12",)),
+    ]

@@ -483,11 +483,43 @@ def _sz001(findings: list[Finding], v: View) -> list[Verdict]:
     return out
 
 
+def _vendored_loads(v: View, needers: Iterable[str]) -> set[str]:
+    """Names of the files inside a site-/dist-packages directory that the loader loads
+    for the roots whose tree holds one of ``needers`` (auditwheel names a vendored
+    library's file as the DT_NEEDED it rewrites, so a vendored name is a file name)."""
+    out: set[str] = set()
+    for needer in needers:
+        real = os.path.realpath(needer)
+        for root in v.roots:
+            loads = v.elf[root].get("loads", [])
+            if root != needer and real not in loads:
+                continue
+            out.update(
+                os.path.basename(p)
+                for p in loads
+                if "/site-packages/" in p or "/dist-packages/" in p
+            )
+    return out
+
+
 def _pk002(findings: list[Finding], v: View) -> list[Verdict]:
+    """``allowed-but-absent``: the loader must not find the libraries. ``external``: the
+    loader must not take them from inside the wheel (the criterion: neither vendored nor
+    on manylinux's allowed list; whether the image has them is EL001's question), so a
+    library the image's system provides is correctly external."""
     missing = set().union(*v.missing_by_root().values()) if v.missing_by_root() else set()
     out = []
     for f in findings:
-        names = set(f.get("evidence", {}).get("libraries") or [])
+        evidence = f.get("evidence", {})
+        names = set(evidence.get("libraries") or [])
+        if evidence.get("kind") == "external":
+            needers = {p for ps in (evidence.get("needed_by") or {}).values() for p in ps}
+            vendored = sorted(names & _vendored_loads(v, needers))
+            if names and not vendored:
+                out.append(_correct(f, f"the loader takes {sorted(names)} from outside the wheel"))
+            else:
+                out.append(_false(f, f"the loader loads {vendored[:4]} from the wheel (vendored)"))
+            continue
         found = sorted(names - missing)
         if names and not found:
             out.append(_correct(f, f"the loader cannot find {sorted(names)}"))

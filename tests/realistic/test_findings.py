@@ -37,31 +37,7 @@ SECTIONS = ["inventory", "pythons"]
 #: check -> (what imgaudit gets wrong there today, the images where it shows): issue 15.
 #: Filled from the "before" tally (tests/data/realistic/BEFORE.md); when a fix lands the
 #: strict xfail fails, and the image (or the line) must go.
-ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {
-    "EL001": (
-        "vendored wheel libraries resolved alone, not in their root's load tree: false errors",
-        ("official-guide",),
-    ),
-    "PK002": (
-        "libraries vendored in the wheel reported as external",
-        ("official-guide",),
-    ),
-    "inventory": (
-        "setuptools' vendored _vendor/*.dist-info listed as installed packages",
-        (
-            "python-full",
-            "python-slim",
-            "official-guide",
-            "fastapi",
-            "multistage-venv",
-            "poetry",
-            "uv",
-            "pip-user",
-            "django",
-            "distroless-app",
-        ),
-    ),
-}
+ISSUE_15: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
 def _cases() -> list[Any]:

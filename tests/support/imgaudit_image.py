@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from .baseimages import RECIPE_LABEL, BuildError, BuiltImage, _cached
-from .realistic_wheels import PLATFORM_ARGS
-from .services import DockerEngine, ServiceUnavailable, cache_dir, file_lock, require_binary
+from .downloads import pypi
+from .services import DockerEngine, cache_dir, file_lock, require_binary
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,26 +78,8 @@ def _digest(paths: list[Path], root: Path) -> str:
 
 def runtime_wheels() -> Path:
     """A directory of binary wheels (CPython 3.11, manylinux x86_64) for
-    :func:`requirements`, downloaded once per requirement set with the host's pip."""
-    wanted = requirements()
-    key = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:16]
-    target = cache_dir() / "imgaudit-image" / f"wheels-{key}"
-    if target.is_dir():
-        return target
-    with file_lock(cache_dir() / "imgaudit-image" / "wheels.lock"):
-        if target.is_dir():
-            return target
-        partial_dir = target.with_name(target.name + ".partial")
-        partial_dir.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-             *PLATFORM_ARGS, "--dest", str(partial_dir), *wanted],
-            capture_output=True, text=True, check=False, timeout=900,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise ServiceUnavailable(f"pip download of imgaudit's wheels: {done.stderr[-400:]}")
-        partial_dir.replace(target)
-    return target
+    :func:`requirements` and what they depend on, downloaded once with the host's pip."""
+    return pypi(requirements(), deps=True, label="imgaudit-image")
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

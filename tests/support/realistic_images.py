@@ -13,7 +13,9 @@ The bases:
   docker-library/python's ``3.11/bookworm/Dockerfile`` does it: /usr/local prefix,
   ``--enable-shared``, ``$ORIGIN/../lib`` rpath, test dirs and ``.pyc`` removed,
   ``ldconfig``, setuptools and wheel, ``python`` symlinks. PGO and LTO are left out so
-  the build takes minutes on two cores.
+  the build takes minutes on two cores. This is the tests' one CPython source build:
+  python-slim copies its /usr/local, and tests/support/cpython.py derives an /opt
+  install from it.
 * ``python-slim``: ``python:3.11-slim``: the same /usr/local (copied, so CPython is
   built once) on minbase with only the runtime libraries the official clean-up keeps
   (found the official way: ``ldd`` of /usr/local, tkinter excluded, ``dpkg-query -S``).
@@ -24,18 +26,27 @@ The bases:
   nonroot (65532).
 
 The apps are listed in :data:`APPS`. Every image carries a recipe label (a hash of its
-Dockerfile, its context and its parents' ids): an image whose tag already carries the
-label is reused, so the set builds once per engine data root, under a file lock.
+Dockerfile, its context and its parents' ids), which is also its tag (:func:`tag_of`):
+an image whose tag already carries the label is reused, so the set builds once per
+engine data root. Each image builds under a file lock of its own, up to
+:data:`PARALLEL_BUILDS` at a time where the graph allows, while
+tests/support/fileserver.py serves the downloads the ``RUN`` steps fetch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import shutil
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.utils import parse_wheel_filename
 
 from .baseimages import (
     MINBASE_TAG,
@@ -46,33 +57,39 @@ from .baseimages import (
     build,
     debian_minbase,
 )
-from .realistic_wheels import (
-    CPYTHON_SHA256,
-    CPYTHON_TARBALL,
-    CPYTHON_VERSION,
-    SERVER_URL,
-    WHEELS_URL,
-    served_dir,
-    wheel_server,
-)
+from .downloads import CPYTHON_SHA256, CPYTHON_TARBALL, CPYTHON_VERSION, cpython_source, pypi
+from .fileserver import BASE_URL, HOST, serve
 from .services import DockerEngine, cache_dir, file_lock
 
-__all__ = ["ALL_IMAGES", "APPS", "BASES", "Recipe", "build_set", "tag_of"]
+__all__ = ["ALL_IMAGES", "APPS", "BASES", "Recipe", "build_image", "build_set", "tag_of"]
 
-APPS_DIR = Path(__file__).resolve().parents[1] / "data" / "realistic" / "apps"
+DATA = Path(__file__).resolve().parents[1] / "data" / "realistic"
+APPS_DIR = DATA / "apps"
+#: Top-level pins (what the apps and tools ask for) and the full resolved set.
+WHEELS_LIST = DATA / "wheels.txt"
+CONSTRAINTS = DATA / "constraints.txt"
+WHEELS_URL = f"{BASE_URL}wheels/"
+#: The same wheels as a PEP 503 "simple" index, for Poetry (its sources must be indexes).
+SIMPLE_URL = f"{BASE_URL}simple/"
 #: Bump to rebuild the whole set (a change to how every recipe is built).
 SET_RECIPE_VERSION = "1"
 
 
-def tag_of(name: str) -> str:
-    """The engine tag of image ``name`` of the set."""
-    return f"imgaudit-test/realistic-{name}:latest"
+def tag_of(name: str, recipe_hash: str) -> str:
+    """The engine tag of image ``name`` of the set built from recipe ``recipe_hash``.
+
+    The hash is the tag, not ``latest``: checkouts with different recipes share one
+    engine (a branch's test run beside main's), and a tag one of them moved while the
+    other builds ``FROM`` it or scans it would give that one the wrong image."""
+    return f"imgaudit-test/realistic-{name}:{recipe_hash}"
 
 
 #: Build arguments every RUN step that installs from PyPI reads (never in the config).
+#: pip trusts plain HTTP from localhost only: the file server's name is trusted by name.
 PIP_ARGS = f"""\
 ARG PIP_NO_INDEX=1
 ARG PIP_FIND_LINKS={WHEELS_URL}
+ARG PIP_TRUSTED_HOST={HOST}
 ARG PIP_DISABLE_PIP_VERSION_CHECK=1
 """
 
@@ -142,8 +159,19 @@ CMD ["bash"]
 
 #: python:3.11 (bookworm). Source:
 #: https://github.com/docker-library/python/blob/master/3.11/bookworm/Dockerfile
-#: Differences: the tarball comes from Debian's archive (via the local server) with its
-#: sha256 checked instead of python.org + GPG; no --enable-optimizations / --with-lto.
+#: Differences, none of which changes a file of the image:
+#: - the tarball comes from Debian's archive (via the local file server) with its sha256
+#:   checked instead of python.org + GPG; no --enable-optimizations / --with-lto (PGO and
+#:   LTO would triple the compile);
+#: - linked with ``--strip-all``, as the slim Dockerfile does (the full one keeps debug
+#:   info): slim copies this /usr/local, so CPython is compiled once for both; and with
+#:   the output stripped, ``-g`` only costs compile time, so dpkg-buildflags leaves it out
+#:   (``DEB_CFLAGS_STRIP=-g``);
+#: - ``make install`` does not byte-compile the standard library three times (compileall
+#:   -o0, -O, -OO: the Makefile's call is replaced by ``python -c pass``): the next
+#:   command of the same RUN deletes every ``.pyc`` under /usr/local, as upstream's does;
+#: - no gdb auto-load script (/usr/share/gdb/auto-load): nothing to load without debug
+#:   info.
 PYTHON_FULL = f"""\
 # Adapted from docker-library/python 3.11/bookworm/Dockerfile
 FROM {{buildpack}}
@@ -161,7 +189,7 @@ ENV PYTHON_VERSION {CPYTHON_VERSION}
 ENV PYTHON_SHA256 {CPYTHON_SHA256}
 {PIP_ARGS}RUN set -eux; \\
 	\\
-	wget -O python.tar.gz "{SERVER_URL}{CPYTHON_TARBALL}"; \\
+	wget -O python.tar.gz "{BASE_URL}{CPYTHON_TARBALL}"; \\
 	echo "$PYTHON_SHA256 *python.tar.gz" | sha256sum -c -; \\
 	mkdir -p /usr/src/python; \\
 	tar --extract --directory /usr/src/python --strip-components=1 --file python.tar.gz; \\
@@ -176,8 +204,9 @@ ENV PYTHON_SHA256 {CPYTHON_SHA256}
 		--enable-shared \\
 		--with-ensurepip \\
 	; \\
+	sed -i 's|$(DESTDIR)$(LIBDEST)/compileall.py|-c pass|' Makefile; \\
 	nproc="$(nproc)"; \\
-	EXTRA_CFLAGS="$(dpkg-buildflags --get CFLAGS)"; \\
+	EXTRA_CFLAGS="$(DEB_CFLAGS_STRIP=-g dpkg-buildflags --get CFLAGS)"; \\
 	LDFLAGS="$(dpkg-buildflags --get LDFLAGS)"; \\
 	LDFLAGS="${{LDFLAGS:-}} -Wl,--strip-all"; \\
 	make -j "$nproc" \\
@@ -263,7 +292,7 @@ RUN set -eux; \\
 	savedAptMark="$(apt-mark showmanual)"; \\
 	apt-get update; \\
 	apt-get install -y --no-install-recommends wget; \\
-	wget -O usr-local.tar "{SERVER_URL}{{usr_local_tarball}}"; \\
+	wget -O usr-local.tar "{BASE_URL}{{usr_local_tarball}}"; \\
 	tar --extract --directory /usr --numeric-owner --file usr-local.tar; \\
 	rm usr-local.tar; \\
 	ldconfig; \\
@@ -567,29 +596,82 @@ def _recipe_hash(*parts: str) -> str:
     return hashlib.sha256("|".join((SET_RECIPE_VERSION, *parts)).encode()).hexdigest()[:16]
 
 
-def _usr_local_tarball(engine: DockerEngine, full: BuiltImage, root: Path) -> str:
-    """python-full's /usr/local as a tar in the served directory (made once per image id);
+def _files_dir() -> Path:
+    """The served directory for single files: CPython's source and python-full's
+    /usr/local (``BASE_URL + name``)."""
+    root = cache_dir() / "realistic" / "files"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _served() -> dict[str, Path]:
+    """What the file server publishes while the set builds: the pinned wheels
+    (``wheels/``, pip's and uv's find-links), a PEP 503 index of them (``simple/``, for
+    Poetry) and :func:`_files_dir` (downloaded once each, into the test cache)."""
+    wheels = pypi(requirement_files=[WHEELS_LIST], constraints=CONSTRAINTS, deps=True,
+                  label="realistic")  # fmt: skip
+    simple = wheels.with_name(wheels.name + ".simple")
+    if not (simple / "index.html").exists():
+        with file_lock(wheels.with_name(wheels.name + ".lock")):
+            write_simple_index(wheels, simple)
+    files = _files_dir()
+    source = files / CPYTHON_TARBALL
+    if not source.exists():
+        partial = source.with_name(source.name + ".partial")
+        partial.unlink(missing_ok=True)
+        partial.symlink_to(cpython_source())
+        partial.replace(source)
+    return {"wheels": wheels, "simple": simple, "": files}
+
+
+def write_simple_index(wheels: Path, simple: Path) -> None:
+    """``simple/<project>/index.html`` linking each wheel of ``wheels`` (served at
+    ``wheels/``): the PEP 503 layout Poetry needs for a source."""
+    projects: dict[str, list[str]] = {}
+    for wheel in sorted(wheels.glob("*.whl")):
+        project = parse_wheel_filename(wheel.name)[0]
+        projects.setdefault(project, []).append(wheel.name)
+    partial = simple.with_name(simple.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, files in projects.items():
+        (partial / name).mkdir()
+        anchors = "".join(f'<a href="../../wheels/{f}">{f}</a>\n' for f in files)
+        page = f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n"
+        (partial / name / "index.html").write_text(page)
+    links = "".join(f'<a href="{name}/">{name}</a>\n' for name in projects)
+    (partial / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+    shutil.rmtree(simple, ignore_errors=True)
+    partial.replace(simple)
+
+
+def _usr_local_tarball(engine: DockerEngine, full: BuiltImage) -> str:
+    """python-full's /usr/local as a tar among the served files (made once per image id);
     return its name. python-slim's RUN step fetches it where upstream builds CPython."""
+    root = _files_dir()
     name = f"usr-local-{full.id.removeprefix('sha256:')[:24]}.tar"
     target = root / name
     if target.exists():
         return name
-    for stale in root.glob("usr-local-*.tar"):  # an earlier python-full's, ~200 MB each
-        stale.unlink()
-    client = engine.client()
-    try:
-        container = client.containers.create(full.id, ["true"])
+    with file_lock(root / "usr-local.lock"):
+        if target.exists():
+            return name
+        for stale in root.glob("usr-local-*.tar"):  # an earlier python-full's, ~200 MB each
+            stale.unlink()
+        client = engine.client()
         try:
-            stream, _ = container.get_archive("/usr/local")
-            partial = target.with_name(name + ".partial")
-            with open(partial, "wb") as out:
-                for chunk in stream:
-                    out.write(chunk)
-            partial.replace(target)
+            container = client.containers.create(full.id, ["true"])
+            try:
+                stream, _ = container.get_archive("/usr/local")
+                partial = target.with_name(name + ".partial")
+                with open(partial, "wb") as out:
+                    for chunk in stream:
+                        out.write(chunk)
+                partial.replace(target)
+            finally:
+                container.remove(force=True)
         finally:
-            container.remove(force=True)
-    finally:
-        client.close()
+            client.close()
     return name
 
 
@@ -608,30 +690,20 @@ def _runtime_packages(engine: DockerEngine, full: BuiltImage) -> list[str]:
     finally:
         client.close()
     packages = sorted(set(output.decode().split()) - {"libc6"})
-    memo.write_text("\n".join(packages) + "\n")
+    partial = memo.with_name(memo.name + f".{os.getpid()}.partial")
+    partial.write_text("\n".join(packages) + "\n")
+    partial.replace(memo)
     return packages
 
 
 #: name -> seconds each image took to build in this process (0 when reused from cache).
 BUILD_SECONDS: dict[str, float] = {}
+#: How many images build at once: the set's graph is wide after python-slim (eight apps
+#: whose pip steps are single-threaded and wait on I/O); the engine builds them side by
+#: side. CPython's own compile (make -j nproc) has nothing beside it but small steps.
+PARALLEL_BUILDS = 3
 
-
-def _build_cached(
-    engine: DockerEngine,
-    name: str,
-    dockerfile: str,
-    context: Mapping[str, ContextFile],
-    recipe: str,
-) -> BuiltImage:
-    tag = tag_of(name)
-    cached = _cached(engine, tag, recipe)
-    if cached is not None:
-        BUILD_SECONDS.setdefault(name, 0.0)
-        return cached
-    start = time.monotonic()
-    image_id = build(engine, tag, dockerfile, context, labels={RECIPE_LABEL: recipe})
-    BUILD_SECONDS[name] = time.monotonic() - start
-    return BuiltImage(tag=tag, id=image_id)
+RECIPES: dict[str, Recipe] = {r.name: r for r in SUPPORT + ALL_IMAGES}
 
 
 def _app_context(recipe: Recipe) -> dict[str, ContextFile]:
@@ -645,37 +717,96 @@ def _app_context(recipe: Recipe) -> dict[str, ContextFile]:
     }
 
 
+def _with_ancestors(names: Iterable[str]) -> list[str]:
+    """``names`` and every set image they are built from, parents first."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for parent in RECIPES[name].parents:
+            visit(parent)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
+
+
+class _SetBuilder:
+    """Builds images of the set, each once: reused when the engine holds its tag with
+    the recipe label, else built under a lock of its own (so another process waiting for
+    python-full does not wait for the apps). The file server starts with the first
+    image that must be built."""
+
+    def __init__(self, engine: DockerEngine, stack: contextlib.ExitStack) -> None:
+        self.engine = engine
+        self.minbase = debian_minbase(engine)
+        self.stack = stack
+        self.buildargs: dict[str, str] | None = None
+        self.server_lock = threading.Lock()
+
+    def _server(self) -> dict[str, str]:
+        with self.server_lock:
+            if self.buildargs is None:
+                self.buildargs = self.stack.enter_context(serve(_served()))
+            return self.buildargs
+
+    def build(self, name: str, parents: Mapping[str, BuiltImage]) -> BuiltImage:
+        recipe = RECIPES[name]
+        values = {key: parents[image].tag for key, image in PLACEHOLDERS.items()
+                  if image in parents}  # fmt: skip
+        if name == "python-slim":
+            full = parents["python-full"]
+            values["runtime_packages"] = " ".join(_runtime_packages(self.engine, full))
+            values["usr_local_tarball"] = _usr_local_tarball(self.engine, full)
+        text = _fill(recipe.dockerfile, **values)
+        app_digest = _digest_tree(APPS_DIR / recipe.app) if recipe.app else ""
+        recipe_hash = _recipe_hash(
+            self.minbase.id, *(parents[p].id for p in recipe.parents), text, app_digest
+        )
+        tag = tag_of(name, recipe_hash)
+        cached = _cached(self.engine, tag, recipe_hash)
+        if cached is None:
+            with file_lock(cache_dir() / "realistic" / f"{name}.lock"):
+                cached = _cached(self.engine, tag, recipe_hash)
+                if cached is None:
+                    start = time.monotonic()
+                    image_id = build(self.engine, tag, text, _app_context(recipe),
+                                     labels={RECIPE_LABEL: recipe_hash},
+                                     buildargs=self._server())  # fmt: skip
+                    BUILD_SECONDS[name] = time.monotonic() - start
+                    return BuiltImage(tag=tag, id=image_id)
+        BUILD_SECONDS.setdefault(name, 0.0)
+        return cached
+
+
+def _build(engine: DockerEngine, names: Iterable[str]) -> dict[str, BuiltImage]:
+    """Build ``names`` and their ancestors, up to :data:`PARALLEL_BUILDS` at a time.
+
+    Jobs are submitted parents first to a FIFO pool, so a job that waits for its parents
+    waits only for jobs already running: no deadlock."""
+    order = _with_ancestors(names)
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(PARALLEL_BUILDS) as pool:
+        builder = _SetBuilder(engine, stack)
+        jobs: dict[str, Future[BuiltImage]] = {}
+
+        def job(name: str) -> BuiltImage:
+            parents = {p: jobs[p].result() for p in RECIPES[name].parents}
+            return builder.build(name, parents)
+
+        for name in order:
+            jobs[name] = pool.submit(job, name)
+        return {name: jobs[name].result() for name in order}
+
+
+def build_image(engine: DockerEngine, name: str) -> BuiltImage:
+    """Image ``name`` of the set (a base, an app or a support image such as
+    ``buildpack``), built with what it is made from if the engine lacks it."""
+    return _build(engine, [name])[name]
+
+
 def build_set(engine: DockerEngine) -> dict[str, BuiltImage]:
-    """Build (or reuse) every image of the set; return name -> image (judged images only).
-
-    One file lock for the whole set, so parallel test processes build it once; the
-    wheel server runs only while something must be built.
-    """
-    with file_lock(cache_dir() / "realistic" / "images.lock"), contextlib.ExitStack() as stack:
-        minbase = debian_minbase(engine)
-        built: dict[str, BuiltImage] = {}
-        server_up = False
-
-        def values() -> dict[str, str]:
-            return {key: built[name].tag for key, name in PLACEHOLDERS.items() if name in built}
-
-        for recipe in SUPPORT + ALL_IMAGES:
-            extra: dict[str, str] = {}
-            if recipe.name == "python-slim":
-                full = built["python-full"]
-                extra["runtime_packages"] = " ".join(_runtime_packages(engine, full))
-                extra["usr_local_tarball"] = _usr_local_tarball(engine, full, served_dir())
-            text = _fill(recipe.dockerfile, **values(), **extra)
-            app_digest = _digest_tree(APPS_DIR / recipe.app) if recipe.app else ""
-            recipe_hash = _recipe_hash(
-                minbase.id, *(built[p].id for p in recipe.parents), text, app_digest
-            )
-            tag = tag_of(recipe.name)
-            if not server_up and _cached(engine, tag, recipe_hash) is None:
-                stack.enter_context(wheel_server())
-                server_up = True
-            built[recipe.name] = _build_cached(
-                engine, recipe.name, text, _app_context(recipe), recipe_hash
-            )
-        judged = {r.name for r in ALL_IMAGES}
-        return {name: image for name, image in built.items() if name in judged}
+    """Build (or reuse) every image of the set; return name -> image (judged images only)."""
+    built = _build(engine, [r.name for r in ALL_IMAGES])
+    return {r.name: built[r.name] for r in ALL_IMAGES}
