@@ -616,16 +616,20 @@ class _Loader:
             lists.append(env)
             if facts is not None and facts.runpath:
                 lists.append(self.expand(facts.runpath, loader, False))
-        for dirs in lists:
-            if not dirs:
-                continue
+
+        def in_dirs(dirs: tuple[str, ...], musl: bool) -> _Obj | Failure | None:
+            """Search one directory list, remembering what it searched and passed over;
+            the bound object when a candidate is found (or stops the loader)."""
             searched.extend(d for d in dirs if d not in searched)
             result = self.search(name, dirs, machine, klass, musl)
             cpu_only.extend(result.cpu_only)
             passed.extend(result.passed_over)
             outcome = result.found or result.fatal
-            if outcome is not None:
-                return self._bind(ns, loader, name, *outcome)
+            return None if outcome is None else self._bind(ns, loader, name, *outcome)
+
+        for dirs in lists:
+            if dirs and (bound := in_dirs(dirs, musl)) is not None:
+                return bound
         if musl:
             return self._missing(ns, loader, name, searched, cpu_only, passed)
         nodeflib = facts is not None and facts.nodeflib
@@ -645,15 +649,8 @@ class _Loader:
                 real = self.fs.resolve(norm_dir(entry.path or "", ""))
                 if real is not None:
                     cpu_only.append(real)
-        if not nodeflib:
-            dirs = tuple(defaults)
-            searched.extend(d for d in dirs if d not in searched)
-            result = self.search(name, dirs, machine, klass, False)
-            cpu_only.extend(result.cpu_only)
-            passed.extend(result.passed_over)
-            outcome = result.found or result.fatal
-            if outcome is not None:
-                return self._bind(ns, loader, name, *outcome)
+        if not nodeflib and (bound := in_dirs(tuple(defaults), False)) is not None:
+            return bound
         return self._missing(ns, loader, name, searched, cpu_only, passed)
 
     def _bind(
