@@ -309,7 +309,10 @@ class Facts:
     @cached_property
     def glibc_version(self) -> tuple[int, int] | None:
         """The image's glibc (newest GLIBC_2.N that libc.so.6 defines)."""
-        return elfgraph.glibc_version(self.fs, elfgraph.ld_so_conf_dirs(self.fs))
+        libc6 = self.dpkg.packages.get("libc6")
+        return elfgraph.glibc_version(
+            self.fs, elfgraph.ld_so_conf_dirs(self.fs), libc6.version if libc6 else None
+        )
 
     @cached_property
     def compilers(self) -> compilers_mod.Compilers:

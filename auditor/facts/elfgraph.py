@@ -1013,9 +1013,12 @@ def _glob(fs: FileSystem, pattern: str) -> list[str]:
     )
 
 
-def glibc_version(fs: FileSystem, graph_conf: list[str] | None = None) -> tuple[int, int] | None:
+def glibc_version(
+    fs: FileSystem, graph_conf: list[str] | None = None, libc6_version: str | None = None
+) -> tuple[int, int] | None:
     """The image's glibc as (major, minor): the newest GLIBC_2.N that libc.so.6 defines,
-    else the version of the dpkg package libc6 (libc.so.6 unparseable or unusual)."""
+    else `libc6_version`, the version of the installed dpkg package libc6 (from the
+    facts' one parse of the dpkg database), when libc.so.6 is unparseable or unusual."""
     from auditor.facts.ldpaths import MULTIARCH
 
     dirs = [*(graph_conf or []), "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"]
@@ -1030,28 +1033,13 @@ def glibc_version(fs: FileSystem, graph_conf: list[str] | None = None) -> tuple[
             )
             if best is not None:
                 return best
-    return _dpkg_libc6(fs)
-
-
-def _dpkg_libc6(fs: FileSystem) -> tuple[int, int] | None:
-    data = fs.read("var/lib/dpkg/status")
-    if data is None:
+    if libc6_version is None:
         return None
-    for stanza in data.decode("utf-8", "replace").split("\n\n"):
-        fields = dict(
-            line.split(":", 1) for line in stanza.splitlines() if ":" in line and line[:1] != " "
-        )
-        if fields.get("Package", "").strip() != "libc6":
-            continue
-        if "installed" not in fields.get("Status", ""):
-            continue
-        version = fields.get("Version", "").strip().split(":", 1)[-1]
-        parts = version.split("-", 1)[0].split(".")
-        try:
-            return int(parts[0]), int(parts[1])
-        except (ValueError, IndexError):
-            return None
-    return None
+    upstream = libc6_version.split(":", 1)[-1].split("-", 1)[0].split(".")
+    try:
+        return int(upstream[0]), int(upstream[1])
+    except (ValueError, IndexError):
+        return None
 
 
 def parse_glibc(version: str) -> tuple[int, int] | None:
