@@ -218,7 +218,9 @@ def test_cpython_binaries_carry_the_version_they_were_built_as(tmp_path: Path) -
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
 
     v = f"{sys.version_info.major}.{sys.version_info.minor}"
-    libpython = Path(sys.base_prefix) / "lib" / str(sysconfig.get_config_var("INSTSONAME"))
+    # LIBDIR, not base_prefix/lib: Debian's python3 keeps libpython in the multiarch dir.
+    libdir = str(sysconfig.get_config_var("LIBDIR"))
+    libpython = Path(libdir) / str(sysconfig.get_config_var("INSTSONAME"))
     items = [
         factory.host_file(sys.executable, f"opt/py/bin/python{v}"),  # the stub
         factory.host_file(libpython, f"opt/py/lib/{libpython.name}"),
