@@ -336,7 +336,10 @@ def test_bytecode_an_app_with_much_source_warns(scan: Scan) -> None:
 def test_bytecode_of_the_base_python_is_not_the_venv_apps(scan: Scan) -> None:
     """The app runs its venv (no system site-packages): the base interpreter's own
     site-packages, uncompiled, is nothing the app imports."""
-    base_site = f"opt/acme/python/lib/python{V}/site-packages"
+    # The copied host interpreter keeps its own site.py: Debian's patched one searches
+    # dist-packages, not site-packages (outside venvs), and imgaudit follows it.
+    debian = b"dist-packages" in (pyimage.HOST_STDLIB / "site.py").read_bytes()
+    base_site = f"opt/acme/python/lib/python{V}/{'dist' if debian else 'site'}-packages"
     base = Layer(pyimage.dist_items(base_site, dist("packaging")), "RUN pip install packaging")
     app = venv_with(dist("six"), pyc="checked-hash")
     facts = scan(image(base, app, Cmd=[f"/{VENV}/bin/python", "-c", "import six"]))
