@@ -83,8 +83,10 @@ def test_a_device_node_stays_a_device_node(image: str, out: Path, null_device: P
     assert _names(out) == ["null"]  # and no temporary file was made beside it
 
 
-def test_a_fifo_is_written_into(image: str, out: Path) -> None:
-    fifo = out / "pipe"
+@contextlib.contextmanager
+def _fifo_reader(fifo: Path) -> Iterator[list[bytes]]:
+    """A FIFO at `fifo` with a reader thread; yields what it received (after the block,
+    which must have written to it: the reader is then done)."""
     os.mkfifo(fifo)
     received: list[bytes] = []
 
@@ -92,13 +94,19 @@ def test_a_fifo_is_written_into(image: str, out: Path) -> None:
         with open(fifo, "rb") as fh:
             received.append(fh.read())
 
-    reader = threading.Thread(target=read)
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        assert _scan_json(image, fifo) == 1
+        yield received
     finally:
         reader.join(timeout=60)
     assert not reader.is_alive()
+
+
+def test_a_fifo_is_written_into(image: str, out: Path) -> None:
+    fifo = out / "pipe"
+    with _fifo_reader(fifo) as received:
+        assert _scan_json(image, fifo) == 1
     validate(json.loads(received[0]))
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert _names(out) == ["pipe"]
@@ -210,19 +218,8 @@ def test_diff_command_to_a_fifo(image: str, out: Path) -> None:
     report = out / "r.json"
     assert _scan_json(image, report) == 1
     fifo = out / "diff-pipe"
-    os.mkfifo(fifo)
-    received: list[bytes] = []
-
-    def read() -> None:
-        with open(fifo, "rb") as fh:
-            received.append(fh.read())
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
+    with _fifo_reader(fifo) as received:
         assert main(["diff", str(report), str(report), "-f", "json", "-o", str(fifo)]) == 0
-    finally:
-        reader.join(timeout=60)
     assert "findings" in json.loads(received[0])
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
