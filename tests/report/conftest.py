@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from auditor.report.model import Report
+from tests.factory import build, write_docker_archive
 from tests.report.support import bad_spec, good_spec, scan_report
+
+
+@pytest.fixture
+def image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The bad sample as a docker-archive reference, for tests that run the CLI: its own
+    layer cache, no GitHub annotations, no colour."""
+    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return f"docker-archive:{write_docker_archive(build(bad_spec()), tmp_path / 'img.tar')}"
 
 
 @pytest.fixture(scope="session")

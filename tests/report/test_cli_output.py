@@ -15,16 +15,6 @@ from auditor.report import github_annotations
 from auditor.report.model import Report
 from auditor.report.output import add_arguments, emit
 from auditor.report.schema import validate
-from tests.factory import build, write_docker_archive
-from tests.report.support import bad_spec
-
-
-@pytest.fixture
-def image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    return f"docker-archive:{write_docker_archive(build(bad_spec()), tmp_path / 'img.tar')}"
 
 
 def test_all_formats_at_once(

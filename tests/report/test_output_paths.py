@@ -23,19 +23,9 @@ from auditor.cli import main
 from auditor.errors import InputError
 from auditor.report.output import write_document, write_file
 from auditor.report.schema import validate
-from tests.factory import build, write_docker_archive
-from tests.report.support import bad_spec
 from tests.support.services import ServiceUnavailable, require_root
 
 NULL_DEVICE = os.makedev(1, 3)  # what the kernel's /dev/null is: writes are discarded
-
-
-@pytest.fixture
-def image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("IMGAUDIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    return f"docker-archive:{write_docker_archive(build(bad_spec()), tmp_path / 'img.tar')}"
 
 
 @pytest.fixture
