@@ -25,10 +25,11 @@ TOP = 3
 
 
 def priority(finding: Finding) -> tuple[int, int, int, str, str, str]:
-    """Sort key: severity, own before base (unknown origin counts as own), bytes."""
+    """Sort key: severity, own before base (unknown origin counts as own, as the gate
+    and the scores count it), bytes."""
     return (
         -int(finding.severity),
-        1 if finding.in_base else 0,
+        1 if finding.origin == "base" else 0,
         -(finding.bytes or 0),
         finding.check_id,
         finding.path or "",
