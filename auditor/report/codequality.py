@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from typing import Any
 
 from auditor.findings import Finding
 from auditor.references import repository
 from auditor.report.catalog import catalog, dimension_of
+from auditor.report.dockerfile_links import repo_path
 from auditor.report.model import Report
 
 DEFAULT_PATH = "Dockerfile"
@@ -82,29 +82,16 @@ def _identity(image: str, finding: Finding) -> str:
 
 
 def _location(finding: Finding, fallback: str) -> tuple[str, int]:
-    # Read through the JSON form: the `dockerfile` field is {path, line, instruction}
-    # there, whatever type the finding keeps it as.
-    where = finding.to_json().get("dockerfile")
-    if isinstance(where, dict):
-        path, line = where.get("path"), where.get("line")
-        if isinstance(path, str) and path and isinstance(line, int) and line >= 1:
-            return _relative(path), line
-    return fallback, 1
+    where = finding.dockerfile
+    return (repo_path(where.path), where.line) if where is not None else (fallback, 1)
 
 
 def _report_dockerfile(report: Report) -> str | None:
-    section = report.to_json().get("dockerfile")
+    """The Dockerfile the report was matched against, relative to the repository (the
+    job's working directory): `./Dockerfile` -> `Dockerfile`."""
+    section = report.dockerfile
     path = section.get("path") if isinstance(section, dict) else None
-    return _relative(path) if isinstance(path, str) and path else None
-
-
-def _relative(path: str) -> str:
-    """GitLab wants a path relative to the repository (the job's working directory):
-    `./Dockerfile` -> `Dockerfile`, `$CI_PROJECT_DIR/app/Dockerfile` -> `app/Dockerfile`."""
-    if os.path.isabs(path):
-        inside = os.path.relpath(path)
-        return path if inside.startswith("..") else inside
-    return os.path.normpath(path)
+    return repo_path(path) if isinstance(path, str) and path else None
 
 
 def _description(finding: Finding) -> str:
