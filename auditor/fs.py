@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from auditor.elffacts import AnyElf
+from auditor.elffacts import AnyElf, UnreadableElf
 
 # Facts and checks see tar entries through this model: it offers the entry kinds.
 from auditor.layerindex import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
@@ -453,6 +453,16 @@ class FileSystem:
     def elf_files(self) -> Iterator[tuple[str, AnyElf]]:
         """Every surviving ELF file, sorted by path (listed once per scan, then reused)."""
         return iter(self._elf_list)
+
+    def unreadable_elf_files(self) -> Iterator[tuple[str, UnreadableElf, bool]]:
+        """Every surviving ELF file whose link facts were not read, with whether only
+        the reader's own bounds stopped it (`UnreadableElf.reader_limited` for the file's
+        size): those load as usual and are no fact about the image; the others are."""
+        for path, facts in self._elf_list:
+            if isinstance(facts, UnreadableElf):
+                node = self.get(path)
+                size = node.entry.size if node is not None else 0
+                yield path, facts, facts.reader_limited(size)
 
     @cached_property
     def _captured_paths(self) -> list[str]:

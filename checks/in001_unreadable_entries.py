@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
-from auditor.elffacts import UnreadableElf
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 from auditor.layerindex import reader_limit
 
@@ -67,8 +66,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         )
     broken = [
         (path, facts.reason)
-        for path, facts in fs.elf_files()
-        if isinstance(facts, UnreadableElf) and not facts.reader_limited(_size(ctx, path))
+        for path, facts, reader_limited in fs.unreadable_elf_files()
+        if not reader_limited
     ]
     if broken:
         yield INFO.finding(
@@ -80,8 +79,3 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             paths=tuple(p for p, _ in broken[1:SHOWN]),
             evidence={"unparseable": {p: e for p, e in broken[:SHOWN]}, "count": len(broken)},
         )
-
-
-def _size(ctx: CheckContext, path: str) -> int:
-    node = ctx.facts.fs.get(path)
-    return node.entry.size if node is not None else 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.elffacts import UnreadableElf
 from auditor.findings import CheckResult, Finding
 from auditor.fs import FileSystem
 from auditor.layerindex import reader_limit
@@ -121,13 +120,9 @@ def skipped_section(fs: FileSystem) -> list[dict[str, Any]]:
         {"layer": ly, "entry": s, "kind": "reader-limit" if reader_limit(s) else "unmodelled"}
         for ly, s in fs.skipped
     ]
-    for path, facts in fs.elf_files():
+    for path, facts, reader_limited in fs.unreadable_elf_files():
         node = fs.get(path)
-        if (
-            isinstance(facts, UnreadableElf)
-            and node is not None
-            and facts.reader_limited(node.entry.size)
-        ):
+        if reader_limited and node is not None:
             entry = f"{path}: ELF link facts not read ({facts.reason})"
             out.append({"layer": node.layer, "entry": entry, "kind": "reader-limit"})
     return out
