@@ -29,13 +29,13 @@ import json
 import struct
 import sys
 from collections.abc import Iterator, Sequence
-from itertools import accumulate, repeat
+from itertools import accumulate
 from typing import Any
 
 import zstandard
 
 from auditor import elffacts
-from auditor.layerindex import INDEX_FORMAT, KINDS, Entry, LayerIndex
+from auditor.layerindex import INDEX_FORMAT, KINDS, EntryTable, IntColumn, LayerIndex, size_array
 from auditor.memory import gc_paused
 
 _CONTAINER = b"imgaudit-layer\0" + bytes([INDEX_FORMAT])  # then (u64 size, zstd frame)*
@@ -148,7 +148,7 @@ def _container(frames: list[bytes]) -> bytes:
 
 
 def _frame(index: LayerIndex, part: int, last: bool) -> bytes:
-    entries = index.entries
+    entries = index.entries if isinstance(index.entries, list) else list(index.entries)
     w = _Writer()
     paths = [e[0] for e in entries]
     w.strings("path", paths)
@@ -201,6 +201,7 @@ def _decode(data: bytes) -> LayerIndex:
     view = memoryview(data)
     pos = len(_CONTAINER)
     whole: LayerIndex | None = None
+    tables: list[EntryTable] = []
     whole_parts = 0
     while pos < len(data):
         (size,) = struct.unpack_from("<Q", data, pos)
@@ -211,6 +212,8 @@ def _decode(data: bytes) -> LayerIndex:
         part, header = _decode_frame(frame)
         if header["part"] != whole_parts:
             raise ValueError("index parts out of order")
+        assert isinstance(part.entries, EntryTable)
+        tables.append(part.entries)
         if whole is None:
             whole = part
         elif part.diff_id != whole.diff_id:
@@ -221,13 +224,14 @@ def _decode(data: bytes) -> LayerIndex:
         if header["last"] is True:
             if pos != len(data):
                 raise ValueError("data after the last index part")
+            whole.entries = EntryTable.concat(tables)
             return whole
     raise ValueError("truncated index file (no last part)")
 
 
 def _join(whole: LayerIndex, part: LayerIndex) -> None:
-    """Append a later part, as if its entries had been indexed in the same pass."""
-    whole.entries.extend(part.entries)
+    """Append a later part, as if its entries had been indexed in the same pass (the
+    entries: `EntryTable.concat` of every part, once all are read)."""
     whole.whiteouts.extend(part.whiteouts)
     whole.opaque_dirs.extend(part.opaque_dirs)
     whole.skipped.extend(part.skipped)
@@ -264,14 +268,15 @@ def _decode_frame(data: memoryview) -> tuple[LayerIndex, dict[str, Any]]:
     kinds = _ascii(sections["kind"], n)
     if not set(kinds) <= KINDS:
         raise ValueError("unknown entry kind")
-    modes, uids, gids, mtimes = (_table_ints(sections[c], n) for c in _TABLE_COLUMNS)
-    sizes = _ints(sections["size"], n, "q")
+    modes, uids, gids, mtimes = (_table_column(sections[c], n) for c in _TABLE_COLUMNS)
+    sizes = size_array(_int_array(sections["size"], n, "q"))
     link_at = _ints(sections["link_at"], -1, "I")
-    links: list[str] = [""] * n
+    links: dict[int, str] = {}
     for i, target in zip(link_at, _strings(sections["link"], len(link_at)), strict=True):
-        links[i] = target  # IndexError on damage
-    columns = zip(paths, kinds, modes, uids, gids, sizes, mtimes, links)
-    entries = list(map(tuple.__new__, repeat(Entry), columns))  # each built in C
+        if not (0 <= i < n) or not target:
+            raise ValueError("bad link section")
+        links[i] = target
+    entries = EntryTable(paths, kinds, modes, uids, gids, sizes, mtimes, links)
 
     content_paths = _path_refs(sections["content_path"], paths)
     content_sizes = _ints(sections["content_size"], len(content_paths), "q")
@@ -370,7 +375,9 @@ def _ints(section: _Section, count: int, code: str) -> list[int]:
     return values
 
 
-def _table_ints(section: _Section, count: int) -> list[int]:
+def _table_column(section: _Section, count: int) -> IntColumn:
+    """A table section as a column: its values, and each row's place in the smallest
+    array type that numbers them."""
     row = section[0]
     _, items, data = _check(section, "t", count)
     distinct = row[4] if len(row) > 4 else -1
@@ -379,9 +386,26 @@ def _table_ints(section: _Section, count: int) -> list[int]:
     table = _unpack("q", data[: 8 * distinct])
     if 8 * distinct + 4 * items != len(data):
         raise ValueError("integer count does not match")
-    if distinct == 1 and not bytes(data[8:]).strip(b"\0"):
-        return table * items  # one value (owners are mostly all root): no lookups
-    return list(map(table.__getitem__, _unpack("I", data[8 * distinct :])))  # IndexError on damage
+    at = _int_array(section, -1, "I", 8 * distinct, form="t")
+    if at and max(at) >= distinct:
+        raise ValueError("bad table section")
+    code = "B" if distinct <= 1 << 8 else "H" if distinct <= 1 << 16 else "I"
+    return IntColumn(table, array.array(code, at))
+
+
+def _int_array(
+    section: _Section, count: int, code: str, skip: int = 0, form: str = ""
+) -> array.array[int]:
+    """Integers of `code` from a section (after `skip` bytes), as an array."""
+    _, items, data = _check(section, form or code, count)
+    arr = array.array(code)
+    body = data[skip:]
+    if len(body) % arr.itemsize or len(body) // arr.itemsize != items:
+        raise ValueError("integer count does not match")
+    arr.frombytes(body)
+    if not _LITTLE:
+        arr.byteswap()
+    return arr
 
 
 def _pack(code: str, values: Sequence[int]) -> bytes:

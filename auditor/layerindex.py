@@ -11,8 +11,11 @@ through `fs`, which offers the entry kinds below.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from itertools import compress, repeat
+from typing import Any, NamedTuple, overload
 
 from auditor import elffacts
 
@@ -40,6 +43,220 @@ class Entry(NamedTuple):
     link: str  # symlink target as written, or hard-link target path; "" otherwise
 
 
+_new = tuple.__new__  # builds a NamedTuple from a tuple in C, skipping its Python __new__
+
+
+def _index_code(distinct: int) -> str:
+    """The smallest array type code that numbers `distinct` values."""
+    return "B" if distinct <= 1 << 8 else "H" if distinct <= 1 << 16 else "I"
+
+
+class IntColumn:
+    """A column of ints with few distinct values (modes, owners, mtimes): a table of the
+    values and, per row, its place in the table (1-4 bytes). Rows read back as the
+    table's own int objects, so equal values share one object."""
+
+    __slots__ = ("at", "table")
+
+    def __init__(self, table: list[int], at: array[int]) -> None:
+        self.table = table
+        self.at = at
+
+    @classmethod
+    def of(cls, values: Iterable[int]) -> IntColumn:
+        places: dict[int, int] = {}
+        setdefault = places.setdefault
+        at = [setdefault(v, len(places)) for v in values]
+        return cls(list(places), array(_index_code(len(places)), at))
+
+    @classmethod
+    def concat(cls, columns: Sequence[IntColumn]) -> IntColumn:
+        """One column of `columns` one after another (their tables merged)."""
+        if len(columns) == 1:
+            return columns[0]
+        first = columns[0].table
+        if all(c.table == first for c in columns):  # the common case: same few values
+            at = array(_index_code(len(first)))
+            for c in columns:
+                at.extend(array(at.typecode, c.at) if c.at.typecode != at.typecode else c.at)
+            return cls(first, at)
+        places: dict[int, int] = {}
+        remapped = []
+        for c in columns:
+            to = [places.setdefault(v, len(places)) for v in c.table]
+            remapped.append(map(to.__getitem__, c.at))
+        at = array(_index_code(len(places)))
+        for part in remapped:
+            at.extend(part)
+        return cls(list(places), at)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def __getitem__(self, row: int) -> int:
+        return self.table[self.at[row]]
+
+    def tolist(self) -> list[int]:
+        if len(self.table) == 1:
+            return self.table * len(self.at)
+        return list(map(self.table.__getitem__, self.at))
+
+
+def size_array(sizes: Iterable[int]) -> array[int]:
+    values = sizes if isinstance(sizes, array) else array("q", sizes)
+    if values and max(values) < 1 << 32 and min(values) >= 0:
+        return array("I", values)  # half the bytes: nearly every file is under 4 GB
+    return values if values.typecode == "q" else array("q", values)
+
+
+class EntryTable(Sequence[Entry]):
+    """A layer's entries by column: what the parent keeps of every decoded layer.
+
+    Why: one `Entry` tuple per tar entry costs ~250 bytes with its path and size (a
+    million-file image held 290 MB of them before any merge). By column a row costs its
+    path string, one kind character, a few bytes of places in the mode/owner/mtime
+    tables and its size: ~120 bytes. Reading a row (`table[i]`, iteration) still gives
+    an `Entry`, built on access; `fs` reads the columns directly.
+    """
+
+    __slots__ = ("gids", "kinds", "links", "modes", "mtimes", "paths", "sizes", "uids")
+
+    def __init__(
+        self,
+        paths: list[str],
+        kinds: str,
+        modes: IntColumn,
+        uids: IntColumn,
+        gids: IntColumn,
+        sizes: array[int],
+        mtimes: IntColumn,
+        links: dict[int, str],
+    ) -> None:
+        self.paths = paths
+        self.kinds = kinds  # one character per row (the entry kinds above)
+        self.modes = modes
+        self.uids = uids
+        self.gids = gids
+        self.sizes = sizes
+        self.mtimes = mtimes
+        self.links = links  # row -> link target, for the rows that have one
+
+    @classmethod
+    def of(cls, entries: Iterable[Entry]) -> EntryTable:
+        """The table of `entries` (a list the reader built, or any Entry iterable)."""
+        if isinstance(entries, EntryTable):
+            return entries
+        rows = entries if isinstance(entries, list) else list(entries)
+        return cls(
+            [e[0] for e in rows],
+            "".join([e[1] for e in rows]),
+            IntColumn.of([e[2] for e in rows]),
+            IntColumn.of([e[3] for e in rows]),
+            IntColumn.of([e[4] for e in rows]),
+            size_array([e[5] for e in rows]),
+            IntColumn.of([e[6] for e in rows]),
+            {i: e[7] for i, e in enumerate(rows) if e[7]},
+        )
+
+    @classmethod
+    def concat(cls, tables: Sequence[EntryTable]) -> EntryTable:
+        """`tables` one after another (the parts of one layer's index)."""
+        if len(tables) == 1:
+            return tables[0]
+        paths: list[str] = []
+        links: dict[int, str] = {}
+        sizes = array("q")
+        for t in tables:
+            links.update({len(paths) + i: target for i, target in t.links.items()})
+            paths.extend(t.paths)
+            sizes.extend(t.sizes if t.sizes.typecode == "q" else array("q", t.sizes))
+        return cls(
+            paths,
+            "".join(t.kinds for t in tables),
+            IntColumn.concat([t.modes for t in tables]),
+            IntColumn.concat([t.uids for t in tables]),
+            IntColumn.concat([t.gids for t in tables]),
+            size_array(sizes),
+            IntColumn.concat([t.mtimes for t in tables]),
+            links,
+        )
+
+    def entry(self, row: int, path: str | None = None) -> Entry:
+        """Row `row` as an Entry (`path`: its path, when the caller has it already)."""
+        m, u, g, t = self.modes, self.uids, self.gids, self.mtimes
+        return _new(
+            Entry,
+            (
+                self.paths[row] if path is None else path,
+                self.kinds[row],
+                m.table[m.at[row]],
+                u.table[u.at[row]],
+                g.table[g.at[row]],
+                self.sizes[row],
+                t.table[t.at[row]],
+                self.links.get(row, "") if self.links else "",
+            ),
+        )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, row: int) -> Entry: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Entry]: ...
+    def __getitem__(self, row: int | slice) -> Entry | list[Entry]:
+        if isinstance(row, slice):
+            return list(self)[row]
+        if row < 0:
+            row += len(self.paths)
+        if not 0 <= row < len(self.paths):
+            raise IndexError("entry row out of range")
+        return self.entry(row)
+
+    def __iter__(self) -> Iterator[Entry]:
+        links = self.links
+        targets = [links.get(i, "") for i in range(len(self.paths))] if links else repeat("")
+        columns = zip(
+            self.paths,
+            self.kinds,
+            self.modes.tolist(),
+            self.uids.tolist(),
+            self.gids.tolist(),
+            self.sizes,
+            self.mtimes.tolist(),
+            targets,
+        )
+        return map(_new, repeat(Entry), columns)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EntryTable | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EntryTable({len(self)} entries)"
+
+    def file_bytes(self) -> int:
+        """Bytes of regular-file content in the table (sizes of the FILE rows)."""
+        return sum(compress(self.sizes, map(FILE.__eq__, self.kinds)))
+
+    def distinct_mtimes(self) -> set[int]:
+        """Every mtime some row has (without a value per row)."""
+        table = self.mtimes.table
+        return {table[i] for i in set(self.mtimes.at)}
+
+    def paths_not(self, kind: str) -> list[str]:
+        """Paths of the rows of any other kind than `kind`, in row order."""
+        return list(compress(self.paths, map(kind.__ne__, self.kinds)))
+
+    def count_not(self, kind: str) -> int:
+        """Rows of any other kind than `kind` (e.g. the non-directories)."""
+        return len(self.kinds) - self.kinds.count(kind)
+
+
 #: How a `LayerIndex.skipped` note ends when imgaudit kept only the head of a file's
 #: content (its capture policy's limit): the file is in the image as written, so the
 #: note is a limit of the reader, not a fact about the image.
@@ -58,7 +275,8 @@ class LayerIndex:
     """Everything later steps need from one layer, without its bytes."""
 
     diff_id: str
-    entries: list[Entry] = field(default_factory=list)
+    # the reader appends to a list; decoded indexes hold an EntryTable (same rows)
+    entries: list[Entry] | EntryTable = field(default_factory=list)
     whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
     contents: dict[str, bytes] = field(default_factory=dict)  # captured file contents
@@ -69,7 +287,12 @@ class LayerIndex:
     @property
     def size(self) -> int:
         """Bytes of regular-file content the layer writes (what `docker history` shows)."""
-        return sum(e.size for e in self.entries if e.kind == FILE)
+        return EntryTable.of(self.entries).file_bytes()
+
+    @property
+    def files(self) -> int:
+        """Entries that are not directories."""
+        return EntryTable.of(self.entries).count_not(DIR)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -34,6 +34,7 @@ from auditor.layerindex import (
     HARDLINK,
     SYMLINK,
     Entry,
+    EntryTable,
     LayerIndex,
 )
 from auditor.memory import trim_heap
@@ -532,7 +533,7 @@ def _index_entry(
             f"{path}: absurd metadata (mtime {info.mtime!r}, uid {info.uid!r}, gid {info.gid!r})"
             " recorded as 0"
         )
-    index.entries.append(
+    index.entries.append(  # type: ignore[union-attr] # the reader's index holds a list
         Entry(path, kind, info.mode & 0o7777, uid or 0, gid or 0, size, mtime or 0, link)
     )
     if kind != FILE or size == 0:
@@ -607,6 +608,7 @@ def index_layers(
             found[index.diff_id] = index
             if cache is not None:
                 cache.put(index)
+            index.entries = EntryTable.of(index.entries)  # as decoded ones are held
     return [found[layer.diff_id] for layer in layers]
 
 

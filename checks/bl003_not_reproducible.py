@@ -84,7 +84,8 @@ def unnormalised_layers(ctx: CheckContext) -> list[tuple[int, int]]:
     for layer, step_time in zip(layers, times):
         if step_time is None:
             continue
-        build = {e.mtime for e in layer.entries if step_time - WINDOW <= e.mtime <= step_time + 60}
+        stamps = layer.entries.distinct_mtimes()
+        build = {m for m in stamps if step_time - WINDOW <= m <= step_time + 60}
         if len(build) > 1:
             out.append((layer.index, len(build)))
     return out

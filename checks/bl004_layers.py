@@ -63,7 +63,7 @@ def instruction(ly: LayerFacts) -> str | None:
 def manifests_only(ly: LayerFacts) -> bool:
     """A COPY of dependency manifests alone (requirements, lock, pyproject and the README
     or LICENSE some build backends read): the cache-friendly first COPY."""
-    files = [e.path for e in ly.entries if e.kind != "d"]
+    files = ly.entries.paths_not("d")
     return bool(files) and all(re.search(MANIFESTS, "/" + p.rstrip("/")) for p in files)
 
 

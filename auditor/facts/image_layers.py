@@ -7,10 +7,9 @@ image's), without the loader that read them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from auditor.layerindex import Entry, LayerIndex
+from auditor.layerindex import EntryTable, LayerIndex
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,7 +22,7 @@ class LayerFacts:
     files: int  # entries that are not directories
     whiteouts: int  # paths it deletes from lower layers
     opaque_dirs: int  # directories whose lower content it hides
-    entries: Sequence[Entry]  # every tar entry it holds, in tar order
+    entries: EntryTable  # every tar entry it holds, in tar order
 
     @property
     def empty(self) -> bool:
@@ -45,8 +44,8 @@ def summarise(
         created_by=created_by,
         in_base=in_base,
         size=index.size,
-        files=sum(1 for e in index.entries if e.kind != "d"),
+        files=index.files,
         whiteouts=len(index.whiteouts),
         opaque_dirs=len(index.opaque_dirs),
-        entries=index.entries,
+        entries=EntryTable.of(index.entries),
     )

@@ -28,7 +28,7 @@ def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
         "layers": [
             {
                 "size": index.size,
-                "files": sum(1 for e in index.entries if e.kind != "d"),
+                "files": index.files,
                 "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
             }
             for index in loaded.indexes
