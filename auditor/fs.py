@@ -100,8 +100,10 @@ class FileSystem:
         self._earlier: dict[str, tuple[tuple[int, int], ...]] = {}  # of coded paths
         # parent path -> paths of its children, for removals during the merge: built
         # when a layer first removes a directory, then kept up to date; dropped after
-        # the merge (`listdir` has its own, more compact `_listing`).
-        self._children: dict[str, set[str]] | None = None
+        # the merge (`listdir` has its own `_listing`). Lists, not sets (a quarter of
+        # the memory: a million paths held ~40 MB of sets at the merge's peak), and
+        # never pruned: a listed child that is gone since is skipped by `_remove`.
+        self._children: dict[str, list[str]] | None = None
         self._waste: dict[str, list[tuple[int, int]]] = {}
         self._gone: dict[str, tuple[tuple[int, int], ...]] = {}  # deleted paths' versions
         self._links: dict[tuple[int, str], set[str]] = {}  # content origin -> hard links
@@ -154,7 +156,7 @@ class FileSystem:
 
     def _apply(self, layer: int, index: LayerIndex) -> None:
         for d in index.opaque_dirs:
-            for child in sorted(self._child_map().get(d, ())):
+            for child in sorted(set(self._child_map().get(d, ()))):
                 self._remove(child)
         for path in index.whiteouts:
             self._remove(path)
@@ -186,9 +188,9 @@ class FileSystem:
             codes[path] = row << shift | layer
             children = self._children
             if children is not None:
-                children.setdefault(parent, set()).add(path)
+                children.setdefault(parent, []).append(path)
                 if kind == DIR:
-                    children.setdefault(path, set())
+                    children.setdefault(path, [])
 
     def _retire(self, path: str, node: Node) -> None:
         """A version of `path` leaves the view. Its bytes are waste, unless a surviving
@@ -218,17 +220,17 @@ class FileSystem:
     def _file_bytes(node: Node) -> int:
         return node.entry.size if node.entry.kind == FILE else 0
 
-    def _child_map(self) -> dict[str, set[str]]:
+    def _child_map(self) -> dict[str, list[str]]:
         """parent -> child paths (during the merge), built from the nodes on first use."""
         if self._children is None:
-            children: dict[str, set[str]] = {"": set()}
+            children: dict[str, list[str]] = {"": []}
             kind = self._kind
             with gc_paused():
                 for path, code in self._codes.items():
                     if kind(code) == DIR:
-                        children.setdefault(path, set())
+                        children.setdefault(path, [])
                     cut = path.rfind("/")
-                    children.setdefault(path[:cut] if cut > 0 else "", set()).add(path)
+                    children.setdefault(path[:cut] if cut > 0 else "", []).append(path)
             self._children = children
         return self._children
 
@@ -243,10 +245,8 @@ class FileSystem:
             # A later layer may write the path again: it still has this history.
             self._gone[path] = (*node.earlier, (node.layer, self._file_bytes(node)))
         else:
-            for child in sorted(self._child_map().pop(path, ())):
+            for child in sorted(set(self._child_map().pop(path, ()))):
                 self._remove(child)
-        if self._children is not None:
-            self._children.get(_parent(path), set()).discard(path)
 
     def _ensure_parent(self, layer: int, path: str) -> None:
         parent = _parent(path)
@@ -257,7 +257,7 @@ class FileSystem:
                 implied = Entry(parent, DIR, 0o755, 0, 0, 0, 0, "")
                 self._put(parent, Node(implied, layer, True))
                 if self._children is not None:
-                    self._children.setdefault(parent, set())
+                    self._children.setdefault(parent, [])
             elif self._kind(above) != DIR:
                 # A layer writes below what a lower layer had as a file or link: the
                 # runtime replaces it with a directory.
@@ -265,7 +265,7 @@ class FileSystem:
                 self._ensure_parent(layer, path)
                 return
         if self._children is not None:
-            self._children.setdefault(parent, set()).add(path)
+            self._children.setdefault(parent, []).append(path)
 
     def _add(self, layer: int, row: int, path: str) -> None:
         entry = self._tables[layer].entry(row, path)
@@ -288,7 +288,7 @@ class FileSystem:
         else:
             self._put_row(path, layer, row, earlier)
         if entry.kind == DIR and self._children is not None:
-            self._children.setdefault(path, set())
+            self._children.setdefault(path, [])
 
     def _link(self, node: Node) -> Node:
         """A hard link shares its target's inode: same mode, owner and content; it adds

@@ -35,7 +35,15 @@ from typing import Any
 import zstandard
 
 from auditor import elffacts
-from auditor.layerindex import INDEX_FORMAT, KINDS, EntryTable, IntColumn, LayerIndex, size_array
+from auditor.layerindex import (
+    INDEX_FORMAT,
+    KINDS,
+    EntryTable,
+    IntColumn,
+    LayerIndex,
+    narrowest,
+    size_array,
+)
 from auditor.memory import gc_paused
 
 _CONTAINER = b"imgaudit-layer\0" + bytes([INDEX_FORMAT])  # then (u64 size, zstd frame)*
@@ -386,11 +394,10 @@ def _table_column(section: _Section, count: int) -> IntColumn:
     table = _unpack("q", data[: 8 * distinct])
     if 8 * distinct + 4 * items != len(data):
         raise ValueError("integer count does not match")
-    at = _int_array(section, -1, "I", 8 * distinct, form="t")
+    at = narrowest(_int_array(section, -1, "I", 8 * distinct, form="t"))
     if at and max(at) >= distinct:
         raise ValueError("bad table section")
-    code = "B" if distinct <= 1 << 8 else "H" if distinct <= 1 << 16 else "I"
-    return IntColumn(table, array.array(code, at))
+    return IntColumn(table, at)
 
 
 def _int_array(
