@@ -155,11 +155,17 @@ class FileSystem:
     # ---- merging -------------------------------------------------------------------
 
     def _apply(self, layer: int, index: LayerIndex) -> None:
-        for d in index.opaque_dirs:
-            for child in sorted(set(self._child_map().get(d, ()))):
-                self._remove(child)
-        for path in index.whiteouts:
-            self._remove(path)
+        if index.opaque_dirs or index.whiteouts:
+            partial = self._children is None
+            if partial:
+                self._children = self._children_below([*index.opaque_dirs, *index.whiteouts])
+            for d in index.opaque_dirs:
+                for child in sorted(set(self._child_map().get(d, ()))):
+                    self._remove(child)
+            for path in index.whiteouts:
+                self._remove(path)
+            if partial:
+                self._children = None
         self._add_all(layer, self._tables[layer])
         self.skipped.extend((layer, s) for s in index.skipped)
 
@@ -171,21 +177,26 @@ class FileSystem:
         codes, gone, shift = self._codes, self._gone, self._shift
         self.written_bytes += table.file_bytes()
         checked = None  # the last parent found to be a directory (tar lists by directory)
-        for row, (path, kind) in enumerate(zip(table.paths, table.kinds)):
+        # each row's code, made in C: row << shift | layer
+        numbered = range(layer, (len(table) << shift) + layer, 1 << shift)
+        for code, path, kind in zip(numbered, table.paths, table.kinds):
             if kind == HARDLINK or path in codes or (gone and path in gone):
-                self._add(layer, row, path)
+                self._add(layer, code >> shift, path)
                 checked = None
                 continue
             cut = path.rfind("/")
-            parent = path[:cut] if cut > 0 else ""
-            if parent and parent != checked:
-                above = codes.get(parent)
-                if above is None or self._kind(above) != DIR:
-                    self._add(layer, row, path)
-                    checked = None
-                    continue
-                checked = parent
-            codes[path] = row << shift | layer
+            if cut > 0:
+                parent = path[:cut]
+                if parent != checked:
+                    above = codes.get(parent)
+                    if above is None or self._kind(above) != DIR:
+                        self._add(layer, code >> shift, path)
+                        checked = None
+                        continue
+                    checked = parent
+            else:
+                parent = ""
+            codes[path] = code
             children = self._children
             if children is not None:
                 children.setdefault(parent, []).append(path)
@@ -233,6 +244,20 @@ class FileSystem:
                     children.setdefault(path[:cut] if cut > 0 else "", []).append(path)
             self._children = children
         return self._children
+
+    def _children_below(self, targets: list[str]) -> dict[str, list[str]]:
+        """The child map of `targets`' subtrees only: all that removing them needs, found
+        with one prefix test per path instead of a parent per path (a layer that
+        deletes a few packages of a million-file image). The whole map when a target
+        is the root or there are many targets (the prefix test is per target)."""
+        if "" in targets or len(targets) > 64:
+            return self._child_map()
+        prefixes = tuple(t + "/" for t in targets)
+        children: dict[str, list[str]] = {t: [] for t in targets}
+        for path in [p for p in self._codes if p.startswith(prefixes)]:
+            cut = path.rfind("/")
+            children.setdefault(path[:cut], []).append(path)
+        return children
 
     def _remove(self, path: str) -> None:
         code = self._codes.pop(path, None)

@@ -127,13 +127,11 @@ def narrowest(values: array[int]) -> array[int]:
     for width in (1, 2, 4):
         if width >= size:
             break
-        units = raw.cast(_UNSIGNED[width])
+        units = raw.cast(_UNSIGNED[width])  # type: ignore[call-overload]
         step = size // width
         if all(not units[j::step].tobytes().strip(b"\0") for j in range(1, step)):
             return array(_UNSIGNED[width], units[0::step].tobytes())
-    if values.typecode in "bhilq" and min(values) < 0:
-        return values
-    return values
+    return values  # some value needs the full width (or is negative)
 
 
 def size_array(sizes: Iterable[int]) -> array[int]:
