@@ -11,6 +11,7 @@ which overstates what a rebuild can reclaim). Efficiency = 1 - wasted / written.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -342,49 +343,43 @@ class FileSystem:
         return self._get(_norm(path))
 
     def listdir(self, path: str) -> list[str]:
+        """Names in directory `path`, in the order of their paths (sorted). Found in the
+        sorted path list, jumping over each child's subtree with one bisect: no
+        directory -> children map is kept (a million-path image: ~15 MB)."""
         d = _norm(path)
-        skip = len(d) + 1 if d else 0
-        return [child[skip:] for child in self._listing.get(d, ())]
-
-    @cached_property
-    def _listing(self) -> dict[str, list[str]]:
-        """Directory -> child paths, sorted (built from the sorted paths, so each list
-        comes out in name order): lists, a quarter of the memory of sets."""
-        listing: dict[str, list[str]] = {"": []}
-        with gc_paused():
-            for path in self._paths:
-                cut = path.rfind("/")
-                parent = path[:cut] if cut > 0 else ""
-                children = listing.get(parent)
-                if children is None:
-                    listing[parent] = [path]
-                else:
-                    children.append(path)
-        return listing
+        if d and (code := self._codes.get(d)) is not None and self._kind(code) != DIR:
+            return []
+        paths = self._paths
+        start = len(d) + 1 if d else 0
+        i, hi = _prefix_range(paths, d + "/") if d else (0, len(paths))
+        names = []
+        while i < hi:
+            child = paths[i]
+            slash = child.find("/", start)
+            if slash < 0:
+                names.append(child[start:])
+                i += 1
+            else:  # a deeper path whose ancestor below `d` sorts before it: skip its tree
+                i = bisect_left(paths, child[:slash] + "0", i, hi)  # "0" follows "/"
+        return names
 
     def walk_files(self) -> Iterator[tuple[str, Node]]:
         """Every non-directory path, sorted (each Node built as the walk reaches it)."""
-        paths, codes = self._files
-        return zip(paths, map(self._node, paths, codes))
+        return self._with_nodes(self._files)
+
+    def _with_nodes(self, paths: list[str]) -> Iterator[tuple[str, Node]]:
+        return zip(paths, map(self._node, paths, map(self._codes.__getitem__, paths)))
 
     @cached_property
-    def _files(self) -> tuple[list[str], list[int]]:
-        """Non-directory paths and their codes, sorted: several facts and checks walk
-        them, and a zip over two lists costs nothing per item."""
+    def _files(self) -> list[str]:
+        """Non-directory paths, sorted: several facts and checks walk them."""
         codes, kind = self._codes, self._kind
-        paths = []
-        found = []
-        for path in self._paths:
-            code = codes[path]
-            if kind(code) != DIR:
-                paths.append(path)
-                found.append(code)
-        return paths, found
+        return [path for path in self._paths if kind(codes[path]) != DIR]
 
     def file_paths(self) -> list[str]:
         """Every non-directory path, sorted (the cached list itself: do not change it):
         for walks that look at paths only, without building a Node per path."""
-        return self._files[0]
+        return self._files
 
     def paths(self) -> list[str]:
         """Every surviving path, sorted (the cached list itself: do not change it)."""
@@ -395,7 +390,7 @@ class FileSystem:
         prefixes: "usr/share/doc/"), sorted, each once. Exactly the same as filtering
         `walk_files()` with `path.startswith(prefixes)`, but found by bisecting the sorted
         file list: checks that only look at a few directories skip the other ~90k files."""
-        paths, codes = self._files
+        paths = self._files
         ranges = []
         for prefix in prefixes:
             if not prefix:
@@ -410,8 +405,7 @@ class FileSystem:
                 merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
             else:
                 merged.append((lo, hi))
-        node = self._node
-        return ((paths[i], node(paths[i], codes[i])) for lo, hi in merged for i in range(lo, hi))
+        return self._with_nodes([paths[i] for lo, hi in merged for i in range(lo, hi)])
 
     def paths_under(self, prefix: str) -> list[str]:
         """Every surviving path (directories too) that starts with `prefix`, sorted."""
@@ -425,13 +419,11 @@ class FileSystem:
         would wake the cyclic garbage collector for nothing."""
         found = self._ending.get(suffix)
         if found is None:
-            paths, codes = self._files
-            hits = [i for i, p in enumerate(paths) if p.endswith(suffix)]
-            found = self._ending[suffix] = ([paths[i] for i in hits], [codes[i] for i in hits])
-        return zip(found[0], map(self._node, *found))
+            found = self._ending[suffix] = [p for p in self._files if p.endswith(suffix)]
+        return self._with_nodes(found)
 
     @cached_property
-    def _ending(self) -> dict[str, tuple[list[str], list[int]]]:
+    def _ending(self) -> dict[str, list[str]]:
         return {}
 
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
@@ -602,18 +594,20 @@ class FileSystem:
     # ---- sizes and waste -----------------------------------------------------------
 
     @cached_property
-    def _sizes(self) -> list[int]:
-        """Content bytes of each `_files` path that is a regular file (0 for the rest)."""
+    def _sizes(self) -> array[int]:
+        """Content bytes of each `_files` path that is a regular file (0 for the rest),
+        as an array: a million sizes as ints would be ~30 MB of objects."""
         tables, shift, mask, special = self._tables, self._shift, self._mask, self._special
-        out = []
-        for code in self._files[1]:
+        out = array("q")
+        add = out.append
+        for code in map(self._codes.__getitem__, self._files):
             if code >= 0:
                 table = tables[code & mask]
                 row = code >> shift
-                out.append(table.sizes[row] if table.kinds[row] == FILE else 0)
+                add(table.sizes[row] if table.kinds[row] == FILE else 0)
             else:
                 entry = special[~code][0]
-                out.append(entry[5] if entry[1] == FILE else 0)
+                add(entry[5] if entry[1] == FILE else 0)
         return out
 
     @property
@@ -643,7 +637,7 @@ class FileSystem:
     def directory_sizes(self, max_depth: int = 3) -> dict[str, int]:
         """Recursive content size of every directory down to `max_depth` components."""
         by_parent: dict[str, int] = {}  # bytes of the files directly in each directory
-        for path, size in zip(self._files[0], self._sizes):
+        for path, size in zip(self._files, self._sizes):
             if not size:
                 continue
             cut = path.rfind("/")

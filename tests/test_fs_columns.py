@@ -20,7 +20,7 @@ from auditor.sources.interface import Layer as SourceLayer
 from tests import factory
 from tests.support import node_fs
 
-NAMES = ["a", "a/b", "a/b/c", "a/d", "e", "e/f", "loop", "x", "x/y", "a/b/c/g"]
+NAMES = ["a", "a/b", "a/b/c", "a/d", "a.b", "a/b.c", "a/b/c/g", "e", "e/f", "loop", "x", "x/y"]
 TARGETS = ["a", "a/b/c", "e/f", "/a/d", "../../a/b", "loop", "x/y", "missing"]
 
 
