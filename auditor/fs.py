@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from itertools import accumulate
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -98,6 +99,7 @@ class FileSystem:
         self._mask = (1 << self._shift) - 1
         self._codes: dict[str, int] = {}
         self._special: list[Node] = []
+        self._special_paths: list[str] = []  # the path each special Node was stored for
         self._earlier: dict[str, tuple[tuple[int, int], ...]] = {}  # of coded paths
         # parent path -> paths of its children, for removals during the merge: built
         # when a layer first removes a directory, then kept up to date; dropped after
@@ -143,6 +145,7 @@ class FileSystem:
         self._earlier.pop(path, None)
         self._codes[path] = ~len(self._special)
         self._special.append(node)
+        self._special_paths.append(path)
 
     def _put_row(
         self, path: str, layer: int, row: int, earlier: tuple[tuple[int, int], ...]
@@ -373,8 +376,27 @@ class FileSystem:
     @cached_property
     def _files(self) -> list[str]:
         """Non-directory paths, sorted: several facts and checks walk them."""
-        codes, kind = self._codes, self._kind
-        return [path for path in self._paths if kind(codes[path]) != DIR]
+        dirs = self._dirs
+        return [path for path in self._paths if path not in dirs]
+
+    @cached_property
+    def _dirs(self) -> set[str]:
+        """Every surviving directory: found by the tables' kind columns (a directory
+        is one entry in ~25), each kept if its row is the one that survived."""
+        codes, shift = self._codes, self._shift
+        dirs = set()
+        for layer, table in enumerate(self._tables):
+            kinds, paths = table.kinds, table.paths
+            row = kinds.find(DIR)
+            while row >= 0:
+                path = paths[row]
+                if codes.get(path) == row << shift | layer:
+                    dirs.add(path)
+                row = kinds.find(DIR, row + 1)
+        for k, path in enumerate(self._special_paths):
+            if codes.get(path) == ~k and self._special[k][0][1] == DIR:
+                dirs.add(path)
+        return dirs
 
     def file_paths(self) -> list[str]:
         """Every non-directory path, sorted (the cached list itself: do not change it):
@@ -598,13 +620,19 @@ class FileSystem:
         """Content bytes of each `_files` path that is a regular file (0 for the rest),
         as an array: a million sizes as ints would be ~30 MB of objects."""
         tables, shift, mask, special = self._tables, self._shift, self._mask, self._special
+        # A table whose rows of other kinds all have size 0 (the reader's: it records a
+        # size for regular files only) needs no kind test per row.
+        plain = [sum(t.sizes) == t.file_bytes() for t in tables]
         out = array("q")
         add = out.append
         for code in map(self._codes.__getitem__, self._files):
             if code >= 0:
                 table = tables[code & mask]
                 row = code >> shift
-                add(table.sizes[row] if table.kinds[row] == FILE else 0)
+                if plain[code & mask]:
+                    add(table.sizes[row])
+                else:
+                    add(table.sizes[row] if table.kinds[row] == FILE else 0)
             else:
                 entry = special[~code][0]
                 add(entry[5] if entry[1] == FILE else 0)
@@ -636,20 +664,15 @@ class FileSystem:
 
     def directory_sizes(self, max_depth: int = 3) -> dict[str, int]:
         """Recursive content size of every directory down to `max_depth` components."""
-        by_parent: dict[str, int] = {}  # bytes of the files directly in each directory
-        for path, size in zip(self._files, self._sizes):
-            if not size:
-                continue
-            cut = path.rfind("/")
-            if cut > 0:
-                parent = path[:cut]
-                by_parent[parent] = by_parent.get(parent, 0) + size
-        sizes: dict[str, int] = {}  # keys in the order their first file comes in the paths
-        for parent, size in by_parent.items():
-            parts = parent.split("/")
-            for depth in range(1, min(len(parts), max_depth) + 1):
-                d = "/".join(parts[:depth])
-                sizes[d] = sizes.get(d, 0) + size
+        # A directory's size is the sum over the files below it: one contiguous range
+        # of the sorted file list, so a difference of two running totals.
+        files = self._files
+        running = [0, *accumulate(self._sizes)]
+        sizes: dict[str, int] = {}
+        for d in sorted(d for d in self._dirs if d.count("/") < max_depth):
+            lo, hi = _prefix_range(files, d + "/")
+            if running[hi] > running[lo]:
+                sizes[d] = running[hi] - running[lo]
         return sizes
 
 
