@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import Any
 
 from auditor.context import CheckContext
@@ -49,6 +50,9 @@ LOG_DIRS = ("var/log/apt/",)
 WINDOW = 86_400  # seconds before the step's time in which mtimes count as "build time"
 TOP = 20
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+_MTIME = attrgetter("mtime")
 
 
 def epoch(text: object) -> int | None:
@@ -84,7 +88,9 @@ def unnormalised_layers(ctx: CheckContext) -> list[tuple[int, int]]:
     for layer, step_time in zip(layers, times):
         if step_time is None:
             continue
-        build = {e.mtime for e in layer.entries if step_time - WINDOW <= e.mtime <= step_time + 60}
+        # The layer's distinct mtimes (collected in C; a layer has few), then the window
+        mtimes = set(map(_MTIME, layer.entries))
+        build = {t for t in mtimes if step_time - WINDOW <= t <= step_time + 60}
         if len(build) > 1:
             out.append((layer.index, len(build)))
     return out
@@ -111,9 +117,9 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     logs = [
         path
-        for path, node in fs.files_under(("var/log/",))  # where LOGS and LOG_DIRS are
+        for path in fs.file_paths_under(("var/log/",))  # where LOGS and LOG_DIRS are
         if (path in LOGS or path.startswith(LOG_DIRS))
-        and node.entry.size > 0
+        and fs.nodes[path].entry.size > 0
         and not ctx.allowed(path)
     ]
     if logs:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter, countOf
 
-from auditor.layerindex import Entry, LayerIndex
+from auditor.layerindex import DIR, Entry, LayerIndex
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +37,15 @@ class LayerFacts:
         return bool(self.whiteouts or self.opaque_dirs)
 
 
+def files_in(index: LayerIndex) -> int:
+    """Entries of a layer that are not directories (files, links, devices): counted in C,
+    once per layer of ~1M entries in a big image."""
+    return len(index.entries) - countOf(map(_KIND, index.entries), DIR)
+
+
+_KIND = attrgetter("kind")
+
+
 def summarise(
     index: LayerIndex, position: int, created_by: str | None, in_base: bool | None
 ) -> LayerFacts:
@@ -45,7 +55,7 @@ def summarise(
         created_by=created_by,
         in_base=in_base,
         size=index.size,
-        files=sum(1 for e in index.entries if e.kind != "d"),
+        files=files_in(index),
         whiteouts=len(index.whiteouts),
         opaque_dirs=len(index.opaque_dirs),
         entries=index.entries,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from auditor.facts.image_layers import files_in
 from auditor.findings import CheckResult, Finding
 from auditor.fs import FileSystem
 from auditor.layerindex import reader_limit
@@ -28,12 +29,13 @@ def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
         "layers": [
             {
                 "size": index.size,
-                "files": sum(1 for e in index.entries if e.kind != "d"),
+                "files": files_in(index),
                 "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
             }
             for index in loaded.indexes
         ],
-        "final_size": loaded.fs.total_bytes,
+        # `fs.total_bytes`, from the per-directory sums the sizes section reads too
+        "final_size": sum(loaded.fs.file_bytes_by_directory().values()),
     }
 
 
