@@ -42,6 +42,10 @@ __all__ = [
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
 PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included
 
+#: Suffixes facts and checks ask `file_paths_ending` for (bytecode, venv configs, C
+#: headers, static libraries): the paths ending with any of them are found in one pass.
+COMMON_SUFFIXES = (".pyc", "pyvenv.cfg", ".h", ".a")
+
 _new = tuple.__new__  # builds a NamedTuple from a tuple in C, skipping its Python __new__
 
 
@@ -571,28 +575,31 @@ class FileSystem:
         return out
 
     def file_paths_ending(self, suffix: str | tuple[str, ...]) -> list[str]:
-        """`[p for p in file_paths() if p.endswith(suffix)]`, sorted; the test runs in C."""
+        """`[p for p in file_paths() if p.endswith(suffix)]`, sorted; the test runs in C.
+        A suffix that ends with one of COMMON_SUFFIXES is looked for among the paths
+        ending with those, found in one shared pass (several facts and checks ask)."""
+        suffixes = (suffix,) if isinstance(suffix, str) else suffix
+        if all(s.endswith(COMMON_SUFFIXES) for s in suffixes):
+            return list(filter(methodcaller("endswith", suffix), self._common_endings))
         return list(filter(methodcaller("endswith", suffix), self.file_paths()))
+
+    @cached_property
+    def _common_endings(self) -> list[str]:
+        return list(filter(methodcaller("endswith", COMMON_SUFFIXES), self.file_paths()))
 
     def file_paths_containing(self, text: str) -> list[str]:
         """`[p for p in file_paths() if text in p]`, sorted; the test runs in C."""
         return list(filter(methodcaller("__contains__", text), self.file_paths()))
 
-    def captured_ending(self, suffix: str) -> list[tuple[str, bytes]]:
+    def captured_ending(self, suffix: str) -> Iterator[tuple[str, bytes]]:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:
-        each with captured content (a hard link's from its origin, a symbolic link never
-        followed), sorted by path; looked for among the paths with that suffix only."""
-        nodes = self.nodes
-        out = []
-        for path in filter(methodcaller("endswith", suffix), nodes):  # the model's order
-            kind = nodes[path].entry.kind
-            if kind in (SYMLINK, DIR):
-                continue
-            data = self.read(path)  # a stored path, not a link: its (or its origin's) data
+        each with the content recorded for it (a hard link's from its origin; links are
+        not followed), sorted by path; looked for among the paths with that suffix only."""
+        content_of = self._content_of  # what `captured` yields for a path, links unfollowed
+        for path in self.file_paths_ending(suffix):
+            data = content_of(path)
             if data is not None:
-                out.append((path, data))
-        out.sort()  # paths are unique: by path
-        return out
+                yield path, data
 
     def stat_groups(self) -> dict[tuple[str, int, int, int], list[str]]:
         """Every surviving path (directories, implied ones, links, devices too) grouped by

@@ -87,7 +87,8 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
         walked = list(fs.walk_files())
         files = [p for p, _ in walked]
         assert fs.file_paths() == files
-        for suffix in (".pyc", ".so", "pyvenv.cfg", ("c.py", ".h")):
+        # Suffixes ending with COMMON_SUFFIXES (one shared pass) and others (their own)
+        for suffix in (".pyc", "x.pyc", ".so", "pyvenv.cfg", "z.h", ("c.py", ".h"), (".pyc", ".a")):
             assert fs.file_paths_ending(suffix) == [p for p in files if p.endswith(suffix)]
             assert fs.file_paths_ending(suffix) == [p for p, _ in fs.files_ending(suffix)]
         for text in (".so", "bin/", "-packages/", "python"):
@@ -97,7 +98,7 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
         for suffix in (".pyc", "pyvenv.cfg"):
             expected = [(p, d) for p, d in fs.captured(lambda p, s=suffix: p.endswith(s))]
             expected = [(p, d) for p, d in expected if fs.nodes[p].entry.kind != DIR]
-            assert fs.captured_ending(suffix) == expected
+            assert list(fs.captured_ending(suffix)) == expected
 
         groups = fs.stat_groups()
         assert sorted(p for paths in groups.values() for p in paths) == fs.paths()

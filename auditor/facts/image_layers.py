@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 from operator import attrgetter, countOf
 
-from auditor.layerindex import DIR, Entry, LayerIndex
+from auditor.layerindex import DIR, FILE, Entry, LayerIndex
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +44,14 @@ def files_in(index: LayerIndex) -> int:
     return len(index.entries) - countOf(map(_KIND, index.entries), DIR)
 
 
-_KIND = attrgetter("kind")
+def size_of(index: LayerIndex) -> int:
+    """`index.size` (bytes of the regular files the layer writes), summed in C: the
+    report and the layer facts each ask, per layer of up to ~1M entries."""
+    entries = index.entries
+    return sum(compress(map(_SIZE, entries), map(FILE.__eq__, map(_KIND, entries))))
+
+
+_KIND, _SIZE = attrgetter("kind"), attrgetter("size")
 
 
 def summarise(
@@ -54,7 +62,7 @@ def summarise(
         diff_id=index.diff_id,
         created_by=created_by,
         in_base=in_base,
-        size=index.size,
+        size=size_of(index),
         files=files_in(index),
         whiteouts=len(index.whiteouts),
         opaque_dirs=len(index.opaque_dirs),

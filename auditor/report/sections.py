@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.facts.image_layers import files_in
+from auditor.facts.image_layers import files_in, size_of
 from auditor.findings import CheckResult, Finding
 from auditor.fs import FileSystem
 from auditor.layerindex import reader_limit
@@ -28,7 +28,7 @@ def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
     return {
         "layers": [
             {
-                "size": index.size,
+                "size": size_of(index),
                 "files": files_in(index),
                 "empty": not (index.entries or index.whiteouts or index.opaque_dirs),
             }
