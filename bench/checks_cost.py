@@ -23,6 +23,7 @@ from auditor.checks import ALL_CHECKS
 from auditor.context import CheckContext
 from auditor.facts import Facts
 from auditor.loading import LoadOptions, open_loaded
+from auditor.report import sections
 
 FACTS = (
     "os", "users", "dpkg", "distro", "distributions", "owners", "pythons", "venvs",
@@ -55,6 +56,10 @@ def main() -> None:
                 list(check.run(ctx))
 
         rows.append((f"check {check.info.id} {check.info.name}", cpu(run)))
+    # The report's content sections (auditor/report/sections.py), after the checks
+    for name in ("layer_sizes", "waste_section", "sizes_section"):
+        rows.append((f"report {name}", cpu(lambda n=name: getattr(sections, n)(loaded))))  # type: ignore[misc]
+    rows.append(("report skipped_section", cpu(lambda: sections.skipped_section(loaded.fs))))
     total = sum(t for _, t in rows)
     print(f"{'step':<44} {'CPU s':>7} {'share':>6}")
     for what, t in sorted(rows, key=lambda r: -r[1])[: args.top]:

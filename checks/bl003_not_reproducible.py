@@ -112,9 +112,9 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     logs = [
         path
-        for path, node in fs.files_under(("var/log/",))  # where LOGS and LOG_DIRS are
+        for path in fs.file_paths_under(("var/log/",))  # where LOGS and LOG_DIRS are
         if (path in LOGS or path.startswith(LOG_DIRS))
-        and node.entry.size > 0
+        and fs.nodes[path].entry.size > 0
         and not ctx.allowed(path)
     ]
     if logs:

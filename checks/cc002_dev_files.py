@@ -52,7 +52,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     dev = ctx.facts.dev_files
     fs = ctx.facts.fs
     for root, headers in sorted(dev.includes.items()):
-        files = [p for p, _ in fs.files_under([root + "/"]) if not CPYTHON_HEADERS.match(p)]
+        files = [p for p in fs.file_paths_under([root + "/"]) if not CPYTHON_HEADERS.match(p)]
         message = f"{_files(headers.files, 'header file')} under /{root}"
         evidence = {"files": headers.files, "directory": "/" + root}
         yield _by_origin(ctx, message, files, root, headers.bytes, evidence)

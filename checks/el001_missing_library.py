@@ -147,7 +147,7 @@ def _finding(ctx: CheckContext, cause: Cause) -> Finding:
 
 def _elsewhere(ctx: CheckContext, name: str) -> list[str]:
     """Files of that name somewhere in the image (not on any path that was searched)."""
-    found = [p for p, _ in ctx.facts.fs.files_ending("/" + name)]
+    found = ctx.facts.fs.file_paths_ending("/" + name)
     return sorted(found)[:20]
 
 

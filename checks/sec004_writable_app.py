@@ -25,7 +25,6 @@ from collections.abc import Iterable
 from auditor.context import CheckContext
 from auditor.facts.permissions import writable_paths
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import DIR
 
 from .sec003_writable_venv import non_root_user
 
@@ -55,11 +54,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for d in dirs:
         scan = writable_paths(fs, d, user, skip)
         code = []
+        writable_dirs = scan.writable_dirs  # the scan knew each path's kind: no look-ups
         for p in scan.writable:
-            node = fs.get(p)
-            if node is None:
-                continue
-            if node.entry.kind == DIR:
+            if p in writable_dirs:
                 if any(n.endswith(CODE_SUFFIXES) for n in fs.listdir(p)):
                     code.append(p)
             elif p.endswith(CODE_SUFFIXES):

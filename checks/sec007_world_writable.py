@@ -37,19 +37,20 @@ MAX_LISTED = 50
 def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     found: list[tuple[str, int, str]] = []
-    nodes = fs.nodes
-    for path in fs.paths():  # sorted
-        node = nodes[path]
-        e = node.entry
-        if not e.mode & 0o002 or node.implicit:
-            continue  # first: almost no path is world-writable (the tests are pure)
-        if e.kind in (SYMLINK, CHAR, BLOCK) or path == "dev" or path.startswith("dev/"):
+    # Modes come grouped (`stat_groups`): almost no group is world-writable, so the
+    # paths of the others are never looked at one by one.
+    for (kind, mode, _uid, _gid), paths in fs.stat_groups().items():
+        if not mode & 0o002 or kind in (SYMLINK, CHAR, BLOCK):
             continue  # link modes mean nothing; device nodes are the runtime's
-        if e.kind == DIR and e.mode & 0o1000 and path in SCRATCH:
-            continue
-        if ctx.allowed(path):
-            continue
-        found.append((path, e.mode, e.kind))
+        scratch = kind == DIR and mode & 0o1000
+        for path in paths:
+            if path == "dev" or path.startswith("dev/") or (scratch and path in SCRATCH):
+                continue
+            node = fs.get(path)
+            if node is None or node.implicit or ctx.allowed(path):
+                continue
+            found.append((path, mode, kind))
+    found.sort()  # by path (paths are unique): an ancestor before its children
     # One finding per top-most world-writable path: `chmod -R 777 /app` is one mistake.
     tops: dict[str, tuple[int, str]] = {}
     below: dict[str, list[str]] = {}

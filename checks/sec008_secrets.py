@@ -61,6 +61,9 @@ PLACEHOLDERS = frozenset(
 
 # The file names that some test below looks for (keep in step with `file_secrets`).
 _NAMED = frozenset({".netrc", ".pypirc", "pip.conf", "pip.ini", ".git-credentials", ".npmrc"})
+# Name endings some test below looks for: `.env` files, and the last part of
+# `.aws/credentials` and `.docker/config.json` (a path ending so has a name ending so).
+_NAME_ENDS = (".env", "credentials", "config.json")
 
 
 def mask(value: str) -> str:
@@ -83,13 +86,12 @@ def _ini(text: str) -> configparser.RawConfigParser | None:
 
 def file_secrets(path: str, data: bytes) -> list[str]:
     """What kind of secret `path` holds (empty: none). Pure, for tests."""
-    name = path.rsplit("/", 1)[-1]
+    name = path[path.rfind("/") + 1 :]  # the last component (no list built: ~200k calls)
     if (
         name not in _NAMED
-        and not name.endswith(".env")
+        and not name.endswith(_NAME_ENDS)
         and not (name.startswith("requirements") and name.endswith(".txt"))
-        and not path.endswith((".aws/credentials", ".docker/config.json"))
-        and "/.config/gcloud/" not in "/" + path
+        and ".config/gcloud/" not in path  # a cheap superset of the test below
         and b"PRIVATE KEY-----" not in data
         and b"AKIA" not in data
         and b"ASIA" not in data
@@ -160,10 +162,8 @@ def env_secrets(env: dict[str, str]) -> list[str]:
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
     for path, data in ctx.facts.fs.captured():
-        if ctx.allowed(path):
-            continue
-        kinds = file_secrets(path, data)
-        if kinds:
+        kinds = file_secrets(path, data)  # first: it rules out almost every file cheaply
+        if kinds and not ctx.allowed(path):
             yield INFO.finding(
                 f"/{path} holds a secret: {', '.join(kinds)}",
                 "use build secrets (RUN --mount=type=secret) and rotate the leaked credential",

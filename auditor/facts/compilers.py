@@ -123,9 +123,7 @@ def is_toolchain_package(name: str) -> bool:
 
 def detect(fs: FileSystem, owners: Owners) -> Compilers:
     out = Compilers()
-    for path, _node in fs.walk_files():
-        if "bin/" not in path:  # a file directly in a `bin` or `sbin` has it: cheap test
-            continue
+    for path in fs.file_paths_containing("bin/"):  # a file in a `bin` or `sbin` has it
         parent = posixpath.basename(posixpath.dirname(path))
         if parent not in ("bin", "sbin"):
             continue
@@ -184,7 +182,8 @@ def dev_files(fs: FileSystem) -> DevFiles:
     out = DevFiles()
     # Three queries of the sorted file list instead of three tests on every file; each
     # list comes out sorted by path, as one walk over every file gave it.
-    for path, node in fs.files_under(tuple(root + "/" for root in INCLUDE_ROOTS)):
+    for path in fs.file_paths_under(root + "/" for root in INCLUDE_ROOTS):
+        node = fs.nodes[path]
         own = CPYTHON_HEADERS.match(path)
         if own:
             where = out.cpython.setdefault(own.group(1), HeaderDir())
@@ -193,11 +192,12 @@ def dev_files(fs: FileSystem) -> DevFiles:
             where = out.includes.setdefault(root, HeaderDir())
         where.files += 1
         where.bytes += node.entry.size if node.entry.kind == FILE else 0
-    for path, _node in fs.files_ending("Python.h"):
+    for path in fs.file_paths_ending("Python.h"):
         inside = (m := CPYTHON_HEADERS.match(path)) and path == f"{m.group(1)}/Python.h"
         if posixpath.basename(path) == "Python.h" and not inside:
             out.python_h.append(path)
-    for path, node in fs.files_ending(".a"):
-        if node.entry.kind == FILE:
-            out.static_libs.append((path, node.entry.size))
+    for path in fs.file_paths_ending(".a"):
+        lib = fs.get(path)
+        if lib is not None and lib.entry.kind == FILE:
+            out.static_libs.append((path, lib.entry.size))
     return out

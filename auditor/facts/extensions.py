@@ -14,8 +14,8 @@ _DIRS = ("/site-packages/", "/dist-packages/")
 def find(fs: FileSystem) -> list[str]:
     """Image paths (no leading slash) of extension modules, sorted."""
     out = []
-    for path, _node in fs.walk_files():
-        if ".so" not in path or "-packages/" not in path:  # cheap tests, needed by both
+    for path in fs.file_paths_containing(".so"):  # in C: ~1 path in 100 has it
+        if "-packages/" not in path:  # a cheap test, needed by both below
             continue
         name = path.rsplit("/", 1)[-1]
         if (name.endswith(".so") or ".so." in name) and any(d in "/" + path for d in _DIRS):

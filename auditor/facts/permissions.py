@@ -15,7 +15,8 @@ directories holding the entrypoint's scripts.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.facts.users import RuntimeUser
@@ -41,6 +42,9 @@ class WritableScan:
     root: str
     writable: tuple[str, ...]  # writable dirs and files below (and including) root
     checked: int
+    # Which of `writable` are directories (SEC004 asks), so that nobody looks them up
+    # again; not part of what the scan found (equality, JSON).
+    writable_dirs: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"root": "/" + self.root, "writable": len(self.writable), "checked": self.checked}
@@ -53,9 +57,17 @@ def writable_paths(
     the subtrees in `skip`."""
     if user.uid is None:
         return WritableScan(root, (), 0)
-    if not skip and root and root[0] != "/" and root[-1] != "/":
-        return _writable_below(fs, root, user)
+    if root and root[0] != "/" and root[-1] != "/":
+        return _writable_below(fs, root, user, skip)
+    return _walk(fs, root, user, skip)
+
+
+def _walk(fs: FileSystem, root: str, user: RuntimeUser, skip: tuple[str, ...]) -> WritableScan:
+    """`writable_paths` by walking the tree down from `root`, as the runtime would: the
+    definition, used as such for a root given with a slash (or the image root)."""
+    assert user.uid is not None
     found: list[str] = []
+    writable_dirs: list[str] = []
     checked = 0
     stack = [root]
     while stack:
@@ -69,32 +81,65 @@ def writable_paths(
         e = node.entry
         if can_write(user.uid, user.groups, e.uid, e.gid, e.mode):
             found.append(path)
+            if e.kind == DIR:
+                writable_dirs.append(path)
         if e.kind == DIR:
             stack.extend(f"{path}/{c}" if path else c for c in fs.listdir(path))
-    return WritableScan(root, tuple(sorted(found)), checked)
+    return WritableScan(root, tuple(sorted(found)), checked, frozenset(writable_dirs))
 
 
-def _writable_below(fs: FileSystem, root: str, user: RuntimeUser) -> WritableScan:
-    """`writable_paths` without `skip`, from the sorted path list instead of a walk down
-    the tree: every ancestor of a stored path is a directory, so the walk reaches
-    exactly `root` and the stored paths below it (a link or device below is reached
-    but neither counted nor followed)."""
+def _writable_below(
+    fs: FileSystem, root: str, user: RuntimeUser, skip: tuple[str, ...]
+) -> WritableScan:
+    """`_walk` from the paths grouped by mode and owner (`FileSystem.stat_groups`):
+    every ancestor of a stored path is a directory, so the walk reaches exactly `root`
+    and the stored paths below it, minus each skipped path and the paths below it (a
+    link or device below is reached but neither counted nor followed). Each group of
+    paths sharing kind, mode and owner is judged once: one test per group, not per path
+    (a 1M-file image has a few dozen groups)."""
     node = fs.get(root)
-    if node is None or node.entry.kind not in (DIR, FILE, HARDLINK):
+    if root in skip or node is None or node.entry.kind not in (DIR, FILE, HARDLINK):
         return WritableScan(root, (), 0)
-    uid, groups, nodes = user.uid, user.groups, fs.nodes
+    uid, groups = user.uid, user.groups
     assert uid is not None
-    found: list[str] = []
-    checked = 0
-    below = fs.paths_under(root + "/") if node.entry.kind == DIR else []
-    for path in (root, *below):
-        e = nodes[path].entry
-        if e.kind not in (DIR, FILE, HARDLINK):
-            continue
-        checked += 1
-        if can_write(uid, groups, e.uid, e.gid, e.mode):
-            found.append(path)
-    return WritableScan(root, tuple(found), checked)
+    e = node.entry
+    root_writable = can_write(uid, groups, e.uid, e.gid, e.mode)
+    parts: list[list[str]] = [[root]] if root_writable else []
+    dirs: list[list[str]] = [[root]] if root_writable and e.kind == DIR else []
+    checked = 1
+    if e.kind == DIR:
+        pruned = [s for s in skip if s.startswith(root + "/")]
+        for (kind, mode, owner, group), paths in fs.stat_groups_under(root + "/"):
+            if kind not in (DIR, FILE, HARDLINK):
+                continue
+            if pruned:
+                paths = _without(paths, pruned)
+            checked += len(paths)
+            if paths and can_write(uid, groups, owner, group, mode):
+                parts.append(paths)
+                if kind == DIR:
+                    dirs.append(paths)
+    found = parts[0] if len(parts) == 1 else sorted(p for part in parts for p in part)
+    return WritableScan(root, tuple(found), checked, frozenset(p for part in dirs for p in part))
+
+
+def _without(paths: list[str], pruned: list[str]) -> list[str]:
+    """Sorted `paths` without each pruned path and the paths below it (by bisection)."""
+    cuts = []
+    for s in pruned:
+        lo = bisect_left(paths, s)
+        hi = lo + 1 if lo < len(paths) and paths[lo] == s else lo
+        below = bisect_left(paths, s + "/")
+        end = bisect_left(paths, s + "0", below)  # "0" follows "/": past s's subtree
+        cuts += [(lo, hi), (below, end)]
+    out: list[str] = []
+    start = 0
+    for lo, hi in sorted(cuts):
+        if lo > start:
+            out.extend(paths[start:lo])
+        start = max(start, hi)
+    out.extend(paths[start:])
+    return out
 
 
 def app_dirs(fs: FileSystem, config: dict[str, Any], exclude: tuple[str, ...]) -> list[str]:

@@ -9,12 +9,9 @@ import. The header is parsed here only (`header`, `mode`); PY006 and BL003 ask.
 from __future__ import annotations
 
 import struct
-from operator import methodcaller
 from typing import NamedTuple
 
 from auditor.fs import FileSystem
-
-_ENDS_PYC = methodcaller("endswith", ".pyc")  # a predicate called in C, once per captured path
 
 TIMESTAMP, CHECKED_HASH, UNCHECKED_HASH = "timestamp", "checked-hash", "unchecked-hash"
 
@@ -57,12 +54,15 @@ def _mode(flags: int) -> str:
     return CHECKED_HASH if flags & 0b10 else UNCHECKED_HASH
 
 
+#: The mode by the flags word's two low bits (`_mode`, for a byte instead of a word).
+_MODES = tuple(_mode(bits) for bits in range(4))
+
+
 def scan(fs: FileSystem) -> list[Pyc]:
     out = []
-    for path, data in fs.captured(_ENDS_PYC):
-        if "/__pycache__/" not in "/" + path:
-            continue
-        m = mode(data)
-        if m is not None:
-            out.append(Pyc(path, m))
+    modes = _MODES
+    for path, data in fs.captured_ending(".pyc"):
+        if len(data) < 8 or not ("/__pycache__/" in path or path.startswith("__pycache__/")):
+            continue  # too short for `mode`; not where the import system writes pycs
+        out.append(Pyc(path, modes[data[4] & 0b11]))
     return out

@@ -36,6 +36,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from operator import methodcaller
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -43,7 +44,7 @@ from packaging.version import Version
 
 from auditor.facts.dpkg import DpkgDb, upstream_version
 from auditor.facts.stdlib_data import StdlibPiece, python_version, stdlib_table
-from auditor.facts.venvs import parse_cfg
+from auditor.facts.venvs import parse_cfg, pyvenv_cfgs
 from auditor.fs import DIR, SYMLINK, FileSystem
 from auditor.versionprobe import full_version
 
@@ -120,16 +121,17 @@ def find(fs: FileSystem, dpkg: DpkgDb, env: dict[str, str]) -> list[Interpreter]
     stdlibs: dict[tuple[str, str], str] = {}
     exes: dict[tuple[str, str], str] = {}
     libs: dict[tuple[str, str], list[str]] = {}
-    for path, node in fs.nodes.items():
-        if "python" not in path:
-            continue
+    nodes = fs.nodes
+    # In the model's order (a later path wins a key): only paths naming "python", the
+    # test run in C.
+    for path in filter(methodcaller("__contains__", "python"), nodes):
         # Each pattern needs a literal piece of text: a substring test spares the regex
         # for the ~all paths that merely live below a python3.X directory.
         if "/os.py" in path and (m := _STDLIB_RE.match(path)):
             stdlibs[(_prefix(m), m.group("ver"))] = path.rsplit("/", 1)[0]
-        elif "bin/python" in path and (m := _EXE_RE.match(path)) and node.entry.kind != DIR:
+        elif "bin/python" in path and (m := _EXE_RE.match(path)) and nodes[path].entry.kind != DIR:
             exes[(_prefix(m), m.group("ver"))] = path
-        elif "libpython" in path and (m := _LIB_RE.match(path)) and node.entry.kind != DIR:
+        elif "libpython" in path and (m := _LIB_RE.match(path)) and nodes[path].entry.kind != DIR:
             libs.setdefault((_prefix(m), m.group("ver")), []).append(path)
     keys = set(stdlibs) | set(libs)
     for key, exe in exes.items():
@@ -273,7 +275,7 @@ def _venv_recorded(fs: FileSystem, prefix: str, exe: str | None, major_minor: st
     distinct value only: venvs made before and after an upgrade disagree)."""
     bin_dir = f"/{prefix}/bin" if prefix else "/bin"
     found = set()
-    for _path, data in fs.captured(lambda p: p == "pyvenv.cfg" or p.endswith("/pyvenv.cfg")):
+    for _path, data in pyvenv_cfgs(fs):
         cfg = parse_cfg(data)
         home = (cfg.get("home") or "").rstrip("/")
         if home != bin_dir and (exe is None or fs.resolve(home) != f"{prefix}/bin"):

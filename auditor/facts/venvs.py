@@ -109,9 +109,19 @@ def _same_version(real_python: str, major_minor: str) -> bool:
     return m is None or m.group(1) == major_minor
 
 
+def pyvenv_cfgs(fs: FileSystem) -> list[tuple[str, bytes]]:
+    """Every captured `pyvenv.cfg` file with its content, sorted by path (found among
+    the paths ending so, not by testing every captured path)."""
+    return [
+        (p, data)
+        for p, data in fs.captured_ending("pyvenv.cfg")
+        if p == "pyvenv.cfg" or p.endswith("/pyvenv.cfg")
+    ]
+
+
 def find(fs: FileSystem) -> list[Venv]:
     out = []
-    for cfg_path, data in fs.captured(lambda p: p == "pyvenv.cfg" or p.endswith("/pyvenv.cfg")):
+    for cfg_path, data in pyvenv_cfgs(fs):
         out.append(_venv(fs, cfg_path.rpartition("/")[0], parse_cfg(data)))
     return out
 

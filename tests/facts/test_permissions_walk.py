@@ -1,5 +1,6 @@
-"""`writable_paths` without `skip` reads the sorted path list instead of walking the tree
-down: both must find the same paths and count the same checked entries."""
+"""`writable_paths` reads the paths grouped by mode and owner instead of walking the tree
+down (`_walk`, the definition): both must find the same paths, the same directories
+among them, and count the same checked entries, with and without skipped subtrees."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.facts.permissions import writable_paths
+from auditor.facts.permissions import _walk, writable_paths
 from auditor.facts.users import RuntimeUser
 from auditor.fs import FileSystem
 from tests import factory
@@ -38,16 +39,32 @@ def _fs(tmp_path: Path) -> FileSystem:
     return load(factory.ImageSpec(layers=[Layer(items)]), tmp_path).fs
 
 
+SKIPS = [(), ("venv/lib/sub",), ("venv/lib",), ("venv",), ("venv/lib/sub", "venv/lib/a.py")]
+
+
 @pytest.mark.parametrize(
     "root", ["venv", "venv/lib", "venv/lib/sub", "venv/lib/a.py", "venv/bin", "missing", "etc"]
 )
 @pytest.mark.parametrize("user", [USER, NOBODY])
-def test_the_sorted_scan_agrees_with_the_tree_walk(
-    tmp_path: Path, root: str, user: RuntimeUser
+@pytest.mark.parametrize("skip", SKIPS)
+def test_the_grouped_scan_agrees_with_the_tree_walk(
+    tmp_path: Path, root: str, user: RuntimeUser, skip: tuple[str, ...]
 ) -> None:
     fs = _fs(tmp_path)
-    walked = writable_paths(fs, root, user, skip=("\x00not-a-path",))  # the tree walk
-    assert writable_paths(fs, root, user) == walked
+    scan = writable_paths(fs, root, user, skip)
+    if user.uid is None:
+        assert (scan.writable, scan.checked) == ((), 0)  # no user known: nothing judged
+        return
+    walked = _walk(fs, root, user, skip)
+    assert scan == walked
+    assert scan.writable_dirs == walked.writable_dirs
+
+
+def test_skipped_subtrees_leave_out_only_themselves(tmp_path: Path) -> None:
+    scan = writable_paths(_fs(tmp_path), "venv", USER, ("venv/lib/sub", "venv/lib/a.py"))
+    assert scan.writable == ("venv", "venv/lib", "venv/lib/c.py", "venv/lib/d.py")
+    assert scan.writable_dirs == {"venv", "venv/lib"}
+    assert scan.checked == 5  # venv, lib, b, c, d
 
 
 def test_what_the_app_user_can_write(tmp_path: Path) -> None:
