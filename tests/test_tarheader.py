@@ -220,15 +220,17 @@ def test_base256_numbers_are_left_to_frombuf() -> None:
     data=st.binary(max_size=5000),
     ops=st.lists(st.tuples(st.sampled_from(["read", "skip"]), st.integers(0, 1200)), max_size=30),
     chunk=st.integers(1, 700),
+    threaded=st.booleans(),
 )
 def test_reader_read_and_skip_match_a_flat_copy(
-    data: bytes, ops: list[tuple[str, int]], chunk: int
+    data: bytes, ops: list[tuple[str, int]], chunk: int, threaded: bool
 ) -> None:
-    """The reader serves reads and skips across its pieces like one flat buffer."""
+    """The reader serves reads and skips across its pieces like one flat buffer, with
+    its producer thread or without."""
     saved = layers.CHUNK
     layers.CHUNK = chunk
+    reader = layers._DigestingReader(io.BytesIO(b"\0" + data), "layer 0", 1000, threaded)
     try:
-        reader = layers._DigestingReader(io.BytesIO(b"\0" + data), "layer 0", 1000)
         flat = io.BytesIO(b"\0" + data)
         for op, n in ops:
             if op == "read":
@@ -245,6 +247,7 @@ def test_reader_read_and_skip_match_a_flat_copy(
         reader.drain()
         assert reader.produced == len(data) + 1
     finally:
+        reader.close()
         layers.CHUNK = saved
 
 
