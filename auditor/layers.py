@@ -83,6 +83,8 @@ _KIND = {
     tarfile.BLKTYPE: BLOCK,
     tarfile.FIFOTYPE: FIFO,
 }
+# Entry's own __new__ is a Python function around this call: ~0.15 us per entry less.
+_new_entry = tuple.__new__
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 META_PREFIX = ".wh..wh."  # whiteout-metadata names; only the opaque marker means anything
@@ -623,7 +625,9 @@ def _index_entry(
             " recorded as 0"
         )
     index.entries.append(
-        Entry(path, kind, info.mode & 0o7777, uid or 0, gid or 0, size, mtime or 0, link)
+        _new_entry(
+            Entry, (path, kind, info.mode & 0o7777, uid or 0, gid or 0, size, mtime or 0, link)
+        )
     )
     if kind != FILE or size == 0:
         return

@@ -279,3 +279,23 @@ def test_common_headers_take_the_fast_path(
     if signed:
         buf = _with_checksum(buf, signed_sum)
     assert _same(buf) is (not signed or signed_sum == unsigned)
+
+
+@pytest.mark.parametrize(
+    "buf",
+    [
+        _common(),  # an ASCII block: one adler32 over the whole block is exact
+        _common(b"\xff" * 100, b"0", b"\xfd" * 155, linkname=b"\xfe" * 100),  # sum > 65521
+    ],
+)
+def test_checksums_off_by_the_adler_modulus_are_refused(buf: bytes) -> None:
+    """adler32 sums modulo 65521: a checksum that is off by exactly that must still be
+    refused (as frombuf refuses it), on ASCII blocks and on blocks that sum past it."""
+    unsigned = _sums(buf)[0]
+    assert _same(buf) is True
+    for wrong in (unsigned + 65521, unsigned - 65521):
+        if wrong >= 0:
+            bad = _with_checksum(buf, wrong)
+            assert _same(bad) is False
+            with pytest.raises(tarfile.HeaderError):
+                tarstream.parse_header(bad)
