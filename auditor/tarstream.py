@@ -128,20 +128,27 @@ def parse_header(buf: bytes) -> Member:
     m = _COMMON.match(buf, 100)
     if m is not None:
         mode, uid, gid, size, mtime, chksum, kind = m.groups()
-        # The unsigned byte sum with the checksum field as spaces; each half of the
-        # block sums to under 65521, so adler32's first half (started at 0) is exact.
-        total = (
-            (zlib.adler32(buf[:256], 0) & 0xFFFF)
-            + (zlib.adler32(buf[256:], 0) & 0xFFFF)
-            - sum(buf[148:156])
-            + 256
-        )
+        # The unsigned byte sum with the checksum field as spaces. adler32's first half
+        # (started at 0) is the byte sum modulo 65521: exact for an ASCII block (at most
+        # 512 * 127), else for each half of the block.
+        if buf.isascii():
+            total = (zlib.adler32(buf, 0) & 0xFFFF) - sum(buf[148:156]) + 256
+        else:
+            total = (
+                (zlib.adler32(buf[:256], 0) & 0xFFFF)
+                + (zlib.adler32(buf[256:], 0) & 0xFFFF)
+                - sum(buf[148:156])
+                + 256
+            )
         if int(chksum, 8) == total:  # else the signed sum, or an error: frombuf's call
             FAST_HEADERS[0] += 1
             end = buf.find(b"\0", 0, 100)
             name = buf[: end if end >= 0 else 100].decode(_ENCODING, _ERRORS)
-            end = buf.find(b"\0", 157, 257)
-            linkname = buf[157 : end if end >= 0 else 257].decode(_ENCODING, _ERRORS)
+            if buf[157]:
+                end = buf.find(b"\0", 157, 257)
+                linkname = buf[157 : end if end >= 0 else 257].decode(_ENCODING, _ERRORS)
+            else:
+                linkname = ""
             if kind == _AREGTYPE and name.endswith("/"):
                 kind = _DIRTYPE  # an old V7 directory
             if kind == _DIRTYPE:

@@ -9,7 +9,7 @@ threads reach every core. A layer is one deflate stream (or a few gzip members):
 cannot be split, so the floor is at least the largest layer's time.
 
 Run by bench/run.py with whichever Python has the module (the bench's own venv has
-zlib-ng and isal; imgaudit's has zlib-ng):
+zlib-ng and isal; imgaudit's has both where isal has a wheel):
 
     python -m bench.inflate_floor MODULE JOBS PATH:OFFSET:SIZE ...   # prints JSON
 """

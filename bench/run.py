@@ -409,7 +409,7 @@ def measure_floor(res: Results, reference: str, label: str, set_floor: bool) -> 
 
 
 def _python_with(module: str) -> str | None:
-    """The Python that has this inflater: imgaudit's own (zlib, zlib-ng are its
+    """The Python that has this inflater: imgaudit's own (zlib, zlib-ng, isal are its
     dependencies), else the bench's private venv (isal), when it exists."""
     from bench.build_image import cache_root
     from bench.inflate_floor import MODULES

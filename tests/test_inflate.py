@@ -1,4 +1,4 @@
-"""The layer reader's gzip path: zlib-ng when installed, the stdlib's zlib otherwise.
+"""The layer reader's gzip path: ISA-L or zlib-ng when installed, the stdlib's zlib otherwise.
 
 Both must give byte-identical output and the same digests on real layer bytes
 (single- and multi-member gzip, as estargz / pigz --independent write), and both
@@ -22,8 +22,15 @@ from zlib_ng import zlib_ng
 from auditor import layers
 from auditor.errors import CorruptInput
 
-# zlib-ng is a dependency (imgaudit falls back to zlib without it): both must agree.
+# isal and zlib-ng are dependencies (imgaudit falls back from one to the next, then to
+# zlib): all must agree.
 INFLATERS: list[tuple[str, Any]] = [("zlib", zlib), ("zlib_ng", zlib_ng)]
+try:
+    from isal import isal_zlib
+
+    INFLATERS.append(("isal", isal_zlib))
+except ImportError:  # a machine without an isal wheel: imgaudit uses zlib-ng there
+    pass
 
 
 def _real_tar() -> bytes:

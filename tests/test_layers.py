@@ -108,7 +108,7 @@ def test_truncated_blob_is_named_truncated(tmp_path: Path, compression: str) -> 
 
 
 def test_large_gzip_output_at_the_end_is_not_mistaken_for_truncation(tmp_path: Path) -> None:
-    """A last member whose output exceeds one step (4 MiB) after all input was read."""
+    """A last member whose output exceeds one step (`PIECE`) after all input was read."""
     data = b"\0" * (12 << 20)
     layer = factory.Layer([factory.File("zeros", data)], compression="gzip")
     diff = factory.layer_tar(layer)

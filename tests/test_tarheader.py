@@ -220,15 +220,17 @@ def test_base256_numbers_are_left_to_frombuf() -> None:
     data=st.binary(max_size=5000),
     ops=st.lists(st.tuples(st.sampled_from(["read", "skip"]), st.integers(0, 1200)), max_size=30),
     chunk=st.integers(1, 700),
+    threaded=st.booleans(),
 )
 def test_reader_read_and_skip_match_a_flat_copy(
-    data: bytes, ops: list[tuple[str, int]], chunk: int
+    data: bytes, ops: list[tuple[str, int]], chunk: int, threaded: bool
 ) -> None:
-    """The reader serves reads and skips across its pieces like one flat buffer."""
+    """The reader serves reads and skips across its pieces like one flat buffer, with
+    its producer thread or without."""
     saved = layers.CHUNK
     layers.CHUNK = chunk
+    reader = layers._DigestingReader(io.BytesIO(b"\0" + data), "layer 0", 1000, threaded)
     try:
-        reader = layers._DigestingReader(io.BytesIO(b"\0" + data), "layer 0", 1000)
         flat = io.BytesIO(b"\0" + data)
         for op, n in ops:
             if op == "read":
@@ -245,6 +247,7 @@ def test_reader_read_and_skip_match_a_flat_copy(
         reader.drain()
         assert reader.produced == len(data) + 1
     finally:
+        reader.close()
         layers.CHUNK = saved
 
 
@@ -276,3 +279,23 @@ def test_common_headers_take_the_fast_path(
     if signed:
         buf = _with_checksum(buf, signed_sum)
     assert _same(buf) is (not signed or signed_sum == unsigned)
+
+
+@pytest.mark.parametrize(
+    "buf",
+    [
+        _common(),  # an ASCII block: one adler32 over the whole block is exact
+        _common(b"\xff" * 100, b"0", b"\xfd" * 155, linkname=b"\xfe" * 100),  # sum > 65521
+    ],
+)
+def test_checksums_off_by_the_adler_modulus_are_refused(buf: bytes) -> None:
+    """adler32 sums modulo 65521: a checksum that is off by exactly that must still be
+    refused (as frombuf refuses it), on ASCII blocks and on blocks that sum past it."""
+    unsigned = _sums(buf)[0]
+    assert _same(buf) is True
+    for wrong in (unsigned + 65521, unsigned - 65521):
+        if wrong >= 0:
+            bad = _with_checksum(buf, wrong)
+            assert _same(bad) is False
+            with pytest.raises(tarfile.HeaderError):
+                tarstream.parse_header(bad)
