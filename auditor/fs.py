@@ -623,24 +623,28 @@ class FileSystem:
     @cached_property
     def _sizes(self) -> array[int]:
         """Content bytes of each `_files` path that is a regular file (0 for the rest),
-        as an array: a million sizes as ints would be ~30 MB of objects."""
-        tables, shift, mask, special = self._tables, self._shift, self._mask, self._special
-        # A table whose rows of other kinds all have size 0 (the reader's: it records a
-        # size for regular files only) needs no kind test per row.
-        plain = [sum(t.sizes) == t.file_bytes() for t in tables]
-        out = array("q")
-        add = out.append
-        for code in map(self._codes.__getitem__, self._files):
-            if code >= 0:
-                table = tables[code & mask]
-                row = code >> shift
-                if plain[code & mask]:
-                    add(table.sizes[row])
-                else:
-                    add(table.sizes[row] if table.kinds[row] == FILE else 0)
-            else:
-                entry = special[~code][0]
-                add(entry[5] if entry[1] == FILE else 0)
+        as an array: a million sizes as ints would be ~30 MB of objects.
+
+        Made in C: every table's file sizes go into one scratch array at their codes
+        (`row << shift | layer`), each file's code picks its size out of it; the few
+        paths stored as whole Nodes are then set one by one."""
+        tables, shift, files = self._tables, self._shift, self._files
+        step = 1 << shift
+        wide = max((t.sizes.itemsize for t in tables), default=1) > 4
+        # long enough that a whole Node's code (negative: ~k) also picks some place
+        places = max(step * max(map(len, tables), default=0), len(self._special) + 1)
+        scratch = array("q" if wide else "I", bytes((8 if wide else 4) * places))
+        for layer, t in enumerate(tables):
+            sized = array(scratch.typecode, map(mul, t.sizes, _is_file(t.kinds)))
+            scratch[layer : layer + len(t) * step : step] = sized
+        out = array(scratch.typecode, map(scratch.__getitem__, map(self._codes.__getitem__, files)))
+        del scratch
+        for path, node in self._alive_special():
+            entry = node.entry
+            if entry.kind == DIR:
+                continue
+            at = bisect_left(files, path)
+            out[at] = entry.size if entry.kind == FILE else 0
         return out
 
     @property
@@ -672,7 +676,8 @@ class FileSystem:
         # A directory's size is the sum over the files below it: one contiguous range
         # of the sorted file list, so a difference of two running totals.
         files = self._files
-        running = [0, *accumulate(self._sizes)]
+        running = array("q", [0])
+        running.extend(accumulate(self._sizes))
         sizes: dict[str, int] = {}
         for d in sorted(d for d in self._dirs if d.count("/") < max_depth):
             lo, hi = _prefix_range(files, d + "/")
@@ -743,15 +748,23 @@ class FileSystem:
         groups: dict[tuple[str, int, int, int], list[str]] = {}
         with gc_paused():
             for layer, table in enumerate(self._tables):
-                keys = zip(
-                    table.kinds, table.modes.tolist(), table.uids.tolist(), table.gids.tolist()
-                )
-                for path, key in compress(zip(table.paths, keys), self._alive(layer)):
-                    group = groups.get(key)
+                m, u, g = table.modes, table.uids, table.gids
+                # grouped by the places in the columns' tables (small ints: no object
+                # per row), named by the values once per group
+                by_place: dict[tuple[str, int, int, int], list[str]] = {}
+                places = zip(table.kinds, m.at, u.at, g.at)
+                for path, key in compress(zip(table.paths, places), self._alive(layer)):
+                    group = by_place.get(key)
                     if group is None:
-                        groups[key] = [path]
+                        by_place[key] = [path]
                     else:
                         group.append(path)
+                for (kind, mi, ui, gi), paths in by_place.items():
+                    key = (kind, m.table[mi], u.table[ui], g.table[gi])
+                    if key in groups:
+                        groups[key] += paths
+                    else:
+                        groups[key] = paths
             for path, node in self._alive_special():
                 e = node.entry
                 groups.setdefault((e.kind, e.mode, e.uid, e.gid), []).append(path)
@@ -768,39 +781,6 @@ class FileSystem:
             lo, hi = _prefix_range(paths, prefix)
             if lo < hi:
                 yield key, paths if hi - lo == len(paths) else paths[lo:hi]
-
-    def file_bytes_by_directory(self) -> dict[str, int]:
-        """Directory ("" for the root) -> bytes of the regular files (kind FILE: not hard
-        links) directly in it, for every directory that holds at least one regular file
-        (empty files too): entry sizes summed by parent path, so the values sum to
-        `total_bytes`. The order of the keys is not part of the contract; the dict is
-        cached (the report's sizes and final size both ask): do not change it."""
-        return self._file_bytes_by_directory
-
-    @cached_property
-    def _file_bytes_by_directory(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        get = out.get
-        # Files of one directory mostly come one after the other (tar order): summed in
-        # a run, the dict updated once per run. `slash`: the run's directory and a slash
-        # ("" for the root), `cut` its length.
-        slash, cut, total, started = "", 0, 0, False
-        files = [
-            compress(zip(t.paths, t.sizes), map(mul, self._alive(layer), _is_file(t.kinds)))
-            for layer, t in enumerate(self._tables)
-        ]
-        special = [(p, n.entry.size) for p, n in self._alive_special() if n.entry.kind == FILE]
-        for path, size in (item for rows in [*files, special] for item in rows):
-            if started and path.startswith(slash) and path.find("/", cut) < 0:
-                total += size
-                continue
-            if started:
-                out[slash[:-1]] = get(slash[:-1], 0) + total
-            cut = path.rfind("/") + 1
-            slash, total, started = path[:cut], size, True
-        if started:
-            out[slash[:-1]] = get(slash[:-1], 0) + total
-        return out
 
     # ---- survival, by row ----------------------------------------------------------
 

@@ -19,20 +19,8 @@ REGRESSION_BYTES = 50_000_000
 
 def directory_sizes(fs: FileSystem) -> dict[str, int]:
     """Every directory down to DIRECTORY_DEPTH, as an absolute path, with its content size
-    (the recursive size of its regular files; directories holding no byte left out).
-    Summed from the bytes directly in each directory (`file_bytes_by_directory`: one
-    entry per directory, not per file); `FileSystem.directory_sizes` is the same sum
-    made file by file (tests/test_fs_walks.py)."""
-    sizes: dict[str, int] = {}
-    get = sizes.get
-    for parent, size in fs.file_bytes_by_directory().items():
-        if not size or not parent:
-            continue  # files at the root are in no directory
-        parts = parent.split("/")
-        for depth in range(1, min(len(parts), DIRECTORY_DEPTH) + 1):
-            d = "/" + "/".join(parts[:depth])
-            sizes[d] = get(d, 0) + size
-    return sizes
+    (the recursive size of its regular files; directories holding no byte left out)."""
+    return {"/" + p: b for p, b in fs.directory_sizes(DIRECTORY_DEPTH).items()}
 
 
 def top_directories(sizes: dict[str, int], n: int = TOP_DIRECTORIES) -> dict[str, int]:

@@ -33,8 +33,7 @@ def layer_sizes(loaded: LoadedImage) -> dict[str, Any]:
             }
             for index in loaded.indexes
         ],
-        # `fs.total_bytes`, from the per-directory sums the sizes section reads too
-        "final_size": sum(loaded.fs.file_bytes_by_directory().values()),
+        "final_size": loaded.fs.total_bytes,
     }
 
 
