@@ -11,7 +11,7 @@ import io
 import sys
 from collections.abc import Sequence
 
-from auditor import __version__
+from auditor import __version__, process_end
 from auditor.commands import cache, checks, diff, explain, fleet, history, scan
 from auditor.errors import InputError
 
@@ -53,5 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """The `imgaudit` command: `main`, holding each scanned image to the end, then the
+    process ends without freeing it (auditor/process_end.py says why)."""
+    process_end.start_holding()
+    process_end.end(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

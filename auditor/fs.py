@@ -122,7 +122,13 @@ class FileSystem:
             for i, index in enumerate(indexes):
                 self._apply(i, index)
         self._children = None
-        self.nodes = NodeMap(self)
+
+    @property
+    def nodes(self) -> NodeMap:
+        """Every surviving path and its Node (built on access), as a read-only mapping.
+        Made on each access, not kept: a kept view would make a reference cycle, and
+        the model would wait for the cyclic collector instead of going with its image."""
+        return NodeMap(self)
 
     # ---- the stored form -----------------------------------------------------------
 

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from auditor import baseline
+from auditor import baseline, process_end
 from auditor.commands import options
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.gating import base_held_back, report_failures
+from auditor.loading import open_loaded
 from auditor.pipeline import Settings, audit, compare_family
 from auditor.report import output
 from auditor.report.formats import OutputFormat
@@ -55,7 +56,9 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace, reference: str, settings: Settings) -> Report:
-    report = audit(reference, settings)
+    loaded = open_loaded(reference, settings.loading)
+    process_end.hold_until_exit(loaded)  # the command line frees nothing at its end
+    report = audit(loaded, settings)
     url = options.store_url(args)
     if url is not None:
         repository, tag = baseline.repository_of(report.reference, args.repository)
