@@ -343,9 +343,9 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
     files = []
     tops: set[str] = set()
     firsts: set[str] = set()  # first path components already looked at
-    # fs.get without its strip when there is nothing to strip: `site` is a stored path,
-    # and a RECORD path that could add a slash at either end goes through normpath
-    get = fs.nodes.get if site[:1] != "/" else fs.get
+    # Whether each path is there, without building its Node (the size of a row that
+    # states none is the only thing read from it). A RECORD path that could add a
+    # slash at either end goes through normpath first.
     for row in _record_rows(data):
         if not row:
             continue
@@ -354,10 +354,9 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
             continue
         if rel[0] == "." or "/." in rel or "//" in rel or rel[-1] == "/":
             path = posixpath.normpath(f"{site}/{rel}")  # only when there is something to do
-            node = fs.get(path)
         else:
             path = f"{site}/{rel}"
-            node = get(path)
+        here = path in fs
         first = rel.partition("/")[0]
         if first not in firsts and not rel.startswith(".."):
             # Most rows share a few first components (the package directory): the
@@ -367,11 +366,11 @@ def _record(fs: FileSystem, site: str, data: bytes) -> tuple[int, list[str], set
                 mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
                 if mod.isidentifier() and mod != "__pycache__":  # importable names only
                     tops.add(mod)
-        if node is not None:
+        if here:
             files.append(path)
         if len(row) > 2 and row[2].isascii() and row[2].isdigit():
             total += int(row[2])
-        elif node is not None and node.entry.kind == FILE:
+        elif here and (node := fs.get(path)) is not None and node.entry.kind == FILE:
             total += node.entry.size
     return total, files, tops
 
