@@ -310,6 +310,17 @@ class _DigestingReader:
                 raise tarfile.ReadError("unexpected end of data")
             self._fill()
 
+    def skip_read(self, n: int, m: int) -> bytes:
+        """`skip(n)` then `read(m)`: the step between two tar headers, one call."""
+        pos = self._pos + n
+        end = pos + m
+        chunk = self._chunk
+        if end <= len(chunk):  # the common case: both within the current piece
+            self._pos = end
+            return chunk[pos:end]
+        self.skip(n)
+        return self.read(m)
+
     def drain(self) -> None:
         """Read to the end (tar padding included) so both digests cover every byte."""
         self._chunk, self._pos = b"", 0
