@@ -137,11 +137,13 @@ class _DigestingReader:
     header is one slice of it and skipped content only moves `_pos`, so the bytes of a
     layer are never copied into a buffer and shifted out again.
 
-    `threaded`: the stored bytes are read, hashed and decompressed by a thread of
-    their own (`_Producer`), a few pieces ahead of the tar parse, which hashes the
-    decompressed pieces as it takes them. zlib-ng, zstandard and hashlib release the
-    GIL, so on a second core a layer costs the slower of the two halves instead of
-    their sum (bench/PROFILE.md). The caller must `close()` the reader.
+    `threaded`: the stored bytes are read and decompressed by a thread of their own
+    (`_Producer`), a few pieces ahead of the tar parse; the parse thread hashes the
+    stored bytes (handed over with each piece, in order) and the decompressed ones
+    (an uncompressed blob's one hash stays in the producer). zlib-ng/ISA-L, zstandard
+    and hashlib release the GIL, so on a second core a layer costs the longer of the
+    two threads instead of their sum (bench/PROFILE.md). The caller must `close()`
+    the reader.
     """
 
     def __init__(self, raw: IO[bytes], what: str, max_ratio: int, threaded: bool = False) -> None:
@@ -311,6 +313,17 @@ class _DigestingReader:
                 raise tarfile.ReadError("unexpected end of data")
             self._fill()
 
+    def skip_read(self, n: int, m: int) -> bytes:
+        """`skip(n)` then `read(m)`: the step between two tar headers, one call."""
+        pos = self._pos + n
+        end = pos + m
+        chunk = self._chunk
+        if end <= len(chunk):  # the common case: both within the current piece
+            self._pos = end
+            return chunk[pos:end]
+        self.skip(n)
+        return self.read(m)
+
     def drain(self) -> None:
         """Read to the end (tar padding included) so both digests cover every byte."""
         self._chunk, self._pos = b"", 0
@@ -323,7 +336,7 @@ _AHEAD = 4  # decompressed pieces the producer thread may hold ready for the par
 
 
 class _Producer:
-    """The thread that reads, hashes and decompresses a blob for `_DigestingReader`.
+    """The thread that reads and decompresses a blob for `_DigestingReader`.
 
     Pieces pass through a bounded queue, so memory stays flat (at most `_AHEAD` pieces
     of at most `PIECE` bytes wait). An exception in the thread (CorruptInput, a registry

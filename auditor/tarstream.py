@@ -335,6 +335,7 @@ def iter_members(stream: Stream) -> Iterator[tuple[Member, Content]]:
     stops at the end-of-archive marker or at the end of data between members."""
     global_pax: dict[str, str] = {}
     read, skip = stream.read, stream.skip
+    skip_read = getattr(stream, "skip_read", None)  # both in one call (the layer reader)
     buf = read(BLOCK)
     if len(buf) < BLOCK:
         raise tarfile.ReadError("empty file" if not buf else "truncated header")
@@ -349,7 +350,10 @@ def iter_members(stream: Stream) -> Iterator[tuple[Member, Content]]:
         size = info.size if info.type in _WITH_CONTENT else 0
         content = Content(stream, size)
         yield info, content
-        skip(content.remaining + (-size % BLOCK))
-        buf = read(BLOCK)
+        if skip_read is not None:
+            buf = skip_read(content.remaining + (-size % BLOCK), BLOCK)
+        else:
+            skip(content.remaining + (-size % BLOCK))
+            buf = read(BLOCK)
         if len(buf) < BLOCK:
             return

@@ -218,15 +218,18 @@ def test_base256_numbers_are_left_to_frombuf() -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     data=st.binary(max_size=5000),
-    ops=st.lists(st.tuples(st.sampled_from(["read", "skip"]), st.integers(0, 1200)), max_size=30),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["read", "skip", "skip_read"]), st.integers(0, 1200)),
+        max_size=30,
+    ),
     chunk=st.integers(1, 700),
     threaded=st.booleans(),
 )
 def test_reader_read_and_skip_match_a_flat_copy(
     data: bytes, ops: list[tuple[str, int]], chunk: int, threaded: bool
 ) -> None:
-    """The reader serves reads and skips across its pieces like one flat buffer, with
-    its producer thread or without."""
+    """The reader serves reads, skips and both at once across its pieces like one flat
+    buffer, with its producer thread or without."""
     saved = layers.CHUNK
     layers.CHUNK = chunk
     reader = layers._DigestingReader(io.BytesIO(b"\0" + data), "layer 0", 1000, threaded)
@@ -235,6 +238,9 @@ def test_reader_read_and_skip_match_a_flat_copy(
         for op, n in ops:
             if op == "read":
                 assert reader.read(n) == flat.read(n)
+            elif op == "skip_read" and flat.tell() + n // 2 <= len(data) + 1:
+                flat.seek(n // 2, io.SEEK_CUR)
+                assert reader.skip_read(n // 2, n - n // 2) == flat.read(n - n // 2)
             elif flat.tell() + n <= len(data) + 1:
                 reader.skip(n)
                 flat.seek(n, io.SEEK_CUR)
