@@ -28,6 +28,7 @@ References: https://docs.docker.com/build/cache/optimize/#use-cache-mounts
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterator
 
@@ -124,13 +125,14 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     remedies["bytecode of removed code"] = "remove __pycache__ with the code it belongs to"
     min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
     for label in sorted(found):
-        files = sorted(found[label], key=lambda f: (-f[1], f[0]))
+        files = found[label]
         total = sum(size for _, size in files)
+        top = heapq.nsmallest(TOP, files, key=lambda f: (-f[1], f[0]))  # all are not named
         yield INFO.finding(
             f"{label}: {len(files)} file(s), {human_bytes(total)}",
             remedies[label],
-            path=files[0][0],
-            paths=[p for p, _ in files[1:TOP]],
+            path=top[0][0],
+            paths=[p for p, _ in top[1:]],
             bytes=total,
             severity=None if total >= min_bytes else Severity.INFO,
             evidence={"category": label, "files": len(files)},
