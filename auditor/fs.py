@@ -42,10 +42,6 @@ __all__ = [
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
 PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included
 
-#: Suffixes facts and checks ask `file_paths_ending` for (bytecode, venv configs, C
-#: headers, static libraries): the paths ending with any of them are found in one pass.
-COMMON_SUFFIXES = (".pyc", "pyvenv.cfg", ".h", ".a")
-
 _new = tuple.__new__  # builds a NamedTuple from a tuple in C, skipping its Python __new__
 
 
@@ -548,6 +544,10 @@ class FileSystem:
     # the model's own order (`nodes.items()`) and sort afterwards: on a 1M-path model,
     # looking nodes up in path order misses the CPU caches and costs 5-10x more.
 
+    #: Suffixes facts and checks ask `file_paths_ending` for (bytecode, venv configs, C
+    #: headers, static libraries): the paths ending with any of them are found in one pass.
+    COMMON_SUFFIXES = (".pyc", "pyvenv.cfg", ".h", ".a")
+
     def file_paths(self) -> list[str]:
         """Every non-directory path, sorted: `[p for p, _ in walk_files()]` without the
         nodes (the cached list itself: do not change it)."""
@@ -579,13 +579,13 @@ class FileSystem:
         A suffix that ends with one of COMMON_SUFFIXES is looked for among the paths
         ending with those, found in one shared pass (several facts and checks ask)."""
         suffixes = (suffix,) if isinstance(suffix, str) else suffix
-        if all(s.endswith(COMMON_SUFFIXES) for s in suffixes):
+        if all(s.endswith(self.COMMON_SUFFIXES) for s in suffixes):
             return list(filter(methodcaller("endswith", suffix), self._common_endings))
         return list(filter(methodcaller("endswith", suffix), self.file_paths()))
 
     @cached_property
     def _common_endings(self) -> list[str]:
-        return list(filter(methodcaller("endswith", COMMON_SUFFIXES), self.file_paths()))
+        return list(filter(methodcaller("endswith", self.COMMON_SUFFIXES), self.file_paths()))
 
     def file_paths_containing(self, text: str) -> list[str]:
         """`[p for p in file_paths() if text in p]`, sorted; the test runs in C."""
