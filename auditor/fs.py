@@ -587,10 +587,6 @@ class FileSystem:
     def _common_endings(self) -> list[str]:
         return list(filter(methodcaller("endswith", self.COMMON_SUFFIXES), self.file_paths()))
 
-    def file_paths_containing(self, text: str) -> list[str]:
-        """`[p for p in file_paths() if text in p]`, sorted; the test runs in C."""
-        return list(filter(methodcaller("__contains__", text), self.file_paths()))
-
     def captured_ending(self, suffix: str) -> Iterator[tuple[str, bytes]]:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:
         each with the content recorded for it (a hard link's from its origin; links are
@@ -624,6 +620,18 @@ class FileSystem:
             for group in groups.values():
                 group.sort()
         return groups
+
+    def dir_paths(self) -> list[str]:
+        """Every surviving directory path (implied ones too), sorted: a few percent of the
+        paths. Every ancestor of a stored path is one, so "the files below a directory
+        named X" is `file_paths_under` of these, not a test of every file path."""
+        return self._dir_paths
+
+    @cached_property
+    def _dir_paths(self) -> list[str]:
+        return sorted(
+            p for (kind, *_), paths in self.stat_groups().items() if kind == DIR for p in paths
+        )
 
     def stat_groups_under(
         self, prefix: str

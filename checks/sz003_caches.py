@@ -101,10 +101,11 @@ def orphan_pycs(fs: FileSystem) -> list[str]:
 def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     found: dict[str, list[tuple[str, int]]] = {}
-    # Every category needs `.cache/` in the path or a var/ or tmp/ start: only those
-    # paths are looked at (by bisection, and a test in C), each once; the order does
-    # not matter, each category's files are sorted below.
-    candidates = [p for p in fs.file_paths_containing(".cache/") if not p.startswith(_STARTS)]
+    # Every category needs `.cache/` in the path (a directory named `*.cache` above it)
+    # or a var/ or tmp/ start: only those paths are looked at, found by bisection, each
+    # once; the order does not matter, each category's files are sorted below.
+    caches = [d + "/" for d in fs.dir_paths() if d.endswith(".cache")]
+    candidates = [p for p in fs.file_paths_under(caches) if not p.startswith(_STARTS)]
     for start in _STARTS:
         candidates += fs.paths_under(start)  # directories too: not FILE, left out below
     for path in candidates:
