@@ -55,10 +55,6 @@ __all__ = [
 MAX_SYMLINK_HOPS = 40  # Linux's limit (MAXSYMLINKS)
 PATH_MAX = 4096  # Linux's limit for a symlink target, the NUL included
 
-#: Suffixes facts and checks ask `file_paths_ending` for (bytecode, venv configs, C
-#: headers, static libraries): the paths ending with any of them are found in one pass.
-COMMON_SUFFIXES = (".pyc", "pyvenv.cfg", ".h", ".a")
-
 _new = tuple.__new__  # builds a NamedTuple from a tuple in C, skipping its Python __new__
 
 
@@ -697,9 +693,14 @@ class FileSystem:
     # pass each, shared, or a filter run in C, and return paths, so that a caller looks
     # nodes up only for the paths it keeps. Each docstring states the contract, which
     # tests/test_fs_walks.py checks against the brute-force walk, so the model
-    # underneath may change without changing the answers. Passes over every node go in
-    # the model's own order (`nodes.items()`) and sort afterwards: on a 1M-path model,
-    # looking nodes up in path order misses the CPU caches and costs 5-10x more.
+    # underneath may change without changing the answers. On the columnar model they
+    # read the tables' columns and the survival masks, in the tables' own order, and
+    # sort afterwards: on a 1M-path model, looking paths up in sorted order misses the
+    # CPU caches and costs 5-10x more.
+
+    #: Suffixes facts and checks ask `file_paths_ending` for (bytecode, venv configs, C
+    #: headers, static libraries): the paths ending with any of them are found in one pass.
+    COMMON_SUFFIXES = (".pyc", "pyvenv.cfg", ".h", ".a")
 
     def file_paths_under(self, prefixes: Iterable[str]) -> list[str]:
         """`[p for p, _ in files_under(prefixes)]`: the non-directory paths that start with
@@ -720,17 +721,13 @@ class FileSystem:
         A suffix that ends with one of COMMON_SUFFIXES is looked for among the paths
         ending with those, found in one shared pass (several facts and checks ask)."""
         suffixes = (suffix,) if isinstance(suffix, str) else suffix
-        if all(s.endswith(COMMON_SUFFIXES) for s in suffixes):
+        if all(s.endswith(self.COMMON_SUFFIXES) for s in suffixes):
             return list(filter(methodcaller("endswith", suffix), self._common_endings))
         return list(filter(methodcaller("endswith", suffix), self.file_paths()))
 
     @cached_property
     def _common_endings(self) -> list[str]:
-        return list(filter(methodcaller("endswith", COMMON_SUFFIXES), self.file_paths()))
-
-    def file_paths_containing(self, text: str) -> list[str]:
-        """`[p for p in file_paths() if text in p]`, sorted; the test runs in C."""
-        return list(filter(methodcaller("__contains__", text), self.file_paths()))
+        return list(filter(methodcaller("endswith", self.COMMON_SUFFIXES), self.file_paths()))
 
     def captured_ending(self, suffix: str) -> Iterator[tuple[str, bytes]]:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:
@@ -777,6 +774,16 @@ class FileSystem:
             for group in groups.values():
                 group.sort()
         return groups
+
+    def dir_paths(self) -> list[str]:
+        """Every surviving directory path (implied ones too), sorted: a few percent of the
+        paths. Every ancestor of a stored path is one, so "the files below a directory
+        named X" is `file_paths_under` of these, not a test of every file path."""
+        return self._dir_paths
+
+    @cached_property
+    def _dir_paths(self) -> list[str]:
+        return sorted(self._dirs)
 
     def stat_groups_under(
         self, prefix: str

@@ -100,7 +100,9 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             layer=layer,
             evidence={"distinct_build_mtimes": count},
         )
-    pycs = [p.path for p in ctx.facts.pycs if p.mode == TIMESTAMP and not ctx.allowed(p.path)]
+    pycs = [p.path for p in ctx.facts.pycs if p.mode == TIMESTAMP]
+    if ctx.options.get("allow"):  # `allowed` is False for every path without globs
+        pycs = [p for p in pycs if not ctx.allowed(p)]
     if pycs:
         yield INFO.finding(
             f"{len(pycs)} timestamp-based .pyc file(s): their bytes depend on source mtimes",

@@ -28,6 +28,7 @@ References: https://docs.docker.com/build/cache/optimize/#use-cache-mounts
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterator
 
@@ -100,10 +101,11 @@ def orphan_pycs(fs: FileSystem) -> list[str]:
 def run(ctx: CheckContext) -> Iterator[Finding]:
     fs = ctx.facts.fs
     found: dict[str, list[tuple[str, int]]] = {}
-    # Every category needs `.cache/` in the path or a var/ or tmp/ start: only those
-    # paths are looked at (by bisection, and a test in C), each once; the order does
-    # not matter, each category's files are sorted below.
-    candidates = [p for p in fs.file_paths_containing(".cache/") if not p.startswith(_STARTS)]
+    # Every category needs `.cache/` in the path (a directory named `*.cache` above it)
+    # or a var/ or tmp/ start: only those paths are looked at, found by bisection, each
+    # once; the order does not matter, each category's files are sorted below.
+    caches = [d + "/" for d in fs.dir_paths() if d.endswith(".cache")]
+    candidates = [p for p in fs.file_paths_under(caches) if not p.startswith(_STARTS)]
     for start in _STARTS:
         candidates += fs.paths_under(start)  # directories too: not FILE, left out below
     for path in candidates:
@@ -124,13 +126,14 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     remedies["bytecode of removed code"] = "remove __pycache__ with the code it belongs to"
     min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
     for label in sorted(found):
-        files = sorted(found[label], key=lambda f: (-f[1], f[0]))
+        files = found[label]
         total = sum(size for _, size in files)
+        top = heapq.nsmallest(TOP, files, key=lambda f: (-f[1], f[0]))  # all are not named
         yield INFO.finding(
             f"{label}: {len(files)} file(s), {human_bytes(total)}",
             remedies[label],
-            path=files[0][0],
-            paths=[p for p, _ in files[1:TOP]],
+            path=top[0][0],
+            paths=[p for p, _ in top[1:]],
             bytes=total,
             severity=None if total >= min_bytes else Severity.INFO,
             evidence={"category": label, "files": len(files)},

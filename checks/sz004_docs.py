@@ -21,6 +21,7 @@ References: https://wiki.ubuntu.com/ReducingDiskFootprint#Documentation
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 
 from auditor.context import CheckContext
@@ -65,16 +66,18 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
     warn_bytes = float(ctx.option("warn-mb", OPTIONS["warn-mb"])) * 1_000_000
     for label, prefixes in CATEGORIES:
-        files = sorted(found.get(label, []), key=lambda f: (-f[1], f[0]))
+        files = found.get(label, [])
         total = sum(size for _, size in files)
         if not files or total < min_bytes:
             continue
+        # Only the TOP largest are named: picked, not the ~100k files sorted
+        top = heapq.nsmallest(TOP, files, key=lambda f: (-f[1], f[0]))
         yield INFO.finding(
             f"{label}: {len(files)} file(s), {human_bytes(total)} under "
             + ", ".join("/" + p.rstrip("/") for p in prefixes),
             "exclude docs, man pages and locales with dpkg path-exclude (keep copyright)",
-            path=files[0][0],
-            paths=[p for p, _ in files[1:TOP]],
+            path=top[0][0],
+            paths=[p for p, _ in top[1:]],
             bytes=total,
             severity=Severity.WARNING if total >= warn_bytes else None,
             evidence={"category": label, "files": len(files)},

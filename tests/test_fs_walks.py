@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor import sizes
+from auditor.facts import extensions
 from auditor.fs import DIR, FILE, SYMLINK, FileSystem
 from auditor.layers import index_layer
 from auditor.sources.interface import FileSlice
@@ -31,6 +32,10 @@ PATHS = [
     "a/b-x",
     "a/b/d/e.so",
     "lib/site-packages/m.so.1",
+    "x/dist-packages/y/z.so",
+    "site-packages/q.so",
+    "a/.cache/pip/w",
+    "usr/sbin/cc",
     "usr/bin/gcc",
     "usr/include/z.h",
     "var/log/dpkg.log",
@@ -91,14 +96,29 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
         for suffix in (".pyc", "x.pyc", ".so", "pyvenv.cfg", "z.h", ("c.py", ".h"), (".pyc", ".a")):
             assert fs.file_paths_ending(suffix) == [p for p in files if p.endswith(suffix)]
             assert fs.file_paths_ending(suffix) == [p for p, _ in fs.files_ending(suffix)]
-        for text in (".so", "bin/", "-packages/", "python"):
-            assert fs.file_paths_containing(text) == [p for p in files if text in p]
         for prefixes in (["a/"], ["a/b", "a/"], ["usr/include/", "var/log/"], [""], []):
             assert fs.file_paths_under(prefixes) == [p for p, _ in fs.files_under(prefixes)]
         for suffix in (".pyc", "pyvenv.cfg"):
             expected = [(p, d) for p, d in fs.captured(lambda p, s=suffix: p.endswith(s))]
             expected = [(p, d) for p, d in expected if fs.nodes[p].entry.kind != DIR]
             assert list(fs.captured_ending(suffix)) == expected
+
+        dirs = [p for p in fs.paths() if fs.nodes[p].entry.kind == DIR]
+        assert fs.dir_paths() == dirs
+        # Files below a directory named so == files whose path names it (what the
+        # extension modules fact, the compilers fact and SZ003 rely on)
+        for name in ("site-packages", "bin", "sbin"):
+            roots = [d + "/" for d in dirs if d.rpartition("/")[2] == name]
+            named = [p for p in files if f"/{name}/" in "/" + p]
+            assert fs.file_paths_under(roots) == named
+        roots = [d + "/" for d in dirs if d.endswith(".cache")]
+        assert fs.file_paths_under(roots) == [p for p in files if ".cache/" in p]
+        assert extensions.find(fs) == [
+            p
+            for p in files
+            if (p.rsplit("/", 1)[-1].endswith(".so") or ".so." in p.rsplit("/", 1)[-1])
+            and any(d in "/" + p for d in ("/site-packages/", "/dist-packages/"))
+        ]
 
         groups = fs.stat_groups()
         assert sorted(p for paths in groups.values() for p in paths) == fs.paths()

@@ -123,7 +123,10 @@ def is_toolchain_package(name: str) -> bool:
 
 def detect(fs: FileSystem, owners: Owners) -> Compilers:
     out = Compilers()
-    for path in fs.file_paths_containing("bin/"):  # a file in a `bin` or `sbin` has it
+    # Only files directly in a `bin` or `sbin` directory count: found below those
+    # directories (by bisection), not by testing every file.
+    bins = [d + "/" for d in fs.dir_paths() if d.rpartition("/")[2] in ("bin", "sbin")]
+    for path in fs.file_paths_under(bins):
         parent = posixpath.basename(posixpath.dirname(path))
         if parent not in ("bin", "sbin"):
             continue
