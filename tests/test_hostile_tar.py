@@ -214,7 +214,8 @@ HOSTILE_BUT_READABLE = factory.ImageSpec(
 
 
 class _CountedLookups(dict):  # type: ignore[type-arg]
-    """The filesystem model's path table, counting lookups (the work of a resolve)."""
+    """The filesystem model's path table (path -> stored code), counting lookups (the
+    work of a resolve)."""
 
     lookups = 0
 
@@ -230,7 +231,7 @@ def test_hostile_links_and_types_are_modelled_inside_the_image(
     from tests.images import load
 
     fs: FileSystem = load(HOSTILE_BUT_READABLE, tmp_path).fs
-    monkeypatch.setattr(fs, "nodes", _CountedLookups(fs.nodes))
+    monkeypatch.setattr(fs, "_codes", _CountedLookups(fs._codes))
     monkeypatch.setattr(_CountedLookups, "lookups", 0)
     assert fs.resolve("app/up") is None  # /etc/passwd is not in the image
     assert fs.resolve("app/abs") is None
