@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, compress
-from operator import eq, methodcaller, mul
+from operator import methodcaller, mul
 from typing import Any, NamedTuple
 
 from auditor.elffacts import AnyElf, UnreadableElf
@@ -101,10 +102,14 @@ class FileSystem:
         self._codes: dict[str, int] = {}
         self._special: list[Node] = []
         self._special_paths: list[str] = []  # the path each special Node was stored for
+        # One byte per table row: 1 while that row is what its path shows. Kept up to
+        # date by the merge, so that questions about every surviving row (stat groups,
+        # directories, sizes) read masks instead of looking each path up again.
+        self._alive_rows = [bytearray(len(t)) for t in self._tables]
         self._earlier: dict[str, tuple[tuple[int, int], ...]] = {}  # of coded paths
         # parent path -> paths of its children, for removals during the merge: built
         # when a layer first removes a directory, then kept up to date; dropped after
-        # the merge (`listdir` has its own `_listing`). Lists, not sets (a quarter of
+        # the merge (`listdir` reads the sorted paths). Lists, not sets (a quarter of
         # the memory: a million paths held ~40 MB of sets at the merge's peak), and
         # never pruned: a listed child that is gone since is skipped by `_remove`.
         self._children: dict[str, list[str]] | None = None
@@ -150,6 +155,7 @@ class FileSystem:
     def _put(self, path: str, node: Node) -> None:
         """Store `node` whole (anything a layer row alone does not describe)."""
         self._earlier.pop(path, None)
+        self._retire_row(self._codes.get(path))
         self._codes[path] = ~len(self._special)
         self._special.append(node)
         self._special_paths.append(path)
@@ -157,11 +163,18 @@ class FileSystem:
     def _put_row(
         self, path: str, layer: int, row: int, earlier: tuple[tuple[int, int], ...]
     ) -> None:
+        self._retire_row(self._codes.get(path))
         self._codes[path] = row << self._shift | layer
+        self._alive_rows[layer][row] = 1
         if earlier:
             self._earlier[path] = earlier
         elif self._earlier:
             self._earlier.pop(path, None)
+
+    def _retire_row(self, code: int | None) -> None:
+        """The row stored as `code` no longer shows its path (see `_alive_rows`)."""
+        if code is not None and code >= 0:
+            self._alive_rows[code & self._mask][code >> self._shift] = 0
 
     # ---- merging -------------------------------------------------------------------
 
@@ -187,6 +200,8 @@ class FileSystem:
         parent, a hard link) goes through `_add`, in the same order."""
         codes, gone, shift = self._codes, self._gone, self._shift
         self.written_bytes += table.file_bytes()
+        # every row shows its path unless something below says otherwise (`_retire_row`)
+        self._alive_rows[layer][:] = b"\x01" * len(table)
         checked = None  # the last parent found to be a directory (tar lists by directory)
         # each row's code, made in C: row << shift | layer
         numbered = range(layer, (len(table) << shift) + layer, 1 << shift)
@@ -274,6 +289,7 @@ class FileSystem:
         code = self._codes.pop(path, None)
         if code is None:
             return
+        self._retire_row(code)
         node = self._node(path, code)
         self._earlier.pop(path, None)
         self._retire(path, node)
@@ -320,6 +336,7 @@ class FileSystem:
         self._ensure_parent(layer, path)
         if entry.kind == HARDLINK:
             self._put(path, self._link(Node(entry, layer, False, earlier)))
+            self._alive_rows[layer][row] = 0  # stored whole, not as its row
             self._ever_linked.add(path)
         else:
             self._put_row(path, layer, row, earlier)
@@ -390,15 +407,14 @@ class FileSystem:
     def _dirs(self) -> set[str]:
         """Every surviving directory: found by the tables' kind columns (a directory
         is one entry in ~25), each kept if its row is the one that survived."""
-        codes, shift = self._codes, self._shift
+        codes = self._codes
         dirs = set()
         for layer, table in enumerate(self._tables):
-            kinds, paths = table.kinds, table.paths
+            kinds, paths, alive = table.kinds, table.paths, self._alive_rows[layer]
             row = kinds.find(DIR)
             while row >= 0:
-                path = paths[row]
-                if codes.get(path) == row << shift | layer:
-                    dirs.add(path)
+                if alive[row]:
+                    dirs.add(paths[row])
                 row = kinds.find(DIR, row + 1)
         for k, path in enumerate(self._special_paths):
             if codes.get(path) == ~k and self._special[k][0][1] == DIR:
@@ -761,14 +777,7 @@ class FileSystem:
                 m, u, g = table.modes, table.uids, table.gids
                 # grouped by the places in the columns' tables (small ints: no object
                 # per row), named by the values once per group
-                by_place: dict[tuple[str, int, int, int], list[str]] = {}
-                places = zip(table.kinds, m.at, u.at, g.at)
-                for path, key in compress(zip(table.paths, places), self._alive(layer)):
-                    group = by_place.get(key)
-                    if group is None:
-                        by_place[key] = [path]
-                    else:
-                        group.append(path)
+                by_place = self._grouped_rows(table, self._alive(layer))
                 for (kind, mi, ui, gi), paths in by_place.items():
                     key = (kind, m.table[mi], u.table[ui], g.table[gi])
                     if key in groups:
@@ -781,6 +790,35 @@ class FileSystem:
             for group in groups.values():
                 group.sort()
         return groups
+
+    @staticmethod
+    def _grouped_rows(
+        table: EntryTable, alive: bytearray
+    ) -> dict[tuple[str, int, int, int], list[str]]:
+        """The surviving rows' paths of `table` by (kind, mode place, uid place, gid
+        place). A layer has a handful of such keys: each key's rows are then picked in
+        C, by a byte mask per column (kind, mode, owner places of one byte each); a
+        path at a time only when a column needs wider places or there are many keys."""
+        m, u, g = table.modes, table.uids, table.gids
+        keys = Counter(compress(zip(table.kinds, m.at, u.at, g.at), alive))
+        out: dict[tuple[str, int, int, int], list[str]] = {}
+        if len(keys) <= _MASKED_KEYS and all(c.at.typecode == "B" for c in (m, u, g)):
+            width = len(alive)
+            columns = (table.kinds.encode("ascii"), m.at.tobytes(), u.at.tobytes(), g.at.tobytes())
+            every = int.from_bytes(alive, "little")
+            for key in keys:
+                mask = every
+                for column, value in zip(columns, (ord(key[0]), *key[1:])):
+                    mask &= int.from_bytes(column.translate(_ONE_AT[value]), "little")
+                out[key] = list(compress(table.paths, mask.to_bytes(width, "little")))
+            return out
+        for path, key in compress(zip(table.paths, zip(table.kinds, m.at, u.at, g.at)), alive):
+            group = out.get(key)
+            if group is None:
+                out[key] = [path]
+            else:
+                group.append(path)
+        return out
 
     def dir_paths(self) -> list[str]:
         """Every surviving directory path (implied ones too), sorted: a few percent of the
@@ -804,20 +842,10 @@ class FileSystem:
 
     # ---- survival, by row ----------------------------------------------------------
 
-    def _alive(self, layer: int) -> bytes:
+    def _alive(self, layer: int) -> bytearray:
         """One byte per row of layer `layer`'s table: 1 where that row is what the path
-        shows (it survived the merge), else 0. Made in C, once per table."""
-        masks = self._alive_masks
-        mask = masks.get(layer)
-        if mask is None:
-            table, shift = self._tables[layer], self._shift
-            numbered = range(layer, (len(table) << shift) + layer, 1 << shift)
-            mask = masks[layer] = bytes(map(eq, map(self._codes.get, table.paths), numbered))
-        return mask
-
-    @cached_property
-    def _alive_masks(self) -> dict[int, bytes]:
-        return {}
+        shows (it survived the merge), else 0 (the merge keeps it: do not change it)."""
+        return self._alive_rows[layer]
 
     def _alive_special(self) -> Iterator[tuple[str, Node]]:
         """The surviving paths stored as whole Nodes, with them."""
@@ -863,6 +891,9 @@ class NodeMap(Mapping[str, Node]):
 
 
 _FILE_BYTES = bytes(int(c == ord(FILE)) for c in range(256))
+# byte translation tables: `_ONE_AT[v]` maps byte v to 1 and every other byte to 0
+_ONE_AT = [bytes(int(c == v) for c in range(256)) for v in range(256)]
+_MASKED_KEYS = 16  # keys of a layer picked by masks (each a pass over the layer, in C)
 
 
 def _is_file(kinds: str) -> bytes:

@@ -99,5 +99,9 @@ def test_columns_answer_as_the_node_model(layers: list[list[factory.Item]], tabl
     for prefix in ["", "a/", "a/b", "e/", "zz"]:
         assert list(new.files_under([prefix])) == list(old.files_under([prefix]))
         assert new.paths_under(prefix) == old.paths_under(prefix)
+    for layer, table in enumerate(new._tables):  # the merge's survival masks are exact
+        numbered = range(layer, (len(table) << new._shift) + layer, 1 << new._shift)
+        shown = [int(new._codes.get(p) == c) for p, c in zip(table.paths, numbered)]
+        assert list(new._alive(layer)) == shown
     for suffix in ["b", "/c", "y"]:
         assert list(new.files_ending(suffix)) == list(old.files_ending(suffix))
