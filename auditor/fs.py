@@ -756,6 +756,17 @@ class FileSystem:
     def _common_endings(self) -> list[str]:
         return list(filter(methodcaller("endswith", self.COMMON_SUFFIXES), self.file_paths()))
 
+    def captured_where(self, test: Any) -> list[tuple[str, bytes]]:
+        """`[(p, d) for p, d in captured() if test(p, d)]`, sorted by path, for a `test`
+        that rejects nearly everything cheaply: it is run first on every content each
+        layer recorded, in the layers' own order, and only the paths it accepts (and
+        the linked paths, whose content is recorded under another path) are looked up
+        as `captured` would. `test` must be pure."""
+        maybe = set(self._linked)
+        for index in self._indexes:
+            maybe.update(path for path, data in index.contents.items() if test(path, data))
+        return [(p, d) for p, d in self._with_content(sorted(maybe)) if test(p, d)]
+
     def captured_ending(self, suffix: str) -> Iterator[tuple[str, bytes]]:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:
         each with the content recorded for it (a hard link's from its origin; links are

@@ -103,6 +103,11 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
             expected = [(p, d) for p, d in expected if fs.nodes[p].entry.kind != DIR]
             assert list(fs.captured_ending(suffix)) == expected
 
+        def odd(path: str, data: bytes) -> bool:  # any pure test that rejects most
+            return len(data) % 3 == 1 or path.endswith("c")
+
+        assert fs.captured_where(odd) == [(p, d) for p, d in fs.captured() if odd(p, d)]
+
         dirs = [p for p in fs.paths() if fs.nodes[p].entry.kind == DIR]
         assert fs.dir_paths() == dirs
         # Files below a directory named so == files whose path names it (what the
