@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import accumulate, compress
+from itertools import compress
 from operator import methodcaller, mul
 from typing import Any, NamedTuple
 
@@ -97,7 +97,7 @@ class FileSystem:
     def __init__(self, indexes: list[LayerIndex]) -> None:
         self._indexes = indexes
         self._tables = [EntryTable.of(index.entries) for index in indexes]
-        self._shift = max(1, len(indexes).bit_length())
+        self._shift = max(1, (len(indexes) - 1).bit_length())  # bits that number a layer
         self._mask = (1 << self._shift) - 1
         self._codes: dict[str, int] = {}
         self._special: list[Node] = []
@@ -659,10 +659,11 @@ class FileSystem:
         paths stored as whole Nodes are then set one by one."""
         tables, shift, files = self._tables, self._shift, self._files
         step = 1 << shift
-        wide = max((t.sizes.itemsize for t in tables), default=1) > 4
+        # the tables' widest size type (most hold 2-byte sizes: a few MB of scratch)
+        code = max((t.sizes for t in tables), key=lambda a: a.itemsize, default=array("B"))
         # long enough that a whole Node's code (negative: ~k) also picks some place
         places = max(step * max(map(len, tables), default=0), len(self._special) + 1)
-        scratch = array("q" if wide else "I", bytes((8 if wide else 4) * places))
+        scratch = array(code.typecode, bytes(code.itemsize * places))
         for layer, t in enumerate(tables):
             sized = array(scratch.typecode, map(mul, t.sizes, _is_file(t.kinds)))
             scratch[layer : layer + len(t) * step : step] = sized
@@ -703,15 +704,14 @@ class FileSystem:
     def directory_sizes(self, max_depth: int = 3) -> dict[str, int]:
         """Recursive content size of every directory down to `max_depth` components."""
         # A directory's size is the sum over the files below it: one contiguous range
-        # of the sorted file list, so a difference of two running totals.
-        files = self._files
-        running = array("q", [0])
-        running.extend(accumulate(self._sizes))
+        # of the sorted file list, summed in C.
+        files, file_sizes = self._files, self._sizes
         sizes: dict[str, int] = {}
         for d in sorted(d for d in self._dirs if d.count("/") < max_depth):
             lo, hi = _prefix_range(files, d + "/")
-            if running[hi] > running[lo]:
-                sizes[d] = running[hi] - running[lo]
+            total = sum(file_sizes[lo:hi])
+            if total:
+                sizes[d] = total
         return sizes
 
     # ---- queries added for issue 20 walks ------------------------------------------
