@@ -100,7 +100,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             layer=layer,
             evidence={"distinct_build_mtimes": count},
         )
-    pycs = [p.path for p in ctx.facts.pycs if p.mode == TIMESTAMP]
+    pycs = ctx.facts.pycs.get(TIMESTAMP, [])
     if ctx.options.get("allow"):  # `allowed` is False for every path without globs
         pycs = [p for p in pycs if not ctx.allowed(p)]
     if pycs:

@@ -159,7 +159,8 @@ class Facts:
         return extmods.find(self.fs)
 
     @cached_property
-    def pycs(self) -> list[pycfiles.Pyc]:
+    def pycs(self) -> dict[str, list[str]]:
+        """Invalidation mode -> the pycs with it, sorted (pyc.scan)."""
         return pycfiles.scan(self.fs)
 
     # ---- Python: interpreters, venvs, distributions, permissions -----------------------

@@ -16,14 +16,6 @@ from auditor.fs import FileSystem
 TIMESTAMP, CHECKED_HASH, UNCHECKED_HASH = "timestamp", "checked-hash", "unchecked-hash"
 
 
-class Pyc(NamedTuple):
-    """A tuple, not a frozen dataclass: an image has tens of thousands of pycs, and a
-    frozen dataclass's __init__ (object.__setattr__ per field) was most of this fact."""
-
-    path: str
-    mode: str
-
-
 class Header(NamedTuple):
     flags: int
     source_mtime: int  # meaningful for timestamp-based pycs only
@@ -58,11 +50,15 @@ def _mode(flags: int) -> str:
 _MODES = tuple(_mode(bits) for bits in range(4))
 
 
-def scan(fs: FileSystem) -> list[Pyc]:
-    out = []
-    modes = _MODES
+def scan(fs: FileSystem) -> dict[str, list[str]]:
+    """Invalidation mode -> the pycs (in `__pycache__`, where the import system writes
+    them) with it, each list sorted. Paths by mode, not a record per pyc: a big image
+    has 200k pycs, and a tuple each was ~14 MB."""
+    out: dict[str, list[str]] = {}
+    # by the flags' two low bits; 0 and 2 are both timestamp-based: one list
+    by_bits = [out.setdefault(mode, []) for mode in _MODES]
     for path, data in fs.captured_ending(".pyc"):
         if len(data) < 8 or not ("/__pycache__/" in path or path.startswith("__pycache__/")):
             continue  # too short for `mode`; not where the import system writes pycs
-        out.append(Pyc(path, modes[data[4] & 0b11]))
-    return out
+        by_bits[data[4] & 0b11].append(path)
+    return {mode: paths for mode, paths in out.items() if paths}
