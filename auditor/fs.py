@@ -21,21 +21,11 @@ from itertools import compress
 from operator import methodcaller, mul
 from typing import Any, NamedTuple
 
+from auditor import layerindex  # its EntryTable: the layers' columns the merge reads
 from auditor.elffacts import AnyElf, UnreadableElf
 
 # Facts and checks see tar entries through this model: it offers the entry kinds.
-from auditor.layerindex import (
-    BLOCK,
-    CHAR,
-    DIR,
-    FIFO,
-    FILE,
-    HARDLINK,
-    SYMLINK,
-    Entry,
-    EntryTable,
-    LayerIndex,
-)
+from auditor.layerindex import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
 from auditor.memory import gc_paused
 
 __all__ = [
@@ -96,7 +86,7 @@ class FileSystem:
 
     def __init__(self, indexes: list[LayerIndex]) -> None:
         self._indexes = indexes
-        self._tables = [EntryTable.of(index.entries) for index in indexes]
+        self._tables = [layerindex.EntryTable.of(index.entries) for index in indexes]
         self._shift = max(1, (len(indexes) - 1).bit_length())  # bits that number a layer
         self._mask = (1 << self._shift) - 1
         self._codes: dict[str, int] = {}
@@ -193,7 +183,7 @@ class FileSystem:
         self._add_all(layer, self._tables[layer])
         self.skipped.extend((layer, s) for s in index.skipped)
 
-    def _add_all(self, layer: int, table: EntryTable) -> None:
+    def _add_all(self, layer: int, table: layerindex.EntryTable) -> None:
         """Apply a layer's entries in order. Most entries write a new path below an
         existing directory: that case is handled inline here (one int, one dict
         insert); anything else (a path written before, a missing or non-directory
@@ -804,7 +794,7 @@ class FileSystem:
 
     @staticmethod
     def _grouped_rows(
-        table: EntryTable, alive: bytearray
+        table: layerindex.EntryTable, alive: bytearray
     ) -> dict[tuple[str, int, int, int], list[str]]:
         """The surviving rows' paths of `table` by (kind, mode place, uid place, gid
         place). A layer has a handful of such keys: each key's rows are then picked in

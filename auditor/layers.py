@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import posixpath
 import queue
 import tarfile
@@ -44,14 +45,21 @@ from auditor.memory import trim_heap
 from auditor.sources.interface import Layer
 from auditor.versionprobe import VersionProbe
 
-_inflate: Any  # the zlib-compatible module that inflates gzip layers
-try:  # ISA-L: ~10% less inflate time than zlib-ng on real layers (bench/PROFILE.md)
-    from isal import isal_zlib as _inflate
-except ImportError:  # pragma: no cover - platforms without an isal wheel
-    try:  # zlib-ng: ~2x faster than the stdlib's zlib (bench/RESULTS.md)
-        from zlib_ng import zlib_ng as _inflate
-    except ImportError:  # the stdlib fallback keeps imgaudit working
-        _inflate = zlib
+
+def _inflater() -> Any:
+    """The zlib-compatible module that inflates gzip layers, the fastest importable:
+    ISA-L (~10% less inflate time than zlib-ng on real layers, bench/PROFILE.md), then
+    zlib-ng (~2x faster than the stdlib's zlib, bench/RESULTS.md), then zlib itself
+    (platforms without either wheel keep working)."""
+    for name in ("isal.isal_zlib", "zlib_ng.zlib_ng"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:  # pragma: no cover - platforms without that wheel
+            continue
+    return zlib  # pragma: no cover
+
+
+_inflate: Any = _inflater()
 
 CHUNK = 1 << 20
 # Decompressed bytes per step: 1 MiB stays in the core's cache for the diff_id hash and

@@ -266,6 +266,23 @@ def layer_tar(layer: Layer) -> bytes:
     return buf.getvalue()
 
 
+def read_stack(layers: Sequence[Sequence[Item]], tmp: Path) -> list[Any]:
+    """Each layer's items as an uncompressed tar in `tmp`, indexed by the reader
+    (auditor.layers.index_layer): the LayerIndex list FileSystem merges."""
+    from auditor.layers import index_layer
+    from auditor.sources.interface import FileSlice
+    from auditor.sources.interface import Layer as SourceLayer
+
+    out = []
+    for n, items in enumerate(layers):
+        diff = layer_tar(Layer(list(items), compression="none"))
+        blob = tmp / f"{n}.tar"
+        blob.write_bytes(diff)
+        sha = sha256(diff)
+        out.append(index_layer(SourceLayer(n, sha, sha, "", len(diff), FileSlice(str(blob)))))
+    return out
+
+
 def compress(data: bytes, compression: Compression) -> bytes:
     if compression == "gzip":
         return gzip.compress(data, compresslevel=6, mtime=0)

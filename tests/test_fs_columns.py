@@ -8,15 +8,13 @@ from __future__ import annotations
 import tempfile
 from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.fs import FileSystem
 from auditor.layerindex import EntryTable
-from auditor.layers import index_layer
-from auditor.sources.interface import FileSlice
-from auditor.sources.interface import Layer as SourceLayer
 from tests import factory
 from tests.support import node_fs
 
@@ -24,52 +22,32 @@ NAMES = ["a", "a/b", "a/b/c", "a/d", "a.b", "a/b.c", "a/b/c/g", "e", "e/f", "loo
 TARGETS = ["a", "a/b/c", "e/f", "/a/d", "../../a/b", "loop", "x/y", "missing"]
 
 
+#: How each kind of item is drawn for a path: a table, so that every kind stays in step.
+ITEMS: dict[str, Any] = {
+    "file": lambda draw, path: factory.File(
+        path, b"x" * draw(st.integers(0, 30)), mode=draw(st.sampled_from([0o644, 0o755, 0o4755]))
+    ),
+    "dir": lambda draw, path: factory.Dir(path, mode=draw(st.sampled_from([0o755, 0o1777]))),
+    "sym": lambda draw, path: factory.Symlink(path, draw(st.sampled_from(TARGETS))),
+    "hard": lambda draw, path: factory.Hardlink(path, draw(st.sampled_from(NAMES))),
+    "wh": lambda _draw, path: factory.Whiteout(path),
+    "opq": lambda _draw, path: factory.Opaque(path),
+    "fifo": lambda _draw, path: factory.Special(path, "fifo"),
+}
+
+
 @st.composite
 def layer(draw: st.DrawFn) -> list[factory.Item]:
-    items: list[factory.Item] = []
-    for kind, path in draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(["file", "file", "dir", "sym", "hard", "wh", "opq", "fifo"]),
-                st.sampled_from(NAMES),
-            ),
-            max_size=10,
-        )
-    ):
-        if kind == "file":
-            mode = draw(st.sampled_from([0o644, 0o755, 0o4755, 0o666]))
-            items.append(factory.File(path, b"x" * draw(st.integers(0, 30)), mode=mode))
-        elif kind == "dir":
-            items.append(factory.Dir(path, mode=draw(st.sampled_from([0o755, 0o777, 0o1777]))))
-        elif kind == "sym":
-            items.append(factory.Symlink(path, draw(st.sampled_from(TARGETS))))
-        elif kind == "hard":
-            items.append(factory.Hardlink(path, draw(st.sampled_from(NAMES))))
-        elif kind == "wh":
-            items.append(factory.Whiteout(path))
-        elif kind == "opq":
-            items.append(factory.Opaque(path))
-        else:
-            items.append(factory.Special(path, "fifo"))
-    return items
-
-
-def _indexes(layers: list[list[factory.Item]], tmp: Path) -> list[object]:
-    out = []
-    for n, items in enumerate(layers):
-        diff = factory.layer_tar(factory.Layer(items, compression="none"))
-        blob = tmp / f"{n}.tar"
-        blob.write_bytes(diff)
-        sha = factory.sha256(diff)
-        out.append(index_layer(SourceLayer(n, sha, sha, "", len(diff), FileSlice(str(blob)))))
-    return out
+    kinds = st.sampled_from(["file", "file", *ITEMS])
+    pairs = draw(st.lists(st.tuples(kinds, st.sampled_from(NAMES)), max_size=10))
+    return [ITEMS[kind](draw, path) for kind, path in pairs]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(layer(), min_size=1, max_size=4), st.booleans())
 def test_columns_answer_as_the_node_model(layers: list[list[factory.Item]], table: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        indexes = _indexes(layers, Path(tmp))
+        indexes = factory.read_stack(layers, Path(tmp))
     if table:  # as decoded indexes come: columns (the reader's own come as lists)
         for index in indexes:
             index.entries = EntryTable.of(index.entries)  # type: ignore[attr-defined]

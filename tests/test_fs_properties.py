@@ -194,22 +194,11 @@ def hostile_layer(draw: st.DrawFn) -> list[factory.Item]:
     return items
 
 
-def _indexes(layers: list[list[factory.Item]], tmp: Path) -> list[object]:
-    out = []
-    for n, items in enumerate(layers):
-        diff = factory.layer_tar(factory.Layer(items, compression="none"))
-        blob = tmp / f"{n}.tar"
-        blob.write_bytes(diff)
-        sha = factory.sha256(diff)
-        out.append(index_layer(SourceLayer(n, sha, sha, "", len(diff), FileSlice(str(blob)))))
-    return out
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(hostile_layer(), min_size=1, max_size=4))
 def test_hostile_stacks_keep_the_invariants(layers: list[list[factory.Item]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        fs = FileSystem(_indexes(layers, Path(tmp)))  # type: ignore[arg-type]
+        fs = FileSystem(factory.read_stack(layers, Path(tmp)))  # type: ignore[arg-type]
     assert fs.total_bytes + fs.wasted_bytes == fs.written_bytes
     assert fs.wasted_bytes >= 0 and all(w.wasted_bytes > 0 for w in fs.waste())
     assert all(size >= 0 for size in fs.directory_sizes().values())

@@ -14,9 +14,6 @@ from hypothesis import strategies as st
 from auditor import sizes
 from auditor.facts import extensions
 from auditor.fs import DIR, FILE, SYMLINK, FileSystem
-from auditor.layers import index_layer
-from auditor.sources.interface import FileSlice
-from auditor.sources.interface import Layer as SourceLayer
 from tests import factory
 
 PATHS = [
@@ -69,14 +66,7 @@ def layer_items(draw: st.DrawFn) -> list[factory.Item]:
 
 
 def merged(layers: list[list[factory.Item]], tmp: Path) -> FileSystem:
-    indexes = []
-    for n, items in enumerate(layers):
-        diff = factory.layer_tar(factory.Layer(items, compression="none"))
-        blob = tmp / f"{n}.tar"
-        blob.write_bytes(diff)
-        sha = factory.sha256(diff)
-        indexes.append(index_layer(SourceLayer(n, sha, sha, "", len(diff), FileSlice(str(blob)))))
-    return FileSystem(indexes)
+    return FileSystem(factory.read_stack(layers, tmp))
 
 
 def _stat(fs: FileSystem, path: str) -> tuple[str, int, int, int]:
