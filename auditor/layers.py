@@ -574,24 +574,31 @@ def _read_tarstream(
             m = common(buf, 100)
             if (
                 m is not None
-                and (kind := m[7]) in _FAST_TYPES
+                and (fields := m.groups())[6] in _FAST_TYPES
                 and not buf[345]
                 and buf.isascii()
-                and int(m[6], 8) == (adler32(buf, 0) & 0xFFFF) - sum(buf[148:156]) + 256
+                # The checksum as `tarstream.parse_header` checks it; the field's bytes
+                # are its six octal digits (so their sum is told by its value), NUL, space.
+                and (chk := int(fields[5], 8))
+                == (adler32(buf, 0) & 0xFFFF)
+                - _OCTAL_DIGIT_SUM[chk >> 9]
+                - _OCTAL_DIGIT_SUM[chk & 511]
+                - 64
                 and (name := buf[: (n if (n := buf.find(b"\0", 0, 100)) >= 0 else 100)].decode())
                 and name[0] not in "/."
-                and (kind != _DIRECTORY or (name := name.rstrip("/")))
+                and (fields[6] != _DIRECTORY or (name := name.rstrip("/")))
                 and name[-1] != "/"
                 and "//" not in name
                 and "/." not in name
             ):
                 # A clean name has no "" "." ".." part, so no ".wh." part either.
                 fast += 1
-                mode = int(m[1], 8) & 0o7777
-                uid, gid, mtime = int(m[2], 8), int(m[3], 8), int(m[5], 8)
+                mode_, uid_, gid_, size_, mtime_, _, kind = fields
+                mode = int(mode_, 8) & 0o7777
+                uid, gid, mtime = int(uid_, 8), int(gid_, 8), int(mtime_, 8)
                 advance = 0
                 if kind == _REGULAR:
-                    size = int(m[4], 8)
+                    size = int(size_, 8)
                     append(new_entry(entry_type, (name, FILE, mode, uid, gid, size, mtime, "")))
                     if size:
                         advance = size + (-size % BLOCK_SIZE)
@@ -683,6 +690,8 @@ def _read_tarstream(
 
 
 _FAST_TYPES = (_REGULAR, _DIRECTORY, _SYMBOLIC)
+# The sum of the octal digits of 0..511 (three digits each): a 6-digit field in two looks.
+_OCTAL_DIGIT_SUM = [sum(map(int, f"{i:o}")) for i in range(512)]
 BLOCK_SIZE = tarstream.BLOCK
 
 
