@@ -569,6 +569,9 @@ def _read_tarstream(
     contents = index.contents
     contents_room = BATCH_CONTENTS if batches.handoff is not None else 1 << 62
     fast = 0
+    # The reader's current piece and position, kept here (~5 attribute accesses an
+    # entry): written back before every call that reads, read again after it.
+    chunk, pos = reader._chunk, reader._pos
     try:
         while True:
             m = common(buf, 100)
@@ -612,8 +615,6 @@ def _read_tarstream(
                         if capture is not None or executable or elf:
                             # `_index_content` on the bytes at hand when they are in the
                             # reader's current piece (nothing consumed: skipped as a whole).
-                            pos = reader._pos
-                            chunk = reader._chunk
                             end = pos + (size if size < 4 else 4)
                             slow = end > len(chunk)
                             if not slow:
@@ -636,11 +637,13 @@ def _read_tarstream(
                                 elif executable and head[:2] == b"#!":
                                     slow = True
                             if slow:
+                                reader._pos = pos
                                 content = tarstream.Content(reader, size)
                                 fh = cast(IO[bytes], content)
                                 _index_content(
                                     fh, name, size, capture, executable, index, policy, spill
                                 )
+                                chunk, pos = reader._chunk, reader._pos
                                 advance = content.remaining + (-size % BLOCK_SIZE)
                                 batches.after_entry()
                                 append = index.entries.append  # type: ignore[union-attr]
@@ -659,6 +662,7 @@ def _read_tarstream(
                     contents = index.contents
                     room = batches.room()
             else:
+                reader._pos = pos
                 info = tarstream.header(buf)
                 if info is None:
                     return
@@ -673,19 +677,21 @@ def _read_tarstream(
                 append = index.entries.append  # type: ignore[union-attr]
                 contents = index.contents
                 room = batches.room()
+                chunk, pos = reader._chunk, reader._pos
                 advance = content.remaining + (-size % BLOCK_SIZE)
             # The next header: `reader.skip_read(advance, BLOCK_SIZE)`, inlined.
-            pos = reader._pos + advance
-            end = pos + BLOCK_SIZE
-            chunk = reader._chunk
+            start = pos + advance
+            end = start + BLOCK_SIZE
             if end <= len(chunk):
-                reader._pos = end
-                buf = chunk[pos:end]
+                pos = end
+                buf = chunk[start:end]
             else:
+                reader._pos = pos
                 buf = reader.skip_read(advance, BLOCK_SIZE)
+                chunk, pos = reader._chunk, reader._pos
                 if len(buf) < BLOCK_SIZE:
                     return
-    finally:
+    finally:  # the reader's own position is right here (every exit follows a call to it)
         tarstream.FAST_HEADERS[0] += fast
 
 
