@@ -569,6 +569,8 @@ def _read_tarstream(
     contents = index.contents
     contents_room = BATCH_CONTENTS if batches.handoff is not None else 1 << 62
     fast = 0
+    owners: dict[bytes, tuple[int, int, int]] = {}
+    mtimes: dict[bytes, int] = {}
     # The reader's current piece and position, kept here (~5 attribute accesses an
     # entry): written back before every call that reads, read again after it.
     chunk, pos = reader._chunk, reader._pos
@@ -597,8 +599,19 @@ def _read_tarstream(
                 # A clean name has no "" "." ".." part, so no ".wh." part either.
                 fast += 1
                 mode_, uid_, gid_, size_, mtime_, _, kind = fields
-                mode = int(mode_, 8) & 0o7777
-                uid, gid, mtime = int(uid_, 8), int(gid_, 8), int(mtime_, 8)
+                # Most entries share a few owners, modes and mtimes: their fields' bytes
+                # (checked octal digits) looked up instead of converted (~0.2 us an entry).
+                ids = owners.get(key := buf[100:124])  # the mode, uid and gid fields
+                if ids is None:
+                    ids = (int(mode_, 8) & 0o7777, int(uid_, 8), int(gid_, 8))
+                    if len(owners) < _MEMO:
+                        owners[key] = ids
+                mode, uid, gid = ids
+                mtime = mtimes.get(mtime_)
+                if mtime is None:
+                    mtime = int(mtime_, 8)
+                    if len(mtimes) < _MEMO:
+                        mtimes[mtime_] = mtime
                 advance = 0
                 if kind == _REGULAR:
                     size = int(size_, 8)
@@ -696,6 +709,7 @@ def _read_tarstream(
 
 
 _FAST_TYPES = (_REGULAR, _DIRECTORY, _SYMBOLIC)
+_MEMO = 4096  # distinct header fields remembered per layer (hostile layers: all distinct)
 # The sum of the octal digits of 0..511 (three digits each): a 6-digit field in two looks.
 _OCTAL_DIGIT_SUM = [sum(map(int, f"{i:o}")) for i in range(512)]
 BLOCK_SIZE = tarstream.BLOCK

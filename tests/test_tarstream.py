@@ -228,7 +228,7 @@ def _mixed_layer() -> bytes:
     ]
     for i in range(300):
         data = bytes([65 + i % 26]) * (1 + (i * 37) % 700)
-        members.append((f"lib/p{i % 7}/m{i}.py", tarfile.REGTYPE, data, 0o644, ""))
+        members.append((f"lib/p{i % 7}/m{i}.py", tarfile.REGTYPE, data, 0o600 + i % 64, ""))
         if i % 50 == 0:
             members.append((f"lib/p{i % 7}/ELF{i}.so", tarfile.REGTYPE, elf[:4096], 0o755, ""))
     buf = io.BytesIO()
@@ -236,7 +236,9 @@ def _mixed_layer() -> bytes:
         for name, kind, data, mode, link in members:
             info = tarfile.TarInfo(name)
             info.type, info.size, info.mode, info.linkname = kind, len(data), mode, link
-            info.mtime = 1_700_000_000
+            # owners, modes and mtimes that repeat and differ (the reader memoises them)
+            info.mtime = 1_700_000_000 + len(name) % 4
+            info.uid, info.gid = len(name) % 3, len(data) % 5
             tar.addfile(info, io.BytesIO(data))
     out = bytearray(buf.getvalue())
     at = out.index(b"app/tiny\0") + 512 + 3
@@ -258,6 +260,7 @@ def test_fast_path_indexes_like_tarfile_across_piece_boundaries(
     assert "app/run2" not in index["contents"]
     assert any(s.startswith("etc/sudoers: ") for s in index["skipped"])
     assert index["whiteouts"] == ["app/gone"]
+    assert len({(e[2], e[3], e[4], e[6]) for e in index["entries"]}) > 20
 
 
 def test_fast_path_keeps_the_entry_limit_and_batches(
