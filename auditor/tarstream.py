@@ -357,3 +357,12 @@ def iter_members(stream: Stream) -> Iterator[tuple[Member, Content]]:
             buf = read(BLOCK)
         if len(buf) < BLOCK:
             return
+
+
+# For a caller that inlines the common case (auditor/layers.py `_read_tarstream`) and
+# hands every other header back to this module.
+COMMON = _COMMON
+PLAIN_TYPES = _PLAIN_TYPES
+WITH_CONTENT = _WITH_CONTENT
+header = _header
+extended = _extended

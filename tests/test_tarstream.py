@@ -199,3 +199,90 @@ def test_bad_header_after_the_first_is_corrupt(
         _index(blob, tmp_path, blob, "tarstream", monkeypatch)
     reference = _index(blob, tmp_path, blob, "tarfile", monkeypatch)
     assert [e[0] for e in reference["entries"]] == ["etc/os-release"]  # the rest hidden
+
+
+def _mixed_layer() -> bytes:
+    """Every branch of the layer reader's inline fast path (`layers._read_tarstream`)
+    and its exits to the general one, among files of many sizes (headers and heads
+    fall across the reader's pieces when those are small)."""
+    elf = Path(sys.executable).resolve().read_bytes()
+    members: list[tuple[str, bytes, bytes, int, str]] = [  # name, type, data, mode, link
+        ("./", tarfile.DIRTYPE, b"", 0o755, ""),
+        ("app/", tarfile.DIRTYPE, b"", 0o755, ""),
+        ("app/bin", tarfile.DIRTYPE, b"", 0o755, ""),
+        ("app/tiny", tarfile.REGTYPE, b"\x7fEL", 0o644, ""),  # padding made "F" below
+        ("app/bin/tool", tarfile.REGTYPE, elf, 0o755, ""),
+        ("app/bin/run", tarfile.REGTYPE, b"#!/usr/bin/python3\nprint()\n", 0o755, ""),
+        ("app/bin/data", tarfile.REGTYPE, b"\x00" * 900, 0o755, ""),
+        ("app/run.sh", tarfile.REGTYPE, b"#!/bin/sh\n" + b"x" * 400, 0o755, ""),
+        ("app/run2", tarfile.REGTYPE, b"no shebang", 0o755, ""),
+        ("etc/passwd", tarfile.REGTYPE, b"root:x:0:0:root:/root:/bin/sh\n", 0o644, ""),
+        ("etc/sudoers", tarfile.REGTYPE, b"#" * (300 << 10), 0o440, ""),
+        ("x/__pycache__/m.cpython-311.pyc", tarfile.REGTYPE, b"\xa7\r\r\n" * 5, 0o644, ""),
+        ("app/link", tarfile.SYMTYPE, b"", 0o777, "bin/tool"),
+        ("app/hard", tarfile.LNKTYPE, b"", 0o755, "app/bin/tool"),
+        ("app/.wh.gone", tarfile.REGTYPE, b"", 0o644, ""),
+        ("app/./odd//name.py", tarfile.REGTYPE, b"x = 1\n", 0o644, ""),
+        ("app/dot.", tarfile.REGTYPE, b"y\n", 0o644, ""),
+        ("app/café.py", tarfile.REGTYPE, b"z = 2\n", 0o644, ""),
+    ]
+    for i in range(300):
+        data = bytes([65 + i % 26]) * (1 + (i * 37) % 700)
+        members.append((f"lib/p{i % 7}/m{i}.py", tarfile.REGTYPE, data, 0o600 + i % 64, ""))
+        if i % 50 == 0:
+            members.append((f"lib/p{i % 7}/ELF{i}.so", tarfile.REGTYPE, elf[:4096], 0o755, ""))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, kind, data, mode, link in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.size, info.mode, info.linkname = kind, len(data), mode, link
+            # owners, modes and mtimes that repeat and differ (the reader memoises them)
+            info.mtime = 1_700_000_000 + len(name) % 4
+            info.uid, info.gid = len(name) % 3, len(data) % 5
+            tar.addfile(info, io.BytesIO(data))
+    out = bytearray(buf.getvalue())
+    at = out.index(b"app/tiny\0") + 512 + 3
+    out[at] = ord("F")  # "\x7fEL" + "F" in the padding: still not an ELF file
+    return bytes(out)
+
+
+@pytest.mark.parametrize("chunk", [1000, 4096, 1 << 20])
+def test_fast_path_indexes_like_tarfile_across_piece_boundaries(
+    chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layers, "CHUNK", chunk)
+    tar = _mixed_layer()
+    index = _same_index(tar, tmp_path, monkeypatch)
+    assert set(index["elf"]) >= {"app/bin/tool", "lib/p0/ELF0.so"}
+    assert "app/tiny" not in index["elf"]
+    assert index["contents"]["x/__pycache__/m.cpython-311.pyc"] == "\xa7\r\r\n" * 4
+    assert index["contents"]["app/run.sh"].startswith("#!/bin/sh\n")
+    assert "app/run2" not in index["contents"]
+    assert any(s.startswith("etc/sudoers: ") for s in index["skipped"])
+    assert index["whiteouts"] == ["app/gone"]
+    assert len({(e[2], e[3], e[4], e[6]) for e in index["entries"]}) > 20
+
+
+def test_fast_path_keeps_the_entry_limit_and_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inline loop calls `_Batches.after_entry` only when it has something to do:
+    the limit must still be exact, and hand-overs must join into the one-pass index."""
+    from auditor import indexcodec
+
+    tar = _mixed_layer()
+    path = tmp_path / "layer.tar"
+    path.write_bytes(tar)
+    digest = "sha256:" + hashlib.sha256(tar).hexdigest()
+    layer = Layer(0, digest, digest, "", len(tar), FileSlice(path=str(path), size=len(tar)))
+    whole = layers.index_layer(layer)
+    count = len(whole.entries)
+    assert layers.index_layer(layer, max_entries=count).entries == whole.entries
+    with pytest.raises(CorruptInput, match=f"over {count - 1} entries"):
+        layers.index_layer(layer, max_entries=count - 1)
+    monkeypatch.setattr(layers, "BATCH_ENTRIES", 7)
+    monkeypatch.setattr(layers, "BATCH_CONTENTS", 3)
+    parts = indexcodec.Parts()
+    rest = layers.index_layer(layer, handoff=parts.add)
+    assert len(parts.frames) >= count // 7
+    assert indexcodec.decode(parts.finish(rest)) == whole
