@@ -375,6 +375,13 @@ class _Producer:
                 kept = raw.kept
                 if kept is not None:
                     raw.kept = []
+                if len(out) > PIECE:
+                    # One zstd call on a bomb's highly compressed input can give tens of
+                    # MB at once: queued whole, `_AHEAD` of them were ~250 MB. In PIECE
+                    # slices the queue holds what its docstring says.
+                    for start in range(0, len(out), PIECE):
+                        put((kept if start == 0 else None, out[start : start + PIECE]))
+                    continue
                 put((kept, out))
                 if not out:
                     break
