@@ -49,15 +49,21 @@ def execute(args: argparse.Namespace) -> int:
     settings = options.settings(args)
     if len(args.image) > 1:
         return _execute_many(args, settings)
-    report = _scan(args, args.image[0], settings)
+    report = _scan(args, args.image[0], settings, hold=True)
     tripped = _gate(report, settings.config, args.quiet)
     output.emit(report, args)  # its summary line stays the last line on stderr
     return 1 if tripped else 0
 
 
-def _scan(args: argparse.Namespace, reference: str, settings: Settings) -> Report:
+def _scan(
+    args: argparse.Namespace, reference: str, settings: Settings, hold: bool = False
+) -> Report:
+    """One image's report (and its record in the history store when asked). `hold`:
+    the image is the command's only one, kept to the process's end rather than freed
+    (auditor/process_end.py); several images are freed one after another."""
     loaded = open_loaded(reference, settings.loading)
-    process_end.hold_until_exit(loaded)  # the command line frees nothing at its end
+    if hold:
+        process_end.hold_until_exit(loaded)
     report = audit(loaded, settings)
     url = options.store_url(args)
     if url is not None:
