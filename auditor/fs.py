@@ -81,7 +81,8 @@ class FileSystem:
     links, a file that inherited a removed link's content). A `Node` is built when asked
     for (`get`, `nodes`, the walks); the merge and the queries that walk every path read
     the layers' columns (`EntryTable`) instead. Why: a Node and its Entry per path held
-    ~180 bytes more per path than this (a million-file image: 470 MB vs ~200 MB).
+    ~180 bytes more per path than this (a million-file image: decoded layers and merged
+    model took 471 MB, now 252 MB; bench/PROFILE.md).
     """
 
     def __init__(self, indexes: list[LayerIndex]) -> None:
@@ -97,8 +98,9 @@ class FileSystem:
         # directories, sizes) read masks instead of looking each path up again.
         self._alive_rows = [bytearray(len(t)) for t in self._tables]
         self._earlier: dict[str, tuple[tuple[int, int], ...]] = {}  # of coded paths
-        # parent path -> paths of its children, for removals during the merge: built
-        # when a layer first removes a directory, then kept up to date; dropped after
+        # parent path -> paths of its children, for removals during the merge: for a
+        # layer's whiteouts, only the subtrees they delete (`_children_below`); when a
+        # layer replaces a directory, the whole map, then kept up to date; dropped after
         # the merge (`listdir` reads the sorted paths). Lists, not sets (a quarter of
         # the memory: a million paths held ~40 MB of sets at the merge's peak), and
         # never pruned: a listed child that is gone since is skipped by `_remove`.
