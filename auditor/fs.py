@@ -399,7 +399,6 @@ class FileSystem:
     def _dirs(self) -> set[str]:
         """Every surviving directory: found by the tables' kind columns (a directory
         is one entry in ~25), each kept if its row is the one that survived."""
-        codes = self._codes
         dirs = set()
         for layer, table in enumerate(self._tables):
             kinds, paths, alive = table.kinds, table.paths, self._alive_rows[layer]
@@ -408,9 +407,7 @@ class FileSystem:
                 if alive[row]:
                     dirs.add(paths[row])
                 row = kinds.find(DIR, row + 1)
-        for k, path in enumerate(self._special_paths):
-            if codes.get(path) == ~k and self._special[k][0][1] == DIR:
-                dirs.add(path)
+        dirs.update(path for path, node in self._alive_special() if node.entry.kind == DIR)
         return dirs
 
     def file_paths(self) -> list[str]:
@@ -651,11 +648,11 @@ class FileSystem:
         paths stored as whole Nodes are then set one by one."""
         tables, shift, files = self._tables, self._shift, self._files
         step = 1 << shift
-        # the tables' widest size type (most hold 2-byte sizes: a few MB of scratch)
-        code = max((t.sizes for t in tables), key=lambda a: a.itemsize, default=array("B"))
+        # in the tables' widest size type (most hold 2-byte sizes: a few MB of scratch),
         # long enough that a whole Node's code (negative: ~k) also picks some place
         places = max(step * max(map(len, tables), default=0), len(self._special) + 1)
-        scratch = array(code.typecode, bytes(code.itemsize * places))
+        scratch = array(layerindex.widest(t.sizes for t in tables))
+        scratch.frombytes(bytes(scratch.itemsize * places))
         for layer, t in enumerate(tables):
             sized = array(scratch.typecode, map(mul, t.sizes, _is_file(t.kinds)))
             scratch[layer : layer + len(t) * step : step] = sized

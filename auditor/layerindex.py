@@ -77,11 +77,7 @@ class IntColumn:
             return columns[0]
         first = columns[0].table
         if all(c.table == first for c in columns):  # the common case: same few values
-            code = max((c.at for c in columns), key=lambda a: a.itemsize).typecode
-            at = array(code)
-            for c in columns:
-                at.extend(c.at if c.at.typecode == code else array(code, c.at))
-            return cls(first, at)
+            return cls(first, joined([c.at for c in columns]))
         places: dict[int, int] = {}
         remapped = []
         for c in columns:
@@ -132,6 +128,20 @@ def narrowest(values: array[int]) -> array[int]:
         if all(not units[j::step].tobytes().strip(b"\0") for j in range(1, step)):
             return array(_UNSIGNED[width], units[0::step].tobytes())
     return values  # some value needs the full width (or is negative)
+
+
+def widest(arrays: Iterable[array[int]]) -> str:
+    """The type code of the widest of `arrays` ("B" for none): one that holds them all."""
+    return max(arrays, key=lambda a: a.itemsize, default=array("B")).typecode
+
+
+def joined(arrays: Sequence[array[int]]) -> array[int]:
+    """`arrays` one after another, in the widest of their types."""
+    code = widest(arrays)
+    out = array(code)
+    for part in arrays:
+        out.extend(part if part.typecode == code else array(code, part))
+    return out
 
 
 def size_array(sizes: Iterable[int]) -> array[int]:
@@ -195,12 +205,10 @@ class EntryTable(Sequence[Entry]):
             return tables[0]
         paths: list[str] = []
         links: dict[int, str] = {}
-        code = max((t.sizes for t in tables), key=lambda a: a.itemsize).typecode
-        sizes = array(code)
         for t in tables:
             links.update({len(paths) + i: target for i, target in t.links.items()})
             paths.extend(t.paths)
-            sizes.extend(t.sizes if t.sizes.typecode == code else array(code, t.sizes))
+        sizes = joined([t.sizes for t in tables])
         return cls(
             paths,
             "".join(t.kinds for t in tables),
