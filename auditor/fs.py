@@ -14,19 +14,19 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import compress
-from operator import methodcaller, mul
-from typing import Any, NamedTuple
+from operator import methodcaller, mul, not_
+from typing import Any, NamedTuple, cast
 
 from auditor import layerindex  # its EntryTable: the layers' columns the merge reads
 from auditor.elffacts import AnyElf, UnreadableElf
 
 # Facts and checks see tar entries through this model: it offers the entry kinds.
 from auditor.layerindex import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
-from auditor.memory import gc_paused
+from auditor.memory import gc_paused, return_big_blocks
 
 __all__ = [
     "BLOCK",
@@ -75,22 +75,28 @@ class WastedFile:
 class FileSystem:
     """The final view of the image's root filesystem, with provenance.
 
-    Stored by code, not by object: `_codes` maps each surviving path to an int, either
+    Stored by code, not by object: each surviving path has an int, either
     `row << shift | layer` (the path is that layer's entry of that row, unchanged: nearly
     every path) or `~k` for `_special[k]`, a whole `Node` (implicit directories, hard
-    links, a file that inherited a removed link's content). A `Node` is built when asked
-    for (`get`, `nodes`, the walks); the merge and the queries that walk every path read
-    the layers' columns (`EntryTable`) instead. Why: a Node and its Entry per path held
-    ~180 bytes more per path than this (a million-file image: decoded layers and merged
-    model took 471 MB, now 252 MB; bench/PROFILE.md).
+    links, a file that inherited a removed link's content). The merge keeps them in a
+    dict (`_merging`); once it is done they become `_codes`, a `SortedCodes`: the sorted
+    paths and an array of their codes, looked up by bisection. A `Node` is built when
+    asked for (`get`, `nodes`, the walks); the merge and the queries that walk every
+    path read the layers' columns (`EntryTable`) and the codes' positions instead. Why:
+    a Node and its Entry per path held ~180 bytes more per path than the columns, and
+    the dict ~60 bytes more than the sorted columns (a million-file image: decoded
+    layers and merged model took 471 MB, then 252 MB, now ~215 MB; bench/PROFILE.md).
     """
 
     def __init__(self, indexes: list[LayerIndex]) -> None:
+        return_big_blocks()
         self._indexes = indexes
         self._tables = [layerindex.EntryTable.of(index.entries) for index in indexes]
         self._shift = max(1, (len(indexes) - 1).bit_length())  # bits that number a layer
         self._mask = (1 << self._shift) - 1
-        self._codes: dict[str, int] = {}
+        # path -> code while merging; then `_codes`, the same as two sorted columns
+        self._merging: dict[str, int] = {}
+        self._lookup: Callable[[str], int | None] = self._merging.get
         self._special: list[Node] = []
         self._special_paths: list[str] = []  # the path each special Node was stored for
         # One byte per table row: 1 while that row is what its path shows. Kept up to
@@ -115,12 +121,18 @@ class FileSystem:
             for i, index in enumerate(indexes):
                 self._apply(i, index)
         self._children = None
+        # The model no longer changes: the dict the merge needed becomes two sorted
+        # columns (see SortedCodes), ~50 bytes less per path.
+        self._codes = SortedCodes.of(self._merging, self._code_typecode())
+        self._lookup = self._codes.get
+        del self._merging
 
     @property
     def nodes(self) -> NodeMap:
-        """Every surviving path and its Node (built on access), as a read-only mapping.
-        Made on each access, not kept: a kept view would make a reference cycle, and
-        the model would wait for the cyclic collector instead of going with its image."""
+        """Every surviving path and its Node (built on access), as a read-only mapping
+        iterated in path order. Made on each access, not kept: a kept view would make a
+        reference cycle, and the model would wait for the cyclic collector instead of
+        going with its image."""
         return NodeMap(self)
 
     # ---- the stored form -----------------------------------------------------------
@@ -141,27 +153,33 @@ class FileSystem:
         return self._tables[code & self._mask].kinds[code >> self._shift]
 
     def _get(self, path: str) -> Node | None:
-        code = self._codes.get(path)
+        code = self._lookup(path)
         return None if code is None else self._node(path, code)
 
     def _put(self, path: str, node: Node) -> None:
         """Store `node` whole (anything a layer row alone does not describe)."""
         self._earlier.pop(path, None)
-        self._retire_row(self._codes.get(path))
-        self._codes[path] = ~len(self._special)
+        self._retire_row(self._merging.get(path))
+        self._merging[path] = ~len(self._special)
         self._special.append(node)
         self._special_paths.append(path)
 
     def _put_row(
         self, path: str, layer: int, row: int, earlier: tuple[tuple[int, int], ...]
     ) -> None:
-        self._retire_row(self._codes.get(path))
-        self._codes[path] = row << self._shift | layer
+        self._retire_row(self._merging.get(path))
+        self._merging[path] = row << self._shift | layer
         self._alive_rows[layer][row] = 1
         if earlier:
             self._earlier[path] = earlier
         elif self._earlier:
             self._earlier.pop(path, None)
+
+    def _code_typecode(self) -> str:
+        """The narrowest signed array type every code of this model fits (codes of whole
+        Nodes are negative: ~k)."""
+        top = max((len(t) << self._shift | self._mask for t in self._tables), default=0)
+        return "i" if max(top, len(self._special)) < 1 << 31 else "q"
 
     def _retire_row(self, code: int | None) -> None:
         """The row stored as `code` no longer shows its path (see `_alive_rows`)."""
@@ -190,7 +208,7 @@ class FileSystem:
         existing directory: that case is handled inline here (one int, one dict
         insert); anything else (a path written before, a missing or non-directory
         parent, a hard link) goes through `_add`, in the same order."""
-        codes, gone, shift = self._codes, self._gone, self._shift
+        codes, gone, shift = self._merging, self._gone, self._shift
         self.written_bytes += table.file_bytes()
         # every row shows its path unless something below says otherwise (`_retire_row`)
         self._alive_rows[layer][:] = b"\x01" * len(table)
@@ -255,7 +273,7 @@ class FileSystem:
             children: dict[str, list[str]] = {"": []}
             kind = self._kind
             with gc_paused():
-                for path, code in self._codes.items():
+                for path, code in self._merging.items():
                     if kind(code) == DIR:
                         children.setdefault(path, [])
                     cut = path.rfind("/")
@@ -272,13 +290,13 @@ class FileSystem:
             return self._child_map()
         prefixes = tuple(t + "/" for t in targets)
         children: dict[str, list[str]] = {t: [] for t in targets}
-        for path in [p for p in self._codes if p.startswith(prefixes)]:
+        for path in [p for p in self._merging if p.startswith(prefixes)]:
             cut = path.rfind("/")
             children.setdefault(path[:cut], []).append(path)
         return children
 
     def _remove(self, path: str) -> None:
-        code = self._codes.pop(path, None)
+        code = self._merging.pop(path, None)
         if code is None:
             return
         self._retire_row(code)
@@ -295,7 +313,7 @@ class FileSystem:
     def _ensure_parent(self, layer: int, path: str) -> None:
         parent = _parent(path)
         if parent:
-            above = self._codes.get(parent)
+            above = self._merging.get(parent)
             if above is None:
                 self._ensure_parent(layer, parent)
                 implied = Entry(parent, DIR, 0o755, 0, 0, 0, 0, "")
@@ -386,14 +404,32 @@ class FileSystem:
         """Every non-directory path, sorted (each Node built as the walk reaches it)."""
         return self._with_nodes(self._files)
 
-    def _with_nodes(self, paths: list[str]) -> Iterator[tuple[str, Node]]:
-        return zip(paths, map(self._node, paths, map(self._codes.__getitem__, paths)))
+    def _with_nodes(
+        self, paths: list[str], codes: Iterable[int] | None = None
+    ) -> Iterator[tuple[str, Node]]:
+        """Each of the sorted, stored `paths` with its Node (`codes`: theirs, when known)."""
+        if codes is None:
+            if paths is self._files:
+                codes = self._file_codes
+            else:
+                codes = cast(Iterator[int], self._codes.sorted_lookup(paths))
+        return zip(paths, map(self._node, paths, codes))
 
     @cached_property
     def _files(self) -> list[str]:
         """Non-directory paths, sorted: several facts and checks walk them."""
+        return list(compress(self._paths, self._not_dir))
+
+    @cached_property
+    def _file_codes(self) -> array[int]:
+        """The code of each `_files` path, in the same order."""
+        return array(self._codes.codes.typecode, compress(self._codes.codes, self._not_dir))
+
+    @cached_property
+    def _not_dir(self) -> bytes:
+        """One byte per `_paths` path: 1 unless it is a directory (made in C)."""
         dirs = self._dirs
-        return [path for path in self._paths if path not in dirs]
+        return bytes(map(not_, map(dirs.__contains__, self._paths)))
 
     @cached_property
     def _dirs(self) -> set[str]:
@@ -424,7 +460,7 @@ class FileSystem:
         prefixes: "usr/share/doc/"), sorted, each once. Exactly the same as filtering
         `walk_files()` with `path.startswith(prefixes)`, but found by bisecting the sorted
         file list: checks that only look at a few directories skip the other ~90k files."""
-        paths = self._files
+        paths, codes = self._files, self._file_codes
         ranges = []
         for prefix in prefixes:
             if not prefix:
@@ -439,7 +475,11 @@ class FileSystem:
                 merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
             else:
                 merged.append((lo, hi))
-        return self._with_nodes([paths[i] for lo, hi in merged for i in range(lo, hi)])
+        picked, picked_codes = [], array(codes.typecode)
+        for lo, hi in merged:
+            picked += paths[lo:hi]
+            picked_codes += codes[lo:hi]
+        return self._with_nodes(picked, picked_codes)
 
     def paths_under(self, prefix: str) -> list[str]:
         """Every surviving path (directories too) that starts with `prefix`, sorted."""
@@ -551,11 +591,10 @@ class FileSystem:
         where = self._data_location(real)
         return None if where is None else self._indexes[where[0]].elf.get(where[1])
 
-    @cached_property
+    @property
     def _paths(self) -> list[str]:
-        """Every surviving path, sorted, computed once: the model no longer changes after
-        the merge, and several facts walk it."""
-        return sorted(self._codes)
+        """Every surviving path, sorted (the model's own column: do not change it)."""
+        return self._codes.paths
 
     @cached_property
     def _linked(self) -> list[str]:
@@ -572,10 +611,12 @@ class FileSystem:
         """Sorted surviving paths that may hold data recorded under one of `keys` (per
         layer): those paths themselves, and every linked path. A superset: callers
         still look the data up, through `_data_location`."""
-        codes = self._codes
-        found = {p for layer_keys in keys for p in layer_keys if p in codes}
-        found.update(self._linked)
-        return sorted(found)
+        found: set[str] = set(self._linked)
+        for layer_keys in keys:
+            found.update(layer_keys)
+        # sorted first: the model's lookups are bisections, cheap in sorted order
+        candidates = sorted(found)
+        return list(compress(candidates, map(_is_some, self._codes.sorted_lookup(candidates))))
 
     @cached_property
     def _elf_list(self) -> list[tuple[str, AnyElf]]:
@@ -614,13 +655,20 @@ class FileSystem:
         paths = self._captured_paths
         return self._with_content(paths if predicate is None else filter(predicate, paths))
 
-    def _with_content(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    def _with_content(
+        self, paths: Iterable[str], codes: Iterable[int] | None = None
+    ) -> Iterator[tuple[str, bytes]]:
         """Each of `paths` that has captured content, with it (`_content_of` inlined:
-        SEC008 and the pyc fact go through ~200k pyc headers in a big image)."""
-        codes_get, shift, mask, tables = self._codes.get, self._shift, self._mask, self._tables
+        SEC008 and the pyc fact go through ~200k pyc headers in a big image); `codes`:
+        the paths' codes, when the caller has them (else looked up, in sorted order)."""
+        shift, mask, tables = self._shift, self._mask, self._tables
         contents = [index.contents for index in self._indexes]
-        for path in paths:
-            code = codes_get(path)
+        if codes is None:
+            paths = list(paths)
+            found: Iterable[int | None] = self._codes.sorted_lookup(paths)
+        else:
+            found = codes
+        for path, code in zip(paths, found):
             if code is None:
                 continue
             if code >= 0:
@@ -656,7 +704,7 @@ class FileSystem:
         for layer, t in enumerate(tables):
             sized = array(scratch.typecode, map(mul, t.sizes, _is_file(t.kinds)))
             scratch[layer : layer + len(t) * step : step] = sized
-        out = array(scratch.typecode, map(scratch.__getitem__, map(self._codes.__getitem__, files)))
+        out = array(scratch.typecode, map(scratch.__getitem__, self._file_codes))
         del scratch
         for path, node in self._alive_special():
             entry = node.entry
@@ -743,7 +791,25 @@ class FileSystem:
 
     @cached_property
     def _common_endings(self) -> list[str]:
-        return list(filter(methodcaller("endswith", self.COMMON_SUFFIXES), self.file_paths()))
+        return list(compress(self._files, self._common_mask))
+
+    @cached_property
+    def _common_mask(self) -> bytes:
+        """One byte per `_files` path: 1 where it ends with one of COMMON_SUFFIXES."""
+        return bytes(map(methodcaller("endswith", self.COMMON_SUFFIXES), self._files))
+
+    @cached_property
+    def _common_codes(self) -> array[int]:
+        return array(self._file_codes.typecode, compress(self._file_codes, self._common_mask))
+
+    def _ending_with_codes(self, suffix: str) -> tuple[list[str], array[int]]:
+        """`file_paths_ending(suffix)` and the code of each (positions kept: no lookup)."""
+        if suffix.endswith(self.COMMON_SUFFIXES):
+            paths, codes = self._common_endings, self._common_codes
+        else:
+            paths, codes = self._files, self._file_codes
+        wanted = bytes(map(methodcaller("endswith", suffix), paths))
+        return list(compress(paths, wanted)), array(codes.typecode, compress(codes, wanted))
 
     def captured_where(self, test: Any) -> list[tuple[str, bytes]]:
         """`[(p, d) for p, d in captured() if test(p, d)]`, sorted by path, for a `test`
@@ -760,7 +826,7 @@ class FileSystem:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:
         each with the content recorded for it (a hard link's from its origin; links are
         not followed), sorted by path; looked for among the paths with that suffix only."""
-        return self._with_content(self.file_paths_ending(suffix))
+        return self._with_content(*self._ending_with_codes(suffix))
 
     def stat_groups(self) -> dict[tuple[str, int, int, int], list[str]]:
         """Every surviving path (directories, implied ones, links, devices too) grouped by
@@ -853,6 +919,65 @@ class FileSystem:
         for k, path in enumerate(self._special_paths):
             if codes.get(path) == ~k:
                 yield path, self._special[k]
+
+
+class SortedCodes(Mapping[str, int]):
+    """The merged model's path -> code table, frozen: the sorted paths and, beside them,
+    each one's code in an array. Why not the dict the merge builds: at a million paths
+    the dict (~29 MB) and its int values (every code a distinct int object, ~32 MB) were
+    a fifth of a scan's peak memory, and the sorted path list is needed anyway (listings,
+    prefix queries); the codes add 4 bytes a path. A lookup is a bisection: ~2x a dict's
+    cost for paths asked in sorted order (`sorted_lookup`), ~4x in random order; the
+    queries that look up many paths ask in sorted order (bench/PROFILE.md)."""
+
+    __slots__ = ("codes", "paths")
+
+    def __init__(self, paths: list[str], codes: array[int]) -> None:
+        self.paths = paths
+        self.codes = codes
+
+    @classmethod
+    def of(cls, table: dict[str, int], typecode: str) -> SortedCodes:
+        paths = sorted(table)
+        # popped, not looked up: each int is freed as its code goes into the array
+        return cls(paths, array(typecode, map(table.pop, paths)))
+
+    def get(self, path: str, default: Any = None) -> Any:
+        paths = self.paths
+        i = bisect_left(paths, path)
+        if i < len(paths) and paths[i] == path:
+            return self.codes[i]
+        return default
+
+    def __getitem__(self, path: str) -> int:
+        code = self.get(path)
+        if code is None:
+            raise KeyError(path)
+        return cast(int, code)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def values(self) -> Iterator[int]:  # type: ignore[override]
+        return iter(self.codes)
+
+    def items(self) -> Iterator[tuple[str, int]]:  # type: ignore[override]
+        return zip(self.paths, self.codes)
+
+    def sorted_lookup(self, paths: Iterable[str]) -> Iterator[int | None]:
+        """The code of each of `paths` (None where not stored); fastest for paths in
+        sorted order (the bisections' probes stay in the CPU caches)."""
+        return map(self.get, paths)
+
+
+def _is_some(value: object) -> bool:
+    return value is not None
 
 
 class NodeMap(Mapping[str, Node]):

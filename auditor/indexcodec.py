@@ -38,13 +38,14 @@ from auditor import elffacts
 from auditor.layerindex import (
     INDEX_FORMAT,
     KINDS,
+    Contents,
     EntryTable,
     IntColumn,
     LayerIndex,
     narrowest,
     size_array,
 )
-from auditor.memory import gc_paused
+from auditor.memory import gc_paused, return_big_blocks
 
 _CONTAINER = b"imgaudit-layer\0" + bytes([INDEX_FORMAT])  # then (u64 size, zstd frame)*
 _MAGIC = b"imgaudit-index\0"  # the start of every frame's content
@@ -193,6 +194,7 @@ def _frame(index: LayerIndex, part: int, last: bool) -> bytes:
 def decode(data: bytes) -> LayerIndex:
     """The index `encode` (or `Parts`) wrote; ValueError when `data` is not one,
     whatever is wrong with it."""
+    return_big_blocks()  # a decoded index is part of the model being built
     try:
         with gc_paused():
             return _decode(data)
@@ -233,13 +235,16 @@ def _decode(data: bytes) -> LayerIndex:
             if pos != len(data):
                 raise ValueError("data after the last index part")
             whole.entries = EntryTable.concat(tables)
+            whole.contents = Contents(whole.contents)
             return whole
     raise ValueError("truncated index file (no last part)")
 
 
 def _join(whole: LayerIndex, part: LayerIndex) -> None:
     """Append a later part, as if its entries had been indexed in the same pass (the
-    entries: `EntryTable.concat` of every part, once all are read)."""
+    entries: `EntryTable.concat` of every part, once all are read; the contents a dict
+    until then)."""
+    assert isinstance(whole.contents, dict)
     whole.whiteouts.extend(part.whiteouts)
     whole.opaque_dirs.extend(part.opaque_dirs)
     whole.skipped.extend(part.skipped)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from typing import Any, NamedTuple, overload
 
 from auditor import elffacts
@@ -309,6 +310,53 @@ def reader_limit(note: str) -> bool:
     return CAPTURE_LIMIT in note
 
 
+class Contents(Mapping[str, bytes]):
+    """A decoded layer's captured contents, read-only: the paths sorted, the contents
+    joined in one `bytes`, and where each ends. Why not the reader's dict: a big image
+    captures the 16-byte head of every `.pyc` (200k in a million-file image), and a dict
+    of 200k small `bytes` held ~16 MB where this holds ~6 (the paths are the entry
+    table's own strings). A lookup is a bisection; `fs` asks in sorted order."""
+
+    __slots__ = ("_body", "_ends", "_paths")
+
+    def __init__(self, found: Mapping[str, bytes]) -> None:
+        paths = sorted(found)
+        values = list(map(found.__getitem__, paths))
+        self._paths = paths
+        self._ends = array("Q", accumulate(map(len, values)))
+        self._body = b"".join(values)
+
+    def _at(self, i: int) -> bytes:
+        return self._body[self._ends[i - 1] if i else 0 : self._ends[i]]
+
+    def get(self, path: str, default: Any = None) -> Any:
+        paths = self._paths
+        i = bisect_left(paths, path)
+        return self._at(i) if i < len(paths) and paths[i] == path else default
+
+    def __getitem__(self, path: str) -> bytes:
+        found = self.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def items(self) -> Iterator[tuple[str, bytes]]:  # type: ignore[override]
+        return zip(self._paths, self.values())
+
+    def values(self) -> Iterator[bytes]:  # type: ignore[override]
+        ends = self._ends
+        return map(self._body.__getitem__, map(slice, chain((0,), ends), ends))
+
+
 @dataclass
 class LayerIndex:
     """Everything later steps need from one layer, without its bytes."""
@@ -318,7 +366,8 @@ class LayerIndex:
     entries: list[Entry] | EntryTable = field(default_factory=list)
     whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
-    contents: dict[str, bytes] = field(default_factory=dict)  # captured file contents
+    # captured file contents: the reader fills a dict; decoded indexes hold Contents
+    contents: dict[str, bytes] | Contents = field(default_factory=dict)
     elf: dict[str, elffacts.AnyElf] = field(default_factory=dict)  # path -> ELF link facts
     skipped: list[str] = field(default_factory=list)  # entries not indexed, with the reason
     tar_size: int = 0  # bytes of the uncompressed tar stream

@@ -41,7 +41,7 @@ from auditor.layerindex import (
     EntryTable,
     LayerIndex,
 )
-from auditor.memory import gc_paused, trim_heap
+from auditor.memory import gc_paused, keep_big_blocks, trim_heap
 from auditor.sources.interface import Layer
 from auditor.versionprobe import VersionProbe
 
@@ -496,6 +496,7 @@ def index_layer(
     `handoff` (worker processes): called with the index so far every BATCH_ENTRIES
     entries, which are then dropped here; the returned index holds the rest only.
     """
+    keep_big_blocks()
     what = f"layer {layer.index} ({layer.locator.describe()})"
     index = LayerIndex(diff_id=layer.diff_id)
     try:
@@ -581,7 +582,7 @@ def _read_tarstream(
         raise tarfile.ReadError("empty file" if not buf else "truncated header")
     append = index.entries.append  # type: ignore[union-attr] # the reader's index: a list
     room = batches.room()
-    contents = index.contents
+    contents = _captured(index)
     contents_room = BATCH_CONTENTS if batches.handoff is not None else 1 << 62
     fast = 0
     owners: dict[bytes, tuple[int, int, int]] = {}
@@ -660,7 +661,7 @@ def _read_tarstream(
                                         if len(contents) >= contents_room:
                                             batches.after_entry()
                                             append = index.entries.append  # type: ignore[union-attr]
-                                            contents = index.contents
+                                            contents = _captured(index)
                                             room = batches.room() + 1
                                 elif executable and head[:2] == b"#!":
                                     slow = True
@@ -675,7 +676,7 @@ def _read_tarstream(
                                 advance = content.remaining + (-size % BLOCK_SIZE)
                                 batches.after_entry()
                                 append = index.entries.append  # type: ignore[union-attr]
-                                contents = index.contents
+                                contents = _captured(index)
                                 room = batches.room() + 1
                 elif kind == _DIRECTORY:
                     append(new_entry(entry_type, (name, DIR, mode, uid, gid, 0, mtime, "")))
@@ -687,7 +688,7 @@ def _read_tarstream(
                 if room <= 0:  # what `_Batches.after_entry` checks after every entry
                     batches.after_entry()
                     append = index.entries.append  # type: ignore[union-attr]
-                    contents = index.contents
+                    contents = _captured(index)
                     room = batches.room()
             else:
                 reader._pos = pos
@@ -703,7 +704,7 @@ def _read_tarstream(
                 _index_entry(lambda _info, c=content: c, info, index, policy, what, spill)  # type: ignore[misc]
                 batches.after_entry()
                 append = index.entries.append  # type: ignore[union-attr]
-                contents = index.contents
+                contents = _captured(index)
                 room = batches.room()
                 chunk, pos = reader._chunk, reader._pos
                 advance = content.remaining + (-size % BLOCK_SIZE)
@@ -906,19 +907,26 @@ def _index_content(
             probe.drain(size)
             facts = dataclasses.replace(facts, python_versions=tuple(probe.versions()))
         index.elf[path] = facts
-        index.contents.pop(path, None)
+        _captured(index).pop(path, None)
         if size >= _TRIM_AFTER:
             trim_heap()
         return
     if capture is None:
         if executable and head[:2] == b"#!":  # a script: its shebang names its interpreter
             keep = min(size, policy.shebang_head)
-            index.contents[path] = head + fh.read(max(0, keep - len(head)))
+            _captured(index)[path] = head + fh.read(max(0, keep - len(head)))
         return
     if size > capture.limit and not capture.head:
         index.skipped.append(f"{path}: {size} bytes, {CAPTURE_LIMIT} {capture.limit}")
         return
-    index.contents[path] = head + fh.read(max(0, min(size, capture.limit) - len(head)))
+    _captured(index)[path] = head + fh.read(max(0, min(size, capture.limit) - len(head)))
+
+
+def _captured(index: LayerIndex) -> dict[str, bytes]:
+    """The captured contents of an index this reader is filling: a dict (a decoded
+    index holds a read-only `Contents`)."""
+    assert isinstance(index.contents, dict)
+    return index.contents
 
 
 def index_layers(

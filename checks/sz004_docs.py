@@ -53,10 +53,9 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     # Only files under the categories' prefixes can count: found by bisection, not by
     # testing every file of the image.
     every_prefix = tuple(p for _, prefixes in CATEGORIES for p in prefixes)
-    for path in fs.file_paths_under(every_prefix):
+    for path, node in fs.files_under(every_prefix):
         if path.endswith("/copyright") or ctx.allowed(path):
             continue
-        node = fs.nodes[path]
         if node.entry.kind != FILE:
             continue
         for label, prefixes in CATEGORIES:

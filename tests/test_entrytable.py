@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor import indexcodec
-from auditor.layerindex import Entry, EntryTable, IntColumn, LayerIndex, narrowest
+from auditor.layerindex import Contents, Entry, EntryTable, IntColumn, LayerIndex, narrowest
 
 entries = st.builds(
     Entry,
@@ -72,3 +72,32 @@ def test_columns_share_their_values() -> None:
     assert column.tolist()[:3] == [0o644, 0o755, 0o644]
     merged = IntColumn.concat([column, IntColumn.of([0o600, 0o644])])
     assert merged.tolist() == [*column.tolist(), 0o600, 0o644]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=8), st.binary(max_size=20), max_size=30),
+    st.lists(st.text(max_size=8), max_size=10),
+)
+def test_contents_answer_as_the_dict_they_were_made_from(
+    found: dict[str, bytes], others: list[str]
+) -> None:
+    contents = Contents(found)
+    assert dict(contents) == found and len(contents) == len(found)
+    assert list(contents) == sorted(found)  # iterated in path order
+    assert list(contents.items()) == sorted(found.items())
+    assert list(contents.values()) == [found[k] for k in sorted(found)]
+    for key in [*found, *others]:
+        assert contents.get(key) == found.get(key)
+        assert (key in contents) == (key in found)
+    assert 1 not in contents
+
+
+def test_decoded_contents_are_compact_and_the_same() -> None:
+    """An index decoded from the cache holds Contents (no dict of small bytes) with the
+    contents the reader captured."""
+    index = LayerIndex("sha256:x", [Entry(f"p{i}", "f", 0o644, 0, 0, 16, 0, "") for i in range(5)])
+    index.contents = {f"p{i}": bytes([i]) * 16 for i in (3, 1, 4)}
+    decoded = indexcodec.decode(indexcodec.encode(index))
+    assert isinstance(decoded.contents, Contents)
+    assert dict(decoded.contents) == index.contents

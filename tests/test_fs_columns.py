@@ -10,10 +10,11 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.fs import FileSystem
+from auditor.fs import FileSystem, SortedCodes
 from auditor.layerindex import EntryTable
 from tests import factory
 from tests.support import node_fs
@@ -83,3 +84,25 @@ def test_columns_answer_as_the_node_model(layers: list[list[factory.Item]], tabl
         assert list(new._alive(layer)) == shown
     for suffix in ["b", "/c", "y"]:
         assert list(new.files_ending(suffix)) == list(old.files_ending(suffix))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=6), st.integers(-(2**31), 2**31 - 1), max_size=40),
+    st.lists(st.text(max_size=6), max_size=20),
+)
+def test_sorted_codes_answer_as_the_merge_dict(table: dict[str, int], asked: list[str]) -> None:
+    """The frozen path -> code table gives what the merge's dict gave, for lookups in any
+    order (sorted ones take the fast path), and is iterated in path order."""
+    frozen = SortedCodes.of(dict(table), "i")
+    assert list(frozen) == sorted(table) and len(frozen) == len(table)
+    assert dict(frozen.items()) == table and list(frozen.values()) == [
+        table[k] for k in sorted(table)
+    ]
+    for order in (asked + list(table), sorted(asked + list(table))):
+        assert list(frozen.sorted_lookup(order)) == [table.get(k) for k in order]
+    for key in asked:
+        assert frozen.get(key) == table.get(key) and (key in frozen) == (key in table)
+        if key not in table:
+            with pytest.raises(KeyError):
+                frozen[key]

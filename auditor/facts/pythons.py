@@ -122,8 +122,8 @@ def find(fs: FileSystem, dpkg: DpkgDb, env: dict[str, str]) -> list[Interpreter]
     exes: dict[tuple[str, str], str] = {}
     libs: dict[tuple[str, str], list[str]] = {}
     nodes = fs.nodes
-    # In the model's order (a later path wins a key): only paths naming "python", the
-    # test run in C.
+    # In path order (the model's own; a later path wins a key): only paths naming
+    # "python", the test run in C.
     for path in filter(methodcaller("__contains__", "python"), nodes):
         # Each pattern needs a literal piece of text: a substring test spares the regex
         # for the ~all paths that merely live below a python3.X directory.
