@@ -54,13 +54,16 @@ def trim_heap() -> None:
 
 
 _mallopt: Any = None
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters
+_M_MMAP_THRESHOLD = -3
 _RETURNED = 128 * 1024  # glibc's own starting threshold
 _KEPT = 32 * 1024 * 1024  # the most glibc's own adjustment reaches (64-bit)
 _big_blocks_returned = False
 
 
 def _set_mmap_threshold(size: int) -> bool:
+    """glibc's mmap threshold fixed at `size`, and its trim threshold where glibc's own
+    adjustment puts it (twice that): a free at the top of the heap below it stays."""
     global _mallopt
     if _mallopt is None:
         try:
@@ -69,7 +72,9 @@ def _set_mmap_threshold(size: int) -> bool:
             _mallopt = ctypes.CDLL(None).mallopt
         except (OSError, AttributeError):
             _mallopt = False
-    return bool(_mallopt and _mallopt(_M_MMAP_THRESHOLD, size))
+    return bool(
+        _mallopt and _mallopt(_M_MMAP_THRESHOLD, size) and _mallopt(_M_TRIM_THRESHOLD, 2 * size)
+    )
 
 
 def return_big_blocks() -> None:
