@@ -921,19 +921,18 @@ class FileSystem:
                 yield path, self._special[k]
 
 
-class SortedCodes(Mapping[str, int]):
+class SortedCodes(layerindex.SortedMap[int]):
     """The merged model's path -> code table, frozen: the sorted paths and, beside them,
     each one's code in an array. Why not the dict the merge builds: at a million paths
     the dict (~29 MB) and its int values (every code a distinct int object, ~32 MB) were
     a fifth of a scan's peak memory, and the sorted path list is needed anyway (listings,
-    prefix queries); the codes add 4 bytes a path. A lookup is a bisection: ~2x a dict's
-    cost for paths asked in sorted order (`sorted_lookup`), ~4x in random order; the
-    queries that look up many paths ask in sorted order (bench/PROFILE.md)."""
+    prefix queries); the codes add 4 bytes a path. The queries that look up many paths
+    ask in sorted order or take codes by position (bench/PROFILE.md)."""
 
-    __slots__ = ("codes", "paths")
+    __slots__ = ("codes",)
 
     def __init__(self, paths: list[str], codes: array[int]) -> None:
-        self.paths = paths
+        super().__init__(paths)
         self.codes = codes
 
     @classmethod
@@ -946,33 +945,11 @@ class SortedCodes(Mapping[str, int]):
         # popped, not looked up: each int is freed as its code goes into the array
         return cls(paths, array(typecode, map(table.pop, paths)))
 
-    def get(self, path: str, default: Any = None) -> Any:
-        paths = self.paths
-        i = bisect_left(paths, path)
-        if i < len(paths) and paths[i] == path:
-            return self.codes[i]
-        return default
-
-    def __getitem__(self, path: str) -> int:
-        code = self.get(path)
-        if code is None:
-            raise KeyError(path)
-        return cast(int, code)
-
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self.get(path) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.paths)
-
-    def __len__(self) -> int:
-        return len(self.paths)
+    def _value(self, i: int) -> int:
+        return self.codes[i]
 
     def values(self) -> Iterator[int]:  # type: ignore[override]
         return iter(self.codes)
-
-    def items(self) -> Iterator[tuple[str, int]]:  # type: ignore[override]
-        return zip(self.paths, self.codes)
 
     def sorted_lookup(self, paths: Iterable[str]) -> Iterator[int | None]:
         """The code of each of `paths` (None where not stored); fastest for paths in

@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, repeat
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from auditor import elffacts
 
@@ -310,47 +310,68 @@ def reader_limit(note: str) -> bool:
     return CAPTURE_LIMIT in note
 
 
-class Contents(Mapping[str, bytes]):
-    """A decoded layer's captured contents, read-only: the paths sorted, the contents
-    joined in one `bytes`, and where each ends. Why not the reader's dict: a big image
-    captures the 16-byte head of every `.pyc` (200k in a million-file image), and a dict
-    of 200k small `bytes` held ~16 MB where this holds ~6 (the paths are the entry
-    table's own strings). A lookup is a bisection; `fs` asks in sorted order."""
+V = TypeVar("V")
 
-    __slots__ = ("_body", "_ends", "_paths")
+
+class SortedMap(Mapping[str, V]):
+    """A read-only mapping kept as its keys, sorted (`paths`), and a column of values
+    beside them (`_value(i)`): no hash table, no object per value. A lookup is a
+    bisection (~0.65 us at a million keys asked in sorted order, ~2x a dict's); the
+    model's frozen path table (`fs.SortedCodes`) and a decoded layer's captured contents
+    (`Contents`) are kept so."""
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def _value(self, i: int) -> V:
+        raise NotImplementedError
+
+    def get(self, path: str, default: Any = None) -> Any:
+        paths = self.paths
+        i = bisect_left(paths, path)
+        return self._value(i) if i < len(paths) and paths[i] == path else default
+
+    def __getitem__(self, path: str) -> V:
+        paths = self.paths
+        i = bisect_left(paths, path)
+        if i < len(paths) and paths[i] == path:
+            return self._value(i)
+        raise KeyError(path)
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
+        i = bisect_left(self.paths, path)
+        return i < len(self.paths) and self.paths[i] == path
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def items(self) -> Iterator[tuple[str, V]]:  # type: ignore[override]
+        return zip(self.paths, self.values())
+
+
+class Contents(SortedMap[bytes]):
+    """A decoded layer's captured contents: the contents joined in one `bytes`, and
+    where each ends. Why not the reader's dict: a big image captures the 16-byte head of
+    every `.pyc` (200k in a million-file image), and a dict of 200k small `bytes` held
+    ~16 MB where this holds ~6 (the paths are the entry table's own strings)."""
+
+    __slots__ = ("_body", "_ends")
 
     def __init__(self, found: Mapping[str, bytes]) -> None:
-        paths = sorted(found)
-        values = list(map(found.__getitem__, paths))
-        self._paths = paths
+        super().__init__(sorted(found))
+        values = list(map(found.__getitem__, self.paths))
         self._ends = array("Q", accumulate(map(len, values)))
         self._body = b"".join(values)
 
-    def _at(self, i: int) -> bytes:
+    def _value(self, i: int) -> bytes:
         return self._body[self._ends[i - 1] if i else 0 : self._ends[i]]
-
-    def get(self, path: str, default: Any = None) -> Any:
-        paths = self._paths
-        i = bisect_left(paths, path)
-        return self._at(i) if i < len(paths) and paths[i] == path else default
-
-    def __getitem__(self, path: str) -> bytes:
-        found = self.get(path)
-        if found is None:
-            raise KeyError(path)
-        return found
-
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self.get(path) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def items(self) -> Iterator[tuple[str, bytes]]:  # type: ignore[override]
-        return zip(self._paths, self.values())
 
     def values(self) -> Iterator[bytes]:  # type: ignore[override]
         ends = self._ends

@@ -28,7 +28,19 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_malloc_trim: Any = None
+_libc_functions: dict[str, Any] = {}
+
+
+def _libc(name: str) -> Any:
+    """The C library's function `name`, or None where there is none (not glibc)."""
+    if name not in _libc_functions:
+        try:
+            import ctypes
+
+            _libc_functions[name] = getattr(ctypes.CDLL(None), name)
+        except (OSError, AttributeError):
+            _libc_functions[name] = None
+    return _libc_functions[name]
 
 
 def trim_heap() -> None:
@@ -41,19 +53,11 @@ def trim_heap() -> None:
     objects. Trimming after each big ELF (a few dozen per image, ~1 ms each) costs
     nothing measurable; a fixed mmap threshold (mallopt) cost 12% more CPU on gzip
     layers (every 4 MB inflate step became a fresh mapping)."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
+    malloc_trim = _libc("malloc_trim")
+    if malloc_trim:
+        malloc_trim(0)
 
 
-_mallopt: Any = None
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters
 _M_MMAP_THRESHOLD = -3
 _RETURNED = 128 * 1024  # glibc's own starting threshold
@@ -64,16 +68,9 @@ _big_blocks_returned = False
 def _set_mmap_threshold(size: int) -> bool:
     """glibc's mmap threshold fixed at `size`, and its trim threshold where glibc's own
     adjustment puts it (twice that): a free at the top of the heap below it stays."""
-    global _mallopt
-    if _mallopt is None:
-        try:
-            import ctypes
-
-            _mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):
-            _mallopt = False
+    mallopt = _libc("mallopt")
     return bool(
-        _mallopt and _mallopt(_M_MMAP_THRESHOLD, size) and _mallopt(_M_TRIM_THRESHOLD, 2 * size)
+        mallopt and mallopt(_M_MMAP_THRESHOLD, size) and mallopt(_M_TRIM_THRESHOLD, 2 * size)
     )
 
 
