@@ -998,7 +998,7 @@ class NodeMap(Mapping[str, Node]):
 
 _FILE_BYTES = bytes(int(c == ord(FILE)) for c in range(256))
 # byte translation tables: `_ONE_AT[v]` maps byte v to 1 and every other byte to 0
-_ONE_AT = [bytes(int(c == v) for c in range(256)) for v in range(256)]
+_ONE_AT = [bytes(v) + b"\x01" + bytes(255 - v) for v in range(256)]  # ~0.2 ms at import, not 9
 _MASKED_KEYS = 16  # keys of a layer picked by masks (each a pass over the layer, in C)
 
 
