@@ -402,17 +402,14 @@ class FileSystem:
 
     def walk_files(self) -> Iterator[tuple[str, Node]]:
         """Every non-directory path, sorted (each Node built as the walk reaches it)."""
-        return self._with_nodes(self._files)
+        return self._with_nodes(self._files, self._file_codes)
 
     def _with_nodes(
         self, paths: list[str], codes: Iterable[int] | None = None
     ) -> Iterator[tuple[str, Node]]:
         """Each of the sorted, stored `paths` with its Node (`codes`: theirs, when known)."""
         if codes is None:
-            if paths is self._files:
-                codes = self._file_codes
-            else:
-                codes = cast(Iterator[int], self._codes.sorted_lookup(paths))
+            codes = cast(Iterator[int], self._codes.sorted_lookup(paths))
         return zip(paths, map(self._node, paths, codes))
 
     @cached_property
@@ -784,10 +781,16 @@ class FileSystem:
         """`[p for p in file_paths() if p.endswith(suffix)]`, sorted; the test runs in C.
         A suffix that ends with one of COMMON_SUFFIXES is looked for among the paths
         ending with those, found in one shared pass (several facts and checks ask)."""
+        paths, _ = self._ending_among(suffix)
+        return list(filter(methodcaller("endswith", suffix), paths))
+
+    def _ending_among(self, suffix: str | tuple[str, ...]) -> tuple[list[str], array[int]]:
+        """Where the files ending with `suffix` are (with their codes): among those of the
+        shared pass when every suffix ends with one of COMMON_SUFFIXES, else every file."""
         suffixes = (suffix,) if isinstance(suffix, str) else suffix
         if all(s.endswith(self.COMMON_SUFFIXES) for s in suffixes):
-            return list(filter(methodcaller("endswith", suffix), self._common_endings))
-        return list(filter(methodcaller("endswith", suffix), self.file_paths()))
+            return self._common_endings, self._common_codes
+        return self._files, self._file_codes
 
     @cached_property
     def _common_endings(self) -> list[str]:
@@ -804,10 +807,7 @@ class FileSystem:
 
     def _ending_with_codes(self, suffix: str) -> tuple[list[str], array[int]]:
         """`file_paths_ending(suffix)` and the code of each (positions kept: no lookup)."""
-        if suffix.endswith(self.COMMON_SUFFIXES):
-            paths, codes = self._common_endings, self._common_codes
-        else:
-            paths, codes = self._files, self._file_codes
+        paths, codes = self._ending_among(suffix)
         wanted = bytes(map(methodcaller("endswith", suffix), paths))
         return list(compress(paths, wanted)), array(codes.typecode, compress(codes, wanted))
 
