@@ -53,12 +53,13 @@ INFO = CheckInfo(
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     facts = ctx.facts
-    graph = facts.elf_graph
-    for cause in graph.causes():
-        yield _finding(ctx, cause)
+    causes = list(facts.elf_graph.causes())
+    elsewhere = _elsewhere(ctx, {c.first.name for c in causes if c.kind == MISSING})
+    for cause in causes:
+        yield _finding(ctx, cause, elsewhere)
 
 
-def _finding(ctx: CheckContext, cause: Cause) -> Finding:
+def _finding(ctx: CheckContext, cause: Cause, found: dict[str, list[str]]) -> Finding:
     facts = ctx.facts
     owners = facts.owners
     judge = facts.load_judge
@@ -87,7 +88,7 @@ def _finding(ctx: CheckContext, cause: Cause) -> Finding:
     if cause.kind == MISSING:
         provider = facts.library_providers.find(first.name)
         evidence["provided_by"] = provider.to_json() if provider else None
-        elsewhere = _elsewhere(ctx, first.name)
+        elsewhere = found.get(first.name, [])
         evidence["found_elsewhere"] = ["/" + p for p in elsewhere]
         stale = _unconfigured(ctx, elsewhere, first.searched)
         if first.cpu_dependent:
@@ -145,10 +146,16 @@ def _finding(ctx: CheckContext, cause: Cause) -> Finding:
     )
 
 
-def _elsewhere(ctx: CheckContext, name: str) -> list[str]:
-    """Files of that name somewhere in the image (not on any path that was searched)."""
-    found = ctx.facts.fs.file_paths_ending("/" + name)
-    return sorted(found)[:20]
+def _elsewhere(ctx: CheckContext, names: set[str]) -> dict[str, list[str]]:
+    """Per missing name, files of that name somewhere in the image (not on any path that
+    was searched): the first 20 by path. One pass over the files for all names (a pass
+    each was ~15 ms on a 85k-file image, times a finding per missing library)."""
+    if not names:
+        return {}
+    out: dict[str, list[str]] = {}
+    for path in ctx.facts.fs.file_paths_ending(tuple("/" + n for n in sorted(names))):
+        out.setdefault(path.rpartition("/")[2], []).append(path)
+    return {name: paths[:20] for name, paths in out.items()}
 
 
 def _unconfigured(ctx: CheckContext, elsewhere: list[str], searched: Iterable[str]) -> list[str]:
