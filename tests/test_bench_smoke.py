@@ -44,6 +44,9 @@ def test_smoke_benchmark_measures_every_row(tmp_path: Path) -> None:
     parallel = [w for w in rows if "parallel in-process inflate, zlib," in w]
     assert len(parallel) == 1 and " s |" in rows[parallel[0]]  # the stdlib's zlib: always there
     assert "parallel in-process inflate floor" in text  # the target line
+    verifying = [w for w in rows if "inflate + both sha256 (blob digest, diff_id)," in w]
+    assert len(verifying) == 1 and " s |" in rows[verifying[0]]  # with the fastest inflater
+    assert "the verifying floor" in text
     if shutil.which("docker-registry") and shutil.which("skopeo"):
         for name in ("skopeo copy docker:// -> dir: [registry, gzip layers]",
                      "imgaudit cold [registry, gzip layers]",
@@ -64,3 +67,33 @@ def test_unpacked_root_applies_whiteouts(tmp_path: Path) -> None:
     assert not (root / "etc" / "old.conf").exists()  # whited out by the second layer
     assert not list(root.rglob(".wh.*"))
     assert (root / "etc" / "os-release").exists()
+
+
+def test_verifying_floor_computes_both_digests(tmp_path: Path) -> None:
+    """The verifying floor does the work it claims: every gzip member inflated (zero
+    padding after the last one allowed, as layer writers do) and both digests right."""
+    import gzip
+    import hashlib
+    import os
+
+    from bench import inflate_floor
+
+    content = [os.urandom(300_000) + b"\0" * 2_000_000, b"second member " * 50_000]
+    stored = gzip.compress(content[0]) + gzip.compress(content[1]) + b"\0" * 512
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"junk before" + stored + b"junk after")
+    whole = b"".join(content)
+    sliced = (str(blob), len(b"junk before"), len(stored))
+    for module in ("zlib", "zlib_ng", "isal"):
+        try:
+            out = inflate_floor.floor([sliced], module, 2, verify=True)
+        except ImportError:
+            continue
+        assert out["bytes"] == len(whole), module
+        assert out["digests"] == [
+            [
+                "sha256:" + hashlib.sha256(stored).hexdigest(),
+                "sha256:" + hashlib.sha256(whole).hexdigest(),
+            ]
+        ], module
+        assert "digests" not in inflate_floor.floor([sliced], module, 1)
