@@ -196,6 +196,11 @@ class _Forward:
         self.harvested = _Strings()
         self._harvester: _Harvester | None = None  # live while the prefix's table goes on
         self.harvest_done = False  # a string table was harvested (there is one to find)
+        # The layer reader's member (tarstream.Content) grows the prefix with one copy and
+        # passes over bytes without any; other streams (VersionProbe must see every byte)
+        # are read.
+        self._appender = getattr(stream, "append_to", None)
+        self._skipper = getattr(stream, "pass_over", None)
 
     def _piece(self, off: int, n: int) -> bytes | None:
         for start, data in self.pieces:
@@ -250,11 +255,24 @@ class _Forward:
 
     def _skip(self, n: int) -> None:
         while n > 0:
+            if self._skipper is not None and self._no_harvest_ahead():
+                skipped = self._skipper(n)  # passed over without a copy
+                self.pos += skipped
+                if skipped < n:
+                    raise ElfError("truncated file")
+                return
             data = self._read(min(n, SKIP_CHUNK))
             if not data:
                 raise ElfError("truncated file")
             n -= len(data)
             self._harvest(data)
+
+    def _no_harvest_ahead(self) -> bool:
+        """Whether `_harvest` would do nothing with any bytes from here on: no table is
+        being harvested and none can start (one was, or the window for one is past)."""
+        return self._harvester is None and (
+            self.harvest_done or self.keeping or self.pos >= 2 * PREFIX_CAP
+        )
 
     def _harvest(self, data: bytes) -> None:
         """Harvest strings from skipped bytes that form a string table: one the kept
@@ -291,10 +309,16 @@ class _Forward:
 
     def _extend_prefix(self, end: int) -> None:
         while self.keeping and self.pos < end:
-            data = self._read(min(end - self.pos, SKIP_CHUNK))
-            if not data:
+            want = min(end - self.pos, SKIP_CHUNK)
+            if self._appender is not None:  # straight into the prefix: one copy
+                got = self._appender(self.prefix, want)
+                self.pos += got
+            else:
+                data = self._read(want)
+                got = len(data)
+                self.prefix += data
+            if not got:
                 raise ElfError("truncated file")
-            self.prefix += data
 
     def _prefix_range(self, start: int, end: int) -> bytes:
         """A copy of prefix bytes (one copy: slicing the bytearray first would be two)."""

@@ -313,6 +313,25 @@ class _DigestingReader:
             self._chunk = b""
         return b"".join(parts)
 
+    def append_to(self, buf: bytearray, n: int) -> int:
+        """`buf += read(n)` with one copy instead of two (the ELF parser's kept prefix
+        grows this way); the count appended, fewer than `n` only at the end."""
+        got = 0
+        while got < n:
+            chunk, pos = self._chunk, self._pos
+            take = min(n - got, len(chunk) - pos)
+            if take <= 0:
+                self._chunk, self._pos = b"", 0
+                if self._eof:
+                    break
+                self._fill()
+                continue
+            with memoryview(chunk) as view:
+                buf += view[pos : pos + take]
+            self._pos = pos + take
+            got += take
+        return got
+
     def skip(self, n: int) -> None:
         """Consume `n` bytes without returning them (still hashed and counted)."""
         while True:

@@ -200,6 +200,34 @@ class Content:
         self.remaining -= n
         return data
 
+    def append_to(self, buf: bytearray, n: int) -> int:
+        """`buf += read(n)`, with one copy where the stream can (the layer reader);
+        the count appended."""
+        n = min(n, self.remaining)
+        if n <= 0:
+            return 0
+        append = getattr(self._stream, "append_to", None)
+        if append is None:
+            data = self._stream.read(n)
+            buf += data
+            got = len(data)
+        else:
+            got = append(buf, n)
+        if got < n:
+            raise tarfile.ReadError("unexpected end of data")
+        self.remaining -= n
+        return n
+
+    def pass_over(self, n: int) -> int:
+        """Pass over up to `n` bytes without copying them; the count passed (fewer than
+        `n` only at the member's end)."""
+        n = min(n, self.remaining)
+        if n <= 0:
+            return 0
+        self._stream.skip(n)  # raises ReadError where the stream ends first
+        self.remaining -= n
+        return n
+
     def readable(self) -> bool:
         return True
 

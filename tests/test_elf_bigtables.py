@@ -16,11 +16,12 @@ import io
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import tracemalloc
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -144,3 +145,66 @@ def test_a_string_table_after_dynamic_is_streamed(
             assert _as_dict(facts) == _pyelftools_facts(str(target)), name
             streamed += bool(calls)
     assert streamed > 10
+
+
+class _LayerLikeStream:
+    """What the layer reader hands the ELF parser through tarstream.Content: `read`,
+    `skip` and `append_to`, with the bytes each passed on counted."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.pos = 0
+        self.copied = 0  # bytes handed out by read or append_to
+        self.skipped = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else min(len(self._data), self.pos + n)
+        out = self._data[self.pos : end]
+        self.pos = end
+        self.copied += len(out)
+        return out
+
+    def skip(self, n: int) -> None:
+        if self.pos + n > len(self._data):
+            raise tarfile.ReadError("unexpected end of data")
+        self.pos += n
+        self.skipped += n
+
+    def append_to(self, buf: bytearray, n: int) -> int:
+        data = self.read(n)
+        buf += data
+        return len(data)
+
+
+@pytest.mark.parametrize("member_cut", [None, 100_000])
+def test_the_layer_readers_path_gives_the_same_facts_and_skips_without_copies(
+    monkeypatch: pytest.MonkeyPatch, member_cut: int | None
+) -> None:
+    """Through tarstream.Content (the kept head grown by `append_to`, bytes that no
+    harvest can use passed over by `pass_over`), the facts are those of a plain file
+    object: harvested strings included (caps lowered, as above), and a member cut
+    short is the same UnreadableElf. Past the harvest window nothing is copied."""
+    from auditor import tarstream
+
+    path = big_library()
+    monkeypatch.setattr(elf, "PREFIX_CAP", CAP)
+    monkeypatch.setattr(elf, "TAIL_CAP", CAP)
+    data = path.read_bytes()
+    if member_cut is not None:
+        data = data[:member_cut]
+    stream = _LayerLikeStream(data)
+    content = tarstream.Content(stream, len(data))
+    head = content.read(4)
+    through_content = elf.parse_elf(cast(Any, content), head)
+    plain = elf.parse_elf(io.BytesIO(data))
+    assert type(through_content) is type(plain)
+    if member_cut is None:
+        assert isinstance(through_content, ElfFacts)
+        assert _as_dict(through_content) == _as_dict(plain)
+        assert through_content.verdef == ("BIGLIB_1.0", "BIGLIB_2.0")
+        assert len(data) > 2 * CAP + (1 << 20)
+        assert stream.skipped > 0  # past 2 x PREFIX_CAP: passed over, not copied
+        assert stream.copied + stream.skipped <= len(data)
+    else:
+        assert isinstance(through_content, UnreadableElf)
+        assert through_content.reason == cast(UnreadableElf, plain).reason
