@@ -580,6 +580,19 @@ class FileSystem:
             return None
         return node.linked_size if node.entry.kind == HARDLINK else node.entry.size
 
+    def regular_file_size(self, path: str) -> int | None:
+        """The size of `path` if it is a regular file (not followed, not a hard link), else
+        None; read from the columns without building the Node."""
+        code = self._lookup(_norm(path))
+        if code is None:
+            return None
+        if code < 0:
+            entry = self._special[~code].entry
+            return entry.size if entry.kind == FILE else None
+        table = self._tables[code & self._mask]
+        row = code >> self._shift
+        return table.sizes[row] if table.kinds[row] == FILE else None
+
     def elf(self, path: str) -> AnyElf | None:
         """ELF link facts of `path` (after following links), if it is an ELF file."""
         real = self.resolve(path)

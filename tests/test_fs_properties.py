@@ -152,6 +152,10 @@ def test_every_written_byte_survives_or_is_waste(layers: list[list[tuple[str, st
     assert fs.total_bytes + fs.wasted_bytes == fs.written_bytes
     owners = {n.origin or (n.layer, p) for p, n in fs.nodes.items() if n.entry.kind == "f"}
     for path, node in fs.nodes.items():
+        # read from the columns: what the Node says, for regular files only
+        regular = node.entry.size if node.entry.kind == "f" else None
+        assert fs.regular_file_size(path) == fs.regular_file_size("/" + path) == regular
+        assert fs.regular_file_size(path + "/not-there") is None
         if node.entry.kind == "h" and node.origin is not None:
             assert fs.file_size(path) == node.linked_size
             # The bytes a surviving link holds are owned by a surviving file (counted
