@@ -116,6 +116,41 @@ def test_warm_json_scan_of_a_docker_archive_imports_nothing_heavy(tmp_path: Path
     assert "auditor.sources.registry" not in modules
 
 
+def test_a_scan_answered_from_the_result_cache_parses_no_python_metadata(tmp_path: Path) -> None:
+    """The second run of the same scan reads no layer (the result cache answers): the
+    parsers facts use on an image's Python metadata (packaging's metadata, requirements
+    and tags modules, and the email package under them: ~20 ms of start-up) are not
+    imported. The first run computes the facts, and does import them."""
+    spec = ImageSpec(
+        layers=[
+            Layer([File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n')], "ADD rootfs /"),
+            Layer(
+                [
+                    File("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+                         b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"),
+                    File("usr/lib/python3/dist-packages/six.py", b"# six\n"),
+                ],
+                "RUN pip install six",
+            ),
+        ],
+    )  # fmt: skip
+    archive = tmp_path / "app.tar"
+    write_docker_archive(build(spec), archive)
+    scan = (
+        "import contextlib, io\n"
+        "from auditor.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['scan', 'docker-archive:{archive}', '--format', 'json', '--quiet'])"
+    )
+    parsers = {"packaging.metadata", "packaging.requirements", "packaging.tags", "email.parser"}
+    env = {"IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")}
+    computed = _modules_after(scan, env)
+    assert parsers <= computed  # the facts were computed: the parsers were needed
+    answered = _modules_after(scan, env)
+    assert "auditor.report.json_format" in answered  # the scan did run and render
+    assert not parsers & answered
+
+
 @pytest.mark.parametrize("view", [diffview, historyview, fleet_view])
 def test_document_format_choices_match_the_renderers(view: ModuleType) -> None:
     """The parsers of `diff`, `history` and `fleet` offer DOCUMENT_FORMATS without

@@ -35,15 +35,18 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from operator import methodcaller
-from typing import Any
-
-from packaging.requirements import Requirement
-from packaging.tags import Tag, parse_tag
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Any
 
 from auditor.facts import pymetadata
 from auditor.facts.syspath import Environment
 from auditor.fs import DIR, FILE, FileSystem
+
+# packaging's metadata, requirements and tags modules (and email) are imported where
+# they are used: a scan answered from the result cache never needs them (~20 ms of
+# start-up; tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.tags import Tag
 
 _SITE_NAMES = ("site-packages", "dist-packages")
 _META_SUFFIXES = (".dist-info", ".egg-info")
@@ -113,9 +116,17 @@ class Inventory:
     egg_links: tuple[EggLink, ...] = ()
 
 
+def _canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
+
+
 def parsed_tags(lines: Sequence[str]) -> frozenset[Tag]:
     """WHEEL `Tag:` values as packaging reads them (compressed sets expanded); a value
     that is no tag is left out."""
+    from packaging.tags import parse_tag
+
     out: set[Tag] = set()
     for line in lines:
         try:
@@ -281,7 +292,7 @@ def _read(fs: FileSystem, location: str, meta: str, kind: str) -> Distribution:
     requires_txt = fs.read(f"{meta}/requires.txt") if is_dir and kind != "dist-info" else None
     core = pymetadata.parse(text, pymetadata.decode(requires_txt) if requires_txt else None)
     base = Distribution(
-        name=canonicalize_name(core.name) if core.name is not None else None,
+        name=_canonical(core.name) if core.name is not None else None,
         display_name=core.name,
         version=core.version,
         location=location,
@@ -319,7 +330,7 @@ def _dist_info(fs: FileSystem, dist: Distribution) -> Distribution:
     if dist.name is not None:
         finders = [n for n in fs.listdir(site) if n.startswith("__editable__")]
         if any(
-            canonicalize_name(f.removeprefix("__editable__").strip("_.")).startswith(dist.name)
+            _canonical(f.removeprefix("__editable__").strip("_.")).startswith(dist.name)
             for f in finders
         ):
             editable = True

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.metadata import parse_email
-from packaging.requirements import InvalidRequirement, Requirement
+# packaging's metadata (with email) and requirements modules are imported where they are
+# used: a scan answered from the result cache never needs them (tests/test_startup_imports.py).
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ def parse(text: str, requires_txt: str | None = None) -> CoreMetadata:
     requires.txt, used when the text lists no Requires-Dist (importlib's order)."""
     if not text:
         return EMPTY
+    from packaging.metadata import parse_email
+    from packaging.requirements import InvalidRequirement, Requirement
+
     raw, unparsed = parse_email(text)
     lines = raw.get("requires_dist") or unparsed.get("requires-dist") or []
     if not lines and requires_txt:
