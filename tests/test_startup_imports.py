@@ -57,6 +57,17 @@ def _modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
     return set(json.loads(proc.stdout.splitlines()[-1]))
 
 
+def _json_scan_of(spec: ImageSpec, archive: Path) -> str:
+    """Code that scans `spec` (written to `archive`) as the command line does, JSON out."""
+    write_docker_archive(build(spec), archive)
+    return (
+        "import contextlib, io\n"
+        "from auditor.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['scan', 'docker-archive:{archive}', '--format', 'json', '--quiet'])"
+    )
+
+
 def _heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.split(".")[0] in NOT_ON_SCAN_PATH)
 
@@ -100,14 +111,7 @@ def test_warm_json_scan_of_a_docker_archive_imports_nothing_heavy(tmp_path: Path
         ],
         config={"Cmd": ["python3", "/app/main.py"]},
     )
-    archive = tmp_path / "app.tar"
-    write_docker_archive(build(spec), archive)
-    scan = (
-        "import contextlib, io\n"
-        "from auditor.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    main(['scan', 'docker-archive:{archive}', '--format', 'json', '--quiet'])"
-    )
+    scan = _json_scan_of(spec, tmp_path / "app.tar")
     env = {"IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")}
     _modules_after(scan, env)  # cold: fills the layer cache
     modules = _modules_after(scan, env)
@@ -134,14 +138,7 @@ def test_a_scan_answered_from_the_result_cache_parses_no_python_metadata(tmp_pat
             ),
         ],
     )  # fmt: skip
-    archive = tmp_path / "app.tar"
-    write_docker_archive(build(spec), archive)
-    scan = (
-        "import contextlib, io\n"
-        "from auditor.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    main(['scan', 'docker-archive:{archive}', '--format', 'json', '--quiet'])"
-    )
+    scan = _json_scan_of(spec, tmp_path / "app.tar")
     parsers = {"packaging.metadata", "packaging.requirements", "packaging.tags", "email.parser"}
     env = {"IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")}
     computed = _modules_after(scan, env)
