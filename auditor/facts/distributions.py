@@ -41,9 +41,9 @@ from auditor.facts import pymetadata
 from auditor.facts.syspath import Environment
 from auditor.fs import DIR, FILE, FileSystem
 
-# packaging's metadata, requirements and tags modules (and email) are imported where
-# they are used: a scan answered from the result cache never needs them (~20 ms of
-# start-up; tests/test_startup_imports.py).
+# deferred: start-up time, see README "Performance" (packaging's requirements, tags and
+# utils modules are imported where they are used: a scan answered from the result cache
+# never needs them)
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
     from packaging.tags import Tag
@@ -117,6 +117,7 @@ class Inventory:
 
 
 def _canonical(name: str) -> str:
+    # deferred: start-up time, see README "Performance"
     from packaging.utils import canonicalize_name
 
     return canonicalize_name(name)
@@ -125,7 +126,7 @@ def _canonical(name: str) -> str:
 def parsed_tags(lines: Sequence[str]) -> frozenset[Tag]:
     """WHEEL `Tag:` values as packaging reads them (compressed sets expanded); a value
     that is no tag is left out."""
-    from packaging.tags import parse_tag
+    from packaging.tags import parse_tag  # deferred: start-up time, see README "Performance"
 
     out: set[Tag] = set()
     for line in lines:

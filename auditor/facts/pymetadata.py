@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-# packaging's metadata (with email) and requirements modules are imported where they are
-# used: a scan answered from the result cache never needs them (tests/test_startup_imports.py).
+# deferred: start-up time, see README "Performance" (packaging's metadata module, with
+# email, and its requirements module: a scan answered from the result cache needs neither)
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
@@ -56,6 +56,7 @@ def parse(text: str, requires_txt: str | None = None) -> CoreMetadata:
     requires.txt, used when the text lists no Requires-Dist (importlib's order)."""
     if not text:
         return EMPTY
+    # deferred: start-up time, see README "Performance"
     from packaging.metadata import parse_email
     from packaging.requirements import InvalidRequirement, Requirement
 

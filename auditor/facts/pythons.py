@@ -371,8 +371,8 @@ def _extension(
 
 def _wheel_project(filename: str) -> str | None:
     """The canonical project name of a wheel file name (`pip-23.0.1-py3-none-any.whl`)."""
-    # imported here: packaging.utils brings packaging.tags (~15 ms), which a scan
-    # answered from the result cache never needs
+    # deferred: start-up time, see README "Performance" (packaging.utils brings
+    # packaging.tags, ~15 ms)
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
     try:
