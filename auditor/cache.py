@@ -17,10 +17,13 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from auditor import indexcodec
-from auditor.capture import CapturePolicy
-from auditor.layerindex import INDEX_FORMAT, LayerIndex
+from auditor.layerindex import INDEX_FORMAT
+
+if TYPE_CHECKING:
+    from auditor.capture import CapturePolicy
+    from auditor.layerindex import LayerIndex
 
 SUFFIX = ".index"
 TEMP_PREFIX = ".tmp-"  # a writer's temporary file; one left behind was interrupted
@@ -48,6 +51,10 @@ class LayerCache:
         return self.dir / f"{algo}-{hexpart}{SUFFIX}"
 
     def get(self, diff_id: str) -> LayerIndex | None:
+        # deferred: start-up time, see README "Performance" (the codec imports zstandard
+        # and the ELF facts; a scan answered from the result cache decodes no index)
+        from auditor import indexcodec
+
         try:
             index = indexcodec.decode(self._path(diff_id).read_bytes())
         except (OSError, ValueError):
@@ -62,6 +69,8 @@ class LayerCache:
         return index
 
     def put(self, index: LayerIndex) -> None:
+        from auditor import indexcodec  # deferred: see `get`
+
         try:
             data = indexcodec.encode(index)
         except (OverflowError, ValueError):

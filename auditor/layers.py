@@ -41,6 +41,7 @@ from auditor.layerindex import (
     EntryTable,
     LayerIndex,
 )
+from auditor.limits import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO
 from auditor.memory import gc_paused, keep_big_blocks, trim_heap
 from auditor.sources.interface import Layer
 from auditor.versionprobe import VersionProbe
@@ -69,16 +70,11 @@ THREADED = True  # decompress and hash in a thread beside the tar parse (_Produc
 TAR_READER = "tarstream"  # or "tarfile": the reference (tests/test_tarstream.py)
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-DEFAULT_MAX_RATIO = 1000  # decompression-bomb guard: uncompressed / compressed bytes
 _RATIO_GRACE = 64 << 20  # small blobs may exceed the ratio (a tar of empty files does)
 _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate.error)
 _DECODE_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, zstandard.ZstdError)
 _STREAM_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, *_INFLATE_ERRORS)
 _ZSTD_PIECE = 1 << 10  # zstd input per decode call: bounds its output (~32 MiB at most)
-# Tar-bomb guard: entries per image (every layer counts). An entry costs ~300 bytes of
-# memory in the index and as much again in the merged model; real images hold well under
-# 500k (a full CUDA + PyTorch image: ~150k). Raise it with --max-entries.
-DEFAULT_MAX_ENTRIES = 2_000_000
 _INT64 = (1 << 63) - 1
 # ELF files this big: the parser may have held tens of MB (its prefix reaches PREFIX_CAP
 # only in files at least that big). A smaller file's buffers stay on the heap for the
@@ -960,11 +956,14 @@ def index_layers(
     policy: CapturePolicy = DEFAULT_POLICY,
     max_ratio: int = DEFAULT_MAX_RATIO,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    while_waiting: Callable[[], object] | None = None,
 ) -> list[LayerIndex]:
     """Indexes for `layers`, in order: from the cache where present, the rest read once
     each, in parallel worker processes when more than one layer needs reading.
 
     A layer that appears twice in one image (same diff_id) is read once.
+    `while_waiting`: called once in this process once the last worker is started (not
+    at all when no worker is), for work that would otherwise wait for the layers.
     """
     import os
 
@@ -986,7 +985,9 @@ def index_layers(
             found[diff_id] = indexcodec.decode(data)
 
         layers_todo = list(todo.values())
-        _read_in_workers(layers_todo, workers, cache, policy, max_ratio, max_entries, decode)
+        _read_in_workers(
+            layers_todo, workers, cache, policy, max_ratio, max_entries, decode, while_waiting
+        )
     else:
         for layer in todo.values():
             index = index_layer(layer, policy, max_ratio, max_entries)
@@ -1005,6 +1006,7 @@ def _read_in_workers(
     max_ratio: int,
     max_entries: int,
     ready: Callable[[str, bytes], None],
+    while_waiting: Callable[[], object] | None = None,
 ) -> None:
     """Each layer read in a forked process of its own, at most `workers` at a time,
     largest first (the long poles start early); `ready(diff_id, encoded index)` for each.
@@ -1035,6 +1037,10 @@ def _read_in_workers(
                 proc.start()
                 send.close()
                 running[receive] = (proc, layer)
+            if while_waiting is not None and not pending:
+                # after the last fork: no worker copies what it does (imports, memory)
+                while_waiting()
+                while_waiting = None
             for conn in wait(list(running)):
                 proc, layer = running.pop(conn)
                 try:

@@ -11,19 +11,25 @@ unchanged image is reported without touching a single layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from auditor.cache import LayerCache, default_cache_dir
-from auditor.capture import DEFAULT_POLICY
+from auditor.cache import default_cache_dir
 from auditor.errors import CorruptInput
-from auditor.fs import FileSystem
 from auditor.history import created_by_per_layer
-from auditor.layerindex import LayerIndex
-from auditor.layers import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO, index_layers
+from auditor.limits import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO
 from auditor.sources import SourceOptions, open_image
 from auditor.sources.interface import Image
+
+# deferred: start-up time, see README "Performance" (the layer reader, its inflaters and
+# the filesystem model are imported when layers are read: a scan answered from the
+# result cache reads none)
+if TYPE_CHECKING:
+    from auditor.fs import FileSystem
+    from auditor.layerindex import LayerIndex
 
 
 @dataclass(frozen=True)
@@ -78,22 +84,35 @@ class LoadedImage:
 
     @property
     def indexes(self) -> list[LayerIndex]:
+        return self.read()
+
+    def read(self, while_waiting: Callable[[], object] | None = None) -> list[LayerIndex]:
+        """The layer indexes, read now if they were not yet. `while_waiting`: work for
+        this process while worker processes read the layers (called once, if they do)."""
         if self._indexes is None:
             if not self.layers_allowed:
                 raise LayersNeeded(self.image.source.reference)
-            self._indexes = self._read_layers()
+            self._indexes = self._read_layers(while_waiting)
         return self._indexes
 
     @cached_property
     def fs(self) -> FileSystem:
+        from auditor.fs import FileSystem
+
         return FileSystem(self.indexes)
 
-    def _read_layers(self) -> list[LayerIndex]:
+    def _read_layers(self, while_waiting: Callable[[], object] | None) -> list[LayerIndex]:
+        from auditor.cache import LayerCache
+        from auditor.capture import DEFAULT_POLICY
+        from auditor.layers import index_layers
+
         options, image = self.options, self.image
         root = options.cache_root
         cache = LayerCache(root, DEFAULT_POLICY) if root is not None else None
         limits = (options.max_ratio, options.max_entries)
-        indexes = index_layers(image.layers, cache, options.jobs, DEFAULT_POLICY, *limits)
+        indexes = index_layers(
+            image.layers, cache, options.jobs, DEFAULT_POLICY, *limits, while_waiting=while_waiting
+        )
         total = sum(len(ix.entries) for ix in indexes)
         if total > options.max_entries:
             raise CorruptInput(

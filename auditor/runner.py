@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor import second_process
 from auditor.check import Check, CheckFunction
 from auditor.context import CheckContext
 from auditor.facts import Facts
@@ -56,7 +55,7 @@ def run_checks(
             recalled = _recall(stored, key, ctx)
         planned.append((check, ctx, key, recalled))
     if any(recalled is None for *_, recalled in planned):
-        facts.fs  # noqa: B018 - read the layers now, outside any check
+        facts.read_layers()  # now, outside any check
     results: list[CheckResult] = []
     findings: list[Finding] = []
     with gc_paused():  # facts build many small objects; see gc_paused
@@ -81,8 +80,14 @@ def _run_planned(
         if check.offload and check.gather is None and recalled is None
     ]
     pending = None
-    if beside and second_process.usable(jobs) and _small_enough_to_fork(facts):
-        pending = second_process.start(lambda: [_run_as_data(planned[i], facts) for i in beside])
+    if beside:
+        # deferred: start-up time, see README "Performance" (multiprocessing, ~10 ms: a
+        # scan answered from the result cache runs no check)
+        from auditor import second_process
+
+        if second_process.usable(jobs) and _small_enough_to_fork(facts):
+            work = lambda: [_run_as_data(planned[i], facts) for i in beside]  # noqa: E731
+            pending = second_process.start(work)
     done: dict[int, tuple[CheckResult, list[Finding], dt.date | None]] = {}
     for i, (check, ctx, key, recalled) in enumerate(planned):
         if pending is not None and i in beside:

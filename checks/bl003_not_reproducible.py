@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.pyc import TIMESTAMP
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -92,6 +91,9 @@ def unnormalised_layers(ctx: CheckContext) -> list[tuple[int, int]]:
 
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.pyc import TIMESTAMP
+
     for layer, count in unnormalised_layers(ctx):
         yield INFO.finding(
             f"layer {layer} has {count} distinct file modification times from its build: "

@@ -34,7 +34,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from auditor.context import CheckContext
-from auditor.facts.compilers import FAMILIES, family_of_package, family_of_tool
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -69,6 +68,9 @@ class Toolchain:
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.compilers import FAMILIES, family_of_package, family_of_tool
+
     comp = ctx.facts.compilers
     fs = ctx.facts.fs
     chains = {family: Toolchain(family) for family in FAMILIES}

@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.compilers import CPYTHON_HEADERS
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -49,6 +48,9 @@ CPYTHON_REMEDY = (
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.compilers import CPYTHON_HEADERS
+
     dev = ctx.facts.dev_files
     fs = ctx.facts.fs
     for root, headers in sorted(dev.includes.items()):

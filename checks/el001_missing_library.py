@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.context import CheckContext
-from auditor.facts.elfgraph import INTERP, MISSING, Cause
-from auditor.facts.loadimpact import SHOWN, describe, ordered
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+
+if TYPE_CHECKING:
+    from auditor.facts.elfgraph import Cause
 
 INFO = CheckInfo(
     id="EL001",
@@ -52,6 +53,9 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.elfgraph import MISSING
+
     facts = ctx.facts
     causes = list(facts.elf_graph.causes())
     elsewhere = _elsewhere(ctx, {c.first.name for c in causes if c.kind == MISSING})
@@ -60,6 +64,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 
 def _finding(ctx: CheckContext, cause: Cause, found: dict[str, list[str]]) -> Finding:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.elfgraph import INTERP, MISSING
+    from auditor.facts.loadimpact import SHOWN, describe, ordered
+
     facts = ctx.facts
     owners = facts.owners
     judge = facts.load_judge

@@ -22,12 +22,14 @@ newer base image. References: https://sourceware.org/glibc/wiki/Glibc%20Timeline
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.context import CheckContext
-from auditor.facts.elfgraph import LoadTree, VersionGap
-from auditor.facts.loadimpact import SHOWN, Impact, describe, ordered
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+
+if TYPE_CHECKING:
+    from auditor.facts.elfgraph import LoadTree, VersionGap
+    from auditor.facts.loadimpact import Impact
 
 INFO = CheckInfo(
     id="EL002",
@@ -40,6 +42,9 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.loadimpact import SHOWN, describe, ordered
+
     facts = ctx.facts
     owners = facts.owners
     judge = facts.load_judge

@@ -30,7 +30,6 @@ import posixpath
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
-from auditor.facts.wheelpolicy import allowed_libraries
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -52,6 +51,9 @@ def _site(path: str) -> str:
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.wheelpolicy import allowed_libraries
+
     facts = ctx.facts
     owners = facts.owners
     if not owners.record:

@@ -21,9 +21,6 @@ from collections.abc import Iterable
 
 from auditor.context import CheckContext
 from auditor.elffacts import ElfFacts
-from auditor.facts.elfgraph import parse_glibc
-from auditor.facts.owners import wheel_tags
-from auditor.facts.wheelpolicy import glibc_required
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -41,6 +38,11 @@ def _fmt(v: tuple[int, int]) -> str:
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.elfgraph import parse_glibc
+    from auditor.facts.owners import wheel_tags
+    from auditor.facts.wheelpolicy import glibc_required
+
     facts = ctx.facts
     glibc = facts.glibc_version
     if glibc is None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
-from auditor.facts.pythons import DISTRO_ORIGINS
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -42,13 +41,15 @@ INFO = CheckInfo(
     dimension=Dimension.USABLE,
 )
 
-SYSTEM_ORIGINS = DISTRO_ORIGINS
 REMEDY = (
     "Use a CPython of your own (python:3.X base or /opt/<org>/python) and make the venv from it"
 )
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.pythons import DISTRO_ORIGINS as SYSTEM_ORIGINS
+
     facts = ctx.facts
     interps = facts.pythons
     if not interps:

@@ -36,7 +36,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.pythons import DISTRO_ORIGINS
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -50,6 +49,9 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.pythons import DISTRO_ORIGINS
+
     facts = ctx.facts
     if not facts.pythons:
         raise Skip("no Python interpreter in the image")

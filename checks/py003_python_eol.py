@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.context import CheckContext
-from auditor.facts.stdlib_data import eol_dates
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -40,6 +39,9 @@ WARN_DAYS = 183
 
 def status(version: str, on: dt.date) -> tuple[str, dt.date | None]:
     """supported | near-eol | eol | unknown, with the EOL date."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.stdlib_data import eol_dates
+
     eol = eol_dates().get(version.rstrip("t"))
     if eol is None:
         return "unknown", None

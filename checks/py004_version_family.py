@@ -28,8 +28,6 @@ from typing import Any
 from packaging.version import Version
 
 from auditor.context import CheckContext
-from auditor.facts.pythons import DISTRO_ORIGINS
-from auditor.facts.stdlib_data import python_version
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.references import repository
 
@@ -90,6 +88,10 @@ _NONE = Version("0")  # sorts an unreadable version first
 
 
 def main_interpreter(interps: Sequence[Python]) -> Python | None:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.pythons import DISTRO_ORIGINS
+    from auditor.facts.stdlib_data import python_version
+
     if not interps:
         return None
     app = [i for i in interps if i.app]
@@ -98,6 +100,9 @@ def main_interpreter(interps: Sequence[Python]) -> Python | None:
 
 
 def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Finding]]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.stdlib_data import python_version
+
     rows: list[Row] = []
     groups: dict[str, list[Row]] = {}
     for m in members:

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 from auditor.context import CheckContext
 from auditor.facts import pyc
-from auditor.facts.distributions import site_dirs
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.fs import DIR, FILE, FileSystem
 
@@ -166,6 +165,9 @@ def _judge(
 def app_locations(ctx: CheckContext) -> list[str]:
     """Where the app's code is imported from: the site entries of the app's environment
     (every site directory when it is unknown), and the app directories."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.distributions import site_dirs
+
     facts = ctx.facts
     app = facts.app_python.environment
     env = next((e for e in facts.environments if e.path == app), None)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
-from auditor.facts.permissions import writable_paths
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 from .sec003_writable_venv import non_root_user
@@ -41,6 +40,9 @@ CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".sh")
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.permissions import writable_paths
+
     facts = ctx.facts
     dirs = facts.app_dirs
     if not dirs:

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
-from auditor.facts.permissions import can_write
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -36,6 +35,9 @@ INFO = CheckInfo(
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.permissions import can_write
+
     facts = ctx.facts
     user = facts.runtime_user
     if user.uid is None:

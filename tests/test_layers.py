@@ -335,3 +335,23 @@ def test_a_worker_that_dies_is_an_error(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(layers_module, "index_layer", lambda *a, **k: os._exit(3))
     with pytest.raises(RuntimeError, match=r"died \(exit code 3\)"):
         layers_module.index_layers(layers, None, jobs=2)
+
+
+def test_the_wait_for_workers_is_given_to_the_caller_once(tmp_path: Path) -> None:
+    """`while_waiting` runs once in the parent, while worker processes read (a scan
+    imports its facts' modules then), and never when no worker is started."""
+    import os
+
+    from auditor.layers import index_layers
+
+    layers = _source_layers(tmp_path, STACK)
+    calls: list[int] = []
+
+    def waiting() -> None:
+        calls.append(os.getpid())
+
+    serial = index_layers(layers, None, jobs=1, while_waiting=waiting)
+    assert calls == []  # read in this process: nobody to wait for
+    parallel = index_layers(layers, None, jobs=2, while_waiting=waiting)
+    assert parallel == serial
+    assert calls == [os.getpid()]  # once, in the parent

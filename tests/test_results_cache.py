@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import auditor.context
-import auditor.loading
+import auditor.fs
 import auditor.results
 from auditor import layers
 from auditor.cli import main
@@ -54,7 +54,7 @@ class Reads:
             return merge(indexes)
 
         monkeypatch.setattr(layers, "index_layer", counting_index)
-        monkeypatch.setattr(auditor.loading, "FileSystem", counting_merge)
+        monkeypatch.setattr(auditor.fs, "FileSystem", counting_merge)  # loading imports it late
 
     def reset(self) -> None:
         self.layers = self.merges = 0

@@ -20,6 +20,7 @@ from types import ModuleType
 
 import pytest
 
+from auditor.facts import FACT_MODULES
 from auditor.fleet import view as fleet_view
 from auditor.report import diffview, historyview
 from auditor.report.formats import DOCUMENT_FORMATS
@@ -40,6 +41,23 @@ NOT_ON_SCAN_PATH = (
     "auditwheel",
     "psycopg",
 )
+
+
+# What only reading layers or computing facts needs (README "Performance").
+READ_OR_COMPUTED = {
+    "auditor.layers",
+    "auditor.tarstream",
+    "auditor.elf",
+    "auditor.indexcodec",
+    "auditor.second_process",
+    "multiprocessing",
+    "auditor.facts.distributions",
+    "auditor.facts.elfgraph",
+    "auditor.facts.pythons",
+    "auditor.facts.compilers",
+    "auditor.facts.owners",
+    "auditor.facts.permissions",
+}
 
 
 def _modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
@@ -146,6 +164,35 @@ def test_a_scan_answered_from_the_result_cache_parses_no_python_metadata(tmp_pat
     answered = _modules_after(scan, env)
     assert "auditor.report.json_format" in answered  # the scan did run and render
     assert not parsers & answered
+    # nor the layer reader, the facts' own modules or the second process's machinery
+    assert not READ_OR_COMPUTED & answered
+    assert READ_OR_COMPUTED - {"auditor.second_process", "multiprocessing"} <= computed
+
+
+def test_a_cold_scan_imports_the_facts_modules_while_its_layers_are_read(
+    tmp_path: Path,
+) -> None:
+    """With worker processes reading the layers, this process imports what the facts
+    need meanwhile (`auditor.facts.preload`): by the time the layers are merged, before
+    any fact is computed, the modules are there."""
+    spec = ImageSpec(
+        layers=[
+            Layer([File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n')], "ADD rootfs /"),
+            Layer([File("app/main.py", b"print('hi')\n")], "COPY app /app"),
+        ],
+    )
+    archive = tmp_path / "app.tar"
+    write_docker_archive(build(spec), archive)
+    code = (
+        "from auditor.facts import Facts\n"
+        "from auditor.loading import LoadOptions, open_loaded\n"
+        f"loaded = open_loaded('docker-archive:{archive}', LoadOptions(use_cache=False, jobs=2))\n"
+        "Facts(loaded).read_layers()\n"
+    )
+    modules = _modules_after(code)
+    assert "auditor.layers" in modules
+    assert {f"auditor.facts.{name}" for name in FACT_MODULES} <= modules
+    assert {"packaging.metadata", "packaging.requirements", "packaging.tags"} <= modules
 
 
 @pytest.mark.parametrize("view", [diffview, historyview, fleet_view])

@@ -14,35 +14,76 @@ one declares it (`INPUTS`), and the result cache names it by `given_identity`.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auditor.facts import (
-    apppython,
-    distributions,
-    elfgraph,
-    ldcache,
-    ldpaths,
-    loadimpact,
-    osinfo,
-    permissions,
-    pythons,
-    syspath,
-    venvs,
-)
-from auditor.facts import compilers as compilers_mod
-from auditor.facts import distro as distrodb
-from auditor.facts import dpkg as dpkgdb
-from auditor.facts import extensions as extmods
-from auditor.facts import owners as owners_mod
-from auditor.facts import provenance as prov
-from auditor.facts import providers as providers_mod
-from auditor.facts import pyc as pycfiles
-from auditor.facts import users as userdb
-from auditor.facts.baseline import Baseline
 from auditor.facts.image_layers import LayerFacts, summarise
-from auditor.facts.packages_index import PackagesIndex
-from auditor.fs import FileSystem
-from auditor.loading import LoadedImage
+
+# deferred: start-up time, see README "Performance". Each fact's module is imported by
+# the property that computes it: a scan answered from the result cache computes none
+# (~40 ms of imports), and a cold scan imports them while its layers are read
+# (`preload`, called by `read_layers`).
+if TYPE_CHECKING:
+    from auditor.facts import (
+        apppython,
+        distributions,
+        elfgraph,
+        ldcache,
+        ldpaths,
+        loadimpact,
+        osinfo,
+        permissions,
+        pythons,
+        syspath,
+        venvs,
+    )
+    from auditor.facts import compilers as compilers_mod
+    from auditor.facts import distro as distrodb
+    from auditor.facts import dpkg as dpkgdb
+    from auditor.facts import owners as owners_mod
+    from auditor.facts import provenance as prov
+    from auditor.facts import providers as providers_mod
+    from auditor.facts import users as userdb
+    from auditor.facts.baseline import Baseline
+    from auditor.facts.packages_index import PackagesIndex
+    from auditor.fs import FileSystem
+    from auditor.loading import LoadedImage
+
+
+# Every fact's module (the properties below import them when they compute).
+FACT_MODULES = (
+    "apppython",
+    "compilers",
+    "distributions",
+    "distro",
+    "dpkg",
+    "elfgraph",
+    "extensions",
+    "ldcache",
+    "ldpaths",
+    "loadimpact",
+    "osinfo",
+    "owners",
+    "permissions",
+    "providers",
+    "pyc",
+    "pymetadata",
+    "pythons",
+    "syspath",
+    "users",
+    "venvs",
+)
+
+
+def preload() -> None:
+    """Import the facts' modules and the parsers they defer (packaging's metadata,
+    requirements and tags modules: any image with a Python distribution needs them).
+    Not python-debian: only an image with a dpkg database or a Packages index needs it."""
+    import importlib
+
+    for name in FACT_MODULES:
+        importlib.import_module(f"auditor.facts.{name}")
+    for name in ("packaging.metadata", "packaging.requirements", "packaging.tags"):
+        importlib.import_module(name)
 
 
 class Facts:
@@ -72,6 +113,13 @@ class Facts:
     @property
     def fs(self) -> FileSystem:
         """The merged filesystem (reads the layers on first use)."""
+        return self._loaded.fs
+
+    def read_layers(self) -> FileSystem:
+        """The merged filesystem, its layers read now; while worker processes read
+        them, this process imports the facts' modules (`preload`): one core is idle
+        then, and a second process forked for the checks inherits them."""
+        self._loaded.read(while_waiting=preload)
         return self._loaded.fs
 
     @property
@@ -123,28 +171,40 @@ class Facts:
 
     @cached_property
     def os(self) -> osinfo.OsInfo:
+        from auditor.facts import osinfo
+
         return osinfo.detect(self.fs)
 
     @cached_property
     def users(self) -> userdb.UserDb:
+        from auditor.facts import users as userdb
+
         return userdb.load(self.fs)
 
     @cached_property
     def runtime_user(self) -> userdb.RuntimeUser:
+        from auditor.facts import users as userdb
+
         return userdb.runtime_user(str(self.config.get("User") or ""), self.users)
 
     # ---- base OS, dpkg, provenance (checks framework) ---------------------------------
 
     @cached_property
     def distro(self) -> distrodb.DistroStatus:
+        from auditor.facts import distro as distrodb
+
         return distrodb.lookup(self.os, self.fs)
 
     @cached_property
     def dpkg(self) -> dpkgdb.DpkgDb:
+        from auditor.facts import dpkg as dpkgdb
+
         return dpkgdb.load(self.fs)
 
     @cached_property
     def provenance(self) -> prov.Provenance:
+        from auditor.facts import provenance as prov
+
         image = self._loaded.image
         labels = self.config.get("Labels") or {}
         return prov.detect(
@@ -156,42 +216,58 @@ class Facts:
 
     @cached_property
     def extension_modules(self) -> list[str]:
+        from auditor.facts import extensions as extmods
+
         return extmods.find(self.fs)
 
     @cached_property
     def pycs(self) -> dict[str, list[str]]:
         """Invalidation mode -> the pycs with it, sorted (pyc.scan)."""
+        from auditor.facts import pyc as pycfiles
+
         return pycfiles.scan(self.fs)
 
     # ---- Python: interpreters, venvs, distributions, permissions -----------------------
 
     @cached_property
     def pythons(self) -> list[pythons.Interpreter]:
-        return pythons.find(self.fs, self.dpkg, self.env)
+        from auditor.facts import pythons as pythons_mod
+
+        return pythons_mod.find(self.fs, self.dpkg, self.env)
 
     @cached_property
     def venvs(self) -> list[venvs.Venv]:
-        return venvs.find(self.fs)
+        from auditor.facts import venvs as venvs_mod
+
+        return venvs_mod.find(self.fs)
 
     @cached_property
     def process_env(self) -> syspath.ProcessEnv:
         """Env, working directory and HOME every process in the container gets."""
+        from auditor.facts import syspath
+
         workdir = str(self.config.get("WorkingDir") or "")
         return syspath.process_env(self.env, workdir, self.runtime_user.home)
 
     @cached_property
     def environments(self) -> list[syspath.Environment]:
         """Each interpreter and venv with its sys.path, as its own site.py builds it."""
+        from auditor.facts import syspath
+
         return syspath.environments(self.fs, self.pythons, self.venvs, self.process_env)
 
     @cached_property
     def app_python(self) -> apppython.AppPython:
         """The interpreter or venv the application runs on (entrypoint, PATH, venvs)."""
+        from auditor.facts import apppython
+
         return apppython.find(self.fs, self.config, self.env, self.pythons, self.environments)
 
     @cached_property
     def inventory(self) -> distributions.Inventory:
         """What importlib.metadata lists per environment, and off-path site dirs."""
+        from auditor.facts import distributions
+
         return distributions.find(self.fs, self.environments)
 
     @cached_property
@@ -202,6 +278,8 @@ class Facts:
     @cached_property
     def venv_writable(self) -> dict[str, permissions.WritableScan]:
         """Per venv path: what in it the runtime user can write."""
+        from auditor.facts import permissions
+
         return {
             v.path: permissions.writable_paths(self.fs, v.path, self.runtime_user)
             for v in self.venvs
@@ -209,6 +287,8 @@ class Facts:
 
     @cached_property
     def app_dirs(self) -> list[str]:
+        from auditor.facts import permissions
+
         exclude = tuple(v.path for v in self.venvs) + tuple(
             i.prefix for i in self.pythons if i.prefix not in ("usr", "usr/local", "")
         )
@@ -219,6 +299,8 @@ class Facts:
     @cached_property
     def owners(self) -> owners_mod.Owners:
         """File -> dpkg package / Python distribution (the Python facts' index)."""
+        from auditor.facts import owners as owners_mod
+
         inventory = self.inventory
         return owners_mod.load(self.dpkg, [*inventory.distributions, *inventory.unnamed])
 
@@ -226,6 +308,8 @@ class Facts:
     def ld_cache(self) -> tuple[ldcache.LdCache | None, str]:
         """/etc/ld.so.cache as the loader reads it, and its state: ok, absent, or
         ignored (present but refused by the loader: damaged, wrong endianness)."""
+        from auditor.facts import ldcache
+
         data = self.fs.read("etc/ld.so.cache")
         if data is None:
             return None, "absent"
@@ -236,6 +320,8 @@ class Facts:
     def loader_paths(self) -> ldpaths.LoaderPaths:
         """Where the image's loader searches (system directories per distribution family,
         the cache, LD_LIBRARY_PATH, the working directory)."""
+        from auditor.facts import ldpaths
+
         cache, state = self.ld_cache
         workdir = str(self.config.get("WorkingDir") or "/")
         return ldpaths.LoaderPaths(
@@ -280,6 +366,9 @@ class Facts:
     def elf_graph(self) -> elfgraph.ElfGraph:
         """Every load tree (programs, extension modules, libraries nothing loads)
         resolved inside the image as its loader would."""
+        from auditor.facts import elfgraph
+        from auditor.facts import owners as owners_mod
+
         return elfgraph.build(
             self.fs,
             self.loader_paths,
@@ -292,6 +381,8 @@ class Facts:
     @cached_property
     def load_judge(self) -> loadimpact.Judge:
         """Severity and wording of load failures (EL001, EL002): what breaks."""
+        from auditor.facts import ldpaths, loadimpact
+
         paths = self.loader_paths
         fs = self.fs
         machine = ldpaths.IMAGE_ARCH.get(self.architecture or "")
@@ -305,11 +396,15 @@ class Facts:
     @cached_property
     def library_providers(self) -> providers_mod.Providers:
         """Soname -> the package that provides it (the image's dpkg data, Debian's index)."""
+        from auditor.facts import providers as providers_mod
+
         return providers_mod.Providers(self.dpkg, self.loader_paths.family == "debian")
 
     @cached_property
     def glibc_version(self) -> tuple[int, int] | None:
         """The image's glibc (newest GLIBC_2.N that libc.so.6 defines)."""
+        from auditor.facts import elfgraph
+
         libc6 = self.dpkg.packages.get("libc6")
         return elfgraph.glibc_version(
             self.fs, elfgraph.ld_so_conf_dirs(self.fs), libc6.version if libc6 else None
@@ -318,10 +413,14 @@ class Facts:
     @cached_property
     def compilers(self) -> compilers_mod.Compilers:
         """Compilers, build tools and toolchain packages (CC001, BL002)."""
+        from auditor.facts import compilers as compilers_mod
+
         return compilers_mod.detect(self.fs, self.owners)
 
     @cached_property
     def dev_files(self) -> compilers_mod.DevFiles:
+        from auditor.facts import compilers as compilers_mod
+
         return compilers_mod.dev_files(self.fs)
 
     def _python_json(self) -> dict[str, Any]:
