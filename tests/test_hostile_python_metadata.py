@@ -97,6 +97,44 @@ def test_record_with_bad_rows(tmp_path: Path) -> None:
     assert dist.top_level == ("pkg",)
 
 
+def test_record_rows_inside_and_outside_the_site_directory(tmp_path: Path) -> None:
+    """A row's file is there or not whether it lies below the site directory (looked up
+    in that directory's paths) or elsewhere (a console script in ../../../bin, a data
+    file, a sibling directory whose name starts like the site's): the same answer as
+    asking the model path by path."""
+    rows = [
+        "pkg/__init__.py",
+        "pkg/sub/./mod.py",  # normalised first
+        "pkg/missing.py",
+        "../../../bin/tool",
+        "../../../bin/gone",
+        "../dist-packages-old/stray.py",  # starts with the site's name, is not below it
+        "../../../share/pkg/data.txt",
+    ]
+    record = "".join(f"{row},,1\n" for row in rows).encode()
+    items = [
+        File(f"{SITE}/pkg-1.0.dist-info/METADATA", b"Name: pkg\nVersion: 1.0\n"),
+        File(f"{SITE}/pkg-1.0.dist-info/RECORD", record),
+        File(f"{SITE}/pkg/__init__.py", b""),
+        File(f"{SITE}/pkg/sub/mod.py", b""),
+        File("usr/bin/tool", b"#!/usr/bin/python3\n", mode=0o755),
+        File("usr/lib/python3/dist-packages-old/stray.py", b""),
+        File("usr/share/pkg/data.txt", b""),
+    ]
+    fs = load(factory.ImageSpec(layers=[Layer(items)]), tmp_path).fs
+    (dist,) = distributions.find(fs).distributions
+    assert sorted(dist.files) == sorted(
+        [
+            "usr/bin/tool",
+            f"{SITE}/pkg/__init__.py",
+            f"{SITE}/pkg/sub/mod.py",
+            "usr/lib/python3/dist-packages-old/stray.py",
+            "usr/share/pkg/data.txt",
+        ]
+    )
+    assert all(path in fs for path in dist.files)
+
+
 def _venv(tmp_path: Path, cfg: bytes, *extra: factory.Item) -> venvs.Venv:
     items: list[factory.Item] = [
         File("usr/bin/python3.11", b"\x7fELF fake", mode=0o755),
