@@ -96,6 +96,23 @@ def test_modbuilt_names_from_debian_sysconfigdata() -> None:
     assert modbuilt_names(text[: text.index(b"'MODBUILT_NAMES'") + 100]) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # pprint's layout: adjacent literals, read without parsing the file
+        ("build_time_vars = {'MODBUILT_NAMES': 'posix ' 'zlib',\n 'MODSHARED_NAMES': '_json'}",
+         {"posix", "zlib"}),
+        # an escape in a literal: parsed (ast), so it means what Python reads
+        ("build_time_vars = {'MODBUILT_NAMES': 'posix \\x7alib', 'MODSHARED_NAMES': ''}",
+         {"posix", "zlib"}),
+        # cut inside the last value: not whole, so not read as it stands
+        ("build_time_vars = {'MODBUILT_NAMES': 'posix zlib', 'MODSHARED_NAMES': '_js", None),
+    ],
+)  # fmt: skip
+def test_modbuilt_names_read_whole_values_only(text: str, names: set[str] | None) -> None:
+    assert modbuilt_names(text.encode()) == names
+
+
 @needs_debian
 def test_debian_python_is_distro_with_builtin_modules(scan: Scan) -> None:
     facts = scan(ImageSpec([pyimage.debian_python_layer()]))
