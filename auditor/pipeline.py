@@ -27,11 +27,9 @@ from typing import Any
 
 from auditor import baseline as baselines
 from auditor import config as configuration
-from auditor import dockerfile as dockerfiles
 from auditor.baseline import BaselineImage, BaselineSource, LastRecorded
 from auditor.check import Check
 from auditor.context import today_utc
-from auditor.dockerfile_lines import locate_in
 from auditor.errors import InputError
 from auditor.facts import Facts
 from auditor.facts import packages_index as packages
@@ -145,7 +143,13 @@ def _audit(loaded: LoadedImage, settings: Settings) -> Report:
         packages_index=settings.packages_index,
     )
     provenance = facts.provenance  # a bad --base is an input error: raise it before checks
-    dockerfile = dockerfiles.parse_file(config.dockerfile) if config.dockerfile else None
+    dockerfile = None
+    if config.dockerfile:
+        # deferred: start-up time, see README "Performance" (the Dockerfile parser and
+        # matcher, ~10 ms of imports: only a scan given --dockerfile needs them)
+        from auditor import dockerfile as dockerfiles
+
+        dockerfile = dockerfiles.parse_file(config.dockerfile)
     provenance_json = provenance.to_json()
     stored = stored_results(loaded, {"strict": config.strict, "provenance": provenance_json})
     every = installed_checks()
@@ -157,6 +161,8 @@ def _audit(loaded: LoadedImage, settings: Settings) -> Report:
     findings = prov.mark(applied.findings, provenance)
     dockerfile_json = None
     if dockerfile is not None:
+        from auditor.dockerfile_lines import locate_in  # deferred: see above
+
         located = locate_in(dockerfile, loaded.image.config, len(loaded.image.layers), findings)
         findings, dockerfile_json = located.findings, located.matching.to_json()
     scores = score(findings, {c.info.id: c.info.dimension for c in every})
