@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor import history_store
 from auditor.errors import CorruptInput, InputError
 from auditor.facts.baseline import Baseline
 from auditor.references import split_reference
@@ -84,6 +83,10 @@ def repository_of(reference: str, override: str | None = None) -> tuple[str, str
 
 def last_recorded(store_url: str, repository: str) -> Baseline | None:
     """The latest recorded scan of `repository`, or None (none yet, or no store file)."""
+    # deferred: start-up time, see README "Performance" (sqlite3: only --baseline last
+    # and recording use the history store)
+    from auditor import history_store
+
     if not history_store.exists(store_url):  # looking must not create a database
         return None
     with history_store.open_store(store_url) as store:
@@ -98,6 +101,10 @@ def last_recorded(store_url: str, repository: str) -> Baseline | None:
 
 def record(store_url: str, report: dict[str, Any], repository: str, tag: str) -> None:
     """Store a scan's JSON report in the history store."""
+    # deferred: start-up time, see README "Performance" (sqlite3: only --baseline last
+    # and recording use the history store)
+    from auditor import history_store
+
     if not repository:
         raise InputError("cannot tell the repository of this image: pass --repository NAME")
     with history_store.open_store(store_url) as store:

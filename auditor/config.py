@@ -44,11 +44,6 @@ from typing import Any
 from auditor.errors import InputError
 from auditor.findings import Finding, Severity
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 FILE_NAMES = (".imgaudit.toml", "pyproject.toml")
 TOP_KEYS = frozenset(
     {"fail-on", "fail-under", "strict", "base", "packages-index", "dockerfile", "enable",
@@ -162,6 +157,12 @@ def find_file(start: Path) -> Path | None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # deferred: start-up time, see README "Performance" (only a found config file is read)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

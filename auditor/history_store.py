@@ -26,7 +26,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,6 +136,10 @@ class HistoryStore:
         if self._conn is not None:
             return self._conn
         if self.dialect == "sqlite":
+            # deferred: start-up time, see README "Performance" (a scan that neither
+            # records nor compares with the history never opens the store)
+            import sqlite3
+
             path = Path(self._target)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +199,8 @@ class HistoryStore:
     # ---- transactions with retries ------------------------------------------------------
 
     def _retry(self, action: Any) -> Any:
+        import sqlite3  # deferred: see `_connect`
+
         delay = 0.01
         for attempt in range(RETRIES):
             try:
