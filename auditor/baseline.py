@@ -101,9 +101,7 @@ def last_recorded(store_url: str, repository: str) -> Baseline | None:
 
 def record(store_url: str, report: dict[str, Any], repository: str, tag: str) -> None:
     """Store a scan's JSON report in the history store."""
-    # deferred: start-up time, see README "Performance" (sqlite3: only --baseline last
-    # and recording use the history store)
-    from auditor import history_store
+    from auditor import history_store  # deferred: see `last_recorded`
 
     if not repository:
         raise InputError("cannot tell the repository of this image: pass --repository NAME")

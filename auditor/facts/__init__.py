@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from auditor.facts.image_layers import LayerFacts, summarise
 
 # deferred: start-up time, see README "Performance". Each fact's module is imported by
-# the property that computes it: a scan answered from the result cache computes none
-# (~40 ms of imports), and a cold scan imports them while its layers are read
-# (`preload`, called by `read_layers`).
+# the property that computes it: a scan answered from the result cache computes none,
+# and a cold scan imports them while its layers are read (`preload`, called by
+# `read_layers`).
 if TYPE_CHECKING:
     from auditor.facts import (
         apppython,
@@ -49,39 +49,16 @@ if TYPE_CHECKING:
     from auditor.loading import LoadedImage
 
 
-# Every fact's module (the properties below import them when they compute).
-FACT_MODULES = (
-    "apppython",
-    "compilers",
-    "distributions",
-    "distro",
-    "dpkg",
-    "elfgraph",
-    "extensions",
-    "ldcache",
-    "ldpaths",
-    "loadimpact",
-    "osinfo",
-    "owners",
-    "permissions",
-    "providers",
-    "pyc",
-    "pymetadata",
-    "pythons",
-    "syspath",
-    "users",
-    "venvs",
-)
-
-
 def preload() -> None:
-    """Import the facts' modules and the parsers they defer (packaging's metadata,
-    requirements and tags modules: any image with a Python distribution needs them).
-    Not python-debian: only an image with a dpkg database or a Packages index needs it."""
+    """Import every module of this package (the properties below import each when they
+    compute) and the parsers they defer: packaging's metadata, requirements and tags
+    modules, which any image with a Python distribution needs. Not python-debian: only
+    an image with a dpkg database or a Packages index needs it."""
     import importlib
+    import pkgutil
 
-    for name in FACT_MODULES:
-        importlib.import_module(f"auditor.facts.{name}")
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     for name in ("packaging.metadata", "packaging.requirements", "packaging.tags"):
         importlib.import_module(name)
 
