@@ -86,8 +86,9 @@ def _run_planned(
         from auditor import second_process
 
         if second_process.usable(jobs) and _small_enough_to_fork(facts):
-            work = lambda: [_run_as_data(planned[i], facts) for i in beside]  # noqa: E731
-            pending = second_process.start(work)
+            pending = second_process.start(
+                lambda: [_run_as_data(planned[i], facts) for i in beside]
+            )
     done: dict[int, tuple[CheckResult, list[Finding], dt.date | None]] = {}
     for i, (check, ctx, key, recalled) in enumerate(planned):
         if pending is not None and i in beside:
