@@ -46,6 +46,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
+import mmap
 import re
 import struct
 from collections.abc import Callable
@@ -182,6 +183,70 @@ class _Harvester:
         self.pos += last
 
 
+class _Head:
+    """The kept prefix of a file: bytes appended at the end, ranges copied out.
+
+    Its storage is one anonymous mapping of PREFIX_CAP bytes, reused from one file to
+    the next (`_spare_heads`) rather than a bytearray per file. Why: a big library's
+    prefix is kept up to PREFIX_CAP (32 MiB: .dynsym and .dynstr of libtorch_cpu.so
+    fill it), and a fresh buffer of that size is ~8,000 page faults each time it is
+    filled (the heap is trimmed after each big ELF file, `memory.trim_heap`); the torch
+    layer of the bench image has 11 such libraries: ~90,000 faults and ~0.15-0.2 s of
+    system time in its worker (bench/PROFILE.md). A mapping's pages fault once, the
+    first time they are written, and only the pages the longest prefix so far touched
+    are resident. `release_spare_heads` unmaps it after each layer."""
+
+    __slots__ = ("buf", "size")
+
+    def __init__(self, head: bytes) -> None:
+        try:
+            self.buf: mmap.mmap | bytearray = _spare_heads.pop()  # atomic under the GIL
+        except IndexError:
+            self.buf = mmap.mmap(-1, PREFIX_CAP)
+        self.size = 0
+        self += head
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iadd__(self, data: Any) -> _Head:
+        """Append `data` (bytes-like). The prefix never outgrows PREFIX_CAP; should it,
+        it moves to a bytearray (the mapping cannot grow)."""
+        end = self.size + len(data)
+        if end > len(self.buf):
+            grown = bytearray(self.range(0, self.size))
+            self.release()
+            self.buf = grown
+            grown += data
+        else:
+            with memoryview(self.buf) as into:
+                into[self.size : end] = data
+        self.size = end
+        return self
+
+    def range(self, start: int, end: int) -> bytes:
+        """A copy of bytes [start, end) of the prefix (cut at its end, as slicing is)."""
+        with memoryview(self.buf) as view:
+            return bytes(view[start : min(end, self.size)])
+
+    def release(self) -> None:
+        """Offer the mapping to the next file (one is kept: each thread parses one file
+        at a time, and only a layer's parse thread parses them)."""
+        if isinstance(self.buf, mmap.mmap) and not _spare_heads:
+            _spare_heads.append(self.buf)
+        self.buf, self.size = bytearray(), 0
+
+
+_spare_heads: list[mmap.mmap] = []
+
+
+def release_spare_heads() -> None:
+    """Unmap the reused prefix storage (after each layer: a process that reads layers in
+    its main thread does not hold up to 32 MiB for the rest of the scan)."""
+    while _spare_heads:
+        _spare_heads.pop().close()
+
+
 class _Forward:
     """A forward-only stream with a kept prefix: `get(off, n)` serves bytes from the
     prefix, or skips ahead and reads them; bytes behind the position outside the
@@ -189,7 +254,7 @@ class _Forward:
 
     def __init__(self, stream: IO[bytes], head: bytes) -> None:
         self._stream = stream
-        self.prefix = bytearray(head)
+        self.prefix = _Head(head)
         self.pos = len(head)
         self.keeping = True  # prefix == bytes [0, pos)
         self.pieces: list[tuple[int, bytes]] = []  # (offset, bytes) kept beyond the prefix
@@ -248,7 +313,7 @@ class _Forward:
         self.keeping = False
         if len(self.prefix) < PREFIX_CAP:
             return
-        tail = bytes(self.prefix[-4096:])
+        tail = self.prefix.range(max(0, len(self.prefix) - 4096), len(self.prefix))
         cut = tail.rfind(b"\0")
         if cut >= 0 and _is_text(tail):
             self._harvester = _Harvester(self.harvested, len(self.prefix), tail[cut:])
@@ -321,9 +386,8 @@ class _Forward:
                 raise ElfError("truncated file")
 
     def _prefix_range(self, start: int, end: int) -> bytes:
-        """A copy of prefix bytes (one copy: slicing the bytearray first would be two)."""
-        with memoryview(self.prefix) as view:
-            return bytes(view[start:end])
+        """A copy of prefix bytes."""
+        return self.prefix.range(start, end)
 
     def get(self, off: int, n: int, limit: int = RANGE_CAP) -> bytes:
         if off < 0 or n < 0 or n > max(limit, PREFIX_CAP):
@@ -419,10 +483,13 @@ def parse_elf(fh: IO[bytes], head: bytes = b"") -> AnyElf:
     """Link facts of an ELF read forward from `fh`; an `UnreadableElf` (with what its
     header said) when the file cannot be parsed (truncated, corrupt, hostile)."""
     header: dict[str, Any] = {}
+    src = _Forward(fh, head)
     try:
-        return _parse(_Forward(fh, head), header)
+        return _parse(src, header)
     except (ElfError, struct.error, UnicodeDecodeError, OverflowError, MemoryError) as exc:
         return UnreadableElf(**header, reason=f"{type(exc).__name__}: {str(exc)[:200]}")
+    finally:
+        src.prefix.release()
 
 
 def _header_fault(ident: bytes, e_version: int) -> str | None:

@@ -26,7 +26,7 @@ import zstandard
 
 from auditor import tarstream
 from auditor.capture import DEFAULT_POLICY, Capture, CapturePolicy
-from auditor.elf import ELF_MAGIC, PREFIX_CAP, parse_elf_stream
+from auditor.elf import ELF_MAGIC, PREFIX_CAP, parse_elf_stream, release_spare_heads
 from auditor.errors import CorruptInput
 from auditor.layerindex import (
     BLOCK,
@@ -309,7 +309,7 @@ class _DigestingReader:
             self._chunk = b""
         return b"".join(parts)
 
-    def append_to(self, buf: bytearray, n: int) -> int:
+    def append_to(self, buf: tarstream.Growable, n: int) -> int:
         """`buf += read(n)` with one copy instead of two (the ELF parser's kept prefix
         grows this way); the count appended, fewer than `n` only at the end."""
         got = 0
@@ -535,6 +535,7 @@ def index_layer(
             raise CorruptInput(f"{what}: not a readable tar stream ({exc})") from None
         finally:
             reader.close()
+            release_spare_heads()
     index.tar_size = reader.produced
     _verify(reader, layer, what)
     return index

@@ -23,7 +23,7 @@ import re
 import tarfile
 import zlib
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 BLOCK = tarfile.BLOCKSIZE
 _ENCODING = "utf-8"
@@ -174,6 +174,13 @@ class Stream(Protocol):
     def skip(self, n: int) -> None: ...
 
 
+class Growable(Protocol):
+    """What `append_to` appends to: a bytearray, or the ELF parser's kept head
+    (auditor/elf.py `_Head`); `+=` extends it in place."""
+
+    def __iadd__(self, data: Any, /) -> Any: ...
+
+
 class Fallback(Exception):
     """A header this reader leaves to tarfile; `replay` are the bytes to put back."""
 
@@ -200,7 +207,7 @@ class Content:
         self.remaining -= n
         return data
 
-    def append_to(self, buf: bytearray, n: int) -> int:
+    def append_to(self, buf: Growable, n: int) -> int:
         """`buf += read(n)`, with one copy where the stream can (the layer reader);
         the count appended."""
         n = min(n, self.remaining)

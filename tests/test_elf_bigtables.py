@@ -208,3 +208,41 @@ def test_the_layer_readers_path_gives_the_same_facts_and_skips_without_copies(
     else:
         assert isinstance(through_content, UnreadableElf)
         assert through_content.reason == cast(UnreadableElf, plain).reason
+
+
+def test_the_kept_head_reused_from_a_bigger_file_shows_none_of_its_bytes() -> None:
+    """The kept head's storage goes from one file to the next (auditor/elf.py `_Head`):
+    a small library parsed after the big one (whose head filled the storage with its
+    own tables) has exactly the facts of a fresh parse and of pyelftools, over and over;
+    one storage is kept at a time, and `release_spare_heads` gives it back."""
+    from tests.test_elf_facts import LIBSQLITE
+
+    big = big_library().read_bytes()
+    small_path = LIBSQLITE if Path(LIBSQLITE).exists() else "/usr/bin/ls"
+    small = Path(small_path).read_bytes()
+    elf.release_spare_heads()
+    fresh = _as_dict(elf.parse_elf(io.BytesIO(small)))
+    assert fresh == _pyelftools_facts(small_path)
+    for _ in range(3):
+        assert isinstance(elf.parse_elf(io.BytesIO(big)), ElfFacts)
+        assert len(elf._spare_heads) == 1
+        assert _as_dict(elf.parse_elf(io.BytesIO(small))) == fresh
+    elf.release_spare_heads()
+    assert elf._spare_heads == []
+
+
+def test_a_head_past_its_storage_moves_to_a_bytearray() -> None:
+    """The storage is PREFIX_CAP bytes; the parser never keeps more, but should a head
+    outgrow it, the bytes move to a growing bytearray and nothing is lost."""
+    short = elf._Head(b"abc")
+    assert short.range(1, 100) == b"bc"  # cut at the head's end, not the storage's
+    short.release()
+    head = elf._Head(b"\x7fELF")
+    size = len(head.buf)
+    head += b"a" * (size - 4)
+    head += b"bc"
+    assert isinstance(head.buf, bytearray)
+    assert len(head) == size + 2
+    assert head.range(0, 6) == b"\x7fELFaa"
+    assert head.range(size - 1, size + 10) == b"abc"
+    head.release()
