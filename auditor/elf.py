@@ -191,18 +191,24 @@ class _Head:
     prefix is kept up to PREFIX_CAP (32 MiB: .dynsym and .dynstr of libtorch_cpu.so
     fill it), and a fresh buffer of that size is ~8,000 page faults each time it is
     filled (the heap is trimmed after each big ELF file, `memory.trim_heap`); the torch
-    layer of the bench image has 11 such libraries: ~90,000 faults and ~0.15-0.2 s of
-    system time in its worker (bench/PROFILE.md). A mapping's pages fault once, the
-    first time they are written, and only the pages the longest prefix so far touched
-    are resident. `release_spare_heads` unmaps it after each layer."""
+    layer of the bench image has 11 such libraries: ~85,000 faults in its worker, about
+    half of them gone with the reuse (bench/PROFILE.md). A mapping's pages fault once,
+    the first time they are written, and only the pages the longest prefix so far
+    touched are resident. `release_spare_heads` unmaps it after each layer. Threads that
+    read layers side by side (a fleet worker) each take their own mapping: `pop` and
+    `append` on the spare list are atomic, and a popped mapping is its file's alone."""
 
     __slots__ = ("buf", "size")
 
     def __init__(self, head: bytes) -> None:
+        self.buf: mmap.mmap | bytearray
         try:
-            self.buf: mmap.mmap | bytearray = _spare_heads.pop()  # atomic under the GIL
+            self.buf = _spare_heads.pop()  # atomic under the GIL
         except IndexError:
-            self.buf = mmap.mmap(-1, PREFIX_CAP)
+            try:
+                self.buf = mmap.mmap(-1, PREFIX_CAP)
+            except OSError:  # no address space for it (a low ulimit -v): grow as needed
+                self.buf = bytearray()
         self.size = 0
         self += head
 
@@ -213,11 +219,12 @@ class _Head:
         """Append `data` (bytes-like). The prefix never outgrows PREFIX_CAP; should it,
         it moves to a bytearray (the mapping cannot grow)."""
         end = self.size + len(data)
-        if end > len(self.buf):
-            grown = bytearray(self.range(0, self.size))
-            self.release()
-            self.buf = grown
-            grown += data
+        if end > len(self.buf):  # a bytearray is always full: it grows at its end
+            if not isinstance(self.buf, bytearray):  # the mapping: move to a bytearray
+                grown = bytearray(self.range(0, self.size))
+                self.release()
+                self.buf = grown
+            self.buf += data
         else:
             with memoryview(self.buf) as into:
                 into[self.size : end] = data
@@ -232,7 +239,7 @@ class _Head:
     def release(self) -> None:
         """Offer the mapping to the next file (one is kept: each thread parses one file
         at a time, and only a layer's parse thread parses them)."""
-        if isinstance(self.buf, mmap.mmap) and not _spare_heads:
+        if not isinstance(self.buf, bytearray) and not _spare_heads:
             _spare_heads.append(self.buf)
         self.buf, self.size = bytearray(), 0
 
@@ -483,13 +490,15 @@ def parse_elf(fh: IO[bytes], head: bytes = b"") -> AnyElf:
     """Link facts of an ELF read forward from `fh`; an `UnreadableElf` (with what its
     header said) when the file cannot be parsed (truncated, corrupt, hostile)."""
     header: dict[str, Any] = {}
-    src = _Forward(fh, head)
+    src = None
     try:
+        src = _Forward(fh, head)
         return _parse(src, header)
     except (ElfError, struct.error, UnicodeDecodeError, OverflowError, MemoryError) as exc:
         return UnreadableElf(**header, reason=f"{type(exc).__name__}: {str(exc)[:200]}")
     finally:
-        src.prefix.release()
+        if src is not None:
+            src.prefix.release()
 
 
 def _header_fault(ident: bytes, e_version: int) -> str | None:

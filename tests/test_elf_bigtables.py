@@ -246,3 +246,23 @@ def test_a_head_past_its_storage_moves_to_a_bytearray() -> None:
     assert head.range(0, 6) == b"\x7fELFaa"
     assert head.range(size - 1, size + 10) == b"abc"
     head.release()
+
+
+def test_without_address_space_for_the_mapping_the_head_is_a_bytearray(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under a low `ulimit -v` the mapping cannot be made: the head grows as a bytearray
+    and the facts are the same."""
+    from tests.test_elf_facts import LIBSQLITE
+
+    small_path = LIBSQLITE if Path(LIBSQLITE).exists() else "/usr/bin/ls"
+    data = Path(small_path).read_bytes()
+    elf.release_spare_heads()
+
+    def no_mapping(*args: Any) -> Any:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(elf.mmap, "mmap", no_mapping)
+    facts = elf.parse_elf(io.BytesIO(data))
+    assert _as_dict(facts) == _pyelftools_facts(small_path)
+    assert elf._spare_heads == []
