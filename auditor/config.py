@@ -151,7 +151,7 @@ def find_file(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
         pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and "imgaudit" in _read_toml(pyproject).get("tool", {}):
+        if pyproject.is_file() and "imgaudit" in _tools(_read_toml(pyproject)):
             return pyproject
     return None
 
@@ -170,14 +170,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib lets the decode error out
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 at byte {exc.start}") from None
+
+
+def _tools(pyproject: dict[str, Any]) -> dict[str, Any]:
+    """A pyproject.toml's [tool] table; empty when it has none or `tool` is not a table
+    (a user's pyproject is not imgaudit's to judge unless it configures imgaudit)."""
+    tools = pyproject.get("tool", {})
+    return tools if isinstance(tools, dict) else {}
 
 
 def load_table(path: Path) -> dict[str, Any]:
     data = _read_toml(path)
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("imgaudit")
+        table = _tools(data).get("imgaudit")
         if table is None:
             raise ConfigError(f"{path}: no [tool.imgaudit] table")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: tool.imgaudit: expected a table")
         return dict(table)
     return data
 

@@ -75,6 +75,33 @@ def test_pyproject_without_section_is_skipped_and_imgaudit_toml_wins(tmp_path: P
     assert load(KNOWN, env={}, cwd=tmp_path).fail_on == Severity.INFO
 
 
+def test_pyproject_whose_tool_is_no_table_is_skipped(tmp_path: Path) -> None:
+    """`tool` as a value, not a table: not an imgaudit config (it used to crash)."""
+    write(tmp_path, "pyproject.toml", "tool = 1\n")
+    assert find_file(tmp_path) is None
+    assert load(KNOWN, env={}, cwd=tmp_path) == Config()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        (".imgaudit.toml", b'fail-on = "\xff"\n', "invalid TOML: not UTF-8 at byte 11"),
+        ("pyproject.toml", b'[project]\nname = "\xff"\n', "invalid TOML: not UTF-8"),
+        ("pyproject.toml", b"[tool]\nimgaudit = 3\n", "tool.imgaudit: expected a table"),
+    ],
+)
+def test_undecodable_or_misshapen_files_are_one_line_errors(
+    tmp_path: Path, name: str, raw: bytes, message: str
+) -> None:
+    """Found on the way up, these are errors, not tracebacks (tomllib lets a UTF-8
+    decode error out; `imgaudit = 3` is no table)."""
+    (tmp_path / name).write_bytes(raw)
+    with pytest.raises(ConfigError) as exc:
+        load(KNOWN, env={}, cwd=tmp_path)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
 def test_defaults_without_any_file(tmp_path: Path) -> None:
     assert load(KNOWN, env={}, cwd=tmp_path) == Config()
 
