@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-import importlib.util
+import importlib
 import json
 import os
 from collections.abc import Callable
@@ -48,25 +48,40 @@ _CODE_SUFFIXES = (".py", ".json")
 
 @cache
 def code_fingerprint() -> str:
-    """A digest of imgaudit's own code and data: any change invalidates every result."""
-    roots = []
+    """A digest of imgaudit's own code and data: any change invalidates every result.
+
+    Read with `os.scandir` and plain strings: every warm scan computes it, and with
+    pathlib's `rglob`, `relative_to` and `is_relative_to` it took ~9 ms of a ~0.2 s
+    scan; the bytes it digests and their order are the same."""
+    roots: list[tuple[str, str]] = []
     for package in _PACKAGES:
-        spec = importlib.util.find_spec(package)
-        roots += (
-            [(package, Path(p)) for p in (spec.submodule_search_locations or [])] if spec else []
-        )
+        module = importlib.import_module(package)  # imported by every scan anyway
+        roots += [(package, os.path.normpath(p)) for p in getattr(module, "__path__", ())]
     digest = hashlib.sha256()
     for package, root in roots:
         # installed, the checks are inside `auditor`: hash them once, as auditor.checks
-        inner = [r for p, r in roots if p != package and r.is_relative_to(root)]
-        for path in sorted(root.rglob("*")):
-            if path.suffix not in _CODE_SUFFIXES or "__pycache__" in path.parts:
-                continue
-            if any(path.is_relative_to(r) for r in inner):
-                continue
-            digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
+        inner = {r for p, r in roots if p != package and r.startswith(root + os.sep)}
+        # ordered as paths compare, component by component
+        for rel in sorted(_code_files(root, "", inner), key=lambda r: r.split("/")):
+            digest.update(f"{package}/{rel}\0".encode())
+            with open(os.path.join(root, rel), "rb") as fh:
+                digest.update(fh.read())
     return digest.hexdigest()
+
+
+def _code_files(root: str, below: str, skip: set[str]) -> list[str]:
+    """Paths (relative to `root`, "/"-separated) of the code and data files under
+    `root`/`below`, outside `__pycache__` and the directories in `skip`."""
+    found = []
+    with os.scandir(os.path.join(root, below)) as entries:
+        for entry in entries:
+            rel = f"{below}/{entry.name}" if below else entry.name
+            if entry.is_dir():
+                if entry.name != "__pycache__" and entry.path not in skip:
+                    found += _code_files(root, rel, skip)
+            elif os.path.splitext(entry.name)[1] in _CODE_SUFFIXES:
+                found.append(rel)
+    return found
 
 
 def canonical(value: Any) -> str:

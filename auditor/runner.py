@@ -13,7 +13,6 @@ on a later day such a check is judged again without reading a single layer.
 from __future__ import annotations
 
 import datetime as dt
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +194,8 @@ def _run(
     except Skip as skip:
         return CheckResult(info.id, info.name, Status.SKIPPED, str(skip)), []
     except Exception as exc:  # a broken check must not break the scan
+        import traceback  # deferred: only a broken check needs it (start-up time)
+
         where = traceback.extract_tb(exc.__traceback__)[-1]
         reason = f"{type(exc).__name__}: {exc} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
         return CheckResult(info.id, info.name, Status.ERROR, reason), []

@@ -23,9 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from packaging.version import Version
+from typing import TYPE_CHECKING, Any
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
@@ -84,25 +82,32 @@ class Row:
         return dict(self.__dict__)
 
 
-_NONE = Version("0")  # sorts an unreadable version first
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+
+def _version_key(version: str) -> Version:
+    """`version` as packaging orders it; an unreadable version sorts first."""
+    # deferred: start-up time, see README "Performance" (packaging.version, ~1.5 ms)
+    from packaging.version import Version
+
+    from auditor.facts.stdlib_data import python_version
+
+    return python_version(version) or Version("0")
 
 
 def main_interpreter(interps: Sequence[Python]) -> Python | None:
     # deferred: start-up time, see README "Performance"
     from auditor.facts.pythons import DISTRO_ORIGINS
-    from auditor.facts.stdlib_data import python_version
 
     if not interps:
         return None
     app = [i for i in interps if i.app]
     own = app or [i for i in interps if i.origin not in DISTRO_ORIGINS] or list(interps)
-    return max(own, key=lambda i: python_version(i.version) or _NONE)
+    return max(own, key=lambda i: _version_key(i.version))
 
 
 def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Finding]]:
-    # deferred: start-up time, see README "Performance"
-    from auditor.facts.stdlib_data import python_version
-
     rows: list[Row] = []
     groups: dict[str, list[Row]] = {}
     for m in members:
@@ -119,7 +124,7 @@ def families(members: Sequence[Member], on: dt.date) -> tuple[list[Row], list[Fi
     for repo, members_rows in sorted(groups.items()):
         supported = sorted(
             {r.python for r in members_rows if r.python and r.state in ("supported", "near-eol")},
-            key=lambda v: python_version(v) or _NONE,
+            key=_version_key,
         )
         if MIN_SUPPORTED <= len(supported) <= MAX_SUPPORTED:
             continue

@@ -27,13 +27,16 @@ https://cwe.mitre.org/data/definitions/798.html
 
 from __future__ import annotations
 
-import configparser
 import json
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+
+if TYPE_CHECKING:
+    import configparser
 
 INFO = CheckInfo(
     id="SEC008",
@@ -76,6 +79,8 @@ def _is_value(value: str) -> bool:
 
 
 def _ini(text: str) -> configparser.RawConfigParser | None:
+    import configparser  # deferred: start-up time, see README "Performance"
+
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read_string(text)

@@ -28,7 +28,6 @@ References: https://docs.docker.com/build/cache/optimize/#use-cache-mounts
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Iterator
 from operator import methodcaller
@@ -129,6 +128,8 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     remedies = {label: remedy for label, _, remedy in CATEGORIES}
     remedies["bytecode of removed code"] = "remove __pycache__ with the code it belongs to"
     min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
+    import heapq  # deferred: start-up time, see README "Performance"
+
     for label in sorted(found):
         files = found[label]
         total = sum(size for _, size in files)

@@ -21,7 +21,6 @@ References: https://wiki.ubuntu.com/ReducingDiskFootprint#Documentation
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 
 from auditor.context import CheckContext
@@ -64,6 +63,8 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
                 break
     min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
     warn_bytes = float(ctx.option("warn-mb", OPTIONS["warn-mb"])) * 1_000_000
+    import heapq  # deferred: start-up time, see README "Performance"
+
     for label, prefixes in CATEGORIES:
         files = found.get(label, [])
         total = sum(size for _, size in files)

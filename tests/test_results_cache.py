@@ -223,6 +223,26 @@ def test_code_fingerprint_covers_checks_and_data() -> None:
     assert len(auditor.results.code_fingerprint()) == 64
 
 
+def test_code_files_walk_skips_bytecode_and_inner_packages_and_orders_by_component(
+    tmp_path: Path,
+) -> None:
+    """What the fingerprint digests, on a tree of its own: code and data files only,
+    no `__pycache__`, an inner package left to its own root, and paths ordered as
+    pathlib orders them (component by component: `a/z.py` before `a.py`)."""
+    for rel in ("a.py", "a/z.py", "a/b/c.json", "a/__pycache__/z.cpython-311.pyc",
+                "a/notes.txt", "inner/x.py", "a-b.py"):  # fmt: skip
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    root = str(tmp_path)
+    found = auditor.results._code_files(root, "", {str(tmp_path / "inner")})
+    ordered = sorted(found, key=lambda r: r.split("/"))
+    assert ordered == ["a/b/c.json", "a/z.py", "a-b.py", "a.py"]
+    assert ordered == [p.relative_to(tmp_path).as_posix() for p in sorted(
+        p for p in tmp_path.rglob("*")
+        if p.suffix in (".py", ".json") and "__pycache__" not in p.parts and "inner" not in p.parts
+    )]  # fmt: skip
+
+
 def test_damaged_result_file_is_a_miss(
     tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any, _private_cache: Path
 ) -> None:

@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.version import InvalidVersion, Version
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class StdlibTable:
 def python_version(version: str) -> Version | None:
     """A CPython version ("3.9", "3.13t", "3.11.7") as packaging orders it: 3.9 < 3.10.
     The free-threaded build's `t` is not part of the version."""
+    # deferred: a scan answered from the result cache judges EOL dates without it
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(version.rstrip("t"))
     except InvalidVersion:
@@ -59,6 +63,8 @@ def _load(name: str) -> dict[str, Any]:
 
 @cache
 def stdlib_table() -> StdlibTable:
+    from packaging.version import Version  # deferred, see `python_version`
+
     raw = _load("stdlib.json")
     pieces = []
     for kind, key in (("extension", "extensions"), ("package", "packages")):

@@ -17,8 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import zstandard
-
 from auditor.errors import CorruptInput, InputError
 from auditor.sources.interface import FileSlice
 
@@ -72,6 +70,10 @@ class TarArchive:
             magic = fh.read(4)
         if magic[:2] != _GZIP_MAGIC and magic != _ZSTD_MAGIC:
             return path
+        # deferred: a plain tar (nearly every archive) needs neither zstandard nor the
+        # `platform` module it imports (start-up time, see README "Performance")
+        import zstandard
+
         self._tmpdir = tempfile.TemporaryDirectory(prefix="imgaudit-archive-")
         target = os.path.join(self._tmpdir.name, "archive.tar")
         try:
@@ -122,6 +124,8 @@ class TarArchive:
 def _unzstd(raw: BinaryIO, out: BinaryIO) -> None:
     """Decompress every zstd frame of `raw` into `out`; a stream cut inside a frame is an
     error (zstandard's stream reader would end quietly)."""
+    import zstandard  # deferred, see `_uncompressed`
+
     decoder: Any = None
     pending = b""
     while True:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform as host_platform
 from dataclasses import dataclass
 
 from auditor.errors import InputError
@@ -37,6 +36,8 @@ class Platform:
 
     @classmethod
     def host(cls) -> Platform:
+        import platform as host_platform  # deferred: start-up time
+
         machine = host_platform.machine().lower()
         return cls("linux", _HOST_ARCH.get(machine, "amd64"))
 
