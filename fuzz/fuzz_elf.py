@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import atexit
 import io
+import shutil
 import tempfile
 
 from harness import instrumented, main
@@ -13,6 +15,8 @@ with instrumented():
     from auditor.elffacts import ElfFacts, UnreadableElf, from_json, to_json
 
 _SPILL = tempfile.mkdtemp(prefix="imgaudit-fuzz-elf-")
+# every importer (each test worker, each fuzzing run) made one and left it in /tmp
+atexit.register(shutil.rmtree, _SPILL, True)
 
 
 def one_input(data: bytes) -> None:
