@@ -6,7 +6,9 @@ left in the image, CC001), took minutes instead of seconds, is not reproducible,
 its extension may link against libraries only the build stage had.
 
 Read from the image: each distribution's `*.dist-info/WHEEL` `Tag:` lines; a platform
-tag starting with `linux_` means locally built. Distro-owned distributions are skipped.
+tag starting with `linux_` means locally built. Distro-owned distributions are skipped,
+and so are those a package manager installed from its own binary package (INSTALLER
+`conda` or `rpm`): their `linux_` tag is from the package's build, not the image's.
 
 Example: `pip install psycopg2` (sdist) instead of `psycopg2-binary`, or an old pin
 with no wheel for this Python version.
@@ -45,6 +47,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             continue
         if facts.dpkg.package_of_dir(facts.fs, d.meta_dir) is not None:
             continue
+        if d.package_manager is not None:
+            continue  # a conda or RPM package: built where the package was, not here
         yield INFO.finding(
             f"{d.display_name} {d.version or ''} was built from source "
             f"(wheel tag {', '.join(d.wheel_tags)})".replace("  ", " "),

@@ -11,11 +11,13 @@ libGL.so.1, which debian:slim does not have.
 How it is found: in the load trees the ELF fact resolved as the loader would (the
 extension modules as their interpreter imports them, auditor/facts/elfgraph.py), each
 DT_NEEDED of an object that belongs to a Python distribution (RECORD, not a dpkg
-package) is classified by the file it binds to: inside site-packages (the wheel's own
-tree or its `*.libs` directory, also when found as an object already loaded, the way
-auditwheel-repaired wheels without an RPATH of their own find their vendored
-libraries: vendored, never external), on the manylinux allowed list (auditwheel's
-installed policy data), or external. Findings: external libraries (one per
+package, nor a conda or RPM package: those link against their package manager's
+libraries by design, see distributions.PACKAGE_MANAGERS) is classified by the file
+it binds to: inside site-packages (the wheel's own tree or its `*.libs` directory,
+also when found as an object already loaded, the way auditwheel-repaired wheels
+without an RPATH of their own find their vendored libraries: vendored, never
+external), on the manylinux allowed list (auditwheel's installed policy data), or
+external. Findings: external libraries (one per
 distribution), and allowed-list libraries the image does not have.
 
 Example: `opencv-python needs libGL.so.1 (allowed by manylinux, but not in the image)`.
@@ -66,7 +68,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     def distribution(path: str) -> str | None:
         if path not in dists:
             dist = owners.python_distribution(path)
-            dists[path] = dist if dist is not None and owners.dpkg(path) is None else None
+            system = owners.dpkg(path) is not None or owners.package_manager(path) is not None
+            dists[path] = None if system else dist
         return dists[path]
 
     for tree in facts.elf_graph.trees.values():

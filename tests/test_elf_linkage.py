@@ -243,6 +243,28 @@ def test_wheel_needing_an_external_system_library(tmp_path: Path) -> None:
     assert findings[0].evidence["distribution"] == "sq"
 
 
+@pytest.mark.parametrize(
+    ("installer", "flagged"), [("conda", False), ("rpm", False), ("pip", True)]
+)
+def test_a_package_managers_distribution_may_need_system_libraries(
+    tmp_path: Path, installer: str, flagged: bool
+) -> None:
+    """A conda or RPM package's extension links against libraries of the same package
+    manager by design (INSTALLER `conda`, `rpm`): it is not a wheel to be judged as
+    self-contained. The same files installed by pip are (the test above)."""
+    sp = "venv/lib/python3.11/site-packages"
+    items = wheel(
+        "sq", sqlite_ext(), "_sq.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-linux_x86_64"
+    )
+    items.append(File(f"{sp}/sq-1.0.dist-info/INSTALLER", f"{installer}\n".encode()))
+    items.append(host_file(f"{HOST_ML}/libsqlite3.so.0", f"usr/{ML}/libsqlite3.so.0"))
+    facts, findings = scan(tmp_path, glibc_base(), items)
+    ext = f"{sp}/sq/_sq.cpython-311-x86_64-linux-gnu.so"
+    assert facts.owners.python_distribution(ext) == "sq"
+    assert facts.owners.package_manager(ext) == (None if flagged else installer)
+    assert [f.check_id for f in findings] == (["PK002"] if flagged else [])
+
+
 def test_wheel_needing_an_allowed_library_the_image_lacks(tmp_path: Path) -> None:
     items = wheel(
         "zz", zlib_ext(), "zz.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-manylinux_2_17_x86_64"

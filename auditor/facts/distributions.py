@@ -49,6 +49,16 @@ if TYPE_CHECKING:
     from packaging.tags import Tag
 
 _SITE_NAMES = ("site-packages", "dist-packages")
+
+#: INSTALLER values of package managers that install a Python distribution as one part
+#: of a binary package of their own, built elsewhere: conda-build and rattler-build
+#: write `conda` into every dist-info they package (conda-build f914e7b, rattler-build
+#: `post_process/python.rs`), Fedora/RHEL's RPM build `rpm` (with RECORD removed). Such
+#: a distribution was neither compiled in the image build (its WHEEL says `linux_*`
+#: because the package's own build ran pip) nor meant to be self-contained as a wheel:
+#: its extensions link against libraries of the same package manager. The `installer`
+#: spec: packaging.python.org, "Recording installed projects".
+PACKAGE_MANAGERS = frozenset({"conda", "rpm"})
 _META_SUFFIXES = (".dist-info", ".egg-info")
 
 
@@ -80,6 +90,13 @@ class Distribution:
     @property
     def built_locally(self) -> bool:
         return any(t.platform.startswith("linux_") for t in self.tags)
+
+    @property
+    def package_manager(self) -> str | None:
+        """The package manager (conda, rpm) whose package installed this distribution, by
+        its INSTALLER file; None for pip, uv, poetry and the like."""
+        installer = (self.installer or "").lower()
+        return installer if installer in PACKAGE_MANAGERS else None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -27,6 +27,10 @@ class Owners:
     record_tops: dict[str, str] = field(default_factory=dict)  # site-packages/top -> dist
     dist_info: dict[str, str] = field(default_factory=dict)  # path -> its *.dist-info dir
     dist_names: dict[str, str] = field(default_factory=dict)  # *.dist-info dir -> name
+    # site-packages/top -> its *.dist-info dir (as record_tops, for the dir's facts)
+    record_top_dirs: dict[str, str] = field(default_factory=dict)
+    # *.dist-info dir -> the package manager that installed it (conda, rpm), if one did
+    package_managers: dict[str, str] = field(default_factory=dict)
 
     def dpkg(self, path: str) -> str | None:
         """The package that lists the file at real path `path` (the dpkg fact resolves
@@ -53,6 +57,17 @@ class Owners:
             return self.record[path]
         sp = _site_packages_top(path)
         return self.record_tops.get(sp) if sp else None
+
+    def package_manager(self, path: str) -> str | None:
+        """The package manager (conda, rpm) that installed the Python distribution owning
+        `path` (auditor/facts/distributions.py, PACKAGE_MANAGERS); None for a file of a
+        distribution pip and the like installed, or of none."""
+        path = path.lstrip("/")
+        meta_dir = self.dist_info.get(path)
+        if meta_dir is None:
+            sp = _site_packages_top(path)
+            meta_dir = self.record_top_dirs.get(sp) if sp else None
+        return self.package_managers.get(meta_dir) if meta_dir is not None else None
 
 
 def wheel_tags(fs: FileSystem, dist_info: str) -> list[str]:
@@ -111,6 +126,8 @@ def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
         # by its metadata directory (a path, not a package name made up from it)
         name, meta_dir = d.name or d.meta_dir.rsplit("/", 1)[-1], d.meta_dir
         owners.dist_names[meta_dir] = name
+        if d.package_manager is not None:
+            owners.package_managers[meta_dir] = d.package_manager
         base = d.location + "/"
         cut = len(base)
         seen: set[str] = set()  # tops of this distribution already indexed
@@ -123,5 +140,7 @@ def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
             if sep and top not in seen:
                 seen.add(top)
                 if not top.endswith((".dist-info", ".data")):
-                    record_tops.setdefault(posixpath.join(d.location, top), name)
+                    where = posixpath.join(d.location, top)
+                    record_tops.setdefault(where, name)
+                    owners.record_top_dirs.setdefault(where, meta_dir)
     return owners

@@ -253,11 +253,13 @@ def dist_items(
     gid: int = 0,
     pyc: str | None = None,
     wheel_tag: str | None = None,
+    installer: str | None = None,
 ) -> list[Item]:
     """A real distribution installed on the host, copied into `site` as pip left it:
     every RECORD file (scripts in ../../bin skipped), pycs dropped; `pyc` compiles the
     copied sources again ("timestamp" or "checked-hash") against the image mtimes.
-    `wheel_tag` rewrites WHEEL's Tag lines (what pip writes for a wheel it built)."""
+    `wheel_tag` rewrites WHEEL's Tag lines (what pip writes for a wheel it built);
+    `installer` INSTALLER's content (what conda-build and Fedora's RPM build write)."""
     items: list[Item] = []
     for rel, _size in record_files(dist_info):
         if rel.startswith("..") or "__pycache__" in rel:
@@ -269,6 +271,8 @@ def dist_items(
         if wheel_tag and rel == f"{dist_info}/WHEEL":
             lines = [ln for ln in data.decode().splitlines() if not ln.startswith("Tag:")]
             data = ("\n".join([*lines, f"Tag: {wheel_tag}"]) + "\n").encode()
+        if installer and rel == f"{dist_info}/INSTALLER":
+            data = f"{installer}\n".encode()
         items.append(File(f"{site}/{rel}", data, mode=0o644, uid=uid, gid=gid))
         if pyc and rel.endswith(".py"):
             mode = (

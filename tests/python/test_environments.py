@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from auditor.checks import (
     pk001_built_from_sdist,
     pk004_editable_install,
@@ -145,6 +147,22 @@ def test_wheel_built_from_sdist(scan: Scan) -> None:
     assert f.path == f"/{SITE}/{ms}/WHEEL"
     record_bytes = (pyimage.HOST_SITE / ms / "RECORD").stat().st_size
     assert f.bytes == sum(size or 0 for _, size in pyimage.record_files(ms)) + record_bytes
+
+
+@pytest.mark.parametrize(
+    ("installer", "flagged"), [("conda", False), ("rpm", False), ("pip", True)]
+)
+def test_a_package_managers_linux_tag_is_not_a_build_in_the_image(
+    scan: Scan, installer: str, flagged: bool
+) -> None:
+    """conda-build, rattler-build and Fedora's RPM build run pip while building their own
+    binary package, then write INSTALLER `conda` / `rpm`: the `linux_` tag is theirs, and
+    the image build compiled nothing (pip's own INSTALLER: the finding stands)."""
+    tag = f"cp{V.replace('.', '')}-cp{V.replace('.', '')}-linux_x86_64"
+    facts = scan(image(venv_with(dist("markupsafe"), wheel_tag=tag, installer=installer)))
+    [d] = facts.distributions
+    assert d.built_locally and d.installer == installer
+    assert len(findings(pk001_built_from_sdist, facts)) == int(flagged)
 
 
 def test_editable_install(scan: Scan) -> None:
