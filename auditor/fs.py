@@ -580,6 +580,14 @@ class FileSystem:
             return None
         return node.linked_size if node.entry.kind == HARDLINK else node.entry.size
 
+    def hard_linked(self, path: str) -> bool:
+        """Whether the regular file `path` shares its content with a surviving hard link
+        (removing this name then frees no byte: the link still holds them). Not followed."""
+        node = self._get(_norm(path))
+        if node is None or node.entry.kind != FILE:
+            return False
+        return bool(self._links.get(node.origin or (node.layer, _norm(path))))
+
     def regular_file_size(self, path: str) -> int | None:
         """The size of `path` if it is a regular file (not followed, not a hard link), else
         None; read from the columns without building the Node."""

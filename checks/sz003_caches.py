@@ -4,11 +4,14 @@ Why it matters: none of these is used at run time, all of them are pulled with e
 deploy. pip's wheel/http cache alone is often 50-300 MB.
 
 What is counted (surviving files only, bytes per category): pip/uv/poetry caches
-(`*/.cache/pip`, `.cache/uv`, `.cache/pypoetry`), apt package lists
-(`/var/lib/apt/lists`), apt archives and binary caches (`/var/cache/apt`), content of
-/tmp and /var/tmp, log files under /var/log, and `__pycache__` bytecode whose source
-file is gone. Only bytes a rebuild can reclaim count: empty files (apt's `lock` files,
-which the official images keep and apt re-creates; an empty wtmp) and directories
+(`*/.cache/pip`, `.cache/uv`, `.cache/pypoetry`), conda's package cache (`pkgs/` of a
+conda, mamba or micromamba installation, the directory beside its `conda-meta`, and
+`~/.conda/pkgs`: downloaded package archives and their extracted copies; a file conda
+hard-linked into an environment frees nothing when removed, so it is not counted), apt
+package lists (`/var/lib/apt/lists`), apt archives and binary caches (`/var/cache/apt`),
+content of /tmp and /var/tmp, log files under /var/log, and `__pycache__` bytecode whose
+source file is gone. Only bytes a rebuild can reclaim count: empty files (apt's `lock`
+files, which the official images keep and apt re-creates; an empty wtmp) and directories
 (`partial/`, an empty /tmp) are structure, not cache, and never make a finding. A
 category under `min-kb` (default 1024) is info, above it a warning.
 
@@ -17,7 +20,8 @@ Dockerfile cannot reclaim it (deleting it in a later layer only adds a whiteout)
 slimmer or rebuilt base can.
 
 Example: `RUN pip install -r requirements.txt` without `--no-cache-dir`;
-`RUN apt-get update && apt-get install -y curl` without `rm -rf /var/lib/apt/lists/*`.
+`RUN apt-get update && apt-get install -y curl` without `rm -rf /var/lib/apt/lists/*`;
+`RUN conda install -y numpy` without `conda clean --all --yes`.
 
 How to fix: `pip install --no-cache-dir` (or `RUN --mount=type=cache,target=/root/.cache/pip`),
 `apt-get install ... && rm -rf /var/lib/apt/lists/*` in the same RUN, and clean /tmp
@@ -81,6 +85,29 @@ _ANY = re.compile(
 
 _STARTS = ("var/", "tmp/")
 
+CONDA_CACHE = "conda package cache"
+CONDA_REMEDY = "conda clean --all --yes (micromamba clean --all --yes) in the same RUN"
+
+
+def conda_package_caches(fs: FileSystem) -> list[str]:
+    """Where conda, mamba and micromamba keep the packages they downloaded and extracted:
+    `pkgs/` beside a `conda-meta` directory (the root prefix; an environment under
+    `envs/` has `conda-meta` but no `pkgs`), and `.conda/pkgs/` in a home directory."""
+    dirs = fs.dir_paths()
+    known = set(dirs)
+    out = []
+    for d in dirs:
+        parent, _, name = d.rpartition("/")
+        if name == "conda-meta":
+            cache = f"{parent}/pkgs" if parent else "pkgs"
+        elif name == "pkgs" and parent.rpartition("/")[2] == ".conda":
+            cache = d
+        else:
+            continue
+        if cache in known:
+            out.append(cache + "/")
+    return sorted(set(out))
+
 
 def orphan_pycs(fs: FileSystem) -> list[str]:
     """`__pycache__/mod.cpython-311.pyc` whose `mod.py` is gone: never loaded again."""
@@ -122,11 +149,18 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             continue  # apt's lock, an empty wtmp or /tmp file: nothing to reclaim
         label = CATEGORIES[int(str(m.lastgroup)[1:])][0]
         found.setdefault(label, []).append((path, node.entry.size))
+    for path in fs.file_paths_under(conda_package_caches(fs)):
+        if ctx.allowed(path) or fs.hard_linked(path):
+            continue
+        size = fs.regular_file_size(path)
+        if size:  # a hard link's own entry has no size: its bytes are the target's
+            found.setdefault(CONDA_CACHE, []).append((path, size))
     orphans = [p for p in orphan_pycs(fs) if not ctx.allowed(p)]
     if orphans:
         found["bytecode of removed code"] = [(p, fs.get(p).entry.size) for p in orphans]  # type: ignore[union-attr]
     remedies = {label: remedy for label, _, remedy in CATEGORIES}
     remedies["bytecode of removed code"] = "remove __pycache__ with the code it belongs to"
+    remedies[CONDA_CACHE] = CONDA_REMEDY
     min_bytes = float(ctx.option("min-kb", OPTIONS["min-kb"])) * 1000
     import heapq  # deferred: start-up time, see README "Performance"
 

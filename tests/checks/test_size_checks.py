@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auditor.checks import sz001_image_size, sz002_wasted_space, sz003_caches, sz004_docs
 from tests.checks.support import debian_base, image, run, summary
-from tests.factory import Dir, File, Layer, Whiteout
+from tests.factory import Dir, File, Hardlink, Layer, Whiteout
 
 MB = 1_000_000
 APT_LIST = "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
@@ -99,6 +99,42 @@ def test_sz003_each_category(tmp_path: Path) -> None:
     ]
     assert {f.layer for f in found} == {0}
     assert [f.evidence["files"] for f in found] == [1, 1, 1, 1, 1, 1]
+
+
+def test_sz003_conda_package_cache_counts_what_removing_it_frees(tmp_path: Path) -> None:
+    """`conda install` without `conda clean`: the downloaded archive and the repodata
+    cache in `pkgs/` beside the root prefix's `conda-meta` are waste; an extracted file
+    conda hard-linked into the environment is not (removing one name frees nothing),
+    whichever of the two names the layer stores as the file. An environment's own
+    `conda-meta` has no `pkgs` beside it, and a `pkgs` directory of anything else
+    (here a node_modules package) is no conda cache."""
+    so = "lib/python3.11/site-packages/numpy/core/_multiarray_umath.so"
+    extracted = "opt/conda/pkgs/numpy-1.26.4-py311h64a7726_0"
+    layer = Layer(
+        [
+            File("opt/conda/conda-meta/numpy-1.26.4-py311h64a7726_0.json", b"{}"),
+            File("opt/conda/envs/tools/conda-meta/history", b""),
+            File("opt/conda/pkgs/numpy-1.26.4-py311h64a7726_0.conda", blob(3 * MB)),
+            File("opt/conda/pkgs/cache/497deca9.json", blob(MB // 2)),
+            File(f"{extracted}/{so}", blob(2 * MB)),
+            Hardlink(f"opt/conda/{so}", f"{extracted}/{so}"),
+            File("opt/conda/lib/libopenblas.so.0", blob(MB)),
+            Hardlink(f"{extracted}/lib/libopenblas.so.0", "opt/conda/lib/libopenblas.so.0"),
+            File("app/node_modules/pkgs/index.js", blob(2 * MB)),
+        ],
+        "RUN conda install -y numpy",
+    )
+    found = run(sz003_caches, image(layer), tmp_path)
+    assert [(f.evidence["category"], str(f.severity), f.path, f.bytes) for f in found] == [
+        (
+            "conda package cache",
+            "warning",
+            "/opt/conda/pkgs/numpy-1.26.4-py311h64a7726_0.conda",
+            3 * MB + MB // 2,
+        )
+    ]
+    assert found[0].paths == ("/opt/conda/pkgs/cache/497deca9.json",)
+    assert "conda clean --all" in found[0].remedy
 
 
 def test_sz004_slim_image_passes(tmp_path: Path) -> None:
