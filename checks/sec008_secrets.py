@@ -13,7 +13,12 @@ AWS access key IDs anywhere in those, and config `Env` variables named like
 `*_TOKEN`, `*_SECRET`, `*PASSWORD`, `*_API_KEY` that carry a value (`*_FILE`
 indirections are fine). Values are never printed: evidence shows a masked form.
 False positives are kept low on purpose: a stock Debian root with python3 and pip
-has none.
+has none, and the test suites published packages ship are not this image's secrets:
+a file below a `test`/`tests`/`testing`/`testdata`/`fixtures` directory of a Python
+distribution (its RECORD), a Debian package, an interpreter's standard library or an
+npm package (tornado/test/test.key, gevent/tests/server.key, twisted/test/server.pem,
+CPython's test/keycert.pem: fixtures, the same in every installation). The same key
+in the app's own tree, or anywhere else in a package, is still reported.
 
 Example: `COPY .netrc /root/` for a private index, `ENV PYPI_TOKEN=pypi-AgEI...`.
 
@@ -37,6 +42,8 @@ from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 if TYPE_CHECKING:
     import configparser
+
+    from auditor.facts import Facts
 
 INFO = CheckInfo(
     id="SEC008",
@@ -156,6 +163,27 @@ def file_secrets(path: str, data: bytes) -> list[str]:
     return sorted(set(kinds))
 
 
+_FIXTURE_DIRS = frozenset({"test", "tests", "testing", "testdata", "test_data", "fixtures"})
+
+
+def shipped_fixture(facts: Facts, path: str) -> bool:
+    """Whether `path` lies in the test suite of published software: below a fixture
+    directory (`_FIXTURE_DIRS`) and owned by a Python distribution, a Debian package,
+    an interpreter's standard library, or an npm package (`node_modules`)."""
+    parts = path.split("/")
+    if _FIXTURE_DIRS.isdisjoint(parts[:-1]):
+        return False
+    if "node_modules" in parts[:-1]:
+        return True
+    owners = facts.owners
+    if owners.python_distribution(path) is not None or owners.dpkg(path) is not None:
+        return True
+    return any(
+        i.stdlib is not None and path.startswith(i.stdlib + "/") and "-packages/" not in path
+        for i in facts.pythons
+    )
+
+
 def env_secrets(env: dict[str, str]) -> list[str]:
     """Names of config Env variables that carry a secret-looking value."""
     return sorted(
@@ -170,7 +198,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     # first, the surviving ones looked up only for what it accepts
     for path, data in ctx.facts.fs.captured_where(lambda p, d: bool(file_secrets(p, d))):
         kinds = file_secrets(path, data)
-        if kinds and not ctx.allowed(path):
+        if kinds and not ctx.allowed(path) and not shipped_fixture(ctx.facts, path):
             yield INFO.finding(
                 f"/{path} holds a secret: {', '.join(kinds)}",
                 "use build secrets (RUN --mount=type=secret) and rotate the leaked credential",

@@ -196,6 +196,39 @@ def test_sec008_harmless_lookalikes_pass(tmp_path: Path) -> None:
     assert run(sec008_secrets, image(debian_base(setuid=False), layer, Env=env), tmp_path) == []
 
 
+def test_sec008_test_keys_that_published_packages_ship_are_not_the_images(
+    tmp_path: Path,
+) -> None:
+    """tornado, gevent and twisted wheels ship private keys for their own tests, and so
+    do CPython's test suite and many npm packages: the same bytes in every installation,
+    not a secret of this image. A key in a package outside its tests, or in the app's
+    own test directory, is still reported."""
+    sp = "usr/local/lib/python3.11/site-packages"
+    record = (
+        b"tornado/__init__.py,,\ntornado/test/test.key,,\n"
+        b"tornado-6.4.dist-info/METADATA,,\ntornado-6.4.dist-info/RECORD,,\n"
+    )
+    app_record = b"myapp/certs/server.key,,\nmyapp-1.0.dist-info/RECORD,,\n"
+    layer = Layer(
+        [
+            File("usr/local/lib/python3.11/os.py", b"# the standard library\n"),
+            File("usr/local/lib/python3.11/test/keycert.pem", PEM),
+            File(f"{sp}/tornado/__init__.py", b""),
+            File(f"{sp}/tornado/test/test.key", PEM),
+            File(f"{sp}/tornado-6.4.dist-info/METADATA", b"Name: tornado\nVersion: 6.4\n"),
+            File(f"{sp}/tornado-6.4.dist-info/RECORD", record),
+            File(f"{sp}/myapp/certs/server.key", PEM),
+            File(f"{sp}/myapp-1.0.dist-info/METADATA", b"Name: myapp\nVersion: 1.0\n"),
+            File(f"{sp}/myapp-1.0.dist-info/RECORD", app_record),
+            File("srv/web/node_modules/https-proxy/test/fixtures/key.pem", PEM),
+            File("app/tests/server.key", PEM),
+        ],
+        "RUN pip install tornado ./myapp && npm ci",
+    )
+    found = run(sec008_secrets, image(debian_base(setuid=False), layer), tmp_path)
+    assert [f.path for f in found] == ["/app/tests/server.key", f"/{sp}/myapp/certs/server.key"]
+
+
 def _debian_python_files() -> list[File]:
     """Every regular file of this Debian host's python3, python3.11 and python3-pip packages."""
     packages = ["python3-pip", "python3.11", "python3.11-minimal", "libpython3.11-stdlib",
