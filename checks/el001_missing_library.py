@@ -17,11 +17,15 @@ root that fails because of it), a file that is found but cannot load (truncated,
 ELF, an executable), or a missing program interpreter.
 
 Severity: error when a program or an import fails; warning when only a library that
-something would dlopen() on demand fails, or when the library exists for some CPUs only
-(glibc-hwcaps); info for a distribution package's optional plugin (dpkg-owned, outside
-the library directories) and for files built for another architecture.
+something would dlopen() on demand fails, when the program lies inside a Python
+package's directory (not on any PATH: torch's test binaries), when the failing extension
+module lies deeper inside its package than its first level (often an optional part its
+package does not import: numba's OpenMP and TBB threading layers), or when the library
+exists for some CPUs only (glibc-hwcaps); info for a distribution package's optional
+plugin (dpkg-owned, outside the library directories) and for files built for another
+architecture.
 
-Example: `libGL.so.1 is not in the image: `import cv2` fails
+Example: `libGL.so.1 is not in the image: `import cv2.cv2` fails
 (/opt/venv/lib/python3.11/site-packages/cv2/cv2.abi3.so); ...`; provided by libgl1.
 
 How to fix: install the package that provides the library (`apt-get install libgl1`),

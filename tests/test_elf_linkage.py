@@ -148,6 +148,49 @@ def test_python_extension_missing_library_names_the_import(tmp_path: Path) -> No
     assert findings[0].evidence["searched"][0] == BUILD_LIB
 
 
+@pytest.mark.parametrize(
+    ("where", "severity"),
+    [
+        ("usr/bin/ls", "error"),  # on PATH: what a user or a script runs
+        ("opt/venv/lib/python3.11/site-packages/tool/bin/ls", "warning"),  # a package's own
+    ],
+)
+def test_a_program_inside_a_package_directory_is_a_warning(
+    tmp_path: Path, where: str, severity: str
+) -> None:
+    """torch ships test binaries in site-packages/torch/bin whose RUNPATH misses torch/lib:
+    they do not start (the loader agrees), but nothing puts them on a PATH; whether
+    anything runs them, the files cannot tell."""
+    pcre = host_file(f"{HOST_ML}/libpcre2-8.so.0", f"usr/{ML}/libpcre2-8.so.0")
+    items = [host_file("/usr/bin/ls", where, 0o755), pcre]
+    _, findings = scan(tmp_path, glibc_base(), items)
+    assert [(f.path, str(f.severity)) for f in findings] == [("/" + where, severity)]
+    assert f"/{where} does not start" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("module", "severity"),
+    [
+        ("_sq", "error"),  # top-level: `import _sq`
+        ("pkg._sq", "error"),  # what its package is (cv2.cv2, psycopg2._psycopg)
+        ("pkg.np.ufunc._sq", "warning"),  # numba.np.ufunc.omppool: an optional layer
+    ],
+)
+def test_an_extension_module_is_named_and_judged_by_its_depth(
+    tmp_path: Path, module: str, severity: str
+) -> None:
+    """The finding names the module whose import fails, as `python -c "import X"` would
+    confirm; `import numba` works without libgomp and libtbb, only its optional
+    threading layers (numba/np/ufunc/omppool, tbbpool) fail, so a module deeper in a
+    package than its first level is a warning."""
+    sp = "usr/local/lib/python3.11/site-packages"
+    ext = f"{sp}/{module.replace('.', '/')}.cpython-311-x86_64-linux-gnu.so"
+    _, findings = scan(tmp_path, glibc_base(), [host_file(sqlite_ext(), ext)])
+    assert [(f.path, str(f.severity)) for f in findings] == [("/" + ext, severity)]
+    assert f"`import {module}` fails (/{ext})" in findings[0].message
+    assert findings[0].evidence["import"] == module
+
+
 def sqlite_items(lib_path: str) -> list[Item]:
     return [
         host_file(sqlite_ext(), "app/_sqlite3.so"),

@@ -1,8 +1,18 @@
 """What breaks when a load tree fails, and how sure that is: the severity of EL001/EL002.
 
-A root that fails is described the way a user meets it:
-- a program: "/usr/bin/tool does not start" (error);
-- an extension module: "`import cv2` fails" (error): the interpreter dlopen()s it on import;
+A root that fails is described the way a user meets it, and only as far as running the
+image would confirm it:
+- a program: "/usr/bin/tool does not start" (error). A program inside a Python package's
+  directory (site-packages: `torch/bin/test_shim`) is not on any PATH: whether anything
+  runs it, the files cannot tell, so it is a warning;
+- an extension module: "`import cv2.cv2` fails" (error), naming the module itself: the
+  interpreter dlopen()s it when it is imported. Whether importing its package imports
+  it, the files cannot tell either (`import cv2` does; `import numba` does not import
+  its OpenMP and TBB threading layers, `numba.np.ufunc.omppool` and `tbbpool`, whose
+  libraries numba's wheel leaves out on purpose). A module directly in a top-level
+  package, or top-level itself, is usually what the package is (cv2.cv2,
+  psycopg2._psycopg, _sqlite3): an error; one deeper inside a package is often an
+  optional part: a warning;
 - a library nothing in the image loads: it fails when a program dlopen()s it on
   demand (a plugin). That may never happen: a warning; and only info when it is a
   distribution package's optional plugin (owned by a dpkg package, in a subdirectory
@@ -20,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.facts.elfgraph import EXTENSION, LIBRARY, PROGRAM, Failure, LoadTree
-from auditor.facts.owners import Owners, import_name, top_import
+from auditor.facts.owners import Owners, import_name
 from auditor.findings import Severity
 
 SHOWN = 50  # roots listed in a finding's evidence
@@ -30,7 +40,7 @@ SHOWN = 50  # roots listed in a finding's evidence
 class Impact:
     tree: LoadTree
     severity: Severity
-    what: str  # "`import cv2` fails", "/usr/bin/x does not start", ...
+    what: str  # "`import cv2.cv2` fails", "/usr/bin/x does not start", ...
     needed_by: str | None
 
     def to_json(self, owners: Owners) -> dict[str, Any]:
@@ -61,9 +71,12 @@ class Judge:
         if tree.foreign:
             return Impact(tree, Severity.INFO, f"/{root} (another architecture)", needed_by)
         if tree.kind == PROGRAM:
-            what, severity = f"/{root} does not start", Severity.ERROR
+            what = f"/{root} does not start"
+            in_package = "/site-packages/" in f"/{root}" or "/dist-packages/" in f"/{root}"
+            severity = Severity.WARNING if in_package else Severity.ERROR
         elif tree.kind == EXTENSION and (module := import_name(root)) is not None:
-            what, severity = f"`import {top_import(module)}` fails (/{root})", Severity.ERROR
+            what = f"`import {module}` fails (/{root})"
+            severity = Severity.ERROR if module.count(".") <= 1 else Severity.WARNING
         else:
             what = f"/{root} cannot be loaded when a program dlopen()s it"
             severity = Severity.INFO if self.optional_plugin(tree) else Severity.WARNING

@@ -110,11 +110,6 @@ def import_name(path: str) -> str | None:
     return None
 
 
-def top_import(module: str) -> str:
-    """What users type: `cv2.cv2` is imported by `import cv2`."""
-    return module.split(".", 1)[0]
-
-
 def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:
     """Owners from the dpkg fact and the Python facts' distribution index
     (auditor/facts/distributions.py, which has read every RECORD already): one index

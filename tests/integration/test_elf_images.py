@@ -111,7 +111,9 @@ def test_opencv_without_libgl(opencv_facts: Facts) -> None:
         n: [plugin] for n in ("libICE.so.6", "libSM.so.6", "libX11.so.6", "libXext.so.6")
     }
     gl = el001["libGL.so.1"]
-    assert gl.path == cv2 and gl.message.startswith("libGL.so.1 is not in the image: `import cv2`")
+    assert gl.path == cv2 and gl.message.startswith(
+        "libGL.so.1 is not in the image: `import cv2.cv2`"
+    )
     assert gl.evidence["python_distribution"] == "opencv-python"
     by = {n: f.evidence["roots"][0]["needed_by"] for n, f in el001.items()}
     # the first library in load (breadth-first) order that needs it: Qt5Widgets (and Gui)

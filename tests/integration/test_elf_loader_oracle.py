@@ -201,7 +201,7 @@ def test_vendored_wheels_load_and_missing_system_libraries_are_one_finding_each(
     ]  # fmt: skip
     gl = el001["libGL.so.1"]
     assert str(gl.severity) == "error"
-    assert gl.message.startswith("libGL.so.1 is not in the image: `import cv2` fails")
+    assert gl.message.startswith("libGL.so.1 is not in the image: `import cv2.cv2` fails")
     assert [r["path"] for r in gl.evidence["roots"]] == [
         f"{SITE}/cv2/cv2.abi3.so",
         f"{SITE}/cv2/qt/plugins/platforms/libqxcb.so",
