@@ -16,6 +16,10 @@ base labels, or inferred from the history: auditor/facts/provenance.py). Whateve
 known, the image's first layer, when it is a COPY or ADD into `/`, is a root filesystem
 (`FROM scratch` plus a distribution's tree: how Debian's and most base images are
 made, `COPY dir:... in /` in the legacy builder's words), never the app's source.
+And whatever the step's words, a copy whose layer holds nothing but wheels and
+dependency manifests is not source: a wheelhouse copied in to install from (`COPY
+wheels /wheels`, or the legacy builder's `COPY dir:<hash> in /wheels`, which names no
+source), what a build that installs with `--no-index --find-links` does first.
 
 Example:
 
@@ -35,10 +39,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.fs import FILE
 from auditor.history import MANIFESTS, clean_step
+
+if TYPE_CHECKING:
+    from auditor.facts.image_layers import LayerFacts
 
 INFO = CheckInfo(
     id="BL001",
@@ -105,6 +114,13 @@ def copy_destination(step: str) -> str | None:
     return args[-1] if len(args) >= 2 else None
 
 
+def dependencies_only(layer: LayerFacts) -> bool:
+    """The layer's files are all wheels or dependency manifests (module doc)."""
+    t = layer.entries
+    files = [p for p, kind in zip(t.paths, t.kinds) if kind == FILE]
+    return bool(files) and all(p.endswith(".whl") or re.search(MANIFESTS, p) for p in files)
+
+
 def is_rootfs(step: str, layer: int | None) -> bool:
     """The image's first layer copied into `/`: a base's root filesystem (module doc)."""
     return layer == 0 and copy_destination(step) == "/"
@@ -128,10 +144,14 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             steps.append((text, None))
         if not empty:
             layer += 1
-    first_copy = next(
-        (i for i, (s, ly) in enumerate(steps) if is_source_copy(s) and not is_rootfs(s, ly)),
-        None,
-    )
+    layers = ctx.facts.layers
+
+    def copies_source(step: str, ly: int | None) -> bool:
+        if not is_source_copy(step) or is_rootfs(step, ly):
+            return False
+        return ly is None or ly >= len(layers) or not dependencies_only(layers[ly])
+
+    first_copy = next((i for i, (s, ly) in enumerate(steps) if copies_source(s, ly)), None)
     if first_copy is None:
         return
     installs = [i for i, (s, _) in enumerate(steps) if is_install(s)]

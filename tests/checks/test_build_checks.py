@@ -100,6 +100,35 @@ def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], l
     assert found[0].layer == layer
 
 
+@pytest.mark.parametrize(
+    ("copied", "flagged"),
+    [
+        (
+            ["wheels/numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "wheels/requirements.txt"],
+            False,
+        ),
+        (["wheels/numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "wheels/app.py"], True),
+    ],
+)
+def test_bl001_a_wheelhouse_copied_first_is_no_source(
+    tmp_path: Path, copied: list[str], flagged: bool
+) -> None:
+    """`COPY wheels /wheels` then `pip install --no-index --find-links /wheels -r ...`:
+    the legacy builder's history says only `COPY dir:<hash> in /wheels`, the layer says
+    what was copied. A Python file among the wheels makes it a source copy again."""
+    nop = "/bin/sh -c #(nop) "
+    layers = [
+        Layer([File(p, b"x" * 100) for p in copied], f"{nop}COPY dir:e0bb in /wheels "),
+        Layer(
+            [File("usr/local/lib/python3.11/site-packages/numpy/__init__.py", b"")],
+            "/bin/sh -c pip install --no-index --find-links /wheels -r /wheels/requirements.txt",
+        ),
+        Layer([File("app/main.py", b"x" * 2048)], "COPY . /app # buildkit"),
+    ]
+    found = run(bl001_cache_unfriendly_order, image(*layers), tmp_path)
+    assert [f.evidence["copy_layer"] for f in found] == ([0] if flagged else [])
+
+
 def test_bl001_only_the_teams_own_steps_count(tmp_path: Path) -> None:
     """A base whose own Dockerfile copies a tree before installing from it (its boundary
     inferred from the history: its CMD, then more layers) is the base's business; the
