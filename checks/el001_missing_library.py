@@ -108,6 +108,13 @@ def _finding(ctx: CheckContext, cause: Cause, found: dict[str, list[str]]) -> Fi
             message = f"{first.name} is found only for some CPUs ({where}): on others " + describe(
                 impacts
             )
+        elif first.reason == "not found" and elsewhere:
+            # the loader does not find it, but the image has it: say where
+            more = f" and {len(elsewhere) - 1} more" if len(elsewhere) > 1 else ""
+            message = (
+                f"{first.name} is not where the loader looks (the image has it at "
+                f"/{elsewhere[0]}{more}): {describe(impacts)}"
+            )
         elif first.reason == "not found":
             message = f"{first.name} is not in the image: {describe(impacts)}"
         else:  # only files the loader passes over (another class or machine)
@@ -120,6 +127,12 @@ def _finding(ctx: CheckContext, cause: Cause, found: dict[str, list[str]]) -> Fi
                 + (", and the image has no usable cache" if no_cache else "")
                 + ": run `ldconfig` in the same step that installs it"
                 + (" (and keep /etc/ld.so.cache)." if no_cache else ".")
+            )
+        elif elsewhere:
+            remedy = (
+                f"Let the loader find /{elsewhere[0]}: a RUNPATH that names its directory "
+                "(e.g. $ORIGIN/../lib), LD_LIBRARY_PATH, or an ld.so.conf.d entry and "
+                "`ldconfig`; or remove what needs it."
             )
         elif provider is not None:
             remedy = (

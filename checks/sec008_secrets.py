@@ -17,8 +17,10 @@ has none, and the test suites published packages ship are not this image's secre
 a file below a `test`/`tests`/`testing`/`testdata`/`fixtures` directory of a Python
 distribution (its RECORD), a Debian package, an interpreter's standard library or an
 npm package (tornado/test/test.key, gevent/tests/server.key, twisted/test/server.pem,
-CPython's test/keycert.pem: fixtures, the same in every installation). The same key
-in the app's own tree, or anywhere else in a package, is still reported.
+CPython's test/keycert.pem: fixtures, the same in every installation). Elsewhere in
+such a package (moto ships the CA key of its proxy in moto/moto_proxy/ca.key) a secret
+is info: the same bytes come with every installation of it, and it leaks only if the
+package is your own. In the app's own tree it is an error.
 
 Example: `COPY .netrc /root/` for a private index, `ENV PYPI_TOKEN=pypi-AgEI...`.
 
@@ -166,22 +168,25 @@ def file_secrets(path: str, data: bytes) -> list[str]:
 _FIXTURE_DIRS = frozenset({"test", "tests", "testing", "testdata", "test_data", "fixtures"})
 
 
-def shipped_fixture(facts: Facts, path: str) -> bool:
-    """Whether `path` lies in the test suite of published software: below a fixture
-    directory (`_FIXTURE_DIRS`) and owned by a Python distribution, a Debian package,
-    an interpreter's standard library, or an npm package (`node_modules`)."""
-    parts = path.split("/")
-    if _FIXTURE_DIRS.isdisjoint(parts[:-1]):
-        return False
-    if "node_modules" in parts[:-1]:
-        return True
+def shipped_by(facts: Facts, path: str) -> str | None:
+    """The published software `path` belongs to: a Python distribution (its RECORD), a
+    Debian package, an interpreter's standard library, or an npm package
+    (`node_modules`); None for anything else (the app's own files)."""
     owners = facts.owners
-    if owners.python_distribution(path) is not None or owners.dpkg(path) is not None:
-        return True
-    return any(
-        i.stdlib is not None and path.startswith(i.stdlib + "/") and "-packages/" not in path
-        for i in facts.pythons
-    )
+    owner = owners.python_distribution(path) or owners.dpkg(path)
+    if owner is not None:
+        return owner
+    if "node_modules" in path.split("/")[:-1]:
+        return "an npm package"
+    for i in facts.pythons:
+        if i.stdlib is not None and path.startswith(i.stdlib + "/") and "-packages/" not in path:
+            return f"Python {i.version}'s standard library"
+    return None
+
+
+def shipped_fixture(path: str) -> bool:
+    """Whether `path` lies below a test-suite directory (`_FIXTURE_DIRS`)."""
+    return not _FIXTURE_DIRS.isdisjoint(path.split("/")[:-1])
 
 
 def env_secrets(env: dict[str, str]) -> list[str]:
@@ -198,13 +203,27 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     # first, the surviving ones looked up only for what it accepts
     for path, data in ctx.facts.fs.captured_where(lambda p, d: bool(file_secrets(p, d))):
         kinds = file_secrets(path, data)
-        if kinds and not ctx.allowed(path) and not shipped_fixture(ctx.facts, path):
+        if not kinds or ctx.allowed(path):
+            continue
+        owner = shipped_by(ctx.facts, path)
+        if owner is not None and shipped_fixture(path):
+            continue  # a published package's test fixture (module doc)
+        if owner is not None:
             yield INFO.finding(
-                f"/{path} holds a secret: {', '.join(kinds)}",
-                "use build secrets (RUN --mount=type=secret) and rotate the leaked credential",
+                f"/{path} holds a secret ({', '.join(kinds)}) that {owner} ships: the same "
+                "in every installation of it, a leak only if the package is your own",
+                "if the package is yours, keep secrets out of it and rotate this one",
                 path=path,
-                evidence={"kinds": kinds},
+                severity=Severity.INFO,
+                evidence={"kinds": kinds, "shipped_by": owner},
             )
+            continue
+        yield INFO.finding(
+            f"/{path} holds a secret: {', '.join(kinds)}",
+            "use build secrets (RUN --mount=type=secret) and rotate the leaked credential",
+            path=path,
+            evidence={"kinds": kinds},
+        )
     for key in env_secrets(ctx.facts.env):
         yield INFO.finding(
             f"config Env {key} carries a secret value ({mask(ctx.facts.env[key])})",

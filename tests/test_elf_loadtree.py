@@ -189,9 +189,11 @@ def test_rpath_is_inherited_down_the_loader_chain_runpath_is_not(
     assert "opt/mid/libiamid.so.1" not in trees  # judged in its loaders' trees, never alone
     (finding,) = image.findings
     assert finding.path == "/usr/bin/app-runpath" and str(finding.severity) == "error"
-    assert (
-        finding.message == "libiabase.so.1 is not in the image: /usr/bin/app-runpath does not start"
+    assert finding.message == (
+        "libiabase.so.1 is not where the loader looks (the image has it at "
+        "/opt/dep/libiabase.so.1): /usr/bin/app-runpath does not start"
     )
+    assert "/opt/dep/libiabase.so.1" in finding.remedy
 
 
 @requires_root
@@ -256,7 +258,11 @@ def test_extension_modules_are_judged_as_their_interpreter_dlopens_them(
     else:
         assert [f.name for f in base_tree.failures] == ["libiabase.so.1"]
         (finding,) = image.findings
-        expected = "libiabase.so.1 is not in the image: `import pkg._base` fails"
+        # the image has it, where the loader does not look for this module
+        expected = (
+            "libiabase.so.1 is not where the loader looks (the image has it at "
+            "/opt/py/rp/libiabase.so.1): `import pkg._base` fails"
+        )
         assert finding.message.startswith(expected)
         assert finding.evidence["roots"][0]["interpreter"] == "/usr/local/bin/python3.11"
 
