@@ -30,9 +30,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+if TYPE_CHECKING:
+    from auditor.fs import FileSystem
 
 INFO = CheckInfo(
     id="PK002",
@@ -50,6 +54,11 @@ def _site(path: str) -> str:
         if part in ("site-packages", "dist-packages"):
             return "/".join(parts[: i + 1])
     return posixpath.dirname(path)
+
+
+def carried(fs: FileSystem, site: str, name: str) -> bool:
+    """Whether a file named `name` lies in site directory `site`."""
+    return any(p.startswith(site + "/") for p in fs.file_paths_ending("/" + name))
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -79,6 +88,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 continue
             if hit is not None and hit.startswith(_site(obj) + "/"):
                 continue  # vendored: inside site-packages (own tree or a *.libs dir)
+            if hit is None and carried(facts.fs, _site(obj), name):
+                # the wheel carries it, the loader misses it for this object (torch's
+                # test binaries' RUNPATH): EL001 says so; nothing external is needed
+                continue
             if name in allowed or name.startswith("ld-linux") or name.startswith("libpython"):
                 if hit is None:
                     absent.setdefault((dist, name), set()).add(obj)

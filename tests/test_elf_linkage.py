@@ -308,6 +308,20 @@ def test_a_package_managers_distribution_may_need_system_libraries(
     assert [f.check_id for f in findings] == (["PK002"] if flagged else [])
 
 
+def test_a_library_the_wheel_carries_where_the_loader_does_not_look(tmp_path: Path) -> None:
+    """torch's test binaries need libc10.so, which the wheel carries in torch/lib, but
+    their RUNPATH is $ORIGIN (torch/bin): the loader misses it (EL001 says where it is),
+    and nothing is needed from the system (no PK002)."""
+    sp = "venv/lib/python3.11/site-packages"
+    items = wheel(
+        "sq", sqlite_ext(), "_sq.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-linux_x86_64"
+    )
+    items.append(host_file(f"{HOST_ML}/libsqlite3.so.0", f"{sp}/sq/lib/libsqlite3.so.0"))
+    _, findings = scan(tmp_path, glibc_base(), items)
+    assert [f.check_id for f in findings] == ["EL001"]
+    assert f"the image has it at /{sp}/sq/lib/libsqlite3.so.0" in findings[0].message
+
+
 def test_wheel_needing_an_allowed_library_the_image_lacks(tmp_path: Path) -> None:
     items = wheel(
         "zz", zlib_ext(), "zz.cpython-311-x86_64-linux-gnu.so", "cp311-cp311-manylinux_2_17_x86_64"

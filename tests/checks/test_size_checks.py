@@ -83,6 +83,10 @@ def test_sz003_each_category(tmp_path: Path) -> None:
             File("app/__pycache__/gone.cpython-311.pyc", blob(100)),
             File("app/__pycache__/kept.cpython-311.pyc", blob(100)),
             File("app/kept.py", b"x = 1\n"),
+            # a module name with dots (PyInstaller hooks), and an optimised pyc: kept
+            File("app/__pycache__/hook-app.async_api.cpython-311.pyc", blob(100)),
+            File("app/__pycache__/hook-app.async_api.cpython-311.opt-1.pyc", blob(100)),
+            File("app/hook-app.async_api.py", b"x = 1\n"),
         ],
         "RUN apt-get update && apt-get install -y curl && pip install -r req.txt",
     )
