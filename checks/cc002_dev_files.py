@@ -11,7 +11,10 @@ Python image's /usr/local/include holds only CPython's own headers
 extensions), which is not the -dev packages' /usr/include. CPython's own headers are
 info (about 1 MB, part of the interpreter's install; pip needs them to build an sdist);
 other headers and static libraries are a warning when the team's own steps add them
-and info when they come with the base image (pick a base without them).
+and info when they come with the base image (pick a base without them). Static
+libraries inside a Python package's directory (numpy's `libnpymath.a`, which every numpy
+wheel and python3-numpy ship for building extensions against numpy) are info too: they
+come with the package, the way CPython's headers come with CPython.
 
 Example: `2431 header files under /usr/include (38 MB)`; `CPython's own headers: 189
 files in /usr/local/include/python3.11`.
@@ -40,6 +43,10 @@ INFO = CheckInfo(
 REMEDY = "Keep headers and static libraries in a builder stage; do not copy them into the runtime."
 BASE_REMEDY = (
     "The base image brings them: pick a base without them (its slim variant) for the runtime stage."
+)
+PACKAGED_REMEDY = (
+    "Part of the packages that ship them (for building extensions against them); "
+    "nothing to do unless the image is slimmed file by file."
 )
 CPYTHON_REMEDY = (
     "Part of CPython's install (pip builds sdists with them); drop them in a runtime "
@@ -70,11 +77,32 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for path in dev.python_h:
         message = f"Python development headers present (/{path})"
         yield _by_origin(ctx, message, [path], path, None, {"file": "Python.h"})
-    if dev.static_libs:
-        total = sum(size for _, size in dev.static_libs)
-        paths = sorted(p for p, _ in dev.static_libs)
-        message = f"{len(paths)} static libraries (*.a)"
+    packaged = [(p, size) for p, size in dev.static_libs if _in_python_package(p)]
+    loose = [(p, size) for p, size in dev.static_libs if not _in_python_package(p)]
+    if loose:
+        total = sum(size for _, size in loose)
+        paths = sorted(p for p, _ in loose)
+        message = f"{_static(len(paths))} (*.a)"
         yield _by_origin(ctx, message, paths, paths[0], total, {"count": len(paths)})
+    if packaged:
+        paths = sorted(p for p, _ in packaged)
+        yield INFO.finding(
+            f"{_static(len(paths))} (*.a) that Python packages ship",
+            PACKAGED_REMEDY,
+            path=paths[0],
+            paths=paths[1:50],
+            severity=Severity.INFO,
+            bytes=sum(size for _, size in packaged),
+            evidence={"count": len(paths), "packaged": True},
+        )
+
+
+def _static(n: int) -> str:
+    return f"{n} static librar{'y' if n == 1 else 'ies'}"
+
+
+def _in_python_package(path: str) -> bool:
+    return "/site-packages/" in f"/{path}" or "/dist-packages/" in f"/{path}"
 
 
 def _files(n: int, noun: str) -> str:

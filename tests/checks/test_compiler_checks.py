@@ -151,6 +151,27 @@ def test_cc002_cpythons_own_headers_are_named_where_they_are(tmp_path: Path) -> 
     assert "/usr/include" not in found.message
 
 
+def test_cc002_static_libraries_a_python_package_ships_are_info(tmp_path: Path) -> None:
+    """numpy's wheels (and python3-numpy) ship libnpymath.a for building extensions
+    against numpy: part of the package, like CPython's headers; a static library the
+    team's own step puts in /usr/lib is still a warning."""
+    sp = "usr/local/lib/python3.11/site-packages/numpy/_core/lib"
+    own = Layer(
+        [
+            File(f"{sp}/libnpymath.a", b"!<arch>\n" + b"x" * 100),
+            File(f"{sp}/libnpyrandom.a", b"!<arch>\n" + b"x" * 50),
+            File("usr/lib/x86_64-linux-gnu/libpq.a", b"!<arch>\n" + b"x" * 10),
+        ],
+        "/bin/sh -c pip install numpy && apt-get install -y libpq-dev",
+    )
+    found = run(cc002_dev_files, image(*slim_python(), own), tmp_path)
+    static = [(f.message, str(f.severity), f.path) for f in found if "static" in f.message]
+    assert static == [
+        ("1 static library (*.a)", "warning", "/usr/lib/x86_64-linux-gnu/libpq.a"),
+        ("2 static libraries (*.a) that Python packages ship", "info", f"/{sp}/libnpymath.a"),
+    ]
+
+
 def test_cc002_the_dev_packages_headers_base_or_own(tmp_path: Path) -> None:
     """python:3.11 (full): the -dev packages' headers in /usr/include come with the base
     (info, said so), CPython's own apart; a -dev package of the team's own makes the
