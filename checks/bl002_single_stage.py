@@ -18,7 +18,10 @@ How to fix:
     COPY --from=build /opt/app /opt/app
 
 Compiler presence on its own is CC001's business; this check is about the build
-structure. References: https://docs.docker.com/build/building/multi-stage/
+structure. Whose it is: when the toolchain comes with the base image and the team's
+own steps add extension modules next to it (`FROM python:3.11` + `RUN pip install`),
+the single-stage build is the team's choice, so the finding is at the first of those
+steps, not at the base's compiler. References: https://docs.docker.com/build/building/multi-stage/
 """
 
 from __future__ import annotations
@@ -44,11 +47,23 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     if not extensions or not tools:
         return
     names = sorted({t.name for t in tools})
+    facts = ctx.facts
+    layer = None  # the compiler's own layer, which the runner takes from the path
+    tool = facts.fs.get(tools[0].path)
+    if tool is not None and facts.provenance.in_base(tool.layer) is True:
+        own = [
+            node.layer
+            for p in extensions
+            if (node := facts.fs.get(p)) is not None
+            and facts.provenance.in_base(node.layer) is False
+        ]
+        layer = min(own, default=None)
     yield INFO.finding(
         f"{len(extensions)} compiled extension module(s) next to a compiler toolchain "
         f"({', '.join(names)}): the image looks built in a single stage",
         "build in a builder stage and COPY --from it only the venv / site-packages",
         path=tools[0].path,
         paths=[t.path for t in tools[1:]],
+        layer=layer,
         evidence={"tools": names, "extensions": ["/" + p for p in extensions[:20]]},
     )

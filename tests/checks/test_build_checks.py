@@ -188,6 +188,23 @@ def test_bl002_extensions_and_compiler(tmp_path: Path) -> None:
     assert found[0].layer == 1
 
 
+@needs_host
+def test_bl002_the_teams_extensions_on_a_base_with_compilers_are_the_teams(
+    tmp_path: Path,
+) -> None:
+    """`FROM python:3.11` (gcc in the base, its boundary known from the history's CMD)
+    plus the team's `RUN pip install`: the single-stage build is the team's, so the
+    finding is at the team's layer (its origin: own), not at the base's compiler."""
+    nop = "/bin/sh -c #(nop) "
+    tools = Layer([host_file(HOST_GCC, "usr/bin/gcc-12")], "RUN apt-get install -y gcc")
+    tools.after = [f'{nop}CMD ["python3"]']
+    ext = Layer([host_file(HOST_EXT, EXT)], "RUN pip install cffi")
+    found = run(bl002_single_stage, image(debian_base(setuid=False), tools, ext), tmp_path)
+    assert [(f.path, f.layer, f.created_by) for f in found] == [
+        ("/usr/bin/gcc-12", 2, "RUN pip install cffi")
+    ]
+
+
 # ---- BL003 ------------------------------------------------------------------------
 
 
