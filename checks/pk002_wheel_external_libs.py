@@ -56,9 +56,12 @@ def _site(path: str) -> str:
     return posixpath.dirname(path)
 
 
-def carried(fs: FileSystem, site: str, name: str) -> bool:
-    """Whether a file named `name` lies in site directory `site`."""
-    return any(p.startswith(site + "/") for p in fs.file_paths_ending("/" + name))
+def named(fs: FileSystem, name: str, memo: dict[str, list[str]]) -> list[str]:
+    """The image's files named `name`, looked for once per name (a scan of every path
+    for a name without a common suffix: libcrypto.so.3)."""
+    if name not in memo:
+        memo[name] = fs.file_paths_ending("/" + name)
+    return memo[name]
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -73,6 +76,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     external: dict[tuple[str, str], set[str]] = {}
     absent: dict[tuple[str, str], set[str]] = {}
     dists: dict[str, str | None] = {}
+    memo: dict[str, list[str]] = {}  # name -> the files so named (`named`)
 
     def distribution(path: str) -> str | None:
         if path not in dists:
@@ -86,9 +90,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             dist = distribution(obj)
             if dist is None:
                 continue
-            if hit is not None and hit.startswith(_site(obj) + "/"):
+            site = _site(obj) + "/"
+            if hit is not None and hit.startswith(site):
                 continue  # vendored: inside site-packages (own tree or a *.libs dir)
-            if hit is None and carried(facts.fs, _site(obj), name):
+            if hit is None and any(p.startswith(site) for p in named(facts.fs, name, memo)):
                 # the wheel carries it, the loader misses it for this object (torch's
                 # test binaries' RUNPATH): EL001 says so; nothing external is needed
                 continue
