@@ -124,6 +124,11 @@ def orphan_pycs(fs: FileSystem) -> list[str]:
             continue
         cache_dir, _, name = path.rpartition("/")
         pkg_dir = cache_dir.rpartition("/")[0]
+        if name.count(".") == 2:  # `mod.TAG.pyc`: nearly all of them, the stem is plain
+            stem = name[: name.index(".")]
+            if (f"{pkg_dir}/{stem}.py" if pkg_dir else f"{stem}.py") not in sources:
+                out.append(path)
+            continue
         parts = name[:-4].split(".")
         stems = [".".join(parts[:-tail]) for tail in (1, 2) if len(parts) > tail]
         if not any((f"{pkg_dir}/{s}.py" if pkg_dir else f"{s}.py") in sources for s in stems):
