@@ -57,6 +57,7 @@ CPYTHON_REMEDY = (
 def run(ctx: CheckContext) -> Iterable[Finding]:
     # deferred: start-up time, see README "Performance"
     from auditor.facts.compilers import CPYTHON_HEADERS
+    from auditor.facts.owners import in_site_directory
 
     dev = ctx.facts.dev_files
     fs = ctx.facts.fs
@@ -77,8 +78,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     for path in dev.python_h:
         message = f"Python development headers present (/{path})"
         yield _by_origin(ctx, message, [path], path, None, {"file": "Python.h"})
-    packaged = [(p, size) for p, size in dev.static_libs if _in_python_package(p)]
-    loose = [(p, size) for p, size in dev.static_libs if not _in_python_package(p)]
+    packaged = [(p, size) for p, size in dev.static_libs if in_site_directory(p)]
+    loose = [(p, size) for p, size in dev.static_libs if not in_site_directory(p)]
     if loose:
         total = sum(size for _, size in loose)
         paths = sorted(p for p, _ in loose)
@@ -99,10 +100,6 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 def _static(n: int) -> str:
     return f"{n} static librar{'y' if n == 1 else 'ies'}"
-
-
-def _in_python_package(path: str) -> bool:
-    return "/site-packages/" in f"/{path}" or "/dist-packages/" in f"/{path}"
 
 
 def _files(n: int, noun: str) -> str:

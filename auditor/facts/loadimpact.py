@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.facts.elfgraph import EXTENSION, LIBRARY, PROGRAM, Failure, LoadTree
-from auditor.facts.owners import Owners, import_name
+from auditor.facts.owners import Owners, import_name, in_site_directory
 from auditor.findings import Severity
 
 SHOWN = 50  # roots listed in a finding's evidence
@@ -72,8 +72,7 @@ class Judge:
             return Impact(tree, Severity.INFO, f"/{root} (another architecture)", needed_by)
         if tree.kind == PROGRAM:
             what = f"/{root} does not start"
-            in_package = "/site-packages/" in f"/{root}" or "/dist-packages/" in f"/{root}"
-            severity = Severity.WARNING if in_package else Severity.ERROR
+            severity = Severity.WARNING if in_site_directory(root) else Severity.ERROR
         elif tree.kind == EXTENSION and (module := import_name(root)) is not None:
             what = f"`import {module}` fails (/{root})"
             severity = Severity.ERROR if module.count(".") <= 1 else Severity.WARNING

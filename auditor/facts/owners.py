@@ -75,6 +75,12 @@ def wheel_tags(fs: FileSystem, dist_info: str) -> list[str]:
     return list(wheel_tag_lines(fs.read(posixpath.join(dist_info, "WHEEL"))))
 
 
+def in_site_directory(path: str) -> bool:
+    """Whether `path` lies inside a site-packages or dist-packages directory: a Python
+    package's own file (a wheel's program or static library), not one on PATH."""
+    return _site_packages_top(path.lstrip("/")) is not None
+
+
 def _site_packages_top(path: str) -> str | None:
     """'venv/lib/python3.11/site-packages/cv2/x.so' -> '.../site-packages/cv2'."""
     parts = path.split("/")
