@@ -127,12 +127,8 @@ def _pycs_by_stem(caches: list[str]) -> dict[str, list[str]]:
     (listing order kept). Built once per directory, not once per source file."""
     out: dict[str, list[str]] = {}
     for name in caches:
-        if not name.endswith(".pyc"):
-            continue
-        parts = name[:-4].split(".")
-        for tail in (1, 2):  # tag, or tag + opt level
-            if len(parts) > tail:
-                out.setdefault(".".join(parts[:-tail]), []).append(name)
+        for stem in pyc.stems(name):  # tag, or tag + opt level
+            out.setdefault(stem, []).append(name)
     return out
 
 

@@ -112,8 +112,9 @@ def conda_package_caches(fs: FileSystem) -> list[str]:
 def orphan_pycs(fs: FileSystem) -> list[str]:
     """`__pycache__/mod.cpython-311.pyc` whose `mod.py` is gone: never loaded again.
     A module's name may hold dots (PyInstaller hooks: `hook-playwright.async_api.py`):
-    the pyc name is `STEM.TAG.pyc` or `STEM.TAG.opt-N.pyc`, so the stem is what is left
-    without the last one or two parts, not what precedes the first dot."""
+    the stem is what `pyc.stems` says, not what precedes the first dot."""
+    from auditor.facts import pyc  # deferred: start-up time, see README "Performance"
+
     out = []
     # `source in fs` without its strip (`source` has no slash to strip), for up to ~200k
     # pycs: a set of the `.py` paths (found in C, freed after) answers ~5x faster than
@@ -129,9 +130,9 @@ def orphan_pycs(fs: FileSystem) -> list[str]:
             if (f"{pkg_dir}/{stem}.py" if pkg_dir else f"{stem}.py") not in sources:
                 out.append(path)
             continue
-        parts = name[:-4].split(".")
-        stems = [".".join(parts[:-tail]) for tail in (1, 2) if len(parts) > tail]
-        if not any((f"{pkg_dir}/{s}.py" if pkg_dir else f"{s}.py") in sources for s in stems):
+        if not any(
+            (f"{pkg_dir}/{s}.py" if pkg_dir else f"{s}.py") in sources for s in pyc.stems(name)
+        ):
             out.append(path)
     return out
 

@@ -26,6 +26,16 @@ class Header(NamedTuple):
         return _mode(self.flags)
 
 
+def stems(name: str) -> list[str]:
+    """The module stems a `__pycache__` file name may belong to: `STEM.TAG.pyc` and
+    `STEM.TAG.opt-N.pyc` (a stem may hold dots: PyInstaller's `hook-x.async_api`), so
+    the name without its last one or two parts. Empty for a name that is no pyc."""
+    if not name.endswith(".pyc"):
+        return []
+    parts = name[:-4].split(".")
+    return [".".join(parts[:-tail]) for tail in (1, 2) if len(parts) > tail]
+
+
 def header(data: bytes) -> Header | None:
     """The 16-byte header of a pyc's bytes (None: too short to be one)."""
     if len(data) < 16:
