@@ -88,6 +88,11 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
             assert fs.file_paths_ending(suffix) == [p for p, _ in fs.files_ending(suffix)]
         for prefixes in (["a/"], ["a/b", "a/"], ["usr/include/", "var/log/"], [""], []):
             assert fs.file_paths_under(prefixes) == [p for p, _ in fs.files_under(prefixes)]
+            under, their_sizes = fs.file_sizes_under(prefixes)
+            assert list(zip(under, their_sizes)) == [
+                (p, n.entry.size if n.entry.kind == FILE else 0)
+                for p, n in fs.files_under(prefixes)
+            ]
         for suffix in (".pyc", "pyvenv.cfg"):
             expected = [(p, d) for p, d in fs.captured(lambda p, s=suffix: p.endswith(s))]
             expected = [(p, d) for p, d in expected if fs.nodes[p].entry.kind != DIR]
@@ -97,6 +102,9 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
             return len(data) % 3 == 1 or path.endswith("c")
 
         assert fs.captured_where(odd) == [(p, d) for p, d in fs.captured() if odd(p, d)]
+        for skip in (".pyc", ("c", "g")):
+            kept = [(p, d) for p, d in fs.captured() if odd(p, d) and not p.endswith(skip)]
+            assert fs.captured_where(odd, skip) == kept
 
         dirs = [p for p in fs.paths() if fs.nodes[p].entry.kind == DIR]
         assert fs.dir_paths() == dirs
