@@ -201,8 +201,9 @@ def env_secrets(env: dict[str, str]) -> list[str]:
 def run(ctx: CheckContext) -> Iterator[Finding]:
     # `file_secrets` rules out almost every file cheaply: run on every recorded content
     # first, the surviving ones looked up only for what it accepts. Bytecode is not
-    # tested at all: what is recorded of a pyc is its 16-byte header (auditor.capture),
-    # and no name or pattern here matches a `.pyc` name or fits in 16 bytes.
+    # tested: this check does not look into code (no `.py` is recorded either), and
+    # what is recorded of a `__pycache__` pyc is its 16-byte header (auditor.capture),
+    # which no pattern here fits in: 200k of them at a million files cost ~0.4 s.
     secret = ctx.facts.fs.captured_where(lambda p, d: bool(file_secrets(p, d)), ".pyc")
     for path, data in secret:
         kinds = file_secrets(path, data)
