@@ -259,6 +259,32 @@ def test_group_writable_counts_through_supplementary_group(scan: Scan) -> None:
     assert a.path == "/srv" and a.paths == ()
 
 
+def test_nested_app_dirs_report_each_code_path_once(scan: Scan) -> None:
+    """`WORKDIR /srv/app` + `COPY --chown=app app /srv/app`: /srv (a default app
+    directory, root-owned) and /srv/app (the WorkingDir) are both app directories; the
+    running image shows two writable code paths, /srv/app and its app.py, which were
+    reported twice (once as '/srv: 2 code paths'). Each is reported under the deepest
+    app directory holding it; a writable one directly in /srv stays /srv's."""
+    code = Layer(
+        [
+            Dir("srv"),
+            Dir("srv/app", uid=1000, gid=1000),
+            File("srv/app/app.py", b"", uid=1000, gid=1000),
+            File("srv/tool.py", b"", uid=1000, gid=1000),
+        ],
+        created_by="COPY --chown=1000:1000 app /srv/app",
+    )
+    facts = scan(image(Layer(USERS), code, user="app", WorkingDir="/srv/app"))
+    assert facts.app_dirs == ["srv", "srv/app"]
+    found = sorted(
+        (a.evidence["app_dir"], a.path, a.paths) for a in findings(sec004_writable_app, facts)
+    )
+    assert found == [
+        ("/srv", "/srv/tool.py", ()),
+        ("/srv/app", "/srv/app", ("/srv/app/app.py",)),
+    ]
+
+
 def test_runs_as_root_skips_writable_checks_but_pip_counts(scan: Scan) -> None:
     facts = scan(image(venv_with(dist("pip")), app_layer(0)))
     assert status(sec003_writable_venv, facts) == "skipped"
