@@ -18,7 +18,7 @@ from auditor.checks import (
     sec005_pip_writable,
 )
 from auditor.facts.venvs import parse_cfg, shebang_interpreter
-from tests.factory import Dir, File, ImageSpec, Layer, Symlink
+from tests.factory import MTIME, Dir, File, ImageSpec, Layer, Symlink
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -375,6 +375,47 @@ def test_bytecode_an_app_with_much_source_warns(scan: Scan) -> None:
     [f] = findings(py006_bytecode, facts)
     assert f.severity.name == "WARNING"
     assert f.evidence["invalid_bytes"] == 7 * 19_998 > py006_bytecode.SMALL_SOURCE
+
+
+def _optimized_app(level: str) -> Layer:
+    """An app whose pycs are all `.opt-N` (`python -m compileall -o 2`), valid for their
+    sources' mtime and size: only an interpreter running at that level reads them."""
+    tag = f"cpython-{V.replace('.', '')}"
+    items: list[File] = []
+    for i in range(7):
+        source = b"x = 1\n" * 3_000
+        header = b"\x00" * 4 + (0).to_bytes(4, "little")  # magic, flags: timestamp
+        header += MTIME.to_bytes(4, "little") + len(source).to_bytes(4, "little")
+        items.append(File(f"app/mysite/mod{i}.py", source))
+        items.append(File(f"app/mysite/__pycache__/mod{i}.{tag}.{level}.pyc", header))
+    return Layer(items, "COPY . /app")
+
+
+def test_bytecode_of_another_optimization_level_is_not_read(scan: Scan) -> None:
+    """`pip install --no-compile` then `python -m compileall -o 2` on python:3.11-slim:
+    `python -v -c 'import flask'` in the running image said `code object from
+    .../flask/app.py` for every module (the .opt-2.pyc are never read without -OO);
+    PY006 took the opt-2 pycs for valid bytecode. Under PYTHONOPTIMIZE=2 or
+    `python -OO` they are the ones read."""
+    app = _optimized_app("opt-2")
+    cmd = ["gunicorn", "mysite.wsgi"]
+    facts = scan(image(app, WorkingDir="/app", Cmd=cmd))
+    [f] = findings(py006_bytecode, facts)
+    assert f.severity.name == "WARNING"
+    assert (f.evidence["missing"], f.evidence["unread"]) == (7, 7)
+    assert "7 without a pyc `python` reads, 7 of them with only pycs of another" in f.message
+    for config in (
+        {"Cmd": cmd, "Env": ["PYTHONOPTIMIZE=2"]},
+        {"Cmd": ["python", "-OO", "-m", "mysite"]},
+        {"Cmd": ["sh", "-c", "exec python -OO -m mysite"]},  # not parsed: level open
+    ):
+        facts = scan(image(app, WorkingDir="/app", **config))
+        [f] = findings(py006_bytecode, facts)
+        assert (f.severity.name, f.evidence["missing"]) == ("INFO", 0), config
+    # -O reads .opt-1.pyc, not .opt-2.pyc
+    facts = scan(image(app, WorkingDir="/app", Cmd=["python", "-O", "-m", "mysite"]))
+    [f] = findings(py006_bytecode, facts)
+    assert (f.severity.name, f.evidence["unread"]) == ("WARNING", 7)
 
 
 def test_bytecode_of_the_base_python_is_not_the_venv_apps(scan: Scan) -> None:
