@@ -12,6 +12,13 @@ Flagged: `home` without a python in it (or with a python of another X.Y than the
 venv's `version`), a dangling `bin/python`, and console scripts whose shebang
 interpreter does not exist (all resolved inside the image).
 
+Also flagged: the Python program the container starts (a console script, or a python)
+that the runtime user may not reach or run, judged from the mode bits of every directory
+on its way (and of the file) against the runtime user, as exec would: a builder's `pip
+install --user` copied to /root/.local with `USER app` fails with "executable file not
+found in $PATH", /root being 0700 (unless another program by that name on PATH is
+reachable: exec passes over the first).
+
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
 How to fix: copy the interpreter too (same path in both stages), or create the venv
@@ -41,7 +48,9 @@ REMEDY = "Copy the interpreter the venv was made with to the same path, or rebui
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     venvs = ctx.facts.venvs
-    if not venvs:
+    unreachable = list(_unreachable_program(ctx))
+    yield from unreachable
+    if not venvs and not unreachable:
         raise Skip("no virtual environment in the image")
     for v in venvs:
         root = "/" + v.path
@@ -86,3 +95,44 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 paths=[b.path for b in v.broken_scripts[1:]],
                 evidence={"venv": root, "interpreters": interps},
             )
+
+
+def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
+    """The Python program the container starts (a console script, a python) that the
+    runtime user may not reach or run (module doc)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import DEFAULT_PATH
+    from auditor.facts.permissions import blocked_run
+
+    facts = ctx.facts
+    user = facts.runtime_user
+    app = facts.app_python
+    if app.how != "entrypoint" or not app.program or user.uid in (None, 0):
+        return
+    fs = facts.fs
+
+    def blocked(path: str) -> str | None:
+        return blocked_run(fs, path, user, (fs.read(path) or b"").startswith(b"#!"))
+
+    where = blocked(app.program)
+    if where is None:
+        return
+    # exec on PATH passes over what it may not reach: another one reachable runs instead
+    name = posixpath.basename(app.program)
+    for d in (facts.env.get("PATH") or DEFAULT_PATH).split(":"):
+        other = posixpath.normpath(f"{d}/{name}").lstrip("/")
+        if d and other != app.program and fs.resolve(other) is not None and not blocked(other):
+            return
+    node = fs.get(where)
+    e = node.entry if node is not None else None
+    what = f"/{where} is {oct(e.mode & 0o7777)[2:]} {e.uid}:{e.gid}" if e else f"/{where}"
+    who = f"{user.name or user.uid} (uid {user.uid})"
+    yield INFO.finding(
+        f"the container starts /{app.program}, which {who} cannot run: {what}",
+        "Install the app where the runtime user can read it (a venv or /usr/local, not "
+        "/root/.local), or copy it with the runtime user's access",
+        path=app.program,
+        evidence={"program": "/" + app.program, "blocked_at": "/" + where, "uid": user.uid},
+    )

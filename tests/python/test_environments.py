@@ -435,6 +435,45 @@ def test_bytecode_of_the_base_python_is_not_the_venv_apps(scan: Scan) -> None:
     assert (f.path, f.severity.name) == (f"/{base_site}", "WARNING")
 
 
+def _user_site_copy(root_mode: int) -> Layer:
+    """`COPY --from=builder /root/.local /root/.local` of a `pip install --user`."""
+    script = f"#!/opt/acme/python/bin/python{V}\nfrom gunicorn.app.wsgiapp import run\n"
+    return Layer(
+        [
+            Dir("root", mode=root_mode),
+            Dir("root/.local"),
+            Dir("root/.local/bin"),
+            File("root/.local/bin/gunicorn", script.encode(), mode=0o755),
+        ],
+        "COPY --from=builder /root/.local /root/.local",
+    )
+
+
+def test_entrypoint_the_runtime_user_cannot_reach(scan: Scan) -> None:
+    """python:3.11-slim, `pip install --user` in a builder, `/root/.local` copied,
+    `ENV PATH=/root/.local/bin:$PATH`, `USER app`, `CMD ["gunicorn", ...]`: the engine
+    refused to start it ('exec: "gunicorn": executable file not found in $PATH':
+    /root is 0700); imgaudit found nothing wrong."""
+    path = ["PATH=/root/.local/bin:/usr/local/bin:/usr/bin:/bin"]
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    facts = scan(image(Layer(USERS), _user_site_copy(0o700), user="app", Env=path, Cmd=cmd))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", "/root/.local/bin/gunicorn")
+    assert f.message == (
+        "the container starts /root/.local/bin/gunicorn, which app (uid 1000) cannot run: "
+        "/root is 700 0:0"
+    )
+    # /root searchable, or the image running as root: it starts
+    facts = scan(image(Layer(USERS), _user_site_copy(0o755), user="app", Env=path, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+    facts = scan(image(Layer(USERS), _user_site_copy(0o700), Env=path, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+    # another gunicorn further on PATH is what exec runs
+    other = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755)])
+    facts = scan(image(Layer(USERS), _user_site_copy(0o700), other, user="app", Env=path, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+
+
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
     """A venv made by 3.12 whose home now holds the host's 3.11 (base image changed)."""
     cfg = b"home = /opt/acme/python/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n"
