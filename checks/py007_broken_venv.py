@@ -17,7 +17,11 @@ that the runtime user may not reach or run, judged from the mode bits of every d
 on its way (and of the file) against the runtime user, as exec would: a builder's `pip
 install --user` copied to /root/.local with `USER app` fails with "executable file not
 found in $PATH", /root being 0700 (unless another program by that name on PATH is
-reachable: exec passes over the first).
+reachable: exec passes over the first); and a program the container starts by name
+that is on no directory of PATH while the image holds a `bin/<name>` elsewhere (Debian's
+`pip install --prefix=/install` writes /install/local/bin and
+/install/local/lib/python3.11/dist-packages: copied to /usr/local they land in
+/usr/local/local, where neither PATH nor the interpreter looks).
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
@@ -103,15 +107,16 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     # deferred: start-up time, see README "Performance"
     import posixpath
 
-    from auditor.facts.apppython import DEFAULT_PATH
+    from auditor.facts.apppython import DEFAULT_PATH, command
     from auditor.facts.permissions import blocked_run
 
     facts = ctx.facts
+    fs = facts.fs
+    yield from _program_off_path(ctx, command(fs, facts.config, facts.env))
     user = facts.runtime_user
     app = facts.app_python
     if app.how != "entrypoint" or not app.program or user.uid in (None, 0):
         return
-    fs = facts.fs
 
     def blocked(path: str) -> str | None:
         return blocked_run(fs, path, user, (fs.read(path) or b"").startswith(b"#!"))
@@ -135,4 +140,34 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
         "/root/.local), or copy it with the runtime user's access",
         path=app.program,
         evidence={"program": "/" + app.program, "blocked_at": "/" + where, "uid": user.uid},
+    )
+
+
+def _program_off_path(ctx: CheckContext, word: str | None) -> Iterable[Finding]:
+    """The program the container starts, named without a path, on no directory of PATH
+    while the image has a `bin/<name>` elsewhere (module doc)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import DEFAULT_PATH
+
+    if not word or "/" in word:
+        return
+    fs = ctx.facts.fs
+    path = ctx.facts.env.get("PATH") or DEFAULT_PATH
+    dirs = [d for d in path.split(":") if d]
+    if any(fs.resolve(posixpath.normpath(f"{d}/{word}").lstrip("/")) is not None for d in dirs):
+        return
+    elsewhere = [p for p in fs.file_paths_ending(f"bin/{word}") if posixpath.basename(p) == word]
+    if not elsewhere:
+        return  # nothing installed under that name: the files cannot say more
+    yield INFO.finding(
+        f"the container starts `{word}`, which is on no directory of PATH ({path}); "
+        f"the image has /{elsewhere[0]}",
+        "Install it where PATH and the interpreter look (Debian's pip --prefix=/install "
+        "writes /install/local/...: copy /install/local, or use a venv), or add its "
+        "directory to PATH",
+        path=elsewhere[0],
+        paths=elsewhere[1:10],
+        evidence={"command": word, "path": path, "found": ["/" + p for p in elsewhere]},
     )

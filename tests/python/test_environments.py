@@ -474,6 +474,32 @@ def test_entrypoint_the_runtime_user_cannot_reach(scan: Scan) -> None:
     assert findings(py007_broken_venv, facts) == []
 
 
+def test_entrypoint_installed_off_path(scan: Scan) -> None:
+    """Debian's python3 in a builder, `pip install --prefix=/install` (Debian's scheme
+    writes /install/local/bin and /install/local/lib/python3.11/dist-packages), then
+    `COPY --from=builder /install /usr/local` and `CMD ["gunicorn", ...]`: the engine
+    refused to start it (exec: "gunicorn": executable file not found in $PATH), the
+    packages sat in /usr/local/local, on no sys.path; imgaudit said nothing."""
+    script = f"#!/usr/bin/python{V}\nfrom gunicorn.app.wsgiapp import run\n".encode()
+    copied = Layer(
+        [File("usr/local/local/bin/gunicorn", script, mode=0o755)],
+        "COPY --from=builder /install /usr/local",
+    )
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    facts = scan(image(Layer(USERS), copied, Cmd=cmd))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", "/usr/local/local/bin/gunicorn")
+    assert f.message.startswith("the container starts `gunicorn`, which is on no directory")
+    # on PATH: it starts; named by a path, or nowhere in the image: nothing to say here
+    on_path = ["PATH=/usr/local/local/bin:/usr/bin:/bin"]
+    assert (
+        findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=cmd, Env=on_path))) == []
+    )
+    by_path = ["/usr/local/local/bin/gunicorn", "app:app"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=by_path))) == []
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), Cmd=cmd))) == []
+
+
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
     """A venv made by 3.12 whose home now holds the host's 3.11 (base image changed)."""
     cfg = b"home = /opt/acme/python/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n"
