@@ -474,6 +474,19 @@ def test_entrypoint_the_runtime_user_cannot_reach(scan: Scan) -> None:
     assert findings(py007_broken_venv, facts) == []
 
 
+def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
+    """`python -m zipapp ... -p "/usr/bin/env python3"` writes the archive 0744;
+    copied to /usr/local/bin/app with `USER nobody`, `ENTRYPOINT ["app"]`, the engine
+    said `exec /usr/local/bin/app: permission denied`."""
+    zipapp = f"#!/opt/acme/python/bin/python{V}\nPK\x03\x04".encode()
+    for mode, failed in ((0o744, True), (0o755, False)):
+        app = Layer([File("usr/local/bin/app", zipapp, mode=mode)], "COPY --from=build /app.pyz")
+        facts = scan(image(Layer(USERS), app, user="app", Entrypoint=["app"]))
+        found = [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
+        expected = "the container starts /usr/local/bin/app, which app (uid 1000) cannot run: "
+        assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
+
+
 def test_entrypoint_installed_off_path(scan: Scan) -> None:
     """Debian's python3 in a builder, `pip install --prefix=/install` (Debian's scheme
     writes /install/local/bin and /install/local/lib/python3.11/dist-packages), then
