@@ -17,11 +17,12 @@ that the runtime user may not reach or run, judged from the mode bits of every d
 on its way (and of the file) against the runtime user, as exec would: a builder's `pip
 install --user` copied to /root/.local with `USER app` fails with "executable file not
 found in $PATH", /root being 0700 (unless another program by that name on PATH is
-reachable: exec passes over the first); and a program the container starts by name
-that is on no directory of PATH while the image holds a `bin/<name>` elsewhere (Debian's
-`pip install --prefix=/install` writes /install/local/bin and
-/install/local/lib/python3.11/dist-packages: copied to /usr/local they land in
-/usr/local/local, where neither PATH nor the interpreter looks).
+reachable: exec passes over the first; and not when the command goes through a shell or
+sets PATH, which may change what runs: `. /opt/venv/bin/activate && exec gunicorn`);
+and a program the container starts by name that is on no directory of PATH while the
+image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` writes
+/install/local/bin and /install/local/lib/python3.11/dist-packages: copied to
+/usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks).
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
@@ -107,11 +108,15 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     # deferred: start-up time, see README "Performance"
     import posixpath
 
-    from auditor.facts.apppython import DEFAULT_PATH, command
+    from auditor.facts.apppython import DEFAULT_PATH, SHELLS, command
     from auditor.facts.permissions import blocked_run
 
     facts = ctx.facts
     fs = facts.fs
+    argv = [a for a in [*(facts.config.get("Entrypoint") or []), *(facts.config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    if any(posixpath.basename(a) in SHELLS or a.startswith("PATH=") for a in argv):
+        return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
     yield from _program_off_path(ctx, command(fs, facts.config, facts.env))
     user = facts.runtime_user
     app = facts.app_python

@@ -41,6 +41,7 @@ _PYTHON_NAME = re.compile(r"^python(?:\d(?:\.\d+t?)?)?$")
 _WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
 _USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+SHELLS = frozenset(_SHELLS)  # for checks: a command through one of these may change PATH
 _BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
 
 

@@ -511,6 +511,12 @@ def test_entrypoint_installed_off_path(scan: Scan) -> None:
     by_path = ["/usr/local/local/bin/gunicorn", "app:app"]
     assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=by_path))) == []
     assert findings(py007_broken_venv, scan(image(Layer(USERS), Cmd=cmd))) == []
+    # a shell or `env PATH=...` may put it on PATH: not read here, nothing said
+    for argv in (
+        ["sh", "-c", "export PATH=/usr/local/local/bin:$PATH && exec gunicorn app:app"],
+        ["env", "PATH=/usr/local/local/bin:/usr/bin", "gunicorn", "app:app"],
+    ):
+        assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=argv))) == []
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
