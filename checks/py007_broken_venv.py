@@ -22,7 +22,10 @@ sets PATH, which may change what runs: `. /opt/venv/bin/activate && exec gunicor
 and a program the container starts by name that is on no directory of PATH while the
 image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` writes
 /install/local/bin and /install/local/lib/python3.11/dist-packages: copied to
-/usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks).
+/usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
+and a console script the container starts whose own distribution is on no entry of
+its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
+PATH but no PYTHONPATH: "No module named 'gunicorn'").
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
@@ -34,6 +37,7 @@ References: https://docs.python.org/3/library/venv.html#how-venvs-work
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
@@ -102,22 +106,41 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             )
 
 
+#: `env NAME=...` words that change where programs and modules are found
+SETS_PATHS = ("PATH=", "PYTHONPATH=", "PYTHONHOME=", "PYTHONUSERBASE=", "PYTHONSTARTUP=")
+
+
 def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     """The Python program the container starts (a console script, a python) that the
     runtime user may not reach or run (module doc)."""
     # deferred: start-up time, see README "Performance"
     import posixpath
 
-    from auditor.facts.apppython import DEFAULT_PATH, SHELLS, command
-    from auditor.facts.permissions import blocked_run
+    from auditor.facts.apppython import SHELLS, command
 
     facts = ctx.facts
     fs = facts.fs
     argv = [a for a in [*(facts.config.get("Entrypoint") or []), *(facts.config.get("Cmd") or [])]
             if isinstance(a, str)]  # fmt: skip
-    if any(posixpath.basename(a) in SHELLS or a.startswith("PATH=") for a in argv):
+    if any(posixpath.basename(a) in SHELLS or a.startswith(SETS_PATHS) for a in argv):
         return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
     yield from _program_off_path(ctx, command(fs, facts.config, facts.env))
+    blocked = list(_blocked_program(ctx))
+    yield from blocked
+    if not blocked:  # exec fails first: what the script would import is moot
+        yield from _script_package_off_path(ctx)
+
+
+def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
+    """The program the container starts, which the runtime user may not reach or run."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import DEFAULT_PATH
+    from auditor.facts.permissions import blocked_run
+
+    facts = ctx.facts
+    fs = facts.fs
     user = facts.runtime_user
     app = facts.app_python
     if app.how != "entrypoint" or not app.program or user.uid in (None, 0):
@@ -175,4 +198,51 @@ def _program_off_path(ctx: CheckContext, word: str | None) -> Iterable[Finding]:
         path=elsewhere[0],
         paths=elsewhere[1:10],
         evidence={"command": word, "path": path, "found": ["/" + p for p in elsewhere]},
+    )
+
+
+def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
+    """The console script the container starts, whose own distribution is on no entry
+    of its interpreter's sys.path (module doc)."""
+    facts = ctx.facts
+    app = facts.app_python
+    if app.how != "entrypoint" or not app.program or app.environment is None:
+        return
+    env = next((e for e in facts.environments if e.path == app.environment), None)
+    owner = next((d for d in facts.distributions if app.program in d.files), None)
+    if owner is None:
+        # RECORD may not name it (pip --target moves bin/ after writing `../../bin/x`):
+        # the module the script imports, as pip's and uv's script templates write it
+        head = (facts.fs.read(app.program) or b"")[:4096].decode("utf-8", "replace")
+        found = re.search(r"^from ([A-Za-z_][\w.]*) import ", head, re.MULTILINE)
+        top = found.group(1).split(".")[0] if found else None
+        owners = [d for d in facts.distributions if top is not None and top in d.top_level]
+        owner = owners[0] if len(owners) == 1 else None
+    if env is None or owner is None or owner.name is None or not owner.top_level:
+        return
+    if app.environment in owner.environments:
+        return
+    if any(d.name == owner.name and app.environment in d.environments for d in facts.distributions):
+        return  # another copy of it is importable
+    fs = facts.fs
+    for entry in env.sys_path:
+        for top in owner.top_level:
+            for name in (top, f"{top}.py"):
+                if fs.resolve(f"{entry}/{name}") is not None:
+                    return  # a module by that name is on the path: the files cannot say
+    top = owner.top_level[0]
+    interp = "/" + (env.base or env.path) if env.kind == "interpreter" else "/" + env.path
+    yield INFO.finding(
+        f"the container starts /{app.program} of {owner.display_name or owner.name} "
+        f"{owner.version or ''}, installed in /{owner.location}, which is not on the "
+        f"sys.path of {interp}: `import {top}` fails",
+        "Put the install directory on the interpreter's path (ENV PYTHONPATH for pip "
+        "--target) or install into the environment the script runs",
+        path=app.program,
+        evidence={
+            "program": "/" + app.program,
+            "distribution": owner.name,
+            "location": "/" + owner.location,
+            "environment": "/" + env.path,
+        },
     )

@@ -487,6 +487,43 @@ def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
         assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
 
 
+def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
+    """python:3.11-slim, `pip install --target /app/deps ... gunicorn`,
+    `ENV PATH=/app/deps/bin:$PATH`, no PYTHONPATH, `CMD ["gunicorn", ...]`: the running
+    image said `ModuleNotFoundError: No module named 'gunicorn'`; imgaudit nothing. The
+    RECORD names `../../bin/gunicorn` (pip moved bin/ after writing it): the script's
+    own `from gunicorn.app.wsgiapp import run` ties it to its distribution."""
+    meta = "app/deps/gunicorn-27.0.1.dist-info"
+    record = f"gunicorn/__init__.py,,\n../../bin/gunicorn,,\n{meta[9:]}/METADATA,,\n"
+    script = f"#!/opt/acme/python/bin/python{V}\nimport re\nimport sys\n"
+    script += (
+        "from gunicorn.app.wsgiapp import run\nif __name__ == '__main__':\n    sys.exit(run())\n"
+    )
+    deps = Layer(
+        [
+            File("app/deps/gunicorn/__init__.py", b""),
+            File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: gunicorn\nVersion: 27.0.1\n"),
+            File(f"{meta}/RECORD", record.encode()),
+            File(f"{meta}/top_level.txt", b"gunicorn\n"),
+            File("app/deps/bin/gunicorn", script.encode(), mode=0o755),
+        ],
+        "RUN pip install --target /app/deps gunicorn",
+    )
+    path = "PATH=/app/deps/bin:/usr/local/bin:/usr/bin:/bin"
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    facts = scan(image(Layer(USERS), deps, user="app", Env=[path], Cmd=cmd))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", "/app/deps/bin/gunicorn")
+    assert f.message == (
+        "the container starts /app/deps/bin/gunicorn of gunicorn 27.0.1, installed in "
+        f"/app/deps, which is not on the sys.path of {PY}: `import gunicorn` fails"
+    )
+    # ENV PYTHONPATH=/app/deps: it imports
+    env = [path, "PYTHONPATH=/app/deps"]
+    facts = scan(image(Layer(USERS), deps, user="app", Env=env, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+
+
 def test_entrypoint_installed_off_path(scan: Scan) -> None:
     """Debian's python3 in a builder, `pip install --prefix=/install` (Debian's scheme
     writes /install/local/bin and /install/local/lib/python3.11/dist-packages), then
