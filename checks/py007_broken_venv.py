@@ -42,6 +42,7 @@ from collections.abc import Iterable
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.fs import DIR
 
 INFO = CheckInfo(
     id="PY007",
@@ -225,10 +226,13 @@ def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
     if any(d.name == owner.name and app.environment in d.environments for d in facts.distributions):
         return  # another copy of it is importable
     fs = facts.fs
-    for entry in env.sys_path:
+    script_dir = app.program.rpartition("/")[0]  # a script's sys.path[0]
+    for entry in (script_dir, *env.sys_path):
         for top in owner.top_level:
-            for name in (top, f"{top}.py"):
-                if fs.resolve(f"{entry}/{name}") is not None:
+            for name in (f"{top}/", f"{top}.py"):  # a package (directory) or a module
+                real = fs.resolve(f"{entry}/{name}".rstrip("/"))
+                node = fs.get(real) if real is not None else None
+                if node is not None and (node.entry.kind == DIR) == name.endswith("/"):
                     return  # a module by that name is on the path: the files cannot say
     top = owner.top_level[0]
     interp = "/" + (env.base or env.path) if env.kind == "interpreter" else "/" + env.path
