@@ -1,4 +1,5 @@
-"""PY007 broken-venv: a virtual environment's interpreter is not in the image.
+"""PY007 broken-venv: a venv's interpreter, or the Python program the container starts, is
+missing or out of reach.
 
 Not in criteria.md's table (it has no ID for it): PY007 is proposed for it.
 
@@ -47,9 +48,10 @@ from auditor.fs import DIR
 INFO = CheckInfo(
     id="PY007",
     name="broken-venv",
-    title="A virtual environment's interpreter is missing",
+    title="A virtual environment's interpreter, or the Python program the container starts, "
+    "is missing or out of reach",
     severity=Severity.ERROR,
-    criterion="venv home and console-script interpreters exist",
+    criterion="venv home, console-script interpreters and the started program exist and run",
     dimension=Dimension.USABLE,
 )
 
