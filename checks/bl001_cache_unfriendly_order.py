@@ -16,8 +16,9 @@ base labels, or inferred from the history: auditor/facts/provenance.py). Whateve
 known, the image's first layer, when it is a COPY or ADD into `/`, is a root filesystem
 (`FROM scratch` plus a distribution's tree: how Debian's and most base images are
 made, `COPY dir:... in /` in the legacy builder's words), never the app's source.
-And whatever the step's words, a copy whose layer holds nothing but wheels and
-dependency manifests is not source: a wheelhouse copied in to install from (`COPY
+And whatever the step's words, a copy whose layer holds nothing but wheels, sdists
+(`psycopg2-2.9.13.tar.gz`: what `pip download` keeps of a package with no wheel for the
+platform) and dependency manifests is not source: a wheelhouse copied in to install from (`COPY
 wheels /wheels`, or the legacy builder's `COPY dir:<hash> in /wheels`, which names no
 source), what a build that installs with `--no-index --find-links` does first.
 
@@ -114,11 +115,18 @@ def copy_destination(step: str) -> str | None:
     return args[-1] if len(args) >= 2 else None
 
 
+#: a source distribution as `pip download` saves it: `{name}-{version}.tar.gz` (or the
+#: older .zip, .tar.bz2), the version starting with a digit (`app.tar.gz` is no sdist)
+SDIST = re.compile(r"(?:^|/)[A-Za-z0-9][A-Za-z0-9._]*-\d[^/-]*\.(?:tar\.gz|zip|tar\.bz2|tgz)$")
+
+
 def dependencies_only(layer: LayerFacts) -> bool:
-    """The layer's files are all wheels or dependency manifests (module doc)."""
+    """The layer's files are all wheels, sdists or dependency manifests (module doc)."""
     t = layer.entries
     files = [p for p, kind in zip(t.paths, t.kinds) if kind == FILE]
-    return bool(files) and all(p.endswith(".whl") or re.search(MANIFESTS, p) for p in files)
+    return bool(files) and all(
+        p.endswith(".whl") or SDIST.search(p) or re.search(MANIFESTS, p) for p in files
+    )
 
 
 def is_rootfs(step: str, layer: int | None) -> bool:

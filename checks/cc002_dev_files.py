@@ -14,7 +14,9 @@ other headers and static libraries are a warning when the team's own steps add t
 and info when they come with the base image (pick a base without them). Static
 libraries inside a Python package's directory (numpy's `libnpymath.a`, which every numpy
 wheel and python3-numpy ship for building extensions against numpy) are info too: they
-come with the package, the way CPython's headers come with CPython.
+come with the package, the way CPython's headers come with CPython. An
+`include/python3.X` without Python.h (python3-numpy's `numpy` symlink left after
+python3-dev was purged) holds no CPython headers and is not reported.
 
 Example: `2431 header files under /usr/include (38 MB)`; `CPython's own headers: 189
 files in /usr/local/include/python3.11`.
@@ -67,6 +69,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         evidence = {"files": headers.files, "directory": "/" + root}
         yield _by_origin(ctx, message, files, root, headers.bytes, evidence)
     for where, headers in sorted(dev.cpython.items()):
+        if fs.get(f"{where}/Python.h") is None:
+            # what a package links there after libpython3.X-dev is gone (python3-numpy's
+            # include/python3.11/numpy symlink): no CPython headers, nothing to build with
+            continue
         yield INFO.finding(
             f"CPython's own headers: {_files(headers.files, 'file')} in /{where} (Python.h)",
             CPYTHON_REMEDY,

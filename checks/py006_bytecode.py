@@ -22,6 +22,11 @@ start), as are valid pycs that are timestamp-based (not reproducible). Distro-ow
 the scripts the config runs directly (`python main.py`: a __main__ script never uses
 a pyc) and setup.py, conftest.py, manage.py, noxfile.py are not counted.
 
+Only the pyc the app's interpreter reads counts: its cache tag (`cpython-311`) and its
+optimization level (`.opt-2.pyc` only under `-OO` or PYTHONOPTIMIZE=2, read from the
+config's Env and command; a plain `python` never reads them: `compileall -o 2` alone
+leaves every module to compile at each start).
+
 Example: `PYTHONDONTWRITEBYTECODE=1 pip install ...` or `pip install --no-compile`.
 
 How to fix: `python -m compileall -q --invalidation-mode checked-hash <dirs>` as the
@@ -33,6 +38,7 @@ References: PEP 552; https://docs.python.org/3/library/compileall.html
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,6 +72,7 @@ class Tally:
     timestamp: int = 0
     hashed: int = 0
     invalid_bytes: int = 0  # source bytes of the missing and stale ones
+    unread: int = 0  # of the missing: with pycs the interpreter never reads (other -O level)
     example: str | None = None
 
     @property
@@ -87,8 +94,61 @@ def entry_scripts(ctx: CheckContext) -> set[str]:
     return out
 
 
+#: python's own options that may share a word with -O (`-OO`, `-Ou`, `-BO`)
+_FLAG_WORD = re.compile(r"^-[bBdEhiIOPqRsSuvx]+$")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The pyc name the app's interpreter reads for a module (`STEM.cpython-311.pyc`,
+    `STEM.cpython-311.opt-2.pyc` under -OO): its cache tag (None: any, the interpreter
+    is not known) and optimization suffix (None: any, the level is not known)."""
+
+    tag: str | None
+    opt: str | None
+
+    def usable(self, name: str, stem: str) -> bool:
+        tag, _, opt = name[len(stem) + 1 : -4].partition(".")
+        return (self.tag is None or tag == self.tag) and (self.opt is None or opt == self.opt)
+
+
+def wanted(ctx: CheckContext) -> Wanted:
+    """Which pyc the app's interpreter reads (module doc): its cache tag from its
+    version, the optimization level from PYTHONOPTIMIZE and python's -O options in the
+    config's command; a level the command may set in a way not parsed here (a shell
+    string with -O) leaves the level open."""
+    facts = ctx.facts
+    app = facts.app_python.interpreter
+    interp = next((i for i in facts.pythons if app in (i.executable, i.path)), None)
+    known = interp is not None and re.fullmatch(r"\d+\.\d+", interp.version)
+    tag = f"cpython-{interp.version.replace('.', '')}" if interp and known else None
+    level = 0
+    value = facts.env.get("PYTHONOPTIMIZE", "")
+    if value:
+        level = int(value) if value.isdigit() else 1  # as CPython's _Py_get_env_flag
+    argv = [a for a in [*(facts.config.get("Entrypoint") or []), *(facts.config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    python = next(
+        (i for i, a in enumerate(argv) if posixpath.basename(a).startswith("python")), None
+    )
+    if python is not None:
+        options = 0
+        for word in argv[python + 1 :]:
+            if not _FLAG_WORD.match(word):
+                break
+            options += word.count("O")
+        level = max(level, options)
+    if any(re.search(r"(?:^|\s)-[A-Za-z]*O", a) and " " in a for a in argv):
+        return Wanted(tag, None)  # `sh -c "python -OO app.py"`: not parsed here
+    return Wanted(tag, f"opt-{level}" if level else "")
+
+
 def tally(
-    ctx: CheckContext, root: str, skip: set[str], tooling: frozenset[str] = frozenset()
+    ctx: CheckContext,
+    root: str,
+    skip: set[str],
+    tooling: frozenset[str] = frozenset(),
+    want: Wanted = Wanted(None, None),
 ) -> Tally:
     fs = ctx.facts.fs
     dpkg = ctx.facts.dpkg
@@ -118,7 +178,7 @@ def tally(
             if path in tooling:
                 continue
             t.sources += 1
-            _judge(fs, t, path, entry.mtime, entry.size, caches, d, name[:-3])
+            _judge(fs, t, path, entry.mtime, entry.size, caches, d, name[:-3], want)
     return t
 
 
@@ -141,11 +201,14 @@ def _judge(
     caches: dict[str, list[str]],
     d: str,
     stem: str,
+    want: Wanted,
 ) -> None:
-    pycs = caches.get(stem, [])
+    every = caches.get(stem, [])
+    pycs = [n for n in every if want.usable(n, stem)]
     found = pyc.header(fs.read(f"{d}/__pycache__/{pycs[0]}") or b"") if pycs else None
     if found is None:
         t.missing += 1
+        t.unread += bool(every and not pycs)
     elif found.mode != pyc.TIMESTAMP:
         t.hashed += 1
         return
@@ -187,8 +250,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     locations = app_locations(ctx)
     skip = set(locations) | {v.path for v in facts.venvs}
     tooling = tooling_files(ctx)
+    want = wanted(ctx)
     for loc in locations:
-        t = tally(ctx, loc, skip - {loc}, tooling)
+        t = tally(ctx, loc, skip - {loc}, tooling, want)
         if not t.sources:
             continue
         invalid = t.missing + t.stale
@@ -199,11 +263,16 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             "timestamp": t.timestamp,
             "checked_hash": t.hashed,
             "invalid_bytes": t.invalid_bytes,
+            "unread": t.unread,
         }
         if invalid / t.sources > MISSING_RATIO:
-            detail = f"{t.missing} without a pyc" + (
-                f", {t.stale} with a stale timestamp pyc" if t.stale else ""
-            )
+            detail = f"{t.missing} without a pyc"
+            if t.unread:
+                detail += (
+                    f" `{_reader(want)}` reads, {t.unread} of them with only pycs of "
+                    "another optimization level or Python version"
+                )
+            detail += f", {t.stale} with a stale timestamp pyc" if t.stale else ""
             yield INFO.finding(
                 f"/{loc}: {invalid} of {t.sources} Python files lack valid bytecode ({detail})",
                 "Run `python -m compileall -q --invalidation-mode checked-hash` on the code "
@@ -221,3 +290,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 severity=Severity.INFO,
                 evidence=evidence,
             )
+
+
+def _reader(want: Wanted) -> str:
+    return "python -" + "O" * int(want.opt[4:]) if want.opt else "python"

@@ -1,4 +1,5 @@
-"""PY007 broken-venv: a virtual environment's interpreter is not in the image.
+"""PY007 broken-venv: a venv's interpreter, or the Python program the container starts, is
+missing or out of reach.
 
 Not in criteria.md's table (it has no ID for it): PY007 is proposed for it.
 
@@ -12,6 +13,21 @@ Flagged: `home` without a python in it (or with a python of another X.Y than the
 venv's `version`), a dangling `bin/python`, and console scripts whose shebang
 interpreter does not exist (all resolved inside the image).
 
+Also flagged: the Python program the container starts (a console script, or a python)
+that the runtime user may not reach or run, judged from the mode bits of every directory
+on its way (and of the file) against the runtime user, as exec would: a builder's `pip
+install --user` copied to /root/.local with `USER app` fails with "executable file not
+found in $PATH", /root being 0700 (unless another program by that name on PATH is
+reachable: exec passes over the first; and not when the command goes through a shell or
+sets PATH, which may change what runs: `. /opt/venv/bin/activate && exec gunicorn`);
+and a program the container starts by name that is on no directory of PATH while the
+image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` writes
+/install/local/bin and /install/local/lib/python3.11/dist-packages: copied to
+/usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
+and a console script the container starts whose own distribution is on no entry of
+its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
+PATH but no PYTHONPATH: "No module named 'gunicorn'").
+
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
 How to fix: copy the interpreter too (same path in both stages), or create the venv
@@ -22,17 +38,20 @@ References: https://docs.python.org/3/library/venv.html#how-venvs-work
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+from auditor.fs import DIR
 
 INFO = CheckInfo(
     id="PY007",
     name="broken-venv",
-    title="A virtual environment's interpreter is missing",
+    title="A virtual environment's interpreter, or the Python program the container starts, "
+    "is missing or out of reach",
     severity=Severity.ERROR,
-    criterion="venv home and console-script interpreters exist",
+    criterion="venv home, console-script interpreters and the started program exist and run",
     dimension=Dimension.USABLE,
 )
 
@@ -41,7 +60,9 @@ REMEDY = "Copy the interpreter the venv was made with to the same path, or rebui
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     venvs = ctx.facts.venvs
-    if not venvs:
+    unreachable = list(_unreachable_program(ctx))
+    yield from unreachable
+    if not venvs and not unreachable:
         raise Skip("no virtual environment in the image")
     for v in venvs:
         root = "/" + v.path
@@ -86,3 +107,148 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 paths=[b.path for b in v.broken_scripts[1:]],
                 evidence={"venv": root, "interpreters": interps},
             )
+
+
+#: `env NAME=...` words that change where programs and modules are found
+SETS_PATHS = ("PATH=", "PYTHONPATH=", "PYTHONHOME=", "PYTHONUSERBASE=", "PYTHONSTARTUP=")
+
+
+def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
+    """The Python program the container starts (a console script, a python) that the
+    runtime user may not reach or run (module doc)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import SHELLS, command
+
+    facts = ctx.facts
+    fs = facts.fs
+    argv = [a for a in [*(facts.config.get("Entrypoint") or []), *(facts.config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    if any(posixpath.basename(a) in SHELLS or a.startswith(SETS_PATHS) for a in argv):
+        return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
+    yield from _program_off_path(ctx, command(fs, facts.config, facts.env))
+    blocked = list(_blocked_program(ctx))
+    yield from blocked
+    if not blocked:  # exec fails first: what the script would import is moot
+        yield from _script_package_off_path(ctx)
+
+
+def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
+    """The program the container starts, which the runtime user may not reach or run."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import DEFAULT_PATH
+    from auditor.facts.permissions import blocked_run
+
+    facts = ctx.facts
+    fs = facts.fs
+    user = facts.runtime_user
+    app = facts.app_python
+    if app.how != "entrypoint" or not app.program or user.uid in (None, 0):
+        return
+
+    def blocked(path: str) -> str | None:
+        return blocked_run(fs, path, user, (fs.read(path) or b"").startswith(b"#!"))
+
+    where = blocked(app.program)
+    if where is None:
+        return
+    # exec on PATH passes over what it may not reach: another one reachable runs instead
+    name = posixpath.basename(app.program)
+    for d in (facts.env.get("PATH") or DEFAULT_PATH).split(":"):
+        other = posixpath.normpath(f"{d}/{name}").lstrip("/")
+        if d and other != app.program and fs.resolve(other) is not None and not blocked(other):
+            return
+    node = fs.get(where)
+    e = node.entry if node is not None else None
+    what = f"/{where} is {oct(e.mode & 0o7777)[2:]} {e.uid}:{e.gid}" if e else f"/{where}"
+    who = f"{user.name or user.uid} (uid {user.uid})"
+    yield INFO.finding(
+        f"the container starts /{app.program}, which {who} cannot run: {what}",
+        "Install the app where the runtime user can read it (a venv or /usr/local, not "
+        "/root/.local), or copy it with the runtime user's access",
+        path=app.program,
+        evidence={"program": "/" + app.program, "blocked_at": "/" + where, "uid": user.uid},
+    )
+
+
+def _program_off_path(ctx: CheckContext, word: str | None) -> Iterable[Finding]:
+    """The program the container starts, named without a path, on no directory of PATH
+    while the image has a `bin/<name>` elsewhere (module doc)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import DEFAULT_PATH
+
+    if not word or "/" in word:
+        return
+    fs = ctx.facts.fs
+    path = ctx.facts.env.get("PATH") or DEFAULT_PATH
+    dirs = [d for d in path.split(":") if d]
+    if any(fs.resolve(posixpath.normpath(f"{d}/{word}").lstrip("/")) is not None for d in dirs):
+        return
+    elsewhere = [p for p in fs.file_paths_ending(f"bin/{word}") if posixpath.basename(p) == word]
+    if not elsewhere:
+        return  # nothing installed under that name: the files cannot say more
+    yield INFO.finding(
+        f"the container starts `{word}`, which is on no directory of PATH ({path}); "
+        f"the image has /{elsewhere[0]}",
+        "Install it where PATH and the interpreter look (Debian's pip --prefix=/install "
+        "writes /install/local/...: copy /install/local, or use a venv), or add its "
+        "directory to PATH",
+        path=elsewhere[0],
+        paths=elsewhere[1:10],
+        evidence={"command": word, "path": path, "found": ["/" + p for p in elsewhere]},
+    )
+
+
+def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
+    """The console script the container starts, whose own distribution is on no entry
+    of its interpreter's sys.path (module doc)."""
+    facts = ctx.facts
+    app = facts.app_python
+    if app.how != "entrypoint" or not app.program or app.environment is None:
+        return
+    env = next((e for e in facts.environments if e.path == app.environment), None)
+    owner = next((d for d in facts.distributions if app.program in d.files), None)
+    if owner is None:
+        # RECORD may not name it (pip --target moves bin/ after writing `../../bin/x`):
+        # the module the script imports, as pip's and uv's script templates write it
+        head = (facts.fs.read(app.program) or b"")[:4096].decode("utf-8", "replace")
+        found = re.search(r"^from ([A-Za-z_][\w.]*) import ", head, re.MULTILINE)
+        top = found.group(1).split(".")[0] if found else None
+        owners = [d for d in facts.distributions if top is not None and top in d.top_level]
+        owner = owners[0] if len(owners) == 1 else None
+    if env is None or owner is None or owner.name is None or not owner.top_level:
+        return
+    if app.environment in owner.environments:
+        return
+    if any(d.name == owner.name and app.environment in d.environments for d in facts.distributions):
+        return  # another copy of it is importable
+    fs = facts.fs
+    script_dir = app.program.rpartition("/")[0]  # a script's sys.path[0]
+    for entry in (script_dir, *env.sys_path):
+        for top in owner.top_level:
+            for name in (f"{top}/", f"{top}.py"):  # a package (directory) or a module
+                real = fs.resolve(f"{entry}/{name}".rstrip("/"))
+                node = fs.get(real) if real is not None else None
+                if node is not None and (node.entry.kind == DIR) == name.endswith("/"):
+                    return  # a module by that name is on the path: the files cannot say
+    top = owner.top_level[0]
+    interp = "/" + (env.base or env.path) if env.kind == "interpreter" else "/" + env.path
+    yield INFO.finding(
+        f"the container starts /{app.program} of {owner.display_name or owner.name} "
+        f"{owner.version or ''}, installed in /{owner.location}, which is not on the "
+        f"sys.path of {interp}: `import {top}` fails",
+        "Put the install directory on the interpreter's path (ENV PYTHONPATH for pip "
+        "--target) or install into the environment the script runs",
+        path=app.program,
+        evidence={
+            "program": "/" + app.program,
+            "distribution": owner.name,
+            "location": "/" + owner.location,
+            "environment": "/" + env.path,
+        },
+    )

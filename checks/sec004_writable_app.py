@@ -7,8 +7,9 @@ can be swapped under a running service.
 App directories: the config's WorkingDir, /app, /srv, each /opt/<x> (interpreters and
 venvs excluded: SEC003 judges venvs) and the directories holding the entrypoint's
 scripts. Within them, flagged: writable directories that hold code (.py, .so, .pyc)
-and writable code files. Writable data directories without code are fine. Skipped
-when the image runs as root (SEC001).
+and writable code files, each once, under the deepest app directory holding it (with
+`WORKDIR /srv/app`, /srv/app's code is not /srv's too). Writable data directories
+without code are fine. Skipped when the image runs as root (SEC001).
 
 Example: `COPY --chown=app . /app` then `USER app`.
 
@@ -57,7 +58,11 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         scan = writable_paths(fs, d, user, skip)
         code = []
         writable_dirs = scan.writable_dirs  # the scan knew each path's kind: no look-ups
+        # a path inside a deeper app directory (/srv/app within /srv) is that one's
+        deeper = tuple(e + "/" for e in dirs if e.startswith(d + "/"))
         for p in scan.writable:
+            if deeper and (p + "/").startswith(deeper):
+                continue
             if p in writable_dirs:
                 if any(n.endswith(CODE_SUFFIXES) for n in fs.listdir(p)):
                     code.append(p)

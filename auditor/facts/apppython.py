@@ -41,6 +41,7 @@ _PYTHON_NAME = re.compile(r"^python(?:\d(?:\.\d+t?)?)?$")
 _WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
 _USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+SHELLS = frozenset(_SHELLS)  # for checks: a command through one of these may change PATH
 _BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
 
 
@@ -90,6 +91,15 @@ def find(
     return UNKNOWN
 
 
+def command(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str | None:
+    """The word naming the program the container's command finally runs, as written
+    (past tini, gosu, `env`, `sh -c "... && exec CMD"`): `gunicorn`, `/app/run.py`."""
+    finder = _Finder(fs, config, env, (), ())
+    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    return finder.command(argv)
+
+
 class _Finder:
     def __init__(
         self,
@@ -128,6 +138,12 @@ class _Finder:
 
     def program(self, argv: list[str]) -> str | None:
         """The program the container's command finally runs, found on PATH."""
+        word = self.command(argv)
+        return self.which(word) if word is not None else None
+
+    def command(self, argv: list[str]) -> str | None:
+        """The word naming the program the container's command finally runs (past the
+        wrappers and a `sh -c` string), as written: `gunicorn`, `/app/run.py`."""
         args = list(argv)
         while args:
             name = args[0].rsplit("/", 1)[-1]
@@ -144,11 +160,11 @@ class _Finder:
                     args = args[1:]
                 continue
             if name in _SHELLS and len(args) >= 3 and args[1] == "-c":
-                return self._shell_program(args[2])
-            return self.which(args[0])
+                return self._shell_command(args[2])
+            return args[0]
         return None
 
-    def _shell_program(self, script: str) -> str | None:
+    def _shell_command(self, script: str) -> str | None:
         """The last command of a `sh -c` string that is a program (`migrate && exec
         gunicorn ...` runs gunicorn for the life of the container)."""
         try:
@@ -165,7 +181,7 @@ class _Finder:
             while command and (command[0] == "exec" or "=" in command[0]):
                 command = command[1:]
             if command and command[0] not in _BUILTINS:
-                return self.program(command)
+                return self.command(command)
         return None
 
     # ---- interpreters -----------------------------------------------------------------

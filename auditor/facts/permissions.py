@@ -37,6 +37,49 @@ def can_write(uid: int, groups: frozenset[int], owner: int, group: int, mode: in
     return bool(mode & 0o002)
 
 
+def can_access(
+    uid: int, groups: frozenset[int], owner: int, group: int, mode: int, bit: int
+) -> bool:
+    """The kernel's rule for one permission (`bit`: 4 read, 1 execute/search) of a
+    non-root user; uid 0 passes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+    if uid == 0:
+        return True
+    if owner == uid:
+        return bool(mode & (bit << 6))
+    if group in groups:
+        return bool(mode & (bit << 3))
+    return bool(mode & bit)
+
+
+def blocked_run(fs: FileSystem, path: str, user: RuntimeUser, script: bool) -> str | None:
+    """Why `user` cannot run the program at `path` (no leading slash): the first
+    directory on the way it may not search (as written, then the symlink's target), or
+    the file it may not execute (or, for a `script` its interpreter reads, not read);
+    None when it can, or when the files cannot say (unknown uid, missing path)."""
+    if user.uid is None:
+        return None
+    real = fs.resolve(path)
+    if real is None or fs.get(real) is None:
+        return None
+
+    def refused(p: str, bit: int) -> bool:
+        node = fs.get(p)
+        if node is None:
+            return False  # not stored: the files cannot say
+        e = node.entry
+        return not can_access(user.uid or 0, user.groups, e.uid, e.gid, e.mode, bit)
+
+    for route in (path, real):
+        parts = route.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = fs.resolve("/".join(parts[:i]))
+            if d is not None and refused(d, 1):
+                return d
+    if refused(real, 1) or (script and refused(real, 4)):
+        return real
+    return None
+
+
 @dataclass(frozen=True)
 class WritableScan:
     root: str

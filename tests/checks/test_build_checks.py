@@ -108,6 +108,18 @@ def test_bl001_source_before_install(tmp_path: Path, history: tuple[str, ...], l
             False,
         ),
         (["wheels/numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "wheels/app.py"], True),
+        # `pip download` of a package with no wheel for the platform leaves its sdist
+        # (Debian's python3 image built psycopg2-2.9.13.tar.gz and docopt-0.6.2.tar.gz)
+        (
+            [
+                "wheels/flask-3.1.3-py3-none-any.whl",
+                "wheels/psycopg2-2.9.13.tar.gz",
+                "wheels/docopt-0.6.2.tar.gz",
+                "wheels/pyodbc-5.2.0.zip",
+            ],
+            False,
+        ),
+        (["wheels/flask-3.1.3-py3-none-any.whl", "wheels/app.tar.gz"], True),
     ],
 )
 def test_bl001_a_wheelhouse_copied_first_is_no_source(

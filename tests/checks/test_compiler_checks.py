@@ -151,6 +151,22 @@ def test_cc002_cpythons_own_headers_are_named_where_they_are(tmp_path: Path) -> 
     assert "/usr/include" not in found.message
 
 
+def test_cc002_no_cpython_headers_without_python_h(tmp_path: Path) -> None:
+    """Debian's python3-numpy links /usr/include/python3.11/numpy to its own headers;
+    with python3-dev purged after building an sdist, that symlink is all the directory
+    holds: no Python.h, so no CPython headers to report."""
+    layers = [
+        Layer([File("etc/os-release", b"ID=debian\n")], f"{NOP}ADD file:ab12 in / ",
+              after=[f'{NOP}CMD ["bash"]']),
+        Layer([Symlink("usr/include/python3.11/numpy",
+                       "../../lib/python3/dist-packages/numpy/core/include/numpy"),
+               File("usr/lib/python3/dist-packages/numpy/core/include/numpy/ndarrayobject.h",
+                    b"/* numpy */\n")],
+              "/bin/sh -c apt-get install -y python3-numpy"),
+    ]  # fmt: skip
+    assert run(cc002_dev_files, image(*layers), tmp_path) == []
+
+
 def test_cc002_static_libraries_a_python_package_ships_are_info(tmp_path: Path) -> None:
     """numpy's wheels (and python3-numpy) ship libnpymath.a for building extensions
     against numpy: part of the package, like CPython's headers; a static library the

@@ -18,7 +18,7 @@ from auditor.checks import (
     sec005_pip_writable,
 )
 from auditor.facts.venvs import parse_cfg, shebang_interpreter
-from tests.factory import Dir, File, ImageSpec, Layer, Symlink
+from tests.factory import MTIME, Dir, File, ImageSpec, Layer, Symlink
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -259,6 +259,32 @@ def test_group_writable_counts_through_supplementary_group(scan: Scan) -> None:
     assert a.path == "/srv" and a.paths == ()
 
 
+def test_nested_app_dirs_report_each_code_path_once(scan: Scan) -> None:
+    """`WORKDIR /srv/app` + `COPY --chown=app app /srv/app`: /srv (a default app
+    directory, root-owned) and /srv/app (the WorkingDir) are both app directories; the
+    running image shows two writable code paths, /srv/app and its app.py, which were
+    reported twice (once as '/srv: 2 code paths'). Each is reported under the deepest
+    app directory holding it; a writable one directly in /srv stays /srv's."""
+    code = Layer(
+        [
+            Dir("srv"),
+            Dir("srv/app", uid=1000, gid=1000),
+            File("srv/app/app.py", b"", uid=1000, gid=1000),
+            File("srv/tool.py", b"", uid=1000, gid=1000),
+        ],
+        created_by="COPY --chown=1000:1000 app /srv/app",
+    )
+    facts = scan(image(Layer(USERS), code, user="app", WorkingDir="/srv/app"))
+    assert facts.app_dirs == ["srv", "srv/app"]
+    found = sorted(
+        (a.evidence["app_dir"], a.path, a.paths) for a in findings(sec004_writable_app, facts)
+    )
+    assert found == [
+        ("/srv", "/srv/tool.py", ()),
+        ("/srv/app", "/srv/app", ("/srv/app/app.py",)),
+    ]
+
+
 def test_runs_as_root_skips_writable_checks_but_pip_counts(scan: Scan) -> None:
     facts = scan(image(venv_with(dist("pip")), app_layer(0)))
     assert status(sec003_writable_venv, facts) == "skipped"
@@ -351,6 +377,47 @@ def test_bytecode_an_app_with_much_source_warns(scan: Scan) -> None:
     assert f.evidence["invalid_bytes"] == 7 * 19_998 > py006_bytecode.SMALL_SOURCE
 
 
+def _optimized_app(level: str) -> Layer:
+    """An app whose pycs are all `.opt-N` (`python -m compileall -o 2`), valid for their
+    sources' mtime and size: only an interpreter running at that level reads them."""
+    tag = f"cpython-{V.replace('.', '')}"
+    items: list[File] = []
+    for i in range(7):
+        source = b"x = 1\n" * 3_000
+        header = b"\x00" * 4 + (0).to_bytes(4, "little")  # magic, flags: timestamp
+        header += MTIME.to_bytes(4, "little") + len(source).to_bytes(4, "little")
+        items.append(File(f"app/mysite/mod{i}.py", source))
+        items.append(File(f"app/mysite/__pycache__/mod{i}.{tag}.{level}.pyc", header))
+    return Layer(items, "COPY . /app")
+
+
+def test_bytecode_of_another_optimization_level_is_not_read(scan: Scan) -> None:
+    """`pip install --no-compile` then `python -m compileall -o 2` on python:3.11-slim:
+    `python -v -c 'import flask'` in the running image said `code object from
+    .../flask/app.py` for every module (the .opt-2.pyc are never read without -OO);
+    PY006 took the opt-2 pycs for valid bytecode. Under PYTHONOPTIMIZE=2 or
+    `python -OO` they are the ones read."""
+    app = _optimized_app("opt-2")
+    cmd = ["gunicorn", "mysite.wsgi"]
+    facts = scan(image(app, WorkingDir="/app", Cmd=cmd))
+    [f] = findings(py006_bytecode, facts)
+    assert f.severity.name == "WARNING"
+    assert (f.evidence["missing"], f.evidence["unread"]) == (7, 7)
+    assert "7 without a pyc `python` reads, 7 of them with only pycs of another" in f.message
+    for config in (
+        {"Cmd": cmd, "Env": ["PYTHONOPTIMIZE=2"]},
+        {"Cmd": ["python", "-OO", "-m", "mysite"]},
+        {"Cmd": ["sh", "-c", "exec python -OO -m mysite"]},  # not parsed: level open
+    ):
+        facts = scan(image(app, WorkingDir="/app", **config))
+        [f] = findings(py006_bytecode, facts)
+        assert (f.severity.name, f.evidence["missing"]) == ("INFO", 0), config
+    # -O reads .opt-1.pyc, not .opt-2.pyc
+    facts = scan(image(app, WorkingDir="/app", Cmd=["python", "-O", "-m", "mysite"]))
+    [f] = findings(py006_bytecode, facts)
+    assert (f.severity.name, f.evidence["unread"]) == ("WARNING", 7)
+
+
 def test_bytecode_of_the_base_python_is_not_the_venv_apps(scan: Scan) -> None:
     """The app runs its venv (no system site-packages): the base interpreter's own
     site-packages, uncompiled, is nothing the app imports."""
@@ -366,6 +433,127 @@ def test_bytecode_of_the_base_python_is_not_the_venv_apps(scan: Scan) -> None:
     facts = scan(image(base, app, Cmd=["/opt/acme/python/bin/python3", "-c", "import packaging"]))
     [f] = findings(py006_bytecode, facts)
     assert (f.path, f.severity.name) == (f"/{base_site}", "WARNING")
+
+
+def _user_site_copy(root_mode: int) -> Layer:
+    """`COPY --from=builder /root/.local /root/.local` of a `pip install --user`."""
+    script = f"#!/opt/acme/python/bin/python{V}\nfrom gunicorn.app.wsgiapp import run\n"
+    return Layer(
+        [
+            Dir("root", mode=root_mode),
+            Dir("root/.local"),
+            Dir("root/.local/bin"),
+            File("root/.local/bin/gunicorn", script.encode(), mode=0o755),
+        ],
+        "COPY --from=builder /root/.local /root/.local",
+    )
+
+
+def test_entrypoint_the_runtime_user_cannot_reach(scan: Scan) -> None:
+    """python:3.11-slim, `pip install --user` in a builder, `/root/.local` copied,
+    `ENV PATH=/root/.local/bin:$PATH`, `USER app`, `CMD ["gunicorn", ...]`: the engine
+    refused to start it ('exec: "gunicorn": executable file not found in $PATH':
+    /root is 0700); imgaudit found nothing wrong."""
+    path = ["PATH=/root/.local/bin:/usr/local/bin:/usr/bin:/bin"]
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    facts = scan(image(Layer(USERS), _user_site_copy(0o700), user="app", Env=path, Cmd=cmd))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", "/root/.local/bin/gunicorn")
+    assert f.message == (
+        "the container starts /root/.local/bin/gunicorn, which app (uid 1000) cannot run: "
+        "/root is 700 0:0"
+    )
+    # /root searchable, or the image running as root: it starts
+    facts = scan(image(Layer(USERS), _user_site_copy(0o755), user="app", Env=path, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+    facts = scan(image(Layer(USERS), _user_site_copy(0o700), Env=path, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+    # another gunicorn further on PATH is what exec runs
+    other = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755)])
+    facts = scan(image(Layer(USERS), _user_site_copy(0o700), other, user="app", Env=path, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+
+
+def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
+    """`python -m zipapp ... -p "/usr/bin/env python3"` writes the archive 0744;
+    copied to /usr/local/bin/app with `USER nobody`, `ENTRYPOINT ["app"]`, the engine
+    said `exec /usr/local/bin/app: permission denied`."""
+    zipapp = f"#!/opt/acme/python/bin/python{V}\nPK\x03\x04".encode()
+    for mode, failed in ((0o744, True), (0o755, False)):
+        app = Layer([File("usr/local/bin/app", zipapp, mode=mode)], "COPY --from=build /app.pyz")
+        facts = scan(image(Layer(USERS), app, user="app", Entrypoint=["app"]))
+        found = [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
+        expected = "the container starts /usr/local/bin/app, which app (uid 1000) cannot run: "
+        assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
+
+
+def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
+    """python:3.11-slim, `pip install --target /app/deps ... gunicorn`,
+    `ENV PATH=/app/deps/bin:$PATH`, no PYTHONPATH, `CMD ["gunicorn", ...]`: the running
+    image said `ModuleNotFoundError: No module named 'gunicorn'`; imgaudit nothing. The
+    RECORD names `../../bin/gunicorn` (pip moved bin/ after writing it): the script's
+    own `from gunicorn.app.wsgiapp import run` ties it to its distribution."""
+    meta = "app/deps/gunicorn-27.0.1.dist-info"
+    record = f"gunicorn/__init__.py,,\n../../bin/gunicorn,,\n{meta[9:]}/METADATA,,\n"
+    script = f"#!/opt/acme/python/bin/python{V}\nimport re\nimport sys\n"
+    script += (
+        "from gunicorn.app.wsgiapp import run\nif __name__ == '__main__':\n    sys.exit(run())\n"
+    )
+    deps = Layer(
+        [
+            File("app/deps/gunicorn/__init__.py", b""),
+            File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: gunicorn\nVersion: 27.0.1\n"),
+            File(f"{meta}/RECORD", record.encode()),
+            File(f"{meta}/top_level.txt", b"gunicorn\n"),
+            File("app/deps/bin/gunicorn", script.encode(), mode=0o755),
+        ],
+        "RUN pip install --target /app/deps gunicorn",
+    )
+    path = "PATH=/app/deps/bin:/usr/local/bin:/usr/bin:/bin"
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    facts = scan(image(Layer(USERS), deps, user="app", Env=[path], Cmd=cmd))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", "/app/deps/bin/gunicorn")
+    assert f.message == (
+        "the container starts /app/deps/bin/gunicorn of gunicorn 27.0.1, installed in "
+        f"/app/deps, which is not on the sys.path of {PY}: `import gunicorn` fails"
+    )
+    # ENV PYTHONPATH=/app/deps: it imports
+    env = [path, "PYTHONPATH=/app/deps"]
+    facts = scan(image(Layer(USERS), deps, user="app", Env=env, Cmd=cmd))
+    assert findings(py007_broken_venv, facts) == []
+
+
+def test_entrypoint_installed_off_path(scan: Scan) -> None:
+    """Debian's python3 in a builder, `pip install --prefix=/install` (Debian's scheme
+    writes /install/local/bin and /install/local/lib/python3.11/dist-packages), then
+    `COPY --from=builder /install /usr/local` and `CMD ["gunicorn", ...]`: the engine
+    refused to start it (exec: "gunicorn": executable file not found in $PATH), the
+    packages sat in /usr/local/local, on no sys.path; imgaudit said nothing."""
+    script = f"#!/usr/bin/python{V}\nfrom gunicorn.app.wsgiapp import run\n".encode()
+    copied = Layer(
+        [File("usr/local/local/bin/gunicorn", script, mode=0o755)],
+        "COPY --from=builder /install /usr/local",
+    )
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    facts = scan(image(Layer(USERS), copied, Cmd=cmd))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", "/usr/local/local/bin/gunicorn")
+    assert f.message.startswith("the container starts `gunicorn`, which is on no directory")
+    # on PATH: it starts; named by a path, or nowhere in the image: nothing to say here
+    on_path = ["PATH=/usr/local/local/bin:/usr/bin:/bin"]
+    assert (
+        findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=cmd, Env=on_path))) == []
+    )
+    by_path = ["/usr/local/local/bin/gunicorn", "app:app"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=by_path))) == []
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), Cmd=cmd))) == []
+    # a shell or `env PATH=...` may put it on PATH: not read here, nothing said
+    for argv in (
+        ["sh", "-c", "export PATH=/usr/local/local/bin:$PATH && exec gunicorn app:app"],
+        ["env", "PATH=/usr/local/local/bin:/usr/bin", "gunicorn", "app:app"],
+    ):
+        assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=argv))) == []
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
