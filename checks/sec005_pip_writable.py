@@ -52,7 +52,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         raise Skip("no Python environment in the image")
     fs = facts.fs
     for env, site in sites:
-        if fs.get(f"{site}/pip/__init__.py") is None:
+        # `__init__.pyc`: a sourceless pip (compileall -b, the .py deleted) runs as well
+        if not any(fs.get(f"{site}/pip/__init__.{ext}") is not None for ext in ("py", "pyc")):
             continue
         node = fs.get(site)
         if node is None:

@@ -1,7 +1,7 @@
 """Every CPython interpreter in the image: where, which version, where it came from, and
 how complete its standard library is. Nothing is run: everything comes from the layout.
 
-Discovery: a stdlib directory `<prefix>/lib/pythonX.Y/os.py`, an executable
+Discovery: a stdlib directory `<prefix>/lib/pythonX.Y/os.py` (or `os.pyc`), an executable
 `<prefix>/bin/pythonX.Y` (not a link into another prefix, not inside a venv) or a
 `libpythonX.Y.so*` makes an interpreter at `<prefix>`. The version is the X.Y of those
 names. The full version (3.11.7, what `sys.version` starts with), most direct source
@@ -25,10 +25,11 @@ extension is *shared* when `lib-dynload/<name>.*.so` exists, *builtin* when the
 interpreter's `_sysconfigdata_*.py` lists it in MODBUILT_NAMES and not in
 MODSHARED_NAMES (read as Python literals, never imported), *builtin-assumed* when no
 sysconfigdata is there, the interpreter is distro-packaged and the module is one
-distros link in (zlib, pyexpat, _json, _decimal), otherwise *missing*. A package
-(venv, ensurepip) is present when its `__init__.py` is; ensurepip also needs its
-wheels in `ensurepip/_bundled/` or, for Debian's patched ensurepip,
-`/usr/share/python-wheels/`.
+distros link in (zlib, pyexpat, _json, _decimal), *unknown* when the only sysconfigdata
+is a `.pyc` (a sourceless stdlib: not reported), otherwise *missing*. A package
+(venv, ensurepip) is present when its `__init__.py` (or sourceless `__init__.pyc`) is;
+ensurepip also needs its wheels in `ensurepip/_bundled/` or, for Debian's patched
+ensurepip, `/usr/share/python-wheels/`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ from auditor.facts.venvs import parse_cfg, pyvenv_cfgs
 from auditor.fs import DIR, SYMLINK, FileSystem
 from auditor.versionprobe import full_version
 
-_STDLIB_RE = re.compile(r"^(?P<prefix>(?:.*/)?)lib/python(?P<ver>\d\.\d+t?)/os\.py$")
+# os.pyc in place of os.py: a sourceless stdlib (`compileall -b`, the .py deleted), which
+# CPython's getpath accepts as its landmark too
+_STDLIB_RE = re.compile(r"^(?P<prefix>(?:.*/)?)lib/python(?P<ver>\d\.\d+t?)/os\.pyc?$")
 _EXE_RE = re.compile(r"^(?P<prefix>(?:.*/)?)bin/python(?P<ver>\d\.\d+t?)$")
 _LIB_RE = re.compile(
     r"^(?P<prefix>(?:.*/)?)lib(?:/[^/]*-linux-[^/]*)?/libpython(?P<ver>\d\.\d+t?)m?\.so(?:\.[\d.]+)?$"
@@ -64,7 +67,7 @@ class ModuleState:
     name: str
     kind: str  # extension | package
     tier: str  # core | optional
-    state: str  # shared | builtin | builtin-assumed | present | missing
+    state: str  # shared | builtin | builtin-assumed | present | missing | unknown
     path: str | None = None  # the .so or package dir, when it is a file in the image
     detail: str = ""
 
@@ -345,9 +348,17 @@ def _modules(fs: FileSystem, interp: Interpreter) -> list[ModuleState]:
         if names is not None:
             built = (built or set()) | names
     out = []
+    # A sourceless stdlib keeps only `_sysconfigdata_*.pyc` (marshalled code, not read
+    # here): which modules are built into the interpreter cannot be told.
+    unknown = (
+        built is None
+        and not interp.sysconfigdata
+        and stdlib is not None
+        and any(n.startswith("_sysconfigdata_") and n.endswith(".pyc") for n in fs.listdir(stdlib))
+    )
     for piece in table.expected(interp.version):
         if piece.kind == "extension":
-            out.append(_extension(piece, so_files, built, interp, table.may_be_builtin))
+            out.append(_extension(piece, so_files, built, interp, table.may_be_builtin, unknown))
         else:
             out.append(_package(fs, piece, interp, table.wheels_for(interp.version)))
     return out
@@ -359,6 +370,7 @@ def _extension(
     built: set[str] | None,
     interp: Interpreter,
     may_be_builtin: frozenset[str],
+    unknown: bool = False,
 ) -> ModuleState:
     for name in piece.any_of:
         if name in so_files:
@@ -377,6 +389,15 @@ def _extension(
                     interp.executable,
                     "no _sysconfigdata; distro builds link it into the interpreter",
                 )
+    if unknown:
+        return ModuleState(
+            piece.name,
+            piece.kind,
+            piece.tier,
+            "unknown",
+            None,
+            "not in lib-dynload; built in or not: only a sourceless _sysconfigdata says",
+        )
     return ModuleState(piece.name, piece.kind, piece.tier, "missing")
 
 
@@ -396,7 +417,7 @@ def _package(
     fs: FileSystem, piece: StdlibPiece, interp: Interpreter, wheels: tuple[str, ...]
 ) -> ModuleState:
     pkg = f"{interp.stdlib}/{piece.name}" if interp.stdlib else None
-    if pkg is None or fs.get(f"{pkg}/__init__.py") is None:
+    if pkg is None or not any(fs.get(f"{pkg}/__init__.{ext}") is not None for ext in ("py", "pyc")):
         return ModuleState(piece.name, piece.kind, piece.tier, "missing")
     if piece.name == "ensurepip":
         have = {

@@ -155,7 +155,10 @@ def _venv(fs: FileSystem, root: str, cfg: dict[str, str]) -> Venv:
         for d in fs.listdir(join("lib"))
         if _LIB_RE.match(d) and fs.get(f"{join('lib')}/{d}/site-packages") is not None
     )
-    has_pip = any(fs.get(f"{s}/pip/__init__.py") is not None for s in site)
+    # `__init__.pyc`: a sourceless install (compileall -b, the .py deleted) imports as well
+    has_pip = any(
+        fs.get(f"{s}/pip/__init__.{ext}") is not None for s in site for ext in ("py", "pyc")
+    )
     broken = []
     for name in fs.listdir(join("bin")):
         script = f"{join('bin')}/{name}"

@@ -293,6 +293,18 @@ def test_runs_as_root_skips_writable_checks_but_pip_counts(scan: Scan) -> None:
     assert "writable by root (uid 0)" in p.message
 
 
+def test_sourceless_pip_counts(scan: Scan) -> None:
+    """pip compiled with `compileall -b` and its .py deleted: `python -m pip` runs from
+    `pip/__init__.pyc` (seen in a mutated python:3.11-slim), so pip is installed."""
+    items = pyimage.venv_items(VENV, "/opt/acme/python/bin")
+    items += [Dir(f"{SITE}/pip"), File(f"{SITE}/pip/__init__.pyc", b"\xa7\r\r\n" + b"\0" * 12)]
+    facts = scan(image(Layer(items, created_by="RUN python -m compileall -b ..."), app_layer(0)))
+    [v] = facts.venvs
+    assert v.has_pip
+    [p] = findings(sec005_pip_writable, facts)
+    assert "writable by root (uid 0)" in p.message
+
+
 # ---- bytecode (PY006) -------------------------------------------------------------------
 
 

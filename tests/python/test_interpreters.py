@@ -14,7 +14,7 @@ from auditor.checks import (
     py005_stdlib_tests,
 )
 from auditor.facts.pythons import modbuilt_names
-from tests.factory import Dir, ImageSpec, Layer, Whiteout, host_file
+from tests.factory import Dir, File, ImageSpec, Layer, Whiteout, host_file
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -243,3 +243,44 @@ def test_stdlib_extension_whose_library_is_gone(scan: Scan) -> None:
     ]
     intact = scan(ImageSpec([pyimage.cpython_layer()]))
     assert not [f for f in findings(py002_stdlib_incomplete, intact) if f.severity.name == "ERROR"]
+
+
+def _pyc(source: pyimage.Path) -> bytes:
+    """The bytes `compileall -b` writes for `source` (a legacy, sourceless .pyc)."""
+    import importlib.util
+    import marshal
+
+    code = compile(source.read_bytes(), source.name, "exec")
+    return importlib.util.MAGIC_NUMBER + b"\0" * 12 + marshal.dumps(code)
+
+
+def test_sourceless_stdlib_is_a_stdlib(scan: Scan) -> None:
+    """`python -m compileall -b` then the .py deleted (a mutated python:3.11-slim: the
+    running image imports ssl, sqlite3, venv and ensurepip from the .pyc, `python -m venv`
+    works): os.pyc is getpath's landmark as well as os.py, a package's `__init__.pyc`
+    imports, and a `_sysconfigdata_*.pyc` cannot say which modules are built in."""
+    sysconfigs = sorted(pyimage.HOST_STDLIB.glob("_sysconfigdata_*.py"))
+    items: list = [
+        Whiteout(f"{LIB}/os.py"),
+        File(f"{LIB}/os.pyc", _pyc(pyimage.HOST_STDLIB / "os.py")),
+    ]
+    for path in sysconfigs:
+        items += [Whiteout(f"{LIB}/{path.name}"), File(f"{LIB}/{path.name}c", _pyc(path))]
+    for pkg in ("venv", "ensurepip"):
+        init = pyimage.HOST_STDLIB / pkg / "__init__.py"
+        items += [
+            Whiteout(f"{LIB}/{pkg}/__init__.py"),
+            File(f"{LIB}/{pkg}/__init__.pyc", _pyc(init)),
+        ]
+    sourceless = Layer(
+        items, created_by="RUN python -m compileall -b ... && find -name '*.py' -delete"
+    )
+    facts = scan(ImageSpec([pyimage.cpython_layer(), sourceless]))
+    [interp] = facts.pythons
+    assert interp.stdlib == LIB
+    states = {m.name: m.state for m in interp.modules}
+    assert states["venv"] == states["ensurepip"] == "present"
+    for name in sys.builtin_module_names:  # built in on the host: nothing in lib-dynload says so
+        if name in states:
+            assert states[name] == "unknown", name
+    assert not [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
