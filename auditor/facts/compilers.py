@@ -148,7 +148,13 @@ def detect(fs: FileSystem, owners: Owners) -> Compilers:
                 size=target.entry.size,
             )
         )
-    for package in owners.dpkg_db.lists:
+    db = owners.dpkg_db
+    for package in db.lists:
+        # Removed but not purged (`apt-get remove`: status `rc`), a package keeps its
+        # .list for the conffiles left behind: with a status database, only installed
+        # packages count.
+        if db.origin is not None and package not in db.packages:
+            continue
         if is_toolchain_package(package):
             out.packages[package] = owners.package_bytes(fs, package)
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 from auditor.checks import cc001_compiler_present, cc002_dev_files
 from auditor.findings import Finding
 from tests.checks.support import image, run
-from tests.factory import File, Item, Layer, Symlink
+from tests.factory import File, Item, Layer, Symlink, Whiteout
 
 NOP = "/bin/sh -c #(nop) "
 TOOL = b"#!/bin/sh\nexit 0\n" + b"#" * 1000  # an executable the scan finds by name
@@ -207,3 +207,42 @@ def test_cc002_the_dev_packages_headers_base_or_own(tmp_path: Path) -> None:
     assert usr.message == "6 header files under /usr/include"
     assert (str(usr.severity), usr.layer) == ("warning", 3)
     assert usr.created_by == "RUN apt-get install -y libpq-dev"
+
+
+def _stanza(name: str, status: str = "install ok installed") -> str:
+    return f"Package: {name}\nStatus: {status}\nArchitecture: amd64\nVersion: 2.40-2\n\n"
+
+
+def test_cc001_removed_not_purged_package_is_not_installed(tmp_path: Path) -> None:
+    """`apt-get purge gcc g++ binutils make ...` on the python:3.11 look-alike (a mutated
+    realistic official-guide image): binutils-common was only removed (`dpkg -l`: rc), its
+    .list kept for /etc/gprofng.rc, and no assembler or linker is left in the running
+    image. Its .list alone is no installed binutils."""
+    binutils = ("binutils", "binutils-common", "binutils-x86-64-linux-gnu")
+    layers = python_full()
+    lists = [i.path for i in buildpack() if isinstance(i, File) and i.path.endswith(".list")]
+    names = [p.rpartition("/")[2][: -len(".list")] for p in lists]
+    layers.insert(2, Layer([File("var/lib/dpkg/status", "".join(map(_stanza, names)).encode())]))
+    before = by_family(run(cc001_compiler_present, image(*layers), tmp_path))
+    assert before[BINUTILS].evidence["packages"] == list(binutils)
+    status = "".join(
+        _stanza(n, "deinstall ok config-files") if n == "binutils-common" else _stanza(n)
+        for n in names
+        if n not in ("binutils", "binutils-x86-64-linux-gnu")
+    )
+    bin_ = "usr/bin/x86_64-linux-gnu-"
+    removed = Layer(
+        [
+            File("var/lib/dpkg/status", status.encode()),
+            File("var/lib/dpkg/info/binutils-common.list", b"/etc\n/etc/gprofng.rc\n"),
+            File("etc/gprofng.rc", b"# conffile\n"),
+            *(Whiteout(p) for p in ("usr/share/doc/binutils-common", "usr/bin/as", "usr/bin/ld")),
+            *(Whiteout(f"var/lib/dpkg/info/{n}.list") for n in binutils[::2]),
+            Whiteout(f"{bin_}as"),
+            Whiteout(f"{bin_}ld"),
+        ],
+        "/bin/sh -c apt-get remove -y binutils",
+    )
+    after = by_family(run(cc001_compiler_present, image(*layers, removed), tmp_path))
+    assert BINUTILS not in after
+    assert after[C].evidence["packages"] == ["cpp-12", "g++-12", "gcc", "gcc-12"]
