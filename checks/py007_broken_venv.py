@@ -11,7 +11,10 @@ it fails with "No such file or directory" at container start.
 
 Flagged: `home` without a python in it (or with a python of another X.Y than the
 venv's `version`), a dangling `bin/python`, and console scripts whose shebang
-interpreter does not exist (all resolved inside the image).
+interpreter does not exist (all resolved inside the image). Also the container's own
+command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose `#!`
+interpreter is not in the image, venv or not: pip's console scripts in
+/usr/local/bin name the python that installed them, and the container does not start.
 
 Also flagged: the Python program the container starts (a console script, or a python)
 that the runtime user may not reach or run, judged from the mode bits of every directory
@@ -59,10 +62,27 @@ REMEDY = "Copy the interpreter the venv was made with to the same path, or rebui
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
-    venvs = ctx.facts.venvs
-    unreachable = list(_unreachable_program(ctx))
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.apppython import broken_command
+
+    facts = ctx.facts
+    venvs = facts.venvs
+    command = broken_command(facts.fs, facts.config, facts.env) if _reads_command(ctx) else None
+    if command is not None and not any(
+        b.path == command.program for v in venvs for b in v.broken_scripts
+    ):  # a venv's console script: said below, with the venv
+        yield INFO.finding(
+            f"the container's command /{command.program} runs {command.interpreter}, which "
+            "is not in the image: the container does not start",
+            "Install the interpreter the script names, or reinstall the script with the "
+            "image's own Python (pip install --force-reinstall --no-deps)",
+            path=command.program,
+            evidence={"program": "/" + command.program, "interpreter": command.interpreter},
+        )
+    # exec fails first: whether the user may reach it, or what it imports, is moot
+    unreachable = list(_unreachable_program(ctx)) if command is None else []
     yield from unreachable
-    if not venvs and not unreachable:
+    if not venvs and not unreachable and command is None:
         raise Skip("no virtual environment in the image")
     for v in venvs:
         root = "/" + v.path
@@ -113,19 +133,29 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 SETS_PATHS = ("PATH=", "PYTHONPATH=", "PYTHONHOME=", "PYTHONUSERBASE=", "PYTHONSTARTUP=")
 
 
+def _reads_command(ctx: CheckContext) -> bool:
+    """Whether the program the container starts is read from the config: not when the
+    command goes through a shell or sets PATH (what runs may change on the way)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import SHELLS
+
+    config = ctx.facts.config
+    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    return not any(posixpath.basename(a) in SHELLS or a.startswith(SETS_PATHS) for a in argv)
+
+
 def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     """The Python program the container starts (a console script, a python) that the
     runtime user may not reach or run (module doc)."""
     # deferred: start-up time, see README "Performance"
-    import posixpath
-
-    from auditor.facts.apppython import SHELLS, command
+    from auditor.facts.apppython import command
 
     facts = ctx.facts
     fs = facts.fs
-    argv = [a for a in [*(facts.config.get("Entrypoint") or []), *(facts.config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
-    if any(posixpath.basename(a) in SHELLS or a.startswith(SETS_PATHS) for a in argv):
+    if not _reads_command(ctx):
         return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
     yield from _program_off_path(ctx, command(fs, facts.config, facts.env))
     blocked = list(_blocked_program(ctx))

@@ -100,6 +100,39 @@ def command(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str 
     return finder.command(argv)
 
 
+@dataclass(frozen=True)
+class BrokenCommand:
+    """The container's command is a script whose `#!` interpreter is not in the image:
+    its exec fails ("no such file or directory"; env: exit 127), the container does not
+    start."""
+
+    program: str  # the script, as found on PATH (no leading slash)
+    interpreter: str  # as the `#!` line names it: a path, or the name `env` looks up
+
+
+def broken_command(
+    fs: FileSystem, config: dict[str, Any], env: dict[str, str]
+) -> BrokenCommand | None:
+    """The command program (Entrypoint + Cmd past wrappers, as :func:`find` reads it) when
+    its `#!` interpreter does not resolve in the image. None when it does, or when the
+    files cannot tell (no program found, no `#!` line read)."""
+    finder = _Finder(fs, config, env, (), ())
+    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    program = finder.program(argv)
+    head = fs.read(program) if program is not None else None
+    if program is None or not head or not head.startswith(b"#!"):
+        return None
+    interpreter = shebang(head)
+    if interpreter is None:
+        return None
+    if "/" in interpreter:
+        found = finder._is_file(_norm(interpreter))
+    else:  # `#!/usr/bin/env NAME`: looked up on the container's PATH
+        found = finder.which(interpreter) is not None
+    return None if found else BrokenCommand(program, interpreter)
+
+
 class _Finder:
     def __init__(
         self,

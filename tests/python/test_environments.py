@@ -52,6 +52,33 @@ def test_venv_facts_good(scan: Scan) -> None:
     assert status(py007_broken_venv, facts) == "passed"
 
 
+@pytest.mark.parametrize(
+    ("shebang", "interpreter"),
+    [("#!/usr/bin/python3.9", "/usr/bin/python3.9"), ("#!/usr/bin/env python2", "python2")],
+)
+def test_command_script_whose_interpreter_is_gone(
+    scan: Scan, shebang: str, interpreter: str
+) -> None:
+    """A mutated python:3.11-slim FastAPI image whose /usr/local/bin/fastapi (no venv)
+    names a python the image lacks: `docker run` fails with "exec /usr/local/bin/fastapi:
+    no such file or directory" (env: "No such file or directory"), the container never
+    starts. PY007 said nothing: it looked at venvs only."""
+    script = f"{shebang}\nimport sys\nfrom fastapi_cli.cli import main\n".encode()
+    layer = Layer([File("usr/local/bin/fastapi", script, mode=0o755)], created_by="RUN sed ...")
+    config = {"Cmd": ["fastapi", "run", "app/main.py"], "Env": ["PATH=/usr/local/bin:/usr/bin"]}
+    [f] = findings(py007_broken_venv, scan(image(layer, **config)))
+    assert (f.message, f.path) == (
+        f"the container's command /usr/local/bin/fastapi runs {interpreter}, which is not "
+        "in the image: the container does not start",
+        "/usr/local/bin/fastapi",
+    )
+    for good in (f"#!{PY}", "#!/usr/bin/env python3"):
+        script = f"{good}\nimport sys\n".encode()
+        items = [File("usr/local/bin/fastapi", script, mode=0o755),
+                 Symlink("usr/local/bin/python3", PY)]  # fmt: skip
+        assert status(py007_broken_venv, scan(image(Layer(items), **config))) == "skipped"
+
+
 def test_venv_copied_without_its_interpreter(scan: Scan) -> None:
     """The multi-stage break: the venv came from a stage whose python was /usr/local."""
     script = b"#!/usr/local/bin/python3.11\nimport sys\nfrom app import main\n"
@@ -544,7 +571,10 @@ def test_entrypoint_installed_off_path(scan: Scan) -> None:
     packages sat in /usr/local/local, on no sys.path; imgaudit said nothing."""
     script = f"#!/usr/bin/python{V}\nfrom gunicorn.app.wsgiapp import run\n".encode()
     copied = Layer(
-        [File("usr/local/local/bin/gunicorn", script, mode=0o755)],
+        [
+            File("usr/local/local/bin/gunicorn", script, mode=0o755),
+            Symlink(f"usr/bin/python{V}", PY),  # Debian's python3, which the script names
+        ],
         "COPY --from=builder /install /usr/local",
     )
     cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
