@@ -90,7 +90,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             dist = distribution(obj)
             if dist is None:
                 continue
-            site = _site(obj) + "/"
+            # the directory the wheel was installed into: where its dist-info is (a
+            # `pip install --target` or PYTHONPATH directory too), else its site-packages
+            meta = owners.dist_info.get(obj)
+            site = (posixpath.dirname(meta) if meta else _site(obj)) + "/"
             if hit is not None and hit.startswith(site):
                 continue  # vendored: inside site-packages (own tree or a *.libs dir)
             if hit is None and any(p.startswith(site) for p in named(facts.fs, name, memo)):

@@ -337,7 +337,34 @@ class Facts:
                 add(f"usr/local/lib/python{interp.version}", interp.executable)
                 if fs.resolve("usr/bin/python3") == fs.resolve(interp.executable or ""):
                     add("usr/lib/python3", interp.executable)
+        # sys.path directories of no prefix or venv (PYTHONPATH, a .pth file's): the
+        # app's interpreter first, as it is the one the container runs
+        executables = {i.path: i.executable for i in self.pythons}
+        homes = {v.path: v.home_python for v in self.venvs}
+        for env in self._app_first(self.environments):
+            program = homes.get(env.path) if env.kind == "venv" else executables.get(env.path)
+            for entry in env.sys_path:
+                if entry in self.import_roots:
+                    add(entry, program)
         return out
+
+    def _app_first(self, environments: list[syspath.Environment]) -> list[syspath.Environment]:
+        app = self.app_python.environment
+        return sorted(environments, key=lambda e: e.path != app)
+
+    @cached_property
+    def import_roots(self) -> frozenset[str]:
+        """sys.path directories that hold imports outside the usual places (a prefix's
+        lib/pythonX.Y, site-packages, dist-packages, lib-dynload): PYTHONPATH's, those a
+        .pth file adds. An extension module below one is dlopen()ed by `import`."""
+        usual = ("site-packages", "dist-packages", "lib-dynload")
+        stdlib = {p for e in self.environments for p in e.stdlib}
+        return frozenset(
+            p
+            for e in self.environments
+            for p in e.sys_path
+            if p and p not in stdlib and not any(u in p.split("/") for u in usual)
+        )
 
     @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:
@@ -346,13 +373,14 @@ class Facts:
         from auditor.facts import elfgraph
         from auditor.facts import owners as owners_mod
 
+        roots = self.import_roots
         return elfgraph.build(
             self.fs,
             self.loader_paths,
             self.os.libc,
             self.extension_interpreters,
             self.architecture,
-            extension=lambda path: owners_mod.import_name(path) is not None,
+            extension=lambda path: owners_mod.import_name(path, roots) is not None,
         )
 
     @cached_property
@@ -368,7 +396,9 @@ class Facts:
         if paths.cache is not None:
             dirs += [e.path.rpartition("/")[0] for e in paths.cache.entries if e.path]
         real = {fs.resolve(d.strip("/")) for d in dirs}
-        return loadimpact.Judge(self.owners, {d for d in real if d is not None}, fs.resolve)
+        return loadimpact.Judge(
+            self.owners, {d for d in real if d is not None}, fs.resolve, self.import_roots
+        )
 
     @cached_property
     def library_providers(self) -> providers_mod.Providers:

@@ -42,14 +42,14 @@ class Impact:
     severity: Severity
     what: str  # "`import cv2.cv2` fails", "/usr/bin/x does not start", ...
     needed_by: str | None
+    module: str | None = None  # an extension module's import name
 
     def to_json(self, owners: Owners) -> dict[str, Any]:
         root = self.tree.root
-        module = import_name(root) if self.tree.kind == EXTENSION else None
         return {
             "path": "/" + root,
             "kind": self.tree.kind,
-            "import": module,
+            "import": self.module,
             "interpreter": "/" + self.tree.interpreter if self.tree.interpreter else None,
             "needed_by": "/" + self.needed_by if self.needed_by else None,
             "python_distribution": owners.python_distribution(root),
@@ -60,20 +60,29 @@ class Impact:
 class Judge:
     """Severity and wording per failing root."""
 
-    def __init__(self, owners: Owners, library_dirs: set[str], resolve: Any) -> None:
+    def __init__(
+        self,
+        owners: Owners,
+        library_dirs: set[str],
+        resolve: Any,
+        import_roots: frozenset[str] = frozenset(),
+    ) -> None:
         self.owners = owners
         self.library_dirs = library_dirs  # real paths of directories the loader searches
         self.resolve = resolve
+        # sys.path directories besides site-packages and lib-dynload (PYTHONPATH, .pth)
+        self.import_roots = import_roots
 
     def impact(self, tree: LoadTree, failure: Failure | None, needed_by: str | None) -> Impact:
         root = tree.root
         cpu = failure is not None and bool(failure.cpu_dependent)
+        module = None
         if tree.foreign:
             return Impact(tree, Severity.INFO, f"/{root} (another architecture)", needed_by)
         if tree.kind == PROGRAM:
             what = f"/{root} does not start"
             severity = Severity.WARNING if in_site_directory(root) else Severity.ERROR
-        elif tree.kind == EXTENSION and (module := import_name(root)) is not None:
+        elif tree.kind == EXTENSION and (module := import_name(root, self.import_roots)):
             what = f"`import {module}` fails (/{root})"
             severity = Severity.ERROR if module.count(".") <= 1 else Severity.WARNING
         else:
@@ -81,7 +90,7 @@ class Judge:
             severity = Severity.INFO if self.optional_plugin(tree) else Severity.WARNING
         if cpu and severity > Severity.WARNING:
             severity = Severity.WARNING
-        return Impact(tree, severity, what, needed_by)
+        return Impact(tree, severity, what, needed_by, module)
 
     def optional_plugin(self, tree: LoadTree) -> bool:
         """A distribution package's plugin: dpkg-owned, outside the loader's directories."""

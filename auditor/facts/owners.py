@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,24 +96,30 @@ MODULE_RE = re.compile(
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def import_name(path: str) -> str | None:
+def import_name(path: str, roots: Collection[str] = ()) -> str | None:
     """The Python import that loads extension module `path`, or None when it is not one:
     'site-packages/cv2/cv2.abi3.so' -> 'cv2.cv2'; 'lib-dynload/_sqlite3.cpython-311-
     x86_64-linux-gnu.so' -> '_sqlite3'. Vendored libraries (libfoo.so.1, `*.libs/`) and
-    untagged lib*.so plugins are not modules."""
+    untagged lib*.so plugins are not modules. `roots`: other sys.path directories (no
+    leading slash) imports start from: PYTHONPATH's, those a .pth file adds."""
     parts = path.lstrip("/").split("/")
     for i, part in enumerate(parts[:-1]):
         if part not in ("site-packages", "dist-packages", "lib-dynload"):
             continue
-        base = parts[-1]
-        m = MODULE_RE.match(base)
-        if m is None or (base.startswith("lib") and base.count(".") == 1):
-            return None
-        package = [] if part == "lib-dynload" else parts[i + 1 : -1]
-        if not all(IDENTIFIER_RE.match(p) for p in package):
-            return None  # a `*.libs` directory, a data directory: not importable
-        return ".".join([*package, m.group("name")])
+        return _module(parts[-1], [] if part == "lib-dynload" else parts[i + 1 : -1])
+    for i in range(len(parts) - 1, 0, -1) if roots else ():  # the innermost root first
+        if "/".join(parts[:i]) in roots:
+            return _module(parts[-1], parts[i:-1])
     return None
+
+
+def _module(base: str, package: list[str]) -> str | None:
+    m = MODULE_RE.match(base)
+    if m is None or (base.startswith("lib") and base.count(".") == 1):
+        return None
+    if not all(IDENTIFIER_RE.match(p) for p in package):
+        return None  # a `*.libs` directory, a data directory: not importable
+    return ".".join([*package, m.group("name")])
 
 
 def load(dpkg_db: DpkgDb, dists: Iterable[Any]) -> Owners:

@@ -9,7 +9,9 @@ import json
 import pytest
 
 from auditor.checks import (
+    el001_missing_library,
     pk001_built_from_sdist,
+    pk002_wheel_external_libs,
     pk004_editable_install,
     py006_bytecode,
     py007_broken_venv,
@@ -18,7 +20,16 @@ from auditor.checks import (
     sec005_pip_writable,
 )
 from auditor.facts.venvs import parse_cfg, shebang_interpreter
-from tests.factory import MTIME, Dir, File, ImageSpec, Layer, Symlink
+from tests.factory import (
+    MTIME,
+    Dir,
+    File,
+    ImageSpec,
+    Layer,
+    Symlink,
+    compiled_library,
+    host_file,
+)
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -330,6 +341,67 @@ def test_sourceless_pip_counts(scan: Scan) -> None:
     assert v.has_pip
     [p] = findings(sec005_pip_writable, facts)
     assert "writable by root (uid 0)" in p.message
+
+
+# ---- imports from PYTHONPATH and .pth directories (EL001, PK002) -------------------------
+
+PQ_EXT = "deps/pq/_pq.cpython-311-x86_64-linux-gnu.so"
+
+
+@pytest.mark.parametrize(
+    ("how", "severity", "what"),
+    [
+        ("PYTHONPATH", "error", f"`import pq._pq` fails (/{PQ_EXT})"),
+        (".pth", "error", f"`import pq._pq` fails (/{PQ_EXT})"),
+        (None, "warning", f"/{PQ_EXT} cannot be loaded when a program dlopen()s it"),
+    ],
+)
+def test_extension_on_pythonpath_or_pth_is_an_import(
+    scan: Scan, how: str | None, severity: str, what: str
+) -> None:
+    """psycopg2 moved to /deps of the realistic django image, its vendored libpq deleted:
+    with `ENV PYTHONPATH=/deps` or a .pth naming /deps, `python -c "import psycopg2"`
+    fails with "libpq-e8a033dd.so.5.16: cannot open shared object file", an error as in
+    site-packages (imgaudit said a warning: "cannot be loaded when a program dlopen()s
+    it"). Off every sys.path, nothing imports it: the warning stays."""
+    lib = compiled_library(["libpcre2-8.so.0", "libc.so.6"])
+    items: list = [Dir("deps"), Dir("deps/pq"), host_file(lib, PQ_EXT)]
+    env = ["PATH=/opt/acme/python/bin:/usr/bin"]
+    if how == "PYTHONPATH":
+        env.append("PYTHONPATH=/deps")
+    elif how == ".pth":
+        site = f"opt/acme/python/lib/python{V}/site-packages"
+        items += [Dir(site), File(f"{site}/deps.pth", b"/deps\n")]
+    facts = scan(image(Layer(items, created_by="RUN pip install --target /deps ..."), Env=env))
+    found = [f for f in findings(el001_missing_library, facts) if f.path == "/" + PQ_EXT]
+    assert [(str(f.severity), f.message) for f in found] == [
+        (severity, f"libpcre2-8.so.0 is not in the image: {what}")
+    ]
+
+
+def test_wheel_in_a_target_directory_carries_its_libraries(scan: Scan) -> None:
+    """`pip install --target /deps psycopg2-binary` with `ENV PYTHONPATH=/deps` (the
+    realistic django image's psycopg2 moved there): libpq comes from
+    /deps/psycopg2_binary.libs, which the wheel carries, and `import psycopg2` works.
+    PK002 said it "needs libpq-e8a033dd.so.5.16 from the system: neither vendored in the
+    wheel nor on the manylinux allowed list": it took the extension's own directory for
+    the wheel's install directory outside site-packages."""
+    lib = compiled_library(["libpcre2-8.so.0", "libc.so.6"], runpath="$ORIGIN/../pq.libs")
+    record = b"pq/_pq.cpython-311-x86_64-linux-gnu.so,,\npq.libs/libpcre2-8.so.0,,\n"
+    meta = "deps/pq-1.0.dist-info"
+    items: list = [
+        Dir("deps"),
+        host_file(lib, PQ_EXT),
+        host_file("/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0", "deps/pq.libs/libpcre2-8.so.0"),
+        File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: pq\nVersion: 1.0\n"),
+        File(f"{meta}/RECORD", record + b"pq-1.0.dist-info/RECORD,,\n"),
+        File(f"{meta}/WHEEL", b"Tag: cp311-cp311-manylinux_2_17_x86_64\n"),
+    ]
+    env = ["PATH=/opt/acme/python/bin:/usr/bin", "PYTHONPATH=/deps"]
+    facts = scan(image(Layer(items, created_by="RUN pip install --target /deps pq"), Env=env))
+    assert facts.owners.python_distribution(PQ_EXT) == "pq"
+    assert facts.elf_graph.resolved[PQ_EXT]["libpcre2-8.so.0"] == "deps/pq.libs/libpcre2-8.so.0"
+    assert findings(pk002_wheel_external_libs, facts) == []
 
 
 # ---- bytecode (PY006) -------------------------------------------------------------------
