@@ -92,25 +92,55 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                     "app": not tool,
                 },
             )
-        for module, unresolved in _unresolved_links(ctx, interp.modules):
+        for module, tree in _unloadable(ctx, interp.modules):
+            unresolved = sorted({f.name for f in tree.failures})
             yield INFO.finding(
                 f"{module.name} of Python {interp.version} cannot load: "
-                f"{', '.join(unresolved)} not found in the image{whose}",
+                f"{'; '.join(_why(ctx, tree))}{whose}",
                 "Install the runtime libraries the extension links against in the final image",
                 path=module.path,
                 # as serious as the module missing: core modules are errors, readline etc. info
                 severity=cap if module.tier == "core" else Severity.INFO,
-                evidence={"module": module.name, "unresolved": unresolved, "app": not tool},
+                evidence={
+                    "module": module.name,
+                    "unresolved": unresolved,
+                    "missing_versions": {g.library: list(g.versions) for g in tree.version_gaps},
+                    "app": not tool,
+                },
             )
 
 
-def _unresolved_links(ctx: CheckContext, modules: Iterable[Any]) -> Iterable[tuple[Any, list[str]]]:
+def _unloadable(ctx: CheckContext, modules: Iterable[Any]) -> Iterable[tuple[Any, Any]]:
     """Shared stdlib extensions whose own libraries do not load, as the ELF graph (resolved
     the way ld.so would, inside the image) says: `_ssl` present but libssl missing is as
-    broken as no `_ssl` at all."""
+    broken as no `_ssl` at all, and so is a libffi.so.8 that is another library (its
+    symbol versions missing: "version `LIBFFI_BASE_8.0' not found")."""
     graph = ctx.facts.elf_graph
     for m in modules:
         if m.state == "shared" and m.path:
-            missing = graph.unresolved(m.path)
-            if missing:
-                yield m, missing
+            tree = graph.trees.get(m.path.strip("/"))
+            if tree is not None and tree.fails:
+                yield m, tree
+
+
+def _why(ctx: CheckContext, tree: Any) -> list[str]:
+    """Each failure of the tree as the loader meets it (EL001, EL002 say more)."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.elfgraph import MISSING, UNLOADABLE
+
+    out = []
+    for f in sorted(tree.failures, key=lambda f: f.name):
+        if f.kind == MISSING and f.reason == "not found":
+            found = ctx.facts.fs.file_paths_ending("/" + f.name)
+            out.append(
+                f"{f.name} is not where the loader looks (the image has it at /{found[0]})"
+                if found
+                else f"{f.name} not found in the image"
+            )
+        elif f.kind == UNLOADABLE and f.path:
+            out.append(f"/{f.path} ({f.name}) cannot be loaded: {f.reason}")
+        else:
+            out.append(f"{f.name}: {f.reason}")
+    for g in tree.version_gaps:
+        out.append(f"/{g.resolved} ({g.library}) does not define {', '.join(g.versions)}")
+    return out

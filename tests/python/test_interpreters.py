@@ -14,7 +14,7 @@ from auditor.checks import (
     py005_stdlib_tests,
 )
 from auditor.facts.pythons import modbuilt_names
-from tests.factory import Dir, File, ImageSpec, Layer, Whiteout, host_file
+from tests.factory import Dir, File, ImageSpec, Layer, Symlink, Whiteout, host_file
 from tests.python import pyimage
 from tests.python.conftest import Scan, findings, status
 
@@ -243,6 +243,36 @@ def test_stdlib_extension_whose_library_is_gone(scan: Scan) -> None:
     ]
     intact = scan(ImageSpec([pyimage.cpython_layer()]))
     assert not [f for f in findings(py002_stdlib_incomplete, intact) if f.severity.name == "ERROR"]
+
+
+@pytest.mark.parametrize("how", ["other library", "moved"])
+def test_stdlib_extension_whose_library_is_wrong_or_elsewhere(scan: Scan, how: str) -> None:
+    """Mutated python:3.11-slim images (realistic fastapi), as the running image says:
+    libffi.so.8 replaced by a link to libz.so.1 makes `import ctypes` fail with
+    "version `LIBFFI_CLOSURE_8.0' not found"; PY002 said nothing (it read load failures,
+    not symbol versions). libffi.so.8 moved to /opt/lib (an ld.so.conf.d entry, no
+    ldconfig) fails with "cannot open shared object file"; PY002 said it was "not found
+    in the image", which has it."""
+    # the libffi the host's _ctypes links against, as the CPython layer carries it
+    layer = pyimage.cpython_layer()
+    ffi = next(i.path for i in layer.items if "/libffi.so." in i.path)
+    libz = next(i.path for i in layer.items if "/libz.so." in i.path)
+    name = ffi.rpartition("/")[2]
+    if how == "other library":
+        items: list = [Whiteout(ffi), Symlink(ffi, libz.rpartition("/")[2])]
+        why = f"/{libz} ({name}) does not define LIBFFI_"
+    else:
+        items = [Whiteout(ffi), Dir("opt/lib"), host_file(f"/{ffi}", f"opt/lib/{name}")]
+        why = f"{name} is not where the loader looks (the image has it at /opt/lib/{name})"
+    facts = scan(ImageSpec([layer, Layer(items, created_by="RUN ...")]))
+    ctypes = f"/{LIB}/lib-dynload/{pyimage.so_name('_ctypes')}"
+    errors = [
+        (f.message, f.path)
+        for f in findings(py002_stdlib_incomplete, facts)
+        if f.severity.name == "ERROR"
+    ]
+    assert [p for _, p in errors] == [ctypes]
+    assert errors[0][0].startswith(f"_ctypes of Python {V} cannot load: {why}")
 
 
 def _pyc(source: pyimage.Path) -> bytes:
