@@ -127,11 +127,19 @@ def _why(ctx: CheckContext, tree: Any) -> list[str]:
     """Each failure of the tree as the loader meets it (EL001, EL002 say more)."""
     # deferred: start-up time, see README "Performance"
     from auditor.facts.elfgraph import MISSING, UNLOADABLE
+    from auditor.fs import DIR
 
+    fs = ctx.facts.fs
     out = []
     for f in sorted(tree.failures, key=lambda f: f.name):
         if f.kind == MISSING and f.reason == "not found":
-            found = ctx.facts.fs.file_paths_ending("/" + f.name)
+            found = [  # files, not dangling links (`rm libffi.so.8.1.2`)
+                p
+                for p in fs.file_paths_ending("/" + f.name)
+                if (real := fs.resolve(p)) is not None
+                and (node := fs.get(real)) is not None
+                and node.entry.kind != DIR
+            ]
             out.append(
                 f"{f.name} is not where the loader looks (the image has it at /{found[0]})"
                 if found

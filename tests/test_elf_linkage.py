@@ -126,6 +126,23 @@ def test_library_deleted_in_a_later_layer_is_missing(tmp_path: Path) -> None:
     assert summary(findings) == [("EL001", "/usr/bin/ls", ("libselinux.so.1",))]
 
 
+def test_a_dangling_link_is_not_the_library(tmp_path: Path) -> None:
+    """`rm /usr/lib/x86_64-linux-gnu/libffi.so.8.1.2` in a mutated python:3.11-slim
+    leaves the libffi.so.8 link dangling: the running image's loader says "cannot open
+    shared object file", and EL001 said "not where the loader looks (the image has it
+    at .../libffi.so.8)": the dangling link itself."""
+    from tests.factory import Whiteout
+
+    moved = [
+        Whiteout(f"usr/{ML}/libselinux.so.1"),
+        Symlink(f"usr/{ML}/libselinux.so.1", "libselinux.so.1.real"),
+    ]
+    _, findings = scan(tmp_path, glibc_base(), ls_layer(), moved)
+    assert summary(findings) == [("EL001", "/usr/bin/ls", ("libselinux.so.1",))]
+    assert findings[0].message.startswith("libselinux.so.1 is not in the image: ")
+    assert findings[0].evidence["found_elsewhere"] == []
+
+
 def test_missing_program_interpreter(tmp_path: Path) -> None:
     base = [i for i in glibc_base() if getattr(i, "path", "") != "lib64/ld-linux-x86-64.so.2"]
     _, findings = scan(tmp_path, base, ls_layer())

@@ -245,14 +245,14 @@ def test_stdlib_extension_whose_library_is_gone(scan: Scan) -> None:
     assert not [f for f in findings(py002_stdlib_incomplete, intact) if f.severity.name == "ERROR"]
 
 
-@pytest.mark.parametrize("how", ["other library", "moved"])
+@pytest.mark.parametrize("how", ["other library", "moved", "dangling"])
 def test_stdlib_extension_whose_library_is_wrong_or_elsewhere(scan: Scan, how: str) -> None:
     """Mutated python:3.11-slim images (realistic fastapi), as the running image says:
     libffi.so.8 replaced by a link to libz.so.1 makes `import ctypes` fail with
     "version `LIBFFI_CLOSURE_8.0' not found"; PY002 said nothing (it read load failures,
     not symbol versions). libffi.so.8 moved to /opt/lib (an ld.so.conf.d entry, no
     ldconfig) fails with "cannot open shared object file"; PY002 said it was "not found
-    in the image", which has it."""
+    in the image", which has it. A dangling libffi.so.8 link is no library."""
     # the libffi the host's _ctypes links against, as the CPython layer carries it
     layer = pyimage.cpython_layer()
     ffi = next(i.path for i in layer.items if "/libffi.so." in i.path)
@@ -261,9 +261,12 @@ def test_stdlib_extension_whose_library_is_wrong_or_elsewhere(scan: Scan, how: s
     if how == "other library":
         items: list = [Whiteout(ffi), Symlink(ffi, libz.rpartition("/")[2])]
         why = f"/{libz} ({name}) does not define LIBFFI_"
-    else:
+    elif how == "moved":
         items = [Whiteout(ffi), Dir("opt/lib"), host_file(f"/{ffi}", f"opt/lib/{name}")]
         why = f"{name} is not where the loader looks (the image has it at /opt/lib/{name})"
+    else:  # `rm libffi.so.8.1.2`: the libffi.so.8 link dangles, no library is left
+        items = [Whiteout(ffi), Symlink(ffi, name + ".1.2")]
+        why = f"{name} not found in the image"
     facts = scan(ImageSpec([layer, Layer(items, created_by="RUN ...")]))
     ctypes = f"/{LIB}/lib-dynload/{pyimage.so_name('_ctypes')}"
     errors = [
