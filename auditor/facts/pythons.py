@@ -65,7 +65,7 @@ DISTRO_ORIGINS = ("distro", "deadsnakes")
 @dataclass(frozen=True)
 class ModuleState:
     name: str
-    kind: str  # extension | package
+    kind: str  # extension | package | module
     tier: str  # core | optional
     state: str  # shared | builtin | builtin-assumed | present | missing | unknown
     path: str | None = None  # the .so or package dir, when it is a file in the image
@@ -359,6 +359,8 @@ def _modules(fs: FileSystem, interp: Interpreter) -> list[ModuleState]:
     for piece in table.expected(interp.version):
         if piece.kind == "extension":
             out.append(_extension(piece, so_files, built, interp, table.may_be_builtin, unknown))
+        elif piece.kind == "module":
+            out.append(_module(fs, piece, interp))
         else:
             out.append(_package(fs, piece, interp, table.wheels_for(interp.version)))
     return out
@@ -398,6 +400,18 @@ def _extension(
             None,
             "not in lib-dynload; built in or not: only a sourceless _sysconfigdata says",
         )
+    return ModuleState(piece.name, piece.kind, piece.tier, "missing")
+
+
+def _module(fs: FileSystem, piece: StdlibPiece, interp: Interpreter) -> ModuleState:
+    """A stdlib module as `import` finds it in the stdlib directory: `name.py`, a package
+    `name/__init__.py`, or their sourceless `.pyc` in place."""
+    if interp.stdlib is None:
+        return ModuleState(piece.name, piece.kind, piece.tier, "missing")
+    base = f"{interp.stdlib}/{piece.name}"
+    for path in (f"{base}.py", f"{base}/__init__.py", f"{base}.pyc", f"{base}/__init__.pyc"):
+        if fs.get(path) is not None:
+            return ModuleState(piece.name, piece.kind, piece.tier, "present", path)
     return ModuleState(piece.name, piece.kind, piece.tier, "missing")
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class StdlibPiece:
     name: str  # display name, e.g. "_dbm"
-    kind: str  # "extension" | "package"
+    kind: str  # "extension" | "package" | "module"
     tier: str  # "core" | "optional"
     any_of: tuple[str, ...]  # module names, one of which is enough
     since: Version
@@ -67,8 +67,8 @@ def stdlib_table() -> StdlibTable:
 
     raw = _load("stdlib.json")
     pieces = []
-    for kind, key in (("extension", "extensions"), ("package", "packages")):
-        for item in raw[key]:
+    for kind, key in (("extension", "extensions"), ("package", "packages"), ("module", "modules")):
+        for item in raw.get(key, []):
             since = python_version(item["since"]) or Version("3.0")
             pieces.append(
                 StdlibPiece(

@@ -66,13 +66,27 @@ def host_bundled_wheels() -> list[Path]:
 
 
 _PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
-_PACKAGES = ("venv", "ensurepip", "json", "encodings")
+#: The Python side of the extensions PY002 asks for (auditor/data/stdlib.json "modules").
+_WRAPPERS = ("ssl.py", "hashlib.py", "bz2.py", "lzma.py", "uuid.py", "decimal.py",
+             "sqlite3", "ctypes", "xml", "json")  # fmt: skip
 
 
 def _tree(host: Path, image: str) -> Iterator[File]:
     for path in sorted(host.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            yield host_file(path, f"{image}/{path.relative_to(host)}")
+        # a package's own test suite (ctypes/test) is PY005's business, not a piece here
+        rel = path.relative_to(host)
+        if path.is_file() and "__pycache__" not in rel.parts and "test" not in rel.parts:
+            yield host_file(path, f"{image}/{rel}")
+
+
+def _wrappers(host: Path, lib: str) -> list[File]:
+    items: list[File] = []
+    for name in _WRAPPERS:
+        if name.endswith(".py"):
+            items.append(host_file(host / name, f"{lib}/{name}"))
+        else:
+            items += _tree(host / name, f"{lib}/{name}")
+    return items
 
 
 def so_name(module: str) -> str:
@@ -91,10 +105,11 @@ def cpython_layer(prefix: str = "opt/acme/python") -> Layer:
         Symlink(f"{prefix}/lib/libpython{VERSION}.so", LDLIBRARY),
     ]
     items += [host_file(HOST_STDLIB / name, f"{lib}/{name}") for name in _PURE]
+    items += _wrappers(HOST_STDLIB, lib)
     items += [
         host_file(p, f"{lib}/{p.name}") for p in sorted(HOST_STDLIB.glob("_sysconfigdata_*.py"))
     ]
-    for pkg in _PACKAGES:
+    for pkg in ("venv", "ensurepip", "encodings"):
         items += [f for f in _tree(HOST_STDLIB / pkg, f"{lib}/{pkg}") if "/_bundled/" not in f.path]
     items += [host_file(p, f"{lib}/ensurepip/_bundled/{p.name}") for p in host_bundled_wheels()]
     dynload = HOST_DYNLOAD
@@ -176,8 +191,9 @@ def debian_python_available() -> bool:
 @functools.cache
 def debian_python_layer() -> Layer:
     """Debian 12's python3.11 as the host's dpkg installed it: the real binary, stdlib
-    extensions, sysconfigdata, venv, ensurepip, python-wheels and the packages' .list
-    files (so ownership is real). Pure-Python stdlib reduced to os.py."""
+        extensions, sysconfigdata, venv, ensurepip, python-wheels and the packages' .list
+        files (so ownership is real). Pure-Python stdlib reduced to os.py and the Python side
+    of the extensions."""
     lib = "usr/lib/python3.11"
     host = Path("/usr/lib/python3.11")
     items: list[Item] = [
@@ -188,6 +204,7 @@ def debian_python_layer() -> Layer:
     items += [host_file(p, f"{lib}/{p.name}") for p in sorted(host.glob("_sysconfigdata_*.py"))]
     for pkg in ("venv", "ensurepip"):
         items += list(_tree(host / pkg, f"{lib}/{pkg}"))
+    items += _wrappers(host, lib)
     items += [
         host_file(p, f"{lib}/lib-dynload/{p.name}")
         for p in sorted((host / "lib-dynload").glob("*.so"))

@@ -74,6 +74,21 @@ def test_stdlib_incomplete_fails_on_removed_modules(scan: Scan) -> None:
     assert found[0].evidence["missing"] == ["_ssl", "_ctypes", "ensurepip"]
 
 
+def test_stdlib_module_removed_while_its_extension_stays(scan: Scan) -> None:
+    """`rm -r /usr/local/lib/python3.11/sqlite3` in a mutated python:3.11-slim: the
+    running image's `import sqlite3` fails (ModuleNotFoundError) while _sqlite3.so is
+    still in lib-dynload; PY002 said nothing (it asked for the extension only)."""
+    gone = Layer([Whiteout(f"{LIB}/sqlite3")], created_by=f"RUN rm -r /{LIB}/sqlite3")
+    facts = scan(ImageSpec([pyimage.cpython_layer(), gone]))
+    [interp] = facts.pythons
+    states = {m.name: m.state for m in interp.modules}
+    assert (states["sqlite3"], states["ssl"], states["json"]) == ("missing", "present", "present")
+    errors = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
+    assert [(f.message, f.evidence["missing"]) for f in errors] == [
+        (f"Python {V} at /{PREFIX}/bin/python{V} lacks sqlite3", ["sqlite3"])
+    ]
+
+
 def test_stdlib_complete_has_no_error(scan: Scan) -> None:
     facts = scan(ImageSpec([pyimage.cpython_layer()]))
     found = findings(py002_stdlib_incomplete, facts)
