@@ -10,7 +10,8 @@ delete that Python in a later layer) and every `python`, `gunicorn` or `celery` 
 it fails with "No such file or directory" at container start.
 
 Flagged: `home` without a python in it (or with a python of another X.Y than the
-venv's `version`), a dangling `bin/python`, and console scripts whose shebang
+venv's `version`; not for a `--copies` venv, whose own bin/python finds the standard
+library from `home` upward), a dangling `bin/python`, and console scripts whose shebang
 interpreter does not exist (all resolved inside the image). Also the container's own
 command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose `#!`
 interpreter is not in the image, venv or not: pip's console scripts in
@@ -43,10 +44,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.fs import DIR
+
+if TYPE_CHECKING:
+    from auditor.facts.venvs import Venv
 
 INFO = CheckInfo(
     id="PY007",
@@ -94,7 +99,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 path=f"{v.path}/pyvenv.cfg",
                 evidence={"venv": root, "home": v.home, "found": "/" + v.home_other_version},
             )
-        elif v.home is not None and v.home_python is None:
+        elif v.home is not None and v.home_python is None and not _copy_runs(ctx, v):
             yield INFO.finding(
                 f"venv {root}: home {v.home} has no python in the image",
                 REMEDY,
@@ -282,3 +287,26 @@ def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "environment": "/" + env.path,
         },
     )
+
+
+def _copy_runs(ctx: CheckContext, v: Venv) -> bool:
+    """A venv made with `--copies` has its own interpreter binary in bin/: `home` only
+    tells CPython's getpath where to look for the standard library (lib/pythonX.Y/os.py,
+    or os.pyc, in home or a directory above it). With that found, the venv runs though
+    `home` holds no python (the running image agrees: `python -m venv --copies`, then the
+    python links of /usr/local/bin removed, and /opt/v2/bin/python imports ssl)."""
+    link = v.python_link
+    if link is None or v.python_link_broken or not link.startswith(v.path + "/"):
+        return False
+    mm = ".".join(v.version.split(".")[:2]) if v.version else None
+    if not mm or v.home is None:
+        return False
+    fs = ctx.facts.fs
+    d = (v.home or "").strip("/")
+    while True:
+        lib = f"{d}/lib/python{mm}" if d else f"lib/python{mm}"
+        if any(fs.get(f"{lib}/os.{ext}") is not None for ext in ("py", "pyc")):
+            return True
+        if not d:
+            return False
+        d = d.rpartition("/")[0]

@@ -90,6 +90,29 @@ def test_command_script_whose_interpreter_is_gone(
         assert status(py007_broken_venv, scan(image(Layer(items), **config))) == "skipped"
 
 
+@pytest.mark.parametrize("stdlib", [True, False])
+def test_copies_venv_whose_home_has_no_python(scan: Scan, stdlib: bool) -> None:
+    """`python -m venv --copies /opt/v2` in a mutated python:3.11-slim, then the python
+    links of /usr/local/bin removed: `home = /usr/local/bin` holds no python, yet
+    /opt/v2/bin/python (its own copy of the binary) runs and imports ssl and sqlite3: its
+    getpath finds /usr/local/lib/python3.11/os.py from `home` upward. PY007 said
+    "home /usr/local/bin has no python in the image", an error. Without that stdlib
+    the copy has nothing to run with: the error stays."""
+    items = [
+        i
+        for i in pyimage.venv_items(VENV, "/usr/local/bin")
+        if not (isinstance(i, Symlink) and i.path.startswith(f"{VENV}/bin/python"))
+    ]
+    items.append(File(f"{VENV}/bin/python", pyimage.HOST_EXECUTABLE.read_bytes(), 0o755))
+    if stdlib:
+        items += [Dir("usr/local/bin"), File(f"usr/local/lib/python{V}/os.py", b"# os\n")]
+    facts = scan(image(Layer(items, created_by="RUN python -m venv --copies ...")))
+    found = [f.message for f in findings(py007_broken_venv, facts)]
+    assert found == (
+        [] if stdlib else [f"venv /{VENV}: home /usr/local/bin has no python in the image"]
+    )
+
+
 def test_venv_copied_without_its_interpreter(scan: Scan) -> None:
     """The multi-stage break: the venv came from a stage whose python was /usr/local."""
     script = b"#!/usr/local/bin/python3.11\nimport sys\nfrom app import main\n"
