@@ -162,7 +162,10 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     fs = facts.fs
     if not _reads_command(ctx):
         return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
-    yield from _program_off_path(ctx, command(fs, facts.config, facts.env))
+    config = facts.config
+    first = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+             if isinstance(a, str)][:1]  # fmt: skip
+    yield from _program_off_path(ctx, command(fs, config, facts.env), first)
     blocked = list(_blocked_program(ctx))
     yield from blocked
     if not blocked:  # exec fails first: what the script would import is moot
@@ -209,9 +212,14 @@ def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
     )
 
 
-def _program_off_path(ctx: CheckContext, word: str | None) -> Iterable[Finding]:
+def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> Iterable[Finding]:
     """The program the container starts, named without a path, on no directory of PATH
-    while the image has a `bin/<name>` elsewhere (module doc)."""
+    while the image has a `bin/<name>` elsewhere (module doc); or, when it is the
+    exec-form command's own first word (`first`: no wrapper in front, so nothing but the
+    engine reads it), in no PATH directory and nowhere else: the engine refuses to start
+    it ("executable file not found in $PATH"). Past a wrapper the word is this module's
+    reading of the wrapper's options (`dumb-init --rewrite 15:3 gunicorn`), which may be
+    wrong: then only a `bin/<name>` elsewhere speaks."""
     # deferred: start-up time, see README "Performance"
     import posixpath
 
@@ -226,7 +234,17 @@ def _program_off_path(ctx: CheckContext, word: str | None) -> Iterable[Finding]:
         return
     elsewhere = [p for p in fs.file_paths_ending(f"bin/{word}") if posixpath.basename(p) == word]
     if not elsewhere:
-        return  # nothing installed under that name: the files cannot say more
+        here = [posixpath.normpath(f"{d}/{word}").lstrip("/") for d in dirs]
+        if first == [word] and not any(fs.get(p) is not None for p in here):
+            # (a PATH entry that is a dangling link is said elsewhere: a venv's bin/python)
+            yield INFO.finding(
+                f"the container's command `{word}` is in no directory of PATH ({path}) "
+                "and nowhere else in the image: the engine refuses to start it",
+                "Install the program in the final image (a venv: copy it with its console "
+                "scripts), or fix the command's name or PATH",
+                evidence={"command": word, "path": path, "found": []},
+            )
+        return  # past a wrapper, nothing installed under that name: the files cannot say
     yield INFO.finding(
         f"the container starts `{word}`, which is on no directory of PATH ({path}); "
         f"the image has /{elsewhere[0]}",

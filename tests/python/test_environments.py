@@ -677,20 +677,42 @@ def test_entrypoint_installed_off_path(scan: Scan) -> None:
     [f] = findings(py007_broken_venv, facts)
     assert (f.severity.name, f.path) == ("ERROR", "/usr/local/local/bin/gunicorn")
     assert f.message.startswith("the container starts `gunicorn`, which is on no directory")
-    # on PATH: it starts; named by a path, or nowhere in the image: nothing to say here
+    # on PATH: it starts; named by a path: nothing to say here (nowhere: the next test)
     on_path = ["PATH=/usr/local/local/bin:/usr/bin:/bin"]
     assert (
         findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=cmd, Env=on_path))) == []
     )
     by_path = ["/usr/local/local/bin/gunicorn", "app:app"]
     assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=by_path))) == []
-    assert findings(py007_broken_venv, scan(image(Layer(USERS), Cmd=cmd))) == []
     # a shell or `env PATH=...` may put it on PATH: not read here, nothing said
     for argv in (
         ["sh", "-c", "export PATH=/usr/local/local/bin:$PATH && exec gunicorn app:app"],
         ["env", "PATH=/usr/local/local/bin:/usr/bin", "gunicorn", "app:app"],
     ):
         assert findings(py007_broken_venv, scan(image(Layer(USERS), copied, Cmd=argv))) == []
+
+
+def test_entrypoint_nowhere_in_the_image(scan: Scan) -> None:
+    """`rm -rf /opt/venv && python -m venv /opt/venv` in a later layer (an opaque
+    /opt/venv hides the console scripts), `CMD ["gunicorn", ...]`: the engine refused to
+    start it (exec: "gunicorn": executable file not found in $PATH), imgaudit said
+    nothing. The exec-form command's own first word is what the engine looks up: an
+    error. Past a wrapper the word is imgaudit's reading of the wrapper's options, so
+    only a `bin/<name>` elsewhere speaks there."""
+    cmd = ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), Cmd=cmd)))
+    assert f.severity.name == "ERROR"
+    assert f.message.startswith(
+        "the container's command `gunicorn` is in no directory of PATH (/usr/local/sbin:"
+    )
+    assert f.message.endswith("and nowhere else in the image: the engine refuses to start it")
+    wrapper = Layer([File("usr/bin/dumb-init", b"\x7fELF", mode=0o755)])
+    rewrite = ["dumb-init", "--rewrite", "15:3", "gunicorn", "app:app"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), wrapper, Cmd=rewrite))) == []
+    # the program is there: nothing
+    there = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755),
+                   File("bin/sh", b"\x7fELF", mode=0o755)])  # fmt: skip
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), there, Cmd=cmd))) == []
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:

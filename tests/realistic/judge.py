@@ -279,8 +279,28 @@ def _py007(findings: list[Finding], v: View) -> list[Verdict]:
     broken = {p: t for p, t in venvs.items() if not t["python_runs"] or t["broken_scripts"]}
     out = []
     reported = set()
+    command = v.truth["runtime"]["command"]
+    app = v.envs.get(command.get("python") or "", {})
     for f in findings:
-        venv = _slash(f.get("evidence", {}).get("venv"))
+        evidence = f.get("evidence", {})
+        if "venv" not in evidence:
+            # the container's own command (no venv named): the probe resolved it as the
+            # engine does, on PATH as the image's user, then its #! interpreter
+            dist = evidence.get("distribution")
+            if dist is not None:  # its package on no sys.path entry of the interpreter
+                seen = {d["name"].lower() for d in app.get("distributions", [])}
+                if app.get("runs") and dist.lower() not in seen:
+                    out.append(_correct(f, f"{command['python']} does not see {dist}"))
+                else:
+                    out.append(_false(f, f"{command.get('python')} sees {dist}"))
+            elif command.get("error") or command.get("python") is None:
+                out.append(_correct(f, f"{command.get('argv0')}: {command.get('error')}"))
+            elif not app.get("runs", True):
+                out.append(_correct(f, f"{command['python']}: {app.get('error', '')}"))
+            else:
+                out.append(_false(f, f"{command['argv0']} resolves and {command['python']} runs"))
+            continue
+        venv = _slash(evidence.get("venv"))
         reported.add(venv)
         if venv in broken:
             why = broken[venv]["error"] or broken[venv]["broken_scripts"]
