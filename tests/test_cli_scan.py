@@ -27,6 +27,9 @@ SPEC = factory.ImageSpec(
                 ),
                 File("usr/lib/libbig.so", b"\x01" * 5000),
                 File("tmp/cache.bin", b"c" * 3000),
+                # the command's program (a stand-in: these tests are about transports and
+                # the report, and a command on no PATH directory is a PY007 error)
+                File("usr/bin/python3", b"stand-in\n", mode=0o755),
                 Symlink("lib", "usr/lib"),
             ],
             "/bin/sh -c #(nop) ADD file:abc in / ",
@@ -84,7 +87,7 @@ def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     )
     assert image["env"] == ["PATH=/usr/bin", "PYTHONUNBUFFERED=1"]
     assert image["labels"] == {"a": "2", "z": "1"}
-    sizes = [26, 60, 5000, 3000]
+    sizes = [26, 60, 5000, 3000, 9]
     assert [ly["size"] for ly in image["layers"]] == [sum(sizes), 12, 100]
     assert image["size"] == sum(sizes) + 12 + 100
     assert image["compressed_size"] == sum(len(b) for b in built.blobs)

@@ -43,7 +43,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         layers=[
             debian_base(),
             Layer(
-                [File("app/main.py", b"print(1)\n"), File("root/.cache/pip/x.whl", b"y" * 4000)],
+                [
+                    File("app/main.py", b"print(1)\n"),
+                    File("root/.cache/pip/x.whl", b"y" * 4000),
+                    # the command's program (a stand-in: a command on no PATH directory
+                    # is a PY007 error)
+                    File("usr/bin/python3", b"stand-in\n", mode=0o755),
+                ],
                 "COPY . /app",
             ),
         ],
