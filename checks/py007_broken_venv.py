@@ -232,11 +232,26 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
     dirs = [d for d in path.split(":") if d]
     if any(fs.resolve(posixpath.normpath(f"{d}/{word}").lstrip("/")) is not None for d in dirs):
         return
+    # what PATH does hold under that name: links that lead nowhere (the link itself,
+    # its directories followed)
+    here = {fs.resolve(posixpath.normpath(f"{d}/{word}").lstrip("/"), False) for d in dirs}
+    dangling = sorted(p for p in here if p is not None and fs.get(p) is not None)
+    if dangling:
+        if any(p.startswith(v.path + "/") for v in ctx.facts.venvs for p in dangling):
+            return  # a venv's bin/python or console script: said with the venv
+        link = fs.get(dangling[0])
+        target = link.entry.link if link is not None else "?"
+        yield INFO.finding(
+            f"the container's command `{word}` is /{dangling[0]}, a link to {target}, "
+            "which is not in the image: the engine refuses to start it",
+            "Install what the link points to in the final image, or fix the command",
+            path=dangling[0],
+            evidence={"command": word, "path": path, "found": ["/" + p for p in dangling]},
+        )
+        return
     elsewhere = [p for p in fs.file_paths_ending(f"bin/{word}") if posixpath.basename(p) == word]
     if not elsewhere:
-        here = [posixpath.normpath(f"{d}/{word}").lstrip("/") for d in dirs]
-        if first == [word] and not any(fs.get(p) is not None for p in here):
-            # (a PATH entry that is a dangling link is said elsewhere: a venv's bin/python)
+        if first == [word]:
             yield INFO.finding(
                 f"the container's command `{word}` is in no directory of PATH ({path}) "
                 "and nowhere else in the image: the engine refuses to start it",

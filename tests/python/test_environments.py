@@ -709,6 +709,21 @@ def test_entrypoint_nowhere_in_the_image(scan: Scan) -> None:
     wrapper = Layer([File("usr/bin/dumb-init", b"\x7fELF", mode=0o755)])
     rewrite = ["dumb-init", "--rewrite", "15:3", "gunicorn", "app:app"]
     assert findings(py007_broken_venv, scan(image(Layer(USERS), wrapper, Cmd=rewrite))) == []
+    # a dangling link on PATH (python3 -> python3.11, the interpreter removed): the
+    # engine fails the same way; the error names the link
+    dangling = Layer([Symlink("usr/bin/python3", "python3.11")])
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), dangling, Cmd=["python3"])))
+    assert (f.severity.name, f.path) == ("ERROR", "/usr/bin/python3")
+    assert f.message.startswith("the container's command `python3` is /usr/bin/python3, a link")
+    # a venv's dangling bin/python is the venv's finding, said once
+    cfg = b"home = /usr/local/bin\nversion = 3.11.7\n"
+    venv = Layer(
+        [File("opt/venv/pyvenv.cfg", cfg), Symlink("opt/venv/bin/python", "/usr/local/bin/python3")]
+    )
+    env = ["PATH=/opt/venv/bin:/usr/bin:/bin"]
+    found = findings(py007_broken_venv, scan(image(Layer(USERS), venv, Cmd=["python"], Env=env)))
+    assert [f.message for f in found if "command" in f.message] == []
+    assert found and all(f.message.startswith("venv /opt/venv") for f in found)
     # the program is there: nothing
     there = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755),
                    File("bin/sh", b"\x7fELF", mode=0o755)])  # fmt: skip
