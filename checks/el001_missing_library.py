@@ -173,22 +173,11 @@ def _finding(ctx: CheckContext, cause: Cause, found: dict[str, list[str]]) -> Fi
 
 def _elsewhere(ctx: CheckContext, names: set[str]) -> dict[str, list[str]]:
     """Per missing name, files of that name somewhere in the image (not on any path that
-    was searched): the first 20 by path. One pass over the files for all names (a pass
-    each was ~15 ms on a 85k-file image, times a finding per missing library)."""
+    was searched): `loadimpact.found_elsewhere`."""
     # deferred: start-up time, see README "Performance"
-    from auditor.fs import DIR
+    from auditor.facts.loadimpact import found_elsewhere
 
-    if not names:
-        return {}
-    fs = ctx.facts.fs
-    out: dict[str, list[str]] = {}
-    for path in fs.file_paths_ending(tuple("/" + n for n in sorted(names))):
-        # a dangling link (`rm libffi.so.8.1.2` leaves libffi.so.8 -> it) is no library
-        real = fs.resolve(path)
-        node = fs.get(real) if real is not None else None
-        if node is not None and node.entry.kind != DIR:
-            out.setdefault(path.rpartition("/")[2], []).append(path)
-    return {name: paths[:20] for name, paths in out.items()}
+    return found_elsewhere(ctx.facts.fs, names)
 
 
 def _unconfigured(ctx: CheckContext, elsewhere: list[str], searched: Iterable[str]) -> list[str]:

@@ -127,24 +127,17 @@ def _why(ctx: CheckContext, tree: Any) -> list[str]:
     """Each failure of the tree as the loader meets it (EL001, EL002 say more)."""
     # deferred: start-up time, see README "Performance"
     from auditor.facts.elfgraph import MISSING, UNLOADABLE
-    from auditor.fs import DIR
+    from auditor.facts.loadimpact import found_elsewhere
 
-    fs = ctx.facts.fs
-    out = []
+    missing = [f.name for f in tree.failures if f.kind == MISSING and f.reason == "not found"]
+    elsewhere = found_elsewhere(ctx.facts.fs, missing)  # one pass for all of them
+    absent = sorted({name for name in missing if name not in elsewhere})
+    out = [f"{', '.join(absent)} not found in the image"] if absent else []
     for f in sorted(tree.failures, key=lambda f: f.name):
         if f.kind == MISSING and f.reason == "not found":
-            found = [  # files, not dangling links (`rm libffi.so.8.1.2`)
-                p
-                for p in fs.file_paths_ending("/" + f.name)
-                if (real := fs.resolve(p)) is not None
-                and (node := fs.get(real)) is not None
-                and node.entry.kind != DIR
-            ]
-            out.append(
-                f"{f.name} is not where the loader looks (the image has it at /{found[0]})"
-                if found
-                else f"{f.name} not found in the image"
-            )
+            if f.name in elsewhere:
+                at = elsewhere[f.name][0]
+                out.append(f"{f.name} is not where the loader looks (the image has it at /{at})")
         elif f.kind == UNLOADABLE and f.path:
             out.append(f"/{f.path} ({f.name}) cannot be loaded: {f.reason}")
         else:

@@ -26,12 +26,14 @@ depends on the machine: a warning that says "may".
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.facts.elfgraph import EXTENSION, LIBRARY, PROGRAM, Failure, LoadTree
 from auditor.facts.owners import Owners, import_name, in_site_directory
 from auditor.findings import Severity
+from auditor.fs import DIR, FileSystem
 
 SHOWN = 50  # roots listed in a finding's evidence
 
@@ -111,3 +113,21 @@ def describe(impacts: list[Impact], shown: int = 3) -> str:
     if len(impacts) > shown:
         parts.append(f"and {len(impacts) - shown} more")
     return "; ".join(parts)
+
+
+def found_elsewhere(fs: FileSystem, names: Iterable[str]) -> dict[str, list[str]]:
+    """Per library name the loader did not find, the files of that name somewhere in the
+    image (links followed: a dangling link, as `rm libffi.so.8.1.2` leaves libffi.so.8,
+    is no library): the first 20 by path. One pass over the files for all names (a pass
+    each was ~15 ms on a 85k-file image, times a finding per missing library); EL001 and
+    PY002 say "is not where the loader looks (the image has it at ...)" from it."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    out: dict[str, list[str]] = {}
+    for path in fs.file_paths_ending(tuple("/" + n for n in wanted)):
+        real = fs.resolve(path)
+        node = fs.get(real) if real is not None else None
+        if node is not None and node.entry.kind != DIR:
+            out.setdefault(path.rpartition("/")[2], []).append(path)
+    return {name: paths[:20] for name, paths in out.items()}
