@@ -126,8 +126,9 @@ def wanted(ctx: CheckContext) -> Wanted:
     value = facts.env.get("PYTHONOPTIMIZE", "")
     if value:
         level = int(value) if value.isdigit() else 1  # as CPython's _Py_get_env_flag
-    argv = [a for a in [*(facts.config.get("Entrypoint") or []), *(facts.config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
+    from auditor.facts.apppython import command_argv  # deferred: see README "Performance"
+
+    argv = command_argv(facts.config)
     python = next(
         (i for i, a in enumerate(argv) if posixpath.basename(a).startswith("python")), None
     )

@@ -144,11 +144,9 @@ def _reads_command(ctx: CheckContext) -> bool:
     # deferred: start-up time, see README "Performance"
     import posixpath
 
-    from auditor.facts.apppython import SHELLS
+    from auditor.facts.apppython import SHELLS, command_argv
 
-    config = ctx.facts.config
-    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
+    argv = command_argv(ctx.facts.config)
     return not any(posixpath.basename(a) in SHELLS or a.startswith(SETS_PATHS) for a in argv)
 
 
@@ -156,15 +154,14 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     """The Python program the container starts (a console script, a python) that the
     runtime user may not reach or run (module doc)."""
     # deferred: start-up time, see README "Performance"
-    from auditor.facts.apppython import command
+    from auditor.facts.apppython import command, command_argv
 
     facts = ctx.facts
     fs = facts.fs
     if not _reads_command(ctx):
         return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
     config = facts.config
-    first = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-             if isinstance(a, str)][:1]  # fmt: skip
+    first = command_argv(config)[:1]
     yield from _program_off_path(ctx, command(fs, config, facts.env), first)
     blocked = list(_blocked_program(ctx))
     yield from blocked

@@ -64,6 +64,13 @@ class AppPython:
 UNKNOWN = AppPython(None, None, "unknown")
 
 
+def command_argv(config: dict[str, Any]) -> list[str]:
+    """The container's command as the engine runs it: Entrypoint, then Cmd (the words
+    that are strings: a hand-made config may hold anything)."""
+    return [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+
+
 def find(
     fs: FileSystem,
     config: dict[str, Any],
@@ -72,8 +79,7 @@ def find(
     environments: Sequence[Environment],
 ) -> AppPython:
     finder = _Finder(fs, config, env, interps, environments)
-    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
+    argv = command_argv(config)
     program = finder.program(argv)
     if program is not None:
         found = finder.environment_of(program)
@@ -95,8 +101,7 @@ def command(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str 
     """The word naming the program the container's command finally runs, as written
     (past tini, gosu, `env`, `sh -c "... && exec CMD"`): `gunicorn`, `/app/run.py`."""
     finder = _Finder(fs, config, env, (), ())
-    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
+    argv = command_argv(config)
     return finder.command(argv)
 
 
@@ -117,8 +122,7 @@ def broken_command(
     its `#!` interpreter does not resolve in the image. None when it does, or when the
     files cannot tell (no program found, no `#!` line read)."""
     finder = _Finder(fs, config, env, (), ())
-    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
+    argv = command_argv(config)
     program = finder.program(argv)
     head = fs.read(program) if program is not None else None
     if program is None or not head or not head.startswith(b"#!"):
