@@ -884,6 +884,28 @@ class FileSystem:
             maybe = set(filterfalse(methodcaller("endswith", skip_ending), maybe))
         return [(p, d) for p, d in self._with_content(sorted(maybe)) if test(p, d)]
 
+    def captured_lost_where(
+        self, test: Any, skip_ending: str | tuple[str, ...] = ()
+    ) -> list[tuple[int, str, bytes]]:
+        """(layer, path, content) of each content a layer recorded that `test` accepts and
+        whose version does not show in the final view: a later layer deleted or replaced
+        it, and its bytes are still in that layer's tar (`docker save` hands them to
+        anyone). Paths ending with `skip_ending` are left out, as in `captured_where`."""
+        out = []
+        for layer, index in enumerate(self._indexes):
+            contents = index.contents
+            kept: Iterable[str] = contents
+            if skip_ending:
+                kept = filterfalse(methodcaller("endswith", skip_ending), contents)
+            for path in [p for p in kept if test(p, contents[p])]:
+                code = self._lookup(path)
+                if code is not None:
+                    shown = self._special[~code].layer if code < 0 else code & self._mask
+                    if shown == layer:
+                        continue  # this layer's version is the one the image shows
+                out.append((layer, path, contents[path]))
+        return out
+
     def captured_ending(self, suffix: str) -> Iterator[tuple[str, bytes]]:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:
         each with the content recorded for it (a hard link's from its origin; links are

@@ -228,9 +228,43 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             path=path,
             evidence={"kinds": kinds},
         )
+    yield from _lost_secrets(ctx)
     for key in env_secrets(ctx.facts.env):
         yield INFO.finding(
             f"config Env {key} carries a secret value ({mask(ctx.facts.env[key])})",
             "pass secrets at run time (orchestrator secrets, env files), never with ENV",
             evidence={"variable": key},
+        )
+
+
+def _lost_secrets(ctx: CheckContext) -> Iterator[Finding]:
+    """Secrets a layer wrote that a later layer deleted or replaced (`COPY id_rsa` then
+    `RUN rm id_rsa`): gone from the container's view, still in the image's bytes. Left
+    out, as for the live ones: a package's test fixture; and anything inside a site
+    directory or node_modules, where a later layer's uninstall removes what a package
+    shipped (its RECORD is gone with it: the files cannot say whose it was)."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.owners import in_site_directory
+
+    fs = ctx.facts.fs
+    lost = fs.captured_lost_where(lambda p, d: bool(file_secrets(p, d)), ".pyc")
+    for layer, path, data in lost:
+        kinds = file_secrets(path, data)
+        if (
+            not kinds
+            or ctx.allowed(path)
+            or shipped_fixture(path)
+            or in_site_directory(path)
+            or "node_modules/" in f"/{path}"
+        ):
+            continue
+        gone = "replaced" if path in fs else "deleted"
+        yield INFO.finding(
+            f"/{path} held a secret ({', '.join(kinds)}) in layer {layer}, {gone} by a later "
+            "layer: gone from the container, its bytes are still in the image",
+            "never write secrets into a layer (RUN --mount=type=secret, or a build stage "
+            "that is not shipped) and rotate the leaked credential",
+            path=path,
+            layer=layer,
+            evidence={"kinds": kinds, "layer": layer, "gone": gone},
         )

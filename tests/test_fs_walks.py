@@ -102,6 +102,13 @@ def test_each_query_agrees_with_the_walk(layers: list[list[factory.Item]]) -> No
             return len(data) % 3 == 1 or path.endswith("c")
 
         assert fs.captured_where(odd) == [(p, d) for p, d in fs.captured() if odd(p, d)]
+        lost = [
+            (layer, p, d)
+            for layer, index in enumerate(fs._indexes)
+            for p, d in index.contents.items()
+            if odd(p, d) and (fs.nodes.get(p) is None or fs.nodes[p].layer != layer)
+        ]
+        assert fs.captured_lost_where(odd) == lost
         for skip in (".pyc", ("c", "g")):
             kept = [(p, d) for p, d in fs.captured() if odd(p, d) and not p.endswith(skip)]
             assert fs.captured_where(odd, skip) == kept

@@ -17,7 +17,7 @@ from auditor.checks import (
     sec009_sudo,
 )
 from tests.checks.support import debian_base, image, real_file, run, stock_setuid, summary
-from tests.factory import Dir, File, Layer
+from tests.factory import Dir, File, Layer, Whiteout
 
 APP_USER = b"app:x:10001:10001::/home/app:/usr/sbin/nologin\n"
 APP_GROUP = b"app:x:10001:\n"
@@ -178,6 +178,36 @@ def test_sec008_finds_each_kind(tmp_path: Path) -> None:
     }
     assert all(f.severity.name == "ERROR" for f in found)
     assert not any("s3cr3t" in f.message or "AgEIcHlwaS5vcmcCJDQ" in f.message for f in found)
+
+
+def test_sec008_secret_deleted_by_a_later_layer_is_still_in_the_image(tmp_path: Path) -> None:
+    """`COPY id_rsa /root/.ssh/` then `RUN rm /root/.ssh/id_rsa` (a mutated realistic
+    image): the running container has no key, imgaudit said nothing, and the key's bytes
+    are in the first layer's tar for anyone with the image. Replaced files too; a
+    package's files under site-packages that a later uninstall removed are not said."""
+    sp = "usr/local/lib/python3.11/site-packages"
+    written = Layer(
+        [
+            File("root/.ssh/id_rsa", PEM),
+            File("app/.env", b"DATABASE_PASSWORD=correcthorse\n"),
+            File(f"{sp}/somepkg/certs/server.key", PEM),
+        ],
+        "COPY . /",
+    )
+    removed = Layer(
+        [
+            Whiteout("root/.ssh/id_rsa"),
+            File("app/.env", b"DEBUG=1\n"),
+            Whiteout(f"{sp}/somepkg"),
+        ],
+        "RUN rm /root/.ssh/id_rsa && pip uninstall -y somepkg",
+    )
+    found = run(sec008_secrets, image(debian_base(setuid=False), written, removed), tmp_path)
+    assert sorted((f.path, f.layer, f.severity.name, f.evidence["gone"]) for f in found) == [
+        ("/app/.env", 1, "ERROR", "replaced"),
+        ("/root/.ssh/id_rsa", 1, "ERROR", "deleted"),
+    ]
+    assert all("its bytes are still in the image" in f.message for f in found)
 
 
 def test_sec008_harmless_lookalikes_pass(tmp_path: Path) -> None:
