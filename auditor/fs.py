@@ -873,13 +873,8 @@ class FileSystem:
         sliced (a million-file image records the 16-byte head of 200k pycs, which a
         secret test calling Python per content spent ~0.4 s on)."""
         maybe = set(self._linked)
-        for index in self._indexes:
-            contents = index.contents
-            if not skip_ending:
-                maybe.update(path for path, data in contents.items() if test(path, data))
-                continue
-            kept = filterfalse(methodcaller("endswith", skip_ending), contents)
-            maybe.update(path for path in kept if test(path, contents[path]))
+        for accepted in self._accepted(test, skip_ending):
+            maybe.update(accepted)
         if skip_ending:
             maybe = set(filterfalse(methodcaller("endswith", skip_ending), maybe))
         return [(p, d) for p, d in self._with_content(sorted(maybe)) if test(p, d)]
@@ -892,19 +887,38 @@ class FileSystem:
         it, and its bytes are still in that layer's tar (`docker save` hands them to
         anyone). Paths ending with `skip_ending` are left out, as in `captured_where`."""
         out = []
-        for layer, index in enumerate(self._indexes):
-            contents = index.contents
-            kept: Iterable[str] = contents
-            if skip_ending:
-                kept = filterfalse(methodcaller("endswith", skip_ending), contents)
-            for path in [p for p in kept if test(p, contents[p])]:
+        for layer, accepted in enumerate(self._accepted(test, skip_ending)):
+            for path in accepted:
                 code = self._lookup(path)
                 if code is not None:
                     shown = self._special[~code].layer if code < 0 else code & self._mask
                     if shown == layer:
                         continue  # this layer's version is the one the image shows
-                out.append((layer, path, contents[path]))
+                out.append((layer, path, self._indexes[layer].contents[path]))
         return out
+
+    def _accepted(self, test: Any, skip_ending: str | tuple[str, ...]) -> list[list[str]]:
+        """Per layer, the paths whose recorded content `test` (pure) accepts, those ending
+        with `skip_ending` left out in C. Remembered per (test, skip_ending): SEC008 asks
+        `captured_where` and `captured_lost_where` with the same test, which would
+        otherwise run twice over every recorded content."""
+        key = (test, skip_ending)
+        found = self._accepted_memo.get(key)
+        if found is None:
+            found = []
+            for index in self._indexes:
+                contents = index.contents
+                if not skip_ending:
+                    found.append([p for p, d in contents.items() if test(p, d)])
+                    continue
+                kept = filterfalse(methodcaller("endswith", skip_ending), contents)
+                found.append([p for p in kept if test(p, contents[p])])
+            self._accepted_memo[key] = found
+        return found
+
+    @cached_property
+    def _accepted_memo(self) -> dict[Any, list[list[str]]]:
+        return {}
 
     def captured_ending(self, suffix: str) -> Iterator[tuple[str, bytes]]:
         """`captured(lambda p: p.endswith(suffix))` restricted to non-directory paths:

@@ -226,12 +226,12 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
         return
     fs = ctx.facts.fs
     path = ctx.facts.env.get("PATH") or DEFAULT_PATH
-    dirs = [d for d in path.split(":") if d]
-    if any(fs.resolve(posixpath.normpath(f"{d}/{word}").lstrip("/")) is not None for d in dirs):
+    on_path = [posixpath.normpath(f"{d}/{word}").lstrip("/") for d in path.split(":") if d]
+    if any(fs.resolve(p) is not None for p in on_path):
         return
     # what PATH does hold under that name: links that lead nowhere (the link itself,
     # its directories followed)
-    here = {fs.resolve(posixpath.normpath(f"{d}/{word}").lstrip("/"), False) for d in dirs}
+    here = {fs.resolve(p, False) for p in on_path}
     dangling = sorted(p for p in here if p is not None and fs.get(p) is not None)
     if dangling:
         if any(p.startswith(v.path + "/") for v in ctx.facts.venvs for p in dangling):

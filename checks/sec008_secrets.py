@@ -198,13 +198,19 @@ def env_secrets(env: dict[str, str]) -> list[str]:
     )
 
 
+def _holds_secret(path: str, data: bytes) -> bool:
+    """`file_secrets`' verdict as the filesystem's content queries take it (one function,
+    so that they run it once over the recorded contents for both of this check's asks)."""
+    return bool(file_secrets(path, data))
+
+
 def run(ctx: CheckContext) -> Iterator[Finding]:
     # `file_secrets` rules out almost every file cheaply: run on every recorded content
     # first, the surviving ones looked up only for what it accepts. Bytecode is not
     # tested: this check does not look into code (no `.py` is recorded either), and
     # what is recorded of a `__pycache__` pyc is its 16-byte header (auditor.capture),
     # which no pattern here fits in: 200k of them at a million files cost ~0.4 s.
-    secret = ctx.facts.fs.captured_where(lambda p, d: bool(file_secrets(p, d)), ".pyc")
+    secret = ctx.facts.fs.captured_where(_holds_secret, ".pyc")
     for path, data in secret:
         kinds = file_secrets(path, data)
         if not kinds or ctx.allowed(path):
@@ -247,7 +253,7 @@ def _lost_secrets(ctx: CheckContext) -> Iterator[Finding]:
     from auditor.facts.owners import in_site_directory
 
     fs = ctx.facts.fs
-    lost = fs.captured_lost_where(lambda p, d: bool(file_secrets(p, d)), ".pyc")
+    lost = fs.captured_lost_where(_holds_secret, ".pyc")  # the test ran once, for both
     for layer, path, data in lost:
         kinds = file_secrets(path, data)
         if (
