@@ -25,7 +25,18 @@ from auditor import layerindex  # its EntryTable: the layers' columns the merge 
 from auditor.elffacts import AnyElf, UnreadableElf
 
 # Facts and checks see tar entries through this model: it offers the entry kinds.
-from auditor.layerindex import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry, LayerIndex
+from auditor.layerindex import (
+    BLOCK,
+    CHAR,
+    DIR,
+    FIFO,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    Entry,
+    LayerIndex,
+    is_file,
+)
 from auditor.memory import gc_paused, return_big_blocks
 
 __all__ = [
@@ -720,7 +731,7 @@ class FileSystem:
         scratch = array(layerindex.widest(t.sizes for t in tables))
         scratch.frombytes(bytes(scratch.itemsize * places))
         for layer, t in enumerate(tables):
-            sized = array(scratch.typecode, map(mul, t.sizes, _is_file(t.kinds)))
+            sized = array(scratch.typecode, map(mul, t.sizes, is_file(t.kinds)))
             scratch[layer : layer + len(t) * step : step] = sized
         out = array(scratch.typecode, map(scratch.__getitem__, self._file_codes))
         del scratch
@@ -1094,15 +1105,9 @@ class NodeMap(Mapping[str, Node]):
         return map(self._fs._node, codes, codes.values())
 
 
-_FILE_BYTES = bytes(int(c == ord(FILE)) for c in range(256))
 # byte translation tables: `_ONE_AT[v]` maps byte v to 1 and every other byte to 0
 _ONE_AT = [bytes(v) + b"\x01" + bytes(255 - v) for v in range(256)]  # ~0.2 ms at import, not 9
 _MASKED_KEYS = 16  # keys of a layer picked by masks (each a pass over the layer, in C)
-
-
-def _is_file(kinds: str) -> bytes:
-    """One byte per kind character: 1 for a regular file, else 0 (made in C)."""
-    return kinds.encode("ascii").translate(_FILE_BYTES)
 
 
 def _prefix_range(paths: list[str], prefix: str) -> tuple[int, int]:

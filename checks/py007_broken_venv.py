@@ -246,7 +246,10 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
             evidence={"command": word, "path": path, "found": ["/" + p for p in dangling]},
         )
         return
-    elsewhere = [p for p in fs.file_paths_ending(f"bin/{word}") if posixpath.basename(p) == word]
+    # `bin/<word>` files: looked for below the directories whose name ends so (a few
+    # percent of the paths) rather than by a test of every file path (0.17 CPU s at 1M)
+    maybe = (f"{d}/{word}" for d in fs.dir_paths() if d.endswith("bin"))
+    elsewhere = sorted(p for p in maybe if (n := fs.get(p)) is not None and n.entry.kind != DIR)
     if not elsewhere:
         if first == [word]:
             yield INFO.finding(
