@@ -16,7 +16,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, repeat
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import le
 from typing import Any, NamedTuple, TypeVar, overload
 
 from auditor import elffacts
@@ -392,6 +393,22 @@ class Contents(SortedMap[bytes]):
         values = list(map(found.__getitem__, self.paths))
         self._ends = array("Q", accumulate(map(len, values)))
         self._body = b"".join(values)
+
+    @classmethod
+    def from_columns(cls, paths: list[str], sizes: Iterable[int], body: bytes) -> Contents:
+        """The contents of `paths` (each once), of `sizes`, joined in that order in `body`:
+        kept as they are when the paths come sorted (a layer's tar order nearly always),
+        else sorted with their contents."""
+        ends = array("Q", accumulate(sizes))
+        if len(ends) != len(paths) or (ends[-1] if ends else 0) != len(body):
+            raise ValueError("content sizes do not add up")
+        if all(map(le, paths, islice(paths, 1, None))):
+            held = cls.__new__(cls)
+            SortedMap.__init__(held, paths)
+            held._ends, held._body = ends, body
+            return held
+        spans = map(slice, chain((0,), ends), ends)
+        return cls(dict(zip(paths, map(body.__getitem__, spans))))
 
     def _value(self, i: int) -> bytes:
         return self._body[self._ends[i - 1] if i else 0 : self._ends[i]]

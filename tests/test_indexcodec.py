@@ -243,6 +243,30 @@ def test_a_later_part_drops_content_its_elf_file_replaces() -> None:
     assert (joined.contents, joined.elf) == ({"bin/x": b"#!"}, {"bin/x": ElfFacts(ei_class=2)})
 
 
+def test_parts_contents_join_as_one_pass_would_capture_them() -> None:
+    """Contents of several parts: kept in path order whatever order the tar gave, and a
+    path captured again in a later part holds the later content (as the reader's dict
+    would), on the joined fast path and on the dict one alike."""
+
+    def part(*captured: tuple[str, bytes]) -> LayerIndex:
+        entries = [Entry(p, "f", 0, 0, 0, len(d), 0, "") for p, d in captured]
+        return LayerIndex("sha256:1", entries, contents=dict(captured))
+
+    unsorted = [part(("b", b"1"), ("a/x", b"22")), part(("a-b", b"333"))]
+    again = [part(("a", b"old"), ("b", b"b")), part(("c", b"c")), part(("c", b"new!"))]
+    cases = [
+        (unsorted, {"a-b": b"333", "a/x": b"22", "b": b"1"}),
+        (again, {"a": b"old", "b": b"b", "c": b"new!"}),
+    ]
+    for pieces, expected in cases:
+        parts = indexcodec.Parts()
+        for piece in pieces[:-1]:
+            parts.add(piece)
+        joined = indexcodec.decode(parts.finish(pieces[-1]))
+        assert list(joined.contents.items()) == sorted(expected.items())
+        assert list(joined.contents.paths) == sorted(expected)
+
+
 def test_parts_must_all_be_there_in_order() -> None:
     parts = indexcodec.Parts()
     parts.add(LayerIndex("sha256:1", [Entry("a", "f", 0, 0, 0, 0, 0, "")]))
