@@ -33,6 +33,7 @@ from auditor.layerindex import (
     FILE,
     HARDLINK,
     SYMLINK,
+    Contents,
     Entry,
     LayerIndex,
     is_file,
@@ -692,6 +693,13 @@ class FileSystem:
         the paths' codes, when the caller has them (else looked up, in sorted order)."""
         shift, mask, tables = self._shift, self._mask, self._tables
         contents = [index.contents for index in self._indexes]
+        # A decoded layer's contents as columns, looked up here: `paths` come sorted
+        # (any order is still answered right), so each layer's next content is at or
+        # after the last one found (`after`), and nearly always the very next one (the
+        # heads of every pyc in a layer); a bisection per path cost ~0.9 us (long
+        # shared prefixes, cache misses).
+        columns = [c.columns() if isinstance(c, Contents) else None for c in contents]
+        after = [0] * len(contents)
         if codes is None:
             paths = list(paths)
             found: Iterable[int | None] = self._codes.sorted_lookup(paths)
@@ -704,7 +712,20 @@ class FileSystem:
                 layer = code & mask
                 if tables[layer].kinds[code >> shift] == HARDLINK:
                     continue  # a link whose target was not there: no content
-                data = contents[layer].get(path)
+                held = columns[layer]
+                if held is None:
+                    data = contents[layer].get(path)
+                else:
+                    stored, ends, body = held
+                    i = after[layer]
+                    if i >= len(stored) or stored[i] != path:
+                        i = bisect_left(stored, path, i)
+                        if i == len(stored) or stored[i] != path:
+                            i = bisect_left(stored, path, 0, i)  # `paths` out of order
+                            if i == len(stored) or stored[i] != path:
+                                continue
+                    after[layer] = i + 1
+                    data = body[ends[i - 1] if i else 0 : ends[i]]
             else:
                 where = self._where(path, code)
                 if where is None:

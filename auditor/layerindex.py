@@ -413,6 +413,11 @@ class Contents(SortedMap[bytes]):
     def _value(self, i: int) -> bytes:
         return self._body[self._ends[i - 1] if i else 0 : self._ends[i]]
 
+    def columns(self) -> tuple[list[str], array[int], bytes]:
+        """(paths, ends, body): content i is body[ends[i - 1] (0 for the first):ends[i]],
+        for callers that look up many paths in a loop of their own."""
+        return self.paths, self._ends, self._body
+
     def values(self) -> Iterator[bytes]:  # type: ignore[override]
         ends = self._ends
         return map(self._body.__getitem__, map(slice, chain((0,), ends), ends))

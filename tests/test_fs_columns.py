@@ -106,3 +106,22 @@ def test_sorted_codes_answer_as_the_merge_dict(table: dict[str, int], asked: lis
         if key not in table:
             with pytest.raises(KeyError):
                 frozen[key]
+
+
+def test_contents_are_found_for_paths_in_any_order() -> None:
+    """`_with_content` walks each layer's contents forward for sorted paths; paths in
+    another order are still each given their content."""
+    pycs = [f"pkg{i}/__pycache__/m{j}.cpython-311.pyc" for i in range(3) for j in range(4)]
+    layers: list[list[factory.Item]] = [
+        [factory.File(p, b"\x00" * 16 + p.encode()) for p in pycs[:8]],
+        [factory.File(p, b"\x01" * 16 + p.encode()) for p in pycs[6:]],
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        indexes = factory.read_stack(layers, Path(tmp))
+    from auditor import indexcodec  # decoded, as a scan holds them: contents as columns
+
+    fs = FileSystem([indexcodec.decode(indexcodec.encode(i)) for i in indexes])
+    captured = dict(fs.captured())
+    assert sorted(captured) == sorted(pycs) and captured[pycs[7]].startswith(b"\x01")
+    for order in (pycs[::-1], pycs[1::2] + pycs[::2]):
+        assert dict(fs._with_content(order)) == captured
