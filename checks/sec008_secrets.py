@@ -11,7 +11,12 @@ passwords, pip.conf/pip.ini index URLs with `user:password@`, `.git-credentials`
 gcloud credential JSON, `.env` files and requirements files with credentials,
 AWS access key IDs anywhere in those, and config `Env` variables named like
 `*_TOKEN`, `*_SECRET`, `*PASSWORD`, `*_API_KEY` that carry a value (`*_FILE`
-indirections are fine). Values are never printed: evidence shows a masked form.
+indirections are fine) or hold a URL with a password. The build history too, as
+`docker history --no-trunc` shows it to anyone who pulls the image: build arguments
+given to a RUN step (`|1 PYPI_TOKEN=... /bin/sh -c pip install`), ARG defaults and ENV
+steps named so (an ENV a later step replaced is still there), and URLs with a password
+in a step's command (`pip install --index-url https://u:p@host/simple`). Values are
+never printed: evidence shows a masked form.
 False positives are kept low on purpose: a stock Debian root with python3 and pip
 has none, and the test suites published packages ship are not this image's secrets:
 a file below a `test`/`tests`/`testing`/`testdata`/`fixtures` directory of a Python
@@ -22,7 +27,8 @@ such a package (moto ships the CA key of its proxy in moto/moto_proxy/ca.key) a 
 is info: the same bytes come with every installation of it, and it leaks only if the
 package is your own. In the app's own tree it is an error.
 
-Example: `COPY .netrc /root/` for a private index, `ENV PYPI_TOKEN=pypi-AgEI...`.
+Example: `COPY .netrc /root/` for a private index, `ENV PYPI_TOKEN=pypi-AgEI...`,
+`docker build --build-arg PYPI_TOKEN=...` used by a RUN step.
 
 How to fix: use BuildKit secrets (`RUN --mount=type=secret,id=netrc ...`) and
 runtime injection (orchestrator secrets, env at run time), then rotate the leaked
@@ -190,12 +196,64 @@ def shipped_fixture(path: str) -> bool:
 
 
 def env_secrets(env: dict[str, str]) -> list[str]:
-    """Names of config Env variables that carry a secret-looking value."""
+    """Names of config Env variables that carry a secret-looking value: named like a
+    secret, or a URL with a password (`PIP_INDEX_URL=https://u:p@host/simple`)."""
     return sorted(
         k
         for k, v in env.items()
-        if not k.upper().endswith("_FILE") and re.search(SECRET_NAME, k) and _is_value(v)
+        if (not k.upper().endswith("_FILE") and re.search(SECRET_NAME, k) and _is_value(v))
+        or _url_secret(v)
     )
+
+
+def _url_secret(text: str) -> bool:
+    """Whether `text` holds a URL with a literal password (`https://u:p@host`), not a
+    variable the shell fills in (`https://u:${TOKEN}@host`) or a placeholder."""
+    return any(_is_value(m.group(2)) for m in re.finditer(URL_CREDS, text))
+
+
+def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, list[int]]]:
+    """What the image's build history shows in the clear, `docker history --no-trunc`
+    as anyone who pulls the image reads it: build arguments (the `|N K=V ...` words of
+    a RUN step, an `ARG K=V` default) and `ENV K=V` steps named like secrets with a
+    value, and URLs with a password (`pip install --index-url https://u:p@host/simple`,
+    or such a URL as an argument's value). Each with the history entries (0-based) that
+    show it. An ENV variable the config's Env still holds with that value is left to
+    the config finding."""
+    if not isinstance(history, list):
+        return []
+    from auditor import dockerfile_match  # deferred: start-up time, see README
+
+    found: dict[str, list[int]] = {}
+    for index, entry in enumerate(history):
+        created_by = entry.get("created_by") if isinstance(entry, dict) else None
+        if not isinstance(created_by, str) or not created_by:
+            continue
+        step = dockerfile_match.Step.parse(index, created_by, False, None)
+        values: dict[str, str] = {}  # what names it -> its value
+        command = step.body
+        if step.kind == "RUN" and step.body.startswith("|"):
+            args = dockerfile_match.prefix_args(step.body)
+            values = {f"build argument {k}": v for k, v in args.items()}
+            command = " ".join(step.body.split(" ")[1 + len(args) :])
+        elif step.kind in ("ARG", "ENV"):
+            pairs = [word.split("=", 1) for word in step.body.split(" ") if "=" in word]
+            values = {
+                f"{step.kind} {k}": v
+                for k, v in pairs
+                if k and not (step.kind == "ENV" and env.get(k) == v)
+            }
+            command = ""
+        for what, value in values.items():
+            name = what.rpartition(" ")[2]
+            named = re.search(SECRET_NAME, name) and not name.upper().endswith("_FILE")
+            if named and _is_value(value):
+                found.setdefault(f"{what} ({mask(value)})", []).append(index)
+            elif _url_secret(value):
+                found.setdefault(f"{what}, a URL with a password", []).append(index)
+        if command and _url_secret(command):
+            found.setdefault(f"a URL with a password in a {step.kind} step", []).append(index)
+    return sorted(found.items(), key=lambda item: (item[1][0], item[0]))
 
 
 def _holds_secret(path: str, data: bytes) -> bool:
@@ -240,6 +298,15 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             f"config Env {key} carries a secret value ({mask(ctx.facts.env[key])})",
             "pass secrets at run time (orchestrator secrets, env files), never with ENV",
             evidence={"variable": key},
+        )
+    history = ctx.facts.image_config.get("history")
+    for what, steps in history_secrets(history, ctx.facts.env):
+        yield INFO.finding(
+            f"the build history shows {what} in the clear (`docker history --no-trunc`: "
+            f"config history entry {', '.join(str(i + 1) for i in steps)}, oldest first)",
+            "pass build secrets with RUN --mount=type=secret, not ARG or ENV, and rotate "
+            "the leaked credential",
+            evidence={"history": what, "steps": steps},
         )
 
 

@@ -226,6 +226,53 @@ def test_sec008_harmless_lookalikes_pass(tmp_path: Path) -> None:
     assert run(sec008_secrets, image(debian_base(setuid=False), layer, Env=env), tmp_path) == []
 
 
+def test_sec008_secrets_the_build_history_shows(tmp_path: Path) -> None:
+    """Build arguments a RUN step was given (`|N K=V` words, as Docker 28's classic
+    builder and BuildKit write them), and a URL with a password in a step's command:
+    `docker history --no-trunc` prints them to anyone who pulls the image."""
+    token, url = "pypi-AgEIcHlwaS5vcmcCJDQ", "https://__token__:pypi-AgEIsecret@pypi.example"
+    steps = [
+        Layer([File("app/a", b"a")], f"|1 PYPI_TOKEN={token} /bin/sh -c pip install -r r.txt"),
+        Layer([File("app/b", b"b")], f"RUN |2 PIP_INDEX_URL={url}/simple X=1 /bin/sh -c "
+              "pip install app # buildkit"),
+        Layer([File("app/c", b"c")], "RUN /bin/sh -c pip install --index-url "
+              "https://ci:hunter22@repo.example/simple app # buildkit"),
+    ]  # fmt: skip
+    found = run(sec008_secrets, image(debian_base(setuid=False), *steps), tmp_path)
+    assert sorted((f.evidence["history"], f.evidence["steps"]) for f in found) == [
+        ("a URL with a password in a RUN step", [3]),
+        ("build argument PIP_INDEX_URL, a URL with a password", [2]),
+        ("build argument PYPI_TOKEN (py…)", [1]),
+    ]
+    assert all(f.severity.name == "ERROR" for f in found)
+    assert not any(token in f.message or "hunter22" in f.message for f in found)
+
+
+def test_sec008_history_without_secrets_and_env_said_once() -> None:
+    """Build arguments that are no secret, secrets left to the shell (`${PASS}`), empty
+    and placeholder values, `*_FILE` indirections: nothing. An ENV secret the config
+    still holds is the config finding's; one a later ENV replaced is the history's."""
+    history = [
+        {"created_by": c}
+        for c in [
+            "/bin/sh -c #(nop)  ARG PYVER=3.11",
+            "|2 PYVER=3.11 GITHUB_TOKEN= /bin/sh -c echo build-$PYVER",
+            "RUN /bin/sh -c pip install --index-url https://ci:${PASS}@repo.example/s app",
+            "ARG PASSWORD",
+            "ENV DB_PASSWORD=changeme PASSWORD_FILE=/run/secrets/pw",
+            "ENV SECRET_KEY=s3cr3tvalue",
+            "/bin/sh -c #(nop)  ENV API_KEY=k3y-first-value",
+            "ENV API_KEY=${API_KEY}",
+        ]
+    ]
+    env = {"SECRET_KEY": "s3cr3tvalue", "API_KEY": "${API_KEY}"}
+    assert sec008_secrets.history_secrets(history, env) == [("ENV API_KEY (k3…)", [6])]
+    assert sec008_secrets.history_secrets(None, {}) == []
+    assert sec008_secrets.env_secrets({"PIP_INDEX_URL": "https://u:pw@idx.example/simple"}) == [
+        "PIP_INDEX_URL"
+    ]
+
+
 def test_sec008_test_keys_that_published_packages_ship_are_not_the_images(
     tmp_path: Path,
 ) -> None:
