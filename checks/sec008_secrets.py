@@ -212,48 +212,55 @@ def _url_secret(text: str) -> bool:
     return any(_is_value(m.group(2)) for m in re.finditer(URL_CREDS, text))
 
 
-def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, list[int]]]:
+def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str, list[int]]]:
     """What the image's build history shows in the clear, `docker history --no-trunc`
     as anyone who pulls the image reads it: build arguments (the `|N K=V ...` words of
     a RUN step, an `ARG K=V` default) and `ENV K=V` steps named like secrets with a
     value, and URLs with a password (`pip install --index-url https://u:p@host/simple`,
-    or such a URL as an argument's value). Each with the history entries (0-based) that
-    show it. An ENV variable the config's Env still holds with that value is left to
-    the config finding."""
+    or such a URL as a variable's value). One item per secret: (what, how the history
+    holds it, the history entries that show it, 0-based). An ENV variable the config's
+    Env still holds with that value is left to the config finding."""
     if not isinstance(history, list):
         return []
     from auditor import dockerfile_match  # deferred: start-up time, see README
 
-    found: dict[str, list[int]] = {}
+    found: dict[str, tuple[list[str], list[int]]] = {}  # what -> (how, entries)
+
+    def seen(what: str, how: str, index: int) -> None:
+        hows, entries = found.setdefault(what, ([], []))
+        if how not in hows:
+            hows.append(how)
+        if index not in entries:
+            entries.append(index)
+
     for index, entry in enumerate(history):
         created_by = entry.get("created_by") if isinstance(entry, dict) else None
         if not isinstance(created_by, str) or not created_by:
             continue
         step = dockerfile_match.Step.parse(index, created_by, False, None)
-        values: dict[str, str] = {}  # what names it -> its value
+        values: list[tuple[str, str, str]] = []  # (how, name, value)
         command = step.body
         if step.kind == "RUN" and step.body.startswith("|"):
             args = dockerfile_match.prefix_args(step.body)
-            values = {f"build argument {k}": v for k, v in args.items()}
+            values = [("a build argument of a RUN step", k, v) for k, v in args.items()]
             command = " ".join(step.body.split(" ")[1 + len(args) :])
         elif step.kind in ("ARG", "ENV"):
             pairs = [word.split("=", 1) for word in step.body.split(" ") if "=" in word]
-            values = {
-                f"{step.kind} {k}": v
-                for k, v in pairs
-                if k and not (step.kind == "ENV" and env.get(k) == v)
-            }
+            how = "an ARG default" if step.kind == "ARG" else "an ENV step"
+            values = [
+                (how, k, v) for k, v in pairs if k and not (step.kind == "ENV" and env.get(k) == v)
+            ]
             command = ""
-        for what, value in values.items():
-            name = what.rpartition(" ")[2]
+        for how, name, value in values:
             named = re.search(SECRET_NAME, name) and not name.upper().endswith("_FILE")
             if named and _is_value(value):
-                found.setdefault(f"{what} ({mask(value)})", []).append(index)
+                seen(f"{name} ({mask(value)})", how, index)
             elif _url_secret(value):
-                found.setdefault(f"{what}, a URL with a password", []).append(index)
+                seen(f"{name} (a URL with a password)", how, index)
         if command and _url_secret(command):
-            found.setdefault(f"a URL with a password in a {step.kind} step", []).append(index)
-    return sorted(found.items(), key=lambda item: (item[1][0], item[0]))
+            seen(f"a URL with a password in a {step.kind} command", "the command", index)
+    items = [(what, ", ".join(hows), entries) for what, (hows, entries) in found.items()]
+    return sorted(items, key=lambda item: (item[2][0], item[0]))
 
 
 def _holds_secret(path: str, data: bytes) -> bool:
@@ -300,13 +307,15 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             evidence={"variable": key},
         )
     history = ctx.facts.image_config.get("history")
-    for what, steps in history_secrets(history, ctx.facts.env):
+    for what, how, entries in history_secrets(history, ctx.facts.env):
+        where = ", ".join(str(i + 1) for i in entries)
+        plural = "entries" if len(entries) > 1 else "entry"
         yield INFO.finding(
-            f"the build history shows {what} in the clear (`docker history --no-trunc`: "
-            f"config history entry {', '.join(str(i + 1) for i in steps)}, oldest first)",
+            f"the build history holds {what} in the clear, as {how} (`docker history "
+            f"--no-trunc` prints it; config history {plural} {where}, oldest first)",
             "pass build secrets with RUN --mount=type=secret, not ARG or ENV, and rotate "
             "the leaked credential",
-            evidence={"history": what, "steps": steps},
+            evidence={"history": what, "as": how, "entries": entries},
         )
 
 

@@ -239,10 +239,12 @@ def test_sec008_secrets_the_build_history_shows(tmp_path: Path) -> None:
               "https://ci:hunter22@repo.example/simple app # buildkit"),
     ]  # fmt: skip
     found = run(sec008_secrets, image(debian_base(setuid=False), *steps), tmp_path)
-    assert sorted((f.evidence["history"], f.evidence["steps"]) for f in found) == [
-        ("a URL with a password in a RUN step", [3]),
-        ("build argument PIP_INDEX_URL, a URL with a password", [2]),
-        ("build argument PYPI_TOKEN (py…)", [1]),
+    assert sorted(
+        (f.evidence["history"], f.evidence["as"], f.evidence["entries"]) for f in found
+    ) == [
+        ("PIP_INDEX_URL (a URL with a password)", "a build argument of a RUN step", [2]),
+        ("PYPI_TOKEN (py…)", "a build argument of a RUN step", [1]),
+        ("a URL with a password in a RUN command", "the command", [3]),
     ]
     assert all(f.severity.name == "ERROR" for f in found)
     assert not any(token in f.message or "hunter22" in f.message for f in found)
@@ -266,7 +268,7 @@ def test_sec008_history_without_secrets_and_env_said_once() -> None:
         ]
     ]
     env = {"SECRET_KEY": "s3cr3tvalue", "API_KEY": "${API_KEY}"}
-    assert sec008_secrets.history_secrets(history, env) == [("ENV API_KEY (k3…)", [6])]
+    assert sec008_secrets.history_secrets(history, env) == [("API_KEY (k3…)", "an ENV step", [6])]
     assert sec008_secrets.history_secrets(None, {}) == []
     assert sec008_secrets.env_secrets({"PIP_INDEX_URL": "https://u:pw@idx.example/simple"}) == [
         "PIP_INDEX_URL"
