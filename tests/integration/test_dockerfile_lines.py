@@ -218,3 +218,58 @@ def test_an_out_of_date_dockerfile_gets_no_line_for_what_changed(
     (data,) = [f for f in report["findings"] if f["check_id"] == "SEC007"]
     assert "dockerfile" not in data  # its step matches no line now: none is guessed
     assert_findings_follow_their_layers(report)
+
+
+LEAKY = """\
+FROM imgaudit-test/bookworm-minbase:latest
+ARG PYPI_TOKEN
+ARG PIP_INDEX_URL=https://ci:hunter2-index@pypi.example/simple
+RUN echo "installed with $PYPI_TOKEN" > /dev/null && echo $PIP_INDEX_URL > /dev/null
+ENV DEPLOY_PASSWORD=first-deploy-pw
+ENV DEPLOY_PASSWORD=
+"""
+LEAKED_TOKEN = "pypi-AgEIcHlwaS5vcmcCJDQ1leaked"
+
+
+@pytest.fixture(scope="module", params=BUILDERS)
+def leaky(
+    request: pytest.FixtureRequest, docker_engine: DockerEngine, bookworm_minbase: BuiltImage
+) -> BuiltImage:
+    return _build(
+        docker_engine, request.param, "leaky", LEAKY, buildargs={"PYPI_TOKEN": LEAKED_TOKEN}
+    )
+
+
+def test_secrets_the_build_history_shows(
+    docker_engine: DockerEngine,
+    leaky: BuiltImage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--build-arg PYPI_TOKEN=...` used by a RUN step, an ARG default with a password in
+    its URL, an ENV password a later ENV emptied: the engine's own history (`docker
+    history --no-trunc`) prints each; SEC008 says each, masked, and nothing of the
+    final Env (empty)."""
+    monkeypatch.chdir(tmp_path)
+    client = docker_engine.client()
+    try:
+        shown = " ".join(h["CreatedBy"] for h in client.api.history(leaky.tag))
+    finally:
+        client.close()
+    assert LEAKED_TOKEN in shown and "first-deploy-pw" in shown and "hunter2-index" in shown
+    report = scan(docker_engine, leaky, LEAKY, tmp_path, capsys)
+    said = sorted(
+        (f["evidence"]["history"], f["evidence"]["as"])
+        for f in report["findings"]
+        if f["check_id"] == "SEC008"
+    )
+    assert said == [
+        ("DEPLOY_PASSWORD (fi…)", "an ENV step"),
+        ("PIP_INDEX_URL (a URL with a password)", "an ARG default, a build argument of a RUN step"),
+        ("PYPI_TOKEN (py…)", "a build argument of a RUN step"),
+    ]
+    text = json.dumps(report)
+    assert (
+        LEAKED_TOKEN not in text and "hunter2-index" not in text and "first-deploy-pw" not in text
+    )
