@@ -761,3 +761,20 @@ def test_bytecode_in_app_ignores_the_entry_script(scan: Scan) -> None:
     facts = scan(image(app, WorkingDir="/app", Cmd=["python", "main.py"]))
     [f] = findings(py006_bytecode, facts)  # lib.py has no pyc; main.py needs none
     assert (f.path, f.evidence["sources"], f.evidence["missing"]) == ("/app", 1, 1)
+
+
+def test_uvs_world_writable_venv_lock_is_no_writable_venv(scan: Scan) -> None:
+    """`uv venv /opt/venv` in a builder, copied into the final stage, `USER app`: uv
+    leaves /opt/venv/.lock at mode 0666 (so that any user may lock the venv); as app,
+    `test -w` passed on .lock only, never on site-packages, bin or a module, and SEC003
+    said '1 of 331 paths are writable by app'. Writing the lock file changes no code
+    the interpreter runs; a writable venv directory still counts."""
+    venv = venv_with(dist("pip"))
+    lock = Layer([File(f"{VENV}/.lock", b"", 0o666)], created_by="RUN uv venv /opt/acme/venv")
+    facts = scan(image(venv, lock, app_layer(0), user="app", Cmd=["python"]))
+    assert status(sec003_writable_venv, facts) == "passed"
+    assert facts.venv_writable[VENV].writable == ()
+    opened = Layer([Dir(VENV, 0o777), File(f"{VENV}/.lock", b"", 0o666)], created_by="RUN chmod")
+    facts = scan(image(venv, opened, app_layer(0), user="app", Cmd=["python"]))
+    [v] = findings(sec003_writable_venv, facts)
+    assert v.path == f"/{VENV}" and facts.venv_writable[VENV].writable == (VENV,)
