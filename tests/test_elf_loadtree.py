@@ -538,3 +538,31 @@ def test_a_pyinstaller_bundle_is_loaded_with_its_directory_on_ld_library_path(
     # without it (what the files alone would say), the bundle's own libraries fail
     done = run_in_root(image.root, [loader, "/opt/app/app", "/" + base])
     assert done.returncode != 0 and "libiabase.so.1" in done.stdout
+
+
+@requires_root
+def test_a_flat_pyinstaller_bundles_bootloader_starts_without_its_directory(
+    tmp_path: Path, parts: dict[str, Built]
+) -> None:
+    """`--contents-directory .` (PyInstaller < 6's layout): the bootloader sits beside
+    base_library.zip and the bundle's libraries. The kernel starts it before it sets
+    LD_LIBRARY_PATH: what it needs itself (zlib, for PyInstaller's) must be found
+    without the bundle's directory; its modules are found with it."""
+    flat = "opt/flat"
+    app = program("flat", MAIN_BASE, [parts["base"]])
+    uses_base = shared_library(
+        "_base.cpython-311-x86_64-linux-gnu.so", MAIN_BASE.replace("main", "f"), [parts["base"]]
+    )
+    items = [
+        *glibc(),
+        exe(f"{flat}/flat", app),
+        File(f"{flat}/base_library.zip", b"PK\x05\x06" + bytes(18)),
+        lib(f"{flat}/libpython3.11.so.1.0", shared_library("libpython3.11.so.1.0", BASE_C)),
+        lib(f"{flat}/libiabase.so.1", parts["base"]),
+        lib(f"{flat}/_base.cpython-311-x86_64-linux-gnu.so", uses_base),
+    ]
+    image = Scanned(tmp_path, items)
+    trees = image.trees
+    assert [f.name for f in trees[f"{flat}/flat"].failures] == ["libiabase.so.1"]
+    assert trees[f"{flat}/_base.cpython-311-x86_64-linux-gnu.so"].failures == ()
+    assert ld_list(image.root, [f"{flat}/flat"])[f"{flat}/flat"].missing == {"libiabase.so.1"}

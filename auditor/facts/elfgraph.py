@@ -75,7 +75,9 @@ files show them: a PyInstaller one-dir bundle (a directory holding `base_library
 and `libpython3*.so*`, `_internal/` since PyInstaller 6) is loaded by its bootloader,
 which puts that directory first on LD_LIBRARY_PATH and restarts itself; the bundle's
 libraries carry no RPATH and are found there. Every root inside such a directory is
-resolved with it first on LD_LIBRARY_PATH.
+resolved with it first on LD_LIBRARY_PATH, except a program directly in it: the
+bootloader of a bundle made with `--contents-directory .` (PyInstaller < 6's layout),
+which the kernel starts without it before the restart.
 """
 
 from __future__ import annotations
@@ -764,7 +766,7 @@ class _Loader:
         if own is not None:
             failures.append(own)
         bundle = self.bundle_of(root)
-        if bundle is not None:
+        if bundle is not None and not (kind == PROGRAM and posixpath.dirname(root) == bundle):
             ns.launcher_env = ("/" + bundle,)
         obj = ns.files.get(root)
         if obj is None:
