@@ -5,7 +5,8 @@ unchanged. When `COPY . /app` comes before `RUN pip install -r requirements.txt`
 every code change re-installs every dependency: slow builds, and (without pinned
 hashes) a different dependency set each time.
 
-Read from the image's build history (`created_by`): the first step that copies a
+Read from the image's build history (`created_by`; skipped when no entry names a step, as
+after `docker import` of an exported container): the first step that copies a
 source tree (`COPY . /app`, `COPY src/ ...`, the legacy builder's `COPY dir:...`)
 is compared with the first step that installs the project's dependencies (`pip
 install -r ...`, `pip install .` or a path, `poetry install`, `uv sync`, `pipenv
@@ -138,6 +139,9 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     history = ctx.facts.image_config.get("history")
     if not isinstance(history, list) or not history:
         raise Skip("the image has no build history")
+    if not any(isinstance(h, dict) and str(h.get("created_by") or "").strip() for h in history):
+        # `docker import` of an exported container: one entry, "Imported from -"
+        raise Skip("the image's history names no build step (an imported or squashed image)")
     start_layer = ctx.facts.provenance.base_layers or 0
     steps: list[tuple[str, int | None]] = []  # (cleaned step, layer index or None)
     layer = 0

@@ -16,6 +16,14 @@ assumed to have zlib, pyexpat, _json and _decimal built in (Debian and Ubuntu do
 Each present extension's own DT_NEEDED libraries must resolve in the image (e.g. _ssl
 needs libssl.so.3): that part uses the ELF graph fact when available.
 
+PYTHONHOME in the image's Env replaces every interpreter's own prefix: CPython then
+looks for its standard library in `$PYTHONHOME/lib/pythonX.Y` (the part before a `:`)
+and stops at start ("Fatal Python error: init_fs_encoding ... No module named
+'encodings'") when the `encodings` package is not there; `ENV PYTHONHOME=/opt/venv`
+(a venv has no standard library) does that to every python the container runs. Not
+judged when the command sets PYTHONHOME itself (`env PYTHONHOME=...`), nor for a
+relative PYTHONHOME.
+
 A distro interpreter that is not the app's (Debian's python3 pulled in by mercurial or
 a -dev package while the app runs on its own CPython, auditor/facts/apppython.py) is
 not held to the app's standard: what it lacks is reported as info.
@@ -56,11 +64,34 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if not facts.pythons:
         raise Skip("no Python interpreter in the image")
     app = facts.app_python.interpreter
+    home = _pythonhome(ctx)
     for interp in facts.pythons:
         # a distro Python the app does not run (a tool's dependency): only worth knowing
         tool = app is not None and interp.path != app and interp.origin in DISTRO_ORIGINS
         cap = Severity.INFO if tool else Severity.ERROR
         whose = " (a dependency of distro packages, not the app's interpreter)" if tool else ""
+        if home is not None:
+            lost = _home_without_stdlib(ctx, home, interp.version)
+            if lost is not None:
+                yield INFO.finding(
+                    f"PYTHONHOME={home} (the image's Env): Python {interp.version} at "
+                    f"/{interp.path} looks for its standard library in {lost}, which has no "
+                    "encodings package: it stops at start (Fatal Python error: "
+                    f"init_fs_encoding: No module named 'encodings'){whose}",
+                    "Remove PYTHONHOME from the image's Env (a venv needs none: run its "
+                    "bin/python), or set it to the interpreter's own prefix",
+                    path=interp.path,
+                    severity=cap,
+                    evidence={
+                        "interpreter": "/" + interp.path,
+                        "pythonhome": home,
+                        "stdlib": lost,
+                        "app": not tool,
+                    },
+                )
+                continue
+            if not _own_prefix(ctx, home, interp.prefix):
+                continue  # it runs with another prefix's standard library: not judged here
         if interp.stdlib is None:
             lib = f"/{interp.prefix}/lib/python{interp.version}"
             yield INFO.finding(
@@ -108,6 +139,48 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                     "app": not tool,
                 },
             )
+
+
+def _pythonhome(ctx: CheckContext) -> str | None:
+    """PYTHONHOME as every python of the container gets it from the image's Env; None
+    when unset (or empty, which CPython ignores) or when the command sets it itself."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.apppython import command_argv
+
+    home = ctx.facts.env.get("PYTHONHOME")
+    if not home:
+        return None
+    if any(a.startswith("PYTHONHOME=") for a in command_argv(ctx.facts.config)):
+        return None
+    return home
+
+
+def _home_without_stdlib(ctx: CheckContext, home: str, version: str) -> str | None:
+    """The standard library directory PYTHONHOME makes Python `version` use, when it
+    has no `encodings` package (the first module CPython imports from it); None when it
+    has one, or when the files cannot say (a relative PYTHONHOME, a zip of the stdlib,
+    a lib64 platlibdir)."""
+    prefix = home.split(":", 1)[0].rstrip("/")
+    if not prefix.startswith("/"):
+        return None
+    fs = ctx.facts.fs
+    root = prefix.strip("/")
+    base = f"{root}/" if root else ""
+    for lib in ("lib", "lib64"):
+        stdlib = f"{base}{lib}/python{version}"
+        for landmark in ("encodings/__init__.py", "encodings/__init__.pyc"):
+            if fs.resolve(f"{stdlib}/{landmark}") is not None:
+                return None
+        if fs.resolve(f"{base}{lib}/python{version.replace('.', '')}.zip") is not None:
+            return None
+    return f"{prefix}/lib/python{version}"
+
+
+def _own_prefix(ctx: CheckContext, home: str, prefix: str) -> bool:
+    """Whether PYTHONHOME names the interpreter's own prefix (links followed)."""
+    fs = ctx.facts.fs
+    named = home.split(":", 1)[0].strip("/")
+    return fs.resolve(named) == fs.resolve(prefix)
 
 
 def _unloadable(ctx: CheckContext, modules: Iterable[Any]) -> Iterable[tuple[Any, Any]]:

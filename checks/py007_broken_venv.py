@@ -32,6 +32,15 @@ and a console script the container starts whose own distribution is on no entry 
 its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
 PATH but no PYTHONPATH: "No module named 'gunicorn'").
 
+Also flagged: a venv whose packages' files are symbolic links to somewhere not in the
+image, `uv pip install --link-mode=symlink` (or UV_LINK_MODE=symlink) into a cache that
+a later step removes or that was a build-time cache mount: a package whose
+`__init__.py` dangles imports as an empty namespace package (`requests.get`:
+AttributeError), a module file that dangles does not import, and importlib.metadata
+lists the distribution without a name. Only the files that decide an import (a
+top-level module, a package's `__init__.py`, a dist-info's METADATA) count; other
+dangling links inside a package are its own business.
+
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
 How to fix: copy the interpreter too (same path in both stages), or create the venv
@@ -132,6 +141,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 paths=[b.path for b in v.broken_scripts[1:]],
                 evidence={"venv": root, "interpreters": interps},
             )
+        yield from _dangling_package_files(ctx, v)
 
 
 #: `env NAME=...` words that change where programs and modules are found
@@ -320,6 +330,62 @@ def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "environment": "/" + env.path,
         },
     )
+
+
+def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
+    """The venv's import-deciding files that are links to nothing (module doc)."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.fs import SYMLINK
+
+    fs = ctx.facts.fs
+    for site in v.site_packages:
+        broken: list[str] = []
+        for (kind, *_), paths in fs.stat_groups_under(site + "/"):
+            if kind != SYMLINK:
+                continue
+            broken += [p for p in paths if _decides_import(p[len(site) + 1 :])]
+        broken = sorted(p for p in broken if fs.resolve(p) is None)
+        if not broken:
+            continue
+        rels = [p[len(site) + 1 :] for p in broken]
+        names = sorted({r.split("/")[0].split(".")[0] for r in rels if ".dist-info/" not in r})
+        dists = sum(1 for r in rels if ".dist-info/" in r)
+        node = fs.get(broken[0])
+        target = node.entry.link if node is not None else "?"
+        what = []
+        if names:
+            shown = ", ".join(f"`import {n}`" for n in names[:4])
+            more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+            what.append(f"{shown}{more} find no module code (an empty namespace package, or none)")
+        if dists:
+            what.append(f"importlib.metadata lists {dists} distribution(s) without a name")
+        yield INFO.finding(
+            f"venv /{v.path}: {len(broken)} file(s) that decide an import are links to what "
+            f"is not in the image (/{broken[0]} -> {target}): " + "; ".join(what),
+            "Install with copies (uv pip install --link-mode=copy, or UV_LINK_MODE=copy) "
+            "or keep what the links point at in the image",
+            path=broken[0],
+            paths=broken[1:10],
+            evidence={
+                "venv": "/" + v.path,
+                "dangling": len(broken),
+                "modules": names,
+                "distributions": dists,
+            },
+        )
+
+
+def _decides_import(rel: str) -> bool:
+    """A top-level module, a package's __init__.py, or a dist-info's METADATA (`rel`
+    relative to site-packages)."""
+    parts = rel.split("/")
+    if len(parts) == 1:
+        return parts[0].endswith((".py", ".so"))
+    if len(parts) == 2:
+        if parts[0].endswith(".dist-info"):
+            return parts[1] == "METADATA"
+        return parts[1] == "__init__.py"
+    return False
 
 
 def _copy_runs(ctx: CheckContext, v: Venv) -> bool:

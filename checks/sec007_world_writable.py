@@ -5,6 +5,11 @@ any process, whatever its user, replace code, configuration or libraries that
 another process trusts. Only shared scratch directories with the sticky bit
 (/tmp, /var/tmp, /run/lock, /var/lock, /dev/shm) are expected to be writable by all.
 
+Not reported: what lies inside those sticky scratch directories (anyone may write
+there anyway: /tmp/uv-<hash>.lock), and empty lock files (`.lock`, `*.lock`, no
+content to change) such as the 0666 ones uv makes on purpose so that any user may
+lock a venv or its cache: writing one changes nothing a program reads.
+
 Example: `RUN chmod -R 777 /app` (the classic "fix" for a permission error).
 
 How to fix: give the runtime user ownership of what it must write
@@ -16,10 +21,11 @@ References: CIS Docker Benchmark 4.x, https://wiki.debian.org/Permissions
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.fs import BLOCK, CHAR, DIR, SYMLINK
+from auditor.fs import BLOCK, CHAR, DIR, FILE, HARDLINK, SYMLINK
 
 INFO = CheckInfo(
     id="SEC007",
@@ -29,6 +35,9 @@ INFO = CheckInfo(
     criterion="no world-writable paths outside /tmp, /var/tmp (sticky)",
     dimension=Dimension.SECURE,
 )
+if TYPE_CHECKING:
+    from auditor.fs import FileSystem
+
 OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/runner.py)
 SCRATCH = frozenset({"tmp", "var/tmp", "run/lock", "var/lock", "dev/shm"})
 MAX_LISTED = 50
@@ -45,6 +54,8 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         scratch = kind == DIR and mode & 0o1000
         for path in paths:
             if path == "dev" or path.startswith("dev/") or (scratch and path in SCRATCH):
+                continue
+            if kind in (FILE, HARDLINK) and (_in_scratch(fs, path) or _empty_lock(fs, path)):
                 continue
             node = fs.get(path)
             if node is None or node.implicit or ctx.allowed(path):
@@ -76,3 +87,19 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
             paths=under[:MAX_LISTED],
             evidence={"mode": f"{mode & 0o7777:04o}", "below": len(under)},
         )
+
+
+def _in_scratch(fs: FileSystem, path: str) -> bool:
+    """Below a sticky, world-writable scratch directory (/tmp, /var/tmp, ...)."""
+    for d in SCRATCH:
+        if path.startswith(d + "/"):
+            node = fs.get(d)
+            e = node.entry if node is not None else None
+            return e is not None and e.kind == DIR and e.mode & 0o1002 == 0o1002
+    return False
+
+
+def _empty_lock(fs: FileSystem, path: str) -> bool:
+    """An empty lock file: `.lock` or `NAME.lock`, no content."""
+    name = path.rpartition("/")[2]
+    return name.endswith(".lock") and fs.file_size(path) == 0

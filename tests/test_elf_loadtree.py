@@ -486,3 +486,83 @@ def test_system_directories_per_distribution_family(
     image = Scanned(tmp_path, items)
     failures = image.trees["usr/bin/app"].failures  # (libc.so.6 too, where it is not Debian)
     assert [f.name for f in failures if f.name.startswith("libia")] == ["libiaother.so.1"]
+
+
+@requires_root
+def test_a_pyinstaller_bundle_is_loaded_with_its_directory_on_ld_library_path(
+    tmp_path: Path, parts: dict[str, Built]
+) -> None:
+    """A PyInstaller one-dir bundle (dist/app/app and dist/app/_internal/ copied into a
+    final stage): no file in it has an RPATH; the bootloader puts `_internal` first on
+    LD_LIBRARY_PATH and restarts itself before it loads libpython and the extension
+    modules (a PyInstaller 6.22 bundle on a Debian slim image: `import _hashlib` works,
+    libcrypto.so.3 from _internal/). What the bundle lacks still fails."""
+    internal = "opt/app/_internal"
+    dynload = f"{internal}/python3.11/lib-dynload"
+    other = shared_library("libiaother.so.1", BASE_C)
+    uses_base = shared_library(
+        "_base.cpython-311-x86_64-linux-gnu.so", MAIN_BASE.replace("main", "f"), [parts["base"]]
+    )
+    uses_other = shared_library(
+        "_other.cpython-311-x86_64-linux-gnu.so", "int base(void); int f(void) { return 0; }",
+        [other],
+    )  # fmt: skip
+    libpython = shared_library("libpython3.11.so.1.0", "int py(void) { return 0; }")
+    items = [
+        *glibc(),
+        exe("opt/app/app", program("app", DLOPEN_C, flags=["-ldl"])),
+        File(f"{internal}/base_library.zip", b"PK\x05\x06" + bytes(18)),
+        lib(f"{internal}/libpython3.11.so.1.0", libpython),
+        lib(f"{internal}/libiabase.so.1", parts["base"]),
+        lib(f"{internal}/libiamid.so.1", parts["mid"]),
+        lib(f"{dynload}/_base.cpython-311-x86_64-linux-gnu.so", uses_base),
+        lib(f"{dynload}/_other.cpython-311-x86_64-linux-gnu.so", uses_other),
+    ]
+    image = Scanned(tmp_path, items)
+    trees = image.trees
+    base = f"{dynload}/_base.cpython-311-x86_64-linux-gnu.so"
+    assert trees[base].kind == EXTENSION and trees[base].failures == ()
+    assert trees[base].binding(base, "libiabase.so.1") == f"{internal}/libiabase.so.1"
+    assert trees[f"{internal}/libiamid.so.1"].failures == ()
+    (failure,) = trees[f"{dynload}/_other.cpython-311-x86_64-linux-gnu.so"].failures
+    assert failure.name == "libiaother.so.1" and failure.searched[0] == "/" + internal
+    assert list(image.el001()) == ["libiaother.so.1"]
+    # the loader, as the restarted bootloader runs: _internal on the library path
+    loader = "/" + ML + "/ld-linux-x86-64.so.2"
+    for module, ok in [(base, True), (f"{dynload}/_other.cpython-311-x86_64-linux-gnu.so", False)]:
+        argv = [loader, "--library-path", "/" + internal, "/opt/app/app", "/" + module]
+        done = run_in_root(image.root, argv)
+        assert (done.returncode == 0) is ok, done.stdout
+        if not ok:
+            assert "libiaother.so.1" in done.stdout
+    # without it (what the files alone would say), the bundle's own libraries fail
+    done = run_in_root(image.root, [loader, "/opt/app/app", "/" + base])
+    assert done.returncode != 0 and "libiabase.so.1" in done.stdout
+
+
+@requires_root
+def test_a_flat_pyinstaller_bundles_bootloader_starts_without_its_directory(
+    tmp_path: Path, parts: dict[str, Built]
+) -> None:
+    """`--contents-directory .` (PyInstaller < 6's layout): the bootloader sits beside
+    base_library.zip and the bundle's libraries. The kernel starts it before it sets
+    LD_LIBRARY_PATH: what it needs itself (zlib, for PyInstaller's) must be found
+    without the bundle's directory; its modules are found with it."""
+    flat = "opt/flat"
+    app = program("flat", MAIN_BASE, [parts["base"]])
+    uses_base = shared_library(
+        "_base.cpython-311-x86_64-linux-gnu.so", MAIN_BASE.replace("main", "f"), [parts["base"]]
+    )
+    items = [
+        *glibc(),
+        exe(f"{flat}/flat", app),
+        File(f"{flat}/base_library.zip", b"PK\x05\x06" + bytes(18)),
+        lib(f"{flat}/libpython3.11.so.1.0", shared_library("libpython3.11.so.1.0", BASE_C)),
+        lib(f"{flat}/libiabase.so.1", parts["base"]),
+        lib(f"{flat}/_base.cpython-311-x86_64-linux-gnu.so", uses_base),
+    ]
+    image = Scanned(tmp_path, items)
+    trees = image.trees
+    assert [f.name for f in trees[f"{flat}/flat"].failures] == ["libiabase.so.1"]
+    assert trees[f"{flat}/_base.cpython-311-x86_64-linux-gnu.so"].failures == ()
+    assert ld_list(image.root, [f"{flat}/flat"])[f"{flat}/flat"].missing == {"libiabase.so.1"}

@@ -254,13 +254,25 @@ class Facts:
 
     @cached_property
     def venv_writable(self) -> dict[str, permissions.WritableScan]:
-        """Per venv path: what in it the runtime user can write."""
+        """Per venv path: what in it the runtime user can write. uv's lock file
+        (`<venv>/.lock`, which uv makes mode 0666 so that any user may lock the venv) is
+        left out: no interpreter reads it, and writing it changes no code (replacing it
+        takes a writable venv directory, which is counted)."""
         from auditor.facts import permissions
 
         return {
-            v.path: permissions.writable_paths(self.fs, v.path, self.runtime_user)
+            v.path: permissions.writable_paths(
+                self.fs, v.path, self.runtime_user, skip=self._lock_files(v.path)
+            )
             for v in self.venvs
         }
+
+    def _lock_files(self, venv: str) -> tuple[str, ...]:
+        from auditor.fs import FILE
+
+        lock = f"{venv}/.lock"
+        node = self.fs.get(lock)
+        return (lock,) if node is not None and node.entry.kind == FILE else ()
 
     @cached_property
     def app_dirs(self) -> list[str]:

@@ -69,6 +69,15 @@ What is not modelled (the files cannot tell, or it does not change the answer):
 - a search stopped by an error other than "no such file" (a symlink loop stops only the
   current list of directories in glibc; here it counts as absent);
 - file permissions (a library the runtime user cannot read is skipped by ld.so).
+
+Launchers that set LD_LIBRARY_PATH before they load anything are modelled where the
+files show them: a PyInstaller one-dir bundle (a directory holding `base_library.zip`
+and `libpython3*.so*`, `_internal/` since PyInstaller 6) is loaded by its bootloader,
+which puts that directory first on LD_LIBRARY_PATH and restarts itself; the bundle's
+libraries carry no RPATH and are found there. Every root inside such a directory is
+resolved with it first on LD_LIBRARY_PATH, except a program directly in it: the
+bootloader of a bundle made with `--contents-directory .` (PyInstaller < 6's layout),
+which the kernel starts without it before the restart.
 """
 
 from __future__ import annotations
@@ -302,6 +311,8 @@ class _Namespace:
         self.failed: set[str] = set()
         self.main: _Obj | None = None
         self.rtld: _Obj | None = None
+        # directories a launcher puts before the image's LD_LIBRARY_PATH (a bundle's)
+        self.launcher_env: tuple[str, ...] = ()
 
     def copy(self) -> _Namespace:
         """The objects loaded so far (not the names that failed: a later load searches
@@ -368,8 +379,10 @@ class _Loader:
         libc: str | None,
         interpreters: list[tuple[str, str]],
         image_machine: str | None,
+        bundles: Iterable[str] = (),
     ) -> None:
         self.fs = fs
+        self.bundles = sorted(bundles, key=lambda d: -len(d))
         self.paths = paths
         self.libc = libc
         self.interpreters = sorted(interpreters, key=lambda p: -len(p[0]))
@@ -608,7 +621,8 @@ class _Loader:
                     return self._bind(ns, loader, name, cand, probe)
             return self._missing(ns, loader, name, (), (), ())
         lists: list[tuple[str, ...]] = []
-        env = () if secure else self.expand(self.paths.ld_library_path, ns.main or loader, musl)
+        env_entries = ns.launcher_env + self.paths.ld_library_path
+        env = () if secure else self.expand(env_entries, ns.main or loader, musl)
         if musl:
             lists += [env, *self.rpath_chain(ns, loader, True), tuple(self.musl_dirs(machine))]
         else:
@@ -751,6 +765,9 @@ class _Loader:
         own = self._own_fault(root, facts, kind, musl)
         if own is not None:
             failures.append(own)
+        bundle = self.bundle_of(root)
+        if bundle is not None and not (kind == PROGRAM and posixpath.dirname(root) == bundle):
+            ns.launcher_env = ("/" + bundle,)
         obj = ns.files.get(root)
         if obj is None:
             obj = ns.add(root, root, facts, None)
@@ -853,6 +870,13 @@ class _Loader:
             )
         return self._interp_trees[program]
 
+    def bundle_of(self, path: str) -> str | None:
+        """The launcher's bundle directory `path` lies in (its library directory)."""
+        for d in self.bundles:
+            if path.startswith(d + "/"):
+                return d
+        return None
+
     def interpreter_of(self, path: str) -> str | None:
         for prefix, program in self.interpreters:
             if path.startswith(prefix + "/"):
@@ -911,7 +935,14 @@ def build(
     """Every root's load tree. `interpreters` maps a directory (a venv's site-packages,
     a prefix's lib/pythonX.Y) to the program that imports extension modules from it;
     `extension(path)` says whether a file is a Python extension module."""
-    loader = _Loader(fs, paths, libc, interpreters or [], IMAGE_ARCH.get(architecture or ""))
+    loader = _Loader(
+        fs,
+        paths,
+        libc,
+        interpreters or [],
+        IMAGE_ARCH.get(architecture or ""),
+        pyinstaller_bundles(fs),
+    )
     graph = ElfGraph(paths=paths, ld_conf_dirs=ld_so_conf_dirs(fs))
     is_extension = extension or (lambda p: False)
     libraries: list[tuple[str, ElfFacts]] = []
@@ -951,6 +982,22 @@ def build(
             graph.trees[path] = tree
             covered.update(tree.objects)
     return graph
+
+
+def pyinstaller_bundles(fs: FileSystem) -> list[str]:
+    """PyInstaller one-dir bundles: each directory holding `base_library.zip` (the frozen
+    standard library) and a `libpython3*.so*`, the bundle's library directory that its
+    bootloader puts first on LD_LIBRARY_PATH before it restarts itself and loads
+    libpython (`sys._MEIPASS`; `_internal/` since PyInstaller 6, the executable's own
+    directory before)."""
+    out = []
+    for path, node in fs.files_ending("/base_library.zip"):
+        if node.entry.kind not in (FILE, HARDLINK):
+            continue
+        directory = posixpath.dirname(path)
+        if any(n.startswith("libpython3") and ".so" in n for n in fs.listdir(directory)):
+            out.append(directory)
+    return out
 
 
 def _executable(fs: FileSystem, path: str) -> bool:

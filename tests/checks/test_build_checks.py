@@ -16,7 +16,8 @@ from auditor.checks import (
     bl003_not_reproducible,
     bl004_layers,
 )
-from tests.checks.support import debian_base, image, run, summary
+from auditor.findings import Status
+from tests.checks.support import debian_base, image, run, status, summary
 from tests.factory import MTIME, Dir, File, Layer, Symlink, host_file
 
 CREATED = 1_793_491_200  # 2026-11-01T00:00:00Z: the factory's history time
@@ -139,6 +140,24 @@ def test_bl001_a_wheelhouse_copied_first_is_no_source(
     ]
     found = run(bl001_cache_unfriendly_order, image(*layers), tmp_path)
     assert [f.evidence["copy_layer"] for f in found] == ([0] if flagged else [])
+
+
+def test_bl001_is_skipped_for_an_imported_image(tmp_path: Path) -> None:
+    """`docker export` of a container, then `docker import --change 'CMD [...]'`: one
+    layer, and a history whose one entry names no step ("Imported from -"). What order
+    the build ran in is not in the image: BL001 passed the image (a claim that the order
+    is cache-friendly); it is skipped, saying why."""
+    squashed = Layer(
+        [
+            File("app/requirements.txt", b"requests\n"),
+            File("app/app.py", b"import requests\n"),
+            File("opt/venv/pyvenv.cfg", b"home = /usr/local/bin\n"),
+        ],
+        created_by="",
+    )
+    found, reason = status(bl001_cache_unfriendly_order, image(squashed, Cmd=["python"]), tmp_path)
+    assert found == Status.SKIPPED
+    assert reason is not None and "names no build step" in reason
 
 
 def test_bl001_only_the_teams_own_steps_count(tmp_path: Path) -> None:

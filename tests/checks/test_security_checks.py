@@ -135,6 +135,34 @@ def test_sec007_chmod_777_is_one_finding(tmp_path: Path) -> None:
     assert found[0].paths == ("/app/main.py", "/app/util.py")
 
 
+def test_sec007_uv_lock_files_and_scratch_files_pass(tmp_path: Path) -> None:
+    """uv (`uv venv` + `uv pip install`, cache kept, and `uv pip install --system`)
+    leaves empty lock files at mode 0666 on purpose, so that any user may lock: in the
+    venv, in its cache, and /tmp/uv-<hash>.lock; SEC007 reported each (ten warnings in
+    one image). Writing one changes nothing a program reads; a world-writable file with
+    content, or a lock-named directory, still counts."""
+    uv = Layer(
+        [
+            Dir("opt/venv"),
+            File("opt/venv/.lock", b"", 0o666),
+            Dir("root/.cache/uv/wheels-v8/index/37afcb7f/idna", 0o755),
+            File("root/.cache/uv/.lock", b"", 0o666),
+            File("root/.cache/uv/wheels-v8/index/37afcb7f/idna/3.20-py3-none-any.lock", b"", 0o666),
+            Dir("tmp", 0o1777),
+            File("tmp/uv-6c2078bb75587c01.lock", b"", 0o666),
+            File("tmp/notes.txt", b"scratch\n", 0o666),
+            File("opt/venv/state.lock", b"pid=1\n", 0o666),
+            Dir("opt/venv/run.lock", 0o777),
+        ],
+        "RUN uv venv /opt/venv && uv pip install --python /opt/venv/bin/python requests",
+    )
+    found = run(sec007_world_writable, image(debian_base(setuid=False), uv), tmp_path)
+    assert summary(found) == [
+        ("SEC007", "warning", "/opt/venv/run.lock"),
+        ("SEC007", "warning", "/opt/venv/state.lock"),
+    ]
+
+
 # ---- SEC008 ------------------------------------------------------------------------
 
 PEM = (

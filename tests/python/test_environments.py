@@ -5,6 +5,9 @@ real distributions copied from the host's site-packages."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -761,3 +764,84 @@ def test_bytecode_in_app_ignores_the_entry_script(scan: Scan) -> None:
     facts = scan(image(app, WorkingDir="/app", Cmd=["python", "main.py"]))
     [f] = findings(py006_bytecode, facts)  # lib.py has no pyc; main.py needs none
     assert (f.path, f.evidence["sources"], f.evidence["missing"]) == ("/app", 1, 1)
+
+
+def test_uvs_world_writable_venv_lock_is_no_writable_venv(scan: Scan) -> None:
+    """`uv venv /opt/venv` in a builder, copied into the final stage, `USER app`: uv
+    leaves /opt/venv/.lock at mode 0666 (so that any user may lock the venv); as app,
+    `test -w` passed on .lock only, never on site-packages, bin or a module, and SEC003
+    said '1 of 331 paths are writable by app'. Writing the lock file changes no code
+    the interpreter runs; a writable venv directory still counts."""
+    venv = venv_with(dist("pip"))
+    lock = Layer([File(f"{VENV}/.lock", b"", 0o666)], created_by="RUN uv venv /opt/acme/venv")
+    facts = scan(image(venv, lock, app_layer(0), user="app", Cmd=["python"]))
+    assert status(sec003_writable_venv, facts) == "passed"
+    assert facts.venv_writable[VENV].writable == ()
+    opened = Layer([Dir(VENV, 0o777), File(f"{VENV}/.lock", b"", 0o666)], created_by="RUN chmod")
+    facts = scan(image(venv, opened, app_layer(0), user="app", Cmd=["python"]))
+    [v] = findings(sec003_writable_venv, facts)
+    assert v.path == f"/{VENV}" and facts.venv_writable[VENV].writable == (VENV,)
+
+
+def test_package_files_linked_to_a_removed_uv_cache_do_not_import(
+    scan: Scan, tmp_path: Path
+) -> None:
+    """`uv pip install --link-mode=symlink` into /opt/venv, then `rm -rf /root/.cache/uv`
+    in the same step: every file of every package is a link into the removed cache.
+    `import requests` still succeeded (an empty namespace package), `requests.get` raised
+    AttributeError, importlib.metadata listed 7 distributions without a name; PY007 said
+    nothing. Kept cache: the links resolve. A dangling link deeper in a package (its
+    data) decides no import."""
+    cache = "root/.cache/uv/archive-v0/qMSrpUnwXrFBlPXy"
+    links = Layer(
+        [
+            Dir(f"{SITE}/requests"),
+            Symlink(f"{SITE}/requests/__init__.py", f"/{cache}/requests/__init__.py"),
+            Symlink(f"{SITE}/requests/api.py", f"/{cache}/requests/api.py"),
+            Symlink(f"{SITE}/six.py", f"/{cache}/six.py"),
+            Dir(f"{SITE}/requests-2.34.2.dist-info"),
+            Symlink(
+                f"{SITE}/requests-2.34.2.dist-info/METADATA",
+                f"/{cache}/requests-2.34.2.dist-info/METADATA",
+            ),
+            Dir(f"{SITE}/certifi"),
+            File(f"{SITE}/certifi/__init__.py", b""),
+            Symlink(f"{SITE}/certifi/cacert.pem", "/etc/ssl/certs/ca-certificates.crt"),
+        ],
+        created_by="RUN uv pip install --link-mode=symlink requests && rm -rf /root/.cache/uv",
+    )
+    cfg = {"Cmd": ["python", "/app/main.py"], "Env": [f"PATH=/{VENV}/bin:/usr/bin:/bin"]}
+    facts = scan(image(venv_with(), links, **cfg))
+    [f] = [f for f in findings(py007_broken_venv, facts) if "decide an import" in f.message]
+    assert f.severity.name == "ERROR" and f.path == f"/{SITE}/requests-2.34.2.dist-info/METADATA"
+    assert f.evidence["modules"] == ["requests", "six"]
+    assert (f.evidence["dangling"], f.evidence["distributions"]) == (3, 1)
+    assert "`import requests`, `import six` find no module code" in f.message
+    kept = Layer(
+        [
+            Dir(f"{cache}/requests"),
+            File(f"{cache}/requests/__init__.py", b"def get(): pass\n"),
+            File(f"{cache}/requests/api.py", b""),
+            File(f"{cache}/six.py", b""),
+            Dir(f"{cache}/requests-2.34.2.dist-info"),
+            File(f"{cache}/requests-2.34.2.dist-info/METADATA", b"Name: requests\n"),
+        ],
+        created_by="RUN uv pip install --link-mode=symlink requests",
+    )
+    facts = scan(image(venv_with(), kept, links, **cfg))
+    assert not [f for f in findings(py007_broken_venv, facts) if "decide an import" in f.message]
+    # the interpreter's own rule: a package whose __init__.py dangles imports as an empty
+    # namespace package; a module file that dangles does not import
+    site = tmp_path / "site"
+    (site / "iapkg").mkdir(parents=True)
+    (site / "iapkg" / "__init__.py").symlink_to(tmp_path / "gone" / "__init__.py")
+    (site / "iamod.py").symlink_to(tmp_path / "gone" / "iamod.py")
+    probe = (
+        "import iapkg; print(iapkg.__file__, hasattr(iapkg, 'get'))\n"
+        "try:\n import iamod\nexcept ImportError: print('no iamod')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe], env={"PYTHONPATH": str(site)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split("\n")[:2] == ["None False", "no iamod"]

@@ -3,7 +3,9 @@ holding a real CPython (the test host's, and Debian's own python3.11)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -332,3 +334,64 @@ def test_sourceless_stdlib_is_a_stdlib(scan: Scan) -> None:
         if name in states:
             assert states[name] == "unknown", name
     assert not [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
+
+
+@pytest.mark.parametrize(
+    ("env", "cmd", "stops"),
+    [
+        (["PYTHONHOME=/opt/venv"], ["python", "/app/app.py"], True),  # the venv: no stdlib
+        (["PYTHONHOME=/opt/python"], ["python", "/app/app.py"], True),  # not in the image
+        ([f"PYTHONHOME=/{PREFIX}"], ["python", "/app/app.py"], False),  # its own prefix
+        ([f"PYTHONHOME=/{PREFIX}:/opt/gone"], ["python", "/app/app.py"], False),
+        (["PYTHONHOME=/opt/venv"], ["env", f"PYTHONHOME=/{PREFIX}", "python"], False),
+    ],
+)
+def test_pythonhome_without_a_standard_library_stops_the_interpreter(
+    scan: Scan, tmp_path: Path, env: list[str], cmd: list[str], stops: bool
+) -> None:
+    """`ENV PYTHONHOME=/opt/venv` beside a venv on PATH (python:3.11-slim, the venv made
+    in the image): `docker run IMAGE` died with "Fatal Python error: init_fs_encoding:
+    failed to get the Python codec of the filesystem encoding ... No module named
+    'encodings'" (stdlib dir /opt/venv/lib/python3.11), and so did PYTHONHOME at a
+    directory the image lacks; PY002 said nothing. With the interpreter's own prefix (and
+    an exec_prefix after ':') it runs, and PY002 judges the prefix's files as before."""
+    venv = Layer(
+        [
+            Dir("opt/venv"),
+            File("opt/venv/pyvenv.cfg", f"home = /{PREFIX}/bin\nversion = {V}.0\n".encode()),
+            Dir("opt/venv/bin"),
+            Symlink("opt/venv/bin/python", f"/{PREFIX}/bin/python{V}"),
+            Dir(f"opt/venv/lib/python{V}/site-packages"),
+            File("app/app.py", b"print('hi')\n"),
+        ],
+        created_by="RUN python -m venv /opt/venv",
+    )
+    config = {"Env": [f"PATH=/opt/venv/bin:/{PREFIX}/bin:/usr/bin:/bin", *env], "Cmd": cmd}
+    facts = scan(ImageSpec([pyimage.cpython_layer(), venv], config=config))
+    errors = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
+    home = env[0].partition("=")[2]
+    if stops:
+        [found] = errors
+        assert found.message.startswith(
+            f"{env[0]} (the image's Env): Python {V} at /{PREFIX}/bin/python{V} looks for its "
+            f"standard library in {home}/lib/python{V}, which has no encodings package"
+        )
+        assert found.evidence["stdlib"] == f"{home}/lib/python{V}"
+    else:
+        assert errors == []
+    # the rule is the interpreter's own: the host's python with PYTHONHOME at a directory
+    # laid out as the venv is (lib/pythonX.Y/site-packages only) stops at start
+    fake = tmp_path / "home"
+    (fake / "lib" / f"python{V}" / "site-packages").mkdir(parents=True)
+    for value, ok in [
+        (str(fake), False),
+        (sys.base_prefix, True),
+        (f"{sys.base_prefix}:{fake}", True),
+    ]:
+        done = subprocess.run(
+            [pyimage.HOST_EXECUTABLE, "-c", "import json"],
+            env={"PYTHONHOME": value}, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert (done.returncode == 0) is ok, done.stderr
+        if not ok:
+            assert "No module named 'encodings'" in done.stderr
