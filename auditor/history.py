@@ -37,14 +37,30 @@ def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str |
 
 def clean_step(text: str) -> str:
     """Docker's `/bin/sh -c #(nop) COPY ...` becomes `COPY ...`; BuildKit's `RUN /bin/sh -c x`
-    becomes `RUN x`: the Dockerfile line as written."""
+    becomes `RUN x`: the Dockerfile line as written. The build arguments a RUN step
+    was given (`|2 A=1 B=2`, both builders) are left out, as the Dockerfile line has
+    none, and what looks like a secret is masked (`auditor/redaction.py`): every report
+    quotes these texts."""
+    from auditor.redaction import redact  # deferred: start-up time, see README
+
+    return redact(_clean_step(text))
+
+
+def _clean_step(text: str) -> str:
     text = text.strip().removesuffix("# buildkit").strip()
+    if text.startswith("RUN |"):  # BuildKit with build args: "RUN |2 A=1 B=2 /bin/sh -c cmd"
+        text = text[len("RUN ") :]
     for prefix in ("/bin/sh -c #(nop) ", "|"):
         if text.startswith(prefix):
             if prefix == "|":
-                # legacy builder with build args: "|2 A=1 B=2 /bin/sh -c cmd"
+                # build args: "|2 A=1 B=2 /bin/sh -c cmd", or exec form "|2 A=1 B=2 prog arg"
                 _, _, rest = text.partition(" /bin/sh -c ")
-                return ("RUN " + rest.strip()) if rest else text
+                if rest:
+                    return "RUN " + rest.strip()
+                count, _, after = text[1:].partition(" ")
+                if count.isdigit() and int(count) < len(words := after.split(" ")):
+                    return "RUN " + " ".join(words[int(count) :]).strip()
+                return text
             return text[len(prefix) :].strip()
     if text.startswith("/bin/sh -c "):
         return "RUN " + text[len("/bin/sh -c ") :].strip()

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
+from auditor.redaction import SECRET_NAME, URL_CREDS, is_value, mask, url_secret
 
 if TYPE_CHECKING:
     import configparser
@@ -68,29 +69,12 @@ OFFLOAD = True  # walks the tree on its own: may run beside the others (auditor/
 # start-up time, see README "Performance".
 PEM_KEY = rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/=]{20}"
 AWS_KEY_ID = rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
-URL_CREDS = r"(?i)[a-z][a-z0-9+.-]*://([^/\s:@]+):([^/\s@]+)@"
-SECRET_NAME = (
-    r"(?i)(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|SECRET_KEY|"
-    r"PRIVATE_KEY|AUTH_TOKEN|CREDENTIALS?)$"
-)
-PLACEHOLDERS = frozenset(
-    {"", "changeme", "none", "null", "xxx", "***", "<secret>", "true", "false"}
-)
 
 # The file names that some test below looks for (keep in step with `file_secrets`).
 _NAMED = frozenset({".netrc", ".pypirc", "pip.conf", "pip.ini", ".git-credentials", ".npmrc"})
 # Name endings some test below looks for: `.env` files, and the last part of
 # `.aws/credentials` and `.docker/config.json` (a path ending so has a name ending so).
 _NAME_ENDS = (".env", "credentials", "config.json")
-
-
-def mask(value: str) -> str:
-    return value[:2] + "…" if len(value) > 6 else "…"
-
-
-def _is_value(value: str) -> bool:
-    v = value.strip().strip("'\"")
-    return v.lower() not in PLACEHOLDERS and not v.startswith(("$", "/", "{{"))
 
 
 def _ini(text: str) -> configparser.RawConfigParser | None:
@@ -134,7 +118,7 @@ def file_secrets(path: str, data: bytes) -> list[str]:
         kinds.append(".netrc password")
     pypirc = _ini(text()) if name == ".pypirc" else None
     if pypirc is not None and any(
-        _is_value(pypirc.get(s, "password", fallback="")) for s in pypirc.sections()
+        is_value(pypirc.get(s, "password", fallback="")) for s in pypirc.sections()
     ):
         kinds.append(".pypirc password")
     if name in ("pip.conf", "pip.ini") and (ini := _ini(text())) is not None:
@@ -162,7 +146,7 @@ def file_secrets(path: str, data: bytes) -> list[str]:
     if name == ".env" or name.endswith(".env"):
         for line in text().splitlines():
             key, sep, value = line.removeprefix("export ").partition("=")
-            if sep and re.search(SECRET_NAME, key.strip()) and _is_value(value):
+            if sep and re.search(SECRET_NAME, key.strip()) and is_value(value):
                 kinds.append(f".env variable {key.strip()}")
     if name.startswith("requirements") and name.endswith(".txt") and re.search(URL_CREDS, text()):
         kinds.append("index URL with credentials in requirements")
@@ -201,15 +185,9 @@ def env_secrets(env: dict[str, str]) -> list[str]:
     return sorted(
         k
         for k, v in env.items()
-        if (not k.upper().endswith("_FILE") and re.search(SECRET_NAME, k) and _is_value(v))
-        or _url_secret(v)
+        if (not k.upper().endswith("_FILE") and re.search(SECRET_NAME, k) and is_value(v))
+        or url_secret(v)
     )
-
-
-def _url_secret(text: str) -> bool:
-    """Whether `text` holds a URL with a literal password (`https://u:p@host`), not a
-    variable the shell fills in (`https://u:${TOKEN}@host`) or a placeholder."""
-    return any(_is_value(m.group(2)) for m in re.finditer(URL_CREDS, text))
 
 
 def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str, list[int]]]:
@@ -253,11 +231,11 @@ def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str
             command = ""
         for how, name, value in values:
             named = re.search(SECRET_NAME, name) and not name.upper().endswith("_FILE")
-            if named and _is_value(value):
+            if named and is_value(value):
                 seen(f"{name} ({mask(value)})", how, index)
-            elif _url_secret(value):
+            elif url_secret(value):
                 seen(f"{name} (a URL with a password)", how, index)
-        if command and _url_secret(command):
+        if command and url_secret(command):
             seen(f"a URL with a password in a {step.kind} command", "the command", index)
     items = [(what, ", ".join(hows), entries) for what, (hows, entries) in found.items()]
     return sorted(items, key=lambda item: (item[2][0], item[0]))
