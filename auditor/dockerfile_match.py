@@ -296,11 +296,11 @@ def learned_args(steps: Sequence[Step]) -> dict[str, str]:
                     out[key] = value
     for step in steps:
         if step.kind == "RUN" and step.body.startswith("|"):
-            out.update(prefix_args(step.body))
+            out.update(_prefix_args(step.body))
     return out
 
 
-def prefix_args(body: str) -> dict[str, str]:
+def _prefix_args(body: str) -> dict[str, str]:
     """`|2 A=1 B=2 /bin/sh -c ...`: the count says how many K=V words follow. A value
     with spaces is cut at its first word: a wrong value can only fail a match."""
     words = body.split(" ")

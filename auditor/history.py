@@ -21,6 +21,44 @@ MANIFESTS = (
 )
 
 
+#: The instructions a history entry may name (BuildKit writes the name; the classic
+#: builder writes `/bin/sh -c #(nop) NAME ...`, or nothing before a RUN's command).
+INSTRUCTIONS = frozenset(
+    {"RUN", "COPY", "ADD", "ENV", "ARG", "LABEL", "WORKDIR", "USER", "EXPOSE", "CMD",
+     "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "ONBUILD", "MAINTAINER"}
+)  # fmt: skip
+
+
+def step_parts(created_by: str) -> tuple[str, str]:
+    """(instruction, the rest) of a history entry as either builder writes it, white
+    space collapsed: `("RUN", "|1 A=1 /bin/sh -c make")`, `("ENV", "A=1 B=2")`."""
+    text = " ".join(created_by.split()).removesuffix(" # buildkit").strip()
+    if text.startswith("/bin/sh -c #(nop) "):
+        kind, _, body = text[len("/bin/sh -c #(nop) ") :].partition(" ")
+        return kind, body.strip()
+    kind, _, body = text.partition(" ")
+    if kind not in INSTRUCTIONS:  # the classic builder's RUN: no instruction written
+        return "RUN", text
+    return kind, body.strip()
+
+
+def build_args(body: str) -> tuple[dict[str, str], str]:
+    """A RUN step's build arguments and its command: `|2 A=1 B=2 /bin/sh -c cmd` gives
+    ({"A": "1", "B": "2"}, "/bin/sh -c cmd"). The count says how many `K=V` words
+    follow; a value with spaces is cut at its first word."""
+    words = body.split(" ")
+    if not words[0].startswith("|") or not words[0][1:].isdigit():
+        return {}, body
+    count = int(words[0][1:])
+    args: dict[str, str] = {}
+    for word in words[1 : count + 1]:
+        key, eq, value = word.partition("=")
+        if not eq or not key.isidentifier():
+            break
+        args[key] = value
+    return args, " ".join(words[1 + len(args) :])
+
+
 def created_by_per_layer(config: dict[str, Any], layer_count: int) -> list[str | None]:
     history = config.get("history")
     out: list[str | None] = [None] * layer_count

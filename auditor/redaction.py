@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-URL_CREDS = r"(?i)[a-z][a-z0-9+.-]*://([^/\s:@]+):([^/\s@]+)@"
+# Bounded repeats: the text may be the image's own (its build history), which may be
+# hostile; an unbounded scheme run would make a search quadratic in a long word.
+URL_CREDS = r"(?i)[a-z][a-z0-9+.-]{0,31}://([^/\s:@]{1,256}):([^/\s@]{1,256})@"
 SECRET_NAME = (
     r"(?i)(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|SECRET_KEY|"
     r"PRIVATE_KEY|AUTH_TOKEN|CREDENTIALS?)$"

@@ -200,7 +200,7 @@ def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str
     Env still holds with that value is left to the config finding."""
     if not isinstance(history, list):
         return []
-    from auditor import dockerfile_match  # deferred: start-up time, see README
+    from auditor.history import build_args, step_parts  # deferred: start-up time, see README
 
     found: dict[str, tuple[list[str], list[int]]] = {}  # what -> (how, entries)
 
@@ -215,18 +215,17 @@ def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str
         created_by = entry.get("created_by") if isinstance(entry, dict) else None
         if not isinstance(created_by, str) or not created_by:
             continue
-        step = dockerfile_match.Step.parse(index, created_by, False, None)
+        kind, body = step_parts(created_by)
         values: list[tuple[str, str, str]] = []  # (how, name, value)
-        command = step.body
-        if step.kind == "RUN" and step.body.startswith("|"):
-            args = dockerfile_match.prefix_args(step.body)
+        command = body
+        if kind == "RUN":
+            args, command = build_args(body)
             values = [("a build argument of a RUN step", k, v) for k, v in args.items()]
-            command = " ".join(step.body.split(" ")[1 + len(args) :])
-        elif step.kind in ("ARG", "ENV"):
-            pairs = [word.split("=", 1) for word in step.body.split(" ") if "=" in word]
-            how = "an ARG default" if step.kind == "ARG" else "an ENV step"
+        elif kind in ("ARG", "ENV"):
+            pairs = [word.split("=", 1) for word in body.split(" ") if "=" in word]
+            how = "an ARG default" if kind == "ARG" else "an ENV step"
             values = [
-                (how, k, v) for k, v in pairs if k and not (step.kind == "ENV" and env.get(k) == v)
+                (how, k, v) for k, v in pairs if k and not (kind == "ENV" and env.get(k) == v)
             ]
             command = ""
         for how, name, value in values:
@@ -236,7 +235,7 @@ def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str
             elif url_secret(value):
                 seen(f"{name} (a URL with a password)", how, index)
         if command and url_secret(command):
-            seen(f"a URL with a password in a {step.kind} command", "the command", index)
+            seen(f"a URL with a password in a {kind} command", "the command", index)
     items = [(what, ", ".join(hows), entries) for what, (hows, entries) in found.items()]
     return sorted(items, key=lambda item: (item[2][0], item[0]))
 

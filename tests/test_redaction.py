@@ -64,3 +64,16 @@ def test_no_report_repeats_a_leaked_build_argument(
     assert TOKEN not in out and "hunter22" not in out
     if fmt == "json":
         assert "PYPI_TOKEN (py…)" in out  # SEC008 said it, masked
+
+
+def test_hostile_history_text_is_read_in_linear_time() -> None:
+    """A history entry is the image's own text: a long run of scheme characters, or many
+    `x://` in one word, must not make the URL search quadratic (200 KB here: quadratic
+    would take minutes)."""
+    from auditor.redaction import url_secret
+    from checks import sec008_secrets
+
+    for text in ("a" * 200_000, "a.b-" * 50_000 + "://u:p@h", "x://" * 50_000, "A=" * 100_000):
+        assert redact(text) is not None
+        url_secret(text)
+        sec008_secrets.history_secrets([{"created_by": f"RUN |1 T={text} /bin/sh -c {text}"}], {})
