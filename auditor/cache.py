@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.layerindex import INDEX_FORMAT
+from auditor.indexformat import INDEX_FORMAT
 
 if TYPE_CHECKING:
     from auditor.capture import CapturePolicy

@@ -21,16 +21,15 @@ from operator import le
 from typing import Any, NamedTuple, TypeVar, overload
 
 from auditor import elffacts
-
-# 2: ELF facts from the forward-only parser (auditor/elf.py); 3: the compact binary file
-# (auditor/indexcodec.py) instead of gzip'd JSON; 4: typed ELF facts with the loader's
-# header checks (auditor/elffacts.py); 5: section headers read in file order (a library
-# patchelf rewrote, unreadable in 4, now has its link facts)
-INDEX_FORMAT = 5
-
-# Entry kinds
-FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO = "f", "d", "l", "h", "c", "b", "p"
-KINDS = frozenset({FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO})
+from auditor.indexformat import INDEX_FORMAT as INDEX_FORMAT  # re-exported
+from auditor.kinds import BLOCK as BLOCK  # re-exported, as the other kinds
+from auditor.kinds import CHAR as CHAR
+from auditor.kinds import DIR as DIR
+from auditor.kinds import FIFO as FIFO
+from auditor.kinds import FILE as FILE
+from auditor.kinds import HARDLINK as HARDLINK
+from auditor.kinds import KINDS as KINDS
+from auditor.kinds import SYMLINK as SYMLINK
 
 
 class Entry(NamedTuple):

@@ -36,7 +36,7 @@ from typing import Any
 from auditor.cache import write_entry
 from auditor.capture import DEFAULT_POLICY
 from auditor.findings import CheckResult, Finding
-from auditor.layerindex import INDEX_FORMAT
+from auditor.indexformat import INDEX_FORMAT
 
 RESULTS_FORMAT = 1
 ENTRIES_PER_CHECK = 4  # results kept per check and image (different options, dates)

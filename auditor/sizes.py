@@ -9,7 +9,10 @@ beyond REGRESSION_PERCENT of the earlier size or REGRESSION_BYTES.
 
 from __future__ import annotations
 
-from auditor.fs import FileSystem
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 TOP_DIRECTORIES = 15
 DIRECTORY_DEPTH = 3

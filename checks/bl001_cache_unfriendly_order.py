@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import FILE
 from auditor.history import MANIFESTS, clean_step
+from auditor.kinds import FILE
 
 if TYPE_CHECKING:
     from auditor.facts.image_layers import LayerFacts

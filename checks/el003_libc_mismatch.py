@@ -17,10 +17,13 @@ Alpine), or switch to a glibc base such as debian:bookworm-slim.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
-from auditor.elffacts import ElfFacts
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.elffacts import ElfFacts
 
 INFO = CheckInfo(
     id="EL003",
@@ -48,6 +51,8 @@ def elf_libc(facts: ElfFacts) -> str | None:
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    from auditor.elffacts import ElfFacts  # deferred: start-up time, see README
+
     image_libc = ctx.facts.os.libc
     if image_libc not in ("glibc", "musl"):
         raise Skip("the image's C library is unknown (no glibc or musl loader found)")

@@ -37,7 +37,6 @@ from collections.abc import Iterable
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.layerindex import reader_limit
 
 INFO = CheckInfo(
     id="IN001",
@@ -52,6 +51,8 @@ SHOWN = 50  # entries listed in the evidence; the message gives the full count
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
+    from auditor.layerindex import reader_limit  # deferred: start-up time, see README
+
     fs = ctx.facts.fs
     skipped = [(layer, note) for layer, note in fs.skipped if not reader_limit(note)]
     if skipped:

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from auditor.context import CheckContext
-from auditor.elffacts import ElfFacts
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
 INFO = CheckInfo(
@@ -39,6 +38,7 @@ def _fmt(v: tuple[int, int]) -> str:
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     # deferred: start-up time, see README "Performance"
+    from auditor.elffacts import ElfFacts
     from auditor.facts.elfgraph import parse_glibc
     from auditor.facts.owners import wheel_tags
     from auditor.facts.wheelpolicy import glibc_required

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import DIR, FILE
+from auditor.kinds import DIR, FILE
 from auditor.units import human_bytes
 
 INFO = CheckInfo(

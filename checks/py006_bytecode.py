@@ -41,11 +41,15 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.facts import pyc
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import DIR, FILE, FileSystem
+from auditor.kinds import DIR, FILE
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 INFO = CheckInfo(
     id="PY006",

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import DIR
+from auditor.kinds import DIR
 
 if TYPE_CHECKING:
     from auditor.facts.venvs import Venv

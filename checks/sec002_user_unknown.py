@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-from auditor.fs import DIR
+from auditor.kinds import DIR
 
 INFO = CheckInfo(
     id="SEC002",

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.fs import FILE, HARDLINK
+from auditor.kinds import FILE, HARDLINK
 
 INFO = CheckInfo(
     id="SEC006",

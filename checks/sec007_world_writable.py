@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.fs import BLOCK, CHAR, DIR, FILE, HARDLINK, SYMLINK
+from auditor.kinds import BLOCK, CHAR, DIR, FILE, HARDLINK, SYMLINK
 
 INFO = CheckInfo(
     id="SEC007",

@@ -18,11 +18,14 @@ References: https://github.com/wagoodman/dive
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.fs import WastedFile
 from auditor.units import human_bytes
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import WastedFile
 
 INFO = CheckInfo(
     id="SZ002",

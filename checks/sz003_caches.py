@@ -35,11 +35,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from operator import methodcaller
+from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.fs import FILE, FileSystem
+from auditor.kinds import FILE
 from auditor.units import human_bytes
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 INFO = CheckInfo(
     id="SZ003",

@@ -133,7 +133,14 @@ def test_checks_import_facts_not_the_loader_or_reports() -> None:
 
 
 def test_the_layer_model_imports_nothing_of_the_project() -> None:
-    """Only the ELF facts model, itself pure data, which a layer index holds."""
+    """Only the ELF facts model, itself pure data, which a layer index holds, and the
+    two constants modules it names (entry kinds, its format number)."""
     edges = graph()
-    assert edges["auditor.layerindex"] <= {"auditor.elffacts"}
-    assert edges["auditor.elffacts"] == set()
+    assert edges["auditor.layerindex"] <= {
+        "auditor.elffacts",
+        "auditor.kinds",
+        "auditor.indexformat",
+    }
+    assert (
+        edges["auditor.elffacts"] == edges["auditor.kinds"] == edges["auditor.indexformat"] == set()
+    )

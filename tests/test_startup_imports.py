@@ -57,6 +57,11 @@ READ_OR_COMPUTED = {
     "auditor.facts.compilers",
     "auditor.facts.owners",
     "auditor.facts.permissions",
+    # the models themselves: checks name entry kinds from auditor.kinds, and the caches
+    # the index format from auditor.indexformat
+    "auditor.fs",
+    "auditor.layerindex",
+    "auditor.elffacts",
 }
 
 

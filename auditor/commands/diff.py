@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import baseline
 from auditor.commands import options
-from auditor.fs import FileSystem
 from auditor.loading import load_image
 from auditor.pipeline import Settings, audit
 from auditor.report import output
 from auditor.report.formats import DOCUMENT_FORMATS
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 
 def configure_parser(sub: argparse._SubParsersAction) -> None:

@@ -13,9 +13,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auditor.fs import FileSystem
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,8 +8,10 @@ image's), without the loader that read them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from auditor.layerindex import EntryTable, LayerIndex
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.layerindex import EntryTable, LayerIndex
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,5 +49,11 @@ def summarise(
         files=index.files,
         whiteouts=len(index.whiteouts),
         opaque_dirs=len(index.opaque_dirs),
-        entries=EntryTable.of(index.entries),
+        entries=_table(index),
     )
+
+
+def _table(index: LayerIndex) -> EntryTable:
+    from auditor.layerindex import EntryTable
+
+    return EntryTable.of(index.entries)

@@ -9,9 +9,10 @@ import. The header is parsed here only (`header`, `mode`); PY006 and BL003 ask.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from auditor.fs import FileSystem
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 TIMESTAMP, CHECKED_HASH, UNCHECKED_HASH = "timestamp", "checked-hash", "unchecked-hash"
 

@@ -9,15 +9,16 @@ deterministic: sorted lists, no timestamps of our own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.findings import CheckResult, Finding
-from auditor.fs import FileSystem
-from auditor.layerindex import reader_limit
 from auditor.loading import LoadedImage
 from auditor.report.model import CheckMeta, Report
 from auditor.scoring import Scores
 from auditor.sizes import directory_sizes, top_directories
+
+if TYPE_CHECKING:  # deferred: start-up time, see README "Performance"
+    from auditor.fs import FileSystem
 
 MAX_WASTE_FILES = 1000
 
@@ -111,6 +112,8 @@ def content_sections(loaded: LoadedImage) -> dict[str, Any]:
 
 
 def skipped_section(fs: FileSystem) -> list[dict[str, Any]]:
+    from auditor.layerindex import reader_limit  # deferred: start-up time, see README
+
     """What the reader did not model in full, each with its `kind`: `unmodelled` (the
     image holds it and imgaudit cannot model it: IN001 reports these) or `reader-limit`
     (imgaudit kept only part of it: a file over a capture limit, an ELF file whose link
