@@ -23,7 +23,8 @@ Example: `RUN pip install -r requirements.txt` without `--no-cache-dir`;
 `RUN apt-get update && apt-get install -y curl` without `rm -rf /var/lib/apt/lists/*`;
 `RUN conda install -y numpy` without `conda clean --all --yes`.
 
-How to fix: `pip install --no-cache-dir` (or `RUN --mount=type=cache,target=/root/.cache/pip`),
+How to fix: `pip install --no-cache-dir` (or `RUN --mount=type=cache,target=/root/.cache/pip`;
+uv: `--no-cache` or `UV_NO_CACHE=1`; Poetry: `poetry install --no-cache`),
 `apt-get install ... && rm -rf /var/lib/apt/lists/*` in the same RUN, and clean /tmp
 in the step that filled it.
 
@@ -60,8 +61,18 @@ TOP = 20
 CATEGORIES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
         "pip cache",
-        re.compile(r"(?:^|/)\.cache/(?:pip|uv|pypoetry)/"),
+        re.compile(r"(?:^|/)\.cache/pip/"),
         "pip install --no-cache-dir (or a cache mount)",
+    ),
+    (
+        "uv cache",
+        re.compile(r"(?:^|/)\.cache/uv/"),
+        "uv with --no-cache or UV_NO_CACHE=1 (or RUN --mount=type=cache,target=/root/.cache/uv)",
+    ),
+    (
+        "Poetry cache",
+        re.compile(r"(?:^|/)\.cache/pypoetry/"),
+        "poetry install --no-cache, or rm -rf ~/.cache/pypoetry in the same RUN (or a cache mount)",
     ),
     (
         "apt lists",

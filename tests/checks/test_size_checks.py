@@ -105,6 +105,25 @@ def test_sz003_each_category(tmp_path: Path) -> None:
     assert [f.evidence["files"] for f in found] == [1, 1, 1, 1, 1, 1]
 
 
+def test_sz003_installer_caches_are_named_by_their_tool(tmp_path: Path) -> None:
+    """uv's and Poetry's caches are their own categories, each with its tool's remedy
+    (a uv cache was called a pip cache and told to use pip's --no-cache-dir)."""
+    layer = Layer(
+        [
+            File("root/.cache/uv/archive-v0/ab/requests/api.py", blob(2 * MB)),
+            File("root/.cache/pypoetry/cache/repositories/PyPI/x.json", blob(2 * MB)),
+            File("home/app/.cache/pip/http-v2/a/b", blob(2 * MB)),
+        ],
+        "RUN uv pip install -r req.txt && poetry install",
+    )
+    found = run(sz003_caches, image(layer), tmp_path)
+    by_category = {f.evidence["category"]: f for f in found}
+    assert sorted(by_category) == ["Poetry cache", "pip cache", "uv cache"]
+    assert "UV_NO_CACHE" in by_category["uv cache"].remedy
+    assert "poetry install --no-cache" in by_category["Poetry cache"].remedy
+    assert "--no-cache-dir" in by_category["pip cache"].remedy
+
+
 def test_sz003_conda_package_cache_counts_what_removing_it_frees(tmp_path: Path) -> None:
     """`conda install` without `conda clean`: the downloaded archive and the repodata
     cache in `pkgs/` beside the root prefix's `conda-meta` are waste; an extracted file
