@@ -30,7 +30,13 @@ image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` w
 /usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
 and a console script the container starts whose own distribution is on no entry of
 its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
-PATH but no PYTHONPATH: "No module named 'gunicorn'").
+PATH but no PYTHONPATH: "No module named 'gunicorn'"); and a command `python -m MODULE`
+whose top-level module is neither in the working directory (-m's first sys.path entry)
+nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
+"No module named app", exit 1). That one is not judged where the files cannot say: an
+option before `-m` that changes sys.path (-I, -P, -E, -S, -s), PYTHONHOME or
+PYTHONSAFEPATH set, a zip or egg on sys.path, a .pth `import` line (an editable
+install's finder) or a sitecustomize, a standard-library name.
 
 Also flagged: a venv whose packages' files are symbolic links to somewhere not in the
 image, `uv pip install --link-mode=symlink` (or UV_LINK_MODE=symlink) into a cache that
@@ -61,6 +67,7 @@ from auditor.fs import DIR
 
 if TYPE_CHECKING:
     from auditor.facts.venvs import Venv
+    from auditor.fs import FileSystem
 
 INFO = CheckInfo(
     id="PY007",
@@ -177,6 +184,7 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     yield from blocked
     if not blocked:  # exec fails first: what the script would import is moot
         yield from _script_package_off_path(ctx)
+        yield from _module_off_path(ctx)
 
 
 def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
@@ -329,6 +337,78 @@ def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "location": "/" + owner.location,
             "environment": "/" + env.path,
         },
+    )
+
+
+#: names on sys.path that run code at start-up and may change what imports (site.py)
+_STARTUP_HOOKS = ("sitecustomize.", "usercustomize.")
+
+
+def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
+    """`python -m MODULE` as the container's command, when no module of that top-level
+    name is in the working directory (-m's sys.path[0]) nor on any entry of the
+    interpreter's sys.path (module doc). Silent where the files cannot say: PYTHONHOME
+    or PYTHONSAFEPATH set, a zip or egg file on sys.path, a .pth `import` line (an
+    editable install's finder) or a sitecustomize, a stdlib name (builtin and frozen
+    modules have no file)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+    import sys
+
+    from auditor.facts.apppython import module_run
+
+    facts = ctx.facts
+    fs = facts.fs
+    run = module_run(fs, facts.config, facts.env)
+    app = facts.app_python
+    if run is None or app.program != run.program or app.environment is None:
+        return
+    env = next((e for e in facts.environments if e.path == app.environment), None)
+    top = run.module.split(".")[0]
+    if env is None or not top.isidentifier() or top in sys.stdlib_module_names:
+        return
+    if facts.env.get("PYTHONHOME") or facts.env.get("PYTHONSAFEPATH"):
+        return
+    workdir = str(facts.config.get("WorkingDir") or "").strip("/")
+    workdir = posixpath.normpath("/" + workdir).strip("/")
+    for entry in (workdir, *env.sys_path):
+        real = fs.resolve(entry)
+        node = fs.get(real) if real is not None else None
+        if node is None:
+            continue  # not there: Python passes over it
+        if node.entry.kind != DIR:
+            return  # a zip or an egg: its content is not indexed
+        for name in fs.listdir(real or ""):
+            if name == top or name.startswith(top + "."):
+                return  # a package, module, sourceless pyc or extension by that name
+            if name.startswith(_STARTUP_HOOKS):
+                return
+            if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
+                return
+    shown = "/" + env.path
+    yield INFO.finding(
+        f"the container runs `python -m {run.module}`, and no module `{top}` is in the "
+        f"working directory /{workdir} or on the sys.path of {shown}: python exits with "
+        f'"No module named {top}"',
+        "Set WORKDIR to the directory holding the package, put that directory on "
+        "PYTHONPATH, or install the app into the environment that runs it",
+        path=run.program,
+        evidence={
+            "program": "/" + run.program,
+            "module": run.module,
+            "working_dir": "/" + workdir,
+            "environment": shown,
+        },
+    )
+
+
+def _pth_imports(fs: FileSystem, path: str) -> bool:
+    """A .pth file with an `import` line site.py runs (an editable install's finder),
+    other than setuptools' distutils shim, which only answers for `distutils`."""
+    data = (fs.read(path) or b"").decode("utf-8", "replace")
+    return any(
+        line.startswith(("import ", "import\t")) and "_distutils_hack" not in line
+        for line in data.splitlines()
     )
 
 

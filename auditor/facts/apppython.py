@@ -137,6 +137,54 @@ def broken_command(
     return None if found else BrokenCommand(program, interpreter)
 
 
+@dataclass(frozen=True)
+class ModuleRun:
+    """The container's command is `python [options] -m MODULE ...`."""
+
+    program: str  # the python, as found on PATH (no leading slash)
+    module: str  # as written: `app.main`
+
+
+#: python options that leave sys.path and the -m lookup as they are
+_PLAIN_FLAGS = frozenset("bBdOquvR")
+
+
+def module_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> ModuleRun | None:
+    """The module the container's python runs with `-m` (past wrappers, as :func:`find`
+    reads the command). None for anything else, and when an option before `-m` changes
+    sys.path or is not read here (-I, -P, -E, -S, -s, -c, a long option)."""
+    finder = _Finder(fs, config, env, (), ())
+    argv = command_argv(config)
+    if any(a.rsplit("/", 1)[-1] in _USER_WRAPPERS for a in argv):
+        return None  # another user's HOME, so another user site
+    args = finder.args(argv)
+    if not args or not _PYTHON_NAME.match(args[0].rsplit("/", 1)[-1]):
+        return None
+    program = finder.which(args[0])
+    module = _module_option(args[1:])
+    return ModuleRun(program, module) if program is not None and module else None
+
+
+def _module_option(args: list[str]) -> str | None:
+    """MODULE of `-m MODULE` among python's options (`-u -m app`, `-Wignore -mapp`)."""
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if not word.startswith("-") or word == "-" or word.startswith("--"):
+            return None  # a script, stdin, or a long option
+        for j, flag in enumerate(word[1:], start=1):
+            if flag == "m":
+                rest = word[j + 1 :]
+                return rest or (args[i + 1] if i + 1 < len(args) else None)
+            if flag in "WX":  # takes a value: the rest of the word, or the next one
+                i += 1 if j + 1 == len(word) else 0
+                break
+            if flag not in _PLAIN_FLAGS:
+                return None
+        i += 1
+    return None
+
+
 class _Finder:
     def __init__(
         self,
@@ -181,6 +229,11 @@ class _Finder:
     def command(self, argv: list[str]) -> str | None:
         """The word naming the program the container's command finally runs (past the
         wrappers and a `sh -c` string), as written: `gunicorn`, `/app/run.py`."""
+        args = self.args(argv)
+        return args[0] if args else None
+
+    def args(self, argv: list[str]) -> list[str] | None:
+        """The words of the command the container finally runs, its program first."""
         args = list(argv)
         while args:
             name = args[0].rsplit("/", 1)[-1]
@@ -198,10 +251,10 @@ class _Finder:
                 continue
             if name in _SHELLS and len(args) >= 3 and args[1] == "-c":
                 return self._shell_command(args[2])
-            return args[0]
+            return args
         return None
 
-    def _shell_command(self, script: str) -> str | None:
+    def _shell_command(self, script: str) -> list[str] | None:
         """The last command of a `sh -c` string that is a program (`migrate && exec
         gunicorn ...` runs gunicorn for the life of the container)."""
         try:
@@ -218,7 +271,7 @@ class _Finder:
             while command and (command[0] == "exec" or "=" in command[0]):
                 command = command[1:]
             if command and command[0] not in _BUILTINS:
-                return self.command(command)
+                return self.args(command)
         return None
 
     # ---- interpreters -----------------------------------------------------------------

@@ -733,6 +733,57 @@ def test_entrypoint_nowhere_in_the_image(scan: Scan) -> None:
     assert findings(py007_broken_venv, scan(image(Layer(USERS), there, Cmd=cmd))) == []
 
 
+def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
+    """python:3.11-slim look-alike, a venv in /opt/venv on PATH, the app in /app, then
+    `WORKDIR /srv` and `CMD ["python", "-m", "app"]`: the running image said
+    `/opt/venv/bin/python: No module named app` (exit 1); imgaudit said nothing. -m looks
+    in the working directory first, then the interpreter's sys.path."""
+    venv = Layer(pyimage.venv_items(VENV, "/opt/acme/python/bin"), "RUN python -m venv")
+    app = Layer([Dir("app"), File("app/app.py", b"print('ok')\n"), Dir("srv")], "COPY . /app")
+    path = [f"PATH=/{VENV}/bin:/usr/local/bin:/usr/bin:/bin"]
+    cmd = ["python", "-m", "app"]
+    facts = scan(image(Layer(USERS), venv, app, user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", f"/{VENV}/bin/python")
+    assert f.message == (
+        "the container runs `python -m app`, and no module `app` is in the working "
+        f'directory /srv or on the sys.path of /{VENV}: python exits with "No module named app"'
+    )
+    # behind tini, options first, a dotted name: the same
+    wrapped = ["tini", "--", "python", "-u", "-W", "ignore", "-m", "app.main"]
+    facts = scan(
+        image(Layer(USERS), venv, app, user="app", Env=path, Cmd=wrapped, WorkingDir="/srv")
+    )
+    assert [f.message.split(",")[0] for f in findings(py007_broken_venv, facts)] == [
+        "the container runs `python -m app.main`"
+    ]
+
+    def quiet(
+        *layers: Layer, cmd: list[str] = cmd, env: list[str] = path, wd: str = "/srv"
+    ) -> None:
+        facts = scan(image(Layer(USERS), venv, app, *layers, user="app", Env=env, Cmd=cmd,
+                           WorkingDir=wd))  # fmt: skip
+        assert findings(py007_broken_venv, facts) == []
+
+    quiet(wd="/app")  # the module is in the working directory
+    quiet(env=[*path, "PYTHONPATH=/app"])  # on sys.path
+    quiet(cmd=["python", "-m", "json.tool"])  # the standard library's
+    quiet(cmd=["python", "-I", "-m", "app"])  # an option that changes sys.path: not read
+    quiet(cmd=["sh", "-c", "cd /app && python -m app"])  # a shell: not read
+    site = f"{SITE}"
+    # an editable install's finder (a .pth import line) may map `app` anywhere
+    finder = b"import __editable___app_finder; __editable___app_finder.install()\n"
+    quiet(Layer([File(f"{site}/__editable__.app-0.1.pth", finder)]))
+    # a package, a sourceless module or an extension by that name in site-packages
+    for name in ("app/__init__.py", "app.pyc", "app.cpython-311-x86_64-linux-gnu.so"):
+        quiet(Layer([File(f"{site}/{name}", b"")]))
+    # setuptools' distutils shim is no finder for `app`: still an error
+    shim = b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; __import__('_distutils_hack')\n"
+    facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
+                 shim)]), user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
+    assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
+
+
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
     """A venv made by 3.12 whose home now holds the host's 3.11 (base image changed)."""
     cfg = b"home = /opt/acme/python/bin\ninclude-system-site-packages = false\nversion = 3.12.1\n"
