@@ -17,9 +17,12 @@ command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose
 interpreter is not in the image, venv or not: pip's console scripts in
 /usr/local/bin name the python that installed them, and the container does not start.
 
-Also flagged: the Python program the container starts (a console script, or a python)
-that the runtime user may not reach or run, judged from the mode bits of every directory
-on its way (and of the file) against the runtime user, as exec would: a builder's `pip
+Also flagged: the program the container starts (a console script, a python, a shell
+script or any other) that the runtime user may not reach or run, judged from the mode
+bits of every directory on its way (and of the file) against the runtime user, as exec
+would (root too: exec needs an execute bit, anyone's: `CMD ["./run.sh"]` of a script
+copied 0644 is refused, "exec: ./run.sh: permission denied"; not judged past `gosu` or
+`su-exec`, which run it as another user): a builder's `pip
 install --user` copied to /root/.local with `USER app` fails with "executable file not
 found in $PATH", /root being 0700 (unless another program by that name on PATH is
 reachable: exec passes over the first; and not when the command goes through a shell or
@@ -188,42 +191,52 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
 
 
 def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
-    """The program the container starts, which the runtime user may not reach or run."""
+    """The program the container starts, which the runtime user may not reach or run
+    (root too, a file without any execute bit: `CMD ["./run.sh"]` of a 0644 script)."""
     # deferred: start-up time, see README "Performance"
     import posixpath
 
-    from auditor.facts.apppython import DEFAULT_PATH
+    from auditor.facts.apppython import (
+        DEFAULT_PATH,
+        USER_WRAPPERS,
+        command_argv,
+        command_program,
+    )
     from auditor.facts.permissions import blocked_run
 
     facts = ctx.facts
     fs = facts.fs
     user = facts.runtime_user
-    app = facts.app_python
-    if app.how != "entrypoint" or not app.program or user.uid in (None, 0):
+    argv = command_argv(facts.config)
+    if user.uid is None or any(posixpath.basename(a) in USER_WRAPPERS for a in argv):
+        return  # gosu USER ...: the program runs as another user
+    program = command_program(fs, facts.config, facts.env)
+    if program is None:
         return
 
     def blocked(path: str) -> str | None:
         return blocked_run(fs, path, user, (fs.read(path) or b"").startswith(b"#!"))
 
-    where = blocked(app.program)
+    where = blocked(program)
     if where is None:
         return
     # exec on PATH passes over what it may not reach: another one reachable runs instead
-    name = posixpath.basename(app.program)
+    name = posixpath.basename(program)
     for d in (facts.env.get("PATH") or DEFAULT_PATH).split(":"):
         other = posixpath.normpath(f"{d}/{name}").lstrip("/")
-        if d and other != app.program and fs.resolve(other) is not None and not blocked(other):
+        if d and other != program and fs.resolve(other) is not None and not blocked(other):
             return
     node = fs.get(where)
     e = node.entry if node is not None else None
     what = f"/{where} is {oct(e.mode & 0o7777)[2:]} {e.uid}:{e.gid}" if e else f"/{where}"
     who = f"{user.name or user.uid} (uid {user.uid})"
     yield INFO.finding(
-        f"the container starts /{app.program}, which {who} cannot run: {what}",
+        f"the container starts /{program}, which {who} cannot run: {what}",
         "Install the app where the runtime user can read it (a venv or /usr/local, not "
-        "/root/.local), or copy it with the runtime user's access",
-        path=app.program,
-        evidence={"program": "/" + app.program, "blocked_at": "/" + where, "uid": user.uid},
+        "/root/.local), or copy it with the runtime user's access and an execute bit "
+        "(chmod 755)",
+        path=program,
+        evidence={"program": "/" + program, "blocked_at": "/" + where, "uid": user.uid},
     )
 
 

@@ -42,6 +42,7 @@ _WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
 _USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 SHELLS = frozenset(_SHELLS)  # for checks: a command through one of these may change PATH
+USER_WRAPPERS = frozenset(_USER_WRAPPERS)  # for checks: what follows runs as another user
 _BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
 
 
@@ -95,6 +96,12 @@ def find(
     if found is not None:
         return finder.answer(found, "path", on_path)
     return UNKNOWN
+
+
+def command_program(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str | None:
+    """The program the container's command finally runs (as :func:`command` reads it),
+    found on PATH or against WorkingDir (no leading slash); None when not found."""
+    return _Finder(fs, config, env, (), ()).program(command_argv(config))
 
 
 def command(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str | None:

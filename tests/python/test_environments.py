@@ -624,6 +624,36 @@ def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
         assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
 
 
+def test_command_script_without_execute_bit(scan: Scan) -> None:
+    """A venv with gunicorn, `WORKDIR /app`, `COPY . /app` of a run.sh that lost its
+    execute bit (0644), `CMD ["./run.sh"]`: the engine refused to start it (`exec:
+    "./run.sh": permission denied`) as the image's `app` user and as root alike;
+    imgaudit said nothing (it judged only a Python program, and never for root)."""
+    script = b"#!/bin/sh\nexec gunicorn --bind 0.0.0.0:8000 app:app\n"
+    shell = Layer([File("bin/sh", b"\x7fELF", mode=0o755)])
+    for mode, user, failed in (
+        (0o644, "app", True),
+        (0o644, "", True),
+        (0o744, "app", True),
+        (0o744, "", False),
+        (0o755, "app", False),
+    ):
+        app = Layer([Dir("app"), File("app/run.sh", script, mode=mode)], "COPY . /app")
+        facts = scan(
+            image(Layer(USERS), shell, app, user=user, Cmd=["./run.sh"], WorkingDir="/app")
+        )
+        found = [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
+        who = "app (uid 1000)" if user else "root (uid 0)"
+        expected = f"the container starts /app/run.sh, which {who} cannot run: "
+        expected += f"/app/run.sh is {mode:o} 0:0"
+        assert found == ([("ERROR", expected)] if failed else []), (mode, user)
+    # `gosu app ./run.sh` from root: it runs as app, whose access is not judged here
+    app = Layer([Dir("app"), File("app/run.sh", script, mode=0o744)], "COPY . /app")
+    cmd = ["gosu", "app", "./run.sh"]
+    facts = scan(image(Layer(USERS), shell, app, Cmd=cmd, WorkingDir="/app"))
+    assert findings(py007_broken_venv, facts) == []
+
+
 def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
     """python:3.11-slim, `pip install --target /app/deps ... gunicorn`,
     `ENV PATH=/app/deps/bin:$PATH`, no PYTHONPATH, `CMD ["gunicorn", ...]`: the running
