@@ -378,7 +378,9 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         return
     env = next((e for e in facts.environments if e.path == app.environment), None)
     top = run.module.split(".")[0]
-    if env is None or not top.isidentifier() or top in sys.stdlib_module_names:
+    if env is None or env.base is None or not top.isidentifier():
+        return  # no interpreter to run it: the venv's own finding says so
+    if top in sys.stdlib_module_names:
         return
     if facts.env.get("PYTHONHOME") or facts.env.get("PYTHONSAFEPATH"):
         return

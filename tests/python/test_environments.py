@@ -807,6 +807,12 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     # a package, a sourceless module or an extension by that name in site-packages
     for name in ("app/__init__.py", "app.pyc", "app.cpython-311-x86_64-linux-gnu.so"):
         quiet(Layer([File(f"{site}/{name}", b"")]))
+    # a venv whose interpreter is gone does not start at all: only that is said
+    gone = Layer(pyimage.venv_items("opt/v2", "/nowhere/bin"))
+    env = ["PATH=/opt/v2/bin:/usr/bin:/bin"]
+    facts = scan(image(Layer(USERS), gone, app, user="app", Env=env, Cmd=cmd, WorkingDir="/srv"))
+    found = findings(py007_broken_venv, facts)
+    assert found and all(f.message.startswith("venv /opt/v2") for f in found)
     # setuptools' distutils shim is no finder for `app`: still an error
     shim = b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; __import__('_distutils_hack')\n"
     facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
