@@ -17,6 +17,11 @@ command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose
 interpreter is not in the image, venv or not: pip's console scripts in
 /usr/local/bin name the python that installed them, and the container does not start.
 
+The program the container starts is read past wrappers (tini, dumb-init, `env`, and a
+short entrypoint script that only ends with `exec "$@"`: `ENTRYPOINT
+["/docker-entrypoint.sh"]` with `CMD ["gunicorn", ...]` starts gunicorn, and with
+gunicorn off PATH the running image says `exec: gunicorn: not found`).
+
 Also flagged: the program the container starts (a console script, a python, a shell
 script or any other) that the runtime user may not reach or run, judged from the mode
 bits of every directory on its way (and of the file) against the runtime user, as exec

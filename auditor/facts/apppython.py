@@ -8,7 +8,11 @@ it gently), and bytecode, system-python and stdlib rules apply to what the app r
 Decided as the engine would start the container, most direct evidence first:
 
 1. `entrypoint`: Entrypoint + Cmd, past wrappers (tini, dumb-init, gosu, su-exec,
-   env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string).
+   env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string; an
+   entrypoint shell script whose whole text the layers kept, at most 256 bytes, that
+   ends with `exec "$@"` and on the way has no cd, export, assignment, `set` of new
+   arguments, shift, source, user switch or word naming PATH, PYTHON* or HOME: the
+   docker-library `/docker-entrypoint.sh`; a longer or busier script is not read).
    The program is looked up in the config's PATH (Docker's default PATH when unset),
    relative paths against WorkingDir. A `python`/`python3.X` program is the
    interpreter; a script (`gunicorn`, `uvicorn`, `fastapi` console scripts, an
@@ -44,6 +48,16 @@ _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 SHELLS = frozenset(_SHELLS)  # for checks: a command through one of these may change PATH
 USER_WRAPPERS = frozenset(_USER_WRAPPERS)  # for checks: what follows runs as another user
 _BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
+
+#: what in an entrypoint script may change the program `exec "$@"` runs, its PATH, its
+#: working directory, user or environment: builtins that do, assignments, the arguments
+_CHANGES_EXEC = re.compile(
+    r"(^|[\s;&|(`])(cd|export|set|shift|source|\.|eval|exec|exit|return|read|unset|alias|"
+    r"hash|pushd|popd|su|sudo|runuser|setpriv|gosu|su-exec|chpst|chroot|umask)(?=$|[\s;&|)])"
+    r"|\b[A-Za-z_]\w*\+?=|\$[@*#1-9]|\$\{[@*#1-9]|PATH|PYTHON|HOME|activate"
+)
+#: `set` with options only (`set -e`, `set -eu -o pipefail`): no new arguments
+_SET_OPTIONS = re.compile(r"^set(\s+([-+][A-Za-z]+|[-+]o\s+\w+))+$")
 
 
 @dataclass(frozen=True)
@@ -258,8 +272,28 @@ class _Finder:
                 continue
             if name in _SHELLS and len(args) >= 3 and args[1] == "-c":
                 return self._shell_command(args[2])
+            if len(args) > 1 and self._passes_args(args[0]):
+                args = args[1:]  # `ENTRYPOINT ["/docker-entrypoint.sh"]` ending `exec "$@"`
+                continue
             return args
         return None
+
+    def _passes_args(self, word: str) -> bool:
+        """An entrypoint shell script that only runs its arguments at the end, `exec "$@"`,
+        with nothing on the way that may change what that runs or where (module doc)."""
+        path = self.which(word)
+        node = self.fs.get(self.fs.resolve(path) or "") if path is not None else None
+        data = self.fs.read(path) if path is not None else None
+        if node is None or data is None or len(data) != node.entry.size:
+            return False  # not all of it was kept (a long script): the files cannot say
+        lines = data.decode("utf-8", "replace").splitlines()
+        words = shebang(data) if data.startswith(b"#!") else None
+        if words is None or words.rsplit("/", 1)[-1] not in _SHELLS:
+            return False
+        body = [ln.strip() for ln in lines[1:] if ln.strip() and not ln.strip().startswith("#")]
+        if not body or body[-1] not in ('exec "$@"', 'exec "${@}"'):
+            return False
+        return not any(_CHANGES_EXEC.search(ln) for ln in body[:-1] if not _SET_OPTIONS.match(ln))
 
     def _shell_command(self, script: str) -> list[str] | None:
         """The last command of a `sh -c` string that is a program (`migrate && exec

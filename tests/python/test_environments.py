@@ -654,6 +654,48 @@ def test_command_script_without_execute_bit(scan: Scan) -> None:
     assert findings(py007_broken_venv, facts) == []
 
 
+def test_entrypoint_script_that_execs_its_arguments(scan: Scan) -> None:
+    """`ENTRYPOINT ["/docker-entrypoint.sh"]` (`set -e; echo entry; exec "$@"`),
+    `CMD ["gunicorn", ...]`, gunicorn in /opt/venv/bin and PATH without it: the running
+    image said `/docker-entrypoint.sh: 4: exec: gunicorn: not found` (exit 127);
+    imgaudit said nothing, reading the script as the program. A short script that only
+    passes its arguments on is read as a wrapper; one that may change PATH, the
+    arguments or the directory, or one longer than the layers keep, is not."""
+    entry = b'#!/bin/sh\nset -e\necho entry\nexec "$@"\n'
+    venv = pyimage.venv_items(VENV, "/opt/acme/python/bin")
+    script = f"#!/{VENV}/bin/python\nfrom gunicorn.app.wsgiapp import run\n".encode()
+    files = [
+        File("bin/sh", b"\x7fELF", mode=0o755),
+        File(f"{VENV}/bin/gunicorn", script, mode=0o755),
+    ]
+    cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
+    plain = ["PATH=/usr/local/bin:/usr/bin:/bin"]
+
+    def run(text: bytes, env: list[str]) -> list[str]:
+        layer = Layer([*venv, *files, File("docker-entrypoint.sh", text, mode=0o755)])
+        facts = scan(image(Layer(USERS), layer, user="app", Env=env,
+                           Entrypoint=["/docker-entrypoint.sh"], Cmd=cmd))  # fmt: skip
+        return [f.message for f in findings(py007_broken_venv, facts)]
+
+    [message] = run(entry, plain)
+    assert message == (
+        "the container starts `gunicorn`, which is on no directory of PATH "
+        f"(/usr/local/bin:/usr/bin:/bin); the image has /{VENV}/bin/gunicorn"
+    )
+    assert run(entry, [f"PATH=/{VENV}/bin:/usr/bin:/bin"]) == []  # on PATH: it starts
+    for line in (
+        b'export PATH="/opt/acme/venv/bin:$PATH"',
+        b". /opt/acme/venv/bin/activate",
+        b'set -- gunicorn "$@"',
+        b"cd /app",
+        b"PATH=/opt/acme/venv/bin:$PATH",
+        b'if [ "$1" = web ]; then shift; fi',
+    ):  # may change what `exec "$@"` runs: not read
+        assert run(b"#!/bin/sh\n" + line + b'\nexec "$@"\n', plain) == [], line
+    # longer than the layers keep of a script: not read
+    assert run(b"#!/bin/sh\n" + b"# comment\n" * 40 + b'exec "$@"\n', plain) == []
+
+
 def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
     """python:3.11-slim, `pip install --target /app/deps ... gunicorn`,
     `ENV PATH=/app/deps/bin:$PATH`, no PYTHONPATH, `CMD ["gunicorn", ...]`: the running
