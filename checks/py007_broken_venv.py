@@ -17,9 +17,17 @@ command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose
 interpreter is not in the image, venv or not: pip's console scripts in
 /usr/local/bin name the python that installed them, and the container does not start.
 
-Also flagged: the Python program the container starts (a console script, or a python)
-that the runtime user may not reach or run, judged from the mode bits of every directory
-on its way (and of the file) against the runtime user, as exec would: a builder's `pip
+The program the container starts is read past wrappers (tini, dumb-init, `env`, and a
+short entrypoint script that only ends with `exec "$@"`: `ENTRYPOINT
+["/docker-entrypoint.sh"]` with `CMD ["gunicorn", ...]` starts gunicorn, and with
+gunicorn off PATH the running image says `exec: gunicorn: not found`).
+
+Also flagged: the program the container starts (a console script, a python, a shell
+script or any other) that the runtime user may not reach or run, judged from the mode
+bits of every directory on its way (and of the file) against the runtime user, as exec
+would (root too: exec needs an execute bit, anyone's: `CMD ["./run.sh"]` of a script
+copied 0644 is refused, "exec: ./run.sh: permission denied"; not judged past `gosu` or
+`su-exec`, which run it as another user): a builder's `pip
 install --user` copied to /root/.local with `USER app` fails with "executable file not
 found in $PATH", /root being 0700 (unless another program by that name on PATH is
 reachable: exec passes over the first; and not when the command goes through a shell or
@@ -30,7 +38,13 @@ image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` w
 /usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
 and a console script the container starts whose own distribution is on no entry of
 its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
-PATH but no PYTHONPATH: "No module named 'gunicorn'").
+PATH but no PYTHONPATH: "No module named 'gunicorn'"); and a command `python -m MODULE`
+whose top-level module is neither in the working directory (-m's first sys.path entry)
+nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
+"No module named app", exit 1). That one is not judged where the files cannot say: an
+option before `-m` that changes sys.path (-I, -P, -E, -S, -s), PYTHONHOME or
+PYTHONSAFEPATH set, a zip or egg on sys.path, a .pth `import` line (an editable
+install's finder) or a sitecustomize, a standard-library name.
 
 Also flagged: a venv whose packages' files are symbolic links to somewhere not in the
 image, `uv pip install --link-mode=symlink` (or UV_LINK_MODE=symlink) into a cache that
@@ -61,6 +75,7 @@ from auditor.kinds import DIR
 
 if TYPE_CHECKING:
     from auditor.facts.venvs import Venv
+    from auditor.fs import FileSystem
 
 INFO = CheckInfo(
     id="PY007",
@@ -177,45 +192,56 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     yield from blocked
     if not blocked:  # exec fails first: what the script would import is moot
         yield from _script_package_off_path(ctx)
+        yield from _module_off_path(ctx)
 
 
 def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
-    """The program the container starts, which the runtime user may not reach or run."""
+    """The program the container starts, which the runtime user may not reach or run
+    (root too, a file without any execute bit: `CMD ["./run.sh"]` of a 0644 script)."""
     # deferred: start-up time, see README "Performance"
     import posixpath
 
-    from auditor.facts.apppython import DEFAULT_PATH
+    from auditor.facts.apppython import (
+        DEFAULT_PATH,
+        USER_WRAPPERS,
+        command_argv,
+        command_program,
+    )
     from auditor.facts.permissions import blocked_run
 
     facts = ctx.facts
     fs = facts.fs
     user = facts.runtime_user
-    app = facts.app_python
-    if app.how != "entrypoint" or not app.program or user.uid in (None, 0):
+    argv = command_argv(facts.config)
+    if user.uid is None or any(posixpath.basename(a) in USER_WRAPPERS for a in argv):
+        return  # gosu USER ...: the program runs as another user
+    program = command_program(fs, facts.config, facts.env)
+    if program is None:
         return
 
     def blocked(path: str) -> str | None:
         return blocked_run(fs, path, user, (fs.read(path) or b"").startswith(b"#!"))
 
-    where = blocked(app.program)
+    where = blocked(program)
     if where is None:
         return
     # exec on PATH passes over what it may not reach: another one reachable runs instead
-    name = posixpath.basename(app.program)
+    name = posixpath.basename(program)
     for d in (facts.env.get("PATH") or DEFAULT_PATH).split(":"):
         other = posixpath.normpath(f"{d}/{name}").lstrip("/")
-        if d and other != app.program and fs.resolve(other) is not None and not blocked(other):
+        if d and other != program and fs.resolve(other) is not None and not blocked(other):
             return
     node = fs.get(where)
     e = node.entry if node is not None else None
     what = f"/{where} is {oct(e.mode & 0o7777)[2:]} {e.uid}:{e.gid}" if e else f"/{where}"
     who = f"{user.name or user.uid} (uid {user.uid})"
     yield INFO.finding(
-        f"the container starts /{app.program}, which {who} cannot run: {what}",
+        f"the container starts /{program}, which {who} cannot run: {what}",
         "Install the app where the runtime user can read it (a venv or /usr/local, not "
-        "/root/.local), or copy it with the runtime user's access",
-        path=app.program,
-        evidence={"program": "/" + app.program, "blocked_at": "/" + where, "uid": user.uid},
+        "/root/.local), or copy it with the runtime user's access and an execute bit "
+        "(chmod 755)",
+        path=program,
+        evidence={"program": "/" + program, "blocked_at": "/" + where, "uid": user.uid},
     )
 
 
@@ -329,6 +355,80 @@ def _script_package_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "location": "/" + owner.location,
             "environment": "/" + env.path,
         },
+    )
+
+
+#: names on sys.path that run code at start-up and may change what imports (site.py)
+_STARTUP_HOOKS = ("sitecustomize.", "usercustomize.")
+
+
+def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
+    """`python -m MODULE` as the container's command, when no module of that top-level
+    name is in the working directory (-m's sys.path[0]) nor on any entry of the
+    interpreter's sys.path (module doc). Silent where the files cannot say: PYTHONHOME
+    or PYTHONSAFEPATH set, a zip or egg file on sys.path, a .pth `import` line (an
+    editable install's finder) or a sitecustomize, a stdlib name (builtin and frozen
+    modules have no file)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+    import sys
+
+    from auditor.facts.apppython import module_run
+
+    facts = ctx.facts
+    fs = facts.fs
+    run = module_run(fs, facts.config, facts.env)
+    app = facts.app_python
+    if run is None or app.program != run.program or app.environment is None:
+        return
+    env = next((e for e in facts.environments if e.path == app.environment), None)
+    top = run.module.split(".")[0]
+    if env is None or env.base is None or not top.isidentifier():
+        return  # no interpreter to run it: the venv's own finding says so
+    if top in sys.stdlib_module_names:
+        return
+    if facts.env.get("PYTHONHOME") or facts.env.get("PYTHONSAFEPATH"):
+        return
+    workdir = str(facts.config.get("WorkingDir") or "").strip("/")
+    workdir = posixpath.normpath("/" + workdir).strip("/")
+    for entry in (workdir, *env.sys_path):
+        real = fs.resolve(entry)
+        node = fs.get(real) if real is not None else None
+        if node is None:
+            continue  # not there: Python passes over it
+        if node.entry.kind != DIR:
+            return  # a zip or an egg: its content is not indexed
+        for name in fs.listdir(real or ""):
+            if name == top or name.startswith(top + "."):
+                return  # a package, module, sourceless pyc or extension by that name
+            if name.startswith(_STARTUP_HOOKS):
+                return
+            if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
+                return
+    shown = "/" + env.path
+    yield INFO.finding(
+        f"the container runs `python -m {run.module}`, and no module `{top}` is in the "
+        f"working directory /{workdir} or on the sys.path of {shown}: python exits with "
+        f'"No module named {top}"',
+        "Set WORKDIR to the directory holding the package, put that directory on "
+        "PYTHONPATH, or install the app into the environment that runs it",
+        path=run.program,
+        evidence={
+            "program": "/" + run.program,
+            "module": run.module,
+            "working_dir": "/" + workdir,
+            "environment": shown,
+        },
+    )
+
+
+def _pth_imports(fs: FileSystem, path: str) -> bool:
+    """A .pth file with an `import` line site.py runs (an editable install's finder),
+    other than setuptools' distutils shim, which only answers for `distutils`."""
+    data = (fs.read(path) or b"").decode("utf-8", "replace")
+    return any(
+        line.startswith(("import ", "import\t")) and "_distutils_hack" not in line
+        for line in data.splitlines()
     )
 
 

@@ -8,7 +8,11 @@ it gently), and bytecode, system-python and stdlib rules apply to what the app r
 Decided as the engine would start the container, most direct evidence first:
 
 1. `entrypoint`: Entrypoint + Cmd, past wrappers (tini, dumb-init, gosu, su-exec,
-   env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string).
+   env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string; an
+   entrypoint shell script whose whole text the layers kept, at most 256 bytes, that
+   ends with `exec "$@"` and on the way has no cd, export, assignment, `set` of new
+   arguments, shift, source, user switch or word naming PATH, PYTHON* or HOME: the
+   docker-library `/docker-entrypoint.sh`; a longer or busier script is not read).
    The program is looked up in the config's PATH (Docker's default PATH when unset),
    relative paths against WorkingDir. A `python`/`python3.X` program is the
    interpreter; a script (`gunicorn`, `uvicorn`, `fastapi` console scripts, an
@@ -42,7 +46,18 @@ _WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
 _USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 SHELLS = frozenset(_SHELLS)  # for checks: a command through one of these may change PATH
+USER_WRAPPERS = frozenset(_USER_WRAPPERS)  # for checks: what follows runs as another user
 _BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
+
+#: what in an entrypoint script may change the program `exec "$@"` runs, its PATH, its
+#: working directory, user or environment: builtins that do, assignments, the arguments
+_CHANGES_EXEC = re.compile(
+    r"(^|[\s;&|(`])(cd|export|set|shift|source|\.|eval|exec|exit|return|read|unset|alias|"
+    r"hash|pushd|popd|su|sudo|runuser|setpriv|gosu|su-exec|chpst|chroot|umask)(?=$|[\s;&|)])"
+    r"|\b[A-Za-z_]\w*\+?=|\$[@*#1-9]|\$\{[@*#1-9]|PATH|PYTHON|HOME|activate"
+)
+#: `set` with options only (`set -e`, `set -eu -o pipefail`): no new arguments
+_SET_OPTIONS = re.compile(r"^set(\s+([-+][A-Za-z]+|[-+]o\s+\w+))+$")
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,12 @@ def find(
     return UNKNOWN
 
 
+def command_program(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str | None:
+    """The program the container's command finally runs (as :func:`command` reads it),
+    found on PATH or against WorkingDir (no leading slash); None when not found."""
+    return _Finder(fs, config, env, (), ()).program(command_argv(config))
+
+
 def command(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str | None:
     """The word naming the program the container's command finally runs, as written
     (past tini, gosu, `env`, `sh -c "... && exec CMD"`): `gunicorn`, `/app/run.py`."""
@@ -135,6 +156,54 @@ def broken_command(
     else:  # `#!/usr/bin/env NAME`: looked up on the container's PATH
         found = finder.which(interpreter) is not None
     return None if found else BrokenCommand(program, interpreter)
+
+
+@dataclass(frozen=True)
+class ModuleRun:
+    """The container's command is `python [options] -m MODULE ...`."""
+
+    program: str  # the python, as found on PATH (no leading slash)
+    module: str  # as written: `app.main`
+
+
+#: python options that leave sys.path and the -m lookup as they are
+_PLAIN_FLAGS = frozenset("bBdOquvR")
+
+
+def module_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> ModuleRun | None:
+    """The module the container's python runs with `-m` (past wrappers, as :func:`find`
+    reads the command). None for anything else, and when an option before `-m` changes
+    sys.path or is not read here (-I, -P, -E, -S, -s, -c, a long option)."""
+    finder = _Finder(fs, config, env, (), ())
+    argv = command_argv(config)
+    if any(a.rsplit("/", 1)[-1] in _USER_WRAPPERS for a in argv):
+        return None  # another user's HOME, so another user site
+    args = finder.args(argv)
+    if not args or not _PYTHON_NAME.match(args[0].rsplit("/", 1)[-1]):
+        return None
+    program = finder.which(args[0])
+    module = _module_option(args[1:])
+    return ModuleRun(program, module) if program is not None and module else None
+
+
+def _module_option(args: list[str]) -> str | None:
+    """MODULE of `-m MODULE` among python's options (`-u -m app`, `-Wignore -mapp`)."""
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if not word.startswith("-") or word == "-" or word.startswith("--"):
+            return None  # a script, stdin, or a long option
+        for j, flag in enumerate(word[1:], start=1):
+            if flag == "m":
+                rest = word[j + 1 :]
+                return rest or (args[i + 1] if i + 1 < len(args) else None)
+            if flag in "WX":  # takes a value: the rest of the word, or the next one
+                i += 1 if j + 1 == len(word) else 0
+                break
+            if flag not in _PLAIN_FLAGS:
+                return None
+        i += 1
+    return None
 
 
 class _Finder:
@@ -181,6 +250,11 @@ class _Finder:
     def command(self, argv: list[str]) -> str | None:
         """The word naming the program the container's command finally runs (past the
         wrappers and a `sh -c` string), as written: `gunicorn`, `/app/run.py`."""
+        args = self.args(argv)
+        return args[0] if args else None
+
+    def args(self, argv: list[str]) -> list[str] | None:
+        """The words of the command the container finally runs, its program first."""
         args = list(argv)
         while args:
             name = args[0].rsplit("/", 1)[-1]
@@ -198,10 +272,30 @@ class _Finder:
                 continue
             if name in _SHELLS and len(args) >= 3 and args[1] == "-c":
                 return self._shell_command(args[2])
-            return args[0]
+            if len(args) > 1 and self._passes_args(args[0]):
+                args = args[1:]  # `ENTRYPOINT ["/docker-entrypoint.sh"]` ending `exec "$@"`
+                continue
+            return args
         return None
 
-    def _shell_command(self, script: str) -> str | None:
+    def _passes_args(self, word: str) -> bool:
+        """An entrypoint shell script that only runs its arguments at the end, `exec "$@"`,
+        with nothing on the way that may change what that runs or where (module doc)."""
+        path = self.which(word)
+        node = self.fs.get(self.fs.resolve(path) or "") if path is not None else None
+        data = self.fs.read(path) if path is not None else None
+        if node is None or data is None or len(data) != node.entry.size:
+            return False  # not all of it was kept (a long script): the files cannot say
+        lines = data.decode("utf-8", "replace").splitlines()
+        words = shebang(data) if data.startswith(b"#!") else None
+        if words is None or words.rsplit("/", 1)[-1] not in _SHELLS:
+            return False
+        body = [ln.strip() for ln in lines[1:] if ln.strip() and not ln.strip().startswith("#")]
+        if not body or body[-1] not in ('exec "$@"', 'exec "${@}"'):
+            return False
+        return not any(_CHANGES_EXEC.search(ln) for ln in body[:-1] if not _SET_OPTIONS.match(ln))
+
+    def _shell_command(self, script: str) -> list[str] | None:
         """The last command of a `sh -c` string that is a program (`migrate && exec
         gunicorn ...` runs gunicorn for the life of the container)."""
         try:
@@ -218,7 +312,7 @@ class _Finder:
             while command and (command[0] == "exec" or "=" in command[0]):
                 command = command[1:]
             if command and command[0] not in _BUILTINS:
-                return self.command(command)
+                return self.args(command)
         return None
 
     # ---- interpreters -----------------------------------------------------------------

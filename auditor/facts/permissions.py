@@ -55,12 +55,17 @@ def blocked_run(fs: FileSystem, path: str, user: RuntimeUser, script: bool) -> s
     """Why `user` cannot run the program at `path` (no leading slash): the first
     directory on the way it may not search (as written, then the symlink's target), or
     the file it may not execute (or, for a `script` its interpreter reads, not read);
-    None when it can, or when the files cannot say (unknown uid, missing path)."""
+    None when it can, or when the files cannot say (unknown uid, missing path). Root
+    passes every check but one: exec needs an execute bit, anyone's, on the file."""
     if user.uid is None:
         return None
     real = fs.resolve(path)
-    if real is None or fs.get(real) is None:
+    found = fs.get(real) if real is not None else None
+    if real is None or found is None:
         return None
+    if user.uid == 0:
+        e = found.entry
+        return real if e.kind in (FILE, HARDLINK) and not e.mode & 0o111 else None
 
     def refused(p: str, bit: int) -> bool:
         node = fs.get(p)

@@ -624,6 +624,78 @@ def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
         assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
 
 
+def test_command_script_without_execute_bit(scan: Scan) -> None:
+    """A venv with gunicorn, `WORKDIR /app`, `COPY . /app` of a run.sh that lost its
+    execute bit (0644), `CMD ["./run.sh"]`: the engine refused to start it (`exec:
+    "./run.sh": permission denied`) as the image's `app` user and as root alike;
+    imgaudit said nothing (it judged only a Python program, and never for root)."""
+    script = b"#!/bin/sh\nexec gunicorn --bind 0.0.0.0:8000 app:app\n"
+    shell = Layer([File("bin/sh", b"\x7fELF", mode=0o755)])
+    for mode, user, failed in (
+        (0o644, "app", True),
+        (0o644, "", True),
+        (0o744, "app", True),
+        (0o744, "", False),
+        (0o755, "app", False),
+    ):
+        app = Layer([Dir("app"), File("app/run.sh", script, mode=mode)], "COPY . /app")
+        facts = scan(
+            image(Layer(USERS), shell, app, user=user, Cmd=["./run.sh"], WorkingDir="/app")
+        )
+        found = [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
+        who = "app (uid 1000)" if user else "root (uid 0)"
+        expected = f"the container starts /app/run.sh, which {who} cannot run: "
+        expected += f"/app/run.sh is {mode:o} 0:0"
+        assert found == ([("ERROR", expected)] if failed else []), (mode, user)
+    # `gosu app ./run.sh` from root: it runs as app, whose access is not judged here
+    app = Layer([Dir("app"), File("app/run.sh", script, mode=0o744)], "COPY . /app")
+    cmd = ["gosu", "app", "./run.sh"]
+    facts = scan(image(Layer(USERS), shell, app, Cmd=cmd, WorkingDir="/app"))
+    assert findings(py007_broken_venv, facts) == []
+
+
+def test_entrypoint_script_that_execs_its_arguments(scan: Scan) -> None:
+    """`ENTRYPOINT ["/docker-entrypoint.sh"]` (`set -e; echo entry; exec "$@"`),
+    `CMD ["gunicorn", ...]`, gunicorn in /opt/venv/bin and PATH without it: the running
+    image said `/docker-entrypoint.sh: 4: exec: gunicorn: not found` (exit 127);
+    imgaudit said nothing, reading the script as the program. A short script that only
+    passes its arguments on is read as a wrapper; one that may change PATH, the
+    arguments or the directory, or one longer than the layers keep, is not."""
+    entry = b'#!/bin/sh\nset -e\necho entry\nexec "$@"\n'
+    venv = pyimage.venv_items(VENV, "/opt/acme/python/bin")
+    script = f"#!/{VENV}/bin/python\nfrom gunicorn.app.wsgiapp import run\n".encode()
+    files = [
+        File("bin/sh", b"\x7fELF", mode=0o755),
+        File(f"{VENV}/bin/gunicorn", script, mode=0o755),
+    ]
+    cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
+    plain = ["PATH=/usr/local/bin:/usr/bin:/bin"]
+
+    def run(text: bytes, env: list[str]) -> list[str]:
+        layer = Layer([*venv, *files, File("docker-entrypoint.sh", text, mode=0o755)])
+        facts = scan(image(Layer(USERS), layer, user="app", Env=env,
+                           Entrypoint=["/docker-entrypoint.sh"], Cmd=cmd))  # fmt: skip
+        return [f.message for f in findings(py007_broken_venv, facts)]
+
+    [message] = run(entry, plain)
+    assert message == (
+        "the container starts `gunicorn`, which is on no directory of PATH "
+        f"(/usr/local/bin:/usr/bin:/bin); the image has /{VENV}/bin/gunicorn"
+    )
+    assert run(entry, [f"PATH=/{VENV}/bin:/usr/bin:/bin"]) == []  # on PATH: it starts
+    for line in (
+        b'export PATH="/opt/acme/venv/bin:$PATH"',
+        b". /opt/acme/venv/bin/activate",
+        b'set -- gunicorn "$@"',
+        b"cd /app",
+        b"PATH=/opt/acme/venv/bin:$PATH",
+        b'if [ "$1" = web ]; then shift; fi',
+    ):  # may change what `exec "$@"` runs: not read
+        assert run(b"#!/bin/sh\n" + line + b'\nexec "$@"\n', plain) == [], line
+    # longer than the layers keep of a script: not read
+    assert run(b"#!/bin/sh\n" + b"# comment\n" * 40 + b'exec "$@"\n', plain) == []
+
+
 def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
     """python:3.11-slim, `pip install --target /app/deps ... gunicorn`,
     `ENV PATH=/app/deps/bin:$PATH`, no PYTHONPATH, `CMD ["gunicorn", ...]`: the running
@@ -731,6 +803,63 @@ def test_entrypoint_nowhere_in_the_image(scan: Scan) -> None:
     there = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755),
                    File("bin/sh", b"\x7fELF", mode=0o755)])  # fmt: skip
     assert findings(py007_broken_venv, scan(image(Layer(USERS), there, Cmd=cmd))) == []
+
+
+def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
+    """python:3.11-slim look-alike, a venv in /opt/venv on PATH, the app in /app, then
+    `WORKDIR /srv` and `CMD ["python", "-m", "app"]`: the running image said
+    `/opt/venv/bin/python: No module named app` (exit 1); imgaudit said nothing. -m looks
+    in the working directory first, then the interpreter's sys.path."""
+    venv = Layer(pyimage.venv_items(VENV, "/opt/acme/python/bin"), "RUN python -m venv")
+    app = Layer([Dir("app"), File("app/app.py", b"print('ok')\n"), Dir("srv")], "COPY . /app")
+    path = [f"PATH=/{VENV}/bin:/usr/local/bin:/usr/bin:/bin"]
+    cmd = ["python", "-m", "app"]
+    facts = scan(image(Layer(USERS), venv, app, user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))
+    [f] = findings(py007_broken_venv, facts)
+    assert (f.severity.name, f.path) == ("ERROR", f"/{VENV}/bin/python")
+    assert f.message == (
+        "the container runs `python -m app`, and no module `app` is in the working "
+        f'directory /srv or on the sys.path of /{VENV}: python exits with "No module named app"'
+    )
+    # behind tini, options first, a dotted name: the same
+    wrapped = ["tini", "--", "python", "-u", "-W", "ignore", "-m", "app.main"]
+    facts = scan(
+        image(Layer(USERS), venv, app, user="app", Env=path, Cmd=wrapped, WorkingDir="/srv")
+    )
+    assert [f.message.split(",")[0] for f in findings(py007_broken_venv, facts)] == [
+        "the container runs `python -m app.main`"
+    ]
+
+    def quiet(
+        *layers: Layer, cmd: list[str] = cmd, env: list[str] = path, wd: str = "/srv"
+    ) -> None:
+        facts = scan(image(Layer(USERS), venv, app, *layers, user="app", Env=env, Cmd=cmd,
+                           WorkingDir=wd))  # fmt: skip
+        assert findings(py007_broken_venv, facts) == []
+
+    quiet(wd="/app")  # the module is in the working directory
+    quiet(env=[*path, "PYTHONPATH=/app"])  # on sys.path
+    quiet(cmd=["python", "-m", "json.tool"])  # the standard library's
+    quiet(cmd=["python", "-I", "-m", "app"])  # an option that changes sys.path: not read
+    quiet(cmd=["sh", "-c", "cd /app && python -m app"])  # a shell: not read
+    site = f"{SITE}"
+    # an editable install's finder (a .pth import line) may map `app` anywhere
+    finder = b"import __editable___app_finder; __editable___app_finder.install()\n"
+    quiet(Layer([File(f"{site}/__editable__.app-0.1.pth", finder)]))
+    # a package, a sourceless module or an extension by that name in site-packages
+    for name in ("app/__init__.py", "app.pyc", "app.cpython-311-x86_64-linux-gnu.so"):
+        quiet(Layer([File(f"{site}/{name}", b"")]))
+    # a venv whose interpreter is gone does not start at all: only that is said
+    gone = Layer(pyimage.venv_items("opt/v2", "/nowhere/bin"))
+    env = ["PATH=/opt/v2/bin:/usr/bin:/bin"]
+    facts = scan(image(Layer(USERS), gone, app, user="app", Env=env, Cmd=cmd, WorkingDir="/srv"))
+    found = findings(py007_broken_venv, facts)
+    assert found and all(f.message.startswith("venv /opt/v2") for f in found)
+    # setuptools' distutils shim is no finder for `app`: still an error
+    shim = b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; __import__('_distutils_hack')\n"
+    facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
+                 shim)]), user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
+    assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
