@@ -206,7 +206,10 @@ class _Head:
             self.buf = _spare_heads.pop()  # atomic under the GIL
         except IndexError:
             try:
-                self.buf = mmap.mmap(-1, PREFIX_CAP)
+                # private: an anonymous mapping is shared with forked children by
+                # default, and two layer workers forked from a process holding a spare
+                # one wrote each other's ELF tables into it (garbage DT_NEEDED names)
+                self.buf = mmap.mmap(-1, PREFIX_CAP, flags=mmap.MAP_PRIVATE)
             except OSError:  # no address space for it (a low ulimit -v): grow as needed
                 self.buf = bytearray()
         self.size = 0

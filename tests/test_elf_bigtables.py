@@ -260,10 +260,33 @@ def test_without_address_space_for_the_mapping_the_head_is_a_bytearray(
     data = Path(small_path).read_bytes()
     elf.release_spare_heads()
 
-    def no_mapping(*args: Any) -> Any:
+    def no_mapping(*args: Any, **kwargs: Any) -> Any:
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(elf.mmap, "mmap", no_mapping)
     facts = elf.parse_elf(io.BytesIO(data))
     assert _as_dict(facts) == _pyelftools_facts(small_path)
     assert elf._spare_heads == []
+
+
+def test_a_reused_head_is_not_shared_with_forked_workers() -> None:
+    """A process holding a spare head forks layer workers (a long-lived process: the
+    Python API, a fleet worker, a test run): each worker must get its own copy. An
+    anonymous mapping is shared across fork by default, and two workers parsing side by
+    side overwrote each other's tables (DT_NEEDED names such as '\\x0c')."""
+    import os
+
+    from auditor import elf
+
+    elf.release_spare_heads()
+    elf._Head(b"p" * 64).release()  # this process now holds a spare head
+    pid = os.fork()
+    if pid == 0:  # the worker takes the spare and writes its own file's bytes into it
+        elf._Head(b"c" * 64)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    (spare,) = elf._spare_heads
+    try:
+        assert spare[:64] == b"p" * 64
+    finally:
+        elf.release_spare_heads()
