@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.dockerfile import Dockerfile, Instruction, arg_pairs, env_pairs, pattern
+from auditor.history import INSTRUCTIONS, build_args
 
 BUILDKIT_SUFFIX = " # buildkit"
 # The history comes from the image, which may be hostile. Patterns hold at most one
@@ -47,12 +48,7 @@ MAX_RUN_TEXT = 1024 * 1024
 MAX_STEPS = 4096
 NOP = "/bin/sh -c #(nop) "
 DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
-_KINDS = frozenset(
-    {"RUN", "COPY", "ADD", "ENV", "ARG", "LABEL", "WORKDIR", "USER", "EXPOSE", "CMD",
-     "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "ONBUILD", "MAINTAINER"}
-)  # fmt: skip
 _CLASSIC_COPY = re.compile(r"^(?:--chown=\S*?)?(?:file|dir|multi):[0-9a-f]+ in (?P<dest>.*)$")
-_ARG_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,7 @@ class Step:
             kind, _, body = text.partition(" ")
         else:
             kind, _, body = text.partition(" ")
-            if kind not in _KINDS:  # the classic builder's RUN: no kind written
+            if kind not in INSTRUCTIONS:  # the classic builder's RUN: no kind written
                 kind, body, classic = "RUN", text, True
         return cls(index, created_by, empty, layer, kind, body.strip(), classic)
 
@@ -303,18 +299,7 @@ def learned_args(steps: Sequence[Step]) -> dict[str, str]:
 def _prefix_args(body: str) -> dict[str, str]:
     """`|2 A=1 B=2 /bin/sh -c ...`: the count says how many K=V words follow. A value
     with spaces is cut at its first word: a wrong value can only fail a match."""
-    words = body.split(" ")
-    try:
-        count = int(words[0][1:])
-    except ValueError:
-        return {}
-    out: dict[str, str] = {}
-    for word in words[1 : count + 1]:
-        if not _ARG_WORD.match(word):
-            break
-        key, _, value = word.partition("=")
-        out[key] = value
-    return out
+    return build_args(body)[0]
 
 
 # ---- what each instruction writes -------------------------------------------------------

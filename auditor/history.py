@@ -8,6 +8,7 @@ the layer list (hand-made or squashed configs) leaves the last layers without a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 #: The files a project's dependency install reads (requirements, constraints, locks,
@@ -20,6 +21,8 @@ MANIFESTS = (
     r"environment\.ya?ml|README[^/\s]*|LICENSE[^/\s]*)$"
 )
 
+
+_ARG_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 #: The instructions a history entry may name (BuildKit writes the name; the classic
 #: builder writes `/bin/sh -c #(nop) NAME ...`, or nothing before a RUN's command).
@@ -47,14 +50,17 @@ def build_args(body: str) -> tuple[dict[str, str], str]:
     ({"A": "1", "B": "2"}, "/bin/sh -c cmd"). The count says how many `K=V` words
     follow; a value with spaces is cut at its first word."""
     words = body.split(" ")
-    if not words[0].startswith("|") or not words[0][1:].isdigit():
+    try:
+        count = int(words[0][1:]) if words[0].startswith("|") else -1
+    except ValueError:
+        count = -1
+    if count < 0:
         return {}, body
-    count = int(words[0][1:])
     args: dict[str, str] = {}
     for word in words[1 : count + 1]:
-        key, eq, value = word.partition("=")
-        if not eq or not key.isidentifier():
+        if not _ARG_WORD.match(word):
             break
+        key, _, value = word.partition("=")
         args[key] = value
     return args, " ".join(words[1 + len(args) :])
 
@@ -95,10 +101,8 @@ def _clean_step(text: str) -> str:
                 _, _, rest = text.partition(" /bin/sh -c ")
                 if rest:
                     return "RUN " + rest.strip()
-                count, _, after = text[1:].partition(" ")
-                if count.isdigit() and int(count) < len(words := after.split(" ")):
-                    return "RUN " + " ".join(words[int(count) :]).strip()
-                return text
+                _, command = build_args(text)
+                return "RUN " + command.strip() if command and command != text else text
             return text[len(prefix) :].strip()
     if text.startswith("/bin/sh -c "):
         return "RUN " + text[len("/bin/sh -c ") :].strip()

@@ -406,8 +406,7 @@ class Contents(SortedMap[bytes]):
             SortedMap.__init__(held, paths)
             held._ends, held._body = ends, body
             return held
-        spans = map(slice, chain((0,), ends), ends)
-        return cls(dict(zip(paths, map(body.__getitem__, spans))))
+        return cls(dict(zip(paths, map(body.__getitem__, _spans(ends)))))
 
     def _value(self, i: int) -> bytes:
         return self._body[self._ends[i - 1] if i else 0 : self._ends[i]]
@@ -418,8 +417,12 @@ class Contents(SortedMap[bytes]):
         return self.paths, self._ends, self._body
 
     def values(self) -> Iterator[bytes]:  # type: ignore[override]
-        ends = self._ends
-        return map(self._body.__getitem__, map(slice, chain((0,), ends), ends))
+        return map(self._body.__getitem__, _spans(self._ends))
+
+
+def _spans(ends: array[int]) -> Iterator[slice]:
+    """Where each content is in a joined body, from where each ends."""
+    return map(slice, chain((0,), ends), ends)
 
 
 @dataclass

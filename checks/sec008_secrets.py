@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
-from auditor.redaction import SECRET_NAME, URL_CREDS, is_value, mask, url_secret
+from auditor.redaction import SECRET_NAME, URL_CREDS, is_value, mask, secret_name, url_secret
 
 if TYPE_CHECKING:
     import configparser
@@ -182,12 +182,7 @@ def shipped_fixture(path: str) -> bool:
 def env_secrets(env: dict[str, str]) -> list[str]:
     """Names of config Env variables that carry a secret-looking value: named like a
     secret, or a URL with a password (`PIP_INDEX_URL=https://u:p@host/simple`)."""
-    return sorted(
-        k
-        for k, v in env.items()
-        if (not k.upper().endswith("_FILE") and re.search(SECRET_NAME, k) and is_value(v))
-        or url_secret(v)
-    )
+    return sorted(k for k, v in env.items() if (secret_name(k) and is_value(v)) or url_secret(v))
 
 
 def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str, list[int]]]:
@@ -229,8 +224,7 @@ def history_secrets(history: object, env: dict[str, str]) -> list[tuple[str, str
             ]
             command = ""
         for how, name, value in values:
-            named = re.search(SECRET_NAME, name) and not name.upper().endswith("_FILE")
-            if named and is_value(value):
+            if secret_name(name) and is_value(value):
                 seen(f"{name} ({mask(value)})", how, index)
             elif url_secret(value):
                 seen(f"{name} (a URL with a password)", how, index)
