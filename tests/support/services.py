@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -491,9 +492,29 @@ def shared_docker_engine(data_root: Path | None = None) -> Iterator[DockerEngine
                 state["users"] = remaining
                 _write_state(state_path, state)
             else:
+                _prune_leftovers(engine)
                 engine.stop()
                 with contextlib.suppress(FileNotFoundError):
                     state_path.unlink()
+
+
+def _prune_leftovers(engine: DockerEngine) -> None:
+    """Remove stopped containers and untagged images before the last user stops the engine.
+
+    Why: the data root outlives every run (images are built once and reused), and each
+    rebuild of a tag leaves the old image behind, untagged. Nobody else uses the engine
+    now (the caller holds the lock as its last user), so nothing in use can go. Tagged
+    images stay: they are the cache that makes the next run fast.
+    """
+    try:
+        client = engine.client(timeout=120)
+        try:
+            client.containers.prune()
+            client.images.prune(filters={"dangling": True})
+        finally:
+            client.close()
+    except Exception as exc:  # a failed clean-up must not fail the run
+        print(f"note: could not prune the test engine's leftovers: {exc}", file=sys.stderr)
 
 
 def _read_state(path: Path) -> dict[str, Any] | None:
