@@ -324,7 +324,13 @@ def push(
             if isinstance(aux, dict) and "Digest" in aux:
                 digest = str(aux["Digest"])
     finally:
-        client.close()
+        try:
+            if f"{target}:{version}" != tag:  # the tag made for the push: the data root
+                # outlives the run, and registries get a new port each time
+                with contextlib.suppress(docker.errors.ImageNotFound):
+                    client.api.remove_image(f"{target}:{version}")
+        finally:
+            client.close()
     return PushedImage(reference=f"{target}:{version}", repository=repo, tag=version, digest=digest)
 
 
