@@ -6,7 +6,9 @@ and no home, so tools that write to $HOME (pip, matplotlib, many CLIs) fail or w
 to `/`. A group that does not exist fails the start too.
 
 Example: `USER app` in a final stage whose /etc/passwd came from another stage;
-`USER 10001` without a matching passwd entry.
+`USER 10001` without a matching passwd entry; `exec gosu app "$@"` in the entrypoint of
+an image without that user (a warning when the line is in a script: whether the script
+reaches it the files cannot tell).
 
 How to fix: create the user in the final stage (`useradd --uid 10001 app`) or copy
 /etc/passwd and /etc/group along, and give it an existing home.
@@ -34,8 +36,21 @@ INFO = CheckInfo(
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
     user = ctx.facts.runtime_user
+    drop = ctx.facts.privilege_drop
+    if drop is not None and drop.user is not None and drop.user.uid is None:
+        # `gosu ghost`: "failed switching to ghost: unable to find user": the command
+        # never runs. Certain in the config; in a script only when that line is reached
+        yield INFO.finding(
+            f"{drop.describe()}, which is not in /etc/passwd: {drop.tool} fails there",
+            "create the user in the final stage (useradd) or switch to an existing one",
+            path="/etc/passwd",
+            severity=Severity.WARNING if drop.in_script else None,
+            evidence={"switch": drop.to_json()},
+        )
     if not user.spec:
-        raise Skip("no User set (see SEC001)")
+        if drop is None:
+            raise Skip("no User set (see SEC001)")
+        return
     for problem in user.problems:
         # a numeric uid without a passwd entry still starts: a warning, not an error
         numeric_only = problem.startswith("uid ")

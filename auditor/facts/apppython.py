@@ -9,7 +9,8 @@ Decided as the engine would start the container, most direct evidence first:
 
 1. `entrypoint`: Entrypoint + Cmd, past wrappers (tini, dumb-init, gosu, su-exec,
    env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string; an
-   entrypoint shell script whose whole text the layers kept, at most 256 bytes, that
+   entrypoint shell script whose whole text the layers kept (files named *entrypoint,
+   *entrypoint.sh up to 64 KiB, other executables' first 256 or 512 bytes), that
    ends with `exec "$@"` and on the way has no cd, export, assignment, `set` of new
    arguments, shift, source, user switch or word naming PATH, PYTHON* or HOME: the
    docker-library `/docker-entrypoint.sh`; a longer or busier script is not read).

@@ -357,6 +357,71 @@ def test_runs_as_root_skips_writable_checks_but_pip_counts(scan: Scan) -> None:
     assert "writable by root (uid 0)" in p.message
 
 
+#: the official images' entrypoint (postgres, redis): prepare as root, then run the
+#: command as the app's user; padded past the 512 bytes kept of any bin/ file
+SWITCH_SCRIPTS = {
+    "gosu": 'exec gosu app "$0" "$@"',
+    "setpriv": 'exec setpriv --reuid=app --regid=app --init-groups "$0" "$@"',
+    "su": 'exec su -s /bin/sh app -c \'exec "$0" "$@"\' -- "$@"',
+    "runuser": 'exec runuser -u app -- "$@"',
+    "variable": 'exec gosu "$APP_USER" "$@"',
+}
+
+
+def entrypoint_layer(line: str) -> Layer:
+    script = (
+        "#!/bin/sh\nset -e\n"
+        + "# prepare the data directory as root\n" * 20
+        + "if [ \"$(id -u)\" = '0' ]; then\n\tchown -R app /app/data\n"
+        + f'\t{line}\nfi\nexec "$@"\n'
+    ).encode()
+    assert len(script) > 512
+    return Layer(
+        [Dir("usr/local/bin"), File("usr/local/bin/docker-entrypoint.sh", script, mode=0o755)],
+        created_by="COPY docker-entrypoint.sh /usr/local/bin/",
+    )
+
+
+@pytest.mark.parametrize("tool", sorted(SWITCH_SCRIPTS))
+def test_root_image_switching_to_a_user_is_judged_as_that_user(scan: Scan, tool: str) -> None:
+    """No User, `ENTRYPOINT ["docker-entrypoint.sh"]` that ends in `exec gosu app "$0"
+    "$@"` (or setpriv, su, runuser): the running image's gunicorn runs as uid 999 (ps),
+    and with `chown -R app /app /opt/venv` that uid can write the venv, the code and
+    site-packages (test -w as that uid). SEC003/SEC004 were skipped ("runs as root") and
+    SEC005 judged root; now all three judge the user the entrypoint switches to."""
+    items = pyimage.venv_items(VENV, "/opt/acme/python/bin", uid=1000, gid=1000)
+    items += pyimage.dist_items(SITE, dist("pip"), uid=1000, gid=1000)
+    venv = Layer(items, created_by="RUN chown -R app /opt/acme/venv")
+    config = {
+        "WorkingDir": "/app",
+        "Entrypoint": ["docker-entrypoint.sh"],
+        "Cmd": ["gunicorn", "app:app"],
+        "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "APP_USER=app"],
+    }
+    facts = scan(image(venv, app_layer(1000), entrypoint_layer(SWITCH_SCRIPTS[tool]), **config))
+    assert facts.runtime_user.uid == 0 and facts.app_user.uid == 1000
+    expected = "writable by app (uid 1000), the user the entrypoint switches to with "
+    for check in (sec003_writable_venv, sec004_writable_app, sec005_pip_writable):
+        [f] = findings(check, facts)
+        assert expected + ("gosu" if tool == "variable" else tool) in f.message, check.INFO.id
+
+
+def test_root_image_switching_to_a_user_that_cannot_write(scan: Scan) -> None:
+    """The same with a root-owned venv and app: uid 999 cannot `pip install` (test -w
+    fails), so SEC005 no longer reports site-packages as writable by root."""
+    config = {"Entrypoint": ["/usr/local/bin/docker-entrypoint.sh"], "Cmd": ["gunicorn"]}
+    layers = (venv_with(dist("pip")), app_layer(0), entrypoint_layer(SWITCH_SCRIPTS["gosu"]))
+    facts = scan(image(*layers, **config))
+    for check in (sec003_writable_venv, sec004_writable_app, sec005_pip_writable):
+        assert status(check, facts) == "passed", check.INFO.id
+    # two users named: which one runs the app the files cannot tell
+    two = entrypoint_layer('exec gosu app "$@"; exec gosu nobody "$@"')
+    facts = scan(image(venv_with(dist("pip")), app_layer(0), two, **config))
+    assert facts.privilege_drop is not None and facts.privilege_drop.user is None
+    assert facts.app_user.uid == 0
+    assert status(sec003_writable_venv, facts) == "skipped"
+
+
 def test_sourceless_pip_counts(scan: Scan) -> None:
     """pip compiled with `compileall -b` and its .py deleted: `python -m pip` runs from
     `pip/__init__.pyc` (seen in a mutated python:3.11-slim), so pip is installed."""
@@ -671,10 +736,10 @@ def test_entrypoint_script_that_execs_its_arguments(scan: Scan) -> None:
     cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
     plain = ["PATH=/usr/local/bin:/usr/bin:/bin"]
 
-    def run(text: bytes, env: list[str]) -> list[str]:
-        layer = Layer([*venv, *files, File("docker-entrypoint.sh", text, mode=0o755)])
+    def run(text: bytes, env: list[str], name: str = "docker-entrypoint.sh") -> list[str]:
+        layer = Layer([*venv, *files, File(name, text, mode=0o755)])
         facts = scan(image(Layer(USERS), layer, user="app", Env=env,
-                           Entrypoint=["/docker-entrypoint.sh"], Cmd=cmd))  # fmt: skip
+                           Entrypoint=[f"/{name}"], Cmd=cmd))  # fmt: skip
         return [f.message for f in findings(py007_broken_venv, facts)]
 
     [message] = run(entry, plain)
@@ -692,8 +757,11 @@ def test_entrypoint_script_that_execs_its_arguments(scan: Scan) -> None:
         b'if [ "$1" = web ]; then shift; fi',
     ):  # may change what `exec "$@"` runs: not read
         assert run(b"#!/bin/sh\n" + line + b'\nexec "$@"\n', plain) == [], line
-    # longer than the layers keep of a script: not read
-    assert run(b"#!/bin/sh\n" + b"# comment\n" * 40 + b'exec "$@"\n', plain) == []
+    # longer than the layers keep of a script: not read (256 bytes of an executable
+    # outside bin/; entrypoint scripts are kept up to 64 KiB, so read)
+    long = b"#!/bin/sh\n" + b"# comment\n" * 40 + b'exec "$@"\n'
+    assert run(long, plain, "start.sh") == []
+    assert run(long, plain) == [message]
 
 
 def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
