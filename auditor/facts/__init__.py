@@ -401,6 +401,22 @@ class Facts:
         )
 
     @cached_property
+    def unimportable_extensions(self) -> dict[str, str]:
+        """Extension modules no interpreter here imports (built for another CPU, or
+        tagged for another platform's CPython): path -> what they were built for."""
+        from auditor.facts import extplatform
+        from auditor.facts.owners import import_name
+
+        platforms = extplatform.image_platforms(self.fs, self.architecture, self.os.libc)
+        roots = self.import_roots
+        return extplatform.find(
+            self.elf_graph.trees.values(),
+            self.fs,
+            platforms,
+            lambda path: import_name(path, roots),
+        )
+
+    @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:
         """Every load tree (programs, extension modules, libraries nothing loads)
         resolved inside the image as its loader would."""

@@ -5,6 +5,7 @@ real distributions copied from the host's site-packages."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 
 from auditor.checks import (
     el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
     pk001_built_from_sdist,
     pk002_wheel_external_libs,
     pk004_editable_install,
@@ -493,6 +496,57 @@ def test_wheel_in_a_target_directory_carries_its_libraries(scan: Scan) -> None:
     assert facts.owners.python_distribution(PQ_EXT) == "pq"
     assert facts.elf_graph.resolved[PQ_EXT]["libpcre2-8.so.0"] == "deps/pq.libs/libpcre2-8.so.0"
     assert findings(pk002_wheel_external_libs, facts) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "machine", "built_for"),
+    [
+        ("_pq.cpython-311-aarch64-linux-gnu.so", 183, "aarch64-linux-gnu"),  # EM_AARCH64
+        ("_pq.cpython-311-x86_64-linux-musl.so", None, "x86_64-linux-musl"),
+    ],
+)
+def test_extension_for_another_platform_is_never_imported(
+    scan: Scan, name: str, machine: int | None, built_for: str
+) -> None:
+    """`pip install --platform manylinux2014_aarch64 --only-binary=:all: --target
+    /app/vendor markupsafe` in an amd64 image, or a musllinux wheel forced into a glibc
+    venv: in the running image `import markupsafe._speedups` raises ModuleNotFoundError
+    (CPython's EXTENSION_SUFFIXES are its own '.cpython-311-x86_64-linux-gnu.so', '.abi3.so',
+    '.so'). imgaudit said PK002 "needs libpthread.so.0 ... the image does not have them"
+    (it has; the aarch64 file looked for aarch64 ones), EL001 "libc.musl-x86_64.so.1 is
+    not in the image: `import markupsafe._speedups` fails" (a cause that is none), or only
+    info. Now EL003 says the module is built for another platform and never imported;
+    EL001, EL002 and PK002 leave it out."""
+    lib = bytearray(compiled_library(["libpcre2-8.so.0", "libc.so.6"]).read_bytes())
+    if machine is not None:
+        struct.pack_into("<H", lib, 0x12, machine)
+    ext = f"deps/pq/{name}"
+    meta = "deps/pq-1.0.dist-info"
+    items: list = [
+        Dir("deps"),
+        Dir("deps/pq"),
+        File(ext, bytes(lib), mode=0o755),
+        File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: pq\nVersion: 1.0\n"),
+        File(f"{meta}/RECORD", f"pq/{name},,\npq-1.0.dist-info/RECORD,,\n".encode()),
+        File(f"{meta}/WHEEL", b"Tag: cp311-cp311-manylinux_2_17_aarch64\n"),
+    ]
+    env = ["PATH=/opt/acme/python/bin:/usr/bin", "PYTHONPATH=/deps"]
+    facts = scan(image(Layer(items, created_by="RUN pip install --target /deps pq"), Env=env))
+    assert facts.unimportable_extensions == {ext: built_for}
+    [f] = findings(el003_libc_mismatch, facts)
+    assert (str(f.severity), f.path) == ("error", "/" + ext)
+    assert f"built for {built_for}" in f.message and "`import pq._pq` fails" in f.message
+    for check in (el001_missing_library, el002_missing_symbol_version, pk002_wheel_external_libs):
+        assert [x for x in findings(check, facts) if x.path == "/" + ext] == [], check.INFO.id
+    # the same file under this platform's name is imported, and judged as before
+    right = f"deps/pq/_pq.cpython-311-{'x86_64-linux-gnu'}.so"
+    items[2] = File(right, bytes(compiled_library(["libpcre2-8.so.0", "libc.so.6"]).read_bytes()))
+    items[4] = File(f"{meta}/RECORD", f"pq/{right[8:]},,\n".encode())
+    facts = scan(image(Layer(items), Env=env))
+    assert facts.unimportable_extensions == {}
+    assert findings(el003_libc_mismatch, facts) == []
+    [missing] = findings(el001_missing_library, facts)
+    assert "libpcre2-8.so.0 is not in the image: `import pq._pq` fails" in missing.message
 
 
 # ---- bytecode (PY006) -------------------------------------------------------------------
