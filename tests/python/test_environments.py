@@ -927,6 +927,23 @@ def test_entrypoint_nowhere_in_the_image(scan: Scan) -> None:
     assert findings(py007_broken_venv, scan(image(Layer(USERS), there, Cmd=cmd))) == []
 
 
+@pytest.mark.parametrize("wrapper", ["tini", "/usr/bin/tini", "dumb-init", "gosu"])
+def test_entrypoint_wrapper_nowhere_in_the_image(scan: Scan, wrapper: str) -> None:
+    """`ENTRYPOINT ["tini", "--"]` without tini installed: the engine refused to start
+    the container (exec: "tini": executable file not found in $PATH, exit 127) and
+    imgaudit said nothing: it read past the wrapper to gunicorn, which is there."""
+    there = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755),
+                   File("bin/sh", b"\x7fELF", mode=0o755)])  # fmt: skip
+    args = ["app"] if wrapper == "gosu" else ["--"]
+    config = {"Entrypoint": [wrapper, *args], "Cmd": ["gunicorn", "app:app"]}
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), there, **config)))
+    assert f.severity.name == "ERROR"
+    assert f.message.endswith("the engine refuses to start it")
+    assert f"command `{wrapper}`" in f.message or f"command {wrapper} is not" in f.message
+    installed = Layer([File(f"usr/bin/{wrapper.rsplit('/', 1)[-1]}", b"\x7fELF", mode=0o755)])
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), there, installed, **config))) == []
+
+
 def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     """python:3.11-slim look-alike, a venv in /opt/venv on PATH, the app in /app, then
     `WORKDIR /srv` and `CMD ["python", "-m", "app"]`: the running image said
