@@ -126,6 +126,26 @@ def find(
     return _in_text(data.decode("utf-8", "replace"), script, env, db)
 
 
+#: setpriv options that call setgroups(2)/initgroups(3): EPERM without CAP_SETGID
+_SETPRIV_GROUPS = ("--init-groups", "--clear-groups", "--groups")
+
+
+def root_only_switch(config: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(tool, user word) when the config's command itself, past init wrappers and
+    `env`, switches users in a way only root may (`ENTRYPOINT ["gosu", "app"]`): gosu,
+    su-exec, chpst and setuidgid call setgroups, runuser refuses non-root callers, su
+    asks for a password, chroot needs CAP_SYS_CHROOT; setpriv only with a group option
+    (`--reuid=$me --keep-groups` works as that user). None otherwise."""
+    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if isinstance(a, str)]  # fmt: skip
+    argv = _past_wrappers(argv)
+    if not argv or (tool := argv[0].rsplit("/", 1)[-1]) not in TOOLS:
+        return None
+    if tool == "setpriv" and not any(a.startswith(_SETPRIV_GROUPS) for a in argv[1:]):
+        return None
+    return tool, _target(tool, argv[1:])
+
+
 def _past_wrappers(argv: list[str]) -> list[str]:
     args = list(argv)
     while args:

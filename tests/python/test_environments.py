@@ -944,6 +944,42 @@ def test_entrypoint_wrapper_nowhere_in_the_image(scan: Scan, wrapper: str) -> No
     assert findings(py007_broken_venv, scan(image(Layer(USERS), there, installed, **config))) == []
 
 
+@pytest.mark.parametrize(
+    ("command", "fails"),
+    [
+        (["gosu", "app"], True),
+        (["/usr/local/bin/gosu", "app"], True),
+        (["tini", "--", "su-exec", "app"], True),
+        (["runuser", "-u", "app", "--"], True),
+        (["setpriv", "--reuid=app", "--regid=app", "--init-groups"], True),
+        (["setpriv", "--reuid=app", "--regid=app", "--keep-groups"], False),
+    ],
+)
+def test_non_root_image_whose_command_switches_users(
+    scan: Scan, command: list[str], fails: bool
+) -> None:
+    """`USER app` and `ENTRYPOINT ["gosu", "app"]`: the engine starts gosu as app and it
+    exits "error: failed switching to \"app\": operation not permitted" (setgroups needs
+    root); imgaudit said nothing. setpriv keeping the groups works as that user (checked
+    on this host as nobody)."""
+    tools = [File(f"usr/local/bin/{n}", b"\x7fELF", mode=0o755)
+             for n in ("gosu", "su-exec", "tini", "runuser", "setpriv", "gunicorn")]  # fmt: skip
+    config = {"Entrypoint": command, "Cmd": ["gunicorn", "app:app"]}
+    found = findings(
+        py007_broken_venv, scan(image(Layer(USERS), Layer(tools), user="app", **config))
+    )
+    tool = next(w.rsplit("/", 1)[-1] for w in command if w not in ("tini", "--"))
+    if fails:
+        [f] = found
+        assert f.severity.name == "ERROR"
+        assert f.message.startswith(f"the container's command switches users with {tool}")
+        assert "runs as app (uid 1000)" in f.message
+    else:
+        assert found == []
+    # as root it is the official images' pattern: nothing here (SEC001 speaks)
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), Layer(tools), **config))) == []
+
+
 def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     """python:3.11-slim look-alike, a venv in /opt/venv on PATH, the app in /app, then
     `WORKDIR /srv` and `CMD ["python", "-m", "app"]`: the running image said
