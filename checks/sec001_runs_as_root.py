@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.context import CheckContext
-from auditor.facts.privdrop import FORKING
 from auditor.findings import CheckInfo, Dimension, Finding, Severity
 
 INFO = CheckInfo(
@@ -45,6 +44,8 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         return
     drop = ctx.facts.privilege_drop
     if drop is not None and drop.switches_to_non_root:
+        from auditor.facts.privdrop import FORKING  # deferred: start-up time (README)
+
         # the official images' pattern: root at start, the app as another user. What
         # runs as root is the entrypoint itself, `docker exec`, and (su, runuser) the
         # parent process that waits for the app: a warning, not "the app runs as root"

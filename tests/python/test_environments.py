@@ -749,7 +749,9 @@ def test_command_script_without_execute_bit(scan: Scan) -> None:
     "./run.sh": permission denied`) as the image's `app` user and as root alike;
     imgaudit said nothing (it judged only a Python program, and never for root)."""
     script = b"#!/bin/sh\nexec gunicorn --bind 0.0.0.0:8000 app:app\n"
-    shell = Layer([File("bin/sh", b"\x7fELF", mode=0o755)])
+    shell = Layer(
+        [File("bin/sh", b"\x7fELF", mode=0o755), File("usr/sbin/gosu", b"\x7fELF", mode=0o755)]
+    )
     for mode, user, failed in (
         (0o644, "app", True),
         (0o644, "", True),
@@ -998,8 +1000,9 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     )
     # behind tini, options first, a dotted name: the same
     wrapped = ["tini", "--", "python", "-u", "-W", "ignore", "-m", "app.main"]
+    tini = Layer([File("usr/bin/tini", b"\x7fELF", mode=0o755)])
     facts = scan(
-        image(Layer(USERS), venv, app, user="app", Env=path, Cmd=wrapped, WorkingDir="/srv")
+        image(Layer(USERS), venv, app, tini, user="app", Env=path, Cmd=wrapped, WorkingDir="/srv")
     )
     assert [f.message.split(",")[0] for f in findings(py007_broken_venv, facts)] == [
         "the container runs `python -m app.main`"
