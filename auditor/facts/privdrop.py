@@ -123,6 +123,9 @@ def find(
         interpreter = first[1]
     if interpreter not in _SHELLS:
         return None
+    node = fs.get(script)
+    if node is not None and len(data) < node.entry.size:
+        data = data[: data.rfind(b"\n") + 1]  # a head: its last line may be cut short
     return _in_text(data.decode("utf-8", "replace"), script, env, db)
 
 

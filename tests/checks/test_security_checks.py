@@ -16,7 +16,15 @@ from auditor.checks import (
     sec008_secrets,
     sec009_sudo,
 )
-from tests.checks.support import debian_base, image, real_file, run, stock_setuid, summary
+from tests.checks.support import (
+    debian_base,
+    image,
+    real_file,
+    run,
+    status,
+    stock_setuid,
+    summary,
+)
 from tests.factory import Dir, File, Layer, Whiteout
 
 APP_USER = b"app:x:10001:10001::/home/app:/usr/sbin/nologin\n"
@@ -119,6 +127,18 @@ def test_sec001_switches_the_files_cannot_confirm_stay_errors(tmp_path: Path, li
         debian_base(setuid=False), with_app_user(), _entrypoint(line, "entrypoint.sh"),
         Entrypoint=["/usr/local/bin/entrypoint.sh"], Cmd=["gunicorn"],
     )  # fmt: skip
+    assert summary(run(sec001_runs_as_root, spec, tmp_path)) == [("SEC001", "error", None)]
+
+
+def test_sec002_a_switch_line_cut_by_the_kept_head_is_not_read(tmp_path: Path) -> None:
+    """Of a start script in a bin directory the layers keep 512 bytes: `exec gosu app`
+    cut after `exec gosu ap` must not read as a switch to a user 'ap' that is missing."""
+    text = b"#!/bin/sh\n" + b"#" * 489 + b'\nexec gosu app "$@"\n'
+    assert text[:512].endswith(b"gosu ap")
+    ep = Layer([File("usr/local/bin/start", text, 0o755)])
+    base = debian_base(setuid=False)
+    spec = image(base, with_app_user(), ep, Entrypoint=["start"])
+    assert status(sec002_user_unknown, spec, tmp_path)[0].value == "skipped"  # no switch read
     assert summary(run(sec001_runs_as_root, spec, tmp_path)) == [("SEC001", "error", None)]
 
 
