@@ -15,7 +15,8 @@ Read from the files, nothing run:
   `runuser -u USER`, `su [options] USER -c ...`, `chpst -u USER`,
   `s6-setuidgid USER`, `setuidgid USER`, `chroot --userspec=USER ...`;
 * else, when the command's program is a shell script (`#!` naming a shell), the same
-  commands on any line of the text the layers kept of it (entrypoint scripts are
+  commands on any line of the text the layers kept of it (only those it `exec`s when
+  it execs one: a `su other -c 'setup'` on the way is not the switch) (entrypoint scripts are
   captured up to 64 KiB, other executables in bin directories up to 512 bytes).
 
 A user word that is a variable (`gosu "$APP_USER"`) is looked up in the config's Env;
@@ -188,7 +189,7 @@ def _which(fs: FileSystem, word: str, config: dict[str, Any], path: list[str]) -
 def _in_text(text: str, where: str, env: dict[str, str], db: UserDb) -> PrivilegeDrop | None:
     """The drop commands of a shell text: all must name one user, else the target is
     unknown."""
-    drops: list[tuple[str, str | None]] = []
+    drops: list[tuple[str, str | None, bool]] = []  # (tool, target, exec'd)
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or not any(t in stripped for t in TOOLS):
@@ -198,14 +199,19 @@ def _in_text(text: str, where: str, env: dict[str, str], db: UserDb) -> Privileg
         except ValueError:
             continue
         for command in _commands(words):
+            execs = bool(command) and command[0] == "exec"
             command = _past_wrappers(command)
             if command and command[0].rsplit("/", 1)[-1] in TOOLS:
                 tool = command[0].rsplit("/", 1)[-1]
-                drops.append((tool, _target(tool, command[1:])))
+                drops.append((tool, _target(tool, command[1:]), execs))
+    if any(e for _, _, e in drops):
+        # `su other -c setup` on the way, `exec gosu app "$@"` at the end: the exec'd
+        # one runs the command
+        drops = [d for d in drops if d[2]]
     if not drops:
         return None
     tool = drops[0][0]
-    targets = {t for _, t in drops}
+    targets = {t for _, t, _ in drops}
     if len(targets) != 1 or None in targets:
         return PrivilegeDrop(tool, None, where, None)
     return _resolved(tool, targets.pop() or "", where, env, db)

@@ -73,6 +73,7 @@ def _entrypoint(line: str, name: str = "docker-entrypoint.sh") -> Layer:
         ('exec su -s /bin/sh -c \'exec "$0" "$@"\' app -- "$@"', "su"),
         ('exec runuser -u app -- "$@"', "runuser"),
         ('exec chroot --userspec=10001:10001 / "$@"', "chroot"),
+        ("su postgres -c 'initdb'; exec gosu app \"$@\"", "gosu"),  # the exec'd one
     ],
 )
 def test_sec001_root_that_switches_users_in_its_entrypoint_warns(
@@ -117,7 +118,8 @@ def test_sec001_root_that_switches_users_in_its_command_warns(
     [
         'exec gosu root "$@"',  # to root: still root
         'exec gosu "$RUN_AS" "$@"',  # a variable the config does not set
-        'gosu app true; exec gosu nobody "$@"',  # two users: which one runs the app?
+        # two users exec'd: which one runs the app?
+        '[ "$1" = worker ] && exec gosu nobody "$@"; exec gosu app "$@"',
         'echo "run with gosu app"',  # no command
         'exec gosu ghost "$@"',  # a user the image lacks: gosu fails (SEC002)
     ],
