@@ -192,6 +192,26 @@ def test_sec002_entrypoint_switches_to_a_missing_user(tmp_path: Path, in_script:
     assert run(sec002_user_unknown, ok, tmp_path) == []
 
 
+@pytest.mark.parametrize(("tool", "warns"), [("gosu", True), ("setpriv --reuid", False)])
+def test_sec002_entrypoint_switches_to_a_user_without_home(
+    tmp_path: Path, tool: str, warns: bool
+) -> None:
+    """`useradd --system app` (home /home/app, not created) and `exec gosu app "$@"`:
+    gosu sets HOME=/home/app, and the running gunicorn logged "Permission denied:
+    '/home/app'"; imgaudit judged homes only for the config's User. setpriv keeps
+    root's HOME: nothing to say about app's."""
+    base = debian_base(setuid=False)
+    ep = _entrypoint(f'exec {tool} app "$@"')
+    spec = image(base, with_app_user(home=False), ep, Entrypoint=["docker-entrypoint.sh"])
+    found = run(sec002_user_unknown, spec, tmp_path)
+    if warns:
+        assert summary(found) == [("SEC002", "warning", None)]
+        assert found[0].message.startswith("the home directory /home/app of user 'app' does")
+        assert "which sets HOME to it" in found[0].message
+    else:
+        assert found == []
+
+
 # ---- SEC006 ------------------------------------------------------------------------
 
 
