@@ -90,6 +90,11 @@ CAPTURES: tuple[Capture, ...] = (
     Capture("**/*.pth", limit=64 << 10),
     Capture("**/_sysconfigdata_*.py", limit=1 << 20, head=True),
     Capture("**/__pycache__/*.pyc", limit=16, head=True),
+    # entrypoint scripts: which user they switch to (gosu, setpriv, su: facts/privdrop.py).
+    # Before the bin/ rules: the first matching rule decides how much is kept
+    Capture("**/*entrypoint", limit=64 << 10, head=True),
+    Capture("**/*entrypoint.sh", limit=64 << 10, head=True),
+    Capture("**/*entrypoint.bash", limit=64 << 10, head=True),
     Capture("**/bin/*", limit=512, head=True),
     Capture("**/sbin/*", limit=512, head=True),
     # secrets: small files whose names suggest credentials (SEC008)

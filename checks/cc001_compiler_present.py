@@ -25,7 +25,10 @@ install build-essential`.
 
 How to fix: build wheels in a builder stage and copy only the virtualenv into the
 runtime stage (`COPY --from=build /opt/venv /opt/venv`); or `apt-get purge
---auto-remove build-essential` in the same RUN that used it.
+--auto-remove build-essential` in the same RUN that used it. A toolchain that came with
+an `apt-get install` that names none of its packages and keeps apt's recommendations
+(`apt-get install -y python3-pip` brings build-essential and python3-dev) is kept out
+with `--no-install-recommends`: the remedy says so.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ BASE_REMEDY = (
     "The base image brings it: pick a base without a toolchain (its slim variant) for "
     "the runtime stage, and build in a stage of its own on this one."
 )
+#: packages that ask for a toolchain by name without being one (metapackages)
+BUILD_META = frozenset({"build-essential", "python3-dev", "python3-all-dev"})
 SHOWN = 5  # tools and packages named in the message; the evidence lists them all
 
 
@@ -92,12 +97,13 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         chain.packages[package] = _layer(ctx, listed)
         chain.where[package] = listed
         chain.bytes += size
+    every = sorted({p for chain in chains.values() for p in chain.packages} | BUILD_META)
     for chain in chains.values():
         if chain.tools or chain.packages:
-            yield _finding(ctx, chain)
+            yield _finding(ctx, chain, every)
 
 
-def _finding(ctx: CheckContext, chain: Toolchain) -> Finding:
+def _finding(ctx: CheckContext, chain: Toolchain, every: list[str]) -> Finding:
     """One toolchain's finding, pointing at a file of the team's own layers when any."""
     provenance = ctx.facts.provenance
     tools, packages = sorted(chain.tools), sorted(chain.packages)
@@ -113,14 +119,38 @@ def _finding(ctx: CheckContext, chain: Toolchain) -> Finding:
     elif packages:
         message += f": {_listed(packages)}"
     message += ", from the base image" if in_base else ""
+    remedy = BASE_REMEDY if in_base else REMEDY
+    layer = next((layer for p, layer in places if p == path), None)
+    step = ctx.facts.created_by[layer] if layer is not None else None
+    if not in_base and step and _unasked(step, every):
+        remedy = (
+            "The step that brought them names none of these packages and installs without "
+            "--no-install-recommends: they came as dependencies or recommendations of what "
+            "it installs (python3-pip recommends build-essential and python3-dev). Add "
+            "--no-install-recommends, and if they stay, " + REMEDY[0].lower() + REMEDY[1:]
+        )
     return INFO.finding(
         message,
-        BASE_REMEDY if in_base else REMEDY,
+        remedy,
         path=path,
         paths=[p for p, _ in places if p != path][:50],
         bytes=chain.bytes,
         evidence={"toolchain": chain.family, "tools": tools, "packages": packages},
     )
+
+
+def _unasked(step: str, packages: list[str]) -> bool:
+    """An `apt-get install` / `apt install` step without --no-install-recommends that
+    names none of `packages` (every toolchain package in the image and the metapackages
+    that ask for one): the toolchain came as something else's dependency."""
+    import re
+
+    if not re.search(r"\bapt(?:-get)?\s+(?:-\S+\s+)*install\b", step):
+        return False
+    if "--no-install-recommends" in step or "Install-Recommends=false" in step:
+        return False
+    words = set(re.split(r"[\s;&|\\'\"]+", step))
+    return not any(p in words or p.split(":")[0] in words for p in packages)
 
 
 def _listed(names: list[str]) -> str:

@@ -62,6 +62,11 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
     facts = ctx.facts
     causes = list(facts.elf_graph.causes())
+    foreign = facts.unimportable_extensions
+    if foreign:  # never imported here, so what they need is no matter (EL003 says why)
+        for cause in causes:
+            cause.failures = [(t, f) for t, f in cause.failures if t.root not in foreign]
+        causes = [c for c in causes if c.failures]
     elsewhere = _elsewhere(ctx, {c.first.name for c in causes if c.kind == MISSING})
     for cause in causes:
         yield _finding(ctx, cause, elsewhere)

@@ -49,7 +49,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     owners = facts.owners
     judge = facts.load_judge
     by_library: dict[tuple[str, str], list[tuple[LoadTree, VersionGap]]] = {}
+    foreign = facts.unimportable_extensions  # never imported here (EL003)
     for tree, gap in facts.elf_graph.version_gaps():
+        if tree.root in foreign:
+            continue
         by_library.setdefault((gap.resolved, gap.library), []).append((tree, gap))
     for (resolved, library), found in sorted(by_library.items()):
         versions = sorted({v for _, g in found for v in g.versions})

@@ -85,7 +85,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             dists[path] = None if system else dist
         return dists[path]
 
+    foreign = facts.unimportable_extensions  # never imported here (EL003)
     for tree in facts.elf_graph.trees.values():
+        if tree.root in foreign:
+            continue
         for obj, name, hit in tree.edges:
             dist = distribution(obj)
             if dist is None:

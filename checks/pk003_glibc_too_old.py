@@ -61,9 +61,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 evidence={"distribution": dist, "tags": tags, "image_glibc": _fmt(glibc)},
             )
     worst: dict[str, tuple[tuple[int, int], str]] = {}
+    foreign = facts.unimportable_extensions  # never imported here (EL003)
     for path, elf in facts.fs.elf_files():
         owner = owners.python_distribution(path)
-        if owner is None or not isinstance(elf, ElfFacts):
+        if owner is None or not isinstance(elf, ElfFacts) or path in foreign:
             continue
         for versions in elf.verneed.values():
             for v in versions:

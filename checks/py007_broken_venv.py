@@ -32,8 +32,12 @@ install --user` copied to /root/.local with `USER app` fails with "executable fi
 found in $PATH", /root being 0700 (unless another program by that name on PATH is
 reachable: exec passes over the first; and not when the command goes through a shell or
 sets PATH, which may change what runs: `. /opt/venv/bin/activate && exec gunicorn`);
-and a program the container starts by name that is on no directory of PATH while the
-image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` writes
+and a command that switches users (gosu, su-exec, setpriv, su, runuser) in an image
+whose User is not root: only root may switch ("failed switching to app: operation not
+permitted", the container does not start); and a wrapper the exec-form command starts
+first (`ENTRYPOINT ["tini", "--"]`, dumb-init, gosu) that is not in the image; and a
+program the container starts by name that is on no directory of PATH while the image
+holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` writes
 /install/local/bin and /install/local/lib/python3.11/dist-packages: copied to
 /usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
 and a console script the container starts whose own distribution is on no entry of
@@ -187,7 +191,17 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
         return  # `. /opt/venv/bin/activate && exec gunicorn`, `env PATH=...`: not read here
     config = facts.config
     first = command_argv(config)[:1]
-    yield from _program_off_path(ctx, command(fs, config, facts.env), first)
+    word = command(fs, config, facts.env)
+    if first and first[0] != word:
+        # a wrapper in front (tini, dumb-init, gosu, a pass-through script): the engine
+        # execs it first, and without it nothing starts
+        missing = list(_program_off_path(ctx, first[0], first))
+        if not missing and "/" in first[0]:
+            missing = list(_absent_path(ctx, first[0]))
+        if missing:
+            yield from missing
+            return
+    yield from _program_off_path(ctx, word, first)
     blocked = list(_blocked_program(ctx))
     yield from blocked
     if not blocked:  # exec fails first: what the script would import is moot
@@ -208,11 +222,24 @@ def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
         command_program,
     )
     from auditor.facts.permissions import blocked_run
+    from auditor.facts.privdrop import root_only_switch
 
     facts = ctx.facts
     fs = facts.fs
     user = facts.runtime_user
     argv = command_argv(facts.config)
+    switch = root_only_switch(facts.config)
+    if switch is not None and user.uid is not None and not user.is_root:
+        tool, target = switch
+        yield INFO.finding(
+            f"the container's command switches users with {tool}, which only root may do; "
+            f"the image runs as {user.name or user.uid} (uid {user.uid}): {tool} fails "
+            '("operation not permitted") and the container does not start',
+            f"Drop {tool} from the command (USER already sets the user), or start as root "
+            "and let the entrypoint switch",
+            evidence={"tool": tool, "target": target, "uid": user.uid},
+        )
+        return
     if user.uid is None or any(posixpath.basename(a) in USER_WRAPPERS for a in argv):
         return  # gosu USER ...: the program runs as another user
     program = command_program(fs, facts.config, facts.env)
@@ -242,6 +269,27 @@ def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
         "(chmod 755)",
         path=program,
         evidence={"program": "/" + program, "blocked_at": "/" + where, "uid": user.uid},
+    )
+
+
+def _absent_path(ctx: CheckContext, word: str) -> Iterable[Finding]:
+    """The exec-form command's first word, a path (against WorkingDir), that is not in
+    the image (no file, or a link that leads nowhere): the engine refuses to start it
+    ("no such file or directory")."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    fs = ctx.facts.fs
+    workdir = "/" + str(ctx.facts.config.get("WorkingDir") or "").strip("/")
+    path = posixpath.normpath(posixpath.join(workdir, word)).lstrip("/")
+    if fs.resolve(path) is not None:
+        return
+    yield INFO.finding(
+        f"the container's command {word} is not in the image: the engine refuses to start it",
+        "Install the program in the final image (tini: `apt-get install -y tini`, at "
+        "/usr/bin/tini), or fix the command",
+        path=path,
+        evidence={"command": word, "found": []},
     )
 
 

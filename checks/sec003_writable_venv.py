@@ -8,7 +8,9 @@ makes it writable.
 
 Judged from the layer tar headers (owner uid/gid and mode of every directory and file
 in the venv) against the runtime user and groups resolved from the config's User and
-the image's /etc/passwd and /etc/group. Skipped when the image runs as root (SEC001).
+the image's /etc/passwd and /etc/group; for an image that starts as root and switches
+users in its entrypoint (gosu, setpriv, su), the user it switches to. Skipped when the
+image runs as root (SEC001).
 
 Example: `USER app` after `RUN chown -R app /opt/venv`.
 
@@ -36,11 +38,21 @@ INFO = CheckInfo(
 
 
 def non_root_user(ctx: CheckContext) -> None:
-    user = ctx.facts.runtime_user
+    user = ctx.facts.app_user
     if user.uid is None:
         raise Skip("the runtime user does not resolve (SEC002)")
     if user.is_root:
         raise Skip("the image runs as root (SEC001): everything is writable")
+
+
+def user_words(ctx: CheckContext) -> str:
+    """`app (uid 999)`, and when the entrypoint switched to it, which tool did."""
+    user = ctx.facts.app_user
+    words = f"{user.name or user.uid} (uid {user.uid})"
+    drop = ctx.facts.privilege_drop
+    if user is not ctx.facts.runtime_user and drop is not None:
+        words += f", the user the entrypoint switches to with {drop.tool}"
+    return words
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -48,14 +60,14 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if not facts.venvs:
         raise Skip("no virtual environment in the image")
     non_root_user(ctx)
-    user = facts.runtime_user
+    user = facts.app_user
     for v in facts.venvs:
         scan = facts.venv_writable[v.path]
         if not scan.writable:
             continue
         yield INFO.finding(
             f"venv /{v.path}: {len(scan.writable)} of {scan.checked} paths are writable by "
-            f"{user.name or user.uid} (uid {user.uid})",
+            f"{user_words(ctx)}",
             "Keep the venv owned by root (no --chown on it), mode 755/644",
             path=scan.writable[0],
             paths=list(scan.writable[1:10]),

@@ -9,7 +9,8 @@ venvs excluded: SEC003 judges venvs) and the directories holding the entrypoint'
 scripts. Within them, flagged: writable directories that hold code (.py, .so, .pyc)
 and writable code files, each once, under the deepest app directory holding it (with
 `WORKDIR /srv/app`, /srv/app's code is not /srv's too). Writable data directories
-without code are fine. Skipped when the image runs as root (SEC001).
+without code are fine. The user is the config's, or the one a root image's entrypoint
+switches to (SEC003). Skipped when the image runs as root (SEC001).
 
 Example: `COPY --chown=app . /app` then `USER app`.
 
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
-from .sec003_writable_venv import non_root_user
+from .sec003_writable_venv import non_root_user, user_words
 
 INFO = CheckInfo(
     id="SEC004",
@@ -49,7 +50,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     if not dirs:
         raise Skip("no application directory found")
     non_root_user(ctx)
-    user = facts.runtime_user
+    user = facts.app_user
     fs = facts.fs
     skip = tuple(v.path for v in facts.venvs) + tuple(
         i.prefix for i in facts.pythons if i.prefix not in ("usr", "usr/local", "")
@@ -71,8 +72,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if not code:
             continue
         yield INFO.finding(
-            f"/{d}: {len(code)} code paths are writable by {user.name or user.uid} "
-            f"(uid {user.uid})",
+            f"/{d}: {len(code)} code paths are writable by {user_words(ctx)}",
             "COPY the application as root (no --chown); make only data directories writable",
             path=code[0],
             paths=code[1:10],

@@ -6,7 +6,9 @@ at the next import, and the image no longer describes what runs.
 
 Flagged per environment (each venv, and each interpreter's own site-packages) when
 pip is installed there AND its site-packages is writable by the runtime user (root
-counts: root can write everything).
+counts: root can write everything). An image that starts as root and switches users in
+its entrypoint (gosu, setpriv, su) is judged for the user it switches to: the app's
+processes run as that user.
 
 Example: `python:3.12` base, app installed with pip as root, `USER` never set.
 
@@ -24,6 +26,8 @@ from collections.abc import Iterable
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 
+from .sec003_writable_venv import user_words
+
 INFO = CheckInfo(
     id="SEC005",
     name="pip-writable",
@@ -39,7 +43,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     from auditor.facts.permissions import can_write
 
     facts = ctx.facts
-    user = facts.runtime_user
+    user = facts.app_user
     if user.uid is None:
         raise Skip("the runtime user does not resolve (SEC002)")
     sites: list[tuple[str, str]] = []  # (environment, site-packages)
@@ -62,8 +66,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         if not can_write(user.uid, user.groups, e.uid, e.gid, e.mode):
             continue
         yield INFO.finding(
-            f"pip is installed in {env} and /{site} is writable by "
-            f"{user.name or user.uid} (uid {user.uid})",
+            f"pip is installed in {env} and /{site} is writable by {user_words(ctx)}",
             "Run as a non-root user with a root-owned environment, or remove pip from the "
             "final image",
             path=site,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         loadimpact,
         osinfo,
         permissions,
+        privdrop,
         pythons,
         syspath,
         venvs,
@@ -164,6 +165,27 @@ class Facts:
 
         return userdb.runtime_user(str(self.config.get("User") or ""), self.users)
 
+    @cached_property
+    def privilege_drop(self) -> privdrop.PrivilegeDrop | None:
+        """The user an image that starts as root switches to in its entrypoint (gosu,
+        setpriv, su...); None when it sets a non-root User or switches nowhere."""
+        from auditor.facts import privdrop
+        from auditor.facts.apppython import DEFAULT_PATH
+
+        if not self.runtime_user.is_root:
+            return None
+        path = [p for p in (self.env.get("PATH") or DEFAULT_PATH).split(":") if p]
+        return privdrop.find(self.fs, self.config, self.env, self.users, path)
+
+    @cached_property
+    def app_user(self) -> userdb.RuntimeUser:
+        """The user the application's processes run as: the config's User, or the non-root
+        user a root image's entrypoint switches to (`privilege_drop`)."""
+        drop = self.privilege_drop
+        if drop is not None and drop.user is not None and drop.switches_to_non_root:
+            return drop.user
+        return self.runtime_user
+
     # ---- base OS, dpkg, provenance (checks framework) ---------------------------------
 
     @cached_property
@@ -262,7 +284,7 @@ class Facts:
 
         return {
             v.path: permissions.writable_paths(
-                self.fs, v.path, self.runtime_user, skip=self._lock_files(v.path)
+                self.fs, v.path, self.app_user, skip=self._lock_files(v.path)
             )
             for v in self.venvs
         }
@@ -379,6 +401,22 @@ class Facts:
         )
 
     @cached_property
+    def unimportable_extensions(self) -> dict[str, str]:
+        """Extension modules no interpreter here imports (built for another CPU, or
+        tagged for another platform's CPython): path -> what they were built for."""
+        from auditor.facts import extplatform
+        from auditor.facts.owners import import_name
+
+        platforms = extplatform.image_platforms(self.fs, self.architecture, self.os.libc)
+        roots = self.import_roots
+        return extplatform.find(
+            self.elf_graph.trees.values(),
+            self.fs,
+            platforms,
+            lambda path: import_name(path, roots),
+        )
+
+    @cached_property
     def elf_graph(self) -> elfgraph.ElfGraph:
         """Every load tree (programs, extension modules, libraries nothing loads)
         resolved inside the image as its loader would."""
@@ -479,7 +517,12 @@ class Facts:
         result cache keeps it; provenance depends on --base and on other images)."""
         return {
             "os": {**self.os.to_json(), "eol": self.distro.to_json()["eol"]},
-            "users": {"runtime": self.runtime_user.to_json()},
+            "users": {
+                "runtime": self.runtime_user.to_json(),
+                "entrypoint_switch": (
+                    self.privilege_drop.to_json() if self.privilege_drop is not None else None
+                ),
+            },
             "distro": self.distro.to_json(),
             "dpkg": self.dpkg.to_json(),
             **self._python_json(),

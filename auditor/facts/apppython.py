@@ -9,7 +9,8 @@ Decided as the engine would start the container, most direct evidence first:
 
 1. `entrypoint`: Entrypoint + Cmd, past wrappers (tini, dumb-init, gosu, su-exec,
    env with VAR=value, `sh -c "... && exec CMD"`: the last command of the string; an
-   entrypoint shell script whose whole text the layers kept, at most 256 bytes, that
+   entrypoint shell script whose whole text the layers kept (files named *entrypoint,
+   *entrypoint.sh up to 64 KiB, other executables' first 256 or 512 bytes), that
    ends with `exec "$@"` and on the way has no cd, export, assignment, `set` of new
    arguments, shift, source, user switch or word naming PATH, PYTHON* or HOME: the
    docker-library `/docker-entrypoint.sh`; a longer or busier script is not read).
@@ -19,8 +20,12 @@ Decided as the engine would start the container, most direct evidence first:
    executable `app.py`) runs what its shebang names (`#!/usr/bin/env python3`: PATH
    again). The venv is told by `pyvenv.cfg` next to the interpreter's own directory,
    as CPython's getpath finds it (on the path as invoked, before links are followed).
-2. `path`: no answer from the entrypoint (a shell script, an ELF program, nothing
-   set): the `python3` or `python` first on PATH when that is a venv's;
+   A process supervisor (supervisord, circusd, runsvdir, s6-svscan, honcho) is not
+   the app: Debian's supervisord runs on Debian's python3 while the programs it starts
+   (`command=/opt/venv/bin/gunicorn`) run on theirs; it gives no answer.
+2. `path`: no answer from the entrypoint (a shell script, an ELF program, a process
+   supervisor, nothing set): the `python3` or `python` first on PATH when that is a
+   venv's;
 3. `venv`: else the only venv whose interpreter is present;
 4. `path`: else the `python3` / `python` first on PATH.
 
@@ -47,6 +52,9 @@ _USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 SHELLS = frozenset(_SHELLS)  # for checks: a command through one of these may change PATH
 USER_WRAPPERS = frozenset(_USER_WRAPPERS)  # for checks: what follows runs as another user
+#: process supervisors: the entrypoint runs one, the app runs as one of its children
+#: (supervisord's `[program:x] command=`), on whatever Python that command names
+PROCESS_MANAGERS = frozenset({"supervisord", "circusd", "runsvdir", "s6-svscan", "honcho"})
 _BUILTINS = {"cd", "export", "set", "echo", "true", ":", ".", "source", "umask", "ulimit"}
 
 #: what in an entrypoint script may change the program `exec "$@"` runs, its PATH, its
@@ -96,6 +104,8 @@ def find(
     finder = _Finder(fs, config, env, interps, environments)
     argv = command_argv(config)
     program = finder.program(argv)
+    if program is not None and program.rsplit("/", 1)[-1] in PROCESS_MANAGERS:
+        program = None  # it starts the app's processes from its own config: not the app
     if program is not None:
         found = finder.environment_of(program)
         if found is not None:

@@ -119,6 +119,28 @@ def test_cc001_the_teams_own_dev_package_is_its_own(tmp_path: Path) -> None:
     assert sorted(f.layer for f in found.values()) == [1, 1, 1]
 
 
+def test_cc001_a_toolchain_nobody_asked_for_names_no_install_recommends(tmp_path: Path) -> None:
+    """`apt-get install -y python3-pip` on a slim base: gcc, g++, make, binutils and
+    libc6-dev came along (python3-pip recommends build-essential and python3-dev;
+    `command -v gcc` in the running image: /usr/bin/gcc). The remedy said to build in a
+    separate stage or purge the toolchain "in the RUN step that used it", which used
+    none; now it says where they came from and names --no-install-recommends. A step
+    that asks for any toolchain package (gcc, build-essential) keeps the usual remedy."""
+    slim = Layer([File("etc/os-release", b"ID=debian\n")], f"{NOP}ADD file:ab12 in / ")
+    for step, hint in (
+        ("apt-get update && apt-get install -y python3-pip && rm -rf /var/lib/apt/lists/*", True),
+        ("apt-get install -y --no-install-recommends python3-pip", False),
+        ("apt-get install -y build-essential && pip install x", False),
+        ("apt-get install -y gcc", False),
+        ("pip install x", False),
+    ):
+        spec = image(slim, Layer(buildpack(), f"/bin/sh -c {step}"))
+        found = by_family(run(cc001_compiler_present, spec, tmp_path))
+        for f in found.values():
+            assert f.remedy.startswith("The step that brought them names none") == hint, step
+            assert ("--no-install-recommends" in f.remedy) == hint, step
+
+
 def test_cc001_no_toolchain_passes(tmp_path: Path) -> None:
     spec = image(Layer([File("etc/os-release", b"ID=debian\n"), File("usr/bin/ls", TOOL, 0o755)]))
     assert run(cc001_compiler_present, spec, tmp_path) == []

@@ -16,7 +16,15 @@ from auditor.checks import (
     sec008_secrets,
     sec009_sudo,
 )
-from tests.checks.support import debian_base, image, real_file, run, stock_setuid, summary
+from tests.checks.support import (
+    debian_base,
+    image,
+    real_file,
+    run,
+    status,
+    stock_setuid,
+    summary,
+)
 from tests.factory import Dir, File, Layer, Whiteout
 
 APP_USER = b"app:x:10001:10001::/home/app:/usr/sbin/nologin\n"
@@ -51,6 +59,100 @@ def test_sec001_root_fails(tmp_path: Path, user: str) -> None:
     assert found[0].evidence == {"user": user, "uid": 0}
 
 
+def _entrypoint(line: str, name: str = "docker-entrypoint.sh") -> Layer:
+    script = f'#!/bin/bash\nset -e\nif [ "$(id -u)" = \'0\' ]; then\n  {line}\nfi\nexec "$@"\n'
+    return Layer([File(f"usr/local/bin/{name}", script.encode(), 0o755)])
+
+
+@pytest.mark.parametrize(
+    ("line", "tool"),
+    [
+        ('exec gosu app "$0" "$@"', "gosu"),
+        ('exec su-exec app:app "$0" "$@"', "su-exec"),
+        ('exec setpriv --reuid app --regid app --init-groups "$@"', "setpriv"),
+        ('exec su -s /bin/sh -c \'exec "$0" "$@"\' app -- "$@"', "su"),
+        ('exec runuser -u app -- "$@"', "runuser"),
+        ('exec chroot --userspec=10001:10001 / "$@"', "chroot"),
+        ("su postgres -c 'initdb'; exec gosu app \"$@\"", "gosu"),  # the exec'd one
+    ],
+)
+def test_sec001_root_that_switches_users_in_its_entrypoint_warns(
+    tmp_path: Path, line: str, tool: str
+) -> None:
+    """postgres/redis style: no User, the entrypoint script ends `exec gosu app "$0"
+    "$@"`. The running image's app runs as app (uid 999 in ps), `docker run IMAGE id`
+    and `docker exec` as root: "the container runs as root" (error) overstated it."""
+    spec = image(
+        debian_base(setuid=False), with_app_user(), _entrypoint(line),
+        Entrypoint=["docker-entrypoint.sh"], Cmd=["gunicorn", "app:app"],
+    )  # fmt: skip
+    [f] = run(sec001_runs_as_root, spec, tmp_path)
+    assert (str(f.severity), f.path) == ("warning", "/usr/local/bin/docker-entrypoint.sh")
+    assert f"(uid 10001) with {tool}" in f.message
+    assert f.evidence["switch"]["user"]["uid"] == 10001
+    assert ("root parent process" in f.message) == (tool in ("su", "runuser"))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"Entrypoint": ["gosu", "app"], "Cmd": ["gunicorn"]},
+        {"Entrypoint": ["/usr/bin/tini", "--", "gosu", "app"], "Cmd": ["gunicorn"]},
+        {"Entrypoint": ["/bin/sh", "-c", "chown app /data && exec gosu app gunicorn"]},
+    ],
+)
+def test_sec001_root_that_switches_users_in_its_command_warns(
+    tmp_path: Path, config: dict[str, list[str]]
+) -> None:
+    spec = image(debian_base(setuid=False), with_app_user(), **config)
+    [f] = run(sec001_runs_as_root, spec, tmp_path)
+    assert (
+        str(f.severity) == "warning"
+        and "its Entrypoint/Cmd switches to app (uid 10001)" in f.message
+    )
+    assert f.path is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'exec gosu root "$@"',  # to root: still root
+        'exec gosu "$RUN_AS" "$@"',  # a variable the config does not set
+        # two users exec'd: which one runs the app?
+        '[ "$1" = worker ] && exec gosu nobody "$@"; exec gosu app "$@"',
+        'echo "run with gosu app"',  # no command
+        'exec gosu ghost "$@"',  # a user the image lacks: gosu fails (SEC002)
+    ],
+)
+def test_sec001_switches_the_files_cannot_confirm_stay_errors(tmp_path: Path, line: str) -> None:
+    spec = image(
+        debian_base(setuid=False), with_app_user(), _entrypoint(line, "entrypoint.sh"),
+        Entrypoint=["/usr/local/bin/entrypoint.sh"], Cmd=["gunicorn"],
+    )  # fmt: skip
+    assert summary(run(sec001_runs_as_root, spec, tmp_path)) == [("SEC001", "error", None)]
+
+
+def test_sec002_a_switch_line_cut_by_the_kept_head_is_not_read(tmp_path: Path) -> None:
+    """Of a start script in a bin directory the layers keep 512 bytes: `exec gosu app`
+    cut after `exec gosu ap` must not read as a switch to a user 'ap' that is missing."""
+    text = b"#!/bin/sh\n" + b"#" * 489 + b'\nexec gosu app "$@"\n'
+    assert text[:512].endswith(b"gosu ap")
+    ep = Layer([File("usr/local/bin/start", text, 0o755)])
+    base = debian_base(setuid=False)
+    spec = image(base, with_app_user(), ep, Entrypoint=["start"])
+    assert status(sec002_user_unknown, spec, tmp_path)[0].value == "skipped"  # no switch read
+    assert summary(run(sec001_runs_as_root, spec, tmp_path)) == [("SEC001", "error", None)]
+
+
+def test_sec001_a_python_entrypoint_is_not_read_as_shell(tmp_path: Path) -> None:
+    script = b"#!/usr/bin/python3\nimport os\nos.execvp('gosu', ['gosu', 'app', 'x'])\n"
+    ep = Layer([File("usr/local/bin/docker-entrypoint.sh", script, 0o755)])
+    spec = image(
+        debian_base(setuid=False), with_app_user(), ep, Entrypoint=["docker-entrypoint.sh"]
+    )
+    assert summary(run(sec001_runs_as_root, spec, tmp_path)) == [("SEC001", "error", None)]
+
+
 # ---- SEC002 ------------------------------------------------------------------------
 
 
@@ -73,6 +175,41 @@ def test_sec002_unknown_user_group_and_missing_home(tmp_path: Path) -> None:
     found = run(sec002_user_unknown, spec, tmp_path)
     assert summary(found) == [("SEC002", "warning", None)]
     assert "/home/app" in found[0].message
+
+
+@pytest.mark.parametrize("in_script", [False, True])
+def test_sec002_entrypoint_switches_to_a_missing_user(tmp_path: Path, in_script: bool) -> None:
+    """`gosu ghost` where the image has no ghost: gosu exits "unable to find user"."""
+    base = debian_base(setuid=False)
+    if in_script:
+        spec = image(base, _entrypoint('exec gosu ghost "$@"'), Entrypoint=["docker-entrypoint.sh"])
+    else:
+        spec = image(base, Entrypoint=["gosu", "ghost"], Cmd=["gunicorn"])
+    found = run(sec002_user_unknown, spec, tmp_path)
+    assert summary(found) == [("SEC002", "warning" if in_script else "error", "/etc/passwd")]
+    assert "'ghost'" in found[0].message and "gosu fails" in found[0].message
+    ok = image(base, with_app_user(), Entrypoint=["gosu", "app"], Cmd=["gunicorn"])
+    assert run(sec002_user_unknown, ok, tmp_path) == []
+
+
+@pytest.mark.parametrize(("tool", "warns"), [("gosu", True), ("setpriv --reuid", False)])
+def test_sec002_entrypoint_switches_to_a_user_without_home(
+    tmp_path: Path, tool: str, warns: bool
+) -> None:
+    """`useradd --system app` (home /home/app, not created) and `exec gosu app "$@"`:
+    gosu sets HOME=/home/app, and the running gunicorn logged "Permission denied:
+    '/home/app'"; imgaudit judged homes only for the config's User. setpriv keeps
+    root's HOME: nothing to say about app's."""
+    base = debian_base(setuid=False)
+    ep = _entrypoint(f'exec {tool} app "$@"')
+    spec = image(base, with_app_user(home=False), ep, Entrypoint=["docker-entrypoint.sh"])
+    found = run(sec002_user_unknown, spec, tmp_path)
+    if warns:
+        assert summary(found) == [("SEC002", "warning", None)]
+        assert found[0].message.startswith("the home directory /home/app of user 'app' does")
+        assert "which sets HOME to it" in found[0].message
+    else:
+        assert found == []
 
 
 # ---- SEC006 ------------------------------------------------------------------------

@@ -91,6 +91,22 @@ def test_distro_python_as_a_dependency_is_not_the_apps(scan: Scan) -> None:
     assert p.severity.name == "WARNING"
 
 
+@needs_debian
+@pytest.mark.parametrize("path", [None, VENV_PATH])
+def test_a_process_supervisor_is_not_the_app(scan: Scan, path: str | None) -> None:
+    """`apt-get install supervisor`, `CMD ["/usr/bin/supervisord", "-n"]`, the app a
+    `[program:web] command=/opt/venv/bin/gunicorn`: in the running image supervisord runs
+    on /usr/bin/python3.11 and gunicorn on the venv. imgaudit took supervisord for the app:
+    PY001 "the app uses the distribution's Python" and PY002 "lacks ensurepip" as an
+    error. The supervisor gives no answer now: PATH's venv python, else the only venv."""
+    supervisord = _script("usr/bin/supervisord", "/usr/bin/python3")
+    env = {"Env": [f"PATH={path}"]} if path else {}
+    facts = scan(_image(supervisord, Cmd=["/usr/bin/supervisord", "-n"], **env))
+    app = facts.app_python
+    assert (app.environment, app.how) == (VENV, "path" if path else "venv")
+    assert status(py001_system_python, facts) == "passed"
+
+
 def _debian_so(module: str) -> str:
     from pathlib import Path
 

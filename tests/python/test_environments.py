@@ -5,6 +5,7 @@ real distributions copied from the host's site-packages."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 
 from auditor.checks import (
     el001_missing_library,
+    el002_missing_symbol_version,
+    el003_libc_mismatch,
     pk001_built_from_sdist,
     pk002_wheel_external_libs,
     pk004_editable_install,
@@ -357,6 +360,71 @@ def test_runs_as_root_skips_writable_checks_but_pip_counts(scan: Scan) -> None:
     assert "writable by root (uid 0)" in p.message
 
 
+#: the official images' entrypoint (postgres, redis): prepare as root, then run the
+#: command as the app's user; padded past the 512 bytes kept of any bin/ file
+SWITCH_SCRIPTS = {
+    "gosu": 'exec gosu app "$0" "$@"',
+    "setpriv": 'exec setpriv --reuid=app --regid=app --init-groups "$0" "$@"',
+    "su": 'exec su -s /bin/sh app -c \'exec "$0" "$@"\' -- "$@"',
+    "runuser": 'exec runuser -u app -- "$@"',
+    "variable": 'exec gosu "$APP_USER" "$@"',
+}
+
+
+def entrypoint_layer(line: str) -> Layer:
+    script = (
+        "#!/bin/sh\nset -e\n"
+        + "# prepare the data directory as root\n" * 20
+        + "if [ \"$(id -u)\" = '0' ]; then\n\tchown -R app /app/data\n"
+        + f'\t{line}\nfi\nexec "$@"\n'
+    ).encode()
+    assert len(script) > 512
+    return Layer(
+        [Dir("usr/local/bin"), File("usr/local/bin/docker-entrypoint.sh", script, mode=0o755)],
+        created_by="COPY docker-entrypoint.sh /usr/local/bin/",
+    )
+
+
+@pytest.mark.parametrize("tool", sorted(SWITCH_SCRIPTS))
+def test_root_image_switching_to_a_user_is_judged_as_that_user(scan: Scan, tool: str) -> None:
+    """No User, `ENTRYPOINT ["docker-entrypoint.sh"]` that ends in `exec gosu app "$0"
+    "$@"` (or setpriv, su, runuser): the running image's gunicorn runs as uid 999 (ps),
+    and with `chown -R app /app /opt/venv` that uid can write the venv, the code and
+    site-packages (test -w as that uid). SEC003/SEC004 were skipped ("runs as root") and
+    SEC005 judged root; now all three judge the user the entrypoint switches to."""
+    items = pyimage.venv_items(VENV, "/opt/acme/python/bin", uid=1000, gid=1000)
+    items += pyimage.dist_items(SITE, dist("pip"), uid=1000, gid=1000)
+    venv = Layer(items, created_by="RUN chown -R app /opt/acme/venv")
+    config = {
+        "WorkingDir": "/app",
+        "Entrypoint": ["docker-entrypoint.sh"],
+        "Cmd": ["gunicorn", "app:app"],
+        "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "APP_USER=app"],
+    }
+    facts = scan(image(venv, app_layer(1000), entrypoint_layer(SWITCH_SCRIPTS[tool]), **config))
+    assert facts.runtime_user.uid == 0 and facts.app_user.uid == 1000
+    expected = "writable by app (uid 1000), the user the entrypoint switches to with "
+    for check in (sec003_writable_venv, sec004_writable_app, sec005_pip_writable):
+        [f] = findings(check, facts)
+        assert expected + ("gosu" if tool == "variable" else tool) in f.message, check.INFO.id
+
+
+def test_root_image_switching_to_a_user_that_cannot_write(scan: Scan) -> None:
+    """The same with a root-owned venv and app: uid 999 cannot `pip install` (test -w
+    fails), so SEC005 no longer reports site-packages as writable by root."""
+    config = {"Entrypoint": ["/usr/local/bin/docker-entrypoint.sh"], "Cmd": ["gunicorn"]}
+    layers = (venv_with(dist("pip")), app_layer(0), entrypoint_layer(SWITCH_SCRIPTS["gosu"]))
+    facts = scan(image(*layers, **config))
+    for check in (sec003_writable_venv, sec004_writable_app, sec005_pip_writable):
+        assert status(check, facts) == "passed", check.INFO.id
+    # two users named: which one runs the app the files cannot tell
+    two = entrypoint_layer('exec gosu app "$@"; exec gosu nobody "$@"')
+    facts = scan(image(venv_with(dist("pip")), app_layer(0), two, **config))
+    assert facts.privilege_drop is not None and facts.privilege_drop.user is None
+    assert facts.app_user.uid == 0
+    assert status(sec003_writable_venv, facts) == "skipped"
+
+
 def test_sourceless_pip_counts(scan: Scan) -> None:
     """pip compiled with `compileall -b` and its .py deleted: `python -m pip` runs from
     `pip/__init__.pyc` (seen in a mutated python:3.11-slim), so pip is installed."""
@@ -428,6 +496,57 @@ def test_wheel_in_a_target_directory_carries_its_libraries(scan: Scan) -> None:
     assert facts.owners.python_distribution(PQ_EXT) == "pq"
     assert facts.elf_graph.resolved[PQ_EXT]["libpcre2-8.so.0"] == "deps/pq.libs/libpcre2-8.so.0"
     assert findings(pk002_wheel_external_libs, facts) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "machine", "built_for"),
+    [
+        ("_pq.cpython-311-aarch64-linux-gnu.so", 183, "aarch64-linux-gnu"),  # EM_AARCH64
+        ("_pq.cpython-311-x86_64-linux-musl.so", None, "x86_64-linux-musl"),
+    ],
+)
+def test_extension_for_another_platform_is_never_imported(
+    scan: Scan, name: str, machine: int | None, built_for: str
+) -> None:
+    """`pip install --platform manylinux2014_aarch64 --only-binary=:all: --target
+    /app/vendor markupsafe` in an amd64 image, or a musllinux wheel forced into a glibc
+    venv: in the running image `import markupsafe._speedups` raises ModuleNotFoundError
+    (CPython's EXTENSION_SUFFIXES are its own '.cpython-311-x86_64-linux-gnu.so', '.abi3.so',
+    '.so'). imgaudit said PK002 "needs libpthread.so.0 ... the image does not have them"
+    (it has; the aarch64 file looked for aarch64 ones), EL001 "libc.musl-x86_64.so.1 is
+    not in the image: `import markupsafe._speedups` fails" (a cause that is none), or only
+    info. Now EL003 says the module is built for another platform and never imported;
+    EL001, EL002 and PK002 leave it out."""
+    lib = bytearray(compiled_library(["libpcre2-8.so.0", "libc.so.6"]).read_bytes())
+    if machine is not None:
+        struct.pack_into("<H", lib, 0x12, machine)
+    ext = f"deps/pq/{name}"
+    meta = "deps/pq-1.0.dist-info"
+    items: list = [
+        Dir("deps"),
+        Dir("deps/pq"),
+        File(ext, bytes(lib), mode=0o755),
+        File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: pq\nVersion: 1.0\n"),
+        File(f"{meta}/RECORD", f"pq/{name},,\npq-1.0.dist-info/RECORD,,\n".encode()),
+        File(f"{meta}/WHEEL", b"Tag: cp311-cp311-manylinux_2_17_aarch64\n"),
+    ]
+    env = ["PATH=/opt/acme/python/bin:/usr/bin", "PYTHONPATH=/deps"]
+    facts = scan(image(Layer(items, created_by="RUN pip install --target /deps pq"), Env=env))
+    assert facts.unimportable_extensions == {ext: built_for}
+    [f] = findings(el003_libc_mismatch, facts)
+    assert (str(f.severity), f.path) == ("error", "/" + ext)
+    assert f"built for {built_for}" in f.message and "`import pq._pq` fails" in f.message
+    for check in (el001_missing_library, el002_missing_symbol_version, pk002_wheel_external_libs):
+        assert [x for x in findings(check, facts) if x.path == "/" + ext] == [], check.INFO.id
+    # the same file under this platform's name is imported, and judged as before
+    right = f"deps/pq/_pq.cpython-311-{'x86_64-linux-gnu'}.so"
+    items[2] = File(right, bytes(compiled_library(["libpcre2-8.so.0", "libc.so.6"]).read_bytes()))
+    items[4] = File(f"{meta}/RECORD", f"pq/{right[8:]},,\n".encode())
+    facts = scan(image(Layer(items), Env=env))
+    assert facts.unimportable_extensions == {}
+    assert findings(el003_libc_mismatch, facts) == []
+    [missing] = findings(el001_missing_library, facts)
+    assert "libpcre2-8.so.0 is not in the image: `import pq._pq` fails" in missing.message
 
 
 # ---- bytecode (PY006) -------------------------------------------------------------------
@@ -630,7 +749,9 @@ def test_command_script_without_execute_bit(scan: Scan) -> None:
     "./run.sh": permission denied`) as the image's `app` user and as root alike;
     imgaudit said nothing (it judged only a Python program, and never for root)."""
     script = b"#!/bin/sh\nexec gunicorn --bind 0.0.0.0:8000 app:app\n"
-    shell = Layer([File("bin/sh", b"\x7fELF", mode=0o755)])
+    shell = Layer(
+        [File("bin/sh", b"\x7fELF", mode=0o755), File("usr/sbin/gosu", b"\x7fELF", mode=0o755)]
+    )
     for mode, user, failed in (
         (0o644, "app", True),
         (0o644, "", True),
@@ -671,10 +792,10 @@ def test_entrypoint_script_that_execs_its_arguments(scan: Scan) -> None:
     cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "app:app"]
     plain = ["PATH=/usr/local/bin:/usr/bin:/bin"]
 
-    def run(text: bytes, env: list[str]) -> list[str]:
-        layer = Layer([*venv, *files, File("docker-entrypoint.sh", text, mode=0o755)])
+    def run(text: bytes, env: list[str], name: str = "docker-entrypoint.sh") -> list[str]:
+        layer = Layer([*venv, *files, File(name, text, mode=0o755)])
         facts = scan(image(Layer(USERS), layer, user="app", Env=env,
-                           Entrypoint=["/docker-entrypoint.sh"], Cmd=cmd))  # fmt: skip
+                           Entrypoint=[f"/{name}"], Cmd=cmd))  # fmt: skip
         return [f.message for f in findings(py007_broken_venv, facts)]
 
     [message] = run(entry, plain)
@@ -692,8 +813,11 @@ def test_entrypoint_script_that_execs_its_arguments(scan: Scan) -> None:
         b'if [ "$1" = web ]; then shift; fi',
     ):  # may change what `exec "$@"` runs: not read
         assert run(b"#!/bin/sh\n" + line + b'\nexec "$@"\n', plain) == [], line
-    # longer than the layers keep of a script: not read
-    assert run(b"#!/bin/sh\n" + b"# comment\n" * 40 + b'exec "$@"\n', plain) == []
+    # longer than the layers keep of a script: not read (256 bytes of an executable
+    # outside bin/; entrypoint scripts are kept up to 64 KiB, so read)
+    long = b"#!/bin/sh\n" + b"# comment\n" * 40 + b'exec "$@"\n'
+    assert run(long, plain, "start.sh") == []
+    assert run(long, plain) == [message]
 
 
 def test_console_script_whose_package_is_off_sys_path(scan: Scan) -> None:
@@ -805,6 +929,59 @@ def test_entrypoint_nowhere_in_the_image(scan: Scan) -> None:
     assert findings(py007_broken_venv, scan(image(Layer(USERS), there, Cmd=cmd))) == []
 
 
+@pytest.mark.parametrize("wrapper", ["tini", "/usr/bin/tini", "dumb-init", "gosu"])
+def test_entrypoint_wrapper_nowhere_in_the_image(scan: Scan, wrapper: str) -> None:
+    """`ENTRYPOINT ["tini", "--"]` without tini installed: the engine refused to start
+    the container (exec: "tini": executable file not found in $PATH, exit 127) and
+    imgaudit said nothing: it read past the wrapper to gunicorn, which is there."""
+    there = Layer([File("usr/local/bin/gunicorn", b"#!/bin/sh\n", mode=0o755),
+                   File("bin/sh", b"\x7fELF", mode=0o755)])  # fmt: skip
+    args = ["app"] if wrapper == "gosu" else ["--"]
+    config = {"Entrypoint": [wrapper, *args], "Cmd": ["gunicorn", "app:app"]}
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), there, **config)))
+    assert f.severity.name == "ERROR"
+    assert f.message.endswith("the engine refuses to start it")
+    assert f"command `{wrapper}`" in f.message or f"command {wrapper} is not" in f.message
+    installed = Layer([File(f"usr/bin/{wrapper.rsplit('/', 1)[-1]}", b"\x7fELF", mode=0o755)])
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), there, installed, **config))) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "fails"),
+    [
+        (["gosu", "app"], True),
+        (["/usr/local/bin/gosu", "app"], True),
+        (["tini", "--", "su-exec", "app"], True),
+        (["runuser", "-u", "app", "--"], True),
+        (["setpriv", "--reuid=app", "--regid=app", "--init-groups"], True),
+        (["setpriv", "--reuid=app", "--regid=app", "--keep-groups"], False),
+    ],
+)
+def test_non_root_image_whose_command_switches_users(
+    scan: Scan, command: list[str], fails: bool
+) -> None:
+    """`USER app` and `ENTRYPOINT ["gosu", "app"]`: the engine starts gosu as app and it
+    exits "error: failed switching to \"app\": operation not permitted" (setgroups needs
+    root); imgaudit said nothing. setpriv keeping the groups works as that user (checked
+    on this host as nobody)."""
+    tools = [File(f"usr/local/bin/{n}", b"\x7fELF", mode=0o755)
+             for n in ("gosu", "su-exec", "tini", "runuser", "setpriv", "gunicorn")]  # fmt: skip
+    config = {"Entrypoint": command, "Cmd": ["gunicorn", "app:app"]}
+    found = findings(
+        py007_broken_venv, scan(image(Layer(USERS), Layer(tools), user="app", **config))
+    )
+    tool = next(w.rsplit("/", 1)[-1] for w in command if w not in ("tini", "--"))
+    if fails:
+        [f] = found
+        assert f.severity.name == "ERROR"
+        assert f.message.startswith(f"the container's command switches users with {tool}")
+        assert "runs as app (uid 1000)" in f.message
+    else:
+        assert found == []
+    # as root it is the official images' pattern: nothing here (SEC001 speaks)
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), Layer(tools), **config))) == []
+
+
 def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     """python:3.11-slim look-alike, a venv in /opt/venv on PATH, the app in /app, then
     `WORKDIR /srv` and `CMD ["python", "-m", "app"]`: the running image said
@@ -823,8 +1000,9 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     )
     # behind tini, options first, a dotted name: the same
     wrapped = ["tini", "--", "python", "-u", "-W", "ignore", "-m", "app.main"]
+    tini = Layer([File("usr/bin/tini", b"\x7fELF", mode=0o755)])
     facts = scan(
-        image(Layer(USERS), venv, app, user="app", Env=path, Cmd=wrapped, WorkingDir="/srv")
+        image(Layer(USERS), venv, app, tini, user="app", Env=path, Cmd=wrapped, WorkingDir="/srv")
     )
     assert [f.message.split(",")[0] for f in findings(py007_broken_venv, facts)] == [
         "the container runs `python -m app.main`"
