@@ -38,7 +38,10 @@ image holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` w
 /usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
 and a console script the container starts whose own distribution is on no entry of
 its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
-PATH but no PYTHONPATH: "No module named 'gunicorn'"); and a command `python -m MODULE`
+PATH but no PYTHONPATH: "No module named 'gunicorn'"); and the exec-form command's
+program given as a path (`ENTRYPOINT ["/code/start.sh"]`) that is not in the image
+("no such file or directory"), or a `python SCRIPT` command whose script (against
+WorkingDir) is not ("can't open file"); and a command `python -m MODULE`
 whose top-level module is neither in the working directory (-m's first sys.path entry)
 nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
 "No module named app", exit 1). That one is not judged where the files cannot say: an
@@ -193,6 +196,7 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     if not blocked:  # exec fails first: what the script would import is moot
         yield from _script_package_off_path(ctx)
         yield from _module_off_path(ctx)
+        yield from _script_missing(ctx)
 
 
 def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
@@ -258,6 +262,9 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
 
     from auditor.facts.apppython import DEFAULT_PATH
 
+    if word and "/" in word and first == [word]:
+        yield from _program_missing(ctx, word)
+        return
     if not word or "/" in word:
         return
     fs = ctx.facts.fs
@@ -305,6 +312,59 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
         path=elsewhere[0],
         paths=elsewhere[1:10],
         evidence={"command": word, "path": path, "found": ["/" + p for p in elsewhere]},
+    )
+
+
+def _program_missing(ctx: CheckContext, word: str) -> Iterable[Finding]:
+    """The exec-form command's first word, a path (`/code/start.sh`, `./run.sh`: against
+    WorkingDir), that is not in the image: exec fails ("no such file or directory"), the
+    container does not start."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    fs = ctx.facts.fs
+    workdir = "/" + str(ctx.facts.config.get("WorkingDir") or "").strip("/")
+    path = posixpath.normpath(posixpath.join(workdir, word)).lstrip("/")
+    if fs.resolve(path) is not None:
+        return
+    here = fs.resolve(path, False)
+    link = fs.get(here) if here is not None else None
+    if link is not None and any(str(here).startswith(v.path + "/") for v in ctx.facts.venvs):
+        return  # a venv's bin/python or console script: said with the venv
+    if link is not None:
+        found = f"/{here}, a link to {link.entry.link}, which is not in the image"
+    else:
+        found = f"/{path}, which is not in the image"
+    yield INFO.finding(
+        f"the container's command `{word}` is {found}: the engine refuses to start it "
+        "(no such file or directory)",
+        "Copy the program into the final image at that path, or fix the Entrypoint/Cmd",
+        path=here if link is not None else path,
+        evidence={"command": word, "program": "/" + path},
+    )
+
+
+def _script_missing(ctx: CheckContext) -> Iterable[Finding]:
+    """`python SCRIPT` as the container's command, when SCRIPT (against WorkingDir) is
+    not in the image: python exits 2 with "can't open file"."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import script_run
+
+    facts = ctx.facts
+    run = script_run(facts.fs, facts.config, facts.env)
+    if run is None or facts.fs.resolve(run.path) is not None:
+        return
+    workdir = "/" + str(facts.config.get("WorkingDir") or "").strip("/")
+    said = posixpath.join(workdir, run.script)  # as python prints it: joined, not normalised
+    yield INFO.finding(
+        f"the container runs `python {run.script}`, and /{run.path} is not in the image: "
+        f"python exits with \"can't open file '{said}': [Errno 2] No such file or "
+        'directory"',
+        "Copy the app into the final image, or set WORKDIR to the directory holding it",
+        path=run.path,
+        evidence={"program": "/" + run.program, "script": run.script, "path": "/" + run.path},
     )
 
 

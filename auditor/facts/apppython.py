@@ -186,6 +186,53 @@ def module_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> M
     return ModuleRun(program, module) if program is not None and module else None
 
 
+@dataclass(frozen=True)
+class ScriptRun:
+    """The container's command is `python [options] SCRIPT ...`."""
+
+    program: str  # the python, as found on PATH (no leading slash)
+    script: str  # as written: `./app.py`
+    path: str  # the script against WorkingDir (no leading slash)
+
+
+#: python options that take no value and leave the script operand where it is
+_SCRIPT_FLAGS = _PLAIN_FLAGS | frozenset("IEsSPx")
+
+
+def script_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> ScriptRun | None:
+    """The script file the container's python runs (past wrappers, as :func:`find` reads
+    the command). None for anything else: -c, -m, stdin, a long option or one not read
+    here."""
+    finder = _Finder(fs, config, env, (), ())
+    args = finder.args(command_argv(config))
+    if not args or not _PYTHON_NAME.match(args[0].rsplit("/", 1)[-1]):
+        return None
+    program = finder.which(args[0])
+    script = _script_operand(args[1:])
+    if program is None or not script:
+        return None
+    return ScriptRun(program, script, _norm(posixpath.join(finder.workdir, script)))
+
+
+def _script_operand(args: list[str]) -> str | None:
+    """SCRIPT among python's arguments (`-u app.py`, `-Wignore ./run.py`)."""
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if not word.startswith("-"):
+            return word
+        if word == "-" or word.startswith("--"):
+            return None  # stdin, or a long option
+        for j, flag in enumerate(word[1:], start=1):
+            if flag in "WX":  # takes a value: the rest of the word, or the next one
+                i += 1 if j + 1 == len(word) else 0
+                break
+            if flag not in _SCRIPT_FLAGS:
+                return None  # -c, -m, -h, -V, ...
+        i += 1
+    return None
+
+
 def _module_option(args: list[str]) -> str | None:
     """MODULE of `-m MODULE` among python's options (`-u -m app`, `-Wignore -mapp`)."""
     i = 0

@@ -974,3 +974,42 @@ def test_package_files_linked_to_a_removed_uv_cache_do_not_import(
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.split("\n")[:2] == ["None False", "no iamod"]
+
+
+def test_entrypoint_path_not_in_the_image(scan: Scan) -> None:
+    """`ENTRYPOINT ["/code/start.sh"]` on a mutated FastAPI image that has no such file:
+    the engine refused to start it (exec: "/code/start.sh": stat /code/start.sh: no such
+    file or directory); imgaudit said nothing (a command named by a path was not looked
+    up). A relative one is looked up against WorkingDir."""
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), Entrypoint=["/code/start.sh"])))
+    assert (f.severity.name, f.path) == ("ERROR", "/code/start.sh")
+    assert f.message == (
+        "the container's command `/code/start.sh` is /code/start.sh, which is not in the "
+        "image: the engine refuses to start it (no such file or directory)"
+    )
+    there = Layer([File("srv/run.sh", b"#!/bin/sh\nexec true\n", mode=0o755), File("bin/sh")])
+    ok = scan(image(Layer(USERS), there, Cmd=["./run.sh"], WorkingDir="/srv"))
+    assert findings(py007_broken_venv, ok) == []
+    gone = scan(image(Layer(USERS), there, Cmd=["./run.sh"], WorkingDir="/app"))
+    [f] = findings(py007_broken_venv, gone)
+    assert f.path == "/app/run.sh"
+
+
+def test_python_script_not_in_the_image(scan: Scan) -> None:
+    """`CMD ["python", "./app.py"]` (pip-user, official-guide) with the app's directory
+    removed in a later layer: python exits 2 ("can't open file '/code/./app.py': [Errno
+    2] No such file or directory"); imgaudit said nothing."""
+    link = Layer([Symlink("usr/local/bin/python", PY)])
+    cmd = ["python", "-u", "./app.py"]
+    found = findings(
+        py007_broken_venv, scan(image(Layer(USERS), link, Cmd=cmd, WorkingDir="/code"))
+    )
+    [f] = found
+    assert (f.severity.name, f.path) == ("ERROR", "/code/app.py")
+    assert "can't open file '/code/./app.py'" in f.message
+    app = Layer([File("code/app.py", b"print(1)\n")])
+    ok = scan(image(Layer(USERS), link, app, Cmd=cmd, WorkingDir="/code"))
+    assert findings(py007_broken_venv, ok) == []
+    # -c and -m name no script file
+    for argv in (["python", "-c", "print(1)"], ["python", "-W", "ignore", "-c", "pass"]):
+        assert findings(py007_broken_venv, scan(image(Layer(USERS), link, Cmd=argv))) == []
