@@ -58,6 +58,13 @@ lists the distribution without a name. Only the files that decide an import (a
 top-level module, a package's `__init__.py`, a dist-info's METADATA) count; other
 dangling links inside a package are its own business.
 
+Also flagged: an installed distribution (a .dist-info with a RECORD) whose top-level
+modules, as its RECORD lists them, are on no entry of the sys.path of any environment
+that lists it (`rm -rf site-packages/starlette` to slim an image, the dist-info kept):
+importlib.metadata and pip still say it is installed, `import starlette` fails. Not
+judged when a sys.path entry is a zip or egg (its content is not indexed); a dist-info
+gone with its code kept is no finding (the import works).
+
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
 How to fix: copy the interpreter too (same path in both stages), or create the venv
@@ -114,7 +121,9 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     # exec fails first: whether the user may reach it, or what it imports, is moot
     unreachable = list(_unreachable_program(ctx)) if command is None else []
     yield from unreachable
-    if not venvs and not unreachable and command is None:
+    codeless = list(_distributions_without_code(ctx))
+    yield from codeless
+    if not venvs and not unreachable and command is None and not codeless:
         raise Skip("no virtual environment in the image")
     for v in venvs:
         root = "/" + v.path
@@ -533,6 +542,73 @@ def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
                 "distributions": dists,
             },
         )
+
+
+def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
+    """Installed distributions (a .dist-info with a RECORD) whose top-level modules, as
+    RECORD lists them, are on no entry of the sys.path of any environment that lists the
+    distribution: `rm -rf site-packages/starlette` with starlette's dist-info kept.
+    importlib.metadata (and pip) still say it is installed; `import starlette` fails
+    with ModuleNotFoundError. An entry that is a file (a zip) or not stored counts as
+    holding it (the files cannot say); a namespace directory by that name counts too."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.distributions import record_modules
+
+    facts = ctx.facts
+    fs = facts.fs
+    envs = {e.path: e for e in facts.environments}
+    names_at: dict[str, frozenset[str] | None] = {}
+
+    def names(entry: str) -> frozenset[str] | None:
+        """Module names in a sys.path entry; None when the files cannot say."""
+        if entry not in names_at:
+            real = fs.resolve(entry)
+            node = fs.get(real) if real is not None else None
+            if real is None or node is None:
+                names_at[entry] = frozenset()  # not there: Python passes over it
+            elif node.entry.kind != DIR:
+                names_at[entry] = None  # a zip or an egg: its content is not indexed
+            else:
+                names_at[entry] = frozenset(n.split(".", 1)[0] for n in fs.listdir(real))
+        return names_at[entry]
+
+    broken: list[tuple[str, str, list[str]]] = []  # (metadata dir, name version, modules)
+    for d in facts.distributions:
+        if d.kind != "dist-info" or d.editable or d.name is None:
+            continue
+        record = fs.read(f"{d.meta_dir}/RECORD")
+        modules = record_modules(record) if record else set()
+        if not modules:
+            continue
+        entries = [p for e in d.environments if (env := envs.get(e)) for p in env.sys_path]
+        found = [names(p) for p in dict.fromkeys(entries or [d.location])]
+        if any(f is None for f in found):
+            continue
+        gone = sorted(m for m in modules if not any(m in (f or ()) for f in found))
+        if gone:
+            broken.append(
+                (d.meta_dir, f"{d.display_name or d.name} {d.version or ''}".strip(), gone)
+            )
+    if not broken:
+        return
+    broken.sort()
+    shown = "; ".join(f"{what} (`import {', '.join(mods)}`)" for _, what, mods in broken[:4]) + (
+        f" and {len(broken) - 4} more" if len(broken) > 4 else ""
+    )
+    yield INFO.finding(
+        f"{len(broken)} installed distribution(s) have metadata but no code on sys.path: "
+        f"{shown}: importlib.metadata lists them, the import fails (ModuleNotFoundError)",
+        "Reinstall them (pip install --force-reinstall --no-deps NAME), and do not delete "
+        "package directories by hand to slim the image (pip uninstall)",
+        path=broken[0][0],
+        paths=[m for m, _, _ in broken[1:10]],
+        evidence={
+            "distributions": [
+                {"metadata": "/" + m, "distribution": what, "modules": mods}
+                for m, what, mods in broken
+            ]
+        },
+    )
 
 
 def _decides_import(rel: str) -> bool:

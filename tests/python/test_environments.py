@@ -30,6 +30,7 @@ from tests.factory import (
     ImageSpec,
     Layer,
     Symlink,
+    Whiteout,
     compiled_library,
     host_file,
 )
@@ -1013,3 +1014,24 @@ def test_python_script_not_in_the_image(scan: Scan) -> None:
     # -c and -m name no script file
     for argv in (["python", "-c", "print(1)"], ["python", "-W", "ignore", "-c", "pass"]):
         assert findings(py007_broken_venv, scan(image(Layer(USERS), link, Cmd=argv))) == []
+
+
+def test_distribution_whose_code_was_deleted(scan: Scan) -> None:
+    """`rm -rf site-packages/starlette` (fastapi) or `/opt/venv/.../flask`
+    (multistage-venv) with the dist-info kept: importlib.metadata still lists them, the
+    app dies at start (No module named 'starlette'; gunicorn: Worker failed to boot);
+    imgaudit said nothing. The dist-info gone with the code kept is no error (the import
+    works), nor is a package found on another sys.path entry."""
+    six, attrs = dist("six"), dist("attrs")
+    app = venv_with(six, attrs)
+    cmd = [f"/{VENV}/bin/python", "-c", "import six"]
+    assert status(py007_broken_venv, scan(image(app, Cmd=cmd))) in ("passed", "skipped")
+    code_gone = Layer([Whiteout(f"{SITE}/attr"), Whiteout(f"{SITE}/attrs")], "RUN rm -rf")
+    [f] = findings(py007_broken_venv, scan(image(app, code_gone, Cmd=cmd)))
+    assert (f.severity.name, f.path) == ("ERROR", f"/{SITE}/{attrs}")
+    assert "(`import attr, attrs`)" in f.message
+    assert f.message.endswith(
+        "importlib.metadata lists them, the import fails (ModuleNotFoundError)"
+    )
+    meta_gone = Layer([Whiteout(f"{SITE}/{six}")], "RUN rm -rf six.dist-info")
+    assert findings(py007_broken_venv, scan(image(app, meta_gone, Cmd=cmd))) == []
