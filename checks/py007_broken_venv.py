@@ -63,7 +63,13 @@ modules, as its RECORD lists them, are on no entry of the sys.path of any enviro
 that lists it (`rm -rf site-packages/starlette` to slim an image, the dist-info kept):
 importlib.metadata and pip still say it is installed, `import starlette` fails. Not
 judged when a sys.path entry is a zip or egg (its content is not indexed); a dist-info
-gone with its code kept is no finding (the import works).
+gone with its code kept is no finding (the import works). And the app environment's
+installed modules that the runtime user may not read (every sys.path entry holding the
+name behind a directory it may not search, or the package directory itself not
+readable: `chmod 700` of a root-owned site-packages/django with `USER app` makes
+`import django` an empty namespace package and `import django.core` fail); not for
+root, an unknown uid, or a command run through gosu/su-exec, and not when the
+container's program itself does not start (said first).
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
@@ -122,6 +128,8 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     unreachable = list(_unreachable_program(ctx)) if command is None else []
     yield from unreachable
     codeless = list(_distributions_without_code(ctx))
+    if command is None and not unreachable:  # exec fails first: its imports are moot
+        codeless += _distributions_out_of_reach(ctx)
     yield from codeless
     if not venvs and not unreachable and command is None and not codeless:
         raise Skip("no virtual environment in the image")
@@ -609,6 +617,77 @@ def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
             ]
         },
     )
+
+
+def _distributions_out_of_reach(ctx: CheckContext) -> Iterable[Finding]:
+    """The app environment's installed modules (as RECORD lists them) that the runtime
+    user may not read where they are: every sys.path entry holding the name is behind a
+    directory it may not search, or the package directory or module file itself is not
+    readable (`chmod 700` of a root-owned site-packages/django with `USER app`: `import
+    django` gives an empty namespace package, `import django.core` fails). Not judged
+    for root, an unknown uid, or a command run as another user (gosu, su-exec)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import USER_WRAPPERS, command_argv
+    from auditor.facts.distributions import record_modules
+    from auditor.facts.permissions import blocked_read
+
+    facts = ctx.facts
+    fs = facts.fs
+    user = facts.runtime_user
+    app = facts.app_python.environment
+    if user.uid is None or user.uid == 0 or app is None:
+        return
+    if any(posixpath.basename(a) in USER_WRAPPERS for a in command_argv(facts.config)):
+        return
+    env = next((e for e in facts.environments if e.path == app), None)
+    if env is None:
+        return
+    listing: dict[str, dict[str, list[str]]] = {}  # entry -> module name -> its paths
+
+    def held(entry: str) -> dict[str, list[str]]:
+        if entry not in listing:
+            real = fs.resolve(entry)
+            node = fs.get(real) if real is not None else None
+            got: dict[str, list[str]] = {}
+            if real is not None and node is not None and node.entry.kind == DIR:
+                for n in fs.listdir(real):
+                    got.setdefault(n.split(".", 1)[0], []).append(f"{real}/{n}")
+            listing[entry] = got
+        return listing[entry]
+
+    blocked: dict[str, list[str]] = {}  # where the user is stopped -> modules
+    for d in facts.distributions:
+        if app not in d.environments or d.kind != "dist-info":
+            continue
+        record = fs.read(f"{d.meta_dir}/RECORD")
+        for module in sorted(record_modules(record) if record else ()):
+            paths = [p for entry in env.sys_path for p in held(entry).get(module, [])]
+            if not paths:
+                continue  # not there at all: said above
+            stops = [blocked_read(fs, p, user) for p in paths]
+            if all(stops):
+                blocked.setdefault(str(stops[0]), []).append(module)
+    if not blocked:
+        return
+    who = f"{user.name or user.uid} (uid {user.uid})"
+    for where, modules in sorted(blocked.items()):
+        node = fs.get(where)
+        e = node.entry if node is not None else None
+        what = f"/{where} ({e.mode & 0o7777:03o} {e.uid}:{e.gid})" if e else f"/{where}"
+        shown = ", ".join(modules[:6]) + (
+            f" and {len(modules) - 6} more" if len(modules) > 6 else ""
+        )
+        yield INFO.finding(
+            f"{who}, the container's user, cannot read {what}: `import {shown}` "
+            f"{'fails' if len(modules) == 1 else 'fail'} "
+            "in the app's environment (ModuleNotFoundError, or an empty namespace package)",
+            "Keep installed code readable by the runtime user (directories 755, files 644, "
+            "root-owned), or run as a user that can read it",
+            path=where,
+            evidence={"blocked_at": "/" + where, "modules": modules, "uid": user.uid},
+        )
 
 
 def _decides_import(rel: str) -> bool:

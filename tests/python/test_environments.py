@@ -1035,3 +1035,43 @@ def test_distribution_whose_code_was_deleted(scan: Scan) -> None:
     )
     meta_gone = Layer([Whiteout(f"{SITE}/{six}")], "RUN rm -rf six.dist-info")
     assert findings(py007_broken_venv, scan(image(app, meta_gone, Cmd=cmd))) == []
+
+
+def test_installed_package_the_runtime_user_cannot_read(scan: Scan) -> None:
+    """`chmod 700` of the root-owned site-packages/django with `USER appuser` (django) and
+    of a root-owned venv (uv, USER nonroot): the running image's `import django` gave an
+    empty namespace package and `import django.core` failed (Worker failed to boot); with
+    the venv closed, python on PATH was the base one and `import httpx` failed. imgaudit
+    said nothing. Root reads everything: nothing to say."""
+    six, attrs = dist("six"), dist("attrs")
+    app = venv_with(six, attrs)
+    cmd = [f"/{VENV}/bin/python", "-c", "import attr"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), app, Cmd=cmd, user="app"))) == []
+    closed = Layer([Dir(f"{SITE}/attr", mode=0o700)], "RUN chmod 700 .../attr")
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), app, closed, Cmd=cmd, user="app")))
+    assert (f.severity.name, f.path) == ("ERROR", f"/{SITE}/attr")
+    assert f.message.startswith(
+        f"app (uid 1000), the container's user, cannot read /{SITE}/attr (700 0:0)"
+    )
+    assert f.evidence["modules"] == ["attr"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), app, closed, Cmd=cmd))) == []
+    # exec passes over the venv's python3 to /usr/bin/python3, the base interpreter
+    venv_closed = Layer(
+        [Dir(VENV, mode=0o700), Symlink("usr/bin/python3", PY)], "RUN chmod 700 /opt/acme/venv"
+    )
+    found = findings(
+        py007_broken_venv,
+        scan(
+            image(
+                Layer(USERS),
+                app,
+                venv_closed,
+                Cmd=["python3"],
+                user="app",
+                Env=[f"PATH=/{VENV}/bin:/usr/bin:/bin"],
+            )
+        ),
+    )
+    assert [(f.path, sorted(f.evidence["modules"])) for f in found] == [
+        (f"/{VENV}", ["attr", "attrs", "six"])
+    ]
