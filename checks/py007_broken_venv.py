@@ -41,7 +41,8 @@ its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin 
 PATH but no PYTHONPATH: "No module named 'gunicorn'"); and the exec-form command's
 program given as a path (`ENTRYPOINT ["/code/start.sh"]`) that is not in the image
 ("no such file or directory"), or a `python SCRIPT` command whose script (against
-WorkingDir) is not ("can't open file"); and a command `python -m MODULE`
+WorkingDir) is not ("can't open file"); and a command `python -m MODULE` (or
+`gunicorn ... MODULE:APP`, `uvicorn MODULE:APP`: the working directory first on sys.path)
 whose top-level module is neither in the working directory (-m's first sys.path entry)
 nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
 "No module named app", exit 1). That one is not judged where the files cannot say: an
@@ -450,11 +451,14 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     import posixpath
     import sys
 
-    from auditor.facts.apppython import module_run
+    from auditor.facts.apppython import module_run, server_app_run
 
     facts = ctx.facts
     fs = facts.fs
     run = module_run(fs, facts.config, facts.env)
+    server = None
+    if run is None:
+        run = server = server_app_run(fs, facts.config, facts.env)
     app = facts.app_python
     if run is None or app.program != run.program or app.environment is None:
         return
@@ -483,10 +487,19 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
             if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
                 return
     shown = "/" + env.path
+    runs = (
+        f"{run.program.rsplit('/', 1)[-1]} {run.module}:..."
+        if server
+        else f"python -m {run.module}"
+    )
+    exits = (
+        f"the app does not load (ModuleNotFoundError: No module named '{top}')"
+        if server
+        else f'python exits with "No module named {top}"'
+    )
     yield INFO.finding(
-        f"the container runs `python -m {run.module}`, and no module `{top}` is in the "
-        f"working directory /{workdir} or on the sys.path of {shown}: python exits with "
-        f'"No module named {top}"',
+        f"the container runs `{runs}`, and no module `{top}` is in the "
+        f"working directory /{workdir} or on the sys.path of {shown}: {exits}",
         "Set WORKDIR to the directory holding the package, put that directory on "
         "PYTHONPATH, or install the app into the environment that runs it",
         path=run.program,

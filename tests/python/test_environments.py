@@ -1075,3 +1075,29 @@ def test_installed_package_the_runtime_user_cannot_read(scan: Scan) -> None:
     assert [(f.path, sorted(f.evidence["modules"])) for f in found] == [
         (f"/{VENV}", ["attr", "attrs", "six"])
     ]
+
+
+def test_gunicorn_app_module_not_in_the_working_directory(scan: Scan) -> None:
+    """`rm -rf /app` in a mutated django image (`CMD ["gunicorn", "--bind",
+    "0.0.0.0:8000", "mysite.wsgi:application"]`, WORKDIR /app): the engine recreates the
+    empty working directory, gunicorn's worker fails (No module named 'mysite'), the
+    container exits 3. imgaudit said nothing: only `python -m` was read."""
+    script = f"#!{PY}\nfrom gunicorn.app.wsgiapp import run\nrun()\n".encode()
+    server = Layer([File("usr/local/bin/gunicorn", script, mode=0o755)])
+    cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "mysite.wsgi:application"]
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), server, Cmd=cmd, WorkingDir="/app")))
+    assert (f.severity.name, f.path) == ("ERROR", "/usr/local/bin/gunicorn")
+    assert f.message.startswith("the container runs `gunicorn mysite.wsgi:...`, and no module")
+    app = Layer([File("app/mysite/__init__.py"), File("app/mysite/wsgi.py")])
+    ok = scan(image(Layer(USERS), server, app, Cmd=cmd, WorkingDir="/app"))
+    assert findings(py007_broken_venv, ok) == []
+    # not read: a bind address last, --chdir, a config file
+    for argv in (
+        ["gunicorn", "-b", "localhost:8000"],
+        ["gunicorn", "--chdir", "/srv", "mysite.wsgi:application"],
+        ["gunicorn", "-c", "conf.py", "mysite.wsgi:application"],
+    ):
+        found = scan(image(Layer(USERS), server, Cmd=argv, WorkingDir="/app"))
+        assert findings(py007_broken_venv, found) == []
+    # no WORKDIR: the app is found some other way (not judged)
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), server, Cmd=cmd))) == []
