@@ -514,12 +514,17 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
 
 def _pth_imports(fs: FileSystem, path: str) -> bool:
     """A .pth file with an `import` line site.py runs (an editable install's finder),
-    other than setuptools' distutils shim, which only answers for `distutils`."""
+    other than the shims that only patch distutils: setuptools' `_distutils_hack`, and
+    `_virtualenv` (virtualenv's and uv's venvs: `_virtualenv.pth` is `import
+    _virtualenv`, which only adjusts distutils' and setuptools' install schemes)."""
     data = (fs.read(path) or b"").decode("utf-8", "replace")
     return any(
-        line.startswith(("import ", "import\t")) and "_distutils_hack" not in line
+        line.startswith(("import ", "import\t")) and not _SCHEME_SHIMS.search(line)
         for line in data.splitlines()
     )
+
+
+_SCHEME_SHIMS = re.compile(r"\b(?:_distutils_hack|_virtualenv)\b")
 
 
 def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:

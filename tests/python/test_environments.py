@@ -861,6 +861,13 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
                  shim)]), user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
     assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
+    # nor is uv's and virtualenv's `_virtualenv.pth` (`rm -rf /app/app` in a mutated uv
+    # image: "No module named 'app'"; the shim's import line kept imgaudit quiet)
+    shim = b"import _virtualenv"
+    facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/_virtualenv.pth", shim),
+                 File(f"{site}/_virtualenv.py")]), user="app", Env=path, Cmd=cmd,
+                 WorkingDir="/srv"))  # fmt: skip
+    assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
