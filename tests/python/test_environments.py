@@ -406,6 +406,30 @@ def test_extension_on_pythonpath_or_pth_is_an_import(
     ]
 
 
+def test_vendored_library_behind_a_broken_one_is_no_root(scan: Scan) -> None:
+    """The realistic django image with psycopg2_binary.libs/libpq truncated: `import
+    psycopg2` dies with SIGBUS (EL001's error). imgaudit also warned that the vendored
+    libgssapi, libkrb5support, libselinux ... "cannot be loaded when a program dlopen()s
+    it": reached no more through libpq, they were judged as dlopen() roots, where
+    nothing finds their mangled-name siblings. A wheel's `<dist>.libs` libraries are
+    loaded through its extension modules only. A library elsewhere stays a root."""
+    lib = compiled_library(["libpcre2-8.so.0", "libc.so.6"])
+    site = f"opt/acme/python/lib/python{V}/site-packages"
+    meta = f"{site}/pq-1.0.dist-info"
+    wheel = [
+        File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: pq\nVersion: 1.0\n"),
+        File(f"{meta}/RECORD", b"pq.libs/libinner-1a2b.so,,\n"),
+        host_file(lib, f"{site}/pq.libs/libinner-1a2b.so"),
+    ]
+    facts = scan(image(Layer(wheel)))
+    assert [f for f in findings(el001_missing_library, facts) if "libinner" in (f.path or "")] == []
+    plugin = [host_file(lib, "usr/lib/plugins/libinner-1a2b.so")]
+    found = findings(el001_missing_library, scan(image(Layer(plugin))))
+    assert [(f.path, str(f.severity)) for f in found if "libinner" in (f.path or "")] == [
+        ("/usr/lib/plugins/libinner-1a2b.so", "warning")
+    ]
+
+
 def test_wheel_in_a_target_directory_carries_its_libraries(scan: Scan) -> None:
     """`pip install --target /deps psycopg2-binary` with `ENV PYTHONPATH=/deps` (the
     realistic django image's psycopg2 moved there): libpq comes from
