@@ -255,7 +255,7 @@ def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
             return
     node = fs.get(where)
     e = node.entry if node is not None else None
-    what = f"/{where} is {oct(e.mode & 0o7777)[2:]} {e.uid}:{e.gid}" if e else f"/{where}"
+    what = f"/{where} is {e.mode & 0o7777:03o} {e.uid}:{e.gid}" if e else f"/{where}"
     who = f"{user.name or user.uid} (uid {user.uid})"
     yield INFO.finding(
         f"the container starts /{program}, which {who} cannot run: {what}",

@@ -641,12 +641,14 @@ def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
     copied to /usr/local/bin/app with `USER nobody`, `ENTRYPOINT ["app"]`, the engine
     said `exec /usr/local/bin/app: permission denied`."""
     zipapp = f"#!/opt/acme/python/bin/python{V}\nPK\x03\x04".encode()
-    for mode, failed in ((0o744, True), (0o755, False)):
+    # (chmod 000: the mode said as `ls -l` would count it, "000", not "0")
+    for mode, failed in ((0o744, True), (0o755, False), (0o000, True)):
         app = Layer([File("usr/local/bin/app", zipapp, mode=mode)], "COPY --from=build /app.pyz")
         facts = scan(image(Layer(USERS), app, user="app", Entrypoint=["app"]))
         found = [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
         expected = "the container starts /usr/local/bin/app, which app (uid 1000) cannot run: "
-        assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
+        said = f"/usr/local/bin/app is {mode:03o} 0:0"
+        assert found == ([("ERROR", expected + said)] if failed else [])
 
 
 def test_command_script_without_execute_bit(scan: Scan) -> None:
