@@ -41,7 +41,8 @@ its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin 
 PATH but no PYTHONPATH: "No module named 'gunicorn'"); and the exec-form command's
 program given as a path (`ENTRYPOINT ["/code/start.sh"]`) that is not in the image
 ("no such file or directory"), or a `python SCRIPT` command whose script (against
-WorkingDir) is not ("can't open file"); and a command `python -m MODULE` (or
+WorkingDir) is not ("can't open file"), neither in a VOLUME of the config (mounted at
+run time); and a command `python -m MODULE` (or
 `gunicorn ... MODULE:APP`, `uvicorn MODULE:APP`: the working directory first on sys.path)
 whose top-level module is neither in the working directory (-m's first sys.path entry)
 nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
@@ -333,6 +334,19 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
     )
 
 
+def _in_volume(ctx: CheckContext, path: str) -> bool:
+    """Whether `path` (no leading slash) lies in a VOLUME of the image's config: what is
+    there is meant to be mounted at run time, the image's files cannot say."""
+    volumes = ctx.facts.config.get("Volumes") or {}
+    if not isinstance(volumes, dict):
+        return False
+    for v in volumes:
+        root = str(v).strip("/")
+        if not root or path == root or path.startswith(root + "/"):
+            return True
+    return False
+
+
 def _program_missing(ctx: CheckContext, word: str) -> Iterable[Finding]:
     """The exec-form command's first word, a path (`/code/start.sh`, `./run.sh`: against
     WorkingDir), that is not in the image: exec fails ("no such file or directory"), the
@@ -343,7 +357,7 @@ def _program_missing(ctx: CheckContext, word: str) -> Iterable[Finding]:
     fs = ctx.facts.fs
     workdir = "/" + str(ctx.facts.config.get("WorkingDir") or "").strip("/")
     path = posixpath.normpath(posixpath.join(workdir, word)).lstrip("/")
-    if fs.resolve(path) is not None:
+    if fs.resolve(path) is not None or _in_volume(ctx, path):
         return
     here = fs.resolve(path, False)
     link = fs.get(here) if here is not None else None
@@ -372,7 +386,7 @@ def _script_missing(ctx: CheckContext) -> Iterable[Finding]:
 
     facts = ctx.facts
     run = script_run(facts.fs, facts.config, facts.env)
-    if run is None or facts.fs.resolve(run.path) is not None:
+    if run is None or facts.fs.resolve(run.path) is not None or _in_volume(ctx, run.path):
         return
     workdir = "/" + str(facts.config.get("WorkingDir") or "").strip("/")
     said = posixpath.join(workdir, run.script)  # as python prints it: joined, not normalised
@@ -472,6 +486,8 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         return
     workdir = str(facts.config.get("WorkingDir") or "").strip("/")
     workdir = posixpath.normpath("/" + workdir).strip("/")
+    if _in_volume(ctx, workdir):
+        return  # the app is mounted there at run time
     for entry in (workdir, *env.sys_path):
         real = fs.resolve(entry)
         node = fs.get(real) if real is not None else None

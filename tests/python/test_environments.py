@@ -1044,6 +1044,9 @@ def test_python_script_not_in_the_image(scan: Scan) -> None:
     app = Layer([File("code/app.py", b"print(1)\n")])
     ok = scan(image(Layer(USERS), link, app, Cmd=cmd, WorkingDir="/code"))
     assert findings(py007_broken_venv, ok) == []
+    # a VOLUME holds the app: mounted at run time, the image's files cannot say
+    vol = scan(image(Layer(USERS), link, Cmd=cmd, WorkingDir="/code", Volumes={"/code": {}}))
+    assert findings(py007_broken_venv, vol) == []
     # -c and -m name no script file
     for argv in (["python", "-c", "print(1)"], ["python", "-W", "ignore", "-c", "pass"]):
         assert findings(py007_broken_venv, scan(image(Layer(USERS), link, Cmd=argv))) == []
