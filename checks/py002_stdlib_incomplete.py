@@ -8,7 +8,13 @@ lib-dynload files or `ensurepip`. The image looks fine until the first `import s
 What is checked, per interpreter and version (auditor/data/stdlib.json): the
 extensions _ssl, _hashlib, _sqlite3, _ctypes, _bz2, _lzma, zlib, _uuid, pyexpat,
 _decimal, _json (missing = error), readline, _curses, _dbm/_gdbm (missing = info),
-and the venv and ensurepip packages with ensurepip's bundled wheels (error).
+the venv package (error) and ensurepip with its bundled wheels (info: only
+`python -m venv` without --without-pip needs it; slim, distroless and Debian images
+without python3-venv drop it and run fine). An extension whose pure-Python fallback is
+in the standard library (decimal uses _pydecimal without _decimal, json its own
+scanner without _json, uuid and, before 3.12, hashlib their own code) is a warning:
+the import works, slower. A standard library without the `encodings` package is an
+error: the interpreter stops at start.
 An extension is present as `lib-dynload/<name>.*.so` or built into the interpreter:
 built-in modules are not files, so they are read from the interpreter's
 `_sysconfigdata_*.py` (MODBUILT_NAMES); without it, a distro-packaged interpreter is
@@ -103,15 +109,43 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                 evidence={"interpreter": "/" + interp.path, "expected": lib, "app": not tool},
             )
             continue
+        if home is None and _home_without_stdlib(ctx, "/" + interp.prefix, interp.version):
+            yield INFO.finding(
+                f"Python {interp.version} at /{interp.path}: its standard library "
+                f"/{interp.stdlib} has no encodings package: it stops at start (Fatal Python "
+                f"error: init_fs_encoding: No module named 'encodings'){whose}",
+                "Keep the standard library whole (restore the encodings package)",
+                path=interp.stdlib,
+                severity=cap,
+                evidence={
+                    "interpreter": "/" + interp.path,
+                    "missing": ["encodings"],
+                    "app": not tool,
+                },
+            )
+            continue
         missing = interp.missing
-        core = [m for m in missing if m.tier == "core"]
+        # without lib-dynload at all, no stand-in is counted on (its own imports may be gone)
+        dynload = ctx.facts.fs.get(f"{interp.stdlib}/lib-dynload") is not None
+        core = [m for m in missing if m.tier == "core" and (m.fallback is None or not dynload)]
+        slow = [m for m in missing if m.tier == "core" and m.fallback is not None and dynload]
         optional = [m for m in missing if m.tier != "core"]
-        for group, severity in ((core, cap), (optional, Severity.INFO)):
+        for group, severity in ((core, cap), (slow, min(cap, Severity.WARNING)),
+                                (optional, Severity.INFO)):  # fmt: skip
             if not group:
                 continue
             names = ", ".join(m.name + (f" ({m.detail})" if m.detail else "") for m in group)
+            lacks = f"lacks {names}"
+            if group is core and not dynload and any(m.kind == "extension" for m in group):
+                lacks = f"has no lib-dynload directory: {lacks}"
+            if group is slow:
+                stand_ins = ", ".join(f"{m.name}: {m.fallback}" for m in group)
+                lacks += (
+                    f": the pure-Python fallbacks stand in ({stand_ins}), so the imports "
+                    "work, slower"
+                )
             yield INFO.finding(
-                f"Python {interp.version} at /{interp.path} lacks {names}{whose}",
+                f"Python {interp.version} at /{interp.path} {lacks}{whose}",
                 "Build CPython with the matching -dev packages installed and keep "
                 "lib-dynload, venv and ensurepip whole",
                 path=interp.stdlib or interp.path,
@@ -121,6 +155,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
                     "version": interp.version,
                     "missing": [m.name for m in group],
                     "app": not tool,
+                    **({"fallbacks": {m.name: m.fallback for m in group}} if group is slow else {}),
                 },
             )
         for module, tree in _unloadable(ctx, interp.modules):

@@ -42,7 +42,12 @@ holds a `bin/<name>` elsewhere (Debian's `pip install --prefix=/install` writes
 /usr/local they land in /usr/local/local, where neither PATH nor the interpreter looks);
 and a console script the container starts whose own distribution is on no entry of
 its interpreter's sys.path (`pip install --target /app/deps` with /app/deps/bin on
-PATH but no PYTHONPATH: "No module named 'gunicorn'"); and a command `python -m MODULE`
+PATH but no PYTHONPATH: "No module named 'gunicorn'"); and the exec-form command's
+program given as a path (`ENTRYPOINT ["/code/start.sh"]`) that is not in the image
+("no such file or directory"), or a `python SCRIPT` command whose script (against
+WorkingDir) is not ("can't open file"), neither in a VOLUME of the config (mounted at
+run time); and a command `python -m MODULE` (or
+`gunicorn ... MODULE:APP`, `uvicorn MODULE:APP`: the working directory first on sys.path)
 whose top-level module is neither in the working directory (-m's first sys.path entry)
 nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
 "No module named app", exit 1). That one is not judged where the files cannot say: an
@@ -58,6 +63,19 @@ AttributeError), a module file that dangles does not import, and importlib.metad
 lists the distribution without a name. Only the files that decide an import (a
 top-level module, a package's `__init__.py`, a dist-info's METADATA) count; other
 dangling links inside a package are its own business.
+
+Also flagged: an installed distribution (a .dist-info with a RECORD) whose top-level
+modules, as its RECORD lists them, are on no entry of the sys.path of any environment
+that lists it (`rm -rf site-packages/starlette` to slim an image, the dist-info kept):
+importlib.metadata and pip still say it is installed, `import starlette` fails. Not
+judged when a sys.path entry is a zip or egg (its content is not indexed); a dist-info
+gone with its code kept is no finding (the import works). And the app environment's
+installed modules that the runtime user may not read (every sys.path entry holding the
+name behind a directory it may not search, or the package directory itself not
+readable: `chmod 700` of a root-owned site-packages/django with `USER app` makes
+`import django` an empty namespace package and `import django.core` fail); not for
+root, an unknown uid, or a command run through gosu/su-exec, and not when the
+container's program itself does not start (said first).
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
@@ -115,7 +133,11 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     # exec fails first: whether the user may reach it, or what it imports, is moot
     unreachable = list(_unreachable_program(ctx)) if command is None else []
     yield from unreachable
-    if not venvs and not unreachable and command is None:
+    codeless = list(_distributions_without_code(ctx))
+    if command is None and not unreachable:  # exec fails first: its imports are moot
+        codeless += _distributions_out_of_reach(ctx)
+    yield from codeless
+    if not venvs and not unreachable and command is None and not codeless:
         raise Skip("no virtual environment in the image")
     for v in venvs:
         root = "/" + v.path
@@ -207,6 +229,7 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     if not blocked:  # exec fails first: what the script would import is moot
         yield from _script_package_off_path(ctx)
         yield from _module_off_path(ctx)
+        yield from _script_missing(ctx)
 
 
 def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
@@ -260,7 +283,7 @@ def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
             return
     node = fs.get(where)
     e = node.entry if node is not None else None
-    what = f"/{where} is {oct(e.mode & 0o7777)[2:]} {e.uid}:{e.gid}" if e else f"/{where}"
+    what = f"/{where} is {e.mode & 0o7777:03o} {e.uid}:{e.gid}" if e else f"/{where}"
     who = f"{user.name or user.uid} (uid {user.uid})"
     yield INFO.finding(
         f"the container starts /{program}, which {who} cannot run: {what}",
@@ -306,6 +329,9 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
 
     from auditor.facts.apppython import DEFAULT_PATH
 
+    if word and "/" in word and first == [word]:
+        yield from _program_missing(ctx, word)
+        return
     if not word or "/" in word:
         return
     fs = ctx.facts.fs
@@ -353,6 +379,72 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
         path=elsewhere[0],
         paths=elsewhere[1:10],
         evidence={"command": word, "path": path, "found": ["/" + p for p in elsewhere]},
+    )
+
+
+def _in_volume(ctx: CheckContext, path: str) -> bool:
+    """Whether `path` (no leading slash) lies in a VOLUME of the image's config: what is
+    there is meant to be mounted at run time, the image's files cannot say."""
+    volumes = ctx.facts.config.get("Volumes") or {}
+    if not isinstance(volumes, dict):
+        return False
+    for v in volumes:
+        root = str(v).strip("/")
+        if not root or path == root or path.startswith(root + "/"):
+            return True
+    return False
+
+
+def _program_missing(ctx: CheckContext, word: str) -> Iterable[Finding]:
+    """The exec-form command's first word, a path (`/code/start.sh`, `./run.sh`: against
+    WorkingDir), that is not in the image: exec fails ("no such file or directory"), the
+    container does not start."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    fs = ctx.facts.fs
+    workdir = "/" + str(ctx.facts.config.get("WorkingDir") or "").strip("/")
+    path = posixpath.normpath(posixpath.join(workdir, word)).lstrip("/")
+    if fs.resolve(path) is not None or _in_volume(ctx, path):
+        return
+    here = fs.resolve(path, False)
+    link = fs.get(here) if here is not None else None
+    if link is not None and any(str(here).startswith(v.path + "/") for v in ctx.facts.venvs):
+        return  # a venv's bin/python or console script: said with the venv
+    if link is not None:
+        found = f"/{here}, a link to {link.entry.link}, which is not in the image"
+    else:
+        found = f"/{path}, which is not in the image"
+    yield INFO.finding(
+        f"the container's command `{word}` is {found}: the engine refuses to start it "
+        "(no such file or directory)",
+        "Copy the program into the final image at that path, or fix the Entrypoint/Cmd",
+        path=here if link is not None else path,
+        evidence={"command": word, "program": "/" + path},
+    )
+
+
+def _script_missing(ctx: CheckContext) -> Iterable[Finding]:
+    """`python SCRIPT` as the container's command, when SCRIPT (against WorkingDir) is
+    not in the image: python exits 2 with "can't open file"."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import script_run
+
+    facts = ctx.facts
+    run = script_run(facts.fs, facts.config, facts.env)
+    if run is None or facts.fs.resolve(run.path) is not None or _in_volume(ctx, run.path):
+        return
+    workdir = "/" + str(facts.config.get("WorkingDir") or "").strip("/")
+    said = posixpath.join(workdir, run.script)  # as python prints it: joined, not normalised
+    yield INFO.finding(
+        f"the container runs `python {run.script}`, and /{run.path} is not in the image: "
+        f"python exits with \"can't open file '{said}': [Errno 2] No such file or "
+        'directory"',
+        "Copy the app into the final image, or set WORKDIR to the directory holding it",
+        path=run.path,
+        evidence={"program": "/" + run.program, "script": run.script, "path": "/" + run.path},
     )
 
 
@@ -421,11 +513,14 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     import posixpath
     import sys
 
-    from auditor.facts.apppython import module_run
+    from auditor.facts.apppython import module_run, server_app_run
 
     facts = ctx.facts
     fs = facts.fs
     run = module_run(fs, facts.config, facts.env)
+    server = None
+    if run is None:
+        run = server = server_app_run(fs, facts.config, facts.env)
     app = facts.app_python
     if run is None or app.program != run.program or app.environment is None:
         return
@@ -439,6 +534,8 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         return
     workdir = str(facts.config.get("WorkingDir") or "").strip("/")
     workdir = posixpath.normpath("/" + workdir).strip("/")
+    if _in_volume(ctx, workdir):
+        return  # the app is mounted there at run time
     for entry in (workdir, *env.sys_path):
         real = fs.resolve(entry)
         node = fs.get(real) if real is not None else None
@@ -454,10 +551,19 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
             if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
                 return
     shown = "/" + env.path
+    runs = (
+        f"{run.program.rsplit('/', 1)[-1]} {run.module}:..."
+        if server
+        else f"python -m {run.module}"
+    )
+    exits = (
+        f"the app does not load (ModuleNotFoundError: No module named '{top}')"
+        if server
+        else f'python exits with "No module named {top}"'
+    )
     yield INFO.finding(
-        f"the container runs `python -m {run.module}`, and no module `{top}` is in the "
-        f"working directory /{workdir} or on the sys.path of {shown}: python exits with "
-        f'"No module named {top}"',
+        f"the container runs `{runs}`, and no module `{top}` is in the "
+        f"working directory /{workdir} or on the sys.path of {shown}: {exits}",
         "Set WORKDIR to the directory holding the package, put that directory on "
         "PYTHONPATH, or install the app into the environment that runs it",
         path=run.program,
@@ -472,12 +578,17 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
 
 def _pth_imports(fs: FileSystem, path: str) -> bool:
     """A .pth file with an `import` line site.py runs (an editable install's finder),
-    other than setuptools' distutils shim, which only answers for `distutils`."""
+    other than the shims that only patch distutils: setuptools' `_distutils_hack`, and
+    `_virtualenv` (virtualenv's and uv's venvs: `_virtualenv.pth` is `import
+    _virtualenv`, which only adjusts distutils' and setuptools' install schemes)."""
     data = (fs.read(path) or b"").decode("utf-8", "replace")
     return any(
-        line.startswith(("import ", "import\t")) and "_distutils_hack" not in line
+        line.startswith(("import ", "import\t")) and not _SCHEME_SHIMS.search(line)
         for line in data.splitlines()
     )
+
+
+_SCHEME_SHIMS = re.compile(r"\b(?:_distutils_hack|_virtualenv)\b")
 
 
 def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
@@ -520,6 +631,144 @@ def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
                 "modules": names,
                 "distributions": dists,
             },
+        )
+
+
+def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
+    """Installed distributions (a .dist-info with a RECORD) whose top-level modules, as
+    RECORD lists them, are on no entry of the sys.path of any environment that lists the
+    distribution: `rm -rf site-packages/starlette` with starlette's dist-info kept.
+    importlib.metadata (and pip) still say it is installed; `import starlette` fails
+    with ModuleNotFoundError. An entry that is a file (a zip) or not stored counts as
+    holding it (the files cannot say); a namespace directory by that name counts too."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.distributions import record_modules
+
+    facts = ctx.facts
+    fs = facts.fs
+    envs = {e.path: e for e in facts.environments}
+    names_at: dict[str, frozenset[str] | None] = {}
+
+    def names(entry: str) -> frozenset[str] | None:
+        """Module names in a sys.path entry; None when the files cannot say."""
+        if entry not in names_at:
+            real = fs.resolve(entry)
+            node = fs.get(real) if real is not None else None
+            if real is None or node is None:
+                names_at[entry] = frozenset()  # not there: Python passes over it
+            elif node.entry.kind != DIR:
+                names_at[entry] = None  # a zip or an egg: its content is not indexed
+            else:
+                names_at[entry] = frozenset(n.split(".", 1)[0] for n in fs.listdir(real))
+        return names_at[entry]
+
+    broken: list[tuple[str, str, list[str]]] = []  # (metadata dir, name version, modules)
+    for d in facts.distributions:
+        if d.kind != "dist-info" or d.editable or d.name is None:
+            continue
+        record = fs.read(f"{d.meta_dir}/RECORD")
+        modules = record_modules(record) if record else set()
+        if not modules:
+            continue
+        entries = [p for e in d.environments if (env := envs.get(e)) for p in env.sys_path]
+        found = [names(p) for p in dict.fromkeys(entries or [d.location])]
+        if any(f is None for f in found):
+            continue
+        gone = sorted(m for m in modules if not any(m in (f or ()) for f in found))
+        if gone:
+            broken.append(
+                (d.meta_dir, f"{d.display_name or d.name} {d.version or ''}".strip(), gone)
+            )
+    if not broken:
+        return
+    broken.sort()
+    shown = "; ".join(f"{what} (`import {', '.join(mods)}`)" for _, what, mods in broken[:4]) + (
+        f" and {len(broken) - 4} more" if len(broken) > 4 else ""
+    )
+    yield INFO.finding(
+        f"{len(broken)} installed distribution(s) have metadata but no code on sys.path: "
+        f"{shown}: importlib.metadata lists them, the import fails (ModuleNotFoundError)",
+        "Reinstall them (pip install --force-reinstall --no-deps NAME), and do not delete "
+        "package directories by hand to slim the image (pip uninstall)",
+        path=broken[0][0],
+        paths=[m for m, _, _ in broken[1:10]],
+        evidence={
+            "distributions": [
+                {"metadata": "/" + m, "distribution": what, "modules": mods}
+                for m, what, mods in broken
+            ]
+        },
+    )
+
+
+def _distributions_out_of_reach(ctx: CheckContext) -> Iterable[Finding]:
+    """The app environment's installed modules (as RECORD lists them) that the runtime
+    user may not read where they are: every sys.path entry holding the name is behind a
+    directory it may not search, or the package directory or module file itself is not
+    readable (`chmod 700` of a root-owned site-packages/django with `USER app`: `import
+    django` gives an empty namespace package, `import django.core` fails). Not judged
+    for root, an unknown uid, or a command run as another user (gosu, su-exec)."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import USER_WRAPPERS, command_argv
+    from auditor.facts.distributions import record_modules
+    from auditor.facts.permissions import blocked_read
+
+    facts = ctx.facts
+    fs = facts.fs
+    user = facts.runtime_user
+    app = facts.app_python.environment
+    if user.uid is None or user.uid == 0 or app is None:
+        return
+    if any(posixpath.basename(a) in USER_WRAPPERS for a in command_argv(facts.config)):
+        return
+    env = next((e for e in facts.environments if e.path == app), None)
+    if env is None:
+        return
+    listing: dict[str, dict[str, list[str]]] = {}  # entry -> module name -> its paths
+
+    def held(entry: str) -> dict[str, list[str]]:
+        if entry not in listing:
+            real = fs.resolve(entry)
+            node = fs.get(real) if real is not None else None
+            got: dict[str, list[str]] = {}
+            if real is not None and node is not None and node.entry.kind == DIR:
+                for n in fs.listdir(real):
+                    got.setdefault(n.split(".", 1)[0], []).append(f"{real}/{n}")
+            listing[entry] = got
+        return listing[entry]
+
+    blocked: dict[str, list[str]] = {}  # where the user is stopped -> modules
+    for d in facts.distributions:
+        if app not in d.environments or d.kind != "dist-info":
+            continue
+        record = fs.read(f"{d.meta_dir}/RECORD")
+        for module in sorted(record_modules(record) if record else ()):
+            paths = [p for entry in env.sys_path for p in held(entry).get(module, [])]
+            if not paths:
+                continue  # not there at all: said above
+            stops = [blocked_read(fs, p, user) for p in paths]
+            if all(stops):
+                blocked.setdefault(str(stops[0]), []).append(module)
+    if not blocked:
+        return
+    who = f"{user.name or user.uid} (uid {user.uid})"
+    for where, modules in sorted(blocked.items()):
+        node = fs.get(where)
+        e = node.entry if node is not None else None
+        what = f"/{where} ({e.mode & 0o7777:03o} {e.uid}:{e.gid})" if e else f"/{where}"
+        shown = ", ".join(modules[:6]) + (
+            f" and {len(modules) - 6} more" if len(modules) > 6 else ""
+        )
+        yield INFO.finding(
+            f"{who}, the container's user, cannot read {what}: `import {shown}` "
+            f"{'fails' if len(modules) == 1 else 'fail'} "
+            "in the app's environment (ModuleNotFoundError, or an empty namespace package)",
+            "Keep installed code readable by the runtime user (directories 755, files 644, "
+            "root-owned), or run as a user that can read it",
+            path=where,
+            evidence={"blocked_at": "/" + where, "modules": modules, "uid": user.uid},
         )
 
 

@@ -196,6 +196,94 @@ def module_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> M
     return ModuleRun(program, module) if program is not None and module else None
 
 
+@dataclass(frozen=True)
+class ScriptRun:
+    """The container's command is `python [options] SCRIPT ...`."""
+
+    program: str  # the python, as found on PATH (no leading slash)
+    script: str  # as written: `./app.py`
+    path: str  # the script against WorkingDir (no leading slash)
+
+
+#: python options that take no value and leave the script operand where it is
+_SCRIPT_FLAGS = _PLAIN_FLAGS | frozenset("IEsSPx")
+
+
+def script_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> ScriptRun | None:
+    """The script file the container's python runs (past wrappers, as :func:`find` reads
+    the command). None for anything else: -c, -m, stdin, a long option or one not read
+    here."""
+    finder = _Finder(fs, config, env, (), ())
+    args = finder.args(command_argv(config))
+    if not args or not _PYTHON_NAME.match(args[0].rsplit("/", 1)[-1]):
+        return None
+    program = finder.which(args[0])
+    script = _script_operand(args[1:])
+    if program is None or not script:
+        return None
+    return ScriptRun(program, script, _norm(posixpath.join(finder.workdir, script)))
+
+
+def _script_operand(args: list[str]) -> str | None:
+    """SCRIPT among python's arguments (`-u app.py`, `-Wignore ./run.py`)."""
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if not word.startswith("-"):
+            return word
+        if word == "-" or word.startswith("--"):
+            return None  # stdin, or a long option
+        for j, flag in enumerate(word[1:], start=1):
+            if flag in "WX":  # takes a value: the rest of the word, or the next one
+                i += 1 if j + 1 == len(word) else 0
+                break
+            if flag not in _SCRIPT_FLAGS:
+                return None  # -c, -m, -h, -V, ...
+        i += 1
+    return None
+
+
+#: WSGI/ASGI servers whose last argument names the app module (`mysite.wsgi:application`),
+#: imported with the working directory first on sys.path (gunicorn's --chdir default,
+#: uvicorn's --app-dir ".")
+_APP_SERVERS = frozenset({"gunicorn", "uvicorn"})
+#: their options that take no value (a word after any other option may be its value)
+_SERVER_FLAGS = frozenset(
+    {"--reload", "--preload", "--factory", "--proxy-headers", "--no-access-log", "--daemon",
+     "-D", "--reuse-port", "--no-sendfile", "--no-proxy-headers", "--no-server-header",
+     "--no-date-header", "--no-use-colors", "--use-colors", "--capture-output",
+     "--enable-stdio-inheritance", "--spew"}
+)  # fmt: skip
+#: options that change where the app module is looked for, or name it another way
+_SERVER_PATHS = ("--chdir", "--pythonpath", "--app-dir", "-c", "--config", "--paste")
+_APP_SPEC = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
+
+
+def server_app_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> ModuleRun | None:
+    """The app module a gunicorn or uvicorn command imports (`gunicorn -b :8000
+    mysite.wsgi:application`): the last word, in MODULE:VARIABLE form, after the program
+    or a value-less flag. None for anything else, without a WorkingDir, when an option or
+    GUNICORN_CMD_ARGS may change where it is looked for, or when the command runs as
+    another user."""
+    finder = _Finder(fs, config, env, (), ())
+    argv = command_argv(config)
+    if finder.workdir == "/":
+        return None  # no WORKDIR: the app is found some other way, not judged
+    if env.get("GUNICORN_CMD_ARGS") or any(a.rsplit("/", 1)[-1] in _USER_WRAPPERS for a in argv):
+        return None
+    args = finder.args(argv)
+    if not args or len(args) < 2 or args[0].rsplit("/", 1)[-1] not in _APP_SERVERS:
+        return None
+    if any(a.split("=", 1)[0] in _SERVER_PATHS for a in args[1:]):
+        return None
+    m = _APP_SPEC.match(args[-1])
+    before = args[-2]
+    if m is None or (before.startswith("-") and "=" not in before and before not in _SERVER_FLAGS):
+        return None
+    program = finder.which(args[0])
+    return ModuleRun(program, m.group("module")) if program is not None else None
+
+
 def _module_option(args: list[str]) -> str | None:
     """MODULE of `-m MODULE` among python's options (`-u -m app`, `-Wignore -mapp`)."""
     i = 0

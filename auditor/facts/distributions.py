@@ -445,6 +445,21 @@ def _top_level_names(rels: list[str]) -> set[str]:
     return tops
 
 
+def record_modules(data: bytes) -> set[str]:
+    """The top-level modules a RECORD installs as code: `name/....py` (or `.so`),
+    `name.py`, `name.<tag>.so`; not data, scripts, dist-info or bytecode directories."""
+    out = set()
+    for row in _record_rows(data):
+        rel = row[0] if row else ""
+        if rel.startswith(("..", "/")) or not rel.endswith((".py", ".so")):
+            continue
+        first, sep, _ = rel.partition("/")
+        mod = first if sep else first.split(".", 1)[0]
+        if mod.isidentifier() and mod != "__pycache__":
+            out.add(mod)
+    return out
+
+
 def _record_rows(data: bytes) -> Iterator[list[str]]:
     """RECORD's rows, one line at a time: a row csv cannot read (a field over its size
     limit) is skipped instead of ending the file. Paths never hold newlines in RECORD.

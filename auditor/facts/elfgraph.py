@@ -12,7 +12,9 @@ elf/dl-deps.c) would at run time:
   program's DT_RPATH for every lookup), and the module has no loader chain of its own
   (dlopen() leaves `l_loader` empty): RPATH of the module and up its own chain only;
 - libraries nothing in the image loads: dlopen()ed on demand by a program imgaudit
-  cannot see (plugins); resolved with no program around them.
+  cannot see (plugins); resolved with no program around them. Not a wheel's vendored
+  libraries (`<dist>.libs/` beside a `*.dist-info`), loaded only through its extension
+  modules.
 
 Per tree, breadth-first as `_dl_map_object_deps`: the root's DT_NEEDED in order, each
 new object appended; an object's loader is the first object that needed it. A name is
@@ -966,10 +968,15 @@ def build(
         graph.trees[path] = tree
         reached.update(tree.objects)
     # Libraries nothing loads: roots of their own, except those another such library
-    # loads (a plugin's private dependency); every one is judged at least once.
+    # loads (a plugin's private dependency); every one is judged at least once. Not a
+    # wheel's vendored libraries (`<dist>.libs/` beside installed dist-infos): they
+    # are loaded through its extension modules only (their names are mangled, found
+    # through the module's RPATH $ORIGIN/../<pkg>.libs), never dlopen()ed on their own;
+    # when that module's tree stops before them (a vendored libpq truncated) its failure
+    # is the one the loader meets.
     pending = {}
     for path, facts in libraries:
-        if path not in reached:
+        if path not in reached and not _wheel_vendored(fs, path):
             pending[path] = loader.load(path, facts, LIBRARY)[1]
     below = {o for tree in pending.values() for o in tree.objects[1:]}
     covered: set[str] = set()
@@ -982,6 +989,16 @@ def build(
             graph.trees[path] = tree
             covered.update(tree.objects)
     return graph
+
+
+def _wheel_vendored(fs: FileSystem, path: str) -> bool:
+    """A library auditwheel vendored into a wheel: `<dir>/<dist>.libs/<lib>` where
+    `<dir>` holds installed distributions (a `*.dist-info`: site-packages, a --target
+    directory)."""
+    libs = posixpath.dirname(path)
+    if not libs.endswith(".libs"):
+        return False
+    return any(n.endswith(".dist-info") for n in fs.listdir(posixpath.dirname(libs)))
 
 
 def pyinstaller_bundles(fs: FileSystem) -> list[str]:

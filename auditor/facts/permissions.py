@@ -1,4 +1,5 @@
-"""Can the runtime user write a path? Judged from the tar headers' owner and mode bits.
+"""Can the runtime user write a path (or read, or run it)? Judged from the tar headers'
+owner and mode bits.
 
 The rule is the kernel's: uid 0 may write anything; otherwise the owner bits apply
 when the path's uid is the user's, else the group bits when its gid is one of the
@@ -83,6 +84,39 @@ def blocked_run(fs: FileSystem, path: str, user: RuntimeUser, script: bool) -> s
     if refused(real, 1) or (script and refused(real, 4)):
         return real
     return None
+
+
+def blocked_read(fs: FileSystem, path: str, user: RuntimeUser) -> str | None:
+    """Why `user` cannot read the file or list the directory at `path` (no leading
+    slash), as an import would: the first directory on the way it may not search (as
+    written, then the symlink's target), or the path itself (a directory needs read and
+    search, a file read); None when it can, or when the files cannot say (unknown uid,
+    root, a path not stored)."""
+    if user.uid is None or user.uid == 0:
+        return None
+    real = fs.resolve(path)
+    found = fs.get(real) if real is not None else None
+    if real is None or found is None:
+        return None
+
+    def refused(p: str, bits: int) -> bool:
+        node = fs.get(p)
+        if node is None:
+            return False  # not stored: the files cannot say
+        e = node.entry
+        return any(
+            not can_access(user.uid or 0, user.groups, e.uid, e.gid, e.mode, bit)
+            for bit in (4, 1)
+            if bits & bit
+        )
+
+    for route in (path, real):
+        parts = route.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = fs.resolve("/".join(parts[:i]))
+            if d is not None and refused(d, 1):
+                return d
+    return real if refused(real, 5 if found.entry.kind == DIR else 4) else None
 
 
 @dataclass(frozen=True)

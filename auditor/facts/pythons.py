@@ -70,6 +70,9 @@ class ModuleState:
     state: str  # shared | builtin | builtin-assumed | present | missing | unknown
     path: str | None = None  # the .so or package dir, when it is a file in the image
     detail: str = ""
+    # a missing extension's pure-Python stand-in, present in the stdlib (its module name):
+    # `import decimal` works without _decimal through _pydecimal, slower
+    fallback: str | None = None
 
     @property
     def present(self) -> bool:
@@ -358,7 +361,16 @@ def _modules(fs: FileSystem, interp: Interpreter) -> list[ModuleState]:
     )
     for piece in table.expected(interp.version):
         if piece.kind == "extension":
-            out.append(_extension(piece, so_files, built, interp, table.may_be_builtin, unknown))
+            state = _extension(piece, so_files, built, interp, table.may_be_builtin, unknown)
+            stand_in = piece.fallback_for(interp.version)
+            if (
+                state.state == "missing"
+                and stand_in is not None
+                and interp.stdlib is not None
+                and _module_file(fs, f"{interp.stdlib}/{stand_in}") is not None
+            ):
+                state = ModuleState(**{**state.__dict__, "fallback": stand_in})
+            out.append(state)
         elif piece.kind == "module":
             out.append(_module(fs, piece, interp))
         else:
@@ -408,11 +420,19 @@ def _module(fs: FileSystem, piece: StdlibPiece, interp: Interpreter) -> ModuleSt
     `name/__init__.py`, or their sourceless `.pyc` in place."""
     if interp.stdlib is None:
         return ModuleState(piece.name, piece.kind, piece.tier, "missing")
-    base = f"{interp.stdlib}/{piece.name}"
+    path = _module_file(fs, f"{interp.stdlib}/{piece.name}")
+    if path is not None:
+        return ModuleState(piece.name, piece.kind, piece.tier, "present", path)
+    return ModuleState(piece.name, piece.kind, piece.tier, "missing")
+
+
+def _module_file(fs: FileSystem, base: str) -> str | None:
+    """The file `import` finds for the module at `base` (a stdlib path without suffix):
+    `name.py`, a package `name/__init__.py`, or their sourceless `.pyc` in place."""
     for path in (f"{base}.py", f"{base}/__init__.py", f"{base}.pyc", f"{base}/__init__.pyc"):
         if fs.get(path) is not None:
-            return ModuleState(piece.name, piece.kind, piece.tier, "present", path)
-    return ModuleState(piece.name, piece.kind, piece.tier, "missing")
+            return path
+    return None
 
 
 def _wheel_project(filename: str) -> str | None:

@@ -25,6 +25,19 @@ class StdlibPiece:
     any_of: tuple[str, ...]  # module names, one of which is enough
     since: Version
     why: str
+    # the stdlib module that imports in the extension's place when it is missing (decimal
+    # falls back to _pydecimal): the import works, slower; None: nothing stands in
+    fallback: str | None = None
+    fallback_before: Version | None = None  # the first version without that fallback
+
+    def fallback_for(self, version: str) -> str | None:
+        """The fallback module of this piece in Python `version`, if it has one."""
+        v = python_version(version)
+        if self.fallback is None or v is None:
+            return None
+        if self.fallback_before is not None and v >= self.fallback_before:
+            return None
+        return self.fallback
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ def stdlib_table() -> StdlibTable:
                     tuple(item.get("any_of") or [item["name"]]),
                     since,
                     item["why"],
+                    item.get("fallback"),
+                    python_version(item["fallback_before"]) if "fallback_before" in item else None,
                 )
             )
     wheels = {v: tuple(d["bundled_wheels"]) for v, d in raw["versions"].items()}

@@ -66,8 +66,9 @@ def host_bundled_wheels() -> list[Path]:
 
 
 _PURE = ("os.py", "site.py", "abc.py", "stat.py", "posixpath.py", "genericpath.py")
-#: The Python side of the extensions PY002 asks for (auditor/data/stdlib.json "modules").
-_WRAPPERS = ("ssl.py", "hashlib.py", "bz2.py", "lzma.py", "uuid.py", "decimal.py",
+#: The Python side of the extensions PY002 asks for (auditor/data/stdlib.json "modules"),
+#: with _pydecimal (what decimal falls back to without _decimal).
+_WRAPPERS = ("ssl.py", "hashlib.py", "bz2.py", "lzma.py", "uuid.py", "decimal.py", "_pydecimal.py",
              "sqlite3", "ctypes", "xml", "json")  # fmt: skip
 
 
@@ -191,7 +192,7 @@ def debian_python_available() -> bool:
 @functools.cache
 def debian_python_layer() -> Layer:
     """Debian 12's python3.11 as the host's dpkg installed it: the real binary, stdlib
-        extensions, sysconfigdata, venv, ensurepip, python-wheels and the packages' .list
+        extensions, sysconfigdata, venv, ensurepip, encodings, python-wheels and the packages' .list
         files (so ownership is real). Pure-Python stdlib reduced to os.py and the Python side
     of the extensions."""
     lib = "usr/lib/python3.11"
@@ -202,7 +203,7 @@ def debian_python_layer() -> Layer:
         host_file(host / "os.py", f"{lib}/os.py"),
     ]
     items += [host_file(p, f"{lib}/{p.name}") for p in sorted(host.glob("_sysconfigdata_*.py"))]
-    for pkg in ("venv", "ensurepip"):
+    for pkg in ("venv", "ensurepip", "encodings"):
         items += list(_tree(host / pkg, f"{lib}/{pkg}"))
     items += _wrappers(host, lib)
     items += [

@@ -33,6 +33,7 @@ from tests.factory import (
     ImageSpec,
     Layer,
     Symlink,
+    Whiteout,
     compiled_library,
     host_file,
 )
@@ -473,6 +474,30 @@ def test_extension_on_pythonpath_or_pth_is_an_import(
     ]
 
 
+def test_vendored_library_behind_a_broken_one_is_no_root(scan: Scan) -> None:
+    """The realistic django image with psycopg2_binary.libs/libpq truncated: `import
+    psycopg2` dies with SIGBUS (EL001's error). imgaudit also warned that the vendored
+    libgssapi, libkrb5support, libselinux ... "cannot be loaded when a program dlopen()s
+    it": reached no more through libpq, they were judged as dlopen() roots, where
+    nothing finds their mangled-name siblings. A wheel's `<dist>.libs` libraries are
+    loaded through its extension modules only. A library elsewhere stays a root."""
+    lib = compiled_library(["libpcre2-8.so.0", "libc.so.6"])
+    site = f"opt/acme/python/lib/python{V}/site-packages"
+    meta = f"{site}/pq-1.0.dist-info"
+    wheel = [
+        File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: pq\nVersion: 1.0\n"),
+        File(f"{meta}/RECORD", b"pq.libs/libinner-1a2b.so,,\n"),
+        host_file(lib, f"{site}/pq.libs/libinner-1a2b.so"),
+    ]
+    facts = scan(image(Layer(wheel)))
+    assert [f for f in findings(el001_missing_library, facts) if "libinner" in (f.path or "")] == []
+    plugin = [host_file(lib, "usr/lib/plugins/libinner-1a2b.so")]
+    found = findings(el001_missing_library, scan(image(Layer(plugin))))
+    assert [(f.path, str(f.severity)) for f in found if "libinner" in (f.path or "")] == [
+        ("/usr/lib/plugins/libinner-1a2b.so", "warning")
+    ]
+
+
 def test_wheel_in_a_target_directory_carries_its_libraries(scan: Scan) -> None:
     """`pip install --target /deps psycopg2-binary` with `ENV PYTHONPATH=/deps` (the
     realistic django image's psycopg2 moved there): libpq comes from
@@ -735,12 +760,14 @@ def test_entrypoint_the_runtime_user_may_not_execute(scan: Scan) -> None:
     copied to /usr/local/bin/app with `USER nobody`, `ENTRYPOINT ["app"]`, the engine
     said `exec /usr/local/bin/app: permission denied`."""
     zipapp = f"#!/opt/acme/python/bin/python{V}\nPK\x03\x04".encode()
-    for mode, failed in ((0o744, True), (0o755, False)):
+    # (chmod 000: the mode said as `ls -l` would count it, "000", not "0")
+    for mode, failed in ((0o744, True), (0o755, False), (0o000, True)):
         app = Layer([File("usr/local/bin/app", zipapp, mode=mode)], "COPY --from=build /app.pyz")
         facts = scan(image(Layer(USERS), app, user="app", Entrypoint=["app"]))
         found = [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
         expected = "the container starts /usr/local/bin/app, which app (uid 1000) cannot run: "
-        assert found == ([("ERROR", expected + "/usr/local/bin/app is 744 0:0")] if failed else [])
+        said = f"/usr/local/bin/app is {mode:03o} 0:0"
+        assert found == ([("ERROR", expected + said)] if failed else [])
 
 
 def test_command_script_without_execute_bit(scan: Scan) -> None:
@@ -1038,6 +1065,13 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
                  shim)]), user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
     assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
+    # nor is uv's and virtualenv's `_virtualenv.pth` (`rm -rf /app/app` in a mutated uv
+    # image: "No module named 'app'"; the shim's import line kept imgaudit quiet)
+    shim = b"import _virtualenv"
+    facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/_virtualenv.pth", shim),
+                 File(f"{site}/_virtualenv.py")]), user="app", Env=path, Cmd=cmd,
+                 WorkingDir="/srv"))  # fmt: skip
+    assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
@@ -1152,3 +1186,132 @@ def test_package_files_linked_to_a_removed_uv_cache_do_not_import(
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.split("\n")[:2] == ["None False", "no iamod"]
+
+
+def test_entrypoint_path_not_in_the_image(scan: Scan) -> None:
+    """`ENTRYPOINT ["/code/start.sh"]` on a mutated FastAPI image that has no such file:
+    the engine refused to start it (exec: "/code/start.sh": stat /code/start.sh: no such
+    file or directory); imgaudit said nothing (a command named by a path was not looked
+    up). A relative one is looked up against WorkingDir."""
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), Entrypoint=["/code/start.sh"])))
+    assert (f.severity.name, f.path) == ("ERROR", "/code/start.sh")
+    assert f.message == (
+        "the container's command `/code/start.sh` is /code/start.sh, which is not in the "
+        "image: the engine refuses to start it (no such file or directory)"
+    )
+    there = Layer([File("srv/run.sh", b"#!/bin/sh\nexec true\n", mode=0o755), File("bin/sh")])
+    ok = scan(image(Layer(USERS), there, Cmd=["./run.sh"], WorkingDir="/srv"))
+    assert findings(py007_broken_venv, ok) == []
+    gone = scan(image(Layer(USERS), there, Cmd=["./run.sh"], WorkingDir="/app"))
+    [f] = findings(py007_broken_venv, gone)
+    assert f.path == "/app/run.sh"
+
+
+def test_python_script_not_in_the_image(scan: Scan) -> None:
+    """`CMD ["python", "./app.py"]` (pip-user, official-guide) with the app's directory
+    removed in a later layer: python exits 2 ("can't open file '/code/./app.py': [Errno
+    2] No such file or directory"); imgaudit said nothing."""
+    link = Layer([Symlink("usr/local/bin/python", PY)])
+    cmd = ["python", "-u", "./app.py"]
+    found = findings(
+        py007_broken_venv, scan(image(Layer(USERS), link, Cmd=cmd, WorkingDir="/code"))
+    )
+    [f] = found
+    assert (f.severity.name, f.path) == ("ERROR", "/code/app.py")
+    assert "can't open file '/code/./app.py'" in f.message
+    app = Layer([File("code/app.py", b"print(1)\n")])
+    ok = scan(image(Layer(USERS), link, app, Cmd=cmd, WorkingDir="/code"))
+    assert findings(py007_broken_venv, ok) == []
+    # a VOLUME holds the app: mounted at run time, the image's files cannot say
+    vol = scan(image(Layer(USERS), link, Cmd=cmd, WorkingDir="/code", Volumes={"/code": {}}))
+    assert findings(py007_broken_venv, vol) == []
+    # -c and -m name no script file
+    for argv in (["python", "-c", "print(1)"], ["python", "-W", "ignore", "-c", "pass"]):
+        assert findings(py007_broken_venv, scan(image(Layer(USERS), link, Cmd=argv))) == []
+
+
+def test_distribution_whose_code_was_deleted(scan: Scan) -> None:
+    """`rm -rf site-packages/starlette` (fastapi) or `/opt/venv/.../flask`
+    (multistage-venv) with the dist-info kept: importlib.metadata still lists them, the
+    app dies at start (No module named 'starlette'; gunicorn: Worker failed to boot);
+    imgaudit said nothing. The dist-info gone with the code kept is no error (the import
+    works), nor is a package found on another sys.path entry."""
+    six, attrs = dist("six"), dist("attrs")
+    app = venv_with(six, attrs)
+    cmd = [f"/{VENV}/bin/python", "-c", "import six"]
+    assert status(py007_broken_venv, scan(image(app, Cmd=cmd))) in ("passed", "skipped")
+    code_gone = Layer([Whiteout(f"{SITE}/attr"), Whiteout(f"{SITE}/attrs")], "RUN rm -rf")
+    [f] = findings(py007_broken_venv, scan(image(app, code_gone, Cmd=cmd)))
+    assert (f.severity.name, f.path) == ("ERROR", f"/{SITE}/{attrs}")
+    assert "(`import attr, attrs`)" in f.message
+    assert f.message.endswith(
+        "importlib.metadata lists them, the import fails (ModuleNotFoundError)"
+    )
+    meta_gone = Layer([Whiteout(f"{SITE}/{six}")], "RUN rm -rf six.dist-info")
+    assert findings(py007_broken_venv, scan(image(app, meta_gone, Cmd=cmd))) == []
+
+
+def test_installed_package_the_runtime_user_cannot_read(scan: Scan) -> None:
+    """`chmod 700` of the root-owned site-packages/django with `USER appuser` (django) and
+    of a root-owned venv (uv, USER nonroot): the running image's `import django` gave an
+    empty namespace package and `import django.core` failed (Worker failed to boot); with
+    the venv closed, python on PATH was the base one and `import httpx` failed. imgaudit
+    said nothing. Root reads everything: nothing to say."""
+    six, attrs = dist("six"), dist("attrs")
+    app = venv_with(six, attrs)
+    cmd = [f"/{VENV}/bin/python", "-c", "import attr"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), app, Cmd=cmd, user="app"))) == []
+    closed = Layer([Dir(f"{SITE}/attr", mode=0o700)], "RUN chmod 700 .../attr")
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), app, closed, Cmd=cmd, user="app")))
+    assert (f.severity.name, f.path) == ("ERROR", f"/{SITE}/attr")
+    assert f.message.startswith(
+        f"app (uid 1000), the container's user, cannot read /{SITE}/attr (700 0:0)"
+    )
+    assert f.evidence["modules"] == ["attr"]
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), app, closed, Cmd=cmd))) == []
+    # exec passes over the venv's python3 to /usr/bin/python3, the base interpreter
+    venv_closed = Layer(
+        [Dir(VENV, mode=0o700), Symlink("usr/bin/python3", PY)], "RUN chmod 700 /opt/acme/venv"
+    )
+    found = findings(
+        py007_broken_venv,
+        scan(
+            image(
+                Layer(USERS),
+                app,
+                venv_closed,
+                Cmd=["python3"],
+                user="app",
+                Env=[f"PATH=/{VENV}/bin:/usr/bin:/bin"],
+            )
+        ),
+    )
+    assert [(f.path, sorted(f.evidence["modules"])) for f in found] == [
+        (f"/{VENV}", ["attr", "attrs", "six"])
+    ]
+
+
+def test_gunicorn_app_module_not_in_the_working_directory(scan: Scan) -> None:
+    """`rm -rf /app` in a mutated django image (`CMD ["gunicorn", "--bind",
+    "0.0.0.0:8000", "mysite.wsgi:application"]`, WORKDIR /app): the engine recreates the
+    empty working directory, gunicorn's worker fails (No module named 'mysite'), the
+    container exits 3. imgaudit said nothing: only `python -m` was read."""
+    script = f"#!{PY}\nfrom gunicorn.app.wsgiapp import run\nrun()\n".encode()
+    server = Layer([File("usr/local/bin/gunicorn", script, mode=0o755)])
+    cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "mysite.wsgi:application"]
+    [f] = findings(py007_broken_venv, scan(image(Layer(USERS), server, Cmd=cmd, WorkingDir="/app")))
+    assert (f.severity.name, f.path) == ("ERROR", "/usr/local/bin/gunicorn")
+    assert f.message.startswith("the container runs `gunicorn mysite.wsgi:...`, and no module")
+    app = Layer([File("app/mysite/__init__.py"), File("app/mysite/wsgi.py")])
+    ok = scan(image(Layer(USERS), server, app, Cmd=cmd, WorkingDir="/app"))
+    assert findings(py007_broken_venv, ok) == []
+    # not read: a bind address last, --chdir, a config file
+    for argv in (
+        ["gunicorn", "-b", "localhost:8000"],
+        ["gunicorn", "--chdir", "/srv", "mysite.wsgi:application"],
+        ["gunicorn", "-c", "conf.py", "mysite.wsgi:application"],
+    ):
+        found = scan(image(Layer(USERS), server, Cmd=argv, WorkingDir="/app"))
+        assert findings(py007_broken_venv, found) == []
+    # no WORKDIR: the app is found some other way (not judged)
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), server, Cmd=cmd))) == []

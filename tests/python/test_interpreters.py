@@ -64,16 +64,77 @@ def test_stdlib_incomplete_fails_on_removed_modules(scan: Scan) -> None:
         created_by="RUN rm -rf ...",
     )
     facts = scan(ImageSpec([pyimage.cpython_layer(), removed]))
-    found = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
-    assert [(f.message, f.path, f.layer) for f in found] == [
+    found = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name != "INFO"]
+    assert [(f.message, f.path, f.layer, f.severity.name) for f in found] == [
         (
-            f"Python {V} at /{PREFIX}/bin/python{V} lacks _ssl, _ctypes, "
-            "ensurepip (no bundled wheel for pip, setuptools)",
+            f"Python {V} at /{PREFIX}/bin/python{V} lacks _ssl, _ctypes",
             f"/{LIB}",
             1,  # the stdlib dir was last written by the layer that removed them
+            "ERROR",
         )
     ]
-    assert found[0].evidence["missing"] == ["_ssl", "_ctypes", "ensurepip"]
+    assert found[0].evidence["missing"] == ["_ssl", "_ctypes"]
+
+
+def test_ensurepip_removed_is_not_an_error(scan: Scan) -> None:
+    """`rm -rf ensurepip idlelib test` in a mutated python:3.11-slim: the app runs, only
+    `python -m venv` without --without-pip fails (distroless and Debian's python3.11
+    without python3.11-venv ship no ensurepip either). PY002 said error."""
+    gone = Layer(
+        [Whiteout(f"{LIB}/ensurepip"), Whiteout(f"{LIB}/idlelib"), Whiteout(f"{LIB}/test")],
+        created_by="RUN rm -rf ensurepip idlelib test",
+    )
+    facts = scan(ImageSpec([pyimage.cpython_layer(), gone]))
+    found = findings(py002_stdlib_incomplete, facts)
+    assert all(f.severity.name == "INFO" for f in found), found
+    assert any("ensurepip" in f.evidence["missing"] for f in found)
+
+
+@pytest.mark.parametrize("gone", [["_decimal"], ["_decimal", "_json", "_uuid"]])
+def test_extension_with_pure_python_fallback_is_a_warning(scan: Scan, gone: list[str]) -> None:
+    """`rm lib-dynload/_decimal*` in a mutated python:3.11-slim: the running image's
+    `import decimal` works (decimal falls back to _pydecimal), as `import json` without
+    _json and `import uuid` without _uuid do. PY002 said error, as for _ssl."""
+    dyn = f"{LIB}/lib-dynload"
+    layer = Layer(
+        [Whiteout(f"{dyn}/{pyimage.so_name(m)}") for m in gone],
+        created_by="RUN rm lib-dynload/_decimal*",
+    )
+    facts = scan(ImageSpec([pyimage.cpython_layer(), layer]))
+    [interp] = facts.pythons
+    shared = [m.name for m in interp.modules if m.name in gone and m.state == "missing"]
+    if not shared:
+        pytest.skip("the host interpreter builds these modules in")
+    found = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name != "INFO"]
+    assert [(f.severity.name, f.evidence["missing"]) for f in found] == [("WARNING", shared)]
+    assert "the pure-Python fallbacks stand in" in found[0].message
+    assert found[0].evidence["fallbacks"]["_decimal"] == "_pydecimal"
+
+
+def test_extension_without_its_fallback_is_an_error(scan: Scan) -> None:
+    """_decimal gone and _pydecimal gone too: `import decimal` fails."""
+    dyn = f"{LIB}/lib-dynload"
+    if "_decimal" in sys.builtin_module_names:
+        pytest.skip("the host interpreter builds _decimal in")
+    layer = Layer(
+        [Whiteout(f"{dyn}/{pyimage.so_name('_decimal')}"), Whiteout(f"{LIB}/_pydecimal.py")],
+        created_by="RUN rm ...",
+    )
+    facts = scan(ImageSpec([pyimage.cpython_layer(), layer]))
+    found = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name != "INFO"]
+    assert [(f.severity.name, f.evidence["missing"]) for f in found] == [("ERROR", ["_decimal"])]
+
+
+def test_stdlib_without_encodings_stops_at_start(scan: Scan) -> None:
+    """`rm -rf /usr/local/lib/python3.11/encodings` in a mutated python:3.11-slim: the
+    interpreter stops at start ("Fatal Python error: init_fs_encoding ... No module named
+    'encodings'"); PY002 said nothing (it judged encodings only under PYTHONHOME)."""
+    gone = Layer([Whiteout(f"{LIB}/encodings")], created_by=f"RUN rm -rf /{LIB}/encodings")
+    facts = scan(ImageSpec([pyimage.cpython_layer(), gone]))
+    [f] = [f for f in findings(py002_stdlib_incomplete, facts) if f.severity.name == "ERROR"]
+    assert f.message.startswith(f"Python {V} at /{PREFIX}/bin/python{V}: its standard library")
+    assert "No module named 'encodings'" in f.message
+    assert f.evidence["missing"] == ["encodings"]
 
 
 def test_stdlib_module_removed_while_its_extension_stays(scan: Scan) -> None:
