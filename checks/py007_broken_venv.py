@@ -44,7 +44,9 @@ nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
 "No module named app", exit 1). That one is not judged where the files cannot say: an
 option before `-m` that changes sys.path (-I, -P, -E, -S, -s), PYTHONHOME or
 PYTHONSAFEPATH set, a zip or egg on sys.path, a .pth `import` line (an editable
-install's finder) or a sitecustomize, a standard-library name.
+install's finder) or a sitecustomize other than Debian's stock one (which only installs
+apport's exception hook), a standard-library name. It names no path: the python is
+fine (often the base image's), the command is what fails, and the config is the team's.
 
 Also flagged: a venv whose packages' files are symbolic links to somewhere not in the
 image, `uv pip install --link-mode=symlink` (or UV_LINK_MODE=symlink) into a cache that
@@ -367,8 +369,8 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     name is in the working directory (-m's sys.path[0]) nor on any entry of the
     interpreter's sys.path (module doc). Silent where the files cannot say: PYTHONHOME
     or PYTHONSAFEPATH set, a zip or egg file on sys.path, a .pth `import` line (an
-    editable install's finder) or a sitecustomize, a stdlib name (builtin and frozen
-    modules have no file)."""
+    editable install's finder) or a sitecustomize (not Debian's stock one), a stdlib
+    name (builtin and frozen modules have no file)."""
     # deferred: start-up time, see README "Performance"
     import posixpath
     import sys
@@ -401,7 +403,7 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         for name in fs.listdir(real or ""):
             if name == top or name.startswith(top + "."):
                 return  # a package, module, sourceless pyc or extension by that name
-            if name.startswith(_STARTUP_HOOKS):
+            if name.startswith(_STARTUP_HOOKS) and not _inert_hook(fs, f"{real}/{name}"):
                 return
             if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
                 return
@@ -412,7 +414,8 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         f'"No module named {top}"',
         "Set WORKDIR to the directory holding the package, put that directory on "
         "PYTHONPATH, or install the app into the environment that runs it",
-        path=run.program,
+        # no path: the python is fine (often the base image's), the command is the
+        # config's, which is the team's (a finding on the base's python went ungated)
         evidence={
             "program": "/" + run.program,
             "module": run.module,
@@ -420,6 +423,31 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "environment": shown,
         },
     )
+
+
+#: Debian's (and Ubuntu's) stock /etc/pythonX.Y/sitecustomize.py, which libpythonX.Y-minimal
+#: links into the standard library: it installs apport's exception hook when apport is
+#: there, and touches neither sys.path nor the import system. Its lines, comments left out.
+_DEBIAN_SITECUSTOMIZE = (
+    "try:",
+    "import apport_python_hook",
+    "except ImportError:",
+    "pass",
+    "else:",
+    "apport_python_hook.install()",
+)
+
+
+def _inert_hook(fs: FileSystem, path: str) -> bool:
+    """A sitecustomize/usercustomize that cannot change what `-m` finds: Debian's stock
+    one, or one of comments only. Anything else, or one whose text was not kept (a
+    sourceless .pyc, a directory, over the capture limit), may."""
+    data = fs.read(path) if path.endswith(".py") else None
+    if data is None:
+        return False
+    text = data.decode("utf-8", "replace").splitlines()
+    lines = tuple(s for s in (line.strip() for line in text) if s and not s.startswith("#"))
+    return lines in ((), _DEBIAN_SITECUSTOMIZE)
 
 
 def _pth_imports(fs: FileSystem, path: str) -> bool:

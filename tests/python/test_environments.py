@@ -816,7 +816,8 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     cmd = ["python", "-m", "app"]
     facts = scan(image(Layer(USERS), venv, app, user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))
     [f] = findings(py007_broken_venv, facts)
-    assert (f.severity.name, f.path) == ("ERROR", f"/{VENV}/bin/python")
+    assert (f.severity.name, f.path) == ("ERROR", None)
+    assert f.evidence["program"] == f"/{VENV}/bin/python"
     assert f.message == (
         "the container runs `python -m app`, and no module `app` is in the working "
         f'directory /srv or on the sys.path of /{VENV}: python exits with "No module named app"'
@@ -860,6 +861,36 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
                  shim)]), user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
     assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
+
+
+def test_module_run_past_debians_stock_sitecustomize(scan: Scan) -> None:
+    """Distroless python3-debian12 (Debian's python3.11 at /usr/bin) with a builder's
+    `pip install --prefix=/install` copied to /usr/local, `ENTRYPOINT ["/usr/bin/python3.11"]`
+    and `CMD ["-m", "gunicorn", ...]`: the running image said `/usr/bin/python3.11: No
+    module named gunicorn` (exit 1); imgaudit said nothing, because every Debian python
+    has a sitecustomize.py in its standard library (libpython3.11-minimal's link to
+    /etc/python3.11/sitecustomize.py, which only installs apport's exception hook). With
+    the python in a base layer the finding was also the base's, so it did not gate."""
+    stdlib = f"opt/acme/python/lib/python{V}"
+    stock = (
+        b"# install the apport exception handler if available\ntry:\n"
+        b"    import apport_python_hook\nexcept ImportError:\n    pass\nelse:\n"
+        b"    apport_python_hook.install()\n"
+    )
+    etc = f"etc/python{V}/sitecustomize.py"
+    debian = Layer([File(etc, stock), Symlink(f"{stdlib}/sitecustomize.py", "/" + etc)])
+    app = Layer([Dir("app"), File("app/app.py", b"print('ok')\n")], "COPY . /app")
+    config = {"Entrypoint": [PY], "Cmd": ["-m", "gunicorn"], "WorkingDir": "/app"}
+    facts = scan(image(Layer(USERS), debian, app, user="app", **config))
+    [f] = findings(py007_broken_venv, facts)
+    assert f.message.startswith("the container runs `python -m gunicorn`, and no module")
+    # no path, so no layer: the base's python does not make the command the base's
+    assert (f.severity.name, f.path, f.layer) == ("ERROR", None, None)
+    assert f.evidence["program"] == PY
+    # a sitecustomize of its own may put anything on sys.path: not judged
+    own = Layer([File(etc, b"import sys\nsys.path.append('/x')\n")])
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), debian, app, own, user="app",
+                                                  **config))) == []  # fmt: skip
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
