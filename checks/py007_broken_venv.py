@@ -12,7 +12,10 @@ it fails with "No such file or directory" at container start.
 Flagged: `home` without a python in it (or with a python of another X.Y than the
 venv's `version`; not for a `--copies` venv, whose own bin/python finds the standard
 library from `home` upward), a dangling `bin/python`, and console scripts whose shebang
-interpreter does not exist (all resolved inside the image). Also the container's own
+interpreter does not exist (all resolved inside the image; a warning, not an error,
+when the container's command is a python that is there, `python -m gunicorn` in a venv
+copied from /build/venv to /opt/venv: the container starts and serves, only another
+command, `docker run IMAGE gunicorn` or `docker exec ... pip`, fails). Also the container's own
 command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose `#!`
 interpreter is not in the image, venv or not: pip's console scripts in
 /usr/local/bin name the python that installed them, and the container does not start.
@@ -150,12 +153,17 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             )
         if v.broken_scripts:
             interps = sorted({b.interpreter for b in v.broken_scripts})
+            runs = _python_command(ctx)
             yield INFO.finding(
                 f"venv {root}: {len(v.broken_scripts)} console script(s) run "
-                f"{', '.join(interps)}, which is not in the image",
+                f"{', '.join(interps)}, which is not in the image"
+                + (f"; the container's command runs /{runs}, not them" if runs else ""),
                 REMEDY,
                 path=v.broken_scripts[0].path,
                 paths=[b.path for b in v.broken_scripts[1:]],
+                # the container starts and runs: only `docker run IMAGE gunicorn` (another
+                # command) or `docker exec ... pip` would fail
+                severity=Severity.WARNING if runs else None,
                 evidence={"venv": root, "interpreters": interps},
             )
         yield from _dangling_package_files(ctx, v)
@@ -163,6 +171,27 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 #: `env NAME=...` words that change where programs and modules are found
 SETS_PATHS = ("PATH=", "PYTHONPATH=", "PYTHONHOME=", "PYTHONUSERBASE=", "PYTHONSTARTUP=")
+
+
+def _python_command(ctx: CheckContext) -> str | None:
+    """The python the container's command runs, read from the config (no shell, no PATH
+    change on the way) and there to run (`python -m gunicorn`, `/opt/venv/bin/python
+    /opt/venv/bin/gunicorn`: python reads the script, its `#!` line is a comment); None
+    when the command is anything else or cannot be read."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import PYTHON_NAME, command_program
+
+    facts = ctx.facts
+    if not _reads_command(ctx):
+        return None
+    program = command_program(facts.fs, facts.config, facts.env)
+    if program is None or not PYTHON_NAME.match(posixpath.basename(program)):
+        return None
+    real = facts.fs.resolve(program)
+    node = facts.fs.get(real) if real is not None else None
+    return program if node is not None and node.entry.kind != DIR else None
 
 
 def _reads_command(ctx: CheckContext) -> bool:

@@ -863,6 +863,34 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
 
 
+def test_relocated_venv_run_by_its_python(scan: Scan) -> None:
+    """`python -m venv /build/venv` in a builder, `COPY --from=builder /build/venv
+    /opt/venv` into the slim look-alike: with CMD ["gunicorn", ...] the running image
+    said "exec /opt/venv/bin/gunicorn: no such file or directory" (an error, rightly);
+    with CMD ["python", "-m", "gunicorn", ...] or ["/opt/venv/bin/python",
+    "/opt/venv/bin/gunicorn", ...] it served (bin/python finds pyvenv.cfg beside it, and
+    python reads a script's #! line as a comment), yet imgaudit said error: the broken
+    console scripts only fail another command (`docker run IMAGE gunicorn`, `pip`)."""
+    script = b"#!/build/venv/bin/python\nimport sys\nfrom gunicorn.app.wsgiapp import run\n"
+    venv = Layer([*pyimage.venv_items(VENV, "/opt/acme/python/bin"),
+                  File(f"{VENV}/bin/gunicorn", script, mode=0o755),
+                  File(f"{SITE}/gunicorn/__init__.py", b"")],
+                 created_by="COPY --from=builder /build/venv /opt/acme/venv")  # fmt: skip
+    path = [f"PATH=/{VENV}/bin:/usr/bin:/bin"]
+
+    def judged(cmd: list[str]) -> list[tuple[str, str]]:
+        facts = scan(image(Layer(USERS), venv, user="app", Env=path, Cmd=cmd))
+        return [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
+
+    broken = f"venv /{VENV}: 1 console script(s) run /build/venv/bin/python, which is not in "
+    assert judged(["gunicorn", "app:app"]) == [("ERROR", broken + "the image")]
+    ran = f"the image; the container's command runs /{VENV}/bin/python, not them"
+    assert judged(["python", "-m", "gunicorn", "app:app"]) == [("WARNING", broken + ran)]
+    assert judged([f"/{VENV}/bin/python", f"/{VENV}/bin/gunicorn"]) == [("WARNING", broken + ran)]
+    # through a shell the command is not read: what it runs may be a script
+    assert [s for s, _ in judged(["sh", "-c", "python -m gunicorn"])] == ["ERROR"]
+
+
 def test_module_run_past_debians_stock_sitecustomize(scan: Scan) -> None:
     """Distroless python3-debian12 (Debian's python3.11 at /usr/bin) with a builder's
     `pip install --prefix=/install` copied to /usr/local, `ENTRYPOINT ["/usr/bin/python3.11"]`
