@@ -240,7 +240,53 @@ def test_editable_install(scan: Scan) -> None:
     assert f.path == f"/{SITE}/{editable}"
     url = json.loads((pyimage.HOST_SITE / editable / "direct_url.json").read_text())["url"]
     name = editable.split("-")[0]
-    assert f.message == f"{name} is an editable install of {url}"
+    # the host's source tree is not in the image: its finder maps to nothing here
+    assert f.message.startswith(f"{name} is an editable install of {url}, and the code")
+    assert f.severity.name == "ERROR"
+
+
+def test_editable_install_whose_code_is_gone(scan: Scan) -> None:
+    """`pip install -e .` of the app in a builder's /app (setuptools, PEP 660), then only
+    the venv copied into the slim look-alike: the running image said "No module named
+    'myapp'" (a console script, `python -m myapp`), and PK004 said only "myapp is an
+    editable install" (a warning, exit 0). A src layout writes a path .pth (/app/src), a
+    flat one setuptools' finder (MAPPING {'myapp': '/app/myapp'}). With the code there, or
+    a module by that name elsewhere on the path, it stays a warning; a finder it cannot
+    read says nothing more."""
+    meta = [
+        File(f"{SITE}/myapp-0.1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: myapp\n"
+             b"Version: 0.1.0\n"),
+        File(f"{SITE}/myapp-0.1.0.dist-info/direct_url.json",
+             b'{"dir_info": {"editable": true}, "url": "file:///app"}'),
+        File(f"{SITE}/myapp-0.1.0.dist-info/top_level.txt", b"myapp\n"),
+    ]  # fmt: skip
+    record = b"__editable__.myapp-0.1.0.pth,,\n__editable___myapp_0_1_0_finder.py,,\n"
+    static = File(f"{SITE}/__editable__.myapp-0.1.0.pth", b"/app/src\n")
+    hook = b"import __editable___myapp_0_1_0_finder; __editable___myapp_0_1_0_finder.install()\n"
+    finder = File(f"{SITE}/__editable___myapp_0_1_0_finder.py",
+                  b"import sys\nMAPPING: dict[str, str] = {'myapp': '/app/myapp'}\n"
+                  b"NAMESPACES: dict[str, list[str]] = {}\n")  # fmt: skip
+    venv = pyimage.venv_items(VENV, "/opt/acme/python/bin")
+    rec = File(f"{SITE}/myapp-0.1.0.dist-info/RECORD", record)
+
+    def judged(*items: File | Dir, wd: str = "/srv") -> list[tuple[str, str]]:
+        facts = scan(image(Layer([*venv, *meta, rec, *items]), WorkingDir=wd))
+        return [(f.severity.name, f.message) for f in findings(pk004_editable_install, facts)]
+
+    plain = "myapp is an editable install of file:///app"
+    gone = plain + ", and the code it points at is not in the image ({}): `import myapp` fails"
+    assert judged(static) == [("ERROR", gone.format("/app/src"))]
+    hooked = File(static.path, hook)
+    assert judged(hooked, finder) == [("ERROR", gone.format("/app/myapp"))]
+    # the code is there
+    assert judged(static, File("app/src/myapp/__init__.py", b"")) == [("WARNING", plain)]
+    assert judged(hooked, finder, File("app/myapp/__init__.py", b"")) == [("WARNING", plain)]
+    # a module by that name in the working directory: the files cannot say
+    assert judged(static, File("srv/myapp.py", b"")) == [("WARNING", plain)]
+    # a finder whose table is not setuptools' (or not there): nothing more is said
+    other = File(finder.path, b"from editables.redirector import RedirectingFinder\n")
+    assert judged(hooked, other) == [("WARNING", plain)]
+    assert judged(hooked) == [("WARNING", plain)]
 
 
 def test_egg_link_editable_install(scan: Scan) -> None:
