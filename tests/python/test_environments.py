@@ -909,6 +909,29 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
 
 
+def test_writable_user_site_of_the_app_python(scan: Scan) -> None:
+    """A builder's `pip install --user` copied with `COPY --chown=app:app /root/.local
+    /home/app/.local`, `USER app`, CMD the python (no venv): `test -w` of every package
+    file the app imports succeeded as app in the running image; SEC003 skipped ("no
+    virtual environment"). Root-owned (copied without --chown), or a user site the
+    app's python does not have on its path (PYTHONNOUSERSITE), is not flagged."""
+    user_site = f"home/app/.local/lib/python{V}/site-packages"
+    homes = [Dir("home/app", uid=1000, gid=1000), Dir("home/app/.local", uid=1000, gid=1000)]
+
+    def judged(uid: int, **config: object) -> tuple[str, list[str]]:
+        items = [*homes, *pyimage.dist_items(user_site, dist("six"), uid=uid, gid=uid)]
+        site = Layer(items, created_by="COPY --from=builder --chown=app /root/.local ...")
+        facts = scan(image(Layer(USERS), site, user="app", Cmd=[PY, "-c", "pass"], **config))
+        return status(sec003_writable_venv, facts), [
+            f.message.split(":")[0] for f in findings(sec003_writable_venv, facts)
+        ]
+
+    where = f"site directory /{user_site} on the sys.path of {PY}"
+    assert judged(1000) == ("failed", [where])
+    assert judged(0) == ("passed", [])
+    assert judged(1000, Env=["PYTHONNOUSERSITE=1"]) == ("skipped", [])
+
+
 def test_relocated_venv_run_by_its_python(scan: Scan) -> None:
     """`python -m venv /build/venv` in a builder, `COPY --from=builder /build/venv
     /opt/venv` into the slim look-alike: with CMD ["gunicorn", ...] the running image
