@@ -77,18 +77,21 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 def _app_site_dirs(ctx: CheckContext) -> list[tuple[str, str]]:
     """(environment, site directory) for each entry of the app environment's sys.path
-    that is outside every venv and the standard library and holds a distribution."""
+    that is outside every venv, the app directories (SEC004) and the standard library,
+    and holds a distribution."""
     facts = ctx.facts
     app = facts.app_python.environment
     env = next((e for e in facts.environments if e.path == app), None)
     if env is None:
         return []
     venvs = tuple(v.path + "/" for v in facts.venvs)
+    # the app's own directories (`pip install --target /app/deps`) are SEC004's
+    apps = tuple(d + "/" for d in facts.app_dirs)
     holding = {d.location for d in facts.distributions if app in d.environments}
     out = []
     for entry in env.site:
         real = facts.fs.resolve(entry)
-        if real is None or real in ("", "/") or (real + "/").startswith(venvs):
+        if real is None or real in ("", "/") or (real + "/").startswith(venvs + apps):
             continue
         if real in holding:
             out.append(("/" + env.path, real))

@@ -930,6 +930,13 @@ def test_writable_user_site_of_the_app_python(scan: Scan) -> None:
     assert judged(1000) == ("failed", [where])
     assert judged(0) == ("passed", [])
     assert judged(1000, Env=["PYTHONNOUSERSITE=1"]) == ("skipped", [])
+    # `pip install --target /app/deps` with PYTHONPATH, chowned: the app's directory, SEC004's
+    deps = Layer([Dir("app", uid=1000, gid=1000),
+                  *pyimage.dist_items("app/deps", dist("six"), uid=1000, gid=1000)])  # fmt: skip
+    facts = scan(image(Layer(USERS), deps, user="app", Cmd=[PY, "-c", "pass"],
+                       Env=["PYTHONPATH=/app/deps"]))  # fmt: skip
+    assert status(sec003_writable_venv, facts) == "skipped"
+    assert [f.evidence["app_dir"] for f in findings(sec004_writable_app, facts)] == ["/app"]
 
 
 def test_relocated_venv_run_by_its_python(scan: Scan) -> None:
