@@ -15,7 +15,9 @@ builder's /app, then only the venv copied: the running image said "No module nam
 `MAPPING`/`NAMESPACES` of setuptools' `__editable___*_finder.py`) is missing, and no
 module of its top-level names is in the working directory or on the sys.path of an
 environment that lists it. Where the files cannot say (another backend's finder, a
-finder whose text was not kept, no top_level.txt), it stays a warning.
+finder whose text was not kept), it stays a warning; so it does, naming the missing
+paths, when the distribution's top-level names are unknown (hatchling's RECORD names
+only its .pth).
 
 How to fix: `pip install .` (or build a wheel in a builder stage and install it).
 
@@ -61,18 +63,18 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
         url = (d.direct_url or {}).get("url")
         linked.add(url)
         missing = _code_missing(ctx, d)
+        fails = bool(missing) and _import_fails(ctx, d)
         message = f"{d.display_name} is an editable install" + (f" of {url}" if url else "")
         if missing:
-            message += (
-                f", and the code it points at is not in the image ({', '.join(missing)}): "
-                f"`import {d.top_level[0]}` fails"
-            )
+            message += f", and the code it points at is not in the image ({', '.join(missing)})"
+        if fails:
+            message += f": `import {d.top_level[0]}` fails"
         yield INFO.finding(
             message,
             "Install the package normally (pip install . or a built wheel)"
             + (", or copy its source tree to the same path" if missing else ""),
             path=d.meta_dir,
-            severity=Severity.ERROR if missing else None,
+            severity=Severity.ERROR if fails else None,
             evidence={
                 "name": d.name,
                 "version": d.version,
@@ -95,12 +97,24 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 def _code_missing(ctx: CheckContext, d: Distribution) -> list[str]:
     """The places an editable install's own .pth files send imports to, when every one
-    is missing from the image and nothing else by its top-level names can be imported
-    where it is listed; [] when any is there or the files cannot say (module doc)."""
+    is missing from the image; [] when any is there or the files cannot say."""
     fs = ctx.facts.fs
     targets = _editable_targets(fs, d)
-    if not targets or not d.top_level or any(fs.resolve(t) is not None for t in targets):
+    if not targets or any(fs.resolve(t) is not None for t in targets):
         return []
+    return ["/" + t for t in sorted(targets)]
+
+
+def _import_fails(ctx: CheckContext, d: Distribution) -> bool:
+    """No module of the distribution's top-level names is in the working directory or on
+    the sys.path of an environment that lists it (module doc); False when its names are
+    unknown."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.distributions import is_module_named
+
+    fs = ctx.facts.fs
+    if not d.top_level:
+        return False
     workdir = posixpath.normpath("/" + str(ctx.facts.config.get("WorkingDir") or "")).strip("/")
     entries = {workdir}
     for env in ctx.facts.environments:
@@ -111,9 +125,9 @@ def _code_missing(ctx: CheckContext, d: Distribution) -> list[str]:
         if real is None:
             continue
         names = fs.listdir(real)
-        if any(n == top or n.startswith(top + ".") for top in d.top_level for n in names):
-            return []  # a module by that name is importable there: the files cannot say
-    return ["/" + t for t in sorted(targets)]
+        if any(is_module_named(n, top) for top in d.top_level for n in names):
+            return False  # a module by that name is importable there: the files cannot say
+    return True
 
 
 def _editable_targets(fs: FileSystem, d: Distribution) -> set[str] | None:

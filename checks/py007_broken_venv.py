@@ -405,6 +405,7 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     import sys
 
     from auditor.facts.apppython import module_run
+    from auditor.facts.distributions import is_module_named
 
     facts = ctx.facts
     fs = facts.fs
@@ -430,7 +431,7 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         if node.entry.kind != DIR:
             return  # a zip or an egg: its content is not indexed
         for name in fs.listdir(real or ""):
-            if name == top or name.startswith(top + "."):
+            if is_module_named(name, top):
                 return  # a package, module, sourceless pyc or extension by that name
             if name.startswith(_STARTUP_HOOKS) and not _inert_hook(fs, f"{real}/{name}"):
                 return

@@ -281,12 +281,29 @@ def test_editable_install_whose_code_is_gone(scan: Scan) -> None:
     # the code is there
     assert judged(static, File("app/src/myapp/__init__.py", b"")) == [("WARNING", plain)]
     assert judged(hooked, finder, File("app/myapp/__init__.py", b"")) == [("WARNING", plain)]
-    # a module by that name in the working directory: the files cannot say
-    assert judged(static, File("srv/myapp.py", b"")) == [("WARNING", plain)]
+    # a module by that name in the working directory: whether the import fails, the
+    # files cannot say (the missing code is still said)
+    said = plain + ", and the code it points at is not in the image (/app/src)"
+    assert judged(static, File("srv/myapp.py", b"")) == [("WARNING", said)]
     # a finder whose table is not setuptools' (or not there): nothing more is said
     other = File(finder.path, b"from editables.redirector import RedirectingFinder\n")
     assert judged(hooked, other) == [("WARNING", plain)]
     assert judged(hooked) == [("WARNING", plain)]
+    # hatchling (and flit): a `_editable_impl_myapp.pth` path line, a RECORD naming only
+    # it and no top_level.txt: the importable names are unknown (a .pth is no module), so
+    # the missing code is said at warning level. The running image: "No module named
+    # myapp" (PY007 says so for `python -m myapp`).
+    hatch = [f for f in meta if not f.path.endswith("top_level.txt")]
+    pth = File(f"{SITE}/_editable_impl_myapp.pth", b"/app/src\n")
+    rec_hatch = File(rec.path, b"_editable_impl_myapp.pth,,\n")
+    facts = scan(image(Layer([*venv, *hatch, rec_hatch, pth]), WorkingDir="/srv"))
+    [d] = [d for d in facts.distributions if d.name == "myapp"]
+    assert d.top_level == ()
+    [f] = findings(pk004_editable_install, facts)
+    assert (f.severity.name, f.message) == (
+        "WARNING",
+        plain + ", and the code it points at is not in the image (/app/src)",
+    )
 
 
 def test_egg_link_editable_install(scan: Scan) -> None:
@@ -902,6 +919,10 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     facts = scan(image(Layer(USERS), gone, app, user="app", Env=env, Cmd=cmd, WorkingDir="/srv"))
     found = findings(py007_broken_venv, facts)
     assert found and all(f.message.startswith("venv /opt/v2") for f in found)
+    # flit's editable `app.pth` (a path line) is no module named `app`: still an error
+    facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/app.pth", b"/gone\n")]),
+                       user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
+    assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
     # setuptools' distutils shim is no finder for `app`: still an error
     shim = b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; __import__('_distutils_hack')\n"
     facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
