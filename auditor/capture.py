@@ -88,6 +88,10 @@ CAPTURES: tuple[Capture, ...] = (
     Capture("**/*.egg-link", limit=4 << 10),
     Capture("**/__editable__*", limit=64 << 10, head=True),
     Capture("**/*.pth", limit=64 << 10),
+    # start-up hooks site.py imports: Debian's stock sitecustomize (every libpython3.X-
+    # minimal links one into the standard library) leaves sys.path alone; another may not
+    Capture("**/sitecustomize.py", limit=16 << 10),
+    Capture("**/usercustomize.py", limit=16 << 10),
     Capture("**/_sysconfigdata_*.py", limit=1 << 20, head=True),
     Capture("**/__pycache__/*.pyc", limit=16, head=True),
     # entrypoint scripts: which user they switch to (gosu, setpriv, su: facts/privdrop.py).

@@ -12,7 +12,10 @@ it fails with "No such file or directory" at container start.
 Flagged: `home` without a python in it (or with a python of another X.Y than the
 venv's `version`; not for a `--copies` venv, whose own bin/python finds the standard
 library from `home` upward), a dangling `bin/python`, and console scripts whose shebang
-interpreter does not exist (all resolved inside the image). Also the container's own
+interpreter does not exist (all resolved inside the image; a warning, not an error,
+when the container's command is a python that is there, `python -m gunicorn` in a venv
+copied from /build/venv to /opt/venv: the container starts and serves, only another
+command, `docker run IMAGE gunicorn` or `docker exec ... pip`, fails). Also the container's own
 command (Entrypoint + Cmd, found on the config's PATH) when it is a script whose `#!`
 interpreter is not in the image, venv or not: pip's console scripts in
 /usr/local/bin name the python that installed them, and the container does not start.
@@ -53,7 +56,9 @@ nor on any entry of that python's sys.path (`WORKDIR /srv` with the app in /app:
 "No module named app", exit 1). That one is not judged where the files cannot say: an
 option before `-m` that changes sys.path (-I, -P, -E, -S, -s), PYTHONHOME or
 PYTHONSAFEPATH set, a zip or egg on sys.path, a .pth `import` line (an editable
-install's finder) or a sitecustomize, a standard-library name.
+install's finder) or a sitecustomize other than Debian's stock one (which only installs
+apport's exception hook), a standard-library name. It names no path: the python is
+fine (often the base image's), the command is what fails, and the config is the team's.
 
 Also flagged: a venv whose packages' files are symbolic links to somewhere not in the
 image, `uv pip install --link-mode=symlink` (or UV_LINK_MODE=symlink) into a cache that
@@ -174,12 +179,17 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             )
         if v.broken_scripts:
             interps = sorted({b.interpreter for b in v.broken_scripts})
+            runs = _python_command(ctx)
             yield INFO.finding(
                 f"venv {root}: {len(v.broken_scripts)} console script(s) run "
-                f"{', '.join(interps)}, which is not in the image",
+                f"{', '.join(interps)}, which is not in the image"
+                + (f"; the container's command runs /{runs}, not them" if runs else ""),
                 REMEDY,
                 path=v.broken_scripts[0].path,
                 paths=[b.path for b in v.broken_scripts[1:]],
+                # the container starts and runs: only `docker run IMAGE gunicorn` (another
+                # command) or `docker exec ... pip` would fail
+                severity=Severity.WARNING if runs else None,
                 evidence={"venv": root, "interpreters": interps},
             )
         yield from _dangling_package_files(ctx, v)
@@ -187,6 +197,27 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
 
 #: `env NAME=...` words that change where programs and modules are found
 SETS_PATHS = ("PATH=", "PYTHONPATH=", "PYTHONHOME=", "PYTHONUSERBASE=", "PYTHONSTARTUP=")
+
+
+def _python_command(ctx: CheckContext) -> str | None:
+    """The python the container's command runs, read from the config (no shell, no PATH
+    change on the way) and there to run (`python -m gunicorn`, `/opt/venv/bin/python
+    /opt/venv/bin/gunicorn`: python reads the script, its `#!` line is a comment); None
+    when the command is anything else or cannot be read."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    from auditor.facts.apppython import PYTHON_NAME, command_program
+
+    facts = ctx.facts
+    if not _reads_command(ctx):
+        return None
+    program = command_program(facts.fs, facts.config, facts.env)
+    if program is None or not PYTHON_NAME.match(posixpath.basename(program)):
+        return None
+    real = facts.fs.resolve(program)
+    node = facts.fs.get(real) if real is not None else None
+    return program if node is not None and node.entry.kind != DIR else None
 
 
 def _reads_command(ctx: CheckContext) -> bool:
@@ -507,13 +538,14 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     name is in the working directory (-m's sys.path[0]) nor on any entry of the
     interpreter's sys.path (module doc). Silent where the files cannot say: PYTHONHOME
     or PYTHONSAFEPATH set, a zip or egg file on sys.path, a .pth `import` line (an
-    editable install's finder) or a sitecustomize, a stdlib name (builtin and frozen
-    modules have no file)."""
+    editable install's finder) or a sitecustomize (not Debian's stock one), a stdlib
+    name (builtin and frozen modules have no file)."""
     # deferred: start-up time, see README "Performance"
     import posixpath
     import sys
 
     from auditor.facts.apppython import module_run, server_app_run
+    from auditor.facts.distributions import is_module_named
 
     facts = ctx.facts
     fs = facts.fs
@@ -544,9 +576,9 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         if node.entry.kind != DIR:
             return  # a zip or an egg: its content is not indexed
         for name in fs.listdir(real or ""):
-            if name == top or name.startswith(top + "."):
+            if is_module_named(name, top):
                 return  # a package, module, sourceless pyc or extension by that name
-            if name.startswith(_STARTUP_HOOKS):
+            if name.startswith(_STARTUP_HOOKS) and not _inert_hook(fs, f"{real}/{name}"):
                 return
             if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
                 return
@@ -566,7 +598,8 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         f"working directory /{workdir} or on the sys.path of {shown}: {exits}",
         "Set WORKDIR to the directory holding the package, put that directory on "
         "PYTHONPATH, or install the app into the environment that runs it",
-        path=run.program,
+        # no path: the python is fine (often the base image's), the command is the
+        # config's, which is the team's (a finding on the base's python went ungated)
         evidence={
             "program": "/" + run.program,
             "module": run.module,
@@ -574,6 +607,31 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "environment": shown,
         },
     )
+
+
+#: Debian's (and Ubuntu's) stock /etc/pythonX.Y/sitecustomize.py, which libpythonX.Y-minimal
+#: links into the standard library: it installs apport's exception hook when apport is
+#: there, and touches neither sys.path nor the import system. Its lines, comments left out.
+_DEBIAN_SITECUSTOMIZE = (
+    "try:",
+    "import apport_python_hook",
+    "except ImportError:",
+    "pass",
+    "else:",
+    "apport_python_hook.install()",
+)
+
+
+def _inert_hook(fs: FileSystem, path: str) -> bool:
+    """A sitecustomize/usercustomize that cannot change what `-m` finds: Debian's stock
+    one, or one of comments only. Anything else, or one whose text was not kept (a
+    sourceless .pyc, a directory, over the capture limit), may."""
+    data = fs.read(path) if path.endswith(".py") else None
+    if data is None:
+        return False
+    text = data.decode("utf-8", "replace").splitlines()
+    lines = tuple(s for s in (line.strip() for line in text) if s and not s.startswith("#"))
+    return lines in ((), _DEBIAN_SITECUSTOMIZE)
 
 
 def _pth_imports(fs: FileSystem, path: str) -> bool:
@@ -739,13 +797,22 @@ def _distributions_out_of_reach(ctx: CheckContext) -> Iterable[Finding]:
             listing[entry] = got
         return listing[entry]
 
+    # a venv's own site directory the user may not reach is on no sys.path (site.py's
+    # isdir is False for it): its distributions have no environment, yet are the app's
+    own = env.path + "/" if env.kind == "venv" else None
     blocked: dict[str, list[str]] = {}  # where the user is stopped -> modules
     for d in facts.distributions:
-        if app not in d.environments or d.kind != "dist-info":
+        if d.kind != "dist-info":
+            continue
+        if app in d.environments:
+            entries: tuple[str, ...] = env.sys_path
+        elif own is not None and not d.environments and d.location.startswith(own):
+            entries = (*env.sys_path, d.location)
+        else:
             continue
         record = fs.read(f"{d.meta_dir}/RECORD")
         for module in sorted(record_modules(record) if record else ()):
-            paths = [p for entry in env.sys_path for p in held(entry).get(module, [])]
+            paths = [p for entry in entries for p in held(entry).get(module, [])]
             if not paths:
                 continue  # not there at all: said above
             stops = [blocked_read(fs, p, user) for p in paths]

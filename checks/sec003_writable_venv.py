@@ -6,6 +6,11 @@ process inside the container and runs with every request. A venv owned by root w
 0755 directories and 0644 files is immune; `COPY --chown=app` or `chown -R app`
 makes it writable.
 
+The same for a site directory outside any venv that the app's python has on its
+sys.path and that holds installed distributions: a builder's `pip install --user`
+copied to /home/app/.local with `--chown=app` (or `pip install --user` run as the app
+user) leaves every package the app imports writable by it.
+
 Judged from the layer tar headers (owner uid/gid and mode of every directory and file
 in the venv) against the runtime user and groups resolved from the config's User and
 the image's /etc/passwd and /etc/group; for an image that starts as root and switches
@@ -57,10 +62,12 @@ def user_words(ctx: CheckContext) -> str:
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
     facts = ctx.facts
-    if not facts.venvs:
+    sites = _app_site_dirs(ctx)
+    if not facts.venvs and not sites:
         raise Skip("no virtual environment in the image")
     non_root_user(ctx)
     user = facts.app_user
+    yield from _writable_sites(ctx, sites)
     for v in facts.venvs:
         scan = facts.venv_writable[v.path]
         if not scan.writable:
@@ -73,6 +80,56 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             paths=list(scan.writable[1:10]),
             evidence={
                 "venv": "/" + v.path,
+                "uid": user.uid,
+                "groups": sorted(user.groups),
+                "writable": len(scan.writable),
+            },
+        )
+
+
+def _app_site_dirs(ctx: CheckContext) -> list[tuple[str, str]]:
+    """(environment, site directory) for each entry of the app environment's sys.path
+    that is outside every venv, the app directories (SEC004) and the standard library,
+    and holds a distribution."""
+    facts = ctx.facts
+    app = facts.app_python.environment
+    env = next((e for e in facts.environments if e.path == app), None)
+    if env is None:
+        return []
+    venvs = tuple(v.path + "/" for v in facts.venvs)
+    # the app's own directories (`pip install --target /app/deps`) are SEC004's
+    apps = tuple(d + "/" for d in facts.app_dirs)
+    holding = {d.location for d in facts.distributions if app in d.environments}
+    out = []
+    for entry in env.site:
+        real = facts.fs.resolve(entry)
+        if real is None or real in ("", "/") or (real + "/").startswith(venvs + apps):
+            continue
+        if real in holding:
+            out.append(("/" + env.path, real))
+    return out
+
+
+def _writable_sites(ctx: CheckContext, sites: list[tuple[str, str]]) -> Iterable[Finding]:
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.permissions import writable_paths
+
+    facts = ctx.facts
+    user = facts.app_user
+    for env, site in sites:
+        scan = writable_paths(facts.fs, site, user)
+        if not scan.writable:
+            continue
+        yield INFO.finding(
+            f"site directory /{site} on the sys.path of {env}: {len(scan.writable)} of "
+            f"{scan.checked} paths are writable by {user_words(ctx)}",
+            "Install the packages as root into a root-owned place (a venv or /usr/local, no "
+            "--chown), not into the runtime user's ~/.local",
+            path=scan.writable[0],
+            paths=list(scan.writable[1:10]),
+            evidence={
+                "site": "/" + site,
+                "environment": env,
                 "uid": user.uid,
                 "groups": sorted(user.groups),
                 "writable": len(scan.writable),

@@ -246,7 +246,8 @@ class Facts:
         from auditor.facts import syspath
 
         workdir = str(self.config.get("WorkingDir") or "")
-        return syspath.process_env(self.env, workdir, self.runtime_user.home)
+        user = self.runtime_user
+        return syspath.process_env(self.env, workdir, user.home, user.uid, user.groups)
 
     @cached_property
     def environments(self) -> list[syspath.Environment]:

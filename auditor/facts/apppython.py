@@ -47,6 +47,7 @@ from auditor.fs import DIR, FileSystem
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PYTHON_NAME = re.compile(r"^python(?:\d(?:\.\d+t?)?)?$")
+PYTHON_NAME = _PYTHON_NAME  # for checks: a program by that name is a python
 _WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
 _USER_WRAPPERS = {"gosu", "su-exec"}  # `gosu USER CMD...`
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}

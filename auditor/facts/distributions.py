@@ -437,7 +437,9 @@ def _top_level_names(rels: list[str]) -> set[str]:
     """The importable names RECORD paths start with: their first components (most rows
     share a few: the package directory), each worked out once."""
     tops = set()
-    for first in {rel.partition("/")[0] for rel in rels if not rel.startswith("..")}:
+    for first, sep, _ in {rel.partition("/") for rel in rels if not rel.startswith("..")}:
+        if not sep and not first.endswith(MODULE_SUFFIXES):
+            continue  # a file at the top that is no module: a .pth, a README
         if not first.endswith((".dist-info", ".data")):
             mod = first[:-3] if first.endswith(".py") else first.split(".", 1)[0]
             if mod.isidentifier() and mod != "__pycache__":  # importable names only
@@ -458,6 +460,22 @@ def record_modules(data: bytes) -> set[str]:
         if mod.isidentifier() and mod != "__pycache__":
             out.add(mod)
     return out
+
+
+#: What the path finder imports a top-level module from, besides a directory (CPython's
+#: source, bytecode and extension suffixes on Linux: `.cpython-311-x86_64-linux-gnu.so`
+#: and `.abi3.so` end in `.so`)
+MODULE_SUFFIXES = (".py", ".pyc", ".so")
+
+
+def is_module_named(name: str, top: str) -> bool:
+    """A directory entry `name` that `import top` may find: a package or namespace
+    directory `top`, or `top` + a module suffix (not `top.pth`, `top.egg-info`...)."""
+    if name == top:
+        return True
+    return name.startswith(top + ".") and (
+        name in (top + ".py", top + ".pyc") or name.endswith(".so")
+    )
 
 
 def _record_rows(data: bytes) -> Iterator[list[str]]:

@@ -22,9 +22,13 @@ this path. Built the way CPython's `site.main()` does, without running anything:
    added). Dot-files are skipped where the interpreter's site.py does (CPython
    3.13, and security releases from 3.8.19 / 3.9.19 / 3.10.14 / 3.11.8 / 3.12.2).
 
-Entries are kept as site.py writes them (a path through a symlink stays so); a path
-already on sys.path is not added twice. What an `import` line in a .pth does (the old
-easy-install.pth moves egg paths to the front) changes the order, never the set.
+"Exists" is as the runtime user sees it: site.py's `os.path.isdir` and
+`os.path.exists` are False for a directory below one the user may not search
+(`PYTHONUSERBASE=/root/.local` with `USER app` and /root 0700: python said "No module
+named gunicorn"). Entries are kept as site.py writes them (a path through a symlink
+stays so); a path already on sys.path is not added twice. What an `import` line in a
+.pth does (the old easy-install.pth moves egg paths to the front) changes the order,
+never the set.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from auditor.facts.permissions import can_access
 from auditor.facts.pythons import Interpreter
 from auditor.facts.venvs import Venv
 from auditor.fs import DIR, FileSystem
@@ -117,6 +122,8 @@ class ProcessEnv:
     env: dict[str, str]
     workdir: str  # image path without leading slash ("" is /)
     home: str  # image path without leading slash
+    uid: int | None = None  # the runtime user (None: unknown, every path is reachable)
+    groups: frozenset[int] = frozenset()
 
     @property
     def user_site_allowed(self) -> bool:
@@ -134,9 +141,15 @@ class ProcessEnv:
         return _norm(posixpath.join("/" + base.lstrip("/"), f"lib/python{version}/site-packages"))
 
 
-def process_env(env: dict[str, str], workdir: str, user_home: str | None) -> ProcessEnv:
+def process_env(
+    env: dict[str, str],
+    workdir: str,
+    user_home: str | None,
+    uid: int | None = None,
+    groups: frozenset[int] = frozenset(),
+) -> ProcessEnv:
     home = env.get("HOME") or user_home or "/"
-    return ProcessEnv(env, workdir.strip("/"), home.strip("/"))
+    return ProcessEnv(env, workdir.strip("/"), home.strip("/"), uid, groups)
 
 
 def _norm(path: str) -> str:
@@ -146,9 +159,10 @@ def _norm(path: str) -> str:
 class _PathBuilder:
     """sys.path under construction, with site.py's `known_paths`."""
 
-    def __init__(self, fs: FileSystem, skips_hidden_pth: bool) -> None:
+    def __init__(self, fs: FileSystem, skips_hidden_pth: bool, proc: ProcessEnv) -> None:
         self.fs = fs
         self.skips_hidden = skips_hidden_pth
+        self.proc = proc
         self.entries: list[str] = []
         self.known: set[str] = set()
 
@@ -160,7 +174,31 @@ class _PathBuilder:
     def is_dir(self, path: str) -> bool:
         real = self.fs.resolve(path)
         node = self.fs.get(real) if real is not None else None
-        return node is not None and node.entry.kind == DIR
+        if real is None or node is None or node.entry.kind != DIR:
+            return False
+        return self.reachable(path, real)
+
+    def exists(self, path: str) -> bool:
+        real = self.fs.resolve(path)
+        return real is not None and self.reachable(path, real)
+
+    def reachable(self, path: str, real: str) -> bool:
+        """The runtime user may search every directory on the way to `path` (as written
+        and as resolved): stat() of it succeeds. Root, or an unknown user: yes."""
+        uid = self.proc.uid
+        if not uid:
+            return True
+        for route in (path, real):
+            parts = route.split("/")
+            for i in range(1, len(parts)):
+                d = self.fs.resolve("/".join(parts[:i]))
+                node = self.fs.get(d) if d is not None else None
+                if node is None:
+                    continue  # not stored: the files cannot say
+                e = node.entry
+                if not can_access(uid, self.proc.groups, e.uid, e.gid, e.mode, 1):
+                    return False
+        return True
 
     def add_site_dirs(self, candidates: Iterable[str]) -> None:
         """`site.addsitepackages`: each existing directory and its .pth additions."""
@@ -187,7 +225,7 @@ class _PathBuilder:
                 if line.startswith(("import ", "import\t")):
                     continue
                 path = _norm(posixpath.join("/" + site, line.rstrip()))
-                if path not in self.known and self.fs.resolve(path) is not None:
+                if path not in self.known and self.exists(path):
                     self.add(path)
 
 
@@ -215,7 +253,7 @@ def _stdlib(interp: Interpreter | None) -> list[str]:
 def interpreter_env(
     fs: FileSystem, interp: Interpreter, proc: ProcessEnv, policy: SitePolicy
 ) -> Environment:
-    b = _PathBuilder(fs, policy.skips_hidden_pth)
+    b = _PathBuilder(fs, policy.skips_hidden_pth, proc)
     for entry in proc.pythonpath():
         b.add(entry)
     stdlib = [p for p in _stdlib(interp) if b.is_dir(p)]
@@ -239,7 +277,7 @@ def venv_env(
     policy: SitePolicy | None,
 ) -> Environment:
     debian = policy.debian if policy is not None else False
-    b = _PathBuilder(fs, policy.skips_hidden_pth if policy is not None else False)
+    b = _PathBuilder(fs, policy.skips_hidden_pth if policy is not None else False, proc)
     for entry in proc.pythonpath():
         b.add(entry)
     stdlib = [p for p in _stdlib(base) if b.is_dir(p)]

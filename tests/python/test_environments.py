@@ -244,7 +244,70 @@ def test_editable_install(scan: Scan) -> None:
     assert f.path == f"/{SITE}/{editable}"
     url = json.loads((pyimage.HOST_SITE / editable / "direct_url.json").read_text())["url"]
     name = editable.split("-")[0]
-    assert f.message == f"{name} is an editable install of {url}"
+    # the host's source tree is not in the image: its finder maps to nothing here
+    assert f.message.startswith(f"{name} is an editable install of {url}, and the code")
+    assert f.severity.name == "ERROR"
+
+
+def test_editable_install_whose_code_is_gone(scan: Scan) -> None:
+    """`pip install -e .` of the app in a builder's /app (setuptools, PEP 660), then only
+    the venv copied into the slim look-alike: the running image said "No module named
+    'myapp'" (a console script, `python -m myapp`), and PK004 said only "myapp is an
+    editable install" (a warning, exit 0). A src layout writes a path .pth (/app/src), a
+    flat one setuptools' finder (MAPPING {'myapp': '/app/myapp'}). With the code there, or
+    a module by that name elsewhere on the path, it stays a warning; a finder it cannot
+    read says nothing more."""
+    meta = [
+        File(f"{SITE}/myapp-0.1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: myapp\n"
+             b"Version: 0.1.0\n"),
+        File(f"{SITE}/myapp-0.1.0.dist-info/direct_url.json",
+             b'{"dir_info": {"editable": true}, "url": "file:///app"}'),
+        File(f"{SITE}/myapp-0.1.0.dist-info/top_level.txt", b"myapp\n"),
+    ]  # fmt: skip
+    record = b"__editable__.myapp-0.1.0.pth,,\n__editable___myapp_0_1_0_finder.py,,\n"
+    static = File(f"{SITE}/__editable__.myapp-0.1.0.pth", b"/app/src\n")
+    hook = b"import __editable___myapp_0_1_0_finder; __editable___myapp_0_1_0_finder.install()\n"
+    finder = File(f"{SITE}/__editable___myapp_0_1_0_finder.py",
+                  b"import sys\nMAPPING: dict[str, str] = {'myapp': '/app/myapp'}\n"
+                  b"NAMESPACES: dict[str, list[str]] = {}\n")  # fmt: skip
+    venv = pyimage.venv_items(VENV, "/opt/acme/python/bin")
+    rec = File(f"{SITE}/myapp-0.1.0.dist-info/RECORD", record)
+
+    def judged(*items: File | Dir, wd: str = "/srv") -> list[tuple[str, str]]:
+        facts = scan(image(Layer([*venv, *meta, rec, *items]), WorkingDir=wd))
+        return [(f.severity.name, f.message) for f in findings(pk004_editable_install, facts)]
+
+    plain = "myapp is an editable install of file:///app"
+    gone = plain + ", and the code it points at is not in the image ({}): `import myapp` fails"
+    assert judged(static) == [("ERROR", gone.format("/app/src"))]
+    hooked = File(static.path, hook)
+    assert judged(hooked, finder) == [("ERROR", gone.format("/app/myapp"))]
+    # the code is there
+    assert judged(static, File("app/src/myapp/__init__.py", b"")) == [("WARNING", plain)]
+    assert judged(hooked, finder, File("app/myapp/__init__.py", b"")) == [("WARNING", plain)]
+    # a module by that name in the working directory: whether the import fails, the
+    # files cannot say (the missing code is still said)
+    said = plain + ", and the code it points at is not in the image (/app/src)"
+    assert judged(static, File("srv/myapp.py", b"")) == [("WARNING", said)]
+    # a finder whose table is not setuptools' (or not there): nothing more is said
+    other = File(finder.path, b"from editables.redirector import RedirectingFinder\n")
+    assert judged(hooked, other) == [("WARNING", plain)]
+    assert judged(hooked) == [("WARNING", plain)]
+    # hatchling (and flit): a `_editable_impl_myapp.pth` path line, a RECORD naming only
+    # it and no top_level.txt: the importable names are unknown (a .pth is no module), so
+    # the missing code is said at warning level. The running image: "No module named
+    # myapp" (PY007 says so for `python -m myapp`).
+    hatch = [f for f in meta if not f.path.endswith("top_level.txt")]
+    pth = File(f"{SITE}/_editable_impl_myapp.pth", b"/app/src\n")
+    rec_hatch = File(rec.path, b"_editable_impl_myapp.pth,,\n")
+    facts = scan(image(Layer([*venv, *hatch, rec_hatch, pth]), WorkingDir="/srv"))
+    [d] = [d for d in facts.distributions if d.name == "myapp"]
+    assert d.top_level == ()
+    [f] = findings(pk004_editable_install, facts)
+    assert (f.severity.name, f.message) == (
+        "WARNING",
+        plain + ", and the code it points at is not in the image (/app/src)",
+    )
 
 
 def test_egg_link_editable_install(scan: Scan) -> None:
@@ -967,7 +1030,9 @@ def test_entrypoint_wrapper_nowhere_in_the_image(scan: Scan, wrapper: str) -> No
     config = {"Entrypoint": [wrapper, *args], "Cmd": ["gunicorn", "app:app"]}
     [f] = findings(py007_broken_venv, scan(image(Layer(USERS), there, **config)))
     assert f.severity.name == "ERROR"
-    assert f.message.endswith("the engine refuses to start it")
+    # a bare name is looked up on PATH (the wrapper finding); a path is named as it is
+    # (the missing-path finding, which also says the engine's reason)
+    assert "the engine refuses to start it" in f.message
     assert f"command `{wrapper}`" in f.message or f"command {wrapper} is not" in f.message
     installed = Layer([File(f"usr/bin/{wrapper.rsplit('/', 1)[-1]}", b"\x7fELF", mode=0o755)])
     assert findings(py007_broken_venv, scan(image(Layer(USERS), there, installed, **config))) == []
@@ -1020,7 +1085,8 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     cmd = ["python", "-m", "app"]
     facts = scan(image(Layer(USERS), venv, app, user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))
     [f] = findings(py007_broken_venv, facts)
-    assert (f.severity.name, f.path) == ("ERROR", f"/{VENV}/bin/python")
+    assert (f.severity.name, f.path) == ("ERROR", None)
+    assert f.evidence["program"] == f"/{VENV}/bin/python"
     assert f.message == (
         "the container runs `python -m app`, and no module `app` is in the working "
         f'directory /srv or on the sys.path of /{VENV}: python exits with "No module named app"'
@@ -1060,6 +1126,10 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
     facts = scan(image(Layer(USERS), gone, app, user="app", Env=env, Cmd=cmd, WorkingDir="/srv"))
     found = findings(py007_broken_venv, facts)
     assert found and all(f.message.startswith("venv /opt/v2") for f in found)
+    # flit's editable `app.pth` (a path line) is no module named `app`: still an error
+    facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/app.pth", b"/gone\n")]),
+                       user="app", Env=path, Cmd=cmd, WorkingDir="/srv"))  # fmt: skip
+    assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
     # setuptools' distutils shim is no finder for `app`: still an error
     shim = b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; __import__('_distutils_hack')\n"
     facts = scan(image(Layer(USERS), venv, app, Layer([File(f"{site}/distutils-precedence.pth",
@@ -1072,6 +1142,94 @@ def test_module_run_from_a_directory_without_it(scan: Scan) -> None:
                  File(f"{site}/_virtualenv.py")]), user="app", Env=path, Cmd=cmd,
                  WorkingDir="/srv"))  # fmt: skip
     assert [f.severity.name for f in findings(py007_broken_venv, facts)] == ["ERROR"]
+
+
+def test_writable_user_site_of_the_app_python(scan: Scan) -> None:
+    """A builder's `pip install --user` copied with `COPY --chown=app:app /root/.local
+    /home/app/.local`, `USER app`, CMD the python (no venv): `test -w` of every package
+    file the app imports succeeded as app in the running image; SEC003 skipped ("no
+    virtual environment"). Root-owned (copied without --chown), or a user site the
+    app's python does not have on its path (PYTHONNOUSERSITE), is not flagged."""
+    user_site = f"home/app/.local/lib/python{V}/site-packages"
+    homes = [Dir("home/app", uid=1000, gid=1000), Dir("home/app/.local", uid=1000, gid=1000)]
+
+    def judged(uid: int, **config: object) -> tuple[str, list[str]]:
+        items = [*homes, *pyimage.dist_items(user_site, dist("six"), uid=uid, gid=uid)]
+        site = Layer(items, created_by="COPY --from=builder --chown=app /root/.local ...")
+        facts = scan(image(Layer(USERS), site, user="app", Cmd=[PY, "-c", "pass"], **config))
+        return status(sec003_writable_venv, facts), [
+            f.message.split(":")[0] for f in findings(sec003_writable_venv, facts)
+        ]
+
+    where = f"site directory /{user_site} on the sys.path of {PY}"
+    assert judged(1000) == ("failed", [where])
+    assert judged(0) == ("passed", [])
+    assert judged(1000, Env=["PYTHONNOUSERSITE=1"]) == ("skipped", [])
+    # `pip install --target /app/deps` with PYTHONPATH, chowned: the app's directory, SEC004's
+    deps = Layer([Dir("app", uid=1000, gid=1000),
+                  *pyimage.dist_items("app/deps", dist("six"), uid=1000, gid=1000)])  # fmt: skip
+    facts = scan(image(Layer(USERS), deps, user="app", Cmd=[PY, "-c", "pass"],
+                       Env=["PYTHONPATH=/app/deps"]))  # fmt: skip
+    assert status(sec003_writable_venv, facts) == "skipped"
+    assert [f.evidence["app_dir"] for f in findings(sec004_writable_app, facts)] == ["/app"]
+
+
+def test_relocated_venv_run_by_its_python(scan: Scan) -> None:
+    """`python -m venv /build/venv` in a builder, `COPY --from=builder /build/venv
+    /opt/venv` into the slim look-alike: with CMD ["gunicorn", ...] the running image
+    said "exec /opt/venv/bin/gunicorn: no such file or directory" (an error, rightly);
+    with CMD ["python", "-m", "gunicorn", ...] or ["/opt/venv/bin/python",
+    "/opt/venv/bin/gunicorn", ...] it served (bin/python finds pyvenv.cfg beside it, and
+    python reads a script's #! line as a comment), yet imgaudit said error: the broken
+    console scripts only fail another command (`docker run IMAGE gunicorn`, `pip`)."""
+    script = b"#!/build/venv/bin/python\nimport sys\nfrom gunicorn.app.wsgiapp import run\n"
+    venv = Layer([*pyimage.venv_items(VENV, "/opt/acme/python/bin"),
+                  File(f"{VENV}/bin/gunicorn", script, mode=0o755),
+                  File(f"{SITE}/gunicorn/__init__.py", b"")],
+                 created_by="COPY --from=builder /build/venv /opt/acme/venv")  # fmt: skip
+    path = [f"PATH=/{VENV}/bin:/usr/bin:/bin"]
+
+    def judged(cmd: list[str]) -> list[tuple[str, str]]:
+        facts = scan(image(Layer(USERS), venv, user="app", Env=path, Cmd=cmd))
+        return [(f.severity.name, f.message) for f in findings(py007_broken_venv, facts)]
+
+    broken = f"venv /{VENV}: 1 console script(s) run /build/venv/bin/python, which is not in "
+    assert judged(["gunicorn", "app:app"]) == [("ERROR", broken + "the image")]
+    ran = f"the image; the container's command runs /{VENV}/bin/python, not them"
+    assert judged(["python", "-m", "gunicorn", "app:app"]) == [("WARNING", broken + ran)]
+    assert judged([f"/{VENV}/bin/python", f"/{VENV}/bin/gunicorn"]) == [("WARNING", broken + ran)]
+    # through a shell the command is not read: what it runs may be a script
+    assert [s for s, _ in judged(["sh", "-c", "python -m gunicorn"])] == ["ERROR"]
+
+
+def test_module_run_past_debians_stock_sitecustomize(scan: Scan) -> None:
+    """Distroless python3-debian12 (Debian's python3.11 at /usr/bin) with a builder's
+    `pip install --prefix=/install` copied to /usr/local, `ENTRYPOINT ["/usr/bin/python3.11"]`
+    and `CMD ["-m", "gunicorn", ...]`: the running image said `/usr/bin/python3.11: No
+    module named gunicorn` (exit 1); imgaudit said nothing, because every Debian python
+    has a sitecustomize.py in its standard library (libpython3.11-minimal's link to
+    /etc/python3.11/sitecustomize.py, which only installs apport's exception hook). With
+    the python in a base layer the finding was also the base's, so it did not gate."""
+    stdlib = f"opt/acme/python/lib/python{V}"
+    stock = (
+        b"# install the apport exception handler if available\ntry:\n"
+        b"    import apport_python_hook\nexcept ImportError:\n    pass\nelse:\n"
+        b"    apport_python_hook.install()\n"
+    )
+    etc = f"etc/python{V}/sitecustomize.py"
+    debian = Layer([File(etc, stock), Symlink(f"{stdlib}/sitecustomize.py", "/" + etc)])
+    app = Layer([Dir("app"), File("app/app.py", b"print('ok')\n")], "COPY . /app")
+    config = {"Entrypoint": [PY], "Cmd": ["-m", "gunicorn"], "WorkingDir": "/app"}
+    facts = scan(image(Layer(USERS), debian, app, user="app", **config))
+    [f] = findings(py007_broken_venv, facts)
+    assert f.message.startswith("the container runs `python -m gunicorn`, and no module")
+    # no path, so no layer: the base's python does not make the command the base's
+    assert (f.severity.name, f.path, f.layer) == ("ERROR", None, None)
+    assert f.evidence["program"] == PY
+    # a sitecustomize of its own may put anything on sys.path: not judged
+    own = Layer([File(etc, b"import sys\nsys.path.append('/x')\n")])
+    assert findings(py007_broken_venv, scan(image(Layer(USERS), debian, app, own, user="app",
+                                                  **config))) == []  # fmt: skip
 
 
 def test_venv_of_older_python_under_upgraded_base(scan: Scan) -> None:
@@ -1300,7 +1458,7 @@ def test_gunicorn_app_module_not_in_the_working_directory(scan: Scan) -> None:
     server = Layer([File("usr/local/bin/gunicorn", script, mode=0o755)])
     cmd = ["gunicorn", "--bind", "0.0.0.0:8000", "mysite.wsgi:application"]
     [f] = findings(py007_broken_venv, scan(image(Layer(USERS), server, Cmd=cmd, WorkingDir="/app")))
-    assert (f.severity.name, f.path) == ("ERROR", "/usr/local/bin/gunicorn")
+    assert (f.severity.name, f.path) == ("ERROR", None)  # the config's command, not a file
     assert f.message.startswith("the container runs `gunicorn mysite.wsgi:...`, and no module")
     app = Layer([File("app/mysite/__init__.py"), File("app/mysite/wsgi.py")])
     ok = scan(image(Layer(USERS), server, app, Cmd=cmd, WorkingDir="/app"))

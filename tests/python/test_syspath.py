@@ -169,3 +169,42 @@ def test_a_packages_vendored_dist_info_is_no_installed_package() -> None:
         ("d", ()),  # on no path, nobody's file: reported apart
         ("setuptools", ("usr/local/bin/python3.12",)),
     ]
+
+
+def test_site_directories_the_runtime_user_cannot_reach() -> None:
+    """A builder's `pip install --user` copied to /root/.local, `ENV
+    PYTHONUSERBASE=/root/.local`, `USER app` (uid 1000) and /root 0700: site.py's isdir
+    is False for app, the running image's sys.path had no /root/.local and `python -m
+    gunicorn` said "No module named gunicorn"; imgaudit put the user site on sys.path
+    (and its packages in the inventory of that python). The same for a .pth line
+    naming a directory under /root. Root, or /root 0755, reaches it."""
+    site = "usr/local/lib/python3.12/site-packages"
+    user_site = "root/.local/lib/python3.12/site-packages"
+    files = {
+        "usr/local/bin/python3.12": b"\x7fELF",
+        "usr/local/lib/python3.12/os.py": b"",
+        "usr/local/lib/python3.12/site.py": UPSTREAM_SITE,
+        f"{site}/extra.pth": b"/root/extra\n",
+        "root/extra/x-1.dist-info/METADATA": meta("x"),
+        f"{user_site}/gunicorn-1.dist-info/METADATA": meta("gunicorn"),
+    }
+
+    def sys_path(root_mode: int, uid: int | None) -> tuple[str, ...]:
+        index = LayerIndex("sha256:0")
+        index.entries.append(Entry("root", DIR, root_mode, 0, 0, 0, 0, ""))
+        for path in ("usr/local/lib/python3.12/lib-dynload", site):
+            index.entries.append(Entry(path, DIR, 0o755, 0, 0, 0, 0, ""))
+        for path, data in files.items():
+            index.entries.append(Entry(path, FILE, 0o644, 0, 0, len(data), 0, ""))
+            index.contents[path] = data
+        fs = FileSystem([index])
+        interps = pythons.find(fs, DpkgDb(), {})
+        env = {"PYTHONUSERBASE": "/root/.local"}
+        proc = syspath.process_env(env, "/app", "/home/app", uid, frozenset({1000}))
+        [found] = syspath.environments(fs, interps, [], proc)
+        return found.sys_path[2:]  # past the standard library
+
+    assert sys_path(0o700, 1000) == (site,)
+    assert sys_path(0o700, 0) == (user_site, site, "root/extra")
+    assert sys_path(0o755, 1000) == (user_site, site, "root/extra")
+    assert sys_path(0o700, None) == (user_site, site, "root/extra")  # unknown: say less
