@@ -720,7 +720,11 @@ def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
                 names_at[entry] = frozenset(n.split(".", 1)[0] for n in fs.listdir(real))
         return names_at[entry]
 
-    broken: list[tuple[str, str, list[str]]] = []  # (metadata dir, name version, modules)
+    # (metadata dir, name version, modules gone), apart: every top-level module gone (the
+    # package deleted), or some while others stay (a wheel's top-level `tests` or `docs`
+    # removed to slim the image: the app may never import them)
+    whole: list[tuple[str, str, list[str]]] = []
+    partial: list[tuple[str, str, list[str]]] = []
     for d in facts.distributions:
         if d.kind != "dist-info" or d.editable or d.name is None:
             continue
@@ -734,20 +738,26 @@ def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
             continue
         gone = sorted(m for m in modules if not any(m in (f or ()) for f in found))
         if gone:
-            broken.append(
-                (d.meta_dir, f"{d.display_name or d.name} {d.version or ''}".strip(), gone)
-            )
-    if not broken:
-        return
-    broken.sort()
+            what = f"{d.display_name or d.name} {d.version or ''}".strip()
+            (whole if len(gone) == len(modules) else partial).append((d.meta_dir, what, gone))
+    for broken, severity in ((whole, None), (partial, Severity.WARNING)):
+        if broken:
+            yield _without_code(sorted(broken), severity)
+
+
+def _without_code(broken: list[tuple[str, str, list[str]]], severity: Severity | None) -> Finding:
     shown = "; ".join(f"{what} (`import {', '.join(mods)}`)" for _, what, mods in broken[:4]) + (
         f" and {len(broken) - 4} more" if len(broken) > 4 else ""
     )
-    yield INFO.finding(
-        f"{len(broken)} installed distribution(s) have metadata but no code on sys.path: "
+    lacks = (
+        "top-level modules on no sys.path entry" if severity is not None else "no code on sys.path"
+    )
+    return INFO.finding(
+        f"{len(broken)} installed distribution(s) have metadata but {lacks}: "
         f"{shown}: importlib.metadata lists them, the import fails (ModuleNotFoundError)",
         "Reinstall them (pip install --force-reinstall --no-deps NAME), and do not delete "
         "package directories by hand to slim the image (pip uninstall)",
+        severity=severity,
         path=broken[0][0],
         paths=[m for m, _, _ in broken[1:10]],
         evidence={

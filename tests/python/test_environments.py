@@ -1407,6 +1407,13 @@ def test_distribution_whose_code_was_deleted(scan: Scan) -> None:
     )
     meta_gone = Layer([Whiteout(f"{SITE}/{six}")], "RUN rm -rf six.dist-info")
     assert findings(py007_broken_venv, scan(image(app, meta_gone, Cmd=cmd))) == []
+    # one of two top-level modules gone, one kept (a wheel's top-level `tests` removed to
+    # slim the image looks the same): the app may never import it, so a warning
+    one_gone = Layer([Whiteout(f"{SITE}/attr")], "RUN rm -rf .../attr")
+    [f] = findings(py007_broken_venv, scan(image(app, one_gone, Cmd=cmd)))
+    assert (f.severity.name, f.path) == ("WARNING", f"/{SITE}/{attrs}")
+    assert "have metadata but top-level modules on no sys.path entry" in f.message
+    assert f.evidence["distributions"][0]["modules"] == ["attr"]
 
 
 def test_installed_package_the_runtime_user_cannot_read(scan: Scan) -> None:
