@@ -277,6 +277,10 @@ def server_app_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) 
         return None
     if any(a.split("=", 1)[0] in _SERVER_PATHS for a in args[1:]):
         return None
+    if args[0].rsplit("/", 1)[-1] == "gunicorn" and fs.get(
+        posixpath.join(finder.workdir, "gunicorn.conf.py").lstrip("/")
+    ):
+        return None  # read without -c (gunicorn >= 20): may set chdir or pythonpath
     m = _APP_SPEC.match(args[-1])
     before = args[-2]
     if m is None or (before.startswith("-") and "=" not in before and before not in _SERVER_FLAGS):

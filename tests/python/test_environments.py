@@ -1480,3 +1480,8 @@ def test_gunicorn_app_module_not_in_the_working_directory(scan: Scan) -> None:
         assert findings(py007_broken_venv, found) == []
     # no WORKDIR: the app is found some other way (not judged)
     assert findings(py007_broken_venv, scan(image(Layer(USERS), server, Cmd=cmd))) == []
+    # a gunicorn.conf.py in the working directory, read without -c, may set chdir or
+    # pythonpath (WORKDIR /srv holding it, the app in /app): not judged
+    conf = Layer([File("srv/gunicorn.conf.py", b'chdir = "/app"\n')])
+    found = scan(image(Layer(USERS), server, conf, Cmd=cmd, WorkingDir="/srv"))
+    assert findings(py007_broken_venv, found) == []
