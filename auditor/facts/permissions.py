@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,12 +76,9 @@ def blocked_run(fs: FileSystem, path: str, user: RuntimeUser, script: bool) -> s
         e = node.entry
         return not can_access(user.uid or 0, user.groups, e.uid, e.gid, e.mode, bit)
 
-    for route in (path, real):
-        parts = route.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            d = fs.resolve("/".join(parts[:i]))
-            if d is not None and refused(d, 1):
-                return d
+    blocked = _unsearchable_on_the_way(fs, (path, real), refused)
+    if blocked is not None:
+        return blocked
     if refused(real, 1) or (script and refused(real, 4)):
         return real
     return None
@@ -110,13 +108,24 @@ def blocked_read(fs: FileSystem, path: str, user: RuntimeUser) -> str | None:
             if bits & bit
         )
 
-    for route in (path, real):
+    blocked = _unsearchable_on_the_way(fs, (path, real), refused)
+    if blocked is not None:
+        return blocked
+    return real if refused(real, 5 if found.entry.kind == DIR else 4) else None
+
+
+def _unsearchable_on_the_way(
+    fs: FileSystem, routes: tuple[str, ...], refused: Callable[[str, int], bool]
+) -> str | None:
+    """The first directory on the way to each route (as written, then resolved) that
+    `refused` says the user may not search (bit 1), or None."""
+    for route in routes:
         parts = route.split("/")[:-1]
         for i in range(1, len(parts) + 1):
             d = fs.resolve("/".join(parts[:i]))
             if d is not None and refused(d, 1):
                 return d
-    return real if refused(real, 5 if found.entry.kind == DIR else 4) else None
+    return None
 
 
 @dataclass(frozen=True)
