@@ -170,12 +170,10 @@ class Facts:
         """The user an image that starts as root switches to in its entrypoint (gosu,
         setpriv, su...); None when it sets a non-root User or switches nowhere."""
         from auditor.facts import privdrop
-        from auditor.facts.apppython import DEFAULT_PATH
 
         if not self.runtime_user.is_root:
             return None
-        path = [p for p in (self.env.get("PATH") or DEFAULT_PATH).split(":") if p]
-        return privdrop.find(self.fs, self.config, self.env, self.users, path)
+        return privdrop.find(self.fs, self.config, self.env, self.users)
 
     @cached_property
     def app_user(self) -> userdb.RuntimeUser:

@@ -129,6 +129,30 @@ def command_program(fs: FileSystem, config: dict[str, Any], env: dict[str, str])
     return _Finder(fs, config, env, (), ()).program(command_argv(config))
 
 
+def which(fs: FileSystem, config: dict[str, Any], env: dict[str, str], word: str) -> str | None:
+    """`word` as execvp finds it in the container: a path (relative to WorkingDir), or
+    the first match on the config's PATH (no leading slash); None when not found."""
+    return _Finder(fs, config, env, (), ()).which(word)
+
+
+def skip_launcher(args: list[str]) -> list[str] | None:
+    """The words after one leading launcher that runs the rest as its command: an init
+    wrapper (tini, dumb-init, catatonit) with its options, or `env` with its options and
+    VAR=value words. None when the first word is neither."""
+    name = args[0].rsplit("/", 1)[-1] if args else ""
+    if name in _WRAPPERS:
+        rest = args[1:]
+        while rest and rest[0].startswith("-"):
+            rest = rest[1:]
+        return rest
+    if name == "env":
+        rest = args[1:]
+        while rest and ("=" in rest[0] or rest[0].startswith("-")):
+            rest = rest[1:]
+        return rest
+    return None
+
+
 def command(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> str | None:
     """The word naming the program the container's command finally runs, as written
     (past tini, gosu, `env`, `sh -c "... && exec CMD"`): `gunicorn`, `/app/run.py`."""
@@ -361,17 +385,16 @@ class _Finder:
         args = list(argv)
         while args:
             name = args[0].rsplit("/", 1)[-1]
-            if name in _WRAPPERS or name in _USER_WRAPPERS:
+            rest = skip_launcher(args)
+            if rest is not None:
+                args = rest
+                continue
+            if name in _USER_WRAPPERS:
                 args = args[1:]
                 while args and args[0].startswith("-"):
                     args = args[1:]
-                if name in _USER_WRAPPERS and args:
+                if args:
                     args = args[1:]  # the user
-                continue
-            if name == "env":
-                args = args[1:]
-                while args and ("=" in args[0] or args[0].startswith("-")):
-                    args = args[1:]
                 continue
             if name in _SHELLS and len(args) >= 3 and args[1] == "-c":
                 return self._shell_command(args[2])

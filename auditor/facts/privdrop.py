@@ -34,8 +34,8 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from auditor.facts.apppython import command_argv, skip_launcher, which
 from auditor.facts.users import RuntimeUser, UserDb, runtime_user
-from auditor.kinds import FILE, HARDLINK
 
 if TYPE_CHECKING:
     from auditor.fs import FileSystem
@@ -47,7 +47,6 @@ TOOLS = frozenset(
 )  # fmt: skip
 #: tools that fork and wait (PID 1 stays a root process) instead of exec'ing the command
 FORKING = frozenset({"su", "runuser"})
-_INIT_WRAPPERS = {"tini", "tini-static", "dumb-init", "catatonit"}
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh"}
 #: words after which a new command starts (shlex keeps `;` on the word before it)
 _SEPARATORS = frozenset(
@@ -96,12 +95,10 @@ class PrivilegeDrop:
 
 
 def find(
-    fs: FileSystem, config: dict[str, Any], env: dict[str, str], db: UserDb, path: list[str]
+    fs: FileSystem, config: dict[str, Any], env: dict[str, str], db: UserDb
 ) -> PrivilegeDrop | None:
     """The drop the container's command makes (module doc); None when none is found."""
-    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
-    argv = _past_wrappers(argv)
+    argv = _past_wrappers(command_argv(config))
     if not argv:
         return None
     name = argv[0].rsplit("/", 1)[-1]
@@ -112,7 +109,8 @@ def find(
         return _resolved(name, found, "config", env, db)
     if name in _SHELLS and len(argv) >= 3 and argv[1] == "-c":
         return _in_text(argv[2], "config", env, db)
-    script = _which(fs, argv[0], config, path)
+    program = which(fs, config, env, argv[0])
+    script = fs.resolve(program) if program is not None else None
     if script is None:
         return None
     data = fs.read(script)
@@ -140,9 +138,7 @@ def root_only_switch(config: dict[str, Any]) -> tuple[str, str | None] | None:
     su-exec, chpst and setuidgid call setgroups, runuser refuses non-root callers, su
     asks for a password, chroot needs CAP_SYS_CHROOT; setpriv only with a group option
     (`--reuid=$me --keep-groups` works as that user). None otherwise."""
-    argv = [a for a in [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
-            if isinstance(a, str)]  # fmt: skip
-    argv = _past_wrappers(argv)
+    argv = _past_wrappers(command_argv(config))
     if not argv or (tool := argv[0].rsplit("/", 1)[-1]) not in TOOLS:
         return None
     if tool == "setpriv" and not any(a.startswith(_SETPRIV_GROUPS) for a in argv[1:]):
@@ -151,39 +147,16 @@ def root_only_switch(config: dict[str, Any]) -> tuple[str, str | None] | None:
 
 
 def _past_wrappers(argv: list[str]) -> list[str]:
+    """The command past init wrappers, `env` and, in a script's text, `exec`."""
     args = list(argv)
     while args:
-        name = args[0].rsplit("/", 1)[-1]
-        if name in _INIT_WRAPPERS:
-            args = args[1:]
-            while args and args[0].startswith("-"):
-                args = args[1:]
-            continue
-        if name == "env":
-            args = args[1:]
-            while args and ("=" in args[0] or args[0].startswith("-")):
-                args = args[1:]
-            continue
-        if name == "exec":
-            args = args[1:]
-            continue
-        break
+        rest = skip_launcher(args)
+        if rest is None and args[0] == "exec":
+            rest = args[1:]
+        if rest is None:
+            break
+        args = rest
     return args
-
-
-def _which(fs: FileSystem, word: str, config: dict[str, Any], path: list[str]) -> str | None:
-    workdir = str(config.get("WorkingDir") or "").strip("/")
-    candidates = (
-        [f"{workdir}/{word}" if not word.startswith("/") else word]
-        if "/" in word
-        else [f"{d.strip('/')}/{word}" for d in path]
-    )
-    for c in candidates:
-        real = fs.resolve(c)
-        node = fs.get(real) if real is not None else None
-        if node is not None and node.entry.kind in (FILE, HARDLINK):
-            return real
-    return None
 
 
 def _in_text(text: str, where: str, env: dict[str, str], db: UserDb) -> PrivilegeDrop | None:
@@ -236,24 +209,14 @@ def _target(tool: str, args: list[str]) -> str | None:
         rest = [a for a in args if not a.startswith("-")]
         return rest[0] if rest else None
     if tool == "setpriv":
-        for i, a in enumerate(args):
-            if a.startswith("--reuid="):
-                return a.split("=", 1)[1]
-            if a == "--reuid" and i + 1 < len(args):
-                return args[i + 1]
-        return None
+        return _long_option(args, "--reuid")
     if tool == "chpst":
         for i, a in enumerate(args):
             if a == "-u" and i + 1 < len(args):
                 return args[i + 1].lstrip(":")
         return None
     if tool == "chroot":
-        for i, a in enumerate(args):
-            if a.startswith("--userspec="):
-                return a.split("=", 1)[1]
-            if a == "--userspec" and i + 1 < len(args):
-                return args[i + 1]
-        return None
+        return _long_option(args, "--userspec")
     # su, runuser: `runuser -u USER -- cmd`, else the first word that is no option
     i = 0
     while i < len(args):
@@ -269,6 +232,16 @@ def _target(tool: str, args: list[str]) -> str | None:
             i += 1
             continue
         return a
+    return None
+
+
+def _long_option(args: list[str], option: str) -> str | None:
+    """The value of `--option=VALUE` or `--option VALUE`, the first given."""
+    for i, a in enumerate(args):
+        if a.startswith(option + "="):
+            return a.split("=", 1)[1]
+        if a == option and i + 1 < len(args):
+            return args[i + 1]
     return None
 
 
