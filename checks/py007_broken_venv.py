@@ -138,9 +138,10 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
     # exec fails first: whether the user may reach it, or what it imports, is moot
     unreachable = list(_unreachable_program(ctx)) if command is None else []
     yield from unreachable
-    codeless = list(_distributions_without_code(ctx))
+    modules = _installed_modules(ctx)
+    codeless = list(_distributions_without_code(ctx, modules))
     if command is None and not unreachable:  # exec fails first: its imports are moot
-        codeless += _distributions_out_of_reach(ctx)
+        codeless += _distributions_out_of_reach(ctx, modules)
     yield from codeless
     if not venvs and not unreachable and command is None and not codeless:
         raise Skip("no virtual environment in the image")
@@ -692,16 +693,30 @@ def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
         )
 
 
-def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
+def _installed_modules(ctx: CheckContext) -> dict[str, set[str]]:
+    """Each .dist-info's top-level modules as its RECORD lists them (metadata dir ->
+    names), read and parsed once for the two findings below."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.distributions import record_modules
+
+    fs = ctx.facts.fs
+    out = {}
+    for d in ctx.facts.distributions:
+        if d.kind == "dist-info":
+            record = fs.read(f"{d.meta_dir}/RECORD")
+            out[d.meta_dir] = record_modules(record) if record else set()
+    return out
+
+
+def _distributions_without_code(
+    ctx: CheckContext, installed: dict[str, set[str]]
+) -> Iterable[Finding]:
     """Installed distributions (a .dist-info with a RECORD) whose top-level modules, as
     RECORD lists them, are on no entry of the sys.path of any environment that lists the
     distribution: `rm -rf site-packages/starlette` with starlette's dist-info kept.
     importlib.metadata (and pip) still say it is installed; `import starlette` fails
     with ModuleNotFoundError. An entry that is a file (a zip) or not stored counts as
     holding it (the files cannot say); a namespace directory by that name counts too."""
-    # deferred: start-up time, see README "Performance"
-    from auditor.facts.distributions import record_modules
-
     facts = ctx.facts
     fs = facts.fs
     envs = {e.path: e for e in facts.environments}
@@ -728,8 +743,7 @@ def _distributions_without_code(ctx: CheckContext) -> Iterable[Finding]:
     for d in facts.distributions:
         if d.kind != "dist-info" or d.editable or d.name is None:
             continue
-        record = fs.read(f"{d.meta_dir}/RECORD")
-        modules = record_modules(record) if record else set()
+        modules = installed[d.meta_dir]
         if not modules:
             continue
         entries = [p for e in d.environments if (env := envs.get(e)) for p in env.sys_path]
@@ -769,7 +783,9 @@ def _without_code(broken: list[tuple[str, str, list[str]]], severity: Severity |
     )
 
 
-def _distributions_out_of_reach(ctx: CheckContext) -> Iterable[Finding]:
+def _distributions_out_of_reach(
+    ctx: CheckContext, installed: dict[str, set[str]]
+) -> Iterable[Finding]:
     """The app environment's installed modules (as RECORD lists them) that the runtime
     user may not read where they are: every sys.path entry holding the name is behind a
     directory it may not search, or the package directory or module file itself is not
@@ -780,7 +796,6 @@ def _distributions_out_of_reach(ctx: CheckContext) -> Iterable[Finding]:
     import posixpath
 
     from auditor.facts.apppython import USER_WRAPPERS, command_argv
-    from auditor.facts.distributions import record_modules
     from auditor.facts.permissions import blocked_read
 
     facts = ctx.facts
@@ -820,8 +835,7 @@ def _distributions_out_of_reach(ctx: CheckContext) -> Iterable[Finding]:
             entries = (*env.sys_path, d.location)
         else:
             continue
-        record = fs.read(f"{d.meta_dir}/RECORD")
-        for module in sorted(record_modules(record) if record else ()):
+        for module in sorted(installed[d.meta_dir]):
             paths = [p for entry in entries for p in held(entry).get(module, [])]
             if not paths:
                 continue  # not there at all: said above
