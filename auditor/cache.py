@@ -1,10 +1,20 @@
-"""On-disk cache of layer indexes, keyed by diff_id.
+"""On-disk cache of layer indexes, filed under the digest of the blob each was read from.
 
-A layer's diff_id names its uncompressed content, so an index computed once is valid
-for every image that shares the layer, whichever transport delivered it. The key also
-carries the index format and the capture-policy fingerprint, so a newer imgaudit that
-captures more never reads a stale index. Writes are atomic (temp file + rename), so
-parallel scans sharing a cache never see half a file; an unreadable entry is a miss.
+A layer read once is not read again by any later scan that names the same stored blob,
+whichever image it is part of. The blob's digest is what the read verified (every byte
+hashed and compared: auditor/layers.py `_verify`); a compressed blob's diff_id is the
+image config's claim, which imgaudit does not hash, so it is not a key a scan may
+trust across images: a config that misnames a diff_id would otherwise have its blob's
+index read by every other image that names the same diff_id. An uncompressed blob's
+digest is its diff_id (verified), so an index read from a docker-archive or an engine
+export is also found by a compressed layer whose config names that diff_id: the way
+container runtimes share a layer (a registry image scanned after its engine export
+reads no layer the export had).
+
+The directory also carries the index format and the capture-policy fingerprint, so a
+newer imgaudit that captures more never reads a stale index. Writes are atomic (temp
+file + rename), so parallel scans sharing a cache never see half a file; an unreadable
+entry is a miss.
 
 Entries are in the compact binary form of auditor/indexcodec.py (checksummed; a
 truncated or damaged file fails to decode and is a miss, never a crash). Loading the
@@ -24,6 +34,7 @@ from auditor.indexformat import INDEX_FORMAT
 if TYPE_CHECKING:
     from auditor.capture import CapturePolicy
     from auditor.layerindex import LayerIndex
+    from auditor.sources.interface import Layer
 
 SUFFIX = ".index"
 TEMP_PREFIX = ".tmp-"  # a writer's temporary file; one left behind was interrupted
@@ -44,43 +55,56 @@ class LayerCache:
         self.hits = 0
         self.misses = 0
 
-    def _path(self, diff_id: str) -> Path:
-        algo, _, hexpart = diff_id.partition(":")
+    def _path(self, key: str) -> Path:
+        algo, _, hexpart = key.partition(":")
         if not algo.isalnum() or not hexpart.isalnum():
-            raise ValueError(f"bad diff_id {diff_id!r}")
+            raise ValueError(f"bad digest {key!r}")
         return self.dir / f"{algo}-{hexpart}{SUFFIX}"
 
-    def get(self, diff_id: str) -> LayerIndex | None:
+    def get(self, layer: Layer) -> LayerIndex | None:
+        """`layer`'s index if a scan read the same content before: under the layer's blob
+        digest, else under its diff_id (an index read from an uncompressed blob with that
+        digest, i.e. that tar). It carries this image's diff_id for the layer."""
+        for key in dict.fromkeys((layer.digest, layer.diff_id)):
+            index = self._load(key)
+            if index is not None:
+                self.hits += 1
+                if index.diff_id != layer.diff_id:  # the same blob, named otherwise
+                    index.diff_id = layer.diff_id
+                return index
+        self.misses += 1
+        return None
+
+    def _load(self, key: str) -> LayerIndex | None:
         # deferred: start-up time, see README "Performance" (the codec imports zstandard
         # and the ELF facts; a scan answered from the result cache decodes no index)
         from auditor import indexcodec
 
         try:
-            index = indexcodec.decode(self._path(diff_id).read_bytes())
+            path = self._path(key)
+            index = indexcodec.decode(path.read_bytes())
         except (OSError, ValueError):
-            self.misses += 1
             return None
-        if index.diff_id != diff_id:
-            self.misses += 1
+        if index.digest != key:  # filed under another blob's name: not this content
             return None
-        self.hits += 1
         with contextlib.suppress(OSError):
-            os.utime(self._path(diff_id))  # used now: `imgaudit cache prune` keeps it
+            os.utime(path)  # used now: `imgaudit cache prune` keeps it
         return index
 
     def put(self, index: LayerIndex) -> None:
-        from auditor import indexcodec  # deferred: see `get`
+        from auditor import indexcodec  # deferred: see `_load`
 
         try:
             data = indexcodec.encode(index)
         except (OverflowError, ValueError):
             return  # values the encoding cannot hold: the layer is simply read again
-        self.put_encoded(index.diff_id, data)
+        self.put_encoded(index.digest, data)
 
-    def put_encoded(self, diff_id: str, data: bytes) -> None:
-        """Store an index already encoded by `indexcodec.encode` (worker processes do)."""
+    def put_encoded(self, digest: str, data: bytes) -> None:
+        """Store an index already encoded by `indexcodec.encode` (worker processes do),
+        under the digest of the blob it was read from."""
         try:
-            path = self._path(diff_id)
+            path = self._path(digest)
         except ValueError:
             return
         write_entry(path, data)

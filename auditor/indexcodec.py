@@ -181,6 +181,7 @@ def _frame(index: LayerIndex, part: int, last: bool) -> bytes:
     header = {
         "format": INDEX_FORMAT,
         "diff_id": index.diff_id,
+        "digest": index.digest,
         "part": part,
         "last": last,
         "tar_size": index.tar_size,
@@ -230,7 +231,7 @@ def _decode(data: bytes) -> LayerIndex:
         elf_paths.append(list(part.elf))
         if whole is None:
             whole = part
-        elif part.diff_id != whole.diff_id:
+        elif (part.diff_id, part.digest) != (whole.diff_id, whole.digest):
             raise ValueError("index parts of different layers")
         else:
             _join(whole, part)
@@ -303,7 +304,10 @@ def _decode_frame(data: memoryview) -> tuple[LayerIndex, dict[str, Any], _Captur
         raise ValueError("bad index header")
     n = header["count"]
     diff_id, tar_size, elf_facts = header["diff_id"], header["tar_size"], header["elf"]
+    digest = header["digest"]
     if not (_is_int(n) and _is_int(tar_size) and isinstance(diff_id, str)):
+        raise ValueError("bad index header")
+    if not isinstance(digest, str):
         raise ValueError("bad index header")
     if not isinstance(elf_facts, list) or not all(isinstance(f, dict) for f in elf_facts):
         raise ValueError("bad ELF facts")
@@ -334,6 +338,7 @@ def _decode_frame(data: memoryview) -> tuple[LayerIndex, dict[str, Any], _Captur
         raise ValueError("ELF facts do not match their paths")
     index = LayerIndex(
         diff_id=diff_id,
+        digest=digest,
         entries=entries,
         whiteouts=_strings(sections["whiteouts"], -1),
         opaque_dirs=_strings(sections["opaque_dirs"], -1),

@@ -429,7 +429,7 @@ def _spans(ends: array[int]) -> Iterator[slice]:
 class LayerIndex:
     """Everything later steps need from one layer, without its bytes."""
 
-    diff_id: str
+    diff_id: str  # the image config's name for the layer's tar (see auditor/cache.py)
     # the reader appends to a list; decoded indexes hold an EntryTable (same rows)
     entries: list[Entry] | EntryTable = field(default_factory=list)
     whiteouts: list[str] = field(default_factory=list)  # paths deleted from lower layers
@@ -439,6 +439,9 @@ class LayerIndex:
     elf: dict[str, elffacts.AnyElf] = field(default_factory=dict)  # path -> ELF link facts
     skipped: list[str] = field(default_factory=list)  # entries not indexed, with the reason
     tar_size: int = 0  # bytes of the uncompressed tar stream
+    # the stored blob the index was read from: what the read verified, so what the layer
+    # cache files it under ("" for an index built by hand)
+    digest: str = ""
 
     @property
     def size(self) -> int:
@@ -454,6 +457,7 @@ class LayerIndex:
         return {
             "format": INDEX_FORMAT,
             "diff_id": self.diff_id,
+            "digest": self.digest,
             "entries": [list(e) for e in self.entries],
             "whiteouts": self.whiteouts,
             "opaque_dirs": self.opaque_dirs,
@@ -469,6 +473,7 @@ class LayerIndex:
             raise ValueError("index format changed")
         return cls(
             diff_id=data["diff_id"],
+            digest=str(data.get("digest", "")),
             entries=[Entry(*e) for e in data["entries"]],
             whiteouts=list(data["whiteouts"]),
             opaque_dirs=list(data["opaque_dirs"]),

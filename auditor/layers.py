@@ -1,11 +1,12 @@
 """Read each layer once, as a stream, into a `LayerIndex`: pure, serialisable data.
 
 A layer blob is decompressed (gzip, zstd or none, told by magic bytes, never by the
-media type), hashed twice on the way (blob digest and diff_id), and its tar headers
-are iterated. For every entry the index records path, type, mode, owner, size, mtime
-and link target; content is kept only for paths the capture policy names, and ELF
-files are reduced to their link facts. Nothing is written to the host filesystem (the
-ELF parser keeps the ranges it needs in memory, within fixed caps: auditor/elf.py).
+media type), its stored bytes hashed on the way (the blob digest: `_verify` says why
+the diff_id is not hashed too), and its tar headers are iterated. For every entry the
+index records path, type, mode, owner, size, mtime and link target; content is kept
+only for paths the capture policy names, and ELF files are reduced to their link
+facts. Nothing is written to the host filesystem (the ELF parser keeps the ranges it
+needs in memory, within fixed caps: auditor/elf.py).
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def _inflater() -> Any:
 _inflate: Any = _inflater()
 
 CHUNK = 1 << 20
-# Decompressed bytes per step: 1 MiB stays in the core's cache for the diff_id hash and
-# the tar parse that follow (4 MiB cost ~9% more CPU on the torch layer, bench/PROFILE.md).
+# Decompressed bytes per step: 1 MiB stays in the core's cache for the tar parse that
+# follows (4 MiB cost ~9% more CPU on the torch layer, bench/PROFILE.md).
 PIECE = CHUNK
 THREADED = True  # decompress and hash in a thread beside the tar parse (_Producer)
 TAR_READER = "tarstream"  # or "tarfile": the reference (tests/test_tarstream.py)
@@ -113,7 +114,6 @@ class _HashingRaw:
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self.hash = hashlib.sha256()
-        self.hashing = True  # off for uncompressed blobs: their digest is the diff_id's
         self.count = 0
         # With a producer thread: the bytes read, kept (in order) for the parse thread
         # to hash, so that the producer's own work is only reading and decompressing.
@@ -124,7 +124,7 @@ class _HashingRaw:
         self.count += len(data)
         if self.kept is not None:
             self.kept.append(data)
-        elif self.hashing:
+        else:
             self.hash.update(data)
         return data
 
@@ -133,7 +133,7 @@ class _HashingRaw:
 
 
 class _DigestingReader:
-    """Decompresses a blob on the fly, hashing the stored and the uncompressed bytes.
+    """Decompresses a blob on the fly, hashing the stored bytes (the blob digest).
 
     Compression is told by magic bytes. gzip members are decoded one after another
     (estargz and `pigz --independent` write many); zstd frames likewise (skippable
@@ -148,8 +148,8 @@ class _DigestingReader:
 
     `threaded`: the stored bytes are read and decompressed by a thread of their own
     (`_Producer`), a few pieces ahead of the tar parse; the parse thread hashes the
-    stored bytes (handed over with each piece, in order) and the decompressed ones
-    (an uncompressed blob's one hash stays in the producer). zlib-ng/ISA-L, zstandard
+    stored bytes (handed over with each piece, in order; an uncompressed blob's hash
+    stays in the producer, which does nothing else). zlib-ng/ISA-L, zstandard
     and hashlib release the GIL, so on a second core a layer costs the longer of the
     two threads instead of their sum (bench/PROFILE.md). The caller must `close()`
     the reader.
@@ -159,7 +159,6 @@ class _DigestingReader:
         self._raw = _HashingRaw(raw)
         self._what = what
         self._max_ratio = max_ratio
-        self.diff_hash = hashlib.sha256()
         self.produced = 0
         self._chunk = b""  # output not yet consumed: _chunk[_pos:]
         self._pos = 0
@@ -170,17 +169,12 @@ class _DigestingReader:
         elif self._pending.startswith(ZSTD_MAGIC):
             self.compression = "zstd"
         else:
-            self.compression = "none"
-            # The stored bytes are the tar bytes: one sha256 gives both digests
-            # (saves ~15% of a cold scan of a docker-archive).
-            self._raw.hashing = False
+            self.compression = "none"  # the stored bytes are the tar: digest = diff_id
         self._dec: Any = None  # the decoder of the current gzip member / zstd frame
         self._producer = _Producer(self) if threaded else None
 
     @property
     def blob_digest(self) -> str:
-        if self.compression == "none":
-            return "sha256:" + self.diff_hash.hexdigest()
         return "sha256:" + self._raw.hash.hexdigest()
 
     @property
@@ -194,13 +188,7 @@ class _DigestingReader:
 
     def _fill(self) -> None:
         """The next piece of output into `_chunk` (only when the last one is used up)."""
-        if self._producer is not None:
-            out = self._producer.next()
-            if self.compression != "none":  # else the producer hashed the stored bytes
-                self.diff_hash.update(out)
-        else:
-            out = self._output()
-            self.diff_hash.update(out)
+        out = self._producer.next() if self._producer is not None else self._output()
         if not out:
             self._eof = True
             return
@@ -353,7 +341,7 @@ class _DigestingReader:
         return self.read(m)
 
     def drain(self) -> None:
-        """Read to the end (tar padding included) so both digests cover every byte."""
+        """Read to the end (tar padding included) so the digest covers every byte."""
         self._chunk, self._pos = b"", 0
         while not self._eof:
             self._fill()
@@ -375,7 +363,7 @@ class _Producer:
     def __init__(self, reader: _DigestingReader) -> None:
         self._reader = reader
         self._raw = reader._raw
-        if self._raw.hashing:  # compressed: the parse thread hashes the stored bytes too
+        if reader.compression != "none":  # the parse thread hashes the stored bytes
             self._raw.kept = []
         self._queue: queue.Queue[tuple[list[bytes] | None, bytes] | BaseException]
         self._queue = queue.Queue(_AHEAD)
@@ -386,12 +374,9 @@ class _Producer:
 
     def _run(self) -> None:
         reader, raw, put = self._reader, self._raw, self._queue.put
-        hash_stored = reader.compression == "none"  # the stored bytes are the tar bytes
         try:
             while not self._stopping:
                 out = reader._output()
-                if hash_stored:
-                    reader.diff_hash.update(out)
                 kept = raw.kept
                 if kept is not None:
                     raw.kept = []
@@ -504,7 +489,7 @@ def index_layer(
     max_entries: int = DEFAULT_MAX_ENTRIES,
     handoff: Callable[[LayerIndex], None] | None = None,
 ) -> LayerIndex:
-    """Stream one layer blob into its index, verifying digest and diff_id.
+    """Stream one layer blob into its index, verifying its digest (see `_verify`).
 
     Hostile content either becomes an error (CorruptInput: exit 2, one line) or a line
     in `index.skipped` (reported as IN001): unsafe names (`..`, absolute, NUL) and
@@ -518,7 +503,7 @@ def index_layer(
     """
     keep_big_blocks()
     what = f"layer {layer.index} ({layer.locator.describe()})"
-    index = LayerIndex(diff_id=layer.diff_id)
+    index = LayerIndex(diff_id=layer.diff_id, digest=layer.digest)
     try:
         raw = layer.locator.open()
     except OSError as exc:
@@ -817,7 +802,20 @@ class _Prefixed:
 
 
 def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
-    # The stored blob first: when it is the wrong blob, that is the error to name.
+    """The stored blob must be the one the manifest names (its sha256 digest); an
+    uncompressed blob is its own tar, so the config's diff_id must name it too.
+
+    A compressed blob's diff_id (the sha256 of what it inflates to) is not computed:
+    the blob's digest already fixes every byte it inflates to (gzip's CRC-32 and zstd's
+    checksum, where the writer added one, check the inflater), so a second hash of the
+    tar, a third of the CPU that inflating it with ISA-L takes, would check only the
+    config's claim. Engines check that claim when they load an image; imgaudit does not
+    lean on it (bench/PROFILE.md, "The diff_id of a compressed blob"): an index read
+    from a compressed blob is cached under the blob's digest (auditor/cache.py), and an
+    image's stored results are keyed by its layers' blob digests as well as its config
+    (auditor/results.py), so a config that lies about a diff_id cannot make another
+    image's scan read this blob's index.
+    """
     # Only sha256 is computed: any other algorithm would be accepted unchecked, so it
     # is refused (a digest is never silently taken on trust).
     for name, value in (("digest", layer.digest), ("diff_id", layer.diff_id)):
@@ -826,10 +824,9 @@ def _verify(reader: _DigestingReader, layer: Layer, what: str) -> None:
     blob = reader.blob_digest
     if blob != layer.digest:
         raise CorruptInput(f"{what}: digest mismatch (expected {layer.digest}, content is {blob})")
-    diff_id = "sha256:" + reader.diff_hash.hexdigest()
-    if diff_id != layer.diff_id:
+    if reader.compression == "none" and blob != layer.diff_id:
         raise CorruptInput(
-            f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {diff_id})"
+            f"{what}: diff_id mismatch (config says {layer.diff_id}, content is {blob})"
         )
 
 
@@ -962,28 +959,28 @@ def index_layers(
     """Indexes for `layers`, in order: from the cache where present, the rest read once
     each, in parallel worker processes when more than one layer needs reading.
 
-    A layer that appears twice in one image (same diff_id) is read once.
+    A blob that appears twice in one image (same digest) is read once.
     `while_waiting`: called once in this process once the last worker is started (not
     at all when no worker is), for work that would otherwise wait for the layers.
     """
     import os
 
-    found: dict[str, LayerIndex] = {}
+    found: dict[str, LayerIndex] = {}  # by blob digest
     todo: dict[str, Layer] = {}
     for layer in layers:
-        if layer.diff_id in found or layer.diff_id in todo:
+        if layer.digest in found or layer.digest in todo:
             continue
-        cached = cache.get(layer.diff_id) if cache is not None else None
+        cached = cache.get(layer) if cache is not None else None
         if cached is not None:
-            found[layer.diff_id] = cached
+            found[layer.digest] = cached
         else:
-            todo[layer.diff_id] = layer
+            todo[layer.digest] = layer
     workers = min(len(todo), jobs or os.cpu_count() or 1)
     if workers > 1:
         from auditor import indexcodec
 
-        def decode(diff_id: str, data: bytes) -> None:
-            found[diff_id] = indexcodec.decode(data)
+        def decode(digest: str, data: bytes) -> None:
+            found[digest] = indexcodec.decode(data)
 
         layers_todo = list(todo.values())
         _read_in_workers(
@@ -992,11 +989,11 @@ def index_layers(
     else:
         for layer in todo.values():
             index = index_layer(layer, policy, max_ratio, max_entries)
-            found[index.diff_id] = index
+            found[layer.digest] = index
             if cache is not None:
                 cache.put(index)
             index.entries = EntryTable.of(index.entries)  # as decoded ones are held
-    return [found[layer.diff_id] for layer in layers]
+    return [found[layer.digest] for layer in layers]
 
 
 def _read_in_workers(
@@ -1010,7 +1007,7 @@ def _read_in_workers(
     while_waiting: Callable[[], object] | None = None,
 ) -> None:
     """Each layer read in a forked process of its own, at most `workers` at a time,
-    largest first (the long poles start early); `ready(diff_id, encoded index)` for each.
+    largest first (the long poles start early); `ready(digest, encoded index)` for each.
 
     Memory is why it is not a process pool. A worker sends back its index in the compact
     encoding (and writes it to the cache itself), then exits: a pool's long-lived workers
@@ -1056,7 +1053,7 @@ def _read_in_workers(
                 proc.join()
                 if not ok:
                     raise cast(BaseException, result)
-                held[layer.diff_id] = cast(bytes, result)
+                held[layer.digest] = cast(bytes, result)
                 if not pending:  # no fork is left to make: a lean parent no longer matters
                     while held:
                         ready(*held.popitem())
@@ -1086,7 +1083,7 @@ def _worker(
         rest = index_layer(layer, policy, max_ratio, max_entries, handoff=parts.add)
         result = parts.finish(rest)
         if cache is not None:
-            cache.put_encoded(rest.diff_id, result)
+            cache.put_encoded(rest.digest, result)
         send.send((True, result))
     except BaseException as exc:  # the parent raises it
         try:

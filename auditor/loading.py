@@ -120,7 +120,7 @@ class LoadedImage:
                 f"of {options.max_entries}; raise --max-entries to read it"
             )
         self.cache_hits = cache.hits if cache is not None else 0
-        self.layers_read = len({ly.diff_id for ly in image.layers}) - self.cache_hits
+        self.layers_read = len({ly.digest for ly in image.layers}) - self.cache_hits
         return indexes
 
 

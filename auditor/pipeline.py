@@ -227,7 +227,8 @@ def results_path(loaded: LoadedImage) -> Path | None:
     if root is None:
         return None
     limits = (loaded.options.max_ratio, loaded.options.max_entries)
-    return ResultCache(root).path(image_key(loaded.image.config, limits))
+    blobs = [layer.digest for layer in loaded.image.layers]
+    return ResultCache(root).path(image_key(loaded.image.config, blobs, limits))
 
 
 # ---- several images: the version-family comparison (PY004) ------------------------------

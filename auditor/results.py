@@ -7,7 +7,11 @@ reads no layer and runs no fs-bound check.
 
 What makes a stored result valid, and so what the keys hold:
 - the image: its config (canonical JSON; it lists the layers' diff_ids and the build
-  history), trusted the way the layer cache trusts diff_ids;
+  history) and its layers' blob digests: a compressed blob's diff_id is the config's
+  claim, not verified (auditor/layers.py `_verify`), so the results are tied to the
+  bytes that were read, as the layer cache's entries are (auditor/cache.py). An image
+  stored uncompressed (an engine export) and the same image gzip'd in a registry are
+  kept apart;
 - imgaudit itself: a digest of its own code and data files (a new version, or an edited
   check, starts afresh), the capture policy and the layer-index format;
 - per check: its options from the config and the command line, `--strict`, and the
@@ -97,11 +101,13 @@ def _date(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not plain JSON")
 
 
-def image_key(config: dict[str, Any], limits: tuple[int, int]) -> str:
-    """The name of one image's results (`limits`: the scan's ratio and entry limits,
-    which decide whether reading the layers would fail)."""
+def image_key(config: dict[str, Any], blobs: list[str], limits: tuple[int, int]) -> str:
+    """The name of one image's results: its config and its layers' stored `blobs`
+    (digests), and `limits`, the scan's ratio and entry limits, which decide whether
+    reading the layers would fail."""
     named = {
         "config": config,
+        "blobs": blobs,
         "code": code_fingerprint(),
         "capture": DEFAULT_POLICY.fingerprint,
         "index_format": INDEX_FORMAT,

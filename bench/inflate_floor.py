@@ -8,12 +8,12 @@ inflater and serial. zlib, zlib-ng and ISA-L all release the GIL while they infl
 threads reach every core. A layer is one deflate stream (or a few gzip members): it
 cannot be split, so the floor is at least the largest layer's time.
 
-With `--verify`, each layer's stored bytes and its inflated bytes are also hashed
-with sha256 as they pass, by a thread of the layer's own beside its inflating one (as
-imgaudit's reader does; hashlib releases the GIL): the blob digest and the diff_id,
-which any reader that checks what it reads must compute. That is the floor of a verifying
-reader; imgaudit's cold scan does both and everything else besides (tar headers, ELF
-parsing, the merge, facts and checks).
+With `--verify`, each layer's stored bytes are also hashed with sha256 as they pass,
+by a thread of the layer's own beside its inflating one (as imgaudit's reader does;
+hashlib releases the GIL): the blob digest, which any reader that checks what it reads
+must compute (the diff_id of a compressed blob is not hashed: auditor/layers.py
+`_verify`). That is the floor of a verifying reader; imgaudit's cold scan does it and
+everything else besides (tar headers, ELF parsing, the merge, facts and checks).
 
 Run by bench/run.py with whichever Python has the module (the bench's own venv has
 zlib-ng and isal; imgaudit's has both where isal has a wheel):
@@ -42,12 +42,12 @@ def inflate(
     path: str, offset: int, size: int, module: Any, verify: bool = False
 ) -> tuple[int, list[str]]:
     """Bytes out of one stored gzip blob (every member), read in 1 MiB pieces;
-    `verify`: both sha256 (stored bytes, inflated bytes) computed on the way, by a
-    hashing thread fed through a bounded queue, and returned (blob digest, diff_id)."""
+    `verify`: the stored bytes' sha256 computed on the way, by a hashing thread fed
+    through a bounded queue, and returned (the blob digest)."""
     total = 0
     pieces: queue.Queue[tuple[Any, bytes] | None] = queue.Queue(8)
     hasher = threading.Thread(target=_hash_all, args=(pieces,)) if verify else None
-    blob, diff = hashlib.sha256(), hashlib.sha256()
+    blob = hashlib.sha256()
     if hasher is not None:
         hasher.start()
     with open(path, "rb") as fh:
@@ -64,8 +64,6 @@ def inflate(
             while raw:
                 out = d.decompress(raw)
                 total += len(out)
-                if hasher is not None:
-                    pieces.put((diff, out))
                 if d.eof:
                     raw = d.unused_data
                     d = module.decompressobj(31)
@@ -77,7 +75,7 @@ def inflate(
         return total, []
     pieces.put(None)
     hasher.join()
-    return total, ["sha256:" + blob.hexdigest(), "sha256:" + diff.hexdigest()]
+    return total, ["sha256:" + blob.hexdigest()]
 
 
 def _hash_all(pieces: queue.Queue[tuple[Any, bytes] | None]) -> None:
@@ -101,7 +99,7 @@ def floor(
     wall = time.perf_counter() - start
     out: dict[str, Any] = {"wall": wall, "cpu": time.process_time() - cpu0}
     out["bytes"] = sum(n for n, _ in done.values())
-    if verify:  # per blob, in the order given: [blob digest, diff_id]
+    if verify:  # per blob, in the order given: [blob digest]
         out["digests"] = [done[s][1] for s in slices]
     return out
 

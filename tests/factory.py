@@ -287,7 +287,8 @@ def compress(data: bytes, compression: Compression) -> bytes:
     if compression == "gzip":
         return gzip.compress(data, compresslevel=6, mtime=0)
     if compression == "zstd":
-        return zstandard.ZstdCompressor(level=3).compress(data)
+        # with a content checksum, as the zstd CLI and containerd's encoder write by default
+        return zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data)
     if compression == "estargz":
         step = 4096
         return b"".join(

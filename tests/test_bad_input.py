@@ -169,13 +169,30 @@ def test_config_without_diff_ids(tmp_path: Path) -> None:
     assert_one_line(f"oci:{layout}", "no rootfs.diff_ids")
 
 
-def test_diff_id_mismatch(tmp_path: Path) -> None:
-    built = factory.build(SPEC)
+def test_diff_id_mismatch_of_an_uncompressed_layer(tmp_path: Path) -> None:
+    """An uncompressed blob is its own tar: its digest is what the diff_id must be."""
+    built = factory.build(factory.uncompressed(SPEC))
     config = json.loads(built.config)
     config["rootfs"]["diff_ids"][1] = factory.sha256(b"a lie")
     built = factory.with_config(built, config)
     layout = factory.write_oci_dir(built, tmp_path / "layout")
     assert_one_line(f"oci:{layout}", "layer 1", "diff_id mismatch", factory.sha256(b"a lie"))
+
+
+def test_a_compressed_layer_is_read_whatever_diff_id_the_config_claims(tmp_path: Path) -> None:
+    """The blob digest fixes the bytes; the diff_id of a compressed blob is the config's
+    claim, not hashed (auditor/layers.py `_verify`; tests/test_cache.py shows the claim
+    cannot reach another image's scan)."""
+    built = factory.build(SPEC)
+    config = json.loads(built.config)
+    config["rootfs"]["diff_ids"][1] = factory.sha256(b"a lie")
+    built = factory.with_config(built, config)
+    layout = factory.write_oci_dir(built, tmp_path / "layout")
+    code, out, err = run(f"oci:{layout}", "--format", "json")
+    assert code in (0, 1), err
+    report = json.loads(out)
+    assert report["image"]["layers"][1]["diff_id"] == factory.sha256(b"a lie")
+    assert report["image"]["layers"][1]["size"] == len(b"x = 1\n" * 300)  # its blob, read
 
 
 def test_blob_digest_mismatch(tmp_path: Path) -> None:

@@ -111,6 +111,30 @@ def test_cache_is_shared_across_transports(tmp_path: Path, opened: list[str]) ->
     assert opened == []
 
 
+def test_an_engine_export_serves_the_compressed_image_but_not_the_reverse(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    """An uncompressed layer's digest is its diff_id: its index serves the same layer
+    gzip'd. A gzip blob's index is filed under the gzip blob only (its diff_id is not
+    hashed), so the export reads its layers again."""
+    spec = factory.ImageSpec(layers=BASE)
+    gz, tar = factory.build(spec), factory.build(factory.uncompressed(spec))
+    first = tmp_path / "export-first"
+    export = scan(f"docker-archive:{factory.write_docker_archive(tar, tmp_path / 'a.tar')}", first)
+    opened.clear()
+    registry_like = f"oci:{factory.write_oci_dir(gz, tmp_path / 'gz')}"
+    assert (
+        scan(registry_like, first)["image"]["layers"][0]["diff_id"]
+        == (export["image"]["layers"][0]["diff_id"])
+    )
+    assert opened == []
+    second = tmp_path / "gzip-first"
+    scan(registry_like, second)
+    opened.clear()
+    scan(f"docker-archive:{tmp_path / 'a.tar'}", second)
+    assert len(opened) == 2
+
+
 def test_no_cache_reads_everything_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], opened: list[str], _private_cache: Path
 ) -> None:
@@ -151,7 +175,7 @@ def test_cache_dir_from_the_environment(
     assert main(["scan", ref, "--jobs", "1", "--disable", "SEC001"]) == 0
     capsys.readouterr()
     names = sorted(p.name for p in (tmp_path / "elsewhere" / "layers").rglob("*.index"))
-    assert names == sorted(d.replace(":", "-") + ".index" for d in map(factory.sha256, built.diffs))
+    assert names == sorted(d.replace(":", "-") + ".index" for d in map(factory.sha256, built.blobs))
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -191,15 +215,36 @@ def test_a_corrupt_entry_is_a_miss(tmp_path: Path, damage: bytes, opened: list[s
     assert opened == []
 
 
+def _layer(digest: str, diff_id: str) -> SourceLayer:
+    return SourceLayer(0, diff_id, digest, "", None, FileSlice("/nonexistent", 0, 0))
+
+
 def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path, DEFAULT_POLICY)
-    from auditor.layerindex import LayerIndex
-
-    cache.put(LayerIndex(diff_id="sha256:" + "a" * 64))
-    good = cache._path("sha256:" + "a" * 64)
-    good.rename(cache._path("sha256:" + "b" * 64))
-    assert cache.get("sha256:" + "b" * 64) is None
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    cache.put(LayerIndex(diff_id=a, digest=a))
+    cache._path(a).rename(cache._path(b))
+    assert cache.get(_layer(b, b)) is None
     assert cache.misses == 1
+
+
+def test_an_index_is_found_by_its_blob_or_by_the_diff_id_an_uncompressed_blob_verified(
+    tmp_path: Path,
+) -> None:
+    """Filed under the blob it was read from; found by a compressed layer of another
+    image through the diff_id only when that blob was the uncompressed tar itself."""
+    cache = LayerCache(tmp_path, DEFAULT_POLICY)
+    tar, gz, other_gz = ("sha256:" + c * 64 for c in "abc")
+    cache.put(LayerIndex(diff_id=tar, digest=tar, tar_size=1))  # an engine export's layer
+    found = cache.get(_layer(gz, tar))  # the same layer gzip'd in a registry
+    assert found is not None and found.tar_size == 1 and found.diff_id == tar
+
+    cache.put(LayerIndex(diff_id=tar, digest=gz, tar_size=2))  # read from a gzip blob
+    assert cache.get(_layer(gz, tar)).tar_size == 2  # type: ignore[union-attr]
+    cache._path(tar).unlink()
+    # another blob claiming the same diff_id: the gzip blob's index is not its content
+    assert cache.get(_layer(other_gz, tar)) is None
+    assert cache.get(_layer(tar, tar)) is None  # nor the tar's, read uncompressed
 
 
 def test_the_key_includes_the_capture_policy(tmp_path: Path) -> None:

@@ -69,15 +69,20 @@ def test_broken_compression_is_one_error(tmp_path: Path, blob: bytes, message: s
 
 def test_concatenated_members_and_zero_padding_are_fine(tmp_path: Path) -> None:
     half = len(TAR) // 2
-    want = index(tmp_path, TAR).to_json()  # type: ignore[attr-defined]
+
+    def content(blob: bytes) -> dict[str, object]:
+        """The index less the stored blob's digest (the blobs differ on purpose)."""
+        return {**index(tmp_path, blob).to_json(), "digest": None}  # type: ignore[attr-defined]
+
+    want = content(TAR)
     gz = gzip.compress(TAR[:half]) + gzip.compress(TAR[half:]) + b"\0" * 600
-    assert index(tmp_path, gz).to_json() == want  # type: ignore[attr-defined]
+    assert content(gz) == want
     zs = zstandard.compress(TAR[:half]) + zstandard.compress(TAR[half:])
-    assert index(tmp_path, zs).to_json() == want  # type: ignore[attr-defined]
+    assert content(zs) == want
     # a zstd skippable frame between the data frames
     skippable = b"\x50\x2a\x4d\x18" + (8).to_bytes(4, "little") + b"metadata"
     zs = zstandard.compress(TAR[:half]) + skippable + zstandard.compress(TAR[half:])
-    assert index(tmp_path, zs).to_json() == want  # type: ignore[attr-defined]
+    assert content(zs) == want
 
 
 def _bomb(tmp_path: Path, compression: str, mib: int) -> tuple[Path, str, str]:

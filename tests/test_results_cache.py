@@ -97,9 +97,27 @@ def test_unchanged_image_is_reported_without_reading_a_layer(
     assert warm == cold  # byte for byte the same report
 
 
-def test_the_same_image_under_another_transport_shares_its_results(
+def test_the_same_blobs_under_another_transport_share_their_results(
     tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
+    on_day(monkeypatch, "2026-11-28")
+    image = built()
+    oci = scan(layout(tmp_path, image), capsys)
+    reads.reset()
+    archive = factory.write_oci_archive(image, tmp_path / "app.tar")
+    again = scan(f"oci-archive:{archive}", capsys)
+    assert (reads.layers, reads.merges) == (0, 0)
+    assert {k: v for k, v in again.items() if k != "source"} == {
+        k: v for k, v in oci.items() if k != "source"
+    }
+
+
+def test_the_same_image_stored_uncompressed_is_merged_again_and_reports_the_same(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Results are keyed by the blobs read (a gzip blob's diff_id is not verified), so
+    an engine export of a registry image is a new entry; its layers come from the
+    layer cache only if they were read uncompressed before (tests/test_cache.py)."""
     on_day(monkeypatch, "2026-11-28")
     image = built()
     oci = scan(layout(tmp_path, image), capsys)
@@ -107,7 +125,7 @@ def test_the_same_image_under_another_transport_shares_its_results(
     archive = tmp_path / "app.tar"
     factory.write_docker_archive(image, archive)
     docker = scan(f"docker-archive:{archive}", capsys)
-    assert reads.merges == 0
+    assert reads.merges == 1
     assert docker["findings"] == oci["findings"]
     assert docker["facts"] == oci["facts"]
 
@@ -117,7 +135,27 @@ def test_the_same_image_under_another_transport_shares_its_results(
     assert content(docker) == content(oci)
     assert [ly["digest"] for ly in docker["image"]["layers"]] != [
         ly["digest"] for ly in oci["image"]["layers"]
-    ]  # the transport's own blobs (uncompressed here) are still reported live
+    ]
+
+
+def test_a_config_that_misnames_its_diff_ids_reaches_no_other_image(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """An image whose config is byte for byte another's (diff_ids and all) over other
+    blobs: scanned first, neither cache gives its content to the honest image."""
+    on_day(monkeypatch, "2026-11-28")
+    honest = built(b"print(1)\n")
+    liar = factory.with_config(built(b"import os  # not the app\n" * 40), honest.config)
+    assert liar.config == honest.config and liar.blobs[1] != honest.blobs[1]
+    fresh = scan(layout(tmp_path, honest, "fresh"), capsys, "--no-cache")
+    lied = scan(layout(tmp_path, liar, "liar"), capsys)
+    assert lied["image"]["layers"][1]["size"] != fresh["image"]["layers"][1]["size"]
+    reads.reset()
+    again = scan(layout(tmp_path, honest, "honest"), capsys)
+    assert reads.layers == 1  # its own app blob; the shared base blob from the cache
+    assert {k: v for k, v in again.items() if k != "source"} == {
+        k: v for k, v in fresh.items() if k != "source"
+    }
 
 
 def test_a_changed_image_is_read_again(

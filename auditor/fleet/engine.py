@@ -3,7 +3,7 @@ every image where its layers are.
 
 Why Dask (distributed) and not a scheduler of our own or Ray: the work is a small
 task graph of pure Python functions over pickleable values, and Dask's scheduler
-already does what the fleet needs: tasks keyed by name (a layer's key is its diff_id,
+already does what the fleet needs: tasks keyed by name (a layer's key is its blob digest,
 so two images sharing a base submit the same task once), data locality (a task goes
 to the worker holding most of its inputs' bytes), retries when a worker dies, and
 the same client code for an in-process `LocalCluster` and a remote
@@ -162,35 +162,35 @@ def run(
             on_outcome(outcome)
 
     def layer_future(layer: Any) -> Any:
-        if layer.diff_id not in layer_futures:
-            n = generation[layer.diff_id] = generation.get(layer.diff_id, -1) + 1
-            layer_futures[layer.diff_id] = client.submit(
+        if layer.digest not in layer_futures:
+            n = generation[layer.digest] = generation.get(layer.digest, -1) + 1
+            layer_futures[layer.digest] = client.submit(
                 tasks.index_one,
                 layer,
                 options,
                 n,
-                key=f"{run_key}-layer-{layer.diff_id.replace(':', '-')}-{n}",
+                key=f"{run_key}-layer-{layer.digest.replace(':', '-')}-{n}",
                 retries=RETRIES,
                 pure=False,
                 priority=10,  # layers before audits: they unblock many images
             )
-            seen.add(layer.diff_id)
-        return layer_futures[layer.diff_id]
+            seen.add(layer.digest)
+        return layer_futures[layer.digest]
 
     pending = distributed.as_completed(list(resolving))
     for fut in pending:
         if fut in audits:
-            ref, diff_ids = audits.pop(fut)
+            ref, digests = audits.pop(fut)
             outcome = _result(fut, ref)
             fut.release()
             assert isinstance(outcome, Outcome)
             if outcome.error and outcome.error.startswith("scan failed:"):
                 outcome = tasks.failed(ref, options, outcome.error)  # recorded by no worker
             done(ref, outcome)
-            for diff_id in diff_ids:
-                users[diff_id] -= 1
-                if users[diff_id] == 0:
-                    layer_futures.pop(diff_id).release()
+            for digest in digests:
+                users[digest] -= 1
+                if users[digest] == 0:
+                    layer_futures.pop(digest).release()
             continue
         ref = resolving.pop(fut)
         resolved = _result(fut, ref)
@@ -214,15 +214,15 @@ def run(
             continue
         image = resolved.image
         stats.layer_refs += len(image.layers)
-        diff_ids = list(dict.fromkeys(layer.diff_id for layer in image.layers))
-        first = {layer.diff_id: layer for layer in reversed(image.layers)}
-        deps = [layer_future(first[d]) for d in diff_ids]
-        for diff_id in diff_ids:
-            users[diff_id] = users.get(diff_id, 0) + 1
+        digests = list(dict.fromkeys(layer.digest for layer in image.layers))
+        first = {layer.digest: layer for layer in reversed(image.layers)}
+        deps = [layer_future(first[d]) for d in digests]
+        for digest in digests:
+            users[digest] = users.get(digest, 0) + 1
         audit = client.submit(
             tasks.audit_image, ref, image, options, *deps, retries=RETRIES, pure=False
         )
-        audits[audit] = (ref, diff_ids)
+        audits[audit] = (ref, digests)
         pending.add(audit)
     for fut in layer_futures.values():  # none left; defensive
         fut.release()

@@ -36,7 +36,7 @@ class Outcome:
     # every failing check once: its worst finding (check_id, name, severity, message)
     checks: list[dict[str, Any]] = field(default_factory=list)
     layers: int = 0
-    # layer tasks ("diff_id#generation") this image used that read the blob / hit the cache
+    # layer tasks ("digest#generation") this image used that read the blob / hit the cache
     layers_read: list[str] = field(default_factory=list)
     layers_cached: list[str] = field(default_factory=list)
     scan_id: int | None = None
@@ -60,7 +60,7 @@ class Resolved:
 class LayerResult:
     """One layer's index, and whether producing it read the blob (False: cache hit)."""
 
-    diff_id: str
+    digest: str  # of the layer's stored blob
     index: LayerIndex | None
     read: bool
     error: str | None = None
@@ -68,7 +68,7 @@ class LayerResult:
 
     @property
     def key(self) -> str:
-        return f"{self.diff_id}#{self.generation}"
+        return f"{self.digest}#{self.generation}"
 
 
 def where() -> dict[str, Any]:

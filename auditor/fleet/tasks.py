@@ -4,8 +4,8 @@ Three steps, so that work splits by layer and not only by image:
 
 1. `resolve(reference)`: manifest + config only (cheap), an `Image` whose layer
    locators any worker can open (registry blobs, archive files on a shared path).
-2. `index_one(layer)`: one task per distinct diff_id in the whole fleet. It reads the
-   layer cache first (keyed by diff_id, shared by workers on one filesystem) and reads
+2. `index_one(layer)`: one task per distinct layer blob in the whole fleet. It reads the
+   layer cache first (auditor/cache.py, shared by workers on one filesystem) and reads
    the blob only on a miss. The index stays in the worker's memory as the task result.
 3. `audit_image(reference, image, *layer_results)`: merges the indexes and calls the
    pipeline (auditor/pipeline.py `audit`, with the run's settings: the same findings
@@ -102,16 +102,16 @@ def index_one(layer: Layer, options: TaskOptions, generation: int = 0) -> LayerR
     root = loading.cache_root
     cache = LayerCache(root, DEFAULT_POLICY) if root is not None else None
     if cache is not None:
-        found = cache.get(layer.diff_id)
+        found = cache.get(layer)
         if found is not None:
-            return LayerResult(layer.diff_id, found, read=False, generation=generation)
+            return LayerResult(layer.digest, found, read=False, generation=generation)
     try:
         index = index_layer(layer, DEFAULT_POLICY, loading.max_ratio, loading.max_entries)
     except InputError as exc:
-        return LayerResult(layer.diff_id, None, read=True, error=str(exc), generation=generation)
+        return LayerResult(layer.digest, None, read=True, error=str(exc), generation=generation)
     if cache is not None:
         cache.put(index)
-    return LayerResult(layer.diff_id, index, read=True, generation=generation)
+    return LayerResult(layer.digest, index, read=True, generation=generation)
 
 
 # ---- step 3 --------------------------------------------------------------------------
@@ -120,14 +120,14 @@ def index_one(layer: Layer, options: TaskOptions, generation: int = 0) -> LayerR
 def audit_image(
     reference: str, image: Image, options: TaskOptions, *layers: LayerResult
 ) -> Outcome:
-    by_id = {r.diff_id: r for r in layers}
+    by_digest = {r.digest: r for r in layers}
     for layer in image.layers:
-        result = by_id[layer.diff_id]
+        result = by_digest[layer.digest]
         if result.error:
             outcome = failed(reference, options, result.error)
             outcome.layers_read = [r.key for r in layers if r.read]
             return outcome
-    indexes = [by_id[ly.diff_id].index for ly in image.layers]
+    indexes = [by_digest[ly.digest].index for ly in image.layers]
     loaded = LoadedImage(image, options.settings.loading, indexes)  # type: ignore[arg-type]
     outcome = _report(reference, loaded, options)
     outcome.layers_read = [r.key for r in layers if r.read]

@@ -135,9 +135,11 @@ def _stop(cluster: Cluster) -> None:
 
 
 def broken_image() -> Any:
-    """An image whose config names the wrong diff_id for its top layer: its layer
-    task fails verification (the blob is fine, the claim about it is not)."""
-    built = build(ImageSpec(layers=[*base_layers(0), Layer([File("app/x", b"x")])]))
+    """An image whose config names the wrong diff_id for its uncompressed top layer
+    (the blob is its own tar): its layer task fails verification (the blob is fine,
+    the claim about it is not)."""
+    top = Layer([File("app/x", b"x")], compression="none")
+    built = build(ImageSpec(layers=[*base_layers(0), top]))
     config = json.loads(built.config)
     config["rootfs"]["diff_ids"][-1] = "sha256:" + "0" * 64
     config_bytes = json.dumps(config).encode()
