@@ -1,6 +1,6 @@
 """What the cache directory holds, and removing what no longer pays its way.
 
-Two caches share the directory (README "Cache"): `layers/` (layer indexes by diff_id)
+Two caches share the directory (README "Cache"): `layers/` (layer indexes by blob digest)
 and `results/` (per-image results). Each lives in a subdirectory named by its format;
 a newer imgaudit writes a new one, so directories of other formats are dead weight.
 Entries are touched when used, so "not used for N days" is their modification time.

@@ -12,7 +12,7 @@ the same image under the same settings gives the same findings through any face.
     for finding in report.findings or ():
         print(finding.check_id, finding.severity, finding.message)
 
-Two caches sit on the line: layer indexes by diff_id (auditor/cache.py, used by the
+Two caches sit on the line: layer indexes by blob digest (auditor/cache.py, used by the
 loader) and each image's derived results (auditor/results.py, used here): an
 unchanged image is reported without reading a layer.
 """
