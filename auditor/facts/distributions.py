@@ -437,7 +437,10 @@ def _top_level_names(rels: list[str]) -> set[str]:
     """The importable names RECORD paths start with: their first components (most rows
     share a few: the package directory), each worked out once."""
     tops = set()
-    for first, sep, _ in {rel.partition("/") for rel in rels if not rel.startswith("..")}:
+    # "pkg/" for a path below a directory, the whole path for a file at the top: a few
+    # dozen distinct heads for thousands of rows
+    for head in {rel[: rel.find("/") + 1] or rel for rel in rels if not rel.startswith("..")}:
+        first, sep = (head[:-1], "/") if head.endswith("/") else (head, "")
         if not sep and not first.endswith(MODULE_SUFFIXES):
             continue  # a file at the top that is no module: a .pth, a README
         if not first.endswith((".dist-info", ".data")):
