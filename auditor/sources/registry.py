@@ -26,7 +26,7 @@ Manifests and indexes are resolved by the shared OCI layout logic
 (`auditor.sources.ocilayout`) through `RegistryStore`, so platform selection and
 validation are the same as for `oci:` directories. Layer blobs are `RegistryBlob`
 locators: pickleable, they re-authenticate in the worker process that reads them.
-Layers already in the layer cache (by diff_id) are never opened, hence never
+Layers already in the layer cache (auditor/cache.py) are never opened, hence never
 downloaded.
 """
 
