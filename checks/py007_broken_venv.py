@@ -82,6 +82,15 @@ readable: `chmod 700` of a root-owned site-packages/django with `USER app` makes
 root, an unknown uid, or a command run through gosu/su-exec, and not when the
 container's program itself does not start (said first).
 
+Also a warning: `python SCRIPT` as the container's command, run by a base interpreter
+that has no package of its own (installers aside), in an image whose one venv holding
+packages is not on that python's sys.path (`uv sync` into /app/.venv without `ENV
+PATH=/app/.venv/bin:$PATH`: `python` is the base image's, "No module named 'httpx'").
+Only a warning, since the files do not say what the script imports: it names a module
+of the venv that does not import with that python. Not judged when the python has
+packages of its own, when several venvs hold packages (tools' own venvs, pipx, `uv
+tool` and Poetry's installer, left aside), or where the files cannot say (as for -m).
+
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
 
 How to fix: copy the interpreter too (same path in both stages), or create the venv
@@ -101,6 +110,8 @@ from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.kinds import DIR
 
 if TYPE_CHECKING:
+    from auditor.facts.distributions import Distribution
+    from auditor.facts.syspath import Environment
     from auditor.facts.venvs import Venv
     from auditor.fs import FileSystem
 
@@ -261,7 +272,10 @@ def _unreachable_program(ctx: CheckContext) -> Iterable[Finding]:
     if not blocked:  # exec fails first: what the script would import is moot
         yield from _script_package_off_path(ctx)
         yield from _module_off_path(ctx)
-        yield from _script_missing(ctx)
+        missing = list(_script_missing(ctx))
+        yield from missing
+        if not missing:  # python cannot open it: what it would import is moot
+            yield from _script_python_without_the_venv(ctx)
 
 
 def _blocked_program(ctx: CheckContext) -> Iterable[Finding]:
@@ -546,7 +560,6 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     import sys
 
     from auditor.facts.apppython import module_run, server_app_run
-    from auditor.facts.distributions import is_module_named
 
     facts = ctx.facts
     fs = facts.fs
@@ -569,20 +582,8 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     workdir = posixpath.normpath("/" + workdir).strip("/")
     if _in_volume(ctx, workdir):
         return  # the app is mounted there at run time
-    for entry in (workdir, *env.sys_path):
-        real = fs.resolve(entry)
-        node = fs.get(real) if real is not None else None
-        if node is None:
-            continue  # not there: Python passes over it
-        if node.entry.kind != DIR:
-            return  # a zip or an egg: its content is not indexed
-        for name in fs.listdir(real or ""):
-            if is_module_named(name, top):
-                return  # a package, module, sourceless pyc or extension by that name
-            if name.startswith(_STARTUP_HOOKS) and not _inert_hook(fs, f"{real}/{name}"):
-                return
-            if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
-                return
+    if _may_import(fs, env, workdir, top):
+        return
     shown = "/" + env.path
     runs = (
         f"{run.program.rsplit('/', 1)[-1]} {run.module}:..."
@@ -606,6 +607,105 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "module": run.module,
             "working_dir": "/" + workdir,
             "environment": shown,
+        },
+    )
+
+
+def _may_import(fs: FileSystem, env: Environment, first: str, top: str) -> bool:
+    """Whether `import top` may succeed in `env` with `first` as sys.path[0] (the working
+    directory for -m, the script's directory for a script): a module by that name on an
+    entry, or something the files cannot judge (a zip or egg on sys.path, a startup hook
+    other than Debian's stock one, a .pth `import` line)."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.distributions import is_module_named
+
+    for entry in (first, *env.sys_path):
+        real = fs.resolve(entry)
+        node = fs.get(real) if real is not None else None
+        if node is None:
+            continue  # not there: Python passes over it
+        if node.entry.kind != DIR:
+            return True  # a zip or an egg: its content is not indexed
+        for name in fs.listdir(real or ""):
+            if is_module_named(name, top):
+                return True  # a package, module, sourceless pyc or extension by that name
+            if name.startswith(_STARTUP_HOOKS) and not _inert_hook(fs, f"{real}/{name}"):
+                return True
+            if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
+                return True
+    return False
+
+
+#: Installers, which a base image's python carries: not packages an app imports
+_TOOLING = frozenset({"pip", "setuptools", "wheel"})
+#: Where tools get a venv of their own (pipx, `uv tool`, Poetry's installer): not the app's
+_TOOL_VENVS = ("pipx/venvs/", "uv/tools/", "pypoetry/venv", "poetry/venv")
+
+
+def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
+    """`python SCRIPT` run by a base interpreter with no package of its own, in an image
+    whose one venv holding packages is not on that python's sys.path: `uv sync` into
+    /app/.venv with no `ENV PATH=/app/.venv/bin:$PATH`, so `python` is the base image's
+    and `import fastapi` fails. A warning: the files do not say what the script imports,
+    only that the venv's packages do not import with the python that runs it."""
+    # deferred: start-up time, see README "Performance"
+    import sys
+
+    from auditor.facts.apppython import script_run
+
+    facts = ctx.facts
+    fs = facts.fs
+    run = script_run(fs, facts.config, facts.env)
+    app = facts.app_python
+    if run is None or app.program != run.program or app.environment is None:
+        return
+    env = next((e for e in facts.environments if e.path == app.environment), None)
+    if env is None or env.kind != "interpreter" or env.base is None:
+        return
+    if facts.env.get("PYTHONHOME") or facts.env.get("PYTHONSAFEPATH"):
+        return
+    venvs = {
+        e.path
+        for e in facts.environments
+        if e.kind == "venv" and not any(t in e.path + "/" for t in _TOOL_VENVS)
+    }
+    holding: dict[str, list[Distribution]] = {}
+    for d in facts.distributions:
+        if d.name is None or d.name in _TOOLING:
+            continue
+        if env.path in d.environments:
+            return  # the python has packages of its own: the files cannot say which it needs
+        for where in d.environments:
+            if where in venvs:
+                holding.setdefault(where, []).append(d)
+    if len(holding) != 1:
+        return  # none, or several venvs: which one the app needs, the files cannot say
+    [(venv, dists)] = holding.items()
+    if run.path.startswith(venv + "/"):
+        return
+    script_dir = run.path.rpartition("/")[0]  # a script's sys.path[0]
+    tops = sorted({t for d in dists for t in d.top_level if t.isidentifier()})
+    missing = [
+        t
+        for t in tops
+        if t not in sys.stdlib_module_names and not _may_import(fs, env, script_dir, t)
+    ]
+    if not missing:
+        return
+    more = f" (and {', '.join(missing[1:4])}{', ...' if len(missing) > 4 else ''})"
+    yield INFO.finding(
+        f"the container runs `python {run.script}` with /{env.path}, which has no package "
+        f"installed; the {len(dists)} distribution(s) of the venv /{venv} are not on its "
+        f"sys.path: `import {missing[0]}` fails there" + (more if len(missing) > 1 else ""),
+        f'Put the venv first on PATH (ENV PATH="/{venv}/bin:$PATH") or run /{venv}/bin/python',
+        # no path: the python is fine (often the base image's), the command is the team's
+        severity=Severity.WARNING,
+        evidence={
+            "program": "/" + run.program,
+            "script": run.script,
+            "environment": "/" + env.path,
+            "venv": "/" + venv,
+            "modules": missing,
         },
     )
 

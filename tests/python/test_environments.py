@@ -26,6 +26,7 @@ from auditor.checks import (
     sec005_pip_writable,
 )
 from auditor.facts.venvs import parse_cfg, shebang_interpreter
+from auditor.findings import Finding
 from tests.factory import (
     MTIME,
     Dir,
@@ -1386,6 +1387,59 @@ def test_python_script_not_in_the_image(scan: Scan) -> None:
     # -c and -m name no script file
     for argv in (["python", "-c", "print(1)"], ["python", "-W", "ignore", "-c", "pass"]):
         assert findings(py007_broken_venv, scan(image(Layer(USERS), link, Cmd=argv))) == []
+
+
+def test_script_run_by_a_python_that_skips_the_venv(scan: Scan) -> None:
+    """uv's layout (`uv sync` into /app/.venv) with `CMD ["python", "main.py"]` and no
+    `ENV PATH=/app/.venv/bin:$PATH`: `python` is the base image's, which has no package,
+    and `import six` fails in the running image ("No module named 'six'"); imgaudit said
+    nothing. A warning: the files do not say what main.py imports."""
+    six = dist("six")
+    venv = "app/.venv"
+    site = f"{venv}/lib/python{V}/site-packages"
+    uv = Layer(
+        [*pyimage.venv_items(venv, "/opt/acme/python/bin"), *pyimage.dist_items(site, six)],
+        "RUN uv sync --frozen",
+    )
+    link = Layer([Symlink("usr/local/bin/python", PY)])
+    app = Layer([File("app/main.py", b"import six\n")], "COPY . /app")
+    cmd = ["python", "main.py"]
+
+    def found(*layers: Layer, cmd: list[str] = cmd, env: list[str] | None = None) -> list[Finding]:
+        config: dict[str, object] = {"Cmd": cmd, "WorkingDir": "/app"}
+        if env is not None:
+            config["Env"] = env
+        return findings(py007_broken_venv, scan(image(Layer(USERS), link, uv, app, *layers,
+                                                      user="app", **config)))  # fmt: skip
+
+    [f] = found()
+    assert (f.severity.name, f.path) == ("WARNING", None)
+    assert f.message == (
+        f"the container runs `python main.py` with {PY}, which has no package installed; "
+        "the 1 distribution(s) of the venv /app/.venv are not on its sys.path: `import six` "
+        "fails there"
+    )
+    assert f.evidence["modules"] == ["six"] and f.evidence["venv"] == "/app/.venv"
+    # the venv's python runs it: by PATH, or by name
+    assert found(env=["PATH=/app/.venv/bin:/usr/local/bin:/usr/bin:/bin"]) == []
+    assert found(cmd=["/app/.venv/bin/python", "main.py"]) == []
+    # the venv's packages on that python's path, or a module of that name beside the script
+    assert found(env=[f"PYTHONPATH=/{site}", "PATH=/usr/local/bin:/usr/bin:/bin"]) == []
+    assert found(Layer([File("app/six.py", b"")])) == []
+    # the base python has packages of its own, or two venvs hold packages: not judged
+    base_site = f"opt/acme/python/lib/python{V}/site-packages"
+    assert found(Layer(pyimage.dist_items(base_site, dist("markupsafe")))) == []
+    other = Layer([*pyimage.venv_items("opt/v2", "/opt/acme/python/bin"),
+                   *pyimage.dist_items(f"opt/v2/lib/python{V}/site-packages", six)])  # fmt: skip
+    assert found(other) == []
+    # a tool's own venv (pipx) beside the app's: still the app's venv that is said
+    pipx = "root/.local/share/pipx/venvs/poetry"
+    tool = Layer([*pyimage.venv_items(pipx, "/opt/acme/python/bin"),
+                  *pyimage.dist_items(f"{pipx}/lib/python{V}/site-packages", six)])  # fmt: skip
+    assert [f.evidence["venv"] for f in found(tool)] == ["/app/.venv"]
+    # -m and -c name no script; a shell is not read
+    assert found(cmd=["python", "-m", "main"]) == []
+    assert found(cmd=["sh", "-c", "python main.py"]) == []
 
 
 def test_distribution_whose_code_was_deleted(scan: Scan) -> None:
