@@ -83,12 +83,14 @@ root, an unknown uid, or a command run through gosu/su-exec, and not when the
 container's program itself does not start (said first).
 
 Also a warning: `python SCRIPT` as the container's command, run by a base interpreter
-that has no package of its own (installers aside), in an image whose one venv holding
-packages is not on that python's sys.path (`uv sync` into /app/.venv without `ENV
-PATH=/app/.venv/bin:$PATH`: `python` is the base image's, "No module named 'httpx'").
+that has no package of its own (installers aside), in an image whose one place holding
+packages (a venv, or a directory on no environment's path) is not on that python's
+sys.path (`uv sync` into /app/.venv without `ENV PATH=/app/.venv/bin:$PATH`: `python` is
+the base image's, "No module named 'httpx'"; `pip install --target /app/deps` without
+PYTHONPATH).
 Only a warning, since the files do not say what the script imports: it names a module
 of the venv that does not import with that python. Not judged when the python has
-packages of its own, when several venvs hold packages (tools' own venvs, pipx, `uv
+packages of its own, when several places hold packages (tools' own venvs, pipx, `uv
 tool` and Poetry's installer, left aside), or where the files cannot say (as for -m).
 
 Example: builder `python:3.12` makes /opt/venv, final `debian:12` copies only /opt/venv.
@@ -644,10 +646,12 @@ _TOOL_VENVS = ("pipx/venvs/", "uv/tools/", "pypoetry/venv", "poetry/venv")
 
 def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     """`python SCRIPT` run by a base interpreter with no package of its own, in an image
-    whose one venv holding packages is not on that python's sys.path: `uv sync` into
-    /app/.venv with no `ENV PATH=/app/.venv/bin:$PATH`, so `python` is the base image's
-    and `import fastapi` fails. A warning: the files do not say what the script imports,
-    only that the venv's packages do not import with the python that runs it."""
+    whose one place holding packages, a venv or a directory on no environment's path, is
+    not on that python's sys.path: `uv sync` into /app/.venv with no `ENV
+    PATH=/app/.venv/bin:$PATH` (`python` is the base image's: "No module named
+    'httpx'"), `pip install --target /app/deps` with no PYTHONPATH. A warning: the files
+    do not say what the script imports, only that those packages do not import with the
+    python that runs it."""
     # deferred: start-up time, see README "Performance"
     import sys
 
@@ -669,19 +673,22 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
         for e in facts.environments
         if e.kind == "venv" and not any(t in e.path + "/" for t in _TOOL_VENVS)
     }
-    holding: dict[str, list[Distribution]] = {}
+    # (is a venv, its path or the directory) -> the distributions there
+    holding: dict[tuple[bool, str], list[Distribution]] = {}
     for d in facts.distributions:
         if d.name is None or d.name in _TOOLING:
             continue
         if env.path in d.environments:
             return  # the python has packages of its own: the files cannot say which it needs
+        if not d.environments:  # `pip install --target DIR`: on no environment's path
+            holding.setdefault((False, d.location), []).append(d)
         for where in d.environments:
             if where in venvs:
-                holding.setdefault(where, []).append(d)
+                holding.setdefault((True, where), []).append(d)
     if len(holding) != 1:
-        return  # none, or several venvs: which one the app needs, the files cannot say
-    [(venv, dists)] = holding.items()
-    if run.path.startswith(venv + "/"):
+        return  # none, or several places: which one the app needs, the files cannot say
+    [((is_venv, place), dists)] = holding.items()
+    if run.path.startswith(place + "/"):
         return
     script_dir = run.path.rpartition("/")[0]  # a script's sys.path[0]
     tops = sorted({t for d in dists for t in d.top_level if t.isidentifier()})
@@ -693,18 +700,22 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     if not missing:
         return
     more = f" (and {', '.join(missing[1:4])}{', ...' if len(missing) > 4 else ''})"
+    where = f"of the venv /{place}" if is_venv else f"in /{place}"
     yield INFO.finding(
         f"the container runs `python {run.script}` with /{env.path}, which has no package "
-        f"installed; the {len(dists)} distribution(s) of the venv /{venv} are not on its "
+        f"installed; the {len(dists)} distribution(s) {where} are not on its "
         f"sys.path: `import {missing[0]}` fails there" + (more if len(missing) > 1 else ""),
-        f'Put the venv first on PATH (ENV PATH="/{venv}/bin:$PATH") or run /{venv}/bin/python',
+        f'Put the venv first on PATH (ENV PATH="/{place}/bin:$PATH") or run /{place}/bin/python'
+        if is_venv
+        else f"Put /{place} on the interpreter's path (ENV PYTHONPATH=/{place}) or install "
+        "the packages into the environment that runs the script",
         # no path: the python is fine (often the base image's), the command is the team's
         severity=Severity.WARNING,
         evidence={
             "program": "/" + run.program,
             "script": run.script,
             "environment": "/" + env.path,
-            "venv": "/" + venv,
+            ("venv" if is_venv else "location"): "/" + place,
             "modules": missing,
         },
     )

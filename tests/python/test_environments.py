@@ -1437,6 +1437,19 @@ def test_script_run_by_a_python_that_skips_the_venv(scan: Scan) -> None:
     tool = Layer([*pyimage.venv_items(pipx, "/opt/acme/python/bin"),
                   *pyimage.dist_items(f"{pipx}/lib/python{V}/site-packages", six)])  # fmt: skip
     assert [f.evidence["venv"] for f in found(tool)] == ["/app/.venv"]
+    # `pip install --target /app/deps` with no PYTHONPATH (no venv): the same, for that
+    # directory; a venv beside it makes two places, not judged
+    target = Layer(pyimage.dist_items("app/deps", six), "RUN pip install --target /app/deps")
+    facts = scan(image(Layer(USERS), link, target, app, user="app", Cmd=cmd, WorkingDir="/app"))
+    [f] = findings(py007_broken_venv, facts)
+    assert f.severity.name == "WARNING" and f.evidence["location"] == "/app/deps"
+    assert "the 1 distribution(s) in /app/deps are not on its sys.path" in f.message
+    assert f.remedy.startswith("Put /app/deps on the interpreter's path")
+    deps = ["PYTHONPATH=/app/deps", "PATH=/usr/local/bin:/usr/bin:/bin"]
+    facts = scan(image(Layer(USERS), link, target, app, user="app", Cmd=cmd, WorkingDir="/app",
+                       Env=deps))  # fmt: skip
+    assert findings(py007_broken_venv, facts) == []
+    assert found(target) == []
     # -m and -c name no script; a shell is not read
     assert found(cmd=["python", "-m", "main"]) == []
     assert found(cmd=["sh", "-c", "python main.py"]) == []
