@@ -231,7 +231,7 @@ def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
                     stdlib_entries.setdefault(meta, set()).add(env.path)
     covered = {fs.resolve(p) for env in environments for p in env.sys_path}
     for site in site_dirs(fs):
-        if site in covered:
+        if site in covered or _in_uv_cache(site):
             continue
         for location, meta, kind in _metadata_paths(fs, site):
             where.setdefault(meta, (location, kind))
@@ -256,6 +256,15 @@ def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
     named = [d for d in named if d.meta_dir not in vendored]
     unnamed = [d for d in unnamed if d.meta_dir not in vendored]
     return Inventory(tuple(named), tuple(unnamed), tuple(sorted(own)), tuple(egg_links))
+
+
+def _in_uv_cache(site: str) -> bool:
+    """A directory of uv's cache of unpacked wheels (`~/.cache/uv/archive-v0/<id>/`,
+    wherever UV_CACHE_DIR put it), off every path: uv links or copies installs from it,
+    nothing imports from it, and its dist-info directories are no installed
+    distributions (a build without a cache mount leaves one copy of every package
+    there: SZ003 counts it as a cache)."""
+    return "/archive-v0/" in f"/{site}/"
 
 
 def _vendored(dists: Sequence[Distribution]) -> set[str]:

@@ -206,6 +206,22 @@ def test_distribution_facts_from_real_dist_info(scan: Scan) -> None:
     assert status(pk004_editable_install, facts) == "passed"
 
 
+def test_uvs_cache_of_unpacked_wheels_is_no_installed_distribution(scan: Scan) -> None:
+    """`uv sync` without a cache mount leaves every package unpacked in
+    /root/.cache/uv/archive-v0/<id>/ (dist-info included); the image's interpreters list
+    only the venv's copy (importlib.metadata); the inventory listed both. A `pip install
+    --target` directory is still listed, with no environment."""
+    six = dist("six")
+    cache = "root/.cache/uv/archive-v0/qMSrpUnwXrFBlPXy"
+    left = Layer(pyimage.dist_items(cache, six), "RUN uv sync --frozen")
+    target = Layer(pyimage.dist_items("app/deps", six), "RUN pip install --target /app/deps")
+    facts = scan(image(venv_with(six), left, target))
+    assert sorted((d.location, d.environments) for d in facts.distributions) == [
+        ("app/deps", ()),
+        (SITE, (VENV,)),
+    ]
+
+
 def test_wheel_built_from_sdist(scan: Scan) -> None:
     ms = dist("markupsafe")
     tag = f"cp{V.replace('.', '')}-cp{V.replace('.', '')}-linux_x86_64"
