@@ -11,12 +11,13 @@ from types import ModuleType
 
 from auditor.check import Check
 
-# ---- Base OS, security, size, build structure ------------------------------------------
+# ---- Base OS, security, size, build structure, health check -----------------------------
 from . import (
     bl001_cache_unfriendly_order,
     bl002_single_stage,
     bl003_not_reproducible,
     bl004_layers,
+    hc001_healthcheck_broken,
     in001_unreadable_entries,
     os001_base_os_unknown,
     os002_base_os_eol,
@@ -60,6 +61,7 @@ _OS_SECURITY_SIZE_BUILD: list[ModuleType] = [
     bl003_not_reproducible,
     bl004_layers,
     in001_unreadable_entries,
+    hc001_healthcheck_broken,
 ]
 
 

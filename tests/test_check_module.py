@@ -29,7 +29,7 @@ def module(**names: object) -> types.ModuleType:
 
 
 def test_every_shipped_check_is_a_check_module() -> None:
-    assert len(ALL_CHECKS) == 41
+    assert len(ALL_CHECKS) == 42
     assert all(c.doc and c.info.id for c in ALL_CHECKS)
     assert isinstance(os005_image_stale, CheckModule)
 

@@ -26,7 +26,7 @@ from tests.support.realistic_images import ALL_IMAGES
 IMAGES = [r.name for r in ALL_IMAGES]
 CHECKS = [
     *("BL001", "BL002", "BL003", "BL004", "CC001", "CC002", "EL001", "EL002", "EL003"),
-    *("IN001", "OS001", "OS002", "OS003", "OS004", "OS005", "OS006"),
+    *("HC001", "IN001", "OS001", "OS002", "OS003", "OS004", "OS005", "OS006"),
     *("PK001", "PK002", "PK003", "PK004"),
     *("PY001", "PY002", "PY003", "PY004", "PY005", "PY006", "PY007"),
     *("SEC001", "SEC002", "SEC003", "SEC004", "SEC005", "SEC006", "SEC007", "SEC008", "SEC009"),
