@@ -10,7 +10,9 @@ app itself runs fine.
 What is read: the config's `Healthcheck.Test`. `CMD` form: its first word, found as exec
 finds it (a path against WorkingDir, else the first match on the config's PATH).
 `CMD-SHELL` form: the shell (the config's `Shell`, else /bin/sh: distroless images have
-none) and, when the string is one simple command, the program it starts. Not judged:
+none) and, when the string is one simple command, the program it starts. A python run
+on a script file (`python /app/health.py`) needs that file too (against WorkingDir, not
+in a VOLUME): python exits 2 with "can't open file". Not judged:
 a shell string with pipes, `;`, `&&`, substitutions or a fallback command after `||`
 (`curl ... || wget ...`), a first word that is a shell builtin or an assignment, and
 `NONE`. A check that finds its program but fails for other reasons (the port, the
@@ -28,7 +30,9 @@ References: https://docs.docker.com/reference/dockerfile/#healthcheck
 
 from __future__ import annotations
 
+import posixpath
 import re
+import shlex
 from collections.abc import Iterator
 
 from auditor.context import CheckContext
@@ -63,7 +67,7 @@ _BUILTINS = frozenset({
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
     # deferred: start-up time, see README "Performance"
-    from auditor.facts.apppython import which
+    from auditor.facts.apppython import in_volume, python_script, which
 
     facts = ctx.facts
     health = facts.config.get("Healthcheck")
@@ -75,7 +79,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         raise Skip("HEALTHCHECK NONE")
     fs, config, env = facts.fs, facts.config, facts.env
     if kind == "CMD":
-        program = args[0]
+        program, words = args[0], args
         shown = " ".join(args)
     elif kind == "CMD-SHELL":
         shell = [s for s in config.get("Shell") or [] if isinstance(s, str)] or ["/bin/sh"]
@@ -91,9 +95,25 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         if found is None:
             return  # shell syntax: what runs, or whether a fallback catches it, is not read
         program, shown = found, args[0]
+        try:
+            words = shlex.split(args[0].partition("||")[0])
+        except ValueError:  # unbalanced quotes: the shell fails, but say nothing of it
+            words = []
     else:
         raise Skip(f"HEALTHCHECK of unknown form {kind!r}")
     if which(fs, config, env, program) is not None:
+        script = python_script(words)
+        workdir = str(config.get("WorkingDir") or "")
+        path = posixpath.normpath(posixpath.join("/", workdir, script or ".")).lstrip("/")
+        if script and fs.resolve(path) is None and not in_volume(config, path):
+            yield INFO.finding(
+                f"the HEALTHCHECK runs `{shown}`, and /{path} is not in the image: python "
+                'exits 2 ("can\'t open file"), every check fails, and the container turns '
+                "unhealthy",
+                "Copy the health-check script into the final image, or give its path "
+                "against the WORKDIR",
+                evidence={"test": test, "missing": "/" + path},
+            )
         return
     yield INFO.finding(
         f"the HEALTHCHECK runs `{shown}`, and {program} is not "

@@ -431,16 +431,11 @@ def _program_off_path(ctx: CheckContext, word: str | None, first: list[str]) -> 
 
 
 def _in_volume(ctx: CheckContext, path: str) -> bool:
-    """Whether `path` (no leading slash) lies in a VOLUME of the image's config: what is
-    there is meant to be mounted at run time, the image's files cannot say."""
-    volumes = ctx.facts.config.get("Volumes") or {}
-    if not isinstance(volumes, dict):
-        return False
-    for v in volumes:
-        root = str(v).strip("/")
-        if not root or path == root or path.startswith(root + "/"):
-            return True
-    return False
+    """Whether `path` (no leading slash) lies in a VOLUME of the image's config."""
+    # deferred: start-up time, see README "Performance"
+    from auditor.facts.apppython import in_volume
+
+    return in_volume(ctx.facts.config, path)
 
 
 def _program_missing(ctx: CheckContext, word: str) -> Iterable[Finding]:

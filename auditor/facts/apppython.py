@@ -239,14 +239,33 @@ def script_run(fs: FileSystem, config: dict[str, Any], env: dict[str, str]) -> S
     the command). None for anything else: -c, -m, stdin, a long option or one not read
     here."""
     finder = _Finder(fs, config, env, (), ())
-    args = finder.args(command_argv(config))
-    if not args or not _PYTHON_NAME.match(args[0].rsplit("/", 1)[-1]):
-        return None
-    program = finder.which(args[0])
-    script = _script_operand(args[1:])
+    args = finder.args(command_argv(config)) or []
+    script = python_script(args)
+    program = finder.which(args[0]) if script else None
     if program is None or not script:
         return None
     return ScriptRun(program, script, _norm(posixpath.join(finder.workdir, script)))
+
+
+def python_script(args: list[str]) -> str | None:
+    """SCRIPT when the words `args` run a python on a script file (`python3 -u
+    /app/health.py`), as written; None for -c, -m, stdin and any other program."""
+    if not args or not _PYTHON_NAME.match(args[0].rsplit("/", 1)[-1]):
+        return None
+    return _script_operand(args[1:])
+
+
+def in_volume(config: dict[str, Any], path: str) -> bool:
+    """Whether `path` (no leading slash) lies in a VOLUME of the image's config: what is
+    there is meant to be mounted at run time, the image's files cannot say."""
+    volumes = config.get("Volumes") or {}
+    if not isinstance(volumes, dict):
+        return False
+    for v in volumes:
+        root = str(v).strip("/")
+        if not root or path == root or path.startswith(root + "/"):
+            return True
+    return False
 
 
 def _script_operand(args: list[str]) -> str | None:

@@ -17,6 +17,7 @@ PROGRAMS = Layer(
         File("bin/sh", b"\x7fELF", mode=0o755),
         File("usr/local/bin/python3", b"\x7fELF", mode=0o755),
         File("app/health.sh", b"#!/bin/sh\nexit 0\n", mode=0o755),
+        File("app/health.py", b"import sys\nsys.exit(0)\n"),
     ]
 )
 CURL = Layer([File("usr/bin/curl", b"\x7fELF", mode=0o755)])
@@ -42,14 +43,18 @@ def health(*test: str, layers: tuple[Layer, ...] = (), **config: object) -> Imag
         ("CMD-SHELL", "curl -f http://localhost:8000/ || exit 1"),
         ("CMD-SHELL", "curl -fsS http://localhost:8000/health"),
         ("CMD", "/usr/bin/wget", "-q", "-O-", "http://localhost/"),
+        # python is there, the script it is given is not ("can't open file", exit 2)
+        ("CMD", "python3", "-u", "/app/gone.py"),
+        ("CMD-SHELL", "python3 gone.py || exit 1"),
     ],
 )
 def test_a_program_not_in_the_image_fails_every_check(tmp_path: Path, test: tuple[str]) -> None:
     [f] = run(hc001_healthcheck_broken, health(*test), tmp_path)
     assert summary([f]) == [("HC001", "warning", None)]
-    missing = "/usr/bin/wget" if "wget" in test[1] else "curl"
+    words = " ".join(test[1:])
+    missing = "/usr/bin/wget" if "wget" in words else "/app/gone.py" if "gone" in words else "curl"
     assert f.evidence["missing"] == missing
-    assert f.message.endswith(": every check fails, and the container turns unhealthy")
+    assert f.message.endswith("every check fails, and the container turns unhealthy")
 
 
 @pytest.mark.parametrize(
@@ -58,6 +63,9 @@ def test_a_program_not_in_the_image_fails_every_check(tmp_path: Path, test: tupl
         ("CMD", "curl", "-f", "http://localhost:8000/"),  # installed now
         ("CMD", "python3", "-c", "import urllib.request"),
         ("CMD", "./health.sh"),  # against WorkingDir
+        ("CMD", "python3", "health.py"),
+        ("CMD-SHELL", "python3 /app/health.py || exit 1"),
+        ("CMD", "python3", "/data/probe.py"),  # in a VOLUME: mounted at run time
         ("CMD-SHELL", "python3 -c 'import sys; sys.exit(0)' || exit 1"),
         # shell syntax: what runs, or whether a fallback catches it, is not read
         ("CMD-SHELL", "wget -qO- http://localhost/ || curl -f http://localhost/"),
@@ -69,7 +77,7 @@ def test_a_program_not_in_the_image_fails_every_check(tmp_path: Path, test: tupl
 def test_what_the_image_can_run_or_the_files_cannot_read_is_passed(
     tmp_path: Path, test: tuple[str]
 ) -> None:
-    spec = health(*test, layers=(CURL,))
+    spec = health(*test, layers=(CURL,), Volumes={"/data": {}})
     assert run(hc001_healthcheck_broken, spec, tmp_path) == []
 
 

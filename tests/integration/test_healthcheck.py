@@ -31,12 +31,13 @@ def _health(client: Any, tag: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("name", "healthcheck", "healthy"),
+    ("name", "healthcheck", "missing"),
     [
-        ("curl-shell", "CMD curl -f http://localhost:8000/ || exit 1", False),
-        ("curl-exec", 'CMD ["curl", "-f", "http://localhost:8000/"]', False),
-        ("python", "CMD python3 -c 'import sys; sys.exit(0)'", True),
-        ("sh-test", "CMD test -d /tmp", True),
+        ("curl-shell", "CMD curl -f http://localhost:8000/ || exit 1", "curl"),
+        ("curl-exec", 'CMD ["curl", "-f", "http://localhost:8000/"]', "curl"),
+        ("python-script", 'CMD ["python3", "/srv/health.py"]', "/srv/health.py"),
+        ("python", "CMD python3 -c 'import sys; sys.exit(0)'", None),
+        ("sh-test", "CMD test -d /tmp", None),
     ],
 )
 def test_hc001_says_what_the_engine_finds(
@@ -45,7 +46,7 @@ def test_hc001_says_what_the_engine_finds(
     monkeypatch: pytest.MonkeyPatch,
     name: str,
     healthcheck: str,
-    healthy: bool,
+    missing: str | None,
 ) -> None:
     tag = f"imgaudit-test/healthcheck-{name}:latest"
     dockerfile = (
@@ -56,10 +57,10 @@ def test_hc001_says_what_the_engine_finds(
     build(docker_engine, tag, dockerfile)
     client = docker_engine.client()
     try:
-        assert _health(client, tag) == ("healthy" if healthy else "unhealthy")
+        assert _health(client, tag) == ("healthy" if missing is None else "unhealthy")
     finally:
         client.close()
     monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
     report = audit(f"docker-daemon:{tag}")
     found = [f for f in report.findings if f.check_id == "HC001"]
-    assert [f.evidence["missing"] for f in found] == ([] if healthy else ["curl"])
+    assert [f.evidence["missing"] for f in found] == ([] if missing is None else [missing])
