@@ -91,21 +91,19 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
                 evidence={"test": test, "missing": shell[0]},
             )
             return
-        found = _simple_program(args[0])
+        found = _simple_command(args[0])
         if found is None:
             return  # shell syntax: what runs, or whether a fallback catches it, is not read
-        program, shown = found, args[0]
-        try:
-            words = shlex.split(args[0].partition("||")[0])
-        except ValueError:  # unbalanced quotes: the shell fails, but say nothing of it
-            words = []
+        program, words, shown = found[0], found, args[0]
     else:
         raise Skip(f"HEALTHCHECK of unknown form {kind!r}")
     if which(fs, config, env, program) is not None:
         script = python_script(words)
+        if not script:
+            return
         workdir = str(config.get("WorkingDir") or "")
-        path = posixpath.normpath(posixpath.join("/", workdir, script or ".")).lstrip("/")
-        if script and fs.resolve(path) is None and not in_volume(config, path):
+        path = posixpath.normpath(posixpath.join("/", workdir, script)).lstrip("/")
+        if fs.resolve(path) is None and not in_volume(config, path):
             yield INFO.finding(
                 f"the HEALTHCHECK runs `{shown}`, and /{path} is not in the image: python "
                 'exits 2 ("can\'t open file"), every check fails, and the container turns '
@@ -124,16 +122,16 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-def _simple_program(script: str) -> str | None:
-    """The program a shell string starts when it is one simple command (optionally
-    followed by `|| exit 1`); None for anything else."""
+def _simple_command(script: str) -> list[str] | None:
+    """The words of a shell string that is one simple command (optionally followed by
+    `|| exit 1`), its program first; None for anything else."""
     first, _, rest = script.partition("||")
     if rest and not all(_FAILS_ANYWAY.match(part) for part in rest.split("||")):
         return None
     m = _SIMPLE.match(first)
-    if m is None:
+    if m is None or m.group(1) in _BUILTINS or "=" in m.group(1):
         return None
-    word = m.group(1)
-    if word in _BUILTINS or "=" in word:
-        return None
-    return word
+    try:
+        return shlex.split(first)
+    except ValueError:  # unbalanced quotes: the program is still the first word
+        return [m.group(1)]

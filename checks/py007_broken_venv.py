@@ -111,6 +111,8 @@ from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
 from auditor.kinds import DIR
 
+from .py006_bytecode import TOOLING
+
 if TYPE_CHECKING:
     from auditor.facts.distributions import Distribution
     from auditor.facts.syspath import Environment
@@ -579,7 +581,7 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     workdir = posixpath.normpath("/" + workdir).strip("/")
     if _in_volume(ctx, workdir):
         return  # the app is mounted there at run time
-    if _may_import(fs, env, workdir, top):
+    if _importable(fs, env, workdir, {top}):
         return
     shown = "/" + env.path
     runs = (
@@ -608,33 +610,34 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     )
 
 
-def _may_import(fs: FileSystem, env: Environment, first: str, top: str) -> bool:
-    """Whether `import top` may succeed in `env` with `first` as sys.path[0] (the working
-    directory for -m, the script's directory for a script): a module by that name on an
-    entry, or something the files cannot judge (a zip or egg on sys.path, a startup hook
-    other than Debian's stock one, a .pth `import` line)."""
+def _importable(fs: FileSystem, env: Environment, first: str, tops: set[str]) -> set[str]:
+    """Those of the top-level names `tops` whose import may succeed in `env` with `first`
+    as sys.path[0] (the working directory for -m, the script's directory for a script):
+    a module by that name on an entry; all of them where the files cannot judge (a zip
+    or egg on sys.path, a startup hook other than Debian's stock one, a .pth `import`
+    line). One walk over the entries, however many names are asked about."""
     # deferred: start-up time, see README "Performance"
     from auditor.facts.distributions import is_module_named
 
+    found: set[str] = set()
     for entry in (first, *env.sys_path):
         real = fs.resolve(entry)
         node = fs.get(real) if real is not None else None
         if node is None:
             continue  # not there: Python passes over it
         if node.entry.kind != DIR:
-            return True  # a zip or an egg: its content is not indexed
+            return set(tops)  # a zip or an egg: its content is not indexed
         for name in fs.listdir(real or ""):
-            if is_module_named(name, top):
-                return True  # a package, module, sourceless pyc or extension by that name
+            top = name.partition(".")[0]  # the only name (an identifier) it could be
+            if top in tops and is_module_named(name, top):
+                found.add(top)  # a package, module, sourceless pyc or extension by that name
             if name.startswith(_STARTUP_HOOKS) and not _inert_hook(fs, f"{real}/{name}"):
-                return True
+                return set(tops)
             if name.endswith(".pth") and entry in env.site and _pth_imports(fs, f"{real}/{name}"):
-                return True
-    return False
+                return set(tops)
+    return found
 
 
-#: Installers, which a base image's python carries: not packages an app imports
-_TOOLING = frozenset({"pip", "setuptools", "wheel"})
 #: Where tools get a venv of their own (pipx, `uv tool`, Poetry's installer): not the app's
 _TOOL_VENVS = ("pipx/venvs/", "uv/tools/", "pypoetry/venv", "poetry/venv")
 
@@ -671,7 +674,7 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     # (is a venv, its path or the directory) -> the distributions there
     holding: dict[tuple[bool, str], list[Distribution]] = {}
     for d in facts.distributions:
-        if d.name is None or d.name in _TOOLING:
+        if d.name is None or d.name in TOOLING:  # installers a base python carries
             continue
         if env.path in d.environments:
             return  # the python has packages of its own: the files cannot say which it needs
@@ -686,12 +689,9 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     if run.path.startswith(place + "/"):
         return
     script_dir = run.path.rpartition("/")[0]  # a script's sys.path[0]
-    tops = sorted({t for d in dists for t in d.top_level if t.isidentifier()})
-    missing = [
-        t
-        for t in tops
-        if t not in sys.stdlib_module_names and not _may_import(fs, env, script_dir, t)
-    ]
+    tops = {t for d in dists for t in d.top_level if t.isidentifier()}
+    tops -= sys.stdlib_module_names
+    missing = sorted(tops - _importable(fs, env, script_dir, tops))
     if not missing:
         return
     more = f" (and {', '.join(missing[1:4])}{', ...' if len(missing) > 4 else ''})"
