@@ -603,6 +603,31 @@ def test_wheel_in_a_target_directory_carries_its_libraries(scan: Scan) -> None:
     assert findings(pk002_wheel_external_libs, facts) == []
 
 
+def test_a_library_the_wheel_carries_where_the_loader_misses_it_is_not_external(
+    scan: Scan,
+) -> None:
+    """torch's test binaries need libraries the wheel carries in torch/lib, with no
+    RUNPATH that reaches them: the loader misses them (EL001 says so), but nothing is
+    wanted from the system, so PK002 is silent. The same library carried nowhere in the
+    wheel is external. Two needed names, one carried: PK002 names only the other (its
+    file lookup answers every name in one pass)."""
+    lib = compiled_library(["libpcre2-8.so.0", "libzstd.so.1", "libc.so.6"])
+    meta = "deps/pq-1.0.dist-info"
+    items: list = [
+        Dir("deps"),
+        host_file(lib, PQ_EXT),
+        host_file("/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0", "deps/pq/lib/libpcre2-8.so.0"),
+        File(f"{meta}/METADATA", b"Metadata-Version: 2.1\nName: pq\nVersion: 1.0\n"),
+        File(f"{meta}/RECORD", f"{PQ_EXT[5:]},,\npq/lib/libpcre2-8.so.0,,\n".encode()),
+    ]
+    env = ["PATH=/opt/acme/python/bin:/usr/bin", "PYTHONPATH=/deps"]
+    facts = scan(image(Layer(items, created_by="RUN pip install --target /deps pq"), Env=env))
+    assert facts.elf_graph.resolved[PQ_EXT]["libpcre2-8.so.0"] is None  # no RUNPATH
+    [found] = findings(pk002_wheel_external_libs, facts)
+    assert found.evidence["libraries"] == ["libzstd.so.1"], found.evidence
+    assert "pq needs libzstd.so.1 from the system" in found.message
+
+
 @pytest.mark.parametrize(
     ("name", "machine", "built_for"),
     [
