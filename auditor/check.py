@@ -73,7 +73,7 @@ class Check:
     options: dict[str, Any] = field(default_factory=dict)  # option -> default (config keys)
     gather: GatherFunction | None = None  # two-phase checks (dated): see auditor/runner.py
     judge: JudgeFunction | None = None
-    offload: bool = False  # walks the tree on its own: may run in a second process
+    offload: bool = False  # may run in a second process (auditor/runner.py)
     inputs: tuple[str, ...] = ()  # given facts the result depends on (GIVEN)
 
     @classmethod

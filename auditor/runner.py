@@ -71,8 +71,9 @@ def _run_planned(
     findings: list[Finding],
     jobs: int,
 ) -> None:
-    """Checks marked OFFLOAD (they walk the tree on their own) run in a second process
-    beside the others when there are two cores (auditor/second_process.py)."""
+    """Checks marked OFFLOAD (most walk the tree on their own; the set is chosen so that
+    both processes end at about the same time on the bench image) run in a second
+    process beside the others when there are two cores (auditor/second_process.py)."""
     beside = [
         i
         for i, (check, _, _, recalled) in enumerate(planned)
