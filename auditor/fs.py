@@ -129,6 +129,7 @@ class FileSystem:
         self._ever_linked: set[str] = set()  # paths given a hard link's node at some point
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
+        self._named: dict[str, list[str]] = {}  # `files_named`'s answers
         with gc_paused():  # ~100k nodes, no cycles: see gc_paused
             for i, index in enumerate(indexes):
                 self._apply(i, index)
@@ -865,6 +866,23 @@ class FileSystem:
         ending with those, found in one shared pass (several facts and checks ask)."""
         paths, _ = self._ending_among(suffix)
         return list(filter(methodcaller("endswith", suffix), paths))
+
+    def files_named(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """Per name, the sorted non-directory paths whose last component it is (a name
+        with a slash: the paths ending with it). Names not asked before are found in one
+        pass over the paths and remembered (the model no longer changes): EL001, PY002
+        (once per failing stdlib module) and PK002 ask about the libraries the loader
+        missed, a pass of ~8 ms each on the 85k-file bench image."""
+        memo = self._named
+        asked = set(names)
+        wanted = sorted(asked - memo.keys())
+        plain = [n for n in wanted if "/" not in n]
+        for name in wanted:
+            memo[name] = self.file_paths_ending("/" + name) if "/" in name else []
+        if plain:
+            for path in self.file_paths_ending(tuple("/" + n for n in plain)):
+                memo[path.rpartition("/")[2]].append(path)
+        return {name: memo[name] for name in asked}
 
     def _ending_among(self, suffix: str | tuple[str, ...]) -> tuple[list[str], array[int]]:
         """Where the files ending with `suffix` are (with their codes): among those of the

@@ -30,13 +30,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
-
-if TYPE_CHECKING:
-    from auditor.fs import FileSystem
 
 INFO = CheckInfo(
     id="PK002",
@@ -54,22 +50,6 @@ def _site(path: str) -> str:
         if part in ("site-packages", "dist-packages"):
             return "/".join(parts[: i + 1])
     return posixpath.dirname(path)
-
-
-def named(fs: FileSystem, names: Iterable[str]) -> dict[str, list[str]]:
-    """The image's files named each of `names`, found in one pass over the paths (a
-    pass per name, for names without a common suffix such as libcrypto.so.3, was ~8 ms
-    each on the 85k-file bench image: ~0.1 s of a cold scan's serial part)."""
-    wanted = sorted(set(names))
-    out: dict[str, list[str]] = {name: [] for name in wanted}
-    plain = tuple("/" + n for n in wanted if "/" not in n)
-    if plain:
-        for path in fs.file_paths_ending(plain):
-            out[path.rpartition("/")[2]].append(path)
-    for name in wanted:
-        if "/" in name:  # DT_NEEDED may hold a relative path: rare, looked for alone
-            out[name] = fs.file_paths_ending("/" + name)
-    return out
 
 
 def run(ctx: CheckContext) -> Iterable[Finding]:
@@ -108,7 +88,7 @@ def run(ctx: CheckContext) -> Iterable[Finding]:
             if hit is not None and hit.startswith(site):
                 continue  # vendored: inside site-packages (own tree or a *.libs dir)
             needs.append((obj, name, hit, dist, site))
-    files_named = named(facts.fs, (name for _, name, hit, _, _ in needs if hit is None))
+    files_named = facts.fs.files_named({name for _, name, hit, _, _ in needs if hit is None})
     for obj, name, hit, dist, site in needs:
         if hit is None and any(p.startswith(site) for p in files_named[name]):
             # the wheel carries it, the loader misses it for this object (torch's

@@ -804,23 +804,14 @@ def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
         )
 
 
-def _installed_modules(ctx: CheckContext) -> dict[str, set[str]]:
+def _installed_modules(ctx: CheckContext) -> dict[str, frozenset[str]]:
     """Each .dist-info's top-level modules as its RECORD lists them (metadata dir ->
-    names), read and parsed once for the two findings below."""
-    # deferred: start-up time, see README "Performance"
-    from auditor.facts.distributions import record_modules
-
-    fs = ctx.facts.fs
-    out = {}
-    for d in ctx.facts.distributions:
-        if d.kind == "dist-info":
-            record = fs.read(f"{d.meta_dir}/RECORD")
-            out[d.meta_dir] = record_modules(record) if record else set()
-    return out
+    names; `Distribution.modules`, found when the distributions fact read RECORD)."""
+    return {d.meta_dir: d.modules for d in ctx.facts.distributions if d.kind == "dist-info"}
 
 
 def _distributions_without_code(
-    ctx: CheckContext, installed: dict[str, set[str]]
+    ctx: CheckContext, installed: dict[str, frozenset[str]]
 ) -> Iterable[Finding]:
     """Installed distributions (a .dist-info with a RECORD) whose top-level modules, as
     RECORD lists them, are on no entry of the sys.path of any environment that lists the
@@ -895,7 +886,7 @@ def _without_code(broken: list[tuple[str, str, list[str]]], severity: Severity |
 
 
 def _distributions_out_of_reach(
-    ctx: CheckContext, installed: dict[str, set[str]]
+    ctx: CheckContext, installed: dict[str, frozenset[str]]
 ) -> Iterable[Finding]:
     """The app environment's installed modules (as RECORD lists them) that the runtime
     user may not read where they are: every sys.path entry holding the name is behind a
