@@ -9,10 +9,15 @@ arm64, oversized or tampered manifests.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import pickle
+import socket
+import ssl
 import stat
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -285,6 +290,68 @@ def test_plain_http_only_for_loopback_or_insecure() -> None:
     assert reg.RegistryClient(
         "registry.example:5000", "a", ("registry.example",)
     ).plain_http_allowed()
+
+
+class _Handshakes(threading.Thread):
+    """A loopback TLS server (a self-signed certificate made by openssl) that completes
+    handshakes until closed."""
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(daemon=True)
+        key, cert = tmp / "key.pem", tmp / "cert.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.handshakes = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError), self.context.wrap_socket(conn, server_side=True):
+                self.handshakes += 1
+
+
+def test_a_loopback_registry_s_scheme_is_told_by_a_handshake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loopback (or --insecure) registry gets https when it completes a TLS handshake,
+    plain http when it answers it as plain HTTP or refuses the connection; the probe
+    checks no certificate (it loads no CA bundle: ~20 ms of a warm registry scan), the
+    requests after it do."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    tls = _Handshakes(tmp_path)
+    tls.start()
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    closed = socket.create_server(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        assert reg.RegistryClient(f"127.0.0.1:{tls.port}", "a")._probe_scheme() == "https"
+        deadline = time.monotonic() + 5
+        while tls.handshakes < 1 and time.monotonic() < deadline:  # the server's side
+            time.sleep(0.01)
+        assert tls.handshakes == 1
+        assert reg.RegistryClient(f"localhost:{tls.port}", "a").base_url() == (
+            f"https://localhost:{tls.port}"
+        )
+        host = f"127.0.0.1:{plain.server_address[1]}"
+        assert reg.RegistryClient(host, "a")._probe_scheme() == "http"
+        assert reg.RegistryClient(f"127.0.0.1:{closed_port}", "a")._probe_scheme() == "http"
+    finally:
+        tls.listener.close()
+        plain.shutdown()
+        plain.server_close()
 
 
 # --------------------------------------------------------------------------- protocol
