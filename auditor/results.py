@@ -30,6 +30,7 @@ import datetime as dt
 import gzip
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 from collections.abc import Callable
@@ -59,8 +60,10 @@ def code_fingerprint() -> str:
     scan; the bytes it digests and their order are the same."""
     roots: list[tuple[str, str]] = []
     for package in _PACKAGES:
-        module = importlib.import_module(package)  # imported by every scan anyway
-        roots += [(package, os.path.normpath(p)) for p in getattr(module, "__path__", ())]
+        # found, not imported: a cold scan imports the checks while its layers are read
+        spec = importlib.util.find_spec(package)
+        places = (spec.submodule_search_locations if spec is not None else None) or ()
+        roots += [(package, os.path.normpath(p)) for p in places]
     digest = hashlib.sha256()
     for package, root in roots:
         # installed, the checks are inside `auditor`: hash them once, as auditor.checks
@@ -126,6 +129,10 @@ class ImageResults:
         self.context = ""  # canonical JSON of what every check's result depends on
 
     # ---- report sections (pure functions of the layers) ----------------------------
+
+    def has_section(self, name: str) -> bool:
+        """Whether the section is stored (a scan without it reads the layers for it)."""
+        return name in self._data["sections"]
 
     def section(self, name: str, compute: Callable[[], Any]) -> Any:
         sections: dict[str, Any] = self._data["sections"]

@@ -211,6 +211,39 @@ def test_a_cold_scan_imports_the_facts_modules_while_its_layers_are_read(
     assert {"packaging.metadata", "packaging.requirements", "packaging.tags"} <= modules
 
 
+def test_a_cold_scan_starts_its_layer_workers_before_it_imports_the_checks(
+    tmp_path: Path,
+) -> None:
+    """The checks (~20 ms of imports) are imported while the workers read the layers,
+    not before the first is forked; a config that names no check does not need them
+    (the pipeline's `_KnownChecks`). A warm scan still imports them, to recall results."""
+    spec = ImageSpec(
+        layers=[
+            Layer([File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n')], "ADD rootfs /"),
+            Layer([File("app/main.py", b"print('hi')\n")], "COPY app /app"),
+        ],
+    )
+    archive = tmp_path / "app.tar"
+    write_docker_archive(build(spec), archive)
+    code = (
+        "import sys\n"
+        "from auditor import cli, layers\n"
+        "read = layers._read_in_workers\n"
+        "seen = []\n"
+        "def spy(*args, **kwargs):\n"
+        "    seen.append('auditor.checks' in sys.modules)\n"
+        "    return read(*args, **kwargs)\n"
+        "layers._read_in_workers = spy\n"
+        f"code = cli.main(['scan', 'docker-archive:{archive}', '--quiet', '--format', 'json',"
+        " '--jobs', '2'])\n"
+        "assert code in (0, 1), code\n"
+        "assert seen == [False], seen\n"
+    )
+    env = {"IMGAUDIT_CACHE_DIR": str(tmp_path / "cache")}
+    assert "auditor.checks" in _modules_after(code, env)  # imported, and run, after
+    assert "auditor.checks" in _modules_after(code.replace("[False]", "[]"), env)  # warm
+
+
 @pytest.mark.parametrize("view", [diffview, historyview, fleet_view])
 def test_document_format_choices_match_the_renderers(view: ModuleType) -> None:
     """The parsers of `diff`, `history` and `fleet` offer DOCUMENT_FORMATS without

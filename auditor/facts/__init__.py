@@ -23,6 +23,8 @@ from auditor.facts.image_layers import LayerFacts, summarise
 # and a cold scan imports them while its layers are read (`preload`, called by
 # `read_layers`).
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from auditor.facts import (
         apppython,
         distributions,
@@ -93,11 +95,18 @@ class Facts:
         """The merged filesystem (reads the layers on first use)."""
         return self._loaded.fs
 
-    def read_layers(self) -> FileSystem:
+    def read_layers(self, also: Callable[[], object] | None = None) -> FileSystem:
         """The merged filesystem, its layers read now; while worker processes read
-        them, this process imports the facts' modules (`preload`): one core is idle
-        then, and a second process forked for the checks inherits them."""
-        self._loaded.read(while_waiting=preload)
+        them, this process imports the facts' modules (`preload`), then runs `also`:
+        one core is idle then, and a second process forked for the checks inherits
+        what they import."""
+
+        def while_waiting() -> None:
+            preload()
+            if also is not None:
+                also()
+
+        self._loaded.read(while_waiting=while_waiting)
         return self._loaded.fs
 
     @property
