@@ -648,24 +648,38 @@ _TOOL_VENVS = ("pipx/venvs/", "uv/tools/", "pypoetry/venv", "poetry/venv")
 
 
 def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
-    """`python SCRIPT` run by a base interpreter with no package of its own, in an image
-    whose one place holding packages, a venv or a directory on no environment's path, is
-    not on that python's sys.path: `uv sync` into /app/.venv with no `ENV
+    """`python SCRIPT` or `python -m MODULE` (the app's own, found in the working
+    directory) run by a base interpreter with no package of its own, in an image whose
+    one place holding packages, a venv or a directory on no environment's path, is not
+    on that python's sys.path: `uv sync` into /app/.venv with no `ENV
     PATH=/app/.venv/bin:$PATH` (`python` is the base image's: "No module named
-    'httpx'"), `pip install --target /app/deps` with no PYTHONPATH. A warning: the files
-    do not say what the script imports, only that those packages do not import with the
-    python that runs it."""
+    'httpx'"), or the venv's own python deleted, so that PATH finds the base's; `pip
+    install --target /app/deps` with no PYTHONPATH. A warning: the files do not say
+    what the app imports, only that those packages do not import with the python that
+    runs it."""
     # deferred: start-up time, see README "Performance"
+    import posixpath
     import sys
 
-    from auditor.facts.apppython import script_run
+    from auditor.facts.apppython import module_run, script_run
 
     facts = ctx.facts
     fs = facts.fs
-    run = script_run(fs, facts.config, facts.env)
+    script = script_run(fs, facts.config, facts.env)
+    module = module_run(fs, facts.config, facts.env) if script is None else None
+    run = script or module
     app = facts.app_python
     if run is None or app.program != run.program or app.environment is None:
         return
+    if script is not None:
+        first, path, runs = script.path.rpartition("/")[0], script.path, script.script
+        named = {"script": script.script}
+    else:
+        assert module is not None
+        workdir = str(facts.config.get("WorkingDir") or "").strip("/")
+        first = posixpath.normpath("/" + workdir).strip("/")  # -m's sys.path[0]
+        path, runs = f"{first}/{module.module.split('.')[0]}", f"-m {module.module}"
+        named = {"module": module.module}
     env = next((e for e in facts.environments if e.path == app.environment), None)
     if env is None or env.kind != "interpreter" or env.base is None:
         return
@@ -691,18 +705,21 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     if len(holding) != 1:
         return  # none, or several places: which one the app needs, the files cannot say
     [((is_venv, place), dists)] = holding.items()
-    if run.path.startswith(place + "/"):
+    if path.startswith(place + "/") or first == place:
         return
-    script_dir = run.path.rpartition("/")[0]  # a script's sys.path[0]
+    if module is not None:
+        top = module.module.split(".")[0]
+        if not top.isidentifier() or not _importable(fs, env, first, {top}):
+            return  # not the app's own module: `_module_off_path` says what fails
     tops = {t for d in dists for t in d.top_level if t.isidentifier()}
     tops -= sys.stdlib_module_names
-    missing = sorted(tops - _importable(fs, env, script_dir, tops))
+    missing = sorted(tops - _importable(fs, env, first, tops))
     if not missing:
         return
     more = f" (and {', '.join(missing[1:4])}{', ...' if len(missing) > 4 else ''})"
     where = f"of the venv /{place}" if is_venv else f"in /{place}"
     yield INFO.finding(
-        f"the container runs `python {run.script}` with /{env.path}, which has no package "
+        f"the container runs `python {runs}` with /{env.path}, which has no package "
         f"installed; the {len(dists)} distribution(s) {where} are not on its "
         f"sys.path: `import {missing[0]}` fails there" + (more if len(missing) > 1 else ""),
         f'Put the venv first on PATH (ENV PATH="/{place}/bin:$PATH") or run /{place}/bin/python'
@@ -713,7 +730,7 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
         severity=Severity.WARNING,
         evidence={
             "program": "/" + run.program,
-            "script": run.script,
+            **named,
             "environment": "/" + env.path,
             ("venv" if is_venv else "location"): "/" + place,
             "modules": missing,

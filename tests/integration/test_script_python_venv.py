@@ -2,9 +2,10 @@
 interpreter says whether the app's package imports.
 
 uv's layout without uv (no index here): a venv at /app/.venv holding a package pip
-installed from a local directory, and `CMD ["python3", "/app/main.py"]`. Without the venv
-on PATH the base image's python runs the script ("No module named 'greet'") and PY007
-warns; with `ENV PATH=/app/.venv/bin:$PATH` the script runs and PY007 says nothing."""
+installed from a local directory, and `CMD ["python3", "/app/main.py"]` or `python3 -m
+main` from WORKDIR /app. Without the venv on PATH, or with the venv's python3 deleted,
+the base image's python runs the app ("No module named 'greet'") and PY007 warns; with
+`ENV PATH=/app/.venv/bin:$PATH` and the venv whole the app runs and PY007 says nothing."""
 
 from __future__ import annotations
 
@@ -23,9 +24,22 @@ PACKAGE = {
 }
 
 
+SCRIPT = 'CMD ["python3", "/app/main.py"]\n'
+# the app's own module run with -m from the working directory; the venv's python deleted
+# (a slimming step), so that PATH, venv first, finds the base image's python3
+MODULE = 'WORKDIR /app\nCMD ["python3", "-m", "main"]\n'
+DELETED = "RUN rm /app/.venv/bin/python3\nENV PATH=/app/.venv/bin:$PATH\n"
+
+
 @pytest.mark.parametrize(
-    ("name", "env", "runs"),
-    [("no-path", "", False), ("path", "ENV PATH=/app/.venv/bin:$PATH\n", True)],
+    ("name", "env", "cmd", "runs"),
+    [
+        ("no-path", "", SCRIPT, False),
+        ("path", "ENV PATH=/app/.venv/bin:$PATH\n", SCRIPT, True),
+        ("module-no-path", "", MODULE, False),
+        ("module-venv-python-deleted", DELETED, MODULE, False),
+        ("module-path", "ENV PATH=/app/.venv/bin:$PATH\n", MODULE, True),
+    ],
 )
 def test_py007_says_what_the_running_image_does(
     docker_engine: DockerEngine,
@@ -33,6 +47,7 @@ def test_py007_says_what_the_running_image_does(
     monkeypatch: pytest.MonkeyPatch,
     name: str,
     env: str,
+    cmd: str,
     runs: bool,
 ) -> None:
     tag = f"imgaudit-test/script-python-{name}:latest"
@@ -43,7 +58,7 @@ def test_py007_says_what_the_running_image_does(
         "/src/greet && rm -rf /src\n"
         "COPY main.py /app/main.py\n"
         f"{env}"
-        'CMD ["python3", "/app/main.py"]\n'
+        f"{cmd}"
     )
     build(docker_engine, tag, dockerfile, PACKAGE)
     client = docker_engine.client()

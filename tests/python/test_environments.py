@@ -1491,8 +1491,19 @@ def test_script_run_by_a_python_that_skips_the_venv(scan: Scan) -> None:
                        Env=deps))  # fmt: skip
     assert findings(py007_broken_venv, facts) == []
     assert found(target) == []
-    # -m and -c name no script; a shell is not read
-    assert found(cmd=["python", "-m", "main"]) == []
+    # `-m` of the app's own module (found in the working directory, -m's sys.path[0]):
+    # the same (the venv's python deleted, so that PATH finds the base's, is this too);
+    # a module the python cannot find at all is `_module_off_path`'s error, not this
+    [m] = found(cmd=["python", "-m", "main"])
+    assert (m.severity.name, m.evidence["module"], m.evidence["modules"]) == (
+        "WARNING", "main", ["six"]
+    )
+    assert m.message.startswith(f"the container runs `python -m main` with {PY}, which has")
+    assert found(cmd=["python", "-m", "main"], env=["PATH=/app/.venv/bin:/usr/bin:/bin"]) == []
+    [gone] = found(cmd=["python", "-m", "nothere"])
+    assert gone.severity.name == "ERROR" and "No module named nothere" in gone.message
+    # -c names neither; a shell is not read
+    assert found(cmd=["python", "-c", "import six"]) == []
     assert found(cmd=["sh", "-c", "python main.py"]) == []
 
 
