@@ -277,3 +277,45 @@ def test_files_ending_is_a_suffix_filter_of_walk_files(tmp_path: Path) -> None:
         assert list(fs.files_ending(suffix)) == expected
         assert list(fs.files_ending(suffix)) == expected  # cached: the same answer again
     assert fs.paths() == sorted(fs.nodes)
+
+
+def test_files_named_answers_every_name_once_and_remembers(tmp_path: Path) -> None:
+    """EL001, PY002 and PK002 ask which files carry the names the loader missed: one
+    pass for the names not asked before, answers kept (the model no longer changes).
+    A directory of that name is no file; a later layer's deletion is seen; a name with a
+    slash (DT_NEEDED may hold one) is matched as a path ending."""
+    fs = fs_of(
+        tmp_path,
+        [
+            File("usr/lib/libz.so.1"),
+            File("opt/a/libz.so.1"),
+            Dir("opt/libssl.so.3"),
+            File("opt/b/libssl.so.3"),
+            File("opt/sub/libx.so"),
+            Symlink("usr/lib/libffi.so.8", "libffi.so.8.1.2"),
+        ],
+        [Whiteout("opt/b/libssl.so.3")],
+    )
+    asked = fs.files_named(iter(["libz.so.1", "libssl.so.3", "libffi.so.8", "sub/libx.so"]))
+    assert asked == {
+        "libz.so.1": ["opt/a/libz.so.1", "usr/lib/libz.so.1"],
+        "libssl.so.3": [],
+        "libffi.so.8": ["usr/lib/libffi.so.8"],  # a link is a file of that name
+        "sub/libx.so": ["opt/sub/libx.so"],
+    }
+    passes = []
+    ending = fs.file_paths_ending
+
+    def counted(suffix: str | tuple[str, ...]) -> list[str]:
+        passes.append(suffix)
+        return ending(suffix)
+
+    fs.file_paths_ending = counted  # type: ignore[method-assign]
+    assert fs.files_named(["libz.so.1"]) == {"libz.so.1": asked["libz.so.1"]}
+    assert passes == []  # remembered
+    assert fs.files_named(["libz.so.1", "libnew.so", "libnew2.so"]) == {
+        "libz.so.1": asked["libz.so.1"],
+        "libnew.so": [],
+        "libnew2.so": [],
+    }
+    assert passes == [("/libnew.so", "/libnew2.so")]  # one pass for the new names
