@@ -182,12 +182,8 @@ def test_a_scan_answered_from_the_result_cache_parses_no_python_metadata(tmp_pat
     assert not {"auditor.dockerfile", "auditor.dockerfile_match", "sqlite3"} & (answered | computed)
 
 
-def test_a_cold_scan_imports_the_facts_modules_while_its_layers_are_read(
-    tmp_path: Path,
-) -> None:
-    """With worker processes reading the layers, this process imports what the facts
-    need meanwhile (`auditor.facts.preload`): by the time the layers are merged, before
-    any fact is computed, the modules are there."""
+def _two_layer_archive(tmp_path: Path) -> Path:
+    """A small two-layer image as a docker-archive: two layers, so workers read them."""
     spec = ImageSpec(
         layers=[
             Layer([File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n')], "ADD rootfs /"),
@@ -196,6 +192,16 @@ def test_a_cold_scan_imports_the_facts_modules_while_its_layers_are_read(
     )
     archive = tmp_path / "app.tar"
     write_docker_archive(build(spec), archive)
+    return archive
+
+
+def test_a_cold_scan_imports_the_facts_modules_while_its_layers_are_read(
+    tmp_path: Path,
+) -> None:
+    """With worker processes reading the layers, this process imports what the facts
+    need meanwhile (`auditor.facts.preload`): by the time the layers are merged, before
+    any fact is computed, the modules are there."""
+    archive = _two_layer_archive(tmp_path)
     code = (
         "from auditor.facts import Facts\n"
         "from auditor.loading import LoadOptions, open_loaded\n"
@@ -217,14 +223,7 @@ def test_a_cold_scan_starts_its_layer_workers_before_it_imports_the_checks(
     """The checks (~20 ms of imports) are imported while the workers read the layers,
     not before the first is forked; a config that names no check does not need them
     (the pipeline's `_KnownChecks`). A warm scan still imports them, to recall results."""
-    spec = ImageSpec(
-        layers=[
-            Layer([File("etc/os-release", b'ID=debian\nVERSION_ID="12"\n')], "ADD rootfs /"),
-            Layer([File("app/main.py", b"print('hi')\n")], "COPY app /app"),
-        ],
-    )
-    archive = tmp_path / "app.tar"
-    write_docker_archive(build(spec), archive)
+    archive = _two_layer_archive(tmp_path)
     code = (
         "import sys\n"
         "from auditor import cli, layers\n"

@@ -1496,7 +1496,9 @@ def test_script_run_by_a_python_that_skips_the_venv(scan: Scan) -> None:
     # a module the python cannot find at all is `_module_off_path`'s error, not this
     [m] = found(cmd=["python", "-m", "main"])
     assert (m.severity.name, m.evidence["module"], m.evidence["modules"]) == (
-        "WARNING", "main", ["six"]
+        "WARNING",
+        "main",
+        ["six"],
     )
     assert m.message.startswith(f"the container runs `python -m main` with {PY}, which has")
     assert found(cmd=["python", "-m", "main"], env=["PATH=/app/.venv/bin:/usr/bin:/bin"]) == []
