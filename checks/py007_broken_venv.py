@@ -719,7 +719,8 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     more = f" (and {', '.join(missing[1:4])}{', ...' if len(missing) > 4 else ''})"
     where = f"of the venv /{place}" if is_venv else f"in /{place}"
     yield INFO.finding(
-        f"the container runs `python {runs}` with /{env.path}, which has no package "
+        f"the container runs `{run.program.rsplit('/', 1)[-1]} {runs}` with /{env.path}, "
+        "which has no package "
         f"installed; the {len(dists)} distribution(s) {where} are not on its "
         f"sys.path: `import {missing[0]}` fails there" + (more if len(missing) > 1 else ""),
         f'Put the venv first on PATH (ENV PATH="/{place}/bin:$PATH") or run /{place}/bin/python'
