@@ -823,17 +823,29 @@ def _dangling_package_files(ctx: CheckContext, v: Venv) -> Iterable[Finding]:
 
 
 def _installed_modules(ctx: CheckContext) -> dict[str, frozenset[str]]:
-    """Each .dist-info's top-level modules as its RECORD lists them (metadata dir ->
-    names; `Distribution.modules`, found when the distributions fact read RECORD)."""
-    return {d.meta_dir: d.modules for d in ctx.facts.distributions if d.kind == "dist-info"}
+    """Each installed distribution's top-level modules (metadata dir -> names): a
+    .dist-info's as its RECORD lists them (`Distribution.modules`, found when the
+    distributions fact read RECORD); an .egg-info directory's (`setup.py install`, pip
+    without `wheel`) as its top_level.txt does. Not an .egg-info file (distutils), nor
+    one a Debian package installed: dpkg keeps its files, and its top_level.txt may name
+    what the packager split off or left out."""
+    owners = ctx.facts.owners
+    out = {}
+    for d in ctx.facts.distributions:
+        if d.kind == "dist-info":
+            out[d.meta_dir] = d.modules
+        elif d.kind == "egg-info" and owners.dpkg(d.meta_dir) is None:
+            out[d.meta_dir] = frozenset(t for t in d.top_level if t.isidentifier())
+    return out
 
 
 def _distributions_without_code(
     ctx: CheckContext, installed: dict[str, frozenset[str]]
 ) -> Iterable[Finding]:
-    """Installed distributions (a .dist-info with a RECORD) whose top-level modules, as
-    RECORD lists them, are on no entry of the sys.path of any environment that lists the
-    distribution: `rm -rf site-packages/starlette` with starlette's dist-info kept.
+    """Installed distributions (a .dist-info with a RECORD, an .egg-info directory with a
+    top_level.txt) whose top-level modules, as those list them, are on no entry of the
+    sys.path of any environment that lists the distribution: `rm -rf
+    site-packages/starlette` with starlette's dist-info kept.
     importlib.metadata (and pip) still say it is installed; `import starlette` fails
     with ModuleNotFoundError. An entry that is a file (a zip) or not stored counts as
     holding it (the files cannot say); a namespace directory by that name counts too."""
@@ -860,8 +872,12 @@ def _distributions_without_code(
     # removed to slim the image: the app may never import them)
     whole: list[tuple[str, str, list[str]]] = []
     partial: list[tuple[str, str, list[str]]] = []
+    # pip, setuptools, wheel with their code deleted (a slimming step done by hand): their
+    # commands fail, but an app seldom imports an installer, and the files cannot say
+    # whether it does: a warning (the running image: the app ran, `pip` failed)
+    installers: list[tuple[str, str, list[str]]] = []
     for d in facts.distributions:
-        if d.kind != "dist-info" or d.editable or d.name is None:
+        if d.meta_dir not in installed or d.editable or d.name is None:
             continue
         modules = installed[d.meta_dir]
         if not modules:
@@ -873,23 +889,38 @@ def _distributions_without_code(
         gone = sorted(m for m in modules if not any(m in (f or ()) for f in found))
         if gone:
             what = f"{d.display_name or d.name} {d.version or ''}".strip()
-            (whole if len(gone) == len(modules) else partial).append((d.meta_dir, what, gone))
-    for broken, severity in ((whole, None), (partial, Severity.WARNING)):
+            if len(gone) < len(modules):
+                partial.append((d.meta_dir, what, gone))
+            else:
+                (installers if d.name in TOOLING else whole).append((d.meta_dir, what, gone))
+    for broken, severity, lacks in (
+        (whole, None, "no code on sys.path"),
+        (partial, Severity.WARNING, "top-level modules on no sys.path entry"),
+        (installers, Severity.WARNING, "no code on sys.path"),
+    ):
         if broken:
-            yield _without_code(sorted(broken), severity)
+            yield _without_code(sorted(broken), severity, lacks, broken is installers)
 
 
-def _without_code(broken: list[tuple[str, str, list[str]]], severity: Severity | None) -> Finding:
+def _without_code(
+    broken: list[tuple[str, str, list[str]]],
+    severity: Severity | None,
+    lacks: str,
+    installers: bool,
+) -> Finding:
     shown = "; ".join(f"{what} (`import {', '.join(mods)}`)" for _, what, mods in broken[:4]) + (
         f" and {len(broken) - 4} more" if len(broken) > 4 else ""
     )
-    lacks = (
-        "top-level modules on no sys.path entry" if severity is not None else "no code on sys.path"
-    )
+    kind = "installer distribution(s) (their commands fail; an app seldom imports them)"
     return INFO.finding(
-        f"{len(broken)} installed distribution(s) have metadata but {lacks}: "
-        f"{shown}: importlib.metadata lists them, the import fails (ModuleNotFoundError)",
-        "Reinstall them (pip install --force-reinstall --no-deps NAME), and do not delete "
+        f"{len(broken)} {kind if installers else 'installed distribution(s)'} have metadata "
+        f"but {lacks}: {shown}: importlib.metadata lists them, the import fails "
+        "(ModuleNotFoundError)",
+        "Uninstall them while pip still works (pip uninstall -y pip setuptools wheel, last "
+        "in the build step) rather than delete their directories, or delete their "
+        ".dist-info directories too"
+        if installers
+        else "Reinstall them (pip install --force-reinstall --no-deps NAME), and do not delete "
         "package directories by hand to slim the image (pip uninstall)",
         severity=severity,
         path=broken[0][0],
@@ -947,7 +978,7 @@ def _distributions_out_of_reach(
     own = env.path + "/" if env.kind == "venv" else None
     blocked: dict[str, list[str]] = {}  # where the user is stopped -> modules
     for d in facts.distributions:
-        if d.kind != "dist-info":
+        if d.meta_dir not in installed:
             continue
         if app in d.environments:
             entries: tuple[str, ...] = env.sys_path

@@ -1535,6 +1535,48 @@ def test_distribution_whose_code_was_deleted(scan: Scan) -> None:
     assert (f.severity.name, f.path) == ("WARNING", f"/{SITE}/{attrs}")
     assert "have metadata but top-level modules on no sys.path entry" in f.message
     assert f.evidence["distributions"][0]["modules"] == ["attr"]
+    # an installer's code deleted by hand (`rm -rf site-packages/pip`, metadata kept): its
+    # command fails, the app seldom imports it: a warning, the app's own packages apart
+    pip = venv_with(six, dist("pip"))
+    pip_gone = Layer([Whiteout(f"{SITE}/pip")], "RUN rm -rf .../pip")
+    [f] = findings(py007_broken_venv, scan(image(pip, pip_gone, Cmd=cmd)))
+    assert f.severity.name == "WARNING"
+    assert f.message.startswith("1 installer distribution(s) (their commands fail; an app")
+    both = Layer([Whiteout(f"{SITE}/pip"), Whiteout(f"{SITE}/six.py")], "RUN rm -rf")
+    found = findings(py007_broken_venv, scan(image(pip, both, Cmd=cmd)))
+    assert sorted(
+        (f.severity.name, f.evidence["distributions"][0]["modules"][0]) for f in found
+    ) == [("ERROR", "six"), ("WARNING", "pip")]
+
+
+def test_egg_info_whose_code_was_deleted(scan: Scan) -> None:
+    """`pip install ./greet` of a setup.py project where the venv has no `wheel` runs
+    `setup.py install`: an .egg-info directory, no RECORD. With greet/ deleted the
+    running image dies ("No module named 'greet'", tests/integration/
+    test_deleted_package_code.py); imgaudit looked at .dist-info directories only. The
+    modules come from top_level.txt. An .egg-info a Debian package installed is dpkg's
+    (its top_level.txt may name what the packager split off): not judged."""
+    egg = f"{SITE}/greet-1.0-py{V}.egg-info"
+    items = [
+        *pyimage.venv_items(VENV, "/opt/acme/python/bin"),
+        File(f"{egg}/PKG-INFO", b"Metadata-Version: 2.1\nName: greet\nVersion: 1.0\n"),
+        File(f"{egg}/top_level.txt", b"greet\n"),
+        File(f"{egg}/SOURCES.txt", b"setup.py\ngreet/__init__.py\n"),
+    ]
+    cmd = [f"/{VENV}/bin/python", "-c", "import greet"]
+    there = Layer([*items, File(f"{SITE}/greet/__init__.py", b"")], "RUN pip install ./greet")
+    assert findings(py007_broken_venv, scan(image(there, Cmd=cmd))) == []
+    [f] = findings(py007_broken_venv, scan(image(Layer(items), Cmd=cmd)))
+    assert (f.severity.name, f.path) == ("ERROR", f"/{egg}")
+    assert "greet 1.0 (`import greet`)" in f.message
+    dpkg = Layer(
+        [
+            File("var/lib/dpkg/status", b"Package: python3-greet\nStatus: install ok "
+                 b"installed\nVersion: 1.0-1\n"),
+            File("var/lib/dpkg/info/python3-greet.list", f"/{egg}\n/{egg}/PKG-INFO\n".encode()),
+        ]
+    )  # fmt: skip
+    assert findings(py007_broken_venv, scan(image(Layer(items), dpkg, Cmd=cmd))) == []
 
 
 def test_installed_package_the_runtime_user_cannot_read(scan: Scan) -> None:
