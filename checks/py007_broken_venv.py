@@ -69,12 +69,14 @@ lists the distribution without a name. Only the files that decide an import (a
 top-level module, a package's `__init__.py`, a dist-info's METADATA) count; other
 dangling links inside a package are its own business.
 
-Also flagged: an installed distribution (a .dist-info with a RECORD) whose top-level
-modules, as its RECORD lists them, are on no entry of the sys.path of any environment
-that lists it (`rm -rf site-packages/starlette` to slim an image, the dist-info kept):
-importlib.metadata and pip still say it is installed, `import starlette` fails. Not
-judged when a sys.path entry is a zip or egg (its content is not indexed); a dist-info
-gone with its code kept is no finding (the import works). And the app environment's
+Also flagged: an installed distribution (a .dist-info with a RECORD, or an .egg-info
+directory with a top_level.txt that no Debian package installed) whose top-level
+modules, as those list them, are on no entry of the sys.path of any environment that
+lists it (`rm -rf site-packages/starlette` to slim an image, the dist-info kept):
+importlib.metadata and pip still say it is installed, `import starlette` fails. A
+warning for pip, setuptools and wheel: their commands fail, the app seldom imports
+them. Not judged when a sys.path entry is a zip or egg (its content is not indexed); a
+dist-info gone with its code kept is no finding (the import works). And the app environment's
 installed modules that the runtime user may not read (every sys.path entry holding the
 name behind a directory it may not search, or the package directory itself not
 readable: `chmod 700` of a root-owned site-packages/django with `USER app` makes
@@ -82,7 +84,8 @@ readable: `chmod 700` of a root-owned site-packages/django with `USER app` makes
 root, an unknown uid, or a command run through gosu/su-exec, and not when the
 container's program itself does not start (said first).
 
-Also a warning: `python SCRIPT` as the container's command, run by a base interpreter
+Also a warning: `python SCRIPT` (or `python -m MODULE` of the app's own module, found
+in the working directory) as the container's command, run by a base interpreter
 that has no package of its own (installers aside), in an image whose one place holding
 packages (a venv, or a directory on no environment's path) is not on that python's
 sys.path (`uv sync` into /app/.venv without `ENV PATH=/app/.venv/bin:$PATH`: `python` is
