@@ -11,18 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.pipeline import audit
+from tests.integration import greet_venv
 from tests.support.baseimages import BuiltImage, build
 from tests.support.services import DockerEngine
-
-PACKAGE = {
-    # setup.py alone: the venv has no `wheel`, so pip runs setup.py install (no index)
-    "src/greet/setup.py": "from setuptools import setup\nsetup(name='greet', version='1.0', "
-    "packages=['greet'])\n",
-    "src/greet/greet/__init__.py": "def hello():\n    return 'hello'\n",
-    "main.py": "import greet\nprint(greet.hello())\n",
-}
-
 
 SCRIPT = 'CMD ["python3", "/app/main.py"]\n'
 # the app's own module run with -m from the working directory; the venv's python deleted
@@ -51,36 +42,16 @@ def test_py007_says_what_the_running_image_does(
     runs: bool,
 ) -> None:
     tag = f"imgaudit-test/script-python-{name}:latest"
-    dockerfile = (
-        f"FROM {bookworm_python.tag}\n"
-        "COPY src /src\n"
-        "RUN python3 -m venv /app/.venv && /app/.venv/bin/pip install --no-index "
-        "/src/greet && rm -rf /src\n"
-        "COPY main.py /app/main.py\n"
-        f"{env}"
-        f"{cmd}"
+    build(
+        docker_engine, tag, greet_venv.dockerfile(bookworm_python.tag, env, cmd), greet_venv.FILES
     )
-    build(docker_engine, tag, dockerfile, PACKAGE)
-    client = docker_engine.client()
-    try:
-        container = client.containers.run(tag, detach=True, network_mode="none")
-        try:
-            code = container.wait(timeout=60)["StatusCode"]
-            out = container.logs().decode()
-        finally:
-            container.remove(force=True)
-    finally:
-        client.close()
+    code, out = greet_venv.run(docker_engine, tag)
     if runs:
         assert (code, out.strip()) == (0, "hello")
     else:
         assert code == 1 and "No module named 'greet'" in out
     monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
-    found = [
-        f
-        for f in audit(f"docker-daemon:{tag}").findings
-        if f.check_id == "PY007" and "has no package installed" in f.message
-    ]
+    found = greet_venv.py007(tag, "has no package installed")
     assert [(f.severity.name, f.evidence["venv"], f.evidence["modules"]) for f in found] == (
         [] if runs else [("WARNING", "/app/.venv", ["greet"])]
     )
