@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-import importlib
 import importlib.util
 import json
 import os

@@ -108,7 +108,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from auditor.context import CheckContext
 from auditor.findings import CheckInfo, Dimension, Finding, Severity, Skip
@@ -563,7 +563,6 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
     editable install's finder) or a sitecustomize (not Debian's stock one), a stdlib
     name (builtin and frozen modules have no file)."""
     # deferred: start-up time, see README "Performance"
-    import posixpath
     import sys
 
     from auditor.facts.apppython import module_run, server_app_run
@@ -585,8 +584,7 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
         return
     if facts.env.get("PYTHONHOME") or facts.env.get("PYTHONSAFEPATH"):
         return
-    workdir = str(facts.config.get("WorkingDir") or "").strip("/")
-    workdir = posixpath.normpath("/" + workdir).strip("/")
+    workdir = _module_dir(facts.config)
     if _in_volume(ctx, workdir):
         return  # the app is mounted there at run time
     if _importable(fs, env, workdir, {top}):
@@ -616,6 +614,16 @@ def _module_off_path(ctx: CheckContext) -> Iterable[Finding]:
             "environment": shown,
         },
     )
+
+
+def _module_dir(config: dict[str, Any]) -> str:
+    """Where `python -m` looks first (its sys.path[0], the working directory): WorkingDir
+    normalised, no leading slash."""
+    # deferred: start-up time, see README "Performance"
+    import posixpath
+
+    workdir = str(config.get("WorkingDir") or "").strip("/")
+    return posixpath.normpath("/" + workdir).strip("/")
 
 
 def _importable(fs: FileSystem, env: Environment, first: str, tops: set[str]) -> set[str]:
@@ -661,7 +669,6 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     what the app imports, only that those packages do not import with the python that
     runs it."""
     # deferred: start-up time, see README "Performance"
-    import posixpath
     import sys
 
     from auditor.facts.apppython import module_run, script_run
@@ -674,14 +681,14 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     app = facts.app_python
     if run is None or app.program != run.program or app.environment is None:
         return
+    top = None  # the -m module's top-level name
     if script is not None:
         first, path, runs = script.path.rpartition("/")[0], script.path, script.script
         named = {"script": script.script}
     else:
         assert module is not None
-        workdir = str(facts.config.get("WorkingDir") or "").strip("/")
-        first = posixpath.normpath("/" + workdir).strip("/")  # -m's sys.path[0]
-        path, runs = f"{first}/{module.module.split('.')[0]}", f"-m {module.module}"
+        first, top = _module_dir(facts.config), module.module.split(".")[0]
+        path, runs = f"{first}/{top}", f"-m {module.module}"
         named = {"module": module.module}
     env = next((e for e in facts.environments if e.path == app.environment), None)
     if env is None or env.kind != "interpreter" or env.base is None:
@@ -710,10 +717,8 @@ def _script_python_without_the_venv(ctx: CheckContext) -> Iterable[Finding]:
     [((is_venv, place), dists)] = holding.items()
     if path.startswith(place + "/") or first == place:
         return
-    if module is not None:
-        top = module.module.split(".")[0]
-        if not top.isidentifier() or not _importable(fs, env, first, {top}):
-            return  # not the app's own module: `_module_off_path` says what fails
+    if top is not None and (not top.isidentifier() or not _importable(fs, env, first, {top})):
+        return  # not the app's own module: `_module_off_path` says what fails
     tops = {t for d in dists for t in d.top_level if t.isidentifier()}
     tops -= sys.stdlib_module_names
     missing = sorted(tops - _importable(fs, env, first, tops))
@@ -896,13 +901,13 @@ def _distributions_without_code(
                 partial.append((d.meta_dir, what, gone))
             else:
                 (installers if d.name in TOOLING else whole).append((d.meta_dir, what, gone))
-    for broken, severity, lacks in (
-        (whole, None, "no code on sys.path"),
-        (partial, Severity.WARNING, "top-level modules on no sys.path entry"),
-        (installers, Severity.WARNING, "no code on sys.path"),
+    for broken, severity, lacks, installer in (
+        (whole, None, "no code on sys.path", False),
+        (partial, Severity.WARNING, "top-level modules on no sys.path entry", False),
+        (installers, Severity.WARNING, "no code on sys.path", True),
     ):
         if broken:
-            yield _without_code(sorted(broken), severity, lacks, broken is installers)
+            yield _without_code(sorted(broken), severity, lacks, installer)
 
 
 def _without_code(

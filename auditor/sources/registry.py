@@ -418,9 +418,7 @@ class RegistryClient:
         if not requests.utils.get_environ_proxies(url):
             return "https" if _speaks_tls(self.endpoint) else "http"
         try:
-            self.session.get(
-                f"https://{self.endpoint}/v2/", timeout=(CONNECT_TIMEOUT, 10), allow_redirects=False
-            )
+            self.session.get(url, timeout=(CONNECT_TIMEOUT, 10), allow_redirects=False)
             return "https"
         except requests.exceptions.SSLError:
             return "http"
