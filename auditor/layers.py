@@ -960,7 +960,7 @@ def index_layers(
     each, in parallel worker processes when more than one layer needs reading.
 
     A blob that appears twice in one image (same digest) is read once.
-    `while_waiting`: called once in this process once the last worker is started (not
+    `while_waiting`: called once in this process once the first workers are started (not
     at all when no worker is), for work that would otherwise wait for the layers.
     """
     import os
@@ -1035,8 +1035,12 @@ def _read_in_workers(
                 proc.start()
                 send.close()
                 running[receive] = (proc, layer)
-            if while_waiting is not None and not pending:
-                # after the last fork: no worker copies what it does (imports, memory)
+            if while_waiting is not None:
+                # Once the first workers run, not after the last fork: this process
+                # does not receive while it works, and a worker whose result is not
+                # taken blocks in its send (a 0.15 s import of the checks after the
+                # last fork held back the largest layer's result on the critical
+                # path). A worker forked later copies nothing it would not read.
                 while_waiting()
                 while_waiting = None
             for conn in wait(list(running)):

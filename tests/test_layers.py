@@ -359,3 +359,27 @@ def test_the_wait_for_workers_is_given_to_the_caller_once(tmp_path: Path) -> Non
     parallel = index_layers(layers, None, jobs=2, while_waiting=waiting)
     assert parallel == serial
     assert calls == [os.getpid()]  # once, in the parent
+
+
+def test_the_wait_is_given_once_the_first_workers_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more layers than workers, `while_waiting` runs once the first workers are
+    forked, not after the last fork: the parent takes no result while it works, and a
+    worker whose result is not taken waits in its send (the largest layer's result
+    waited for the checks' imports on the critical path)."""
+    import multiprocessing.context
+
+    from auditor.layers import index_layers
+
+    events: list[str] = []
+    start = multiprocessing.context.ForkProcess.start
+
+    def logged_start(self: multiprocessing.context.ForkProcess) -> None:
+        events.append("fork")
+        start(self)
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", logged_start)
+    layers = _source_layers(tmp_path, STACK)  # three layers
+    index_layers(layers, None, jobs=2, while_waiting=lambda: events.append("wait"))
+    assert events == ["fork", "fork", "wait", "fork"]
