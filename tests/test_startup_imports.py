@@ -215,6 +215,7 @@ def test_a_cold_scan_imports_the_facts_modules_while_its_layers_are_read(
     assert "auditor.facts.distributions" in facts_modules  # the listing found them
     assert facts_modules <= modules
     assert {"packaging.metadata", "packaging.requirements", "packaging.tags"} <= modules
+    assert "debian.deb822" in modules  # the dpkg fact's parser (most bases have dpkg)
 
 
 def test_a_cold_scan_starts_its_layer_workers_before_it_imports_the_checks(
