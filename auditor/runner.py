@@ -86,9 +86,15 @@ def _run_planned(
         from auditor import second_process
 
         if second_process.usable(jobs) and _small_enough_to_fork(facts):
-            pending = second_process.start(
-                lambda: [_run_as_data(planned[i], facts) for i in beside]
-            )
+
+            def beside_work(partner: second_process.Partner) -> list[Any]:
+                facts.share_inventory(partner)
+                return [_run_as_data(planned[i], facts) for i in beside]
+
+            pending = second_process.start(beside_work, partnered=True)
+            if pending is not None and pending.partner is not None:
+                # the inventory, which checks of both processes need, split between them
+                facts.share_inventory(pending.partner)
     done: dict[int, tuple[CheckResult, list[Finding], dt.date | None]] = {}
     for i, (check, ctx, key, recalled) in enumerate(planned):
         if pending is not None and i in beside:

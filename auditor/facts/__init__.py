@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from auditor.facts.packages_index import PackagesIndex
     from auditor.fs import FileSystem
     from auditor.loading import LoadedImage
+    from auditor.second_process import Partner
 
 
 def preload() -> None:
@@ -280,6 +281,23 @@ class Facts:
         from auditor.facts import distributions
 
         return distributions.find(self.fs, self.environments)
+
+    def share_inventory(self, partner: Partner) -> None:
+        """Compute `inventory` now, half of it here and half in the partner process
+        (auditor/second_process.py), which does the same: the checks of both processes
+        of a scan need it, and each computed all of it before. Both sides call this
+        first thing after the fork, so neither waits long for the other. An error
+        leaves the inventory to the check that asks (which reports it, as without a
+        partner); the partner then reads everything itself."""
+        from auditor.facts import distributions
+
+        if "inventory" in self.__dict__:  # computed before the fork: both have it
+            partner.close()
+            return
+        try:
+            self.__dict__["inventory"] = distributions.find(self.fs, self.environments, partner)
+        except Exception:
+            partner.close()
 
     @cached_property
     def distributions(self) -> list[distributions.Distribution]:

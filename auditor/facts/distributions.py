@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
     from packaging.tags import Tag
 
+    from auditor.second_process import Partner
+
 _SITE_NAMES = ("site-packages", "dist-packages")
 
 #: INSTALLER values of package managers that install a Python distribution as one part
@@ -214,9 +216,13 @@ def _metadata_paths(fs: FileSystem, entry: str) -> Iterator[tuple[str, str, str]
             yield real, f"{real}/{child}", "egg"
 
 
-def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
+def find(
+    fs: FileSystem, environments: Sequence[Environment] = (), partner: Partner | None = None
+) -> Inventory:
     """Every distribution each environment lists, and those of site directories on no
-    environment's path, each read once."""
+    environment's path, each read once. `partner`: the other process of a scan, which
+    needs the same inventory: each reads about half of the metadata and they swap
+    (`_read_all`)."""
     seen_in: dict[str, list[str]] = {}  # metadata path -> environments listing it
     where: dict[str, tuple[str, str]] = {}  # metadata path -> (location, kind)
     own: set[str] = set()
@@ -242,11 +248,11 @@ def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
     link_targets = {fs.resolve(posixpath.normpath("/" + link.target)): link for link in egg_links}
     named: list[Distribution] = []
     unnamed: list[Distribution] = []
-    sites = _Sites(fs)
-    for meta in sorted(where):
+    metas = sorted(where)
+    read = _read_all(_Sites(fs), metas, where, partner)
+    for meta in metas:
         location, kind = where[meta]
-        dist = _read(sites, location, meta, kind)
-        dist = replace(dist, environments=tuple(seen_in[meta]))
+        dist = replace(read[meta], environments=tuple(seen_in[meta]))
         if meta in stdlib_entries and dist.display_name == "Python":
             own.add(meta)  # the interpreter's own Python-X.Y.egg-info
             continue
@@ -258,6 +264,48 @@ def find(fs: FileSystem, environments: Sequence[Environment] = ()) -> Inventory:
     named = [d for d in named if d.meta_dir not in vendored]
     unnamed = [d for d in unnamed if d.meta_dir not in vendored]
     return Inventory(tuple(named), tuple(unnamed), tuple(sorted(own)), tuple(egg_links))
+
+
+def _read_all(
+    sites: _Sites,
+    metas: list[str],
+    where: dict[str, tuple[str, str]],
+    partner: Partner | None,
+) -> dict[str, Distribution]:
+    """Each metadata path's distribution. With a partner, each side reads its share, by
+    RECORD size (most of the time goes to RECORD's rows: ~73,000 on the bench image,
+    ~0.25 s of a cold scan's checks in each of its two processes), and the two swap what
+    they read: the halves cost ~0.03 s to pickle and load. What the partner does not
+    send (it is gone) is read here; the result is the same either way."""
+    if partner is None:
+        return {meta: _read(sites, where[meta][0], meta, where[meta][1]) for meta in metas}
+    fs = sites.fs
+    try:
+        weights = [_READ_COST + (fs.regular_file_size(f"{m}/RECORD") or 0) for m in metas]
+        ours = partner.mine(weights)
+        read = {
+            meta: _read(sites, where[meta][0], meta, where[meta][1])
+            for meta, mine in zip(metas, ours)
+            if mine
+        }
+    except BaseException:
+        partner.close()  # the other side reads everything itself
+        raise
+    theirs = partner.swap(read) or {}
+    for meta in metas:
+        if meta not in read:
+            dist = theirs.get(meta)
+            read[meta] = (
+                dist
+                if isinstance(dist, Distribution)
+                else _read(sites, where[meta][0], meta, where[meta][1])
+            )
+    return read
+
+
+#: What reading one distribution costs besides its RECORD's bytes, in RECORD bytes
+#: (METADATA's parse, the other small files): the weight of a metadata without RECORD
+_READ_COST = 4096
 
 
 def _in_uv_cache(site: str) -> bool:
