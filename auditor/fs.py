@@ -84,6 +84,9 @@ class WastedFile:
     layers: tuple[int, ...]  # layers whose copy of this path did not survive
 
 
+RESOLVED_KEPT = 1 << 16  # `resolve` answers a model remembers (a few MB at most)
+
+
 class FileSystem:
     """The final view of the image's root filesystem, with provenance.
 
@@ -130,6 +133,7 @@ class FileSystem:
         self.written_bytes = 0
         self.skipped: list[tuple[int, str]] = []
         self._named: dict[str, list[str]] = {}  # `files_named`'s answers
+        self._resolved: dict[tuple[str, bool], str | None] = {}  # `resolve`'s slow answers
         with gc_paused():  # ~100k nodes, no cycles: see gc_paused
             for i, index in enumerate(indexes):
                 self._apply(i, index)
@@ -519,6 +523,21 @@ class FileSystem:
             # Every ancestor of a stored path is a directory (the merge replaces a file
             # or link that a later layer writes below), so a stored path is already real.
             return _norm(path)
+        # The walk below, remembered: the model no longer changes, and the same paths
+        # come back (the loader's search dirs for each library name of each ELF object:
+        # 6,664 walks for 2,150 paths on the bench image; elf_graph 0.107 -> 0.086 s).
+        # Bounded: a hostile image's answers do not grow without end.
+        key = (path, follow_last)
+        if key in self._resolved:
+            return self._resolved[key]
+        real = self._walk(path, follow_last)
+        if len(self._resolved) < RESOLVED_KEPT:
+            self._resolved[key] = real
+        return real
+
+    def _walk(self, path: str, follow_last: bool) -> str | None:
+        """`resolve` component by component (a link's target spliced in)."""
+        codes = self._codes
         # `parts` is a stack (next name last): popping the front of a list is quadratic
         # in a hostile link target of 200k "./" parts.
         parts = [p for p in reversed(_norm(path).split("/")) if p]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -160,6 +161,39 @@ def test_symlink_resolution_stays_inside_the_image(tmp_path: Path) -> None:
     assert fs.resolve("lib", follow_last=False) == "lib"
     assert fs.read("etc/os-release") == b"ID=debian\n"
     assert fs.read("abs/os-release") == b"ID=debian\n"
+
+
+def test_resolve_answers_the_same_when_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`resolve` remembers its walks (the model no longer changes), and at most
+    RESOLVED_KEPT of them: asked again, before and past the bound, the same answers."""
+    import auditor.fs
+
+    fs = fs_of(
+        tmp_path,
+        [
+            File("usr/lib/libz.so.1", b"z"),
+            Symlink("lib", "usr/lib"),
+            Symlink("loop1", "loop2"),
+            Symlink("loop2", "loop1"),
+            Symlink("usr/lib/libz.so", "libz.so.1"),
+        ],
+    )
+    asked = [
+        ("lib/libz.so.1", True, "usr/lib/libz.so.1"),
+        ("lib/libz.so", True, "usr/lib/libz.so.1"),
+        ("lib/libz.so", False, "usr/lib/libz.so"),
+        ("lib/missing.so", True, None),
+        ("loop1/x", True, None),
+        ("lib", False, "lib"),
+    ]
+    monkeypatch.setattr(auditor.fs, "RESOLVED_KEPT", 3)
+    for _ in range(2):
+        assert [fs.resolve(path, follow) for path, follow, _ in asked] == [
+            want for *_, want in asked
+        ]
+    assert len(fs._resolved) == 3
 
 
 def test_long_names_merge(tmp_path: Path) -> None:
