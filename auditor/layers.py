@@ -570,10 +570,11 @@ def _read_tarstream(
     of it Python calls: the generator, header parse, Member and Content objects, the
     entry, the capture match, reading each file's first bytes for the ELF magic,
     bench/PROFILE.md). The fast path takes a header `tarstream.parse_header` would
-    parse itself (`tarstream.COMMON`, valid checksum, ASCII block, no ustar prefix)
-    of a regular file, directory or symlink whose name needs no cleaning (which also
-    rules out whiteouts and AUFS names): it is parsed inline, its entry made here, and
-    the ELF magic looked at in the reader's current piece without consuming it. Every
+    parse itself (`tarstream.COMMON`, valid checksum, ASCII block, the ustar prefix
+    joined as it joins it) of a regular file, directory or symlink whose name needs no
+    cleaning (which also rules out whiteouts and AUFS names): it is parsed inline, its
+    entry made here, and the ELF magic looked at in the reader's current piece without
+    consuming it. Every
     other header and entry goes through `tarstream` and `_index_entry` as before, and
     every file whose content is kept through `_index_content`: the index is the same
     byte for byte (bench/PROFILE.md, tests/test_layers.py)."""
@@ -602,7 +603,6 @@ def _read_tarstream(
             if (
                 m is not None
                 and (fields := m.groups())[6] in _FAST_TYPES
-                and not buf[345]
                 and buf.isascii()
                 # The checksum as `tarstream.parse_header` checks it; the field's bytes
                 # are its six octal digits (so their sum is told by its value), NUL, space.
@@ -612,8 +612,15 @@ def _read_tarstream(
                 - _OCTAL_DIGIT_SUM[chk & 511]
                 - 64
                 and (name := buf[: (n if (n := buf.find(b"\0", 0, 100)) >= 0 else 100)].decode())
-                and name[0] not in "/."
                 and (fields[6] != _DIRECTORY or (name := name.rstrip("/")))
+                and (
+                    not buf[345]
+                    # The ustar prefix (a third of a Python layer's names are longer than
+                    # 100 bytes: Go's archive/tar, which writes docker's and BuildKit's
+                    # layers, splits them there), joined as `tarstream.parse_header` does.
+                    or (name := _prefix(buf) + "/" + name)
+                )
+                and name[0] not in "/."
                 and name[-1] != "/"
                 and "//" not in name
                 and "/." not in name
@@ -731,6 +738,14 @@ def _read_tarstream(
 
 
 _FAST_TYPES = (_REGULAR, _DIRECTORY, _SYMBOLIC)
+
+
+def _prefix(header: bytes) -> str:
+    """The ustar prefix field of an ASCII header (up to its first NUL)."""
+    end = header.find(b"\0", 345, 500)
+    return header[345 : end if end >= 0 else 500].decode()
+
+
 _MEMO = 4096  # distinct header fields remembered per layer (hostile layers: all distinct)
 # The sum of the octal digits of 0..511 (three digits each): a 6-digit field in two looks.
 _OCTAL_DIGIT_SUM = [sum(map(int, f"{i:o}")) for i in range(512)]

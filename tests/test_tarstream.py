@@ -201,10 +201,13 @@ def test_bad_header_after_the_first_is_corrupt(
     assert [e[0] for e in reference["entries"]] == ["etc/os-release"]  # the rest hidden
 
 
-def _mixed_layer() -> bytes:
+def _mixed_layer(fmt: int = tarfile.GNU_FORMAT) -> bytes:
     """Every branch of the layer reader's inline fast path (`layers._read_tarstream`)
     and its exits to the general one, among files of many sizes (headers and heads
-    fall across the reader's pieces when those are small)."""
+    fall across the reader's pieces when those are small). Names longer than 100 bytes
+    are GNU long-name headers in the GNU format; in the ustar format, Go's archive/tar's
+    and docker's, a ustar prefix (the fast path joins it)."""
+    deep = "opt/venv/lib/python3.11/site-packages/" + "pkg/sub/" * 8  # 102 bytes
     elf = Path(sys.executable).resolve().read_bytes()
     members: list[tuple[str, bytes, bytes, int, str]] = [  # name, type, data, mode, link
         ("./", tarfile.DIRTYPE, b"", 0o755, ""),
@@ -225,6 +228,14 @@ def _mixed_layer() -> bytes:
         ("app/./odd//name.py", tarfile.REGTYPE, b"x = 1\n", 0o644, ""),
         ("app/dot.", tarfile.REGTYPE, b"y\n", 0o644, ""),
         ("app/café.py", tarfile.REGTYPE, b"z = 2\n", 0o644, ""),
+        (deep, tarfile.DIRTYPE, b"", 0o755, ""),
+        (deep + "mod.py", tarfile.REGTYPE, b"x = 3\n", 0o644, ""),
+        (deep + "_ext.cpython-311-x86_64-linux-gnu.so", tarfile.REGTYPE, elf, 0o755, ""),
+        (deep + "link.py", tarfile.SYMTYPE, b"", 0o777, "mod.py"),
+        (deep + "pkg-1.0.dist-info/METADATA", tarfile.REGTYPE, b"Name: pkg\n", 0o644, ""),
+        (deep + ".wh.gone.py", tarfile.REGTYPE, b"", 0o644, ""),
+        (deep + "./odd.py", tarfile.REGTYPE, b"y = 4\n", 0o644, ""),
+        ("./" + deep + "dotted.py", tarfile.REGTYPE, b"z = 5\n", 0o644, ""),
     ]
     for i in range(300):
         data = bytes([65 + i % 26]) * (1 + (i * 37) % 700)
@@ -232,7 +243,7 @@ def _mixed_layer() -> bytes:
         if i % 50 == 0:
             members.append((f"lib/p{i % 7}/ELF{i}.so", tarfile.REGTYPE, elf[:4096], 0o755, ""))
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
         for name, kind, data, mode, link in members:
             info = tarfile.TarInfo(name)
             info.type, info.size, info.mode, info.linkname = kind, len(data), mode, link
@@ -246,12 +257,13 @@ def _mixed_layer() -> bytes:
     return bytes(out)
 
 
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT], ids=["gnu", "ustar"])
 @pytest.mark.parametrize("chunk", [1000, 4096, 1 << 20])
 def test_fast_path_indexes_like_tarfile_across_piece_boundaries(
-    chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chunk: int, fmt: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(layers, "CHUNK", chunk)
-    tar = _mixed_layer()
+    tar = _mixed_layer(fmt)
     index = _same_index(tar, tmp_path, monkeypatch)
     assert set(index["elf"]) >= {"app/bin/tool", "lib/p0/ELF0.so"}
     assert "app/tiny" not in index["elf"]
@@ -259,8 +271,48 @@ def test_fast_path_indexes_like_tarfile_across_piece_boundaries(
     assert index["contents"]["app/run.sh"].startswith("#!/bin/sh\n")
     assert "app/run2" not in index["contents"]
     assert any(s.startswith("etc/sudoers: ") for s in index["skipped"])
-    assert index["whiteouts"] == ["app/gone"]
+    deep = "opt/venv/lib/python3.11/site-packages/" + "pkg/sub/" * 8
+    assert sorted(index["whiteouts"]) == sorted(["app/gone", deep + "gone.py"])
+    assert deep + "_ext.cpython-311-x86_64-linux-gnu.so" in index["elf"]
+    assert index["contents"][deep + "pkg-1.0.dist-info/METADATA"] == "Name: pkg\n"
+    assert {deep + "odd.py", deep + "dotted.py", deep + "link.py"} <= {
+        e[0] for e in index["entries"]
+    }
     assert len({(e[2], e[3], e[4], e[6]) for e in index["entries"]}) > 20
+
+
+def test_fast_path_takes_ustar_prefixed_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name split into the ustar prefix (Go's archive/tar: a third of a Python layer's
+    names) stays on the fast path when its whole name is clean: only the entries that
+    need the general path (`_index_entry`) take it."""
+    tar = _mixed_layer(tarfile.USTAR_FORMAT)
+    path = tmp_path / "layer.tar"
+    path.write_bytes(tar)
+    digest = "sha256:" + hashlib.sha256(tar).hexdigest()
+    layer = Layer(0, digest, digest, "", len(tar), FileSlice(path=str(path), size=len(tar)))
+    general: list[str] = []
+    index_entry = layers._index_entry
+    monkeypatch.setattr(
+        layers, "_index_entry", lambda *a: general.append(a[1].name) or index_entry(*a)
+    )
+    index = layers.index_layer(layer)
+    deep = "opt/venv/lib/python3.11/site-packages/" + "pkg/sub/" * 8
+    assert len([e for e in index.entries if e[0].startswith(deep)]) == 6
+    # names that need cleaning or are whiteouts, the hard link, the non-ASCII name
+    assert sorted(general) == sorted(
+        [
+            ".",
+            "app/./odd//name.py",
+            "app/.wh.gone",
+            "app/hard",
+            "app/café.py",
+            deep + ".wh.gone.py",
+            deep + "./odd.py",
+            "./" + deep + "dotted.py",
+        ]
+    )
 
 
 def test_fast_path_keeps_the_entry_limit_and_batches(
