@@ -620,6 +620,9 @@ def _read_tarstream(
                     # layers, splits them there), joined as `tarstream.parse_header` does.
                     or (name := _prefix(buf) + "/" + name)
                 )
+                # "./usr/bin/x" (`tar -C rootfs -c .`, a `docker import`ed base): the
+                # name `_clean_path` makes of it, when the rest is clean
+                and (name[:2] != "./" or (name := name[2:]))
                 and name[0] not in "/."
                 and name[-1] != "/"
                 and "//" not in name

@@ -236,6 +236,14 @@ def _mixed_layer(fmt: int = tarfile.GNU_FORMAT) -> bytes:
         (deep + ".wh.gone.py", tarfile.REGTYPE, b"", 0o644, ""),
         (deep + "./odd.py", tarfile.REGTYPE, b"y = 4\n", 0o644, ""),
         ("./" + deep + "dotted.py", tarfile.REGTYPE, b"z = 5\n", 0o644, ""),
+        # a `tar -C rootfs -c .` base: every name starts with "./"
+        ("./srv/", tarfile.DIRTYPE, b"", 0o755, ""),
+        ("./srv/hostname", tarfile.REGTYPE, b"box\n", 0o644, ""),
+        ("./srv/tool", tarfile.REGTYPE, elf[:4096], 0o755, ""),
+        ("./srv/bin", tarfile.SYMTYPE, b"", 0o777, "./tool"),
+        ("./srv/.wh.old", tarfile.REGTYPE, b"", 0o644, ""),
+        ("././srv/twice", tarfile.REGTYPE, b"t\n", 0o644, ""),
+        ("./.hidden", tarfile.REGTYPE, b"h\n", 0o644, ""),
     ]
     for i in range(300):
         data = bytes([65 + i % 26]) * (1 + (i * 37) % 700)
@@ -272,7 +280,11 @@ def test_fast_path_indexes_like_tarfile_across_piece_boundaries(
     assert "app/run2" not in index["contents"]
     assert any(s.startswith("etc/sudoers: ") for s in index["skipped"])
     deep = "opt/venv/lib/python3.11/site-packages/" + "pkg/sub/" * 8
-    assert sorted(index["whiteouts"]) == sorted(["app/gone", deep + "gone.py"])
+    assert sorted(index["whiteouts"]) == sorted(["app/gone", deep + "gone.py", "srv/old"])
+    assert "srv/tool" in index["elf"]
+    assert {"srv", "srv/hostname", "srv/bin", "srv/twice", ".hidden"} <= {
+        e[0] for e in index["entries"]
+    }
     assert deep + "_ext.cpython-311-x86_64-linux-gnu.so" in index["elf"]
     assert index["contents"][deep + "pkg-1.0.dist-info/METADATA"] == "Name: pkg\n"
     assert {deep + "odd.py", deep + "dotted.py", deep + "link.py"} <= {
@@ -281,12 +293,13 @@ def test_fast_path_indexes_like_tarfile_across_piece_boundaries(
     assert len({(e[2], e[3], e[4], e[6]) for e in index["entries"]}) > 20
 
 
-def test_fast_path_takes_ustar_prefixed_names(
+def test_fast_path_takes_ustar_prefixed_and_dot_slash_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A name split into the ustar prefix (Go's archive/tar: a third of a Python layer's
-    names) stays on the fast path when its whole name is clean: only the entries that
-    need the general path (`_index_entry`) take it."""
+    names) stays on the fast path when its whole name is clean, as does one that only
+    starts with "./": only the entries that need the general path (`_index_entry`)
+    take it."""
     tar = _mixed_layer(tarfile.USTAR_FORMAT)
     path = tmp_path / "layer.tar"
     path.write_bytes(tar)
@@ -310,7 +323,9 @@ def test_fast_path_takes_ustar_prefixed_names(
             "app/café.py",
             deep + ".wh.gone.py",
             deep + "./odd.py",
-            "./" + deep + "dotted.py",
+            "./srv/.wh.old",
+            "././srv/twice",
+            "./.hidden",
         ]
     )
 
