@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from auditor import layers
 from auditor.errors import CorruptInput
 from auditor.layers import index_layer
 from tests import factory
@@ -27,6 +28,18 @@ from tests.test_layers import source_layer
 FMT = ("--format", "json")
 SCAN = (sys.executable, "-m", "auditor", "scan", "--no-cache")
 TAR = factory.layer_tar(Layer([File("etc/os-release", b"ID=debian\n" * 100)]))
+
+
+@pytest.fixture(params=["stream", "decompressobj"])
+def gzip_decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both gzip decoders of the layer reader: ISA-L's stream decoder (which keeps the
+    input it has not used), and decompressobj (zlib-ng's or zlib's, where ISA-L has
+    no wheel)."""
+    if request.param == "decompressobj":
+        monkeypatch.setattr(layers, "_GZIP_STREAM", None)
+    elif layers._GZIP_STREAM is None:
+        pytest.skip("ISA-L is not installed")
+    return str(request.param)
 
 
 def index(tmp_path: Path, blob: bytes, diff: bytes = TAR, **kw: int) -> object:
@@ -58,6 +71,7 @@ def zstd_frame(data: bytes, **params: int) -> bytes:
     ],
 )
 @pytest.mark.timeout(120)  # only a hang; the work is bounded below
+@pytest.mark.usefixtures("gzip_decoder")
 def test_broken_compression_is_one_error(tmp_path: Path, blob: bytes, message: str) -> None:
     layer, count = counted_layer(tmp_path, blob, TAR)
     with pytest.raises(CorruptInput, match="layer 0") as exc:
@@ -67,6 +81,7 @@ def test_broken_compression_is_one_error(tmp_path: Path, blob: bytes, message: s
     assert count.bytes <= len(blob) and count.empty <= 2, count
 
 
+@pytest.mark.usefixtures("gzip_decoder")
 def test_concatenated_members_and_zero_padding_are_fine(tmp_path: Path) -> None:
     half = len(TAR) // 2
 
@@ -83,6 +98,21 @@ def test_concatenated_members_and_zero_padding_are_fine(tmp_path: Path) -> None:
     skippable = b"\x50\x2a\x4d\x18" + (8).to_bytes(4, "little") + b"metadata"
     zs = zstandard.compress(TAR[:half]) + skippable + zstandard.compress(TAR[half:])
     assert content(zs) == want
+
+
+@pytest.mark.usefixtures("gzip_decoder")
+def test_gzip_members_across_small_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input pieces and output steps far smaller than a member: a member's end, and the
+    next member's start, fall inside input the decoder still holds."""
+    files = [File(f"srv/f{i}.txt", bytes([65 + i % 26]) * (300 + i * 53)) for i in range(60)]
+    big = factory.layer_tar(Layer(files))
+    cut = len(big) // 3
+    blob = b"".join(gzip.compress(part) for part in (big[:cut], big[cut : 2 * cut], big[2 * cut :]))
+    want = {**index(tmp_path, big, big).to_json(), "digest": None}  # type: ignore[attr-defined]
+    monkeypatch.setattr(layers, "CHUNK", 1000)
+    monkeypatch.setattr(layers, "PIECE", 700)
+    got = {**index(tmp_path, blob, big).to_json(), "digest": None}  # type: ignore[attr-defined]
+    assert got == want
 
 
 def _bomb(tmp_path: Path, compression: str, mib: int) -> tuple[Path, str, str]:
