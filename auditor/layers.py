@@ -1030,25 +1030,57 @@ def index_layers(
             found[layer.digest] = cached
         else:
             todo[layer.digest] = layer
-    workers = min(len(todo), jobs or os.cpu_count() or 1)
-    if workers > 1:
+    cores = jobs or os.cpu_count() or 1
+
+    def read_here(layer: Layer) -> None:
+        index = index_layer(layer, policy, max_ratio, max_entries)
+        found[layer.digest] = index
+        if cache is not None:
+            cache.put(index)
+        index.entries = EntryTable.of(index.entries)  # as decoded ones are held
+
+    if min(len(todo), cores) > 1:
         from auditor import indexcodec
 
         def decode(digest: str, data: bytes) -> None:
             found[digest] = indexcodec.decode(data)
 
-        layers_todo = list(todo.values())
+        # A small layer (ENV, WORKDIR, COPY of a few files) is read here, while the
+        # workers read the big ones: a worker of its own cost more than its reading
+        # (~30 ms: the fork, its connection, its exit), one after another in a slot.
+        # With no big layer, the small ones go to workers (no other work to wait for).
+        big = [ly for ly in todo.values() if not _small(ly)]
+        small = [ly for ly in todo.values() if _small(ly)] if big else []
+        to_workers = big or list(todo.values())
+
+        def waiting() -> None:
+            for layer in small:
+                read_here(layer)
+            if while_waiting is not None:
+                while_waiting()
+
         _read_in_workers(
-            layers_todo, workers, cache, policy, max_ratio, max_entries, decode, while_waiting
+            to_workers,
+            min(len(to_workers), cores),
+            cache,
+            policy,
+            max_ratio,
+            max_entries,
+            decode,
+            waiting,
         )
     else:
         for layer in todo.values():
-            index = index_layer(layer, policy, max_ratio, max_entries)
-            found[layer.digest] = index
-            if cache is not None:
-                cache.put(index)
-            index.entries = EntryTable.of(index.entries)  # as decoded ones are held
+            read_here(layer)
     return [found[layer.digest] for layer in layers]
+
+
+#: Stored bytes of a layer read in the parent process rather than by a worker
+SMALL_LAYER = 256 << 10
+
+
+def _small(layer: Layer) -> bool:
+    return layer.size is not None and layer.size <= SMALL_LAYER
 
 
 def _read_in_workers(

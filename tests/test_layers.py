@@ -321,6 +321,49 @@ def test_worker_processes_give_the_serial_indexes_and_fill_the_cache(tmp_path: P
     assert (again.hits, again.misses) == (3, 0)
 
 
+def test_small_layers_are_read_here_while_workers_read_the_big_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer up to SMALL_LAYER stored bytes is read in this process once the workers
+    run (a worker of its own cost more than its reading); the indexes and the cache are
+    what workers make. Without a big layer, workers read the small ones as before."""
+    import multiprocessing.context
+
+    from auditor import layers as layers_module
+    from auditor.cache import LayerCache
+    from auditor.capture import DEFAULT_POLICY
+    from auditor.layers import index_layers
+
+    layers = _source_layers(tmp_path, STACK)
+    serial = index_layers(layers, None, jobs=1)
+    events: list[str] = []
+    start = multiprocessing.context.ForkProcess.start
+
+    def logged_start(self: multiprocessing.context.ForkProcess) -> None:
+        events.append("fork")
+        start(self)
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", logged_start)
+    biggest = max(layer.size or 0 for layer in layers)
+    monkeypatch.setattr(layers_module, "SMALL_LAYER", biggest - 1)  # the others are small
+    cache = LayerCache(tmp_path / "cache", DEFAULT_POLICY)
+    got = index_layers(layers, cache, jobs=2, while_waiting=lambda: events.append("wait"))
+    assert got == serial
+    assert events == ["fork", "wait"]  # one worker, for the big layer
+    assert len(list(cache.dir.iterdir())) == 3
+    events.clear()
+    monkeypatch.setattr(layers_module, "SMALL_LAYER", biggest)  # every layer small
+    assert index_layers(layers, None, jobs=2, while_waiting=lambda: events.append("w")) == serial
+    assert events == ["fork", "fork", "w", "fork"]
+    # a damaged small layer read here is the scan's error, as a worker's would be
+    monkeypatch.setattr(layers_module, "SMALL_LAYER", biggest - 1)
+    small = min(layers, key=lambda layer: layer.size or 0)
+    broken = dataclasses.replace(small, digest="sha256:" + "0" * 64)
+    others = tuple(broken if layer is small else layer for layer in layers)
+    with pytest.raises(CorruptInput, match="digest mismatch"):
+        index_layers(others, None, jobs=2)
+
+
 def test_a_worker_error_is_raised_in_the_parent(tmp_path: Path) -> None:
     from auditor.layers import index_layers
 
