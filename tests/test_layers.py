@@ -303,6 +303,22 @@ STACK = [
 ]
 
 
+@pytest.fixture
+def fork_events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """ "fork" for each worker process started; a test appends its own events."""
+    import multiprocessing.context
+
+    events: list[str] = []
+    start = multiprocessing.context.ForkProcess.start
+
+    def logged_start(self: multiprocessing.context.ForkProcess) -> None:
+        events.append("fork")
+        start(self)
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", logged_start)
+    return events
+
+
 def test_worker_processes_give_the_serial_indexes_and_fill_the_cache(tmp_path: Path) -> None:
     from auditor.cache import LayerCache
     from auditor.capture import DEFAULT_POLICY
@@ -322,13 +338,11 @@ def test_worker_processes_give_the_serial_indexes_and_fill_the_cache(tmp_path: P
 
 
 def test_small_layers_are_read_here_while_workers_read_the_big_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork_events: list[str]
 ) -> None:
     """A layer up to SMALL_LAYER stored bytes is read in this process once the workers
     run (a worker of its own cost more than its reading); the indexes and the cache are
     what workers make. Without a big layer, workers read the small ones as before."""
-    import multiprocessing.context
-
     from auditor import layers as layers_module
     from auditor.cache import LayerCache
     from auditor.capture import DEFAULT_POLICY
@@ -336,14 +350,7 @@ def test_small_layers_are_read_here_while_workers_read_the_big_ones(
 
     layers = _source_layers(tmp_path, STACK)
     serial = index_layers(layers, None, jobs=1)
-    events: list[str] = []
-    start = multiprocessing.context.ForkProcess.start
-
-    def logged_start(self: multiprocessing.context.ForkProcess) -> None:
-        events.append("fork")
-        start(self)
-
-    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", logged_start)
+    events = fork_events
     biggest = max(layer.size or 0 for layer in layers)
     monkeypatch.setattr(layers_module, "SMALL_LAYER", biggest - 1)  # the others are small
     cache = LayerCache(tmp_path / "cache", DEFAULT_POLICY)
@@ -405,24 +412,15 @@ def test_the_wait_for_workers_is_given_to_the_caller_once(tmp_path: Path) -> Non
 
 
 def test_the_wait_is_given_once_the_first_workers_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fork_events: list[str]
 ) -> None:
     """With more layers than workers, `while_waiting` runs once the first workers are
     forked, not after the last fork: the parent takes no result while it works, and a
     worker whose result is not taken waits in its send (the largest layer's result
     waited for the checks' imports on the critical path)."""
-    import multiprocessing.context
-
     from auditor.layers import index_layers
 
-    events: list[str] = []
-    start = multiprocessing.context.ForkProcess.start
-
-    def logged_start(self: multiprocessing.context.ForkProcess) -> None:
-        events.append("fork")
-        start(self)
-
-    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", logged_start)
+    events = fork_events
     layers = _source_layers(tmp_path, STACK)  # three layers
     index_layers(layers, None, jobs=2, while_waiting=lambda: events.append("wait"))
     assert events == ["fork", "fork", "wait", "fork"]
