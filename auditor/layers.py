@@ -1048,10 +1048,10 @@ def index_layers(
         # A small layer (ENV, WORKDIR, COPY of a few files) is read here, while the
         # workers read the big ones: a worker of its own cost more than its reading
         # (~30 ms: the fork, its connection, its exit), one after another in a slot.
-        # With no big layer, the small ones go to workers (no other work to wait for).
+        small = [ly for ly in todo.values() if _small(ly)]
         big = [ly for ly in todo.values() if not _small(ly)]
-        small = [ly for ly in todo.values() if _small(ly)] if big else []
-        to_workers = big or list(todo.values())
+        if not big:  # the small ones go to workers: there is no other work to wait for
+            big, small = small, []
 
         def waiting() -> None:
             for layer in small:
@@ -1060,8 +1060,8 @@ def index_layers(
                 while_waiting()
 
         _read_in_workers(
-            to_workers,
-            min(len(to_workers), cores),
+            big,
+            min(len(big), cores),
             cache,
             policy,
             max_ratio,

@@ -67,7 +67,7 @@ _BUILTINS = frozenset({
 
 def run(ctx: CheckContext) -> Iterator[Finding]:
     # deferred: start-up time, see README "Performance"
-    from auditor.facts.apppython import in_volume, python_script, which
+    from auditor.facts.apppython import in_volume, python_script, which, working_dir
 
     facts = ctx.facts
     health = facts.config.get("Healthcheck")
@@ -101,8 +101,7 @@ def run(ctx: CheckContext) -> Iterator[Finding]:
         script = python_script(words)
         if not script:
             return
-        workdir = str(config.get("WorkingDir") or "")
-        path = posixpath.normpath(posixpath.join("/", workdir, script)).lstrip("/")
+        path = posixpath.normpath(posixpath.join(working_dir(config), script)).lstrip("/")
         if fs.resolve(path) is None and not in_volume(config, path):
             yield INFO.finding(
                 f"the HEALTHCHECK runs `{shown}`, and /{path} is not in the image: python "

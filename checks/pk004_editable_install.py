@@ -110,12 +110,13 @@ def _import_fails(ctx: CheckContext, d: Distribution) -> bool:
     the sys.path of an environment that lists it (module doc); False when its names are
     unknown."""
     # deferred: start-up time, see README "Performance"
+    from auditor.facts.apppython import working_dir
     from auditor.facts.distributions import is_module_named
 
     fs = ctx.facts.fs
     if not d.top_level:
         return False
-    workdir = posixpath.normpath("/" + str(ctx.facts.config.get("WorkingDir") or "")).strip("/")
+    workdir = working_dir(ctx.facts.config).strip("/")
     entries = {workdir}
     for env in ctx.facts.environments:
         if env.path in d.environments:

@@ -620,10 +620,9 @@ def _module_dir(config: dict[str, Any]) -> str:
     """Where `python -m` looks first (its sys.path[0], the working directory): WorkingDir
     normalised, no leading slash."""
     # deferred: start-up time, see README "Performance"
-    import posixpath
+    from auditor.facts.apppython import working_dir
 
-    workdir = str(config.get("WorkingDir") or "").strip("/")
-    return posixpath.normpath("/" + workdir).strip("/")
+    return working_dir(config).strip("/")
 
 
 def _importable(fs: FileSystem, env: Environment, first: str, tops: set[str]) -> set[str]:

@@ -255,6 +255,12 @@ def python_script(args: list[str]) -> str | None:
     return _script_operand(args[1:])
 
 
+def working_dir(config: dict[str, Any]) -> str:
+    """The config's WorkingDir, absolute and normalised ("/" when unset): where a
+    relative path of the command, and `python -m`, start."""
+    return posixpath.normpath("/" + str(config.get("WorkingDir") or "").strip("/"))
+
+
 def in_volume(config: dict[str, Any], path: str) -> bool:
     """Whether `path` (no leading slash) lies in a VOLUME of the image's config: what is
     there is meant to be mounted at run time, the image's files cannot say."""
